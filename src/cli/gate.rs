@@ -1,0 +1,101 @@
+//! The headless approval gate: `--yes` approves everything; otherwise the operator answers
+//! on the terminal (typing the key id for destructive calls). Without a terminal and without
+//! `--yes`, nothing is approved.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::runbook::{ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest};
+use crate::secret::Secret;
+
+pub struct TerminalGate {
+    yes: bool,
+    interactive: bool,
+}
+
+impl TerminalGate {
+    pub fn new(yes: bool) -> Self {
+        Self { yes, interactive: std::io::stdin().is_terminal() }
+    }
+
+    /// Whether this gate can approve anything at all.
+    pub fn can_approve(&self) -> bool {
+        self.yes || self.interactive
+    }
+}
+
+async fn ask(prompt: String) -> Option<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{prompt}");
+        let _ = err.flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim().to_string()),
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+impl Gate for TerminalGate {
+    async fn approve(&mut self, req: &ApprovalRequest<'_>) -> Decision {
+        if self.yes {
+            return Decision::Approve { via: "--yes".into() };
+        }
+        if !self.interactive {
+            return Decision::Decline { via: "no terminal (pass --yes)".into() };
+        }
+        eprintln!("\n{} / {} / {}: {}\n{}", req.key, req.step, req.action, req.plan.summary, req.plan.render());
+        let answer = match req.confirm_text {
+            Some(expected) => ask(format!("This cannot be undone. Type the key id `{expected}` to confirm: ")).await.map(|a| a == expected),
+            None => ask("Send this request? [y/N] ".into()).await.map(|a| a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes")),
+        };
+        if answer == Some(true) { Decision::Approve { via: "terminal".into() } } else { Decision::Decline { via: "terminal".into() } }
+    }
+
+    async fn confirm_manual(&mut self, req: &ManualRequest<'_>) -> Decision {
+        eprintln!("\n{} / {} / {}: manual step", req.key, req.step, req.action);
+        for line in req.instructions.iter().filter(|l| !l.is_empty()) {
+            eprintln!("  - {line}");
+        }
+        if self.yes {
+            eprintln!("  (confirmed by --yes)");
+            return Decision::Approve { via: "--yes".into() };
+        }
+        if !self.interactive {
+            return Decision::Decline { via: "no terminal (pass --yes)".into() };
+        }
+        match ask("Type `done` when finished (anything else stops the incident): ".into()).await.as_deref() {
+            Some("done") => Decision::Approve { via: "terminal".into() },
+            _ => Decision::Decline { via: "terminal".into() },
+        }
+    }
+
+    async fn paste_secret(&mut self, req: &PasteRequest<'_>) -> Option<Secret> {
+        eprintln!("\n{}: paste the replacement key", req.key);
+        for line in req.instructions.iter().filter(|l| !l.is_empty()) {
+            eprintln!("  - {line}");
+        }
+        let interactive = self.interactive;
+        tokio::task::spawn_blocking(move || {
+            if interactive {
+                rpassword::prompt_password("Replacement key (input hidden): ").ok().map(Secret::new)
+            } else {
+                let mut line = String::new();
+                match std::io::stdin().lock().read_line(&mut line) {
+                    Ok(n) if n > 0 => Some(Secret::new(line.trim_end_matches(['\r', '\n']).to_string())),
+                    _ => None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    async fn on_failure(&mut self, _failure: &FailureView<'_>) -> FailureChoice {
+        FailureChoice::LeaveFailed
+    }
+}

@@ -1,0 +1,252 @@
+//! The command line (DESIGN section 8). `main` calls [`run`] and maps its result to an exit
+//! code: 0 success, 1 a step failed / a finding was reported / the operator aborted, 2 usage,
+//! configuration or inventory error (nothing ran).
+
+mod demo;
+mod gate;
+mod incident;
+mod inventory;
+mod record;
+mod sink;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::inventory::Inventory;
+use crate::paths;
+use crate::runbook::Runbook;
+
+pub use gate::TerminalGate;
+pub use sink::LineSink;
+
+/// Incident response for leaked API keys held by AI agents.
+///
+/// keyfire keeps an inventory of agent keys (metadata only, never a secret value) and, when
+/// one leaks, walks the on-call engineer through revoke, redeploy, audit, report and
+/// reschedule, calling the providers' APIs and writing a tamper-evident record.
+#[derive(Debug, Parser)]
+#[command(name = "keyfire", version, propagate_version = true)]
+pub struct Cli {
+    /// Inventory file or directory of *.toml files (repeatable; `:`-separated in the variable).
+    #[arg(long, global = true, env = "KEYFIRE_INVENTORY", value_delimiter = ':', value_name = "PATH")]
+    pub inventory: Vec<PathBuf>,
+    /// Where incident records live.
+    #[arg(long, global = true, env = "KEYFIRE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (default: config.toml in the platform's config directory).
+    #[arg(long, global = true, env = "KEYFIRE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Runbook file to use instead of the built-in runbooks/key-compromise.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub runbook: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Browse and check the key inventory.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+    /// Start, resume and inspect incidents.
+    Incident {
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
+    /// Check incident records for tampering.
+    Record {
+        #[command(subcommand)]
+        command: RecordCommand,
+    },
+    /// Run keyfire over its built-in training environment (no set-up, no network).
+    Demo {
+        /// Run a scripted incident headless and print the outcome.
+        #[arg(long)]
+        no_tui: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Every key with agents, provider, scopes, age, days until due and status.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One key with its blast radius: agents, their other keys, store, owner and on-call.
+    Show {
+        key: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hygiene findings (exit 1 when there are any).
+    Lint {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Open an incident over one or more keys and run the compromise runbook.
+    Start {
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+        /// Drill: reads are sent, writes are shown and recorded but never sent.
+        #[arg(long)]
+        dry_run: bool,
+        /// Create, store and verify the replacement before revoking (no outage).
+        #[arg(long)]
+        zero_downtime: bool,
+        /// Start of the exposure window (RFC 3339 time or YYYY-MM-DD); default: last rotation.
+        #[arg(long, value_name = "TIME")]
+        exposed_since: Option<String>,
+        /// Why the incident was opened (leak report, ticket), kept in the record.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Approve every write without asking (destructive ones included).
+        #[arg(long)]
+        yes: bool,
+        /// Run headless: status lines on stdout, approvals on the terminal or by --yes.
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Continue an interrupted incident from its record.
+    Resume {
+        id: String,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Open and past incidents and drills.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One incident: summary and timeline.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Check the hash chain of one record (incident id or path), or of every record.
+    Verify {
+        #[arg(value_name = "ID|PATH")]
+        target: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// An error at the binary edge, with its exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn input(message: impl Into<String>) -> Self {
+        Self { code: 2, message: message.into() }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self { code: 1, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Exit status of a command that ran.
+pub type Exit = Result<u8, CliError>;
+
+/// Resolved global options.
+pub struct Context {
+    pub inventory_paths: Option<Vec<PathBuf>>,
+    pub data_dir: PathBuf,
+    pub runbook_path: Option<PathBuf>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    pub fn from_cli(cli: &Cli) -> Result<Self, CliError> {
+        let config = paths::load_config(cli.config.clone()).map_err(|e| CliError::input(e.to_string()))?;
+        Ok(Self {
+            inventory_paths: paths::inventory_paths(&cli.inventory, &config),
+            data_dir: paths::data_dir(cli.data_dir.clone().or(config.data_dir.clone())),
+            runbook_path: cli.runbook.clone().or(config.runbook),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    pub fn inventory(&self) -> Result<Inventory, CliError> {
+        let paths = self
+            .inventory_paths
+            .clone()
+            .ok_or_else(|| CliError::input(crate::inventory::InventoryError::NoneConfigured(paths::config_dir().join("inventory.toml")).to_string()))?;
+        crate::inventory::load(&paths).map_err(|e| CliError::input(e.to_string()))
+    }
+
+    pub fn runbook(&self) -> Result<Runbook, CliError> {
+        match &self.runbook_path {
+            Some(p) => Runbook::load(p),
+            None => Runbook::builtin(),
+        }
+        .map_err(|e| CliError::input(e.to_string()))
+    }
+
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.clock.now().date_naive()
+    }
+}
+
+pub fn run(cli: Cli) -> Exit {
+    let ctx = Context::from_cli(&cli)?;
+    match cli.command {
+        None => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let help = cmd.render_help();
+            Err(CliError::input(format!(
+                "{help}\nThe console arrives in a later release; use the subcommands above (for example `keyfire inventory list`)."
+            )))
+        }
+        Some(Command::Inventory { command }) => inventory::run(&ctx, command),
+        Some(Command::Incident { command }) => incident::run(&ctx, command),
+        Some(Command::Record { command }) => record::run(&ctx, command),
+        Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
+    }
+}
+
+/// One tokio runtime for a command that talks to the network.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+}
+
+/// `--exposed-since`: RFC 3339, or a date meaning its midnight UTC.
+pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    Err(CliError::input(format!("invalid time {text:?}: expected RFC 3339 (2026-11-26T03:00:00Z) or a date (2026-11-26)")))
+}

@@ -1,0 +1,27 @@
+//! Headless status lines: one per record entry, written as soon as the entry is durable.
+
+use std::io::Write;
+
+use crate::describe::describe;
+use crate::record::Entry;
+use crate::runbook::Sink;
+
+pub struct LineSink<W: Write + Send> {
+    out: W,
+}
+
+impl<W: Write + Send> LineSink<W> {
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+}
+
+impl<W: Write + Send> Sink for LineSink<W> {
+    fn emit(&mut self, e: &Entry) {
+        let time = e.ts.get(11..19).unwrap_or(&e.ts);
+        let key = e.data.get("key").and_then(|k| k.as_str()).unwrap_or("");
+        let step = e.step.as_deref().unwrap_or("");
+        let _ = writeln!(self.out, "{time}  {key:<24} {step:<10} {}", describe(e));
+        let _ = self.out.flush();
+    }
+}

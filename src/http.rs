@@ -1,0 +1,305 @@
+//! The one HTTP layer every provider and store sends its plans through: timeouts, retries
+//! with backoff for calls that are safe to repeat, `Retry-After`, redacted errors, and the
+//! drill guard that refuses any write plan.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue as ReqHeaderValue};
+
+use crate::plan::{Access, HeaderValue, RequestPlan, SecretBag, SecretRef};
+use crate::secret::Redactor;
+
+/// How much of an error body is kept (after redaction) for the operator and the record.
+const BODY_LIMIT: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    RateLimited,
+    ClientError,
+    ServerError,
+    Timeout,
+    Transport,
+    Malformed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{} {status}: {reason}", kind_text(*.kind))]
+    Status {
+        kind: FailureKind,
+        status: u16,
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("request timed out: {0}")]
+    Timeout(String),
+    #[error("cannot reach {0}")]
+    Transport(String),
+    #[error("unexpected response: {0}")]
+    Malformed(String),
+    #[error("refused to send a write in a drill: {0}")]
+    DryRunBlocked(String),
+    #[error("the plan needs {} but it is not available", .0.label())]
+    MissingSecret(SecretRef),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+fn kind_text(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::Unauthorized => "unauthorized",
+        FailureKind::Forbidden => "forbidden",
+        FailureKind::NotFound => "not found",
+        FailureKind::Conflict => "conflict",
+        FailureKind::RateLimited => "rate limited",
+        FailureKind::ClientError => "rejected",
+        FailureKind::ServerError => "server error",
+        FailureKind::Timeout => "timeout",
+        FailureKind::Transport => "transport",
+        FailureKind::Malformed => "malformed response",
+    }
+}
+
+impl HttpError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Status { kind, .. } => *kind,
+            Self::Timeout(_) => FailureKind::Timeout,
+            Self::Transport(_) => FailureKind::Transport,
+            Self::Malformed(_) => FailureKind::Malformed,
+            Self::DryRunBlocked(_) | Self::MissingSecret(_) | Self::Invalid(_) => FailureKind::ClientError,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Worth another try later (the step stays retryable either way).
+    pub fn transient(&self) -> bool {
+        matches!(
+            self.kind(),
+            FailureKind::RateLimited | FailureKind::ServerError | FailureKind::Timeout | FailureKind::Transport
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 5, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(30) }
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpError> {
+        serde_json::from_slice(&self.body).map_err(|e| HttpError::Malformed(format!("status {}: {e}", self.status)))
+    }
+}
+
+/// The process's HTTP client. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    dry_run: bool,
+    redactor: Redactor,
+    retry: RetryPolicy,
+}
+
+pub fn user_agent() -> String {
+    format!("keyfire/{}", env!("CARGO_PKG_VERSION"))
+}
+
+impl Http {
+    pub fn new(dry_run: bool, redactor: Redactor) -> Result<Self, HttpError> {
+        // reqwest is built without a default crypto provider (ring keeps the build small).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| HttpError::Invalid(e.to_string()))?;
+        Ok(Self { client, dry_run, redactor, retry: RetryPolicy::default() })
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Send a plan, substituting the secrets it names. Idempotent plans are retried on
+    /// 429/5xx/timeouts with backoff (honouring `Retry-After`); others are sent once.
+    pub async fn send(&self, plan: &RequestPlan, secrets: &SecretBag) -> Result<HttpResponse, HttpError> {
+        if self.dry_run && plan.access == Access::Write {
+            return Err(HttpError::DryRunBlocked(format!("{} {}", plan.method, plan.url)));
+        }
+        let attempts = if plan.idempotent { self.retry.max_attempts.max(1) } else { 1 };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send_once(plan, secrets).await {
+                Err(e) if e.transient() && attempt < attempts => {
+                    let wait = match &e {
+                        HttpError::Status { retry_after: Some(d), .. } => (*d).min(self.retry.max_delay),
+                        _ => self.backoff(attempt),
+                    };
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.min(10).saturating_sub(1));
+        let capped = exp.min(self.retry.max_delay);
+        // Full jitter from the clock's sub-second noise; good enough to spread retries.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let frac = f64::from(nanos % 1000) / 1000.0;
+        capped.mul_f64(0.5 + frac / 2.0)
+    }
+
+    fn build_headers(&self, plan: &RequestPlan, secrets: &SecretBag) -> Result<HeaderMap, HttpError> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &plan.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| HttpError::Invalid(e.to_string()))?;
+            let mut v = match value {
+                HeaderValue::Plain(v) => ReqHeaderValue::from_str(v).map_err(|e| HttpError::Invalid(e.to_string()))?,
+                HeaderValue::Secret { prefix, secret } => {
+                    let s = secrets.get(*secret).ok_or(HttpError::MissingSecret(*secret))?;
+                    let mut v = ReqHeaderValue::from_str(&format!("{prefix}{}", s.expose()))
+                        .map_err(|_| HttpError::Invalid(format!("{} is not a valid header value", secret.label())))?;
+                    v.set_sensitive(true);
+                    v
+                }
+            };
+            if matches!(value, HeaderValue::Secret { .. }) {
+                v.set_sensitive(true);
+            }
+            headers.insert(name, v);
+        }
+        Ok(headers)
+    }
+
+    fn build_body(plan: &RequestPlan, secrets: &SecretBag) -> Result<Option<Vec<u8>>, HttpError> {
+        let Some(body) = &plan.body else { return Ok(None) };
+        let mut body = body.clone();
+        for slot in &plan.body_secrets {
+            let s = secrets.get(slot.secret).ok_or(HttpError::MissingSecret(slot.secret))?;
+            let target = body
+                .pointer_mut(&slot.pointer)
+                .ok_or_else(|| HttpError::Invalid(format!("no body field at {}", slot.pointer)))?;
+            *target = serde_json::Value::String(s.expose().to_string());
+        }
+        let bytes = serde_json::to_vec(&body).map_err(|e| HttpError::Invalid(e.to_string()))?;
+        Ok(Some(bytes))
+    }
+
+    async fn send_once(&self, plan: &RequestPlan, secrets: &SecretBag) -> Result<HttpResponse, HttpError> {
+        let method = reqwest::Method::from_bytes(plan.method.as_bytes()).map_err(|e| HttpError::Invalid(e.to_string()))?;
+        let mut req = self.client.request(method, &plan.url).headers(self.build_headers(plan, secrets)?);
+        if let Some(body) = Self::build_body(plan, secrets)? {
+            let has_type = plan.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+            if !has_type {
+                req = req.header(reqwest::header::CONTENT_TYPE, "application/json");
+            }
+            req = req.body(body);
+        }
+        let resp = req.send().await.map_err(|e| self.transport_error(&e))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?.to_vec();
+        if (200..300).contains(&status) {
+            return Ok(HttpResponse { status, body });
+        }
+        let kind = match status {
+            401 => FailureKind::Unauthorized,
+            403 => FailureKind::Forbidden,
+            404 => FailureKind::NotFound,
+            409 => FailureKind::Conflict,
+            429 => FailureKind::RateLimited,
+            500..=599 => FailureKind::ServerError,
+            _ => FailureKind::ClientError,
+        };
+        Err(HttpError::Status { kind, status, reason: self.reason(&body), retry_after })
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> HttpError {
+        // reqwest errors name the URL; URLs carry no secrets in our plans, but scrub anyway.
+        let text = self.redactor.scrub(&error_chain(e));
+        if e.is_timeout() { HttpError::Timeout(text) } else { HttpError::Transport(text) }
+    }
+
+    /// A short, redacted reason from an error body: the provider's message when it has one.
+    fn reason(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(body);
+        let message = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
+            let candidates = [
+                v.pointer("/error/message"),
+                v.pointer("/message"),
+                v.pointer("/errors/0/message"),
+                v.pointer("/errors/0"),
+                v.pointer("/error"),
+            ];
+            candidates.into_iter().flatten().find_map(|m| m.as_str().map(str::to_string))
+        });
+        let chosen = message.unwrap_or_else(|| text.trim().to_string());
+        truncate(&self.redactor.scrub(&chosen), BODY_LIMIT)
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+pub fn truncate(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(limit).collect();
+    format!("{cut}… (truncated)")
+}

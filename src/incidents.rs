@@ -1,0 +1,97 @@
+//! The incidents and drills in the data directory, summarised from their records.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::record::{Entry, RECORD_FILE, read_entries};
+use crate::runbook::incidents_dir;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentSummary {
+    pub id: String,
+    pub drill: bool,
+    pub opened: String,
+    pub keys: Vec<String>,
+    /// `open` (interrupted or in progress), or the outcome of the last close.
+    pub status: String,
+    pub reason: Option<String>,
+    pub entries: usize,
+    pub path: PathBuf,
+    pub total_ms: Option<i64>,
+}
+
+impl IncidentSummary {
+    pub fn is_open(&self) -> bool {
+        self.status != "completed"
+    }
+}
+
+pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSummary> {
+    let first = entries.first()?;
+    let last_close = entries.iter().rev().find(|e| e.kind == "incident_closed");
+    let reopened = last_close.is_some_and(|c| entries.iter().any(|e| e.seq > c.seq && e.kind == "incident_resumed"));
+    let status = match last_close {
+        Some(c) if !reopened => c.data["outcome"].as_str().unwrap_or("closed").to_string(),
+        _ => "open".to_string(),
+    };
+    Some(IncidentSummary {
+        id: id.to_string(),
+        drill: first.data["dry_run"] == true,
+        opened: first.ts.clone(),
+        keys: serde_json::from_value(first.data["keys"].clone()).unwrap_or_default(),
+        status,
+        reason: first.data["reason"].as_str().map(str::to_string),
+        entries: entries.len(),
+        path: path.to_path_buf(),
+        total_ms: last_close.and_then(|c| c.data["total_ms"].as_i64()),
+    })
+}
+
+/// Every incident in the data directory, newest first. Unreadable records are listed as
+/// damaged rather than hidden.
+pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
+    let dir = incidents_dir(data_dir);
+    let Ok(read) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut out: Vec<IncidentSummary> = read
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let path = e.path().join(RECORD_FILE);
+            match read_entries(&path) {
+                Ok(entries) => summarize(&id, &path, &entries),
+                Err(_) => Some(IncidentSummary {
+                    id,
+                    drill: false,
+                    opened: String::new(),
+                    keys: Vec::new(),
+                    status: "damaged".into(),
+                    reason: None,
+                    entries: 0,
+                    path,
+                    total_ms: None,
+                }),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.opened.cmp(&a.opened).then(b.id.cmp(&a.id)));
+    out
+}
+
+/// Keys with an open (unfinished) live incident.
+pub fn keys_with_open_incidents(data_dir: &Path) -> std::collections::HashSet<String> {
+    list(data_dir).into_iter().filter(|i| !i.drill && i.is_open()).flat_map(|i| i.keys).collect()
+}
+
+/// Resolve `record verify ID|PATH` and `incident show ID` arguments to a record path.
+pub fn record_path(data_dir: &Path, id_or_path: &str) -> PathBuf {
+    let p = PathBuf::from(id_or_path);
+    if p.is_file() {
+        return p;
+    }
+    if p.is_dir() {
+        return p.join(RECORD_FILE);
+    }
+    incidents_dir(data_dir).join(id_or_path).join(RECORD_FILE)
+}

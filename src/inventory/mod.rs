@@ -1,0 +1,11 @@
+//! The key inventory: loading, validation, lint and in-place edits (DESIGN section 3).
+
+pub mod edit;
+pub mod lint;
+pub mod load;
+pub mod model;
+mod spec;
+pub mod view;
+
+pub use load::{InventoryError, Problem, load, load_str};
+pub use model::*;

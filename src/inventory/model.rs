@@ -1,0 +1,324 @@
+//! The validated inventory: providers, stores, agents and keys (metadata only, never a secret).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use ipnet::IpNet;
+use serde::Serialize;
+
+/// Where an inventory entry was written, so that edits and errors can point back at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Origin {
+    /// Index into `Inventory::files`.
+    pub file: usize,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// Hex SHA-256 of the file's bytes as loaded.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub rotation_days: u32,
+    pub after_incident_rotation_days: u32,
+    pub drill_every_days: u32,
+    pub report_deadline_hours: u32,
+    /// How many days before its due date a rotation counts as "due soon".
+    pub due_soon_days: u32,
+    pub timezone: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            rotation_days: 90,
+            after_incident_rotation_days: 30,
+            drill_every_days: 90,
+            report_deadline_hours: 72,
+            due_soon_days: 14,
+            timezone: "UTC".into(),
+        }
+    }
+}
+
+macro_rules! kinds {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|k| k.as_str() == text)
+            }
+
+            pub fn names() -> String {
+                Self::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" | ")
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+kinds!(
+    /// Provider kinds keyfire knows. `fake` is keyfire's own loopback provider, used by its
+    /// tests and training environment.
+    ProviderKind {
+        OpenAi => "openai",
+        Anthropic => "anthropic",
+        AwsIam => "aws-iam",
+        SendGrid => "sendgrid",
+        Postgres => "postgres",
+        Manual => "manual",
+        Fake => "fake",
+    }
+);
+
+kinds!(
+    /// Secrets managers keyfire can redeploy to. `memory` lives in the keyfire process only
+    /// (training environment, tests).
+    StoreKind {
+        VaultKv2 => "vault-kv2",
+        AwsSecretsManager => "aws-secrets-manager",
+        Keyring => "keyring",
+        Memory => "memory",
+    }
+);
+
+/// Where keyfire finds an admin credential. The inventory holds the reference only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum CredentialRef {
+    /// `keyring:NAME`: the OS keyring, service `keyfire`, user NAME.
+    Keyring { name: String },
+    /// `env:VAR`
+    Env { var: String },
+    /// `store:STORE_ID:PATH` (optionally `#FIELD`, default `value`).
+    Store {
+        store: String,
+        path: String,
+        field: String,
+    },
+}
+
+impl CredentialRef {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = "expected `keyring:NAME`, `env:VAR` or `store:STORE_ID:PATH`";
+        let Some((scheme, rest)) = text.split_once(':') else {
+            return Err(format!("invalid credential reference {text:?}: {expected}"));
+        };
+        let bad = |what: &str| format!("invalid credential reference {text:?}: {what}; {expected}");
+        match scheme {
+            "keyring" if !rest.is_empty() => Ok(Self::Keyring { name: rest.into() }),
+            "env" => {
+                let valid = !rest.is_empty()
+                    && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !rest.starts_with(|c: char| c.is_ascii_digit());
+                if valid {
+                    Ok(Self::Env { var: rest.into() })
+                } else {
+                    Err(bad("not an environment variable name"))
+                }
+            }
+            "store" => {
+                let Some((store, path)) = rest.split_once(':') else {
+                    return Err(bad("missing the path after the store id"));
+                };
+                if store.is_empty() || path.is_empty() {
+                    return Err(bad("empty store id or path"));
+                }
+                let (path, field) = match path.split_once('#') {
+                    Some((p, f)) if !p.is_empty() && !f.is_empty() => (p, f),
+                    Some(_) => return Err(bad("empty path or field around `#`")),
+                    None => (path, "value"),
+                };
+                Ok(Self::Store {
+                    store: store.into(),
+                    path: path.into(),
+                    field: field.into(),
+                })
+            }
+            "keyring" => Err(bad("empty keyring name")),
+            _ => Err(bad(&format!("unknown source `{scheme}`"))),
+        }
+    }
+}
+
+impl fmt::Display for CredentialRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Keyring { name } => write!(f, "keyring:{name}"),
+            Self::Env { var } => write!(f, "env:{var}"),
+            Self::Store { store, path, field } if field == "value" => {
+                write!(f, "store:{store}:{path}")
+            }
+            Self::Store { store, path, field } => write!(f, "store:{store}:{path}#{field}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderDef {
+    pub id: String,
+    pub kind: ProviderKind,
+    pub admin_credential: Option<CredentialRef>,
+    pub base_url: Option<String>,
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreDef {
+    pub id: String,
+    pub kind: StoreKind,
+    pub address: Option<String>,
+    pub credential: Option<CredentialRef>,
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveHours {
+    pub days: Vec<Weekday>,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl ActiveHours {
+    pub fn contains(&self, day: Weekday, time: NaiveTime) -> bool {
+        if !self.days.contains(&day) {
+            return false;
+        }
+        if self.start <= self.end {
+            time >= self.start && time < self.end
+        } else {
+            // A window across midnight, like 22:00-06:00.
+            time >= self.start || time < self.end
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    pub id: String,
+    pub owner: Option<String>,
+    pub oncall: Option<String>,
+    pub description: Option<String>,
+    pub expected_networks: Vec<IpNet>,
+    pub active_hours: Option<ActiveHours>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Key {
+    pub id: String,
+    pub agents: Vec<String>,
+    pub provider: String,
+    pub provider_key_id: Option<String>,
+    pub hint: Option<String>,
+    pub scopes: Vec<String>,
+    pub needs: Option<Vec<String>>,
+    pub store: Option<String>,
+    pub secret_path: Option<String>,
+    pub secret_field: String,
+    pub created_at: Option<NaiveDate>,
+    pub last_rotated: Option<NaiveDate>,
+    pub rotation_days: Option<u32>,
+    pub description: Option<String>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+impl Key {
+    /// The date the current key value was issued: last rotation, else creation.
+    pub fn issued_on(&self) -> Option<NaiveDate> {
+        self.last_rotated.or(self.created_at)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub policy: Policy,
+    pub providers: Vec<ProviderDef>,
+    pub stores: Vec<StoreDef>,
+    pub agents: Vec<Agent>,
+    pub keys: Vec<Key>,
+    pub files: Vec<SourceFile>,
+    pub(crate) provider_index: HashMap<String, usize>,
+    pub(crate) store_index: HashMap<String, usize>,
+    pub(crate) agent_index: HashMap<String, usize>,
+    pub(crate) key_index: HashMap<String, usize>,
+}
+
+impl Inventory {
+    pub fn key(&self, id: &str) -> Option<&Key> {
+        self.key_index.get(id).map(|&i| &self.keys[i])
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&ProviderDef> {
+        self.provider_index.get(id).map(|&i| &self.providers[i])
+    }
+
+    pub fn store(&self, id: &str) -> Option<&StoreDef> {
+        self.store_index.get(id).map(|&i| &self.stores[i])
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        self.agent_index.get(id).map(|&i| &self.agents[i])
+    }
+
+    /// The provider a key belongs to. Validation guarantees it exists.
+    pub fn provider_of(&self, key: &Key) -> Option<&ProviderDef> {
+        self.provider(&key.provider)
+    }
+
+    /// Hex SHA-256 over the digests of every file, in load order.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for f in &self.files {
+            h.update(f.path.to_string_lossy().as_bytes());
+            h.update([0]);
+            h.update(f.digest.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// Rotation interval for a key: its override, else the policy's.
+    pub fn rotation_days(&self, key: &Key) -> u32 {
+        key.rotation_days.unwrap_or(self.policy.rotation_days)
+    }
+
+    /// The day a key's rotation falls due, when its issue date is known.
+    pub fn due_on(&self, key: &Key) -> Option<NaiveDate> {
+        key.issued_on()
+            .map(|d| d + chrono::Days::new(u64::from(self.rotation_days(key))))
+    }
+
+    /// Keys held by an agent, in inventory order.
+    pub fn keys_of_agent<'a>(&'a self, agent: &'a str) -> impl Iterator<Item = &'a Key> + 'a {
+        self.keys
+            .iter()
+            .filter(move |k| k.agents.iter().any(|a| a == agent))
+    }
+}

@@ -1,0 +1,26 @@
+//! keyfire: incident response for leaked API keys held by AI agents.
+//!
+//! The engine (inventory, runbook, providers, stores, record, audit, report) knows nothing
+//! about terminals; the console (`tui`, behind the default `tui` feature) and the headless
+//! CLI are two front-ends over the same [`runbook::drive`] loop.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod credential;
+pub mod describe;
+pub mod http;
+pub mod incidents;
+pub mod inventory;
+pub mod paths;
+pub mod plan;
+pub mod provider;
+pub mod record;
+pub mod report;
+pub mod runbook;
+pub mod secret;
+pub mod sim;
+pub mod store;
+mod textpos;

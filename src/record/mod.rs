@@ -1,0 +1,62 @@
+//! The incident record: append-only, hash-chained JSON Lines (DESIGN section 5).
+//!
+//! Each line is `{seq, ts, kind, step, data, prev, hash}`; `hash` is the hex SHA-256 of the
+//! line's canonical form (keys sorted, no whitespace) without `hash`, and `prev` is the hash of
+//! the line before (64 zeros for the first). A `head` file beside the record holds the last
+//! sequence number and hash, so that lines cut from the end are detected too.
+
+mod canonical;
+mod verify;
+mod writer;
+
+pub use canonical::canonical_json;
+pub use verify::{VerifyReport, verify_file};
+pub use writer::{RecordWriter, read_entries};
+
+use serde::{Deserialize, Serialize};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const RECORD_FILE: &str = "record.jsonl";
+pub const HEAD_FILE: &str = "head";
+pub const SCHEMA: u32 = 1;
+
+/// One record line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub ts: String,
+    pub kind: String,
+    pub step: Option<String>,
+    pub data: serde_json::Value,
+    pub prev: String,
+    pub hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot write the incident record {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("incident record {path} is damaged at line {line}: {reason}")]
+    Damaged {
+        path: std::path::PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// Hash of an entry's canonical form without `hash`.
+pub fn entry_hash(seq: u64, ts: &str, kind: &str, step: Option<&str>, data: &serde_json::Value, prev: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let value = serde_json::json!({
+        "seq": seq,
+        "ts": ts,
+        "kind": kind,
+        "step": step,
+        "data": data,
+        "prev": prev,
+    });
+    hex::encode(Sha256::digest(canonical_json(&value).as_bytes()))
+}

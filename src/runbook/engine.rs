@@ -1,0 +1,477 @@
+//! The incident engine: opens or resumes an incident, runs each key's session through the
+//! actions, records everything, and closes with timings.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::action::{Action, StepId};
+use super::facts::Facts;
+use super::gate::{FailureChoice, FailureView, Gate, Sink};
+use super::session::{Order, Session, Status};
+use super::spec::Runbook;
+use crate::clock::Clock;
+use crate::http::{Http, HttpError};
+use crate::inventory::{Inventory, Key, ProviderDef};
+use crate::plan::SecretBag;
+use crate::provider::{AnyProvider, Capabilities};
+use crate::record::{Entry, RecordError, RecordWriter};
+use crate::secret::Redactor;
+use crate::store::{AnyStore, SecretLocation};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("unknown key `{0}`: it is not in the inventory")]
+    UnknownKey(String),
+    #[error("no keys given")]
+    NoKeys,
+    #[error("zero-downtime rotation is impossible for key `{key}`: {reason}")]
+    ZeroDowntimeRefused { key: String, reason: String },
+    #[error("no incident `{0}` in the data directory")]
+    UnknownIncident(String),
+    #[error("incident {0} is already closed")]
+    AlreadyClosed(String),
+    #[error("incident {0} is being run by another keyfire process")]
+    Busy(String),
+    #[error("the record of incident {id} does not match this inventory: {reason}")]
+    Mismatch { id: String, reason: String },
+    #[error("cannot start the HTTP client: {0}")]
+    Http(#[from] HttpError),
+}
+
+impl EngineError {
+    /// Input and configuration problems (exit 2) as opposed to runtime failures.
+    pub fn is_input_error(&self) -> bool {
+        !matches!(self, Self::Record(_) | Self::Http(_) | Self::Busy(_))
+    }
+}
+
+/// What the engine needs from its surroundings.
+#[derive(Clone)]
+pub struct Setup {
+    pub inventory: Arc<Inventory>,
+    pub runbook: Arc<Runbook>,
+    pub data_dir: PathBuf,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentParams {
+    pub keys: Vec<String>,
+    pub dry_run: bool,
+    pub order: Order,
+    pub exposed_since: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Completed,
+    /// At least one key has a failed step; the incident stays open and resumable.
+    Failed,
+    /// The operator stopped it; it stays open and resumable.
+    Aborted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Aborted => "aborted",
+        }
+    }
+}
+
+pub(super) struct KeyRun {
+    pub key: Key,
+    pub provider_def: ProviderDef,
+    pub provider: AnyProvider,
+    pub caps: Capabilities,
+    pub store: Option<(AnyStore, SecretLocation)>,
+    pub bag: SecretBag,
+    pub facts: Facts,
+    pub session: Session,
+    pub step_started: HashMap<StepId, DateTime<Utc>>,
+}
+
+/// Everything an action may touch except the key being worked on.
+pub(super) struct Ctx {
+    pub setup: Setup,
+    pub id: String,
+    pub params: IncidentParams,
+    pub opened_at: DateTime<Utc>,
+    pub http: Http,
+    pub record: RecordWriter,
+}
+
+pub struct Engine {
+    pub(super) ctx: Ctx,
+    pub(super) keys: Vec<KeyRun>,
+    resumed: bool,
+}
+
+/// `inc-20261126-031500-a1b2` (`drill-…` for drills): sortable, unique per process and second.
+pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool) -> String {
+    use sha2::{Digest, Sha256};
+    let noise = format!("{}-{}-{:?}", std::process::id(), now.timestamp_nanos_opt().unwrap_or(0), std::thread::current().id());
+    let tag = &hex::encode(Sha256::digest(noise.as_bytes()))[..4];
+    let prefix = if dry_run { "drill" } else { "inc" };
+    format!("{prefix}-{}-{tag}", now.format("%Y%m%d-%H%M%S"))
+}
+
+pub fn incidents_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("incidents")
+}
+
+fn key_run(setup: &Setup, key_id: &str, order: Order) -> Result<KeyRun, EngineError> {
+    let inv = &setup.inventory;
+    let key = inv.key(key_id).ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?.clone();
+    let provider_def = inv.provider_of(&key).ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?.clone();
+    let provider = AnyProvider::from_def(&provider_def);
+    let caps = provider.capabilities();
+    let store = match (&key.store, &key.secret_path) {
+        (Some(store_id), Some(path)) => inv.store(store_id).map(|def| {
+            (AnyStore::from_def(def), SecretLocation { path: path.clone(), field: key.secret_field.clone() })
+        }),
+        _ => None,
+    };
+    let session = Session::new(&key.id, &setup.runbook, order);
+    Ok(KeyRun { key, provider_def, provider, caps, store, bag: SecretBag::default(), facts: Facts::default(), session, step_started: HashMap::new() })
+}
+
+impl Engine {
+    /// Open a new incident: validate, create its record, write `incident_opened`.
+    pub fn open(setup: Setup, params: IncidentParams) -> Result<Self, EngineError> {
+        if params.keys.is_empty() {
+            return Err(EngineError::NoKeys);
+        }
+        let mut keys = Vec::new();
+        for k in &params.keys {
+            let run = key_run(&setup, k, params.order)?;
+            if params.order == Order::ZeroDowntime {
+                if run.caps.single_live_key {
+                    return Err(EngineError::ZeroDowntimeRefused {
+                        key: k.clone(),
+                        reason: format!("provider kind {} allows only one live key", run.provider_def.kind),
+                    });
+                }
+                if !run.caps.create || run.store.is_none() {
+                    return Err(EngineError::ZeroDowntimeRefused {
+                        key: k.clone(),
+                        reason: "keyfire must create and store the replacement before revoking (needs a create API and a store)".into(),
+                    });
+                }
+            }
+            keys.push(run);
+        }
+        let now = setup.clock.now();
+        let id = new_incident_id(now, params.dry_run);
+        let redactor = Redactor::new();
+        let http = Http::new(params.dry_run, redactor.clone())?;
+        let dir = incidents_dir(&setup.data_dir).join(&id);
+        let record = RecordWriter::create(&dir, redactor)?;
+        let mut engine = Self { ctx: Ctx { setup, id, params, opened_at: now, http, record }, keys, resumed: false };
+        let inv = &engine.ctx.setup.inventory;
+        let data = json!({
+            "schema": crate::record::SCHEMA,
+            "keyfire_version": env!("CARGO_PKG_VERSION"),
+            "incident": engine.ctx.id,
+            "inventory_digest": inv.digest(),
+            "inventory_files": inv.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+            "runbook": engine.ctx.setup.runbook.source,
+            "dry_run": engine.ctx.params.dry_run,
+            "order": engine.ctx.params.order,
+            "keys": engine.ctx.params.keys,
+            "exposed_since": engine.ctx.params.exposed_since,
+            "reason": engine.ctx.params.reason,
+        });
+        engine.ctx.record.append(engine.ctx.setup.clock.as_ref(), "incident_opened", None, data)?;
+        Ok(engine)
+    }
+
+    /// Continue an interrupted incident from its record. Provider and store state is read
+    /// again before anything else happens (see `drive`).
+    pub fn resume(setup: Setup, id: &str) -> Result<Self, EngineError> {
+        let dir = incidents_dir(&setup.data_dir).join(id);
+        if !dir.join(crate::record::RECORD_FILE).exists() {
+            return Err(EngineError::UnknownIncident(id.to_string()));
+        }
+        let redactor = Redactor::new();
+        let (record, entries) = RecordWriter::reopen(&dir, redactor.clone())?;
+        let first = entries.first().ok_or_else(|| EngineError::UnknownIncident(id.to_string()))?;
+        let params = params_from_opening(&first.data).ok_or_else(|| EngineError::Mismatch {
+            id: id.to_string(),
+            reason: "the first line does not describe the incident".into(),
+        })?;
+        if let Some(last_close) = entries.iter().rev().find(|e| e.kind == "incident_closed") {
+            let after_close_resumed = entries.iter().rev().take_while(|e| e.seq > last_close.seq).any(|e| e.kind == "incident_resumed");
+            if last_close.data["outcome"] == "completed" && !after_close_resumed {
+                return Err(EngineError::AlreadyClosed(id.to_string()));
+            }
+        }
+        let opened_at = DateTime::parse_from_rfc3339(&first.ts).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| setup.clock.now());
+        let mut keys = Vec::new();
+        for k in &params.keys {
+            let mut run = key_run(&setup, k, params.order).map_err(|e| EngineError::Mismatch { id: id.to_string(), reason: e.to_string() })?;
+            replay(&mut run, &entries);
+            keys.push(run);
+        }
+        let http = Http::new(params.dry_run, redactor)?;
+        Ok(Self { ctx: Ctx { setup, id: id.to_string(), params, opened_at, http, record }, keys, resumed: true })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.ctx.id
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.ctx.params.dry_run
+    }
+
+    pub fn record_dir(&self) -> PathBuf {
+        self.ctx.record.dir().to_path_buf()
+    }
+
+    pub fn facts(&self, key: &str) -> Option<&Facts> {
+        self.keys.iter().find(|k| k.key.id == key).map(|k| &k.facts)
+    }
+
+    pub fn session(&self, key: &str) -> Option<&Session> {
+        self.keys.iter().find(|k| k.key.id == key).map(|k| &k.session)
+    }
+
+    /// The HTTP client this incident sends through (shares the incident's redactor).
+    pub fn http(&self) -> &Http {
+        &self.ctx.http
+    }
+}
+
+fn params_from_opening(data: &Value) -> Option<IncidentParams> {
+    Some(IncidentParams {
+        keys: serde_json::from_value(data.get("keys")?.clone()).ok()?,
+        dry_run: data.get("dry_run")?.as_bool()?,
+        order: serde_json::from_value(data.get("order")?.clone()).ok()?,
+        exposed_since: serde_json::from_value(data.get("exposed_since").cloned().unwrap_or(Value::Null)).ok()?,
+        reason: data.get("reason").and_then(|r| r.as_str()).map(str::to_string),
+    })
+}
+
+/// Rebuild a key's session and facts from the record.
+fn replay(run: &mut KeyRun, entries: &[Entry]) {
+    for e in entries {
+        if e.data.get("key").and_then(Value::as_str) != Some(run.key.id.as_str()) {
+            continue;
+        }
+        let step = e.step.as_deref().and_then(StepId::parse);
+        let action = e.data.get("action").and_then(Value::as_str).and_then(Action::parse);
+        match (e.kind.as_str(), step, action) {
+            ("action_done", Some(step), Some(action)) => {
+                let status = if e.data["status"] == "skipped" { Status::Skipped } else { Status::Done };
+                run.session.replay_action(step, action, status);
+                if let Some(f) = e.data.get("facts").and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok()) {
+                    run.facts = f;
+                }
+            }
+            ("request_sent", _, Some(action)) => match action {
+                Action::Create => run.facts.create_sent = true,
+                Action::Revoke => run.facts.revoke_sent = true,
+                Action::StoreWrite => run.facts.store_write_sent = true,
+                _ => {}
+            },
+            ("step_finished", Some(step), _) => run.session.replay_step_finished(step),
+            _ => {}
+        }
+    }
+}
+
+pub(super) enum ActionOutcome {
+    Done,
+    Skipped(String),
+}
+
+pub(super) enum Failure {
+    Failed { error: String, status: Option<u16>, retryable: bool },
+    Aborted(String),
+    Fatal(EngineError),
+}
+
+impl From<RecordError> for Failure {
+    fn from(e: RecordError) -> Self {
+        Self::Fatal(EngineError::Record(e))
+    }
+}
+
+enum KeyOutcome {
+    Done,
+    Failed,
+    Aborted,
+}
+
+impl Ctx {
+    /// Append to the record (durably), then tell the front-end.
+    pub(super) fn log<S: Sink>(&mut self, sink: &mut S, kind: &str, step: Option<StepId>, key: &str, mut data: Value) -> Result<Entry, RecordError> {
+        if let Value::Object(map) = &mut data {
+            map.insert("key".into(), Value::String(key.to_string()));
+        }
+        let entry = self.record.append(self.setup.clock.as_ref(), kind, step.map(StepId::as_str), data)?;
+        sink.emit(&entry);
+        Ok(entry)
+    }
+
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.setup.clock.now()
+    }
+}
+
+/// Run an opened or resumed incident to its end (or until the operator stops it).
+pub async fn drive<G: Gate, S: Sink>(engine: &mut Engine, gate: &mut G, sink: &mut S) -> Result<Outcome, EngineError> {
+    let Engine { ctx, keys, resumed } = engine;
+    // Announce the incident to the front-end (its first line is already in the record).
+    if let Ok(entries) = crate::record::read_entries(&ctx.record.path()) {
+        if !*resumed {
+            if let Some(first) = entries.first() {
+                sink.emit(first);
+            }
+        }
+    }
+    if *resumed {
+        let pending: Vec<&str> = keys.iter().filter(|k| !k.session.is_finished()).map(|k| k.key.id.as_str()).collect();
+        let data = json!({ "pending_keys": pending, "dry_run": ctx.params.dry_run });
+        let entry = ctx.record.append(ctx.setup.clock.as_ref(), "incident_resumed", None, data)?;
+        sink.emit(&entry);
+    }
+    let mut outcome = Outcome::Completed;
+    for run in keys.iter_mut() {
+        if run.session.is_finished() {
+            continue;
+        }
+        if *resumed {
+            match ctx.refresh(run, sink).await {
+                Ok(()) => {}
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Aborted(_)) => {
+                    outcome = Outcome::Aborted;
+                    break;
+                }
+                Err(Failure::Failed { error, status, .. }) => {
+                    ctx.log(sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }))?;
+                    outcome = Outcome::Failed;
+                    continue;
+                }
+            }
+        }
+        match run_key(ctx, run, gate, sink).await? {
+            KeyOutcome::Done => {}
+            KeyOutcome::Failed => outcome = Outcome::Failed,
+            KeyOutcome::Aborted => {
+                outcome = Outcome::Aborted;
+                break;
+            }
+        }
+    }
+    close(ctx, keys, outcome, sink)?;
+    Ok(outcome)
+}
+
+fn step_title(ctx: &Ctx, step: StepId) -> String {
+    match step {
+        StepId::Open => "Open: credentials, locate the key, snapshot before any change".into(),
+        other => ctx.setup.runbook.step(other).map(|s| s.title.clone()).unwrap_or_else(|| other.to_string()),
+    }
+}
+
+async fn run_key<G: Gate, S: Sink>(ctx: &mut Ctx, run: &mut KeyRun, gate: &mut G, sink: &mut S) -> Result<KeyOutcome, EngineError> {
+    while let Some(c) = run.session.next() {
+        let step = run.session.step_id(c);
+        if !run.session.step_started(c) {
+            run.session.start_step(c);
+            run.step_started.insert(step, ctx.now());
+            let checklist = ctx.setup.runbook.step(step).map(|s| s.checklist.clone()).unwrap_or_default();
+            let note = ctx.setup.runbook.note(run.provider_def.kind, step).map(str::to_string);
+            let title = step_title(ctx, step);
+            ctx.log(sink, "step_started", Some(step), &run.key.id, json!({ "title": title, "checklist": checklist, "note": note }))?;
+        }
+        let Some(action) = run.session.action(c) else {
+            let started = run.step_started.get(&step).copied().unwrap_or_else(|| ctx.now());
+            let ms = (ctx.now() - started).num_milliseconds();
+            run.facts.step_ms.insert(step.as_str().to_string(), ms);
+            run.session.finish_step(c);
+            let status = run.session.steps[c.step].status;
+            ctx.log(sink, "step_finished", Some(step), &run.key.id, json!({ "duration_ms": ms, "status": status, "facts": run.facts }))?;
+            continue;
+        };
+        match ctx.run_action(run, step, action, gate, sink).await {
+            Ok(ActionOutcome::Done) => {
+                run.session.settle(c, Status::Done);
+                ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "done", "facts": run.facts }))?;
+            }
+            Ok(ActionOutcome::Skipped(reason)) => {
+                run.session.settle(c, Status::Skipped);
+                ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": reason, "facts": run.facts }))?;
+            }
+            Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Aborted(reason)) => {
+                ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "abort", "reason": reason }))?;
+                return Ok(KeyOutcome::Aborted);
+            }
+            Err(Failure::Failed { error, status, retryable }) => {
+                run.session.settle(c, Status::Failed);
+                ctx.log(sink, "step_failed", Some(step), &run.key.id, json!({ "action": action, "error": error, "status": status, "retryable": retryable }))?;
+                let view = FailureView { key: &run.key.id, step, action, error: &error, status };
+                let choice = gate.on_failure(&view).await;
+                match choice {
+                    FailureChoice::Retry => {
+                        ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "retry" }))?;
+                    }
+                    FailureChoice::Skip { reason } => {
+                        ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "skip", "reason": reason }))?;
+                        run.session.settle(c, Status::Skipped);
+                        ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": format!("operator skipped after failure: {reason}"), "facts": run.facts }))?;
+                    }
+                    FailureChoice::LeaveFailed => return Ok(KeyOutcome::Failed),
+                    FailureChoice::Abort => {
+                        ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "abort" }))?;
+                        return Ok(KeyOutcome::Aborted);
+                    }
+                }
+            }
+        }
+    }
+    Ok(KeyOutcome::Done)
+}
+
+fn close<S: Sink>(ctx: &mut Ctx, keys: &[KeyRun], outcome: Outcome, sink: &mut S) -> Result<(), EngineError> {
+    let now = ctx.now();
+    let mut per_key = serde_json::Map::new();
+    for run in keys {
+        let ms = |t: Option<DateTime<Utc>>| t.map(|t| (t - ctx.opened_at).num_milliseconds());
+        per_key.insert(
+            run.key.id.clone(),
+            json!({
+                "finished": run.session.is_finished(),
+                "time_to_revoke_ms": ms(run.facts.revoked_at),
+                "time_to_restore_ms": ms(run.facts.restored_at),
+                "step_ms": run.facts.step_ms,
+                "new_key_id": run.facts.new_key_id,
+                "new_version": run.facts.new_version,
+            }),
+        );
+    }
+    let data = json!({
+        "outcome": outcome,
+        "dry_run": ctx.params.dry_run,
+        "total_ms": (now - ctx.opened_at).num_milliseconds(),
+        "keys": per_key,
+    });
+    let entry = ctx.record.append(ctx.setup.clock.as_ref(), "incident_closed", None, data)?;
+    sink.emit(&entry);
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! What an incident has established about one key. Snapshotted into the record after every
+//! action, so that a resumed incident starts from what was proven, not from memory.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::provider::KeyState;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    /// The leaked key's id at the provider.
+    pub provider_key_id: Option<String>,
+    pub old_state: Option<KeyState>,
+    /// Store version that held the leaked key when the incident opened (0: nothing stored).
+    pub old_version: Option<u64>,
+    pub new_key_id: Option<String>,
+    pub new_key_hint: Option<String>,
+    /// Replacement attempts; a replacement whose value was lost is revoked and replaced.
+    pub create_attempt: u32,
+    pub create_sent: bool,
+    pub revoke_sent: bool,
+    pub store_write_sent: bool,
+    pub new_version: Option<u64>,
+    /// When the provider confirmed the revocation (and, if provable, rejected the old key).
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the replacement was verified to work.
+    pub restored_at: Option<DateTime<Utc>>,
+    pub step_ms: BTreeMap<String, i64>,
+}

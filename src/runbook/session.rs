@@ -1,0 +1,218 @@
+//! The pure state machine of one key's run through the runbook: which action comes next,
+//! what is done, what was skipped. No I/O; the drive loop feeds it outcomes.
+
+use serde::{Deserialize, Serialize};
+
+use super::action::{Action, StepId};
+use super::spec::Runbook;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// Revoke first, then redeploy (agents are down in between).
+    ContainFirst,
+    /// Create, store and verify the replacement, then revoke at once.
+    ZeroDowntime,
+}
+
+impl Order {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContainFirst => "contain-first",
+            Self::ZeroDowntime => "zero-downtime",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Running,
+    Done,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepState {
+    pub id: StepId,
+    pub status: Status,
+    pub actions: Vec<(Action, Status)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub key: String,
+    pub order: Order,
+    pub steps: Vec<StepState>,
+}
+
+/// The position of the next action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub step: usize,
+    pub action: usize,
+}
+
+impl Session {
+    pub fn new(key: &str, runbook: &Runbook, order: Order) -> Self {
+        let mut ids = vec![StepId::Open];
+        match order {
+            Order::ContainFirst => ids.extend([StepId::Revoke, StepId::Redeploy]),
+            Order::ZeroDowntime => ids.extend([StepId::Redeploy, StepId::Revoke]),
+        }
+        ids.extend([StepId::Audit, StepId::Report, StepId::Reschedule]);
+        let steps = ids
+            .into_iter()
+            .map(|id| {
+                let actions: Vec<Action> = match id {
+                    StepId::Open => Action::of_step(StepId::Open).collect(),
+                    other => runbook.step(other).map(|s| s.actions.clone()).unwrap_or_default(),
+                };
+                StepState { id, status: Status::Pending, actions: actions.into_iter().map(|a| (a, Status::Pending)).collect() }
+            })
+            .collect();
+        Self { key: key.to_string(), order, steps }
+    }
+
+    /// The next action to run, or `None` when every step is finished.
+    pub fn next(&self) -> Option<Cursor> {
+        for (si, step) in self.steps.iter().enumerate() {
+            if matches!(step.status, Status::Done | Status::Skipped) {
+                continue;
+            }
+            for (ai, (_, status)) in step.actions.iter().enumerate() {
+                if matches!(status, Status::Pending | Status::Running | Status::Failed) {
+                    return Some(Cursor { step: si, action: ai });
+                }
+            }
+            // Every action settled but the step was not closed yet.
+            return Some(Cursor { step: si, action: step.actions.len() });
+        }
+        None
+    }
+
+    pub fn step_id(&self, c: Cursor) -> StepId {
+        self.steps[c.step].id
+    }
+
+    pub fn action(&self, c: Cursor) -> Option<Action> {
+        self.steps[c.step].actions.get(c.action).map(|(a, _)| *a)
+    }
+
+    pub fn step_started(&self, c: Cursor) -> bool {
+        self.steps[c.step].status != Status::Pending
+    }
+
+    pub fn start_step(&mut self, c: Cursor) {
+        self.steps[c.step].status = Status::Running;
+    }
+
+    pub fn settle(&mut self, c: Cursor, status: Status) {
+        if let Some(a) = self.steps[c.step].actions.get_mut(c.action) {
+            a.1 = status;
+        }
+        if status == Status::Failed {
+            self.steps[c.step].status = Status::Failed;
+        } else if self.steps[c.step].status == Status::Failed {
+            self.steps[c.step].status = Status::Running;
+        }
+    }
+
+    pub fn finish_step(&mut self, c: Cursor) {
+        let step = &mut self.steps[c.step];
+        let all_skipped = !step.actions.is_empty() && step.actions.iter().all(|(_, s)| *s == Status::Skipped);
+        step.status = if all_skipped { Status::Skipped } else { Status::Done };
+    }
+
+    /// Mark an action as done from the record (resume).
+    pub fn replay_action(&mut self, step: StepId, action: Action, status: Status) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.id == step) {
+            if s.status == Status::Pending {
+                s.status = Status::Running;
+            }
+            if let Some(a) = s.actions.iter_mut().find(|(a, _)| *a == action) {
+                a.1 = status;
+            }
+        }
+    }
+
+    pub fn replay_step_finished(&mut self, step: StepId) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.id == step) {
+            let all_skipped = !s.actions.is_empty() && s.actions.iter().all(|(_, st)| *st == Status::Skipped);
+            s.status = if all_skipped { Status::Skipped } else { Status::Done };
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.next().is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rb() -> Runbook {
+        Runbook::builtin().unwrap()
+    }
+
+    #[test]
+    fn contain_first_revokes_before_redeploy() {
+        let s = Session::new("k", &rb(), Order::ContainFirst);
+        let ids: Vec<StepId> = s.steps.iter().map(|s| s.id).collect();
+        assert_eq!(ids, vec![StepId::Open, StepId::Revoke, StepId::Redeploy, StepId::Audit, StepId::Report, StepId::Reschedule]);
+    }
+
+    #[test]
+    fn zero_downtime_redeploys_first() {
+        let s = Session::new("k", &rb(), Order::ZeroDowntime);
+        assert_eq!(s.steps[1].id, StepId::Redeploy);
+        assert_eq!(s.steps[2].id, StepId::Revoke);
+    }
+
+    #[test]
+    fn walks_every_action_then_finishes() {
+        let mut s = Session::new("k", &rb(), Order::ContainFirst);
+        let mut seen = Vec::new();
+        while let Some(c) = s.next() {
+            if !s.step_started(c) {
+                s.start_step(c);
+            }
+            match s.action(c) {
+                Some(a) => {
+                    seen.push(a);
+                    s.settle(c, Status::Done);
+                }
+                None => s.finish_step(c),
+            }
+        }
+        assert_eq!(seen.first(), Some(&Action::ResolveCredentials));
+        assert_eq!(seen.last(), Some(&Action::UpdateInventory));
+        assert_eq!(seen.len(), 4 + 3 + 4 + 2 + 1 + 1);
+    }
+
+    #[test]
+    fn failed_action_is_offered_again() {
+        let mut s = Session::new("k", &rb(), Order::ContainFirst);
+        let c = s.next().unwrap();
+        s.start_step(c);
+        s.settle(c, Status::Failed);
+        assert_eq!(s.next(), Some(c));
+        assert_eq!(s.steps[0].status, Status::Failed);
+    }
+
+    #[test]
+    fn replay_skips_done_actions() {
+        let mut s = Session::new("k", &rb(), Order::ContainFirst);
+        for a in Action::of_step(StepId::Open) {
+            s.replay_action(StepId::Open, a, Status::Done);
+        }
+        s.replay_step_finished(StepId::Open);
+        s.replay_action(StepId::Revoke, Action::Disable, Status::Done);
+        let c = s.next().unwrap();
+        assert_eq!(s.step_id(c), StepId::Revoke);
+        assert_eq!(s.action(c), Some(Action::Revoke));
+    }
+}

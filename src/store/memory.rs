@@ -1,0 +1,97 @@
+//! A store that lives in this process only: the training environment and engine tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::{SecretLocation, StoreError, StoreOp, StoreOutput};
+use crate::http::{Http, HttpError};
+use crate::plan::{RequestPlan, SecretBag};
+use crate::secret::Secret;
+
+type Versions = Vec<HashMap<String, Secret>>;
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    name: String,
+    paths: Arc<Mutex<HashMap<String, Versions>>>,
+}
+
+fn registry() -> &'static Mutex<HashMap<String, MemoryStore>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<String, MemoryStore>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+impl MemoryStore {
+    /// The process-wide memory store with this id (created empty on first use).
+    pub fn named(name: &str) -> Self {
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        reg.entry(name.to_string())
+            .or_insert_with(|| Self { name: name.to_string(), paths: Arc::default() })
+            .clone()
+    }
+
+    /// Put a value as a new version (seeding the training environment and tests).
+    pub fn seed(&self, path: &str, field: &str, value: Secret) -> u64 {
+        let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        let versions = paths.entry(path.to_string()).or_default();
+        versions.push(HashMap::from([(field.to_string(), value)]));
+        versions.len() as u64
+    }
+
+    /// Current version number at a path (0 when nothing is stored).
+    pub fn version(&self, path: &str) -> u64 {
+        let paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        paths.get(path).map_or(0, |v| v.len() as u64)
+    }
+
+    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
+        let url = format!("memory://{}/{}#{}", self.name, loc.path, loc.field);
+        match op {
+            StoreOp::Read { version } => {
+                let which = version.map_or("current version".to_string(), |v| format!("version {v}"));
+                RequestPlan::read(format!("Read the {which} of {}", loc.path), "READ", url)
+            }
+            StoreOp::Write { cas } => {
+                let mut p = RequestPlan::write(format!("Store the new key as a new version of {}", loc.path), "WRITE", url);
+                p.body = Some(serde_json::json!({ "cas": cas, "field": loc.field }));
+                p
+            }
+        }
+    }
+
+    pub fn execute(&self, op: &StoreOp, loc: &SecretLocation, http: &Http, secrets: &SecretBag) -> Result<StoreOutput, StoreError> {
+        let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
+        match op {
+            StoreOp::Read { version } => {
+                let Some(versions) = paths.get(&loc.path).filter(|v| !v.is_empty()) else {
+                    return Ok(StoreOutput::Missing);
+                };
+                let n = version.unwrap_or(versions.len() as u64);
+                let Some(data) = n.checked_sub(1).and_then(|i| versions.get(i as usize)) else {
+                    return Ok(StoreOutput::Missing);
+                };
+                let value = data
+                    .get(&loc.field)
+                    .cloned()
+                    .ok_or_else(|| StoreError::NoField { path: loc.path.clone(), field: loc.field.clone() })?;
+                Ok(StoreOutput::Value { value, version: n })
+            }
+            StoreOp::Write { cas } => {
+                if http.dry_run() {
+                    return Err(HttpError::DryRunBlocked(format!("write {}", loc.path)).into());
+                }
+                let new = secrets.new_key.clone().ok_or(StoreError::NoNewKey)?;
+                let versions = paths.entry(loc.path.clone()).or_default();
+                if let Some(expected) = cas {
+                    if versions.len() as u64 != *expected {
+                        return Err(StoreError::CasMismatch { path: loc.path.clone(), expected: *expected });
+                    }
+                }
+                let mut data = versions.last().cloned().unwrap_or_default();
+                data.insert(loc.field.clone(), new);
+                versions.push(data);
+                Ok(StoreOutput::Written { version: versions.len() as u64 })
+            }
+        }
+    }
+}
