@@ -29,11 +29,20 @@ pub struct RuleResult {
 }
 
 fn not_evaluable(rule: &'static str, why: &str) -> RuleResult {
-    RuleResult { rule, status: RuleStatus::NotEvaluable, source: why.into(), findings: Vec::new() }
+    RuleResult {
+        rule,
+        status: RuleStatus::NotEvaluable,
+        source: why.into(),
+        findings: Vec::new(),
+    }
 }
 
 /// Evaluate the rules that usage buckets can speak to; the others are not evaluable.
-pub fn evaluate_usage(buckets: &[UsageBucket], window_start: DateTime<Utc>, have_usage: bool) -> Vec<RuleResult> {
+pub fn evaluate_usage(
+    buckets: &[UsageBucket],
+    window_start: DateTime<Utc>,
+    have_usage: bool,
+) -> Vec<RuleResult> {
     let volume = if !have_usage {
         not_evaluable("volume", "no usage source for this provider")
     } else {
@@ -41,17 +50,30 @@ pub fn evaluate_usage(buckets: &[UsageBucket], window_start: DateTime<Utc>, have
     };
     vec![
         volume,
-        not_evaluable("network", "provider usage buckets carry no source addresses; import gateway logs"),
-        not_evaluable("auth_failures", "provider usage buckets carry no authentication failures"),
-        not_evaluable("off_hours", "daily usage buckets are too coarse for active hours"),
+        not_evaluable(
+            "network",
+            "provider usage buckets carry no source addresses; import gateway logs",
+        ),
+        not_evaluable(
+            "auth_failures",
+            "provider usage buckets carry no authentication failures",
+        ),
+        not_evaluable(
+            "off_hours",
+            "daily usage buckets are too coarse for active hours",
+        ),
         not_evaluable("new_model", "provider usage buckets carry no model names"),
     ]
 }
 
 fn volume_rule(buckets: &[UsageBucket], window_start: DateTime<Utc>) -> RuleResult {
-    let (baseline, window): (Vec<&UsageBucket>, Vec<&UsageBucket>) = buckets.iter().partition(|b| b.end <= window_start);
+    let (baseline, window): (Vec<&UsageBucket>, Vec<&UsageBucket>) =
+        buckets.iter().partition(|b| b.end <= window_start);
     if baseline.is_empty() {
-        return not_evaluable("volume", "provider usage, but no baseline days before the exposure window");
+        return not_evaluable(
+            "volume",
+            "provider usage, but no baseline days before the exposure window",
+        );
     }
     let avg = baseline.iter().map(|b| b.requests as f64).sum::<f64>() / baseline.len() as f64;
     let threshold = (avg * VOLUME_FACTOR).max(1.0);
@@ -71,7 +93,11 @@ fn volume_rule(buckets: &[UsageBucket], window_start: DateTime<Utc>) -> RuleResu
         .collect();
     RuleResult {
         rule: "volume",
-        status: if findings.is_empty() { RuleStatus::Clean } else { RuleStatus::Findings },
+        status: if findings.is_empty() {
+            RuleStatus::Clean
+        } else {
+            RuleStatus::Findings
+        },
         source: "provider usage buckets".into(),
         findings,
     }
@@ -84,7 +110,14 @@ mod tests {
 
     fn day(i: i64, requests: u64) -> UsageBucket {
         let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::days(i);
-        UsageBucket { start, end: start + Duration::days(1), requests, input_tokens: 0, output_tokens: 0, cost_usd: 0.0 }
+        UsageBucket {
+            start,
+            end: start + Duration::days(1),
+            requests,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+        }
     }
 
     #[test]
@@ -106,6 +139,9 @@ mod tests {
         assert_eq!(volume_rule(&b, start).status, RuleStatus::Clean);
         let early = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
         assert_eq!(volume_rule(&b, early).status, RuleStatus::NotEvaluable);
-        assert_eq!(evaluate_usage(&[], start, false)[0].status, RuleStatus::NotEvaluable);
+        assert_eq!(
+            evaluate_usage(&[], start, false)[0].status,
+            RuleStatus::NotEvaluable
+        );
     }
 }

@@ -22,7 +22,11 @@ pub enum CredentialError {
     TooDeep(String),
 }
 
-pub async fn resolve(reference: &CredentialRef, inv: &Inventory, http: &Http) -> Result<Secret, CredentialError> {
+pub async fn resolve(
+    reference: &CredentialRef,
+    inv: &Inventory,
+    http: &Http,
+) -> Result<Secret, CredentialError> {
     resolve_depth(reference, inv, http, 0).await
 }
 
@@ -31,7 +35,8 @@ fn resolve_depth<'a>(
     inv: &'a Inventory,
     http: &'a Http,
     depth: u8,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, CredentialError>> + Send + 'a>> {
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Secret, CredentialError>> + Send + 'a>>
+{
     Box::pin(async move {
         let secret = match reference {
             CredentialRef::Env { var } => match std::env::var(var) {
@@ -42,23 +47,38 @@ fn resolve_depth<'a>(
                 let name = name.clone();
                 tokio::task::spawn_blocking(move || keyring_get(&name))
                     .await
-                    .map_err(|e| CredentialError::Keyring { name: reference.to_string(), reason: e.to_string() })??
+                    .map_err(|e| CredentialError::Keyring {
+                        name: reference.to_string(),
+                        reason: e.to_string(),
+                    })??
             }
             CredentialRef::Store { store, path, field } => {
                 if depth > 2 {
                     return Err(CredentialError::TooDeep(reference.to_string()));
                 }
-                let err = |reason: String| CredentialError::Store { reference: reference.to_string(), reason };
-                let def = inv.store(store).ok_or_else(|| err(format!("no store `{store}`")))?;
+                let err = |reason: String| CredentialError::Store {
+                    reference: reference.to_string(),
+                    reason,
+                };
+                let def = inv
+                    .store(store)
+                    .ok_or_else(|| err(format!("no store `{store}`")))?;
                 let backend = AnyStore::from_def(def);
                 let mut bag = SecretBag::default();
                 if let Some(cref) = &def.credential {
                     bag.store_credential = Some(resolve_depth(cref, inv, http, depth + 1).await?);
                 }
-                let loc = SecretLocation { path: path.clone(), field: field.clone() };
+                let loc = SecretLocation {
+                    path: path.clone(),
+                    field: field.clone(),
+                };
                 let op = StoreOp::Read { version: None };
                 let plan = backend.plan(&op, &loc).map_err(|e| err(e.to_string()))?;
-                match backend.execute(&op, &loc, &plan, http, &bag).await.map_err(|e| err(e.to_string()))? {
+                match backend
+                    .execute(&op, &loc, &plan, http, &bag)
+                    .await
+                    .map_err(|e| err(e.to_string()))?
+                {
                     StoreOutput::Value { value, .. } => value,
                     _ => return Err(err(format!("nothing stored at {path}"))),
                 }
@@ -87,12 +107,17 @@ fn ensure_default_store() -> Result<(), String> {
 }
 
 fn keyring_get(name: &str) -> Result<Secret, CredentialError> {
-    let fail = |reason: String| CredentialError::Keyring { name: name.to_string(), reason };
+    let fail = |reason: String| CredentialError::Keyring {
+        name: name.to_string(),
+        reason,
+    };
     ensure_default_store().map_err(fail)?;
     let entry = keyring_core::Entry::new(KEYRING_SERVICE, name).map_err(|e| fail(e.to_string()))?;
     match entry.get_password() {
         Ok(v) => Ok(Secret::new(v)),
-        Err(keyring_core::Error::NoEntry) => Err(fail("no such entry in the kernel keyring".into())),
+        Err(keyring_core::Error::NoEntry) => {
+            Err(fail("no such entry in the kernel keyring".into()))
+        }
         Err(keyring_core::Error::NoStorageAccess(e)) => Err(fail(format!(
             "the keyring is not accessible ({e}); on a headless Linux host run keyfire under `keyctl session -`, or use an env: reference"
         ))),

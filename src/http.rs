@@ -72,7 +72,9 @@ impl HttpError {
             Self::Timeout(_) => FailureKind::Timeout,
             Self::Transport(_) => FailureKind::Transport,
             Self::Malformed(_) => FailureKind::Malformed,
-            Self::DryRunBlocked(_) | Self::MissingSecret(_) | Self::Invalid(_) => FailureKind::ClientError,
+            Self::DryRunBlocked(_) | Self::MissingSecret(_) | Self::Invalid(_) => {
+                FailureKind::ClientError
+            }
         }
     }
 
@@ -87,7 +89,10 @@ impl HttpError {
     pub fn transient(&self) -> bool {
         matches!(
             self.kind(),
-            FailureKind::RateLimited | FailureKind::ServerError | FailureKind::Timeout | FailureKind::Transport
+            FailureKind::RateLimited
+                | FailureKind::ServerError
+                | FailureKind::Timeout
+                | FailureKind::Transport
         )
     }
 }
@@ -101,7 +106,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 5, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(30) }
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+        }
     }
 }
 
@@ -113,7 +122,8 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpError> {
-        serde_json::from_slice(&self.body).map_err(|e| HttpError::Malformed(format!("status {}: {e}", self.status)))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| HttpError::Malformed(format!("status {}: {e}", self.status)))
     }
 }
 
@@ -140,7 +150,12 @@ impl Http {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| HttpError::Invalid(e.to_string()))?;
-        Ok(Self { client, dry_run, redactor, retry: RetryPolicy::default() })
+        Ok(Self {
+            client,
+            dry_run,
+            redactor,
+            retry: RetryPolicy::default(),
+        })
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -158,18 +173,32 @@ impl Http {
 
     /// Send a plan, substituting the secrets it names. Idempotent plans are retried on
     /// 429/5xx/timeouts with backoff (honouring `Retry-After`); others are sent once.
-    pub async fn send(&self, plan: &RequestPlan, secrets: &SecretBag) -> Result<HttpResponse, HttpError> {
+    pub async fn send(
+        &self,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+    ) -> Result<HttpResponse, HttpError> {
         if self.dry_run && plan.access == Access::Write {
-            return Err(HttpError::DryRunBlocked(format!("{} {}", plan.method, plan.url)));
+            return Err(HttpError::DryRunBlocked(format!(
+                "{} {}",
+                plan.method, plan.url
+            )));
         }
-        let attempts = if plan.idempotent { self.retry.max_attempts.max(1) } else { 1 };
+        let attempts = if plan.idempotent {
+            self.retry.max_attempts.max(1)
+        } else {
+            1
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.send_once(plan, secrets).await {
                 Err(e) if e.transient() && attempt < attempts => {
                     let wait = match &e {
-                        HttpError::Status { retry_after: Some(d), .. } => (*d).min(self.retry.max_delay),
+                        HttpError::Status {
+                            retry_after: Some(d),
+                            ..
+                        } => (*d).min(self.retry.max_delay),
                         _ => self.backoff(attempt),
                     };
                     tokio::time::sleep(wait).await;
@@ -180,7 +209,10 @@ impl Http {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.retry.base_delay.saturating_mul(1u32 << attempt.min(10).saturating_sub(1));
+        let exp = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << attempt.min(10).saturating_sub(1));
         let capped = exp.min(self.retry.max_delay);
         // Full jitter from the clock's sub-second noise; good enough to spread retries.
         let nanos = std::time::SystemTime::now()
@@ -191,16 +223,30 @@ impl Http {
         capped.mul_f64(0.5 + frac / 2.0)
     }
 
-    fn build_headers(&self, plan: &RequestPlan, secrets: &SecretBag) -> Result<HeaderMap, HttpError> {
+    fn build_headers(
+        &self,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+    ) -> Result<HeaderMap, HttpError> {
         let mut headers = HeaderMap::new();
         for (name, value) in &plan.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| HttpError::Invalid(e.to_string()))?;
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| HttpError::Invalid(e.to_string()))?;
             let mut v = match value {
-                HeaderValue::Plain(v) => ReqHeaderValue::from_str(v).map_err(|e| HttpError::Invalid(e.to_string()))?,
+                HeaderValue::Plain(v) => {
+                    ReqHeaderValue::from_str(v).map_err(|e| HttpError::Invalid(e.to_string()))?
+                }
                 HeaderValue::Secret { prefix, secret } => {
-                    let s = secrets.get(*secret).ok_or(HttpError::MissingSecret(*secret))?;
+                    let s = secrets
+                        .get(*secret)
+                        .ok_or(HttpError::MissingSecret(*secret))?;
                     let mut v = ReqHeaderValue::from_str(&format!("{prefix}{}", s.expose()))
-                        .map_err(|_| HttpError::Invalid(format!("{} is not a valid header value", secret.label())))?;
+                        .map_err(|_| {
+                            HttpError::Invalid(format!(
+                                "{} is not a valid header value",
+                                secret.label()
+                            ))
+                        })?;
                     v.set_sensitive(true);
                     v
                 }
@@ -214,10 +260,14 @@ impl Http {
     }
 
     fn build_body(plan: &RequestPlan, secrets: &SecretBag) -> Result<Option<Vec<u8>>, HttpError> {
-        let Some(body) = &plan.body else { return Ok(None) };
+        let Some(body) = &plan.body else {
+            return Ok(None);
+        };
         let mut body = body.clone();
         for slot in &plan.body_secrets {
-            let s = secrets.get(slot.secret).ok_or(HttpError::MissingSecret(slot.secret))?;
+            let s = secrets
+                .get(slot.secret)
+                .ok_or(HttpError::MissingSecret(slot.secret))?;
             let target = body
                 .pointer_mut(&slot.pointer)
                 .ok_or_else(|| HttpError::Invalid(format!("no body field at {}", slot.pointer)))?;
@@ -227,11 +277,22 @@ impl Http {
         Ok(Some(bytes))
     }
 
-    async fn send_once(&self, plan: &RequestPlan, secrets: &SecretBag) -> Result<HttpResponse, HttpError> {
-        let method = reqwest::Method::from_bytes(plan.method.as_bytes()).map_err(|e| HttpError::Invalid(e.to_string()))?;
-        let mut req = self.client.request(method, &plan.url).headers(self.build_headers(plan, secrets)?);
+    async fn send_once(
+        &self,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+    ) -> Result<HttpResponse, HttpError> {
+        let method = reqwest::Method::from_bytes(plan.method.as_bytes())
+            .map_err(|e| HttpError::Invalid(e.to_string()))?;
+        let mut req = self
+            .client
+            .request(method, &plan.url)
+            .headers(self.build_headers(plan, secrets)?);
         if let Some(body) = Self::build_body(plan, secrets)? {
-            let has_type = plan.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+            let has_type = plan
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
             if !has_type {
                 req = req.header(reqwest::header::CONTENT_TYPE, "application/json");
             }
@@ -245,7 +306,11 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = resp.bytes().await.map_err(|e| self.transport_error(&e))?.to_vec();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e))?
+            .to_vec();
         if (200..300).contains(&status) {
             return Ok(HttpResponse { status, body });
         }
@@ -258,28 +323,42 @@ impl Http {
             500..=599 => FailureKind::ServerError,
             _ => FailureKind::ClientError,
         };
-        Err(HttpError::Status { kind, status, reason: self.reason(&body), retry_after })
+        Err(HttpError::Status {
+            kind,
+            status,
+            reason: self.reason(&body),
+            retry_after,
+        })
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> HttpError {
         // reqwest errors name the URL; URLs carry no secrets in our plans, but scrub anyway.
         let text = self.redactor.scrub(&error_chain(e));
-        if e.is_timeout() { HttpError::Timeout(text) } else { HttpError::Transport(text) }
+        if e.is_timeout() {
+            HttpError::Timeout(text)
+        } else {
+            HttpError::Transport(text)
+        }
     }
 
     /// A short, redacted reason from an error body: the provider's message when it has one.
     fn reason(&self, body: &[u8]) -> String {
         let text = String::from_utf8_lossy(body);
-        let message = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
-            let candidates = [
-                v.pointer("/error/message"),
-                v.pointer("/message"),
-                v.pointer("/errors/0/message"),
-                v.pointer("/errors/0"),
-                v.pointer("/error"),
-            ];
-            candidates.into_iter().flatten().find_map(|m| m.as_str().map(str::to_string))
-        });
+        let message = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| {
+                let candidates = [
+                    v.pointer("/error/message"),
+                    v.pointer("/message"),
+                    v.pointer("/errors/0/message"),
+                    v.pointer("/errors/0"),
+                    v.pointer("/error"),
+                ];
+                candidates
+                    .into_iter()
+                    .flatten()
+                    .find_map(|m| m.as_str().map(str::to_string))
+            });
         let chosen = message.unwrap_or_else(|| text.trim().to_string());
         truncate(&self.redactor.scrub(&chosen), BODY_LIMIT)
     }

@@ -30,7 +30,11 @@ impl IncidentSummary {
 pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSummary> {
     let first = entries.first()?;
     let last_close = entries.iter().rev().find(|e| e.kind == "incident_closed");
-    let reopened = last_close.is_some_and(|c| entries.iter().any(|e| e.seq > c.seq && e.kind == "incident_resumed"));
+    let reopened = last_close.is_some_and(|c| {
+        entries
+            .iter()
+            .any(|e| e.seq > c.seq && e.kind == "incident_resumed")
+    });
     let status = match last_close {
         Some(c) if !reopened => c.data["outcome"].as_str().unwrap_or("closed").to_string(),
         _ => "open".to_string(),
@@ -52,7 +56,9 @@ pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSum
 /// damaged rather than hidden.
 pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
     let dir = incidents_dir(data_dir);
-    let Ok(read) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let Ok(read) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<IncidentSummary> = read
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
@@ -81,7 +87,11 @@ pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
 
 /// Keys with an open (unfinished) live incident.
 pub fn keys_with_open_incidents(data_dir: &Path) -> std::collections::HashSet<String> {
-    list(data_dir).into_iter().filter(|i| !i.drill && i.is_open()).flat_map(|i| i.keys).collect()
+    list(data_dir)
+        .into_iter()
+        .filter(|i| !i.drill && i.is_open())
+        .flat_map(|i| i.keys)
+        .collect()
 }
 
 /// Resolve `record verify ID|PATH` and `incident show ID` arguments to a record path.

@@ -18,7 +18,9 @@ pub fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
 }
 
 pub fn config_dir() -> PathBuf {
-    project_dirs().map(|d| d.config_dir().to_path_buf()).unwrap_or_else(|| PathBuf::from(".keyfire"))
+    project_dirs()
+        .map(|d| d.config_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".keyfire"))
 }
 
 /// The optional configuration file (`--config`, `KEYFIRE_CONFIG`, or `config.toml` in the
@@ -37,7 +39,10 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -49,7 +54,9 @@ pub fn load_config(explicit: Option<PathBuf>) -> Result<Config, ConfigError> {
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Config::default());
+        }
         Err(source) => return Err(ConfigError::Io { path, source }),
     };
     let mut config: Config = toml::from_str(&text).map_err(|e| {
@@ -57,11 +64,19 @@ pub fn load_config(explicit: Option<PathBuf>) -> Result<Config, ConfigError> {
             .span()
             .map(|s| crate::textpos::LineIndex::new(&text).locate(&text, s.start))
             .unwrap_or((1, 1));
-        ConfigError::Invalid { path: path.clone(), message: format!("{line}:{col}: {}", e.message().trim()) }
+        ConfigError::Invalid {
+            path: path.clone(),
+            message: format!("{line}:{col}: {}", e.message().trim()),
+        }
     })?;
     // Relative paths in the config file are relative to the file.
     let base = path.parent().map(PathBuf::from).unwrap_or_default();
-    for p in config.inventory.iter_mut().chain(config.runbook.iter_mut()).chain(config.data_dir.iter_mut()) {
+    for p in config
+        .inventory
+        .iter_mut()
+        .chain(config.runbook.iter_mut())
+        .chain(config.data_dir.iter_mut())
+    {
         if p.is_relative() {
             *p = base.join(&*p);
         }
@@ -79,5 +94,8 @@ pub fn inventory_paths(explicit: &[PathBuf], config: &Config) -> Option<Vec<Path
         return Some(config.inventory.clone());
     }
     let dir = config_dir();
-    [dir.join("inventory.toml"), dir.join("inventory")].into_iter().find(|p| p.exists()).map(|p| vec![p])
+    [dir.join("inventory.toml"), dir.join("inventory")]
+        .into_iter()
+        .find(|p| p.exists())
+        .map(|p| vec![p])
 }

@@ -95,7 +95,11 @@ impl RequestPlan {
     }
 
     pub fn write(summary: impl Into<String>, method: &str, url: impl Into<String>) -> Self {
-        Self { access: Access::Write, idempotent: false, ..Self::read(summary, method, url) }
+        Self {
+            access: Access::Write,
+            idempotent: false,
+            ..Self::read(summary, method, url)
+        }
     }
 
     pub fn destructive(mut self) -> Self {
@@ -109,12 +113,19 @@ impl RequestPlan {
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.into(), HeaderValue::Plain(value.into())));
+        self.headers
+            .push((name.into(), HeaderValue::Plain(value.into())));
         self
     }
 
     pub fn secret_header(mut self, name: &str, prefix: &str, secret: SecretRef) -> Self {
-        self.headers.push((name.into(), HeaderValue::Secret { prefix: prefix.into(), secret }));
+        self.headers.push((
+            name.into(),
+            HeaderValue::Secret {
+                prefix: prefix.into(),
+                secret,
+            },
+        ));
         self
     }
 
@@ -124,7 +135,10 @@ impl RequestPlan {
     }
 
     pub fn body_secret(mut self, pointer: &str, secret: SecretRef) -> Self {
-        self.body_secrets.push(BodySecret { pointer: pointer.into(), secret });
+        self.body_secrets.push(BodySecret {
+            pointer: pointer.into(),
+            secret,
+        });
         self
     }
 
@@ -160,7 +174,10 @@ impl std::fmt::Debug for SecretBag {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretBag")
             .field("admin", &self.admin.as_ref().map(|_| "[REDACTED]"))
-            .field("store_credential", &self.store_credential.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "store_credential",
+                &self.store_credential.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("old_key", &self.old_key.as_ref().map(|_| "[REDACTED]"))
             .field("new_key", &self.new_key.as_ref().map(|_| "[REDACTED]"))
             .finish()

@@ -7,54 +7,107 @@ use crate::inventory::Inventory;
 use crate::record::Entry;
 
 fn find<'a>(entries: &'a [Entry], key: &str, kind: &str, action: &str) -> Option<&'a Entry> {
-    entries.iter().rev().find(|e| e.kind == kind && e.data["key"] == key && e.data["action"] == action)
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == kind && e.data["key"] == key && e.data["action"] == action)
 }
 
 pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
     let mut out = String::new();
-    let Some(first) = entries.first() else { return format!("# Incident {id}\n\n(empty record)\n") };
+    let Some(first) = entries.first() else {
+        return format!("# Incident {id}\n\n(empty record)\n");
+    };
     let o = &first.data;
     let drill = o["dry_run"] == true;
-    out.push_str(&format!("# {} {id}\n\n", if drill { "Drill" } else { "Incident" }));
+    out.push_str(&format!(
+        "# {} {id}\n\n",
+        if drill { "Drill" } else { "Incident" }
+    ));
     if drill {
         out.push_str("> DRILL: every write below was shown and recorded, never sent.\n\n");
     }
-    let keys: Vec<&str> = o["keys"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let keys: Vec<&str> = o["keys"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     out.push_str("| | |\n|---|---|\n");
     out.push_str(&format!("| opened | {} |\n", first.ts));
     out.push_str(&format!("| keys | {} |\n", keys.join(", ")));
-    out.push_str(&format!("| order | {} |\n", o["order"].as_str().unwrap_or("")));
-    out.push_str(&format!("| reason | {} |\n", o["reason"].as_str().unwrap_or("(none given)")));
-    out.push_str(&format!("| exposed since | {} |\n", o["exposed_since"].as_str().unwrap_or("last rotation")));
+    out.push_str(&format!(
+        "| order | {} |\n",
+        o["order"].as_str().unwrap_or("")
+    ));
+    out.push_str(&format!(
+        "| reason | {} |\n",
+        o["reason"].as_str().unwrap_or("(none given)")
+    ));
+    out.push_str(&format!(
+        "| exposed since | {} |\n",
+        o["exposed_since"].as_str().unwrap_or("last rotation")
+    ));
     let deadline = chrono::DateTime::parse_from_rfc3339(&first.ts)
         .ok()
         .map(|t| t + chrono::Duration::hours(i64::from(inv.policy.report_deadline_hours)));
     if let Some(d) = deadline {
-        out.push_str(&format!("| notification deadline | {} ({} h from detection) |\n", d.to_rfc3339(), inv.policy.report_deadline_hours));
+        out.push_str(&format!(
+            "| notification deadline | {} ({} h from detection) |\n",
+            d.to_rfc3339(),
+            inv.policy.report_deadline_hours
+        ));
     }
-    let status = entries.iter().rev().find(|e| e.kind == "incident_closed").map_or("in progress", |e| e.data["outcome"].as_str().unwrap_or("?"));
-    out.push_str(&format!("| status | {status} |\n| record | {} entries, last hash {} |\n\n", entries.len(), entries.last().map_or("", |e| e.hash.as_str())));
+    let status = entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == "incident_closed")
+        .map_or("in progress", |e| e.data["outcome"].as_str().unwrap_or("?"));
+    out.push_str(&format!(
+        "| status | {status} |\n| record | {} entries, last hash {} |\n\n",
+        entries.len(),
+        entries.last().map_or("", |e| e.hash.as_str())
+    ));
 
     for key in &keys {
         out.push_str(&format!("## Key `{key}`\n\n"));
         if let Some(k) = inv.key(key) {
-            out.push_str(&format!("- provider: {} · agents: {} · scopes: {}\n", k.provider, k.agents.join(", "), k.scopes.join(", ")));
+            out.push_str(&format!(
+                "- provider: {} · agents: {} · scopes: {}\n",
+                k.provider,
+                k.agents.join(", "),
+                k.scopes.join(", ")
+            ));
         }
         if let Some(e) = find(entries, key, "evidence", "locate") {
-            out.push_str(&format!("- located at the provider: {}\n", e.data["found"]["id"].as_str().unwrap_or("gone")));
+            out.push_str(&format!(
+                "- located at the provider: {}\n",
+                e.data["found"]["id"].as_str().unwrap_or("gone")
+            ));
         }
         match find(entries, key, "evidence", "prove_revoked") {
-            Some(e) => out.push_str(&format!("- revocation evidence: {}\n", e.data["text"].as_str().unwrap_or(""))),
+            Some(e) => out.push_str(&format!(
+                "- revocation evidence: {}\n",
+                e.data["text"].as_str().unwrap_or("")
+            )),
             None => out.push_str("- revocation evidence: none recorded\n"),
         }
         if let Some(e) = find(entries, key, "evidence", "create") {
-            out.push_str(&format!("- replacement: {} ({})\n", e.data["new_key_id"].as_str().unwrap_or("?"), e.data["hint"].as_str().unwrap_or("")));
+            out.push_str(&format!(
+                "- replacement: {} ({})\n",
+                e.data["new_key_id"].as_str().unwrap_or("?"),
+                e.data["hint"].as_str().unwrap_or("")
+            ));
         }
         if let Some(e) = find(entries, key, "evidence", "store_write") {
-            out.push_str(&format!("- stored as version {} (was {})\n", e.data["version"], e.data["previous_version"]));
+            out.push_str(&format!(
+                "- stored as version {} (was {})\n",
+                e.data["version"], e.data["previous_version"]
+            ));
         }
         if let Some(e) = find(entries, key, "evidence", "verify_new") {
-            out.push_str(&format!("- replacement verified: {}\n", e.data["text"].as_str().unwrap_or("")));
+            out.push_str(&format!(
+                "- replacement verified: {}\n",
+                e.data["text"].as_str().unwrap_or("")
+            ));
         }
         if let Some(e) = find(entries, key, "evidence", "fetch_usage") {
             out.push_str(&format!(
@@ -69,7 +122,12 @@ pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
         if let Some(e) = find(entries, key, "evidence", "evaluate_rules") {
             out.push_str("\n| rule | result | source |\n|---|---|---|\n");
             for r in e.data["rules"].as_array().into_iter().flatten() {
-                out.push_str(&format!("| {} | {} | {} |\n", r["rule"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or(""), r["source"].as_str().unwrap_or("")));
+                out.push_str(&format!(
+                    "| {} | {} | {} |\n",
+                    r["rule"].as_str().unwrap_or(""),
+                    r["status"].as_str().unwrap_or(""),
+                    r["source"].as_str().unwrap_or("")
+                ));
                 for f in r["findings"].as_array().into_iter().flatten() {
                     out.push_str(&format!("| | finding: {} | |\n", f.as_str().unwrap_or("")));
                 }
@@ -88,7 +146,12 @@ pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
     out.push_str("## Timeline\n\n| time | step | event |\n|---|---|---|\n");
     for e in entries {
         let line = describe(e).replace('|', "\\|");
-        out.push_str(&format!("| {} | {} | {} |\n", e.ts, e.step.as_deref().unwrap_or(""), line));
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            e.ts,
+            e.step.as_deref().unwrap_or(""),
+            line
+        ));
     }
     out.push_str("\n## Sign-off\n\nOperator: ____________________  Date: ____________\n");
     out

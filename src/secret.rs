@@ -91,10 +91,10 @@ impl Redactor {
         if secret.expose().len() < 6 {
             return;
         }
-        if let Ok(mut known) = self.known.lock() {
-            if !known.iter().any(|k| k.expose() == secret.expose()) {
-                known.push(secret.clone());
-            }
+        if let Ok(mut known) = self.known.lock()
+            && !known.iter().any(|k| k.expose() == secret.expose())
+        {
+            known.push(secret.clone());
         }
     }
 

@@ -14,7 +14,8 @@ use crate::sim::FakeApi;
 use crate::store::MemoryStore;
 
 const INVENTORY: &str = include_str!("../../assets/demo/inventory.toml");
-const BANNER: &str = "TRAINING ENVIRONMENT: loopback services, throw-away data; no real key is touched";
+const BANNER: &str =
+    "TRAINING ENVIRONMENT: loopback services, throw-away data; no real key is touched";
 
 /// Daily usage with a planted abuse pattern in the last two days.
 fn planted_usage() -> Vec<UsageBucket> {
@@ -23,7 +24,11 @@ fn planted_usage() -> Vec<UsageBucket> {
         .map(|i| {
             let start = today - Duration::days(20 - i);
             let abuse = i >= 19;
-            let requests = if abuse { 9_000 + 700 * i as u64 } else { 180 + (i as u64 * 37) % 60 };
+            let requests = if abuse {
+                9_000 + 700 * i as u64
+            } else {
+                180 + (i as u64 * 37) % 60
+            };
             UsageBucket {
                 start,
                 end: start + Duration::days(1),
@@ -37,19 +42,27 @@ fn planted_usage() -> Vec<UsageBucket> {
 }
 
 pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
-    let err = |e: std::io::Error| CliError::failed(format!("cannot start the training environment: {e}"));
+    let err =
+        |e: std::io::Error| CliError::failed(format!("cannot start the training environment: {e}"));
     let api = FakeApi::start().map_err(err)?;
     let dir = std::env::temp_dir().join(format!("keyfire-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(err)?;
     let inv_path = dir.join("inventory.toml");
-    std::fs::write(&inv_path, INVENTORY.replace("@PORT@", &api.addr().port().to_string())).map_err(err)?;
+    std::fs::write(
+        &inv_path,
+        INVENTORY.replace("@PORT@", &api.addr().port().to_string()),
+    )
+    .map_err(err)?;
 
     let admin = format!("fk-admin-{}", crate::sim::token(32));
     api.add_admin_token(&admin);
     let vault = MemoryStore::named("training-vault");
     vault.seed("admin/llm-training", "value", Secret::new(admin));
     let mut leaked = Secret::new(String::new());
-    for (id, path) in [("key_support01", "agents/support-bot/llm"), ("key_research01", "agents/research/llm")] {
+    for (id, path) in [
+        ("key_support01", "agents/support-bot/llm"),
+        ("key_research01", "agents/research/llm"),
+    ] {
         let value = Secret::new(format!("fk-{}", crate::sim::token(40)));
         api.add_key_with_id(id, id, value.expose());
         vault.seed(path, "value", value.clone());
@@ -59,7 +72,8 @@ pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
     }
     api.set_usage("key_support01", planted_usage());
 
-    let inventory = crate::inventory::load(std::slice::from_ref(&inv_path)).map_err(|e| CliError::failed(e.to_string()))?;
+    let inventory = crate::inventory::load(std::slice::from_ref(&inv_path))
+        .map_err(|e| CliError::failed(e.to_string()))?;
     let setup = Setup {
         inventory: Arc::new(inventory),
         runbook: Arc::new(Runbook::builtin().map_err(|e| CliError::failed(e.to_string()))?),
@@ -67,7 +81,9 @@ pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
         clock: Arc::new(crate::clock::SystemClock),
     };
     println!("{BANNER}\n");
-    println!("Scenario: the support bot's LLM key was pasted into a public issue. Running the runbook headless, every write auto-approved.\n");
+    println!(
+        "Scenario: the support bot's LLM key was pasted into a public issue. Running the runbook headless, every write auto-approved.\n"
+    );
     let params = IncidentParams {
         keys: vec!["support-bot-llm".into()],
         dry_run: false,
@@ -77,8 +93,18 @@ pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
     };
     let mut engine = Engine::open(setup, params).map_err(|e| CliError::failed(e.to_string()))?;
     let code = drive_headless(&mut engine, &mut TerminalGate::new(true))?;
-    println!("\nThe leaked key still authenticates at the provider: {}", if api.accepts(leaked.expose()) { "YES" } else { "no" });
-    println!("Report: {}", engine.record_dir().join("report.md").display());
+    println!(
+        "\nThe leaked key still authenticates at the provider: {}",
+        if api.accepts(leaked.expose()) {
+            "YES"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "Report: {}",
+        engine.record_dir().join("report.md").display()
+    );
     println!("Inventory after step 5: {}", inv_path.display());
     println!("\n{BANNER}");
     Ok(code)

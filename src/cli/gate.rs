@@ -4,7 +4,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::runbook::{ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest};
+use crate::runbook::{
+    ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest,
+};
 use crate::secret::Secret;
 
 pub struct TerminalGate {
@@ -14,7 +16,10 @@ pub struct TerminalGate {
 
 impl TerminalGate {
     pub fn new(yes: bool) -> Self {
-        Self { yes, interactive: std::io::stdin().is_terminal() }
+        Self {
+            yes,
+            interactive: std::io::stdin().is_terminal(),
+        }
     }
 
     /// Whether this gate can approve anything at all.
@@ -42,17 +47,42 @@ async fn ask(prompt: String) -> Option<String> {
 impl Gate for TerminalGate {
     async fn approve(&mut self, req: &ApprovalRequest<'_>) -> Decision {
         if self.yes {
-            return Decision::Approve { via: "--yes".into() };
+            return Decision::Approve {
+                via: "--yes".into(),
+            };
         }
         if !self.interactive {
-            return Decision::Decline { via: "no terminal (pass --yes)".into() };
+            return Decision::Decline {
+                via: "no terminal (pass --yes)".into(),
+            };
         }
-        eprintln!("\n{} / {} / {}: {}\n{}", req.key, req.step, req.action, req.plan.summary, req.plan.render());
+        eprintln!(
+            "\n{} / {} / {}: {}\n{}",
+            req.key,
+            req.step,
+            req.action,
+            req.plan.summary,
+            req.plan.render()
+        );
         let answer = match req.confirm_text {
-            Some(expected) => ask(format!("This cannot be undone. Type the key id `{expected}` to confirm: ")).await.map(|a| a == expected),
-            None => ask("Send this request? [y/N] ".into()).await.map(|a| a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes")),
+            Some(expected) => ask(format!(
+                "This cannot be undone. Type the key id `{expected}` to confirm: "
+            ))
+            .await
+            .map(|a| a == expected),
+            None => ask("Send this request? [y/N] ".into())
+                .await
+                .map(|a| a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes")),
         };
-        if answer == Some(true) { Decision::Approve { via: "terminal".into() } } else { Decision::Decline { via: "terminal".into() } }
+        if answer == Some(true) {
+            Decision::Approve {
+                via: "terminal".into(),
+            }
+        } else {
+            Decision::Decline {
+                via: "terminal".into(),
+            }
+        }
     }
 
     async fn confirm_manual(&mut self, req: &ManualRequest<'_>) -> Decision {
@@ -62,14 +92,25 @@ impl Gate for TerminalGate {
         }
         if self.yes {
             eprintln!("  (confirmed by --yes)");
-            return Decision::Approve { via: "--yes".into() };
+            return Decision::Approve {
+                via: "--yes".into(),
+            };
         }
         if !self.interactive {
-            return Decision::Decline { via: "no terminal (pass --yes)".into() };
+            return Decision::Decline {
+                via: "no terminal (pass --yes)".into(),
+            };
         }
-        match ask("Type `done` when finished (anything else stops the incident): ".into()).await.as_deref() {
-            Some("done") => Decision::Approve { via: "terminal".into() },
-            _ => Decision::Decline { via: "terminal".into() },
+        match ask("Type `done` when finished (anything else stops the incident): ".into())
+            .await
+            .as_deref()
+        {
+            Some("done") => Decision::Approve {
+                via: "terminal".into(),
+            },
+            _ => Decision::Decline {
+                via: "terminal".into(),
+            },
         }
     }
 
@@ -81,11 +122,15 @@ impl Gate for TerminalGate {
         let interactive = self.interactive;
         tokio::task::spawn_blocking(move || {
             if interactive {
-                rpassword::prompt_password("Replacement key (input hidden): ").ok().map(Secret::new)
+                rpassword::prompt_password("Replacement key (input hidden): ")
+                    .ok()
+                    .map(Secret::new)
             } else {
                 let mut line = String::new();
                 match std::io::stdin().lock().read_line(&mut line) {
-                    Ok(n) if n > 0 => Some(Secret::new(line.trim_end_matches(['\r', '\n']).to_string())),
+                    Ok(n) if n > 0 => {
+                        Some(Secret::new(line.trim_end_matches(['\r', '\n']).to_string()))
+                    }
                     _ => None,
                 }
             }

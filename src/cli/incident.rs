@@ -3,13 +3,19 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::{CliError, Context, Exit, IncidentCommand, LineSink, TerminalGate, parse_time, runtime};
+use super::{
+    CliError, Context, Exit, IncidentCommand, LineSink, TerminalGate, parse_time, runtime,
+};
 use crate::describe::describe;
 use crate::record::read_entries;
 use crate::runbook::{Engine, EngineError, IncidentParams, Order, Outcome, Setup, drive};
 
 fn engine_error(e: EngineError) -> CliError {
-    if e.is_input_error() { CliError::input(e.to_string()) } else { CliError::failed(e.to_string()) }
+    if e.is_input_error() {
+        CliError::input(e.to_string())
+    } else {
+        CliError::failed(e.to_string())
+    }
 }
 
 pub fn setup(ctx: &Context) -> Result<Setup, CliError> {
@@ -25,25 +31,51 @@ pub fn setup(ctx: &Context) -> Result<Setup, CliError> {
 pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
     let rt = runtime()?;
     let mut sink = LineSink::new(std::io::stdout());
-    let outcome = rt.block_on(drive(engine, gate, &mut sink)).map_err(engine_error)?;
+    let outcome = rt
+        .block_on(drive(engine, gate, &mut sink))
+        .map_err(engine_error)?;
     let id = engine.id().to_string();
     let mut out = String::new();
-    let _ = writeln!(out, "\n{} {id}: {}", if engine.dry_run() { "drill" } else { "incident" }, outcome.as_str());
-    if let Ok(entries) = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE)) {
-        if let Some(close) = entries.iter().rev().find(|e| e.kind == "incident_closed") {
-            if let Some(keys) = close.data["keys"].as_object() {
-                for (key, t) in keys {
-                    let ms = |v: &serde_json::Value| v.as_i64().map_or("-".to_string(), |n| format!("{n} ms"));
-                    let _ = writeln!(out, "  {key}: time to revoke {}, time to restore {}", ms(&t["time_to_revoke_ms"]), ms(&t["time_to_restore_ms"]));
-                }
-            }
+    let _ = writeln!(
+        out,
+        "\n{} {id}: {}",
+        if engine.dry_run() {
+            "drill"
+        } else {
+            "incident"
+        },
+        outcome.as_str()
+    );
+    if let Ok(entries) = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE))
+        && let Some(close) = entries.iter().rev().find(|e| e.kind == "incident_closed")
+        && let Some(keys) = close.data["keys"].as_object()
+    {
+        for (key, t) in keys {
+            let ms =
+                |v: &serde_json::Value| v.as_i64().map_or("-".to_string(), |n| format!("{n} ms"));
+            let _ = writeln!(
+                out,
+                "  {key}: time to revoke {}, time to restore {}",
+                ms(&t["time_to_revoke_ms"]),
+                ms(&t["time_to_restore_ms"])
+            );
         }
     }
-    let _ = writeln!(out, "  record: {}", engine.record_dir().join(crate::record::RECORD_FILE).display());
+    let _ = writeln!(
+        out,
+        "  record: {}",
+        engine
+            .record_dir()
+            .join(crate::record::RECORD_FILE)
+            .display()
+    );
     match outcome {
         Outcome::Completed => {}
         _ => {
-            let _ = writeln!(out, "  the incident is still open: fix the cause and run `keyfire incident resume {id}`");
+            let _ = writeln!(
+                out,
+                "  the incident is still open: fix the cause and run `keyfire incident resume {id}`"
+            );
         }
     }
     print!("{out}");
@@ -52,7 +84,15 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
 
 pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
     match cmd {
-        IncidentCommand::Start { keys, dry_run, zero_downtime, exposed_since, reason, yes, no_tui: _ } => {
+        IncidentCommand::Start {
+            keys,
+            dry_run,
+            zero_downtime,
+            exposed_since,
+            reason,
+            yes,
+            no_tui: _,
+        } => {
             let exposed_since = exposed_since.as_deref().map(parse_time).transpose()?;
             let setup = setup(ctx)?;
             let mut gate = TerminalGate::new(yes);
@@ -64,7 +104,11 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             let params = IncidentParams {
                 keys,
                 dry_run,
-                order: if zero_downtime { Order::ZeroDowntime } else { Order::ContainFirst },
+                order: if zero_downtime {
+                    Order::ZeroDowntime
+                } else {
+                    Order::ContainFirst
+                },
                 exposed_since,
                 reason,
             };
@@ -76,39 +120,74 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             let mut gate = TerminalGate::new(yes);
             let mut engine = Engine::resume(setup, &id).map_err(engine_error)?;
             if !engine.dry_run() && !gate.can_approve() {
-                return Err(CliError::input("resuming a live incident needs approval for writes: pass --yes, or run from a terminal"));
+                return Err(CliError::input(
+                    "resuming a live incident needs approval for writes: pass --yes, or run from a terminal",
+                ));
             }
             drive_headless(&mut engine, &mut gate)
         }
         IncidentCommand::List { json } => {
             let list = crate::incidents::list(&ctx.data_dir);
             if json {
-                let text = serde_json::to_string_pretty(&list).map_err(|e| CliError::failed(e.to_string()))?;
-                println!("{text}");
-                return Ok(0);
-            }
-            let mut out = String::new();
-            let _ = writeln!(out, "{:<28} {:<9} {:<25} {:<10} KEYS", "ID", "TYPE", "OPENED", "STATUS");
-            for i in &list {
-                let _ = writeln!(out, "{:<28} {:<9} {:<25} {:<10} {}", i.id, if i.drill { "drill" } else { "incident" }, i.opened, i.status, i.keys.join(","));
-            }
-            let _ = writeln!(out, "{} incidents and drills, {} open", list.len(), list.iter().filter(|i| i.is_open()).count());
-            print!("{out}");
-            Ok(0)
-        }
-        IncidentCommand::Show { id, json } => {
-            let path = crate::incidents::record_path(&ctx.data_dir, &id);
-            let entries = read_entries(&path).map_err(|e| CliError::input(format!("incident {id}: {e}")))?;
-            let summary = crate::incidents::summarize(&id, &path, &entries).ok_or_else(|| CliError::input(format!("incident {id}: empty record")))?;
-            if json {
-                let text = serde_json::to_string_pretty(&serde_json::json!({ "incident": summary, "entries": entries }))
+                let text = serde_json::to_string_pretty(&list)
                     .map_err(|e| CliError::failed(e.to_string()))?;
                 println!("{text}");
                 return Ok(0);
             }
             let mut out = String::new();
-            let _ = writeln!(out, "{} {} ({})", if summary.drill { "drill" } else { "incident" }, summary.id, summary.status);
-            let _ = writeln!(out, "opened {} for {}", summary.opened, summary.keys.join(", "));
+            let _ = writeln!(
+                out,
+                "{:<28} {:<9} {:<25} {:<10} KEYS",
+                "ID", "TYPE", "OPENED", "STATUS"
+            );
+            for i in &list {
+                let _ = writeln!(
+                    out,
+                    "{:<28} {:<9} {:<25} {:<10} {}",
+                    i.id,
+                    if i.drill { "drill" } else { "incident" },
+                    i.opened,
+                    i.status,
+                    i.keys.join(",")
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{} incidents and drills, {} open",
+                list.len(),
+                list.iter().filter(|i| i.is_open()).count()
+            );
+            print!("{out}");
+            Ok(0)
+        }
+        IncidentCommand::Show { id, json } => {
+            let path = crate::incidents::record_path(&ctx.data_dir, &id);
+            let entries =
+                read_entries(&path).map_err(|e| CliError::input(format!("incident {id}: {e}")))?;
+            let summary = crate::incidents::summarize(&id, &path, &entries)
+                .ok_or_else(|| CliError::input(format!("incident {id}: empty record")))?;
+            if json {
+                let text = serde_json::to_string_pretty(
+                    &serde_json::json!({ "incident": summary, "entries": entries }),
+                )
+                .map_err(|e| CliError::failed(e.to_string()))?;
+                println!("{text}");
+                return Ok(0);
+            }
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
+                "{} {} ({})",
+                if summary.drill { "drill" } else { "incident" },
+                summary.id,
+                summary.status
+            );
+            let _ = writeln!(
+                out,
+                "opened {} for {}",
+                summary.opened,
+                summary.keys.join(", ")
+            );
             if let Some(r) = &summary.reason {
                 let _ = writeln!(out, "reason {r}");
             }

@@ -10,7 +10,8 @@ use crate::inventory::view::{blast_radius, key_row};
 use crate::provider::capabilities_of;
 
 fn print_json(v: &impl serde::Serialize) -> Exit {
-    let text = serde_json::to_string_pretty(v).map_err(|e| super::CliError::failed(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(v).map_err(|e| super::CliError::failed(e.to_string()))?;
     println!("{text}");
     Ok(0)
 }
@@ -21,12 +22,20 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
     match cmd {
         InventoryCommand::List { json } => {
             let open = keys_with_open_incidents(&ctx.data_dir);
-            let rows: Vec<_> = inv.keys.iter().map(|k| key_row(&inv, k, today, &open)).collect();
+            let rows: Vec<_> = inv
+                .keys
+                .iter()
+                .map(|k| key_row(&inv, k, today, &open))
+                .collect();
             if json {
                 return print_json(&rows);
             }
             let mut out = String::new();
-            let _ = writeln!(out, "{:<28} {:<24} {:<16} {:<28} {:>5} {:>5}  STATUS", "KEY", "AGENTS", "PROVIDER", "SCOPES", "AGE", "DUE");
+            let _ = writeln!(
+                out,
+                "{:<28} {:<24} {:<16} {:<28} {:>5} {:>5}  STATUS",
+                "KEY", "AGENTS", "PROVIDER", "SCOPES", "AGE", "DUE"
+            );
             for r in &rows {
                 let num = |v: Option<i64>| v.map_or("-".to_string(), |d| d.to_string());
                 let _ = writeln!(
@@ -41,21 +50,29 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
                     r.status.as_str()
                 );
             }
-            let overdue = rows.iter().filter(|r| r.due_in_days.is_some_and(|d| d < 0)).count();
+            let overdue = rows
+                .iter()
+                .filter(|r| r.due_in_days.is_some_and(|d| d < 0))
+                .count();
             let _ = writeln!(out, "{} keys, {overdue} overdue", rows.len());
             print!("{out}");
             Ok(0)
         }
         InventoryCommand::Show { key, json } => {
             let Some(k) = inv.key(&key) else {
-                return Err(super::CliError::input(format!("unknown key `{key}`: it is not in the inventory")));
+                return Err(super::CliError::input(format!(
+                    "unknown key `{key}`: it is not in the inventory"
+                )));
             };
             let open: HashSet<String> = keys_with_open_incidents(&ctx.data_dir);
             let row = key_row(&inv, k, today, &open);
             let radius = blast_radius(&inv, k);
             let provider = inv.provider_of(k);
             let caps = provider.map(|p| capabilities_of(p.kind));
-            let history: Vec<_> = crate::incidents::list(&ctx.data_dir).into_iter().filter(|i| i.keys.contains(&key)).collect();
+            let history: Vec<_> = crate::incidents::list(&ctx.data_dir)
+                .into_iter()
+                .filter(|i| i.keys.contains(&key))
+                .collect();
             if json {
                 return print_json(&serde_json::json!({
                     "key": k,
@@ -71,24 +88,55 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
             if let Some(d) = &k.description {
                 let _ = writeln!(out, "description   {d}");
             }
-            let _ = writeln!(out, "provider      {} ({})", k.provider, provider.map_or("?", |p| p.kind.as_str()));
-            let _ = writeln!(out, "provider id   {}", k.provider_key_id.as_deref().unwrap_or("-"));
+            let _ = writeln!(
+                out,
+                "provider      {} ({})",
+                k.provider,
+                provider.map_or("?", |p| p.kind.as_str())
+            );
+            let _ = writeln!(
+                out,
+                "provider id   {}",
+                k.provider_key_id.as_deref().unwrap_or("-")
+            );
             let _ = writeln!(out, "hint          {}", k.hint.as_deref().unwrap_or("-"));
             let _ = writeln!(out, "scopes        {}", k.scopes.join(", "));
             if let Some(n) = &k.needs {
                 let _ = writeln!(out, "needs         {}", n.join(", "));
             }
-            let _ = writeln!(out, "issued        {}", k.issued_on().map_or("unknown".into(), |d| d.to_string()));
+            let _ = writeln!(
+                out,
+                "issued        {}",
+                k.issued_on().map_or("unknown".into(), |d| d.to_string())
+            );
             let _ = writeln!(
                 out,
                 "due           {}",
-                row.due_on.map_or("unknown".into(), |d| format!("{d} ({} days)", row.due_in_days.unwrap_or(0)))
+                row.due_on.map_or("unknown".into(), |d| format!(
+                    "{d} ({} days)",
+                    row.due_in_days.unwrap_or(0)
+                ))
             );
             let _ = writeln!(out, "status        {}", row.status.as_str());
             if let Some(c) = caps {
-                let names = [("locate", c.locate), ("verify", c.verify), ("disable", c.disable), ("revoke", c.revoke), ("create", c.create), ("usage", c.usage)];
+                let names = [
+                    ("locate", c.locate),
+                    ("verify", c.verify),
+                    ("disable", c.disable),
+                    ("revoke", c.revoke),
+                    ("create", c.create),
+                    ("usage", c.usage),
+                ];
                 let by_api: Vec<&str> = names.iter().filter(|(_, v)| *v).map(|(n, _)| *n).collect();
-                let _ = writeln!(out, "by API        {}", if by_api.is_empty() { "nothing: every step is manual".into() } else { by_api.join(", ") });
+                let _ = writeln!(
+                    out,
+                    "by API        {}",
+                    if by_api.is_empty() {
+                        "nothing: every step is manual".into()
+                    } else {
+                        by_api.join(", ")
+                    }
+                );
             }
             let _ = writeln!(out, "\nblast radius");
             for a in &radius.agents {
@@ -104,7 +152,13 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
                 let _ = writeln!(out, "  agent       none");
             }
             for o in &radius.other_keys {
-                let _ = writeln!(out, "  also holds  {} ({}) via {}", o.id, o.provider, o.held_by.join(", "));
+                let _ = writeln!(
+                    out,
+                    "  also holds  {} ({}) via {}",
+                    o.id,
+                    o.provider,
+                    o.held_by.join(", ")
+                );
             }
             let _ = writeln!(
                 out,
@@ -117,7 +171,13 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
             if !history.is_empty() {
                 let _ = writeln!(out, "\nincidents and drills");
                 for i in &history {
-                    let _ = writeln!(out, "  {}  {}  {}", i.id, if i.drill { "drill" } else { "incident" }, i.status);
+                    let _ = writeln!(
+                        out,
+                        "  {}  {}  {}",
+                        i.id,
+                        if i.drill { "drill" } else { "incident" },
+                        i.status
+                    );
                 }
             }
             print!("{out}");
@@ -132,7 +192,12 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
                 for f in &findings {
                     let _ = writeln!(out, "{:<20} {:<28} {}", f.code, f.key, f.message);
                 }
-                let _ = writeln!(out, "{} keys checked, {} findings", inv.keys.len(), findings.len());
+                let _ = writeln!(
+                    out,
+                    "{} keys checked, {} findings",
+                    inv.keys.len(),
+                    findings.len()
+                );
                 print!("{out}");
             }
             Ok(if findings.is_empty() { 0 } else { 1 })

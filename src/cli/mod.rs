@@ -31,7 +31,13 @@ pub use sink::LineSink;
 #[command(name = "keyfire", version, propagate_version = true)]
 pub struct Cli {
     /// Inventory file or directory of *.toml files (repeatable; `:`-separated in the variable).
-    #[arg(long, global = true, env = "KEYFIRE_INVENTORY", value_delimiter = ':', value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYFIRE_INVENTORY",
+        value_delimiter = ':',
+        value_name = "PATH"
+    )]
     pub inventory: Vec<PathBuf>,
     /// Where incident records live.
     #[arg(long, global = true, env = "KEYFIRE_DATA_DIR", value_name = "DIR")]
@@ -157,11 +163,17 @@ pub struct CliError {
 
 impl CliError {
     pub fn input(message: impl Into<String>) -> Self {
-        Self { code: 2, message: message.into() }
+        Self {
+            code: 2,
+            message: message.into(),
+        }
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
-        Self { code: 1, message: message.into() }
+        Self {
+            code: 1,
+            message: message.into(),
+        }
     }
 }
 
@@ -184,7 +196,8 @@ pub struct Context {
 
 impl Context {
     pub fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        let config = paths::load_config(cli.config.clone()).map_err(|e| CliError::input(e.to_string()))?;
+        let config =
+            paths::load_config(cli.config.clone()).map_err(|e| CliError::input(e.to_string()))?;
         Ok(Self {
             inventory_paths: paths::inventory_paths(&cli.inventory, &config),
             data_dir: paths::data_dir(cli.data_dir.clone().or(config.data_dir.clone())),
@@ -194,10 +207,14 @@ impl Context {
     }
 
     pub fn inventory(&self) -> Result<Inventory, CliError> {
-        let paths = self
-            .inventory_paths
-            .clone()
-            .ok_or_else(|| CliError::input(crate::inventory::InventoryError::NoneConfigured(paths::config_dir().join("inventory.toml")).to_string()))?;
+        let paths = self.inventory_paths.clone().ok_or_else(|| {
+            CliError::input(
+                crate::inventory::InventoryError::NoneConfigured(
+                    paths::config_dir().join("inventory.toml"),
+                )
+                .to_string(),
+            )
+        })?;
         crate::inventory::load(&paths).map_err(|e| CliError::input(e.to_string()))
     }
 
@@ -248,5 +265,7 @@ pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError>
     if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
     }
-    Err(CliError::input(format!("invalid time {text:?}: expected RFC 3339 (2026-11-26T03:00:00Z) or a date (2026-11-26)")))
+    Err(CliError::input(format!(
+        "invalid time {text:?}: expected RFC 3339 (2026-11-26T03:00:00Z) or a date (2026-11-26)"
+    )))
 }

@@ -7,11 +7,15 @@ pub fn run(ctx: &Context, cmd: RecordCommand) -> Exit {
     let RecordCommand::Verify { target, json } = cmd;
     let paths = match target {
         Some(t) => vec![crate::incidents::record_path(&ctx.data_dir, &t)],
-        None => crate::incidents::list(&ctx.data_dir).into_iter().map(|i| i.path).collect(),
+        None => crate::incidents::list(&ctx.data_dir)
+            .into_iter()
+            .map(|i| i.path)
+            .collect(),
     };
     let reports: Vec<_> = paths.iter().map(|p| verify_file(p)).collect();
     if json {
-        let text = serde_json::to_string_pretty(&reports).map_err(|e| CliError::failed(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&reports).map_err(|e| CliError::failed(e.to_string()))?;
         println!("{text}");
     } else {
         for r in &reports {

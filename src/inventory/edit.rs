@@ -10,9 +10,15 @@ use toml_edit::{DocumentMut, Item, Table, Value};
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is no longer valid TOML: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: no [[keys]] entry with id `{key}` (was the file edited since it was loaded?)")]
@@ -75,7 +81,11 @@ fn toml_date(d: NaiveDate) -> Value {
         month: u8::try_from(d.month()).unwrap_or(1),
         day: u8::try_from(d.day()).unwrap_or(1),
     };
-    Value::from(toml_edit::Datetime { date: Some(date), time: None, offset: None })
+    Value::from(toml_edit::Datetime {
+        date: Some(date),
+        time: None,
+        offset: None,
+    })
 }
 
 /// Replace a value but keep the comment and spacing around it.
@@ -127,10 +137,12 @@ fn has_id(id: Option<&Value>, key: &str) -> bool {
 
 /// Compute the edit for `r` on the text of one inventory file (nothing is written).
 pub fn plan_reschedule(path: &Path, text: &str, r: &Reschedule) -> Result<Edit, EditError> {
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| EditError::Parse {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })?;
+    let mut doc: DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| EditError::Parse {
+                path: path.to_path_buf(),
+                message: e.message().to_string(),
+            })?;
     let mut found = false;
     match doc.get_mut("keys") {
         Some(Item::ArrayOfTables(tables)) => {
@@ -144,35 +156,56 @@ pub fn plan_reschedule(path: &Path, text: &str, r: &Reschedule) -> Result<Edit, 
         }
         Some(Item::Value(Value::Array(items))) => {
             for v in items.iter_mut() {
-                if let Value::InlineTable(t) = v {
-                    if has_id(t.get("id"), &r.key) {
-                        apply_to_inline(t, r);
-                        found = true;
-                        break;
-                    }
+                if let Value::InlineTable(t) = v
+                    && has_id(t.get("id"), &r.key)
+                {
+                    apply_to_inline(t, r);
+                    found = true;
+                    break;
                 }
             }
         }
         _ => {}
     }
     if !found {
-        return Err(EditError::KeyNotFound { path: path.to_path_buf(), key: r.key.clone() });
+        return Err(EditError::KeyNotFound {
+            path: path.to_path_buf(),
+            key: r.key.clone(),
+        });
     }
-    Ok(Edit { path: path.to_path_buf(), before: text.to_string(), after: doc.to_string() })
+    Ok(Edit {
+        path: path.to_path_buf(),
+        before: text.to_string(),
+        after: doc.to_string(),
+    })
 }
 
 /// Read the file, compute the edit; the caller decides whether to [`write_edit`].
 pub fn read_and_plan(path: &Path, r: &Reschedule) -> Result<Edit, EditError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EditError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| EditError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     plan_reschedule(path, &text, r)
 }
 
 /// Write an edit atomically (temporary file in the same directory, fsync, rename), keeping
 /// the file's permissions.
 pub fn write_edit(edit: &Edit) -> Result<(), EditError> {
-    let err = |source| EditError::Write { path: edit.path.clone(), source };
-    let dir = edit.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = edit.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let err = |source| EditError::Write {
+        path: edit.path.clone(),
+        source,
+    };
+    let dir = edit
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = edit
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.keyfire-{}", std::process::id()));
     let perms = std::fs::metadata(&edit.path).map_err(err)?.permissions();
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
@@ -220,8 +253,16 @@ provider = "p"
     #[test]
     fn inserts_missing_fields() {
         let e = plan_reschedule(Path::new("inv.toml"), TEXT, &r("b")).unwrap();
-        assert!(e.after.ends_with("provider = \"p\"\nlast_rotated = 2026-11-26\nrotation_days = 30\n"), "{}", e.after);
-        assert!(e.after.starts_with("schema = 1\n# keys below\n[[keys]]\nid = \"a\"   # first key\n"));
+        assert!(
+            e.after
+                .ends_with("provider = \"p\"\nlast_rotated = 2026-11-26\nrotation_days = 30\n"),
+            "{}",
+            e.after
+        );
+        assert!(
+            e.after
+                .starts_with("schema = 1\n# keys below\n[[keys]]\nid = \"a\"   # first key\n")
+        );
     }
 
     #[test]

@@ -25,30 +25,63 @@ pub struct Finding {
 /// Every finding code `lint` can report, with what it means.
 pub const CODES: &[(&str, &str)] = &[
     ("shared-key", "the key is held by more than one agent"),
-    ("no-agent", "no agent holds the key (orphan or missing inventory entry)"),
-    ("scope-beyond-needs", "the key's scopes include more than its agents need"),
+    (
+        "no-agent",
+        "no agent holds the key (orphan or missing inventory entry)",
+    ),
+    (
+        "scope-beyond-needs",
+        "the key's scopes include more than its agents need",
+    ),
     ("rotation-overdue", "the key's rotation due date has passed"),
-    ("rotation-due-soon", "the key's rotation falls due within policy.due_soon_days"),
-    ("unknown-age", "neither created_at nor last_rotated is set, so rotation cannot be tracked"),
+    (
+        "rotation-due-soon",
+        "the key's rotation falls due within policy.due_soon_days",
+    ),
+    (
+        "unknown-age",
+        "neither created_at nor last_rotated is set, so rotation cannot be tracked",
+    ),
     ("no-owner", "an agent holding the key has no owner"),
-    ("no-oncall", "an agent holding the key has no on-call contact"),
-    ("no-store", "the key has no store, so a replacement cannot be redeployed automatically"),
-    ("manual-revoke", "the key's provider cannot revoke by API: the runbook falls back to a manual step"),
+    (
+        "no-oncall",
+        "an agent holding the key has no on-call contact",
+    ),
+    (
+        "no-store",
+        "the key has no store, so a replacement cannot be redeployed automatically",
+    ),
+    (
+        "manual-revoke",
+        "the key's provider cannot revoke by API: the runbook falls back to a manual step",
+    ),
 ];
 
 pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
     let mut out = Vec::new();
     for key in &inv.keys {
         let mut push = |code: &'static str, severity: Severity, message: String| {
-            out.push(Finding { code, severity, key: key.id.clone(), message });
+            out.push(Finding {
+                code,
+                severity,
+                key: key.id.clone(),
+                message,
+            });
         };
         match key.agents.len() {
-            0 => push("no-agent", Severity::Warning, "no agent holds this key".into()),
+            0 => push(
+                "no-agent",
+                Severity::Warning,
+                "no agent holds this key".into(),
+            ),
             1 => {}
             n => push(
                 "shared-key",
                 Severity::Warning,
-                format!("shared by {n} agents ({}): one leak exposes all of them", key.agents.join(", ")),
+                format!(
+                    "shared by {n} agents ({}): one leak exposes all of them",
+                    key.agents.join(", ")
+                ),
             ),
         }
         if let Some(needs) = &key.needs {
@@ -70,7 +103,10 @@ pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
             Some(due) if due < today => push(
                 "rotation-overdue",
                 Severity::Warning,
-                format!("rotation was due {due} ({} days ago)", (today - due).num_days()),
+                format!(
+                    "rotation was due {due} ({} days ago)",
+                    (today - due).num_days()
+                ),
             ),
             Some(due) if (due - today).num_days() <= i64::from(inv.policy.due_soon_days) => push(
                 "rotation-due-soon",
@@ -85,12 +121,22 @@ pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
             ),
         }
         for agent_id in &key.agents {
-            let Some(agent) = inv.agent(agent_id) else { continue };
+            let Some(agent) = inv.agent(agent_id) else {
+                continue;
+            };
             if agent.owner.is_none() {
-                push("no-owner", Severity::Warning, format!("agent `{agent_id}` has no owner"));
+                push(
+                    "no-owner",
+                    Severity::Warning,
+                    format!("agent `{agent_id}` has no owner"),
+                );
             }
             if agent.oncall.is_none() {
-                push("no-oncall", Severity::Warning, format!("agent `{agent_id}` has no on-call contact"));
+                push(
+                    "no-oncall",
+                    Severity::Warning,
+                    format!("agent `{agent_id}` has no on-call contact"),
+                );
             }
         }
         if key.store.is_none() {
@@ -100,14 +146,17 @@ pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
                 "no store: the replacement must be delivered to the agents by hand".into(),
             );
         }
-        if let Some(provider) = inv.provider_of(key) {
-            if !capabilities_of(provider.kind).revoke {
-                push(
-                    "manual-revoke",
-                    Severity::Notice,
-                    format!("provider `{}` ({}) cannot revoke by API: the runbook walks the operator through it", provider.id, provider.kind),
-                );
-            }
+        if let Some(provider) = inv.provider_of(key)
+            && !capabilities_of(provider.kind).revoke
+        {
+            push(
+                "manual-revoke",
+                Severity::Notice,
+                format!(
+                    "provider `{}` ({}) cannot revoke by API: the runbook walks the operator through it",
+                    provider.id, provider.kind
+                ),
+            );
         }
     }
     out

@@ -12,8 +12,8 @@ use toml::Spanned;
 use toml::value::Datetime;
 
 use super::model::*;
-use crate::textpos::LineIndex;
 use super::spec::*;
+use crate::textpos::LineIndex;
 
 /// One thing wrong with an inventory, at a place in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +46,7 @@ pub enum InventoryError {
     },
     #[error("no inventory files found in {0} (expected *.toml files)")]
     EmptyDirectory(PathBuf),
-    #[error(
-        "no inventory given: pass --inventory PATH, set KEYFIRE_INVENTORY, or create {0}"
-    )]
+    #[error("no inventory given: pass --inventory PATH, set KEYFIRE_INVENTORY, or create {0}")]
     NoneConfigured(PathBuf),
     #[error("{}", render_problems(.0))]
     Invalid(Vec<Problem>),
@@ -201,17 +199,17 @@ fn validate(c: &mut Checker<'_>, specs: Vec<(usize, FileSpec)>) -> Inventory {
     let mut store_refs: Vec<(usize, Range<usize>, String, Option<String>)> = Vec::new();
 
     for (file, spec) in specs {
-        if let Some(schema) = &spec.schema {
-            if *schema.get_ref() != 1 {
-                c.at(
-                    file,
-                    schema.span(),
-                    format!(
-                        "unsupported schema {}: this keyfire reads schema = 1",
-                        schema.get_ref()
-                    ),
-                );
-            }
+        if let Some(schema) = &spec.schema
+            && *schema.get_ref() != 1
+        {
+            c.at(
+                file,
+                schema.span(),
+                format!(
+                    "unsupported schema {}: this keyfire reads schema = 1",
+                    schema.get_ref()
+                ),
+            );
         }
         if let Some(p) = spec.policy {
             if policy.is_some() {
@@ -238,16 +236,36 @@ fn validate(c: &mut Checker<'_>, specs: Vec<(usize, FileSpec)>) -> Inventory {
         }
     }
 
-    let provider_index = index_ids(c, "provider", providers.iter().map(|(p, s)| (&p.id, p.origin.file, s.clone())));
-    let store_index = index_ids(c, "store", stores.iter().map(|(s, sp)| (&s.id, s.origin.file, sp.clone())));
-    let agent_index = index_ids(c, "agent", agents.iter().map(|(a, sp)| (&a.id, a.origin.file, sp.clone())));
+    let provider_index = index_ids(
+        c,
+        "provider",
+        providers
+            .iter()
+            .map(|(p, s)| (&p.id, p.origin.file, s.clone())),
+    );
+    let store_index = index_ids(
+        c,
+        "store",
+        stores
+            .iter()
+            .map(|(s, sp)| (&s.id, s.origin.file, sp.clone())),
+    );
+    let agent_index = index_ids(
+        c,
+        "agent",
+        agents
+            .iter()
+            .map(|(a, sp)| (&a.id, a.origin.file, sp.clone())),
+    );
 
     for (file, span, store, owner) in store_refs {
         if !store_index.contains_key(&store) {
             c.at(
                 file,
                 span,
-                format!("credential reference names store `{store}`, which is not defined in [[stores]]"),
+                format!(
+                    "credential reference names store `{store}`, which is not defined in [[stores]]"
+                ),
             );
         } else if owner.as_deref() == Some(store.as_str()) {
             c.at(
@@ -271,12 +289,25 @@ fn validate(c: &mut Checker<'_>, specs: Vec<(usize, FileSpec)>) -> Inventory {
         let id = spec.id.get_ref().clone();
         if let Some((f0, line0)) = first_seen.get(&id) {
             let where_ = format!("{}:{line0}", c.sources[*f0].path.display());
-            c.at(file, spec.id.span(), format!("duplicate key id `{id}` (first defined at {where_})"));
+            c.at(
+                file,
+                spec.id.span(),
+                format!("duplicate key id `{id}` (first defined at {where_})"),
+            );
             continue;
         }
         let line = c.line_of(file, &span);
         first_seen.insert(id.clone(), (file, line));
-        let key = validate_key(c, file, line, spec, &provider_index, &providers, &store_index, &agent_index);
+        let key = validate_key(
+            c,
+            file,
+            line,
+            spec,
+            &provider_index,
+            &providers,
+            &store_index,
+            &agent_index,
+        );
         key_index.insert(id, out_keys.len());
         out_keys.push(key);
     }
@@ -305,7 +336,11 @@ fn index_ids<'a>(
     for (i, (id, file, span)) in items.enumerate() {
         if let Some((f0, l0)) = first.get(id.as_str()) {
             let where_ = format!("{}:{l0}", c.sources[*f0].path.display());
-            c.at(file, span, format!("duplicate {table} id `{id}` (first defined at {where_})"));
+            c.at(
+                file,
+                span,
+                format!("duplicate {table} id `{id}` (first defined at {where_})"),
+            );
         } else {
             first.insert(id, (file, c.line_of(file, &span)));
             index.insert(id.clone(), i);
@@ -332,11 +367,21 @@ fn check_id(c: &mut Checker<'_>, file: usize, id: &Spanned<String>, table: &str)
     }
 }
 
-fn positive_days(c: &mut Checker<'_>, file: usize, v: &Option<Spanned<i64>>, field: &str, max: i64) -> Option<u32> {
+fn positive_days(
+    c: &mut Checker<'_>,
+    file: usize,
+    v: &Option<Spanned<i64>>,
+    field: &str,
+    max: i64,
+) -> Option<u32> {
     let v = v.as_ref()?;
     let n = *v.get_ref();
     if n < 1 || n > max {
-        c.at(file, v.span(), format!("{field} must be between 1 and {max}, got {n}"));
+        c.at(
+            file,
+            v.span(),
+            format!("{field} must be between 1 and {max}, got {n}"),
+        );
         None
     } else {
         u32::try_from(n).ok()
@@ -351,20 +396,38 @@ fn validate_policy(c: &mut Checker<'_>, file: usize, p: PolicySpec) -> Policy {
             c.at(
                 file,
                 tz.span(),
-                format!("unsupported timezone {:?}: this keyfire supports \"UTC\"", tz.get_ref()),
+                format!(
+                    "unsupported timezone {:?}: this keyfire supports \"UTC\"",
+                    tz.get_ref()
+                ),
             );
             d.timezone.clone()
         }
         None => d.timezone.clone(),
     };
     Policy {
-        rotation_days: positive_days(c, file, &p.rotation_days, "rotation_days", 3650).unwrap_or(d.rotation_days),
-        after_incident_rotation_days: positive_days(c, file, &p.after_incident_rotation_days, "after_incident_rotation_days", 3650)
-            .unwrap_or(d.after_incident_rotation_days),
-        drill_every_days: positive_days(c, file, &p.drill_every_days, "drill_every_days", 3650).unwrap_or(d.drill_every_days),
-        report_deadline_hours: positive_days(c, file, &p.report_deadline_hours, "report_deadline_hours", 8760)
-            .unwrap_or(d.report_deadline_hours),
-        due_soon_days: positive_days(c, file, &p.due_soon_days, "due_soon_days", 365).unwrap_or(d.due_soon_days),
+        rotation_days: positive_days(c, file, &p.rotation_days, "rotation_days", 3650)
+            .unwrap_or(d.rotation_days),
+        after_incident_rotation_days: positive_days(
+            c,
+            file,
+            &p.after_incident_rotation_days,
+            "after_incident_rotation_days",
+            3650,
+        )
+        .unwrap_or(d.after_incident_rotation_days),
+        drill_every_days: positive_days(c, file, &p.drill_every_days, "drill_every_days", 3650)
+            .unwrap_or(d.drill_every_days),
+        report_deadline_hours: positive_days(
+            c,
+            file,
+            &p.report_deadline_hours,
+            "report_deadline_hours",
+            8760,
+        )
+        .unwrap_or(d.report_deadline_hours),
+        due_soon_days: positive_days(c, file, &p.due_soon_days, "due_soon_days", 365)
+            .unwrap_or(d.due_soon_days),
         timezone,
     }
 }
@@ -380,7 +443,12 @@ fn credential(
     match CredentialRef::parse(v.get_ref()) {
         Ok(r) => {
             if let CredentialRef::Store { store, .. } = &r {
-                store_refs.push((file, v.span(), store.clone(), owner_store.map(str::to_string)));
+                store_refs.push((
+                    file,
+                    v.span(),
+                    store.clone(),
+                    owner_store.map(str::to_string),
+                ));
             }
             Some(r)
         }
@@ -425,7 +493,11 @@ fn validate_provider(
         c.at(
             file,
             p.kind.span(),
-            format!("unknown provider kind {:?}: expected one of {}", p.kind.get_ref(), ProviderKind::names()),
+            format!(
+                "unknown provider kind {:?}: expected one of {}",
+                p.kind.get_ref(),
+                ProviderKind::names()
+            ),
         );
         ProviderKind::Manual
     });
@@ -466,16 +538,31 @@ fn validate_store(
         c.at(
             file,
             s.kind.span(),
-            format!("unknown store kind {:?}: expected one of {}", s.kind.get_ref(), StoreKind::names()),
+            format!(
+                "unknown store kind {:?}: expected one of {}",
+                s.kind.get_ref(),
+                StoreKind::names()
+            ),
         );
         StoreKind::Memory
     });
     if kind == StoreKind::VaultKv2 {
         if s.address.is_none() {
-            c.at(file, s.id.span(), format!("store `{}` of kind vault-kv2 needs address", s.id.get_ref()));
+            c.at(
+                file,
+                s.id.span(),
+                format!("store `{}` of kind vault-kv2 needs address", s.id.get_ref()),
+            );
         }
         if s.credential.is_none() {
-            c.at(file, s.id.span(), format!("store `{}` of kind vault-kv2 needs credential (a Vault token reference)", s.id.get_ref()));
+            c.at(
+                file,
+                s.id.span(),
+                format!(
+                    "store `{}` of kind vault-kv2 needs credential (a Vault token reference)",
+                    s.id.get_ref()
+                ),
+            );
         }
     }
     if let Some(a) = &s.address {
@@ -509,7 +596,15 @@ fn parse_days(text: &str) -> Option<Vec<Weekday>> {
     };
     let text = text.trim();
     if text.eq_ignore_ascii_case("daily") || text.eq_ignore_ascii_case("mon-sun") {
-        return Some(vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun]);
+        return Some(vec![
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ]);
     }
     let mut days = Vec::new();
     for part in text.split(',') {
@@ -534,7 +629,11 @@ fn parse_days(text: &str) -> Option<Vec<Weekday>> {
     (!days.is_empty()).then_some(days)
 }
 
-fn validate_agent(c: &mut Checker<'_>, file: usize, spanned: Spanned<AgentSpec>) -> (Agent, Range<usize>) {
+fn validate_agent(
+    c: &mut Checker<'_>,
+    file: usize,
+    spanned: Spanned<AgentSpec>,
+) -> (Agent, Range<usize>) {
     let span = spanned.span();
     let line = c.line_of(file, &span);
     let a = spanned.into_inner();
@@ -587,12 +686,23 @@ fn validate_agent(c: &mut Checker<'_>, file: usize, spanned: Spanned<AgentSpec>)
     (def, a.id.span())
 }
 
-fn date(c: &mut Checker<'_>, file: usize, v: Option<Spanned<Datetime>>, field: &str) -> Option<NaiveDate> {
+fn date(
+    c: &mut Checker<'_>,
+    file: usize,
+    v: Option<Spanned<Datetime>>,
+    field: &str,
+) -> Option<NaiveDate> {
     let v = v?;
     let dt = v.get_ref();
-    let parsed = dt.date.and_then(|d| NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)));
+    let parsed = dt.date.and_then(|d| {
+        NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+    });
     if parsed.is_none() {
-        c.at(file, v.span(), format!("{field} must be a date like 2026-08-01, got {dt}"));
+        c.at(
+            file,
+            v.span(),
+            format!("{field} must be a date like 2026-08-01, got {dt}"),
+        );
     }
     parsed
 }
@@ -629,7 +739,14 @@ fn validate_key(
     let id = k.id.get_ref().clone();
     for a in &k.agents {
         if !agent_index.contains_key(a.get_ref()) {
-            c.at(file, a.span(), format!("key `{id}` names agent `{}`, which is not defined in [[agents]]", a.get_ref()));
+            c.at(
+                file,
+                a.span(),
+                format!(
+                    "key `{id}` names agent `{}`, which is not defined in [[agents]]",
+                    a.get_ref()
+                ),
+            );
         }
     }
     let provider_kind = match provider_index.get(k.provider.get_ref()) {
@@ -638,27 +755,51 @@ fn validate_key(
             c.at(
                 file,
                 k.provider.span(),
-                format!("key `{id}` names provider `{}`, which is not defined in [[providers]]", k.provider.get_ref()),
+                format!(
+                    "key `{id}` names provider `{}`, which is not defined in [[providers]]",
+                    k.provider.get_ref()
+                ),
             );
             None
         }
     };
     if let Some(s) = &k.store {
         if !store_index.contains_key(s.get_ref()) {
-            c.at(file, s.span(), format!("key `{id}` names store `{}`, which is not defined in [[stores]]", s.get_ref()));
+            c.at(
+                file,
+                s.span(),
+                format!(
+                    "key `{id}` names store `{}`, which is not defined in [[stores]]",
+                    s.get_ref()
+                ),
+            );
         }
         if k.secret_path.is_none() {
-            c.at(file, s.span(), format!("key `{id}` has a store but no secret_path"));
+            c.at(
+                file,
+                s.span(),
+                format!("key `{id}` has a store but no secret_path"),
+            );
         }
     } else if let Some(p) = &k.secret_path {
-        c.at(file, p.span(), format!("key `{id}` has secret_path but no store"));
+        c.at(
+            file,
+            p.span(),
+            format!("key `{id}` has secret_path but no store"),
+        );
     }
     if let Some(h) = &k.hint {
         check_hint(c, file, h);
     }
     let locatable = k.provider_key_id.is_some() || k.hint.is_some();
     if !locatable && provider_kind.is_some_and(|kind| kind != ProviderKind::Manual) {
-        c.at(file, k.id.span(), format!("key `{id}` needs provider_key_id or hint so keyfire can find it at the provider"));
+        c.at(
+            file,
+            k.id.span(),
+            format!(
+                "key `{id}` needs provider_key_id or hint so keyfire can find it at the provider"
+            ),
+        );
     }
     let created_at = date(c, file, k.created_at, "created_at");
     let last_rotated = date(c, file, k.last_rotated, "last_rotated");
@@ -696,12 +837,22 @@ mod tests {
 
     #[test]
     fn credential_refs() {
-        assert!(matches!(CredentialRef::parse("env:OPENAI_ADMIN"), Ok(CredentialRef::Env { .. })));
-        assert!(matches!(CredentialRef::parse("keyring:openai-admin"), Ok(CredentialRef::Keyring { .. })));
+        assert!(matches!(
+            CredentialRef::parse("env:OPENAI_ADMIN"),
+            Ok(CredentialRef::Env { .. })
+        ));
+        assert!(matches!(
+            CredentialRef::parse("keyring:openai-admin"),
+            Ok(CredentialRef::Keyring { .. })
+        ));
         let r = CredentialRef::parse("store:vault:ops/openai#token");
         assert_eq!(
             r,
-            Ok(CredentialRef::Store { store: "vault".into(), path: "ops/openai".into(), field: "token".into() })
+            Ok(CredentialRef::Store {
+                store: "vault".into(),
+                path: "ops/openai".into(),
+                field: "token".into()
+            })
         );
         assert!(CredentialRef::parse("sk-proj-abc").is_err());
         assert!(CredentialRef::parse("env:1BAD").is_err());

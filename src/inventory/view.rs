@@ -46,7 +46,12 @@ pub struct KeyRow {
     pub status: KeyStatus,
 }
 
-pub fn key_row(inv: &Inventory, key: &Key, today: NaiveDate, open_incidents: &HashSet<String>) -> KeyRow {
+pub fn key_row(
+    inv: &Inventory,
+    key: &Key,
+    today: NaiveDate,
+    open_incidents: &HashSet<String>,
+) -> KeyRow {
     let age_days = key.issued_on().map(|d| (today - d).num_days());
     let due_on = inv.due_on(key);
     let due_in_days = due_on.map(|d| (d - today).num_days());
@@ -64,7 +69,10 @@ pub fn key_row(inv: &Inventory, key: &Key, today: NaiveDate, open_incidents: &Ha
         id: key.id.clone(),
         agents: key.agents.clone(),
         provider: key.provider.clone(),
-        provider_kind: inv.provider_of(key).map(|p| p.kind).unwrap_or(ProviderKind::Manual),
+        provider_kind: inv
+            .provider_of(key)
+            .map(|p| p.kind)
+            .unwrap_or(ProviderKind::Manual),
         scopes: key.scopes.clone(),
         age_days,
         due_in_days,
@@ -107,7 +115,9 @@ pub fn blast_radius(inv: &Inventory, key: &Key) -> BlastRadius {
     let mut seen = HashSet::new();
     let mut other_keys = Vec::new();
     for agent_id in &key.agents {
-        let Some(agent) = inv.agent(agent_id) else { continue };
+        let Some(agent) = inv.agent(agent_id) else {
+            continue;
+        };
         agents.push(AgentSummary {
             id: agent.id.clone(),
             owner: agent.owner.clone(),

@@ -65,7 +65,11 @@ fn ts(secs: i64) -> Option<DateTime<Utc>> {
 impl KeyObject {
     fn located(self) -> LocatedKey {
         LocatedKey {
-            state: if self.status == "active" { KeyState::Active } else { KeyState::Disabled },
+            state: if self.status == "active" {
+                KeyState::Active
+            } else {
+                KeyState::Disabled
+            },
             id: self.id,
             name: self.name,
             hint: self.redacted_value,
@@ -85,15 +89,22 @@ fn hint_matches(hint: &str, redacted: &str) -> bool {
         Some((p.to_string(), t.to_string()))
     };
     match (split(hint), split(redacted)) {
-        (Some((hp, ht)), Some((rp, rt))) => rp.starts_with(&hp) && rt.ends_with(&ht) && !ht.is_empty(),
+        (Some((hp, ht)), Some((rp, rt))) => {
+            rp.starts_with(&hp) && rt.ends_with(&ht) && !ht.is_empty()
+        }
         _ => false,
     }
 }
 
 impl FakeProvider {
     pub fn new(def: &ProviderDef) -> Self {
-        let base = def.base_url.clone().unwrap_or_else(|| DEFAULT_BASE.to_string());
-        Self { base: base.trim_end_matches('/').to_string() }
+        let base = def
+            .base_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BASE.to_string());
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+        }
     }
 
     fn admin(&self, plan: RequestPlan) -> RequestPlan {
@@ -103,45 +114,86 @@ impl FakeProvider {
     pub fn plan(&self, op: &Op) -> RequestPlan {
         let b = &self.base;
         match op {
-            Op::Locate { id: Some(id), .. } => {
-                self.admin(RequestPlan::read(format!("Look up key {id}"), "GET", format!("{b}/v1/keys/{}", enc(id))))
-            }
+            Op::Locate { id: Some(id), .. } => self.admin(RequestPlan::read(
+                format!("Look up key {id}"),
+                "GET",
+                format!("{b}/v1/keys/{}", enc(id)),
+            )),
             Op::Locate { name, hint, .. } => {
                 let what = name.as_deref().or(hint.as_deref()).unwrap_or("?");
-                self.admin(RequestPlan::read(format!("Search the key list for {what}"), "GET", format!("{b}/v1/keys?limit={PAGE}")))
+                self.admin(RequestPlan::read(
+                    format!("Search the key list for {what}"),
+                    "GET",
+                    format!("{b}/v1/keys?limit={PAGE}"),
+                ))
             }
             Op::Verify { which } => {
                 let (secret, label) = match which {
                     Which::Old => (SecretRef::OldKey, "old"),
                     Which::New => (SecretRef::NewKey, "new"),
                 };
-                RequestPlan::read(format!("Authenticate with the {label} key"), "GET", format!("{b}/v1/me"))
-                    .secret_header("Authorization", "Bearer ", secret)
+                RequestPlan::read(
+                    format!("Authenticate with the {label} key"),
+                    "GET",
+                    format!("{b}/v1/me"),
+                )
+                .secret_header("Authorization", "Bearer ", secret)
             }
             Op::Disable { id } => self.admin(
-                RequestPlan::write(format!("Disable key {id}"), "POST", format!("{b}/v1/keys/{}/disable", enc(id))).idempotent(true),
+                RequestPlan::write(
+                    format!("Disable key {id}"),
+                    "POST",
+                    format!("{b}/v1/keys/{}/disable", enc(id)),
+                )
+                .idempotent(true),
             ),
             Op::Revoke { id } => self.admin(
-                RequestPlan::write(format!("Delete key {id}"), "DELETE", format!("{b}/v1/keys/{}", enc(id)))
-                    .destructive()
-                    .idempotent(true),
+                RequestPlan::write(
+                    format!("Delete key {id}"),
+                    "DELETE",
+                    format!("{b}/v1/keys/{}", enc(id)),
+                )
+                .destructive()
+                .idempotent(true),
             ),
-            Op::Create { name, idempotency_key } => self.admin(
-                RequestPlan::write(format!("Create replacement key {name}"), "POST", format!("{b}/v1/keys"))
-                    .header("Idempotency-Key", idempotency_key)
-                    .json(serde_json::json!({ "name": name }))
-                    // The server replays the same key for the same Idempotency-Key.
-                    .idempotent(true),
+            Op::Create {
+                name,
+                idempotency_key,
+            } => self.admin(
+                RequestPlan::write(
+                    format!("Create replacement key {name}"),
+                    "POST",
+                    format!("{b}/v1/keys"),
+                )
+                .header("Idempotency-Key", idempotency_key)
+                .json(serde_json::json!({ "name": name }))
+                // The server replays the same key for the same Idempotency-Key.
+                .idempotent(true),
             ),
             Op::Usage { id, start, end } => self.admin(RequestPlan::read(
-                format!("Fetch usage of {id} from {} to {}", start.format("%Y-%m-%d %H:%M"), end.format("%Y-%m-%d %H:%M")),
+                format!(
+                    "Fetch usage of {id} from {} to {}",
+                    start.format("%Y-%m-%d %H:%M"),
+                    end.format("%Y-%m-%d %H:%M")
+                ),
                 "GET",
-                format!("{b}/v1/usage?key_id={}&start_time={}&end_time={}&limit=7", enc(id), start.timestamp(), end.timestamp()),
+                format!(
+                    "{b}/v1/usage?key_id={}&start_time={}&end_time={}&limit=7",
+                    enc(id),
+                    start.timestamp(),
+                    end.timestamp()
+                ),
             )),
         }
     }
 
-    pub async fn execute(&self, op: &Op, plan: &RequestPlan, http: &Http, secrets: &SecretBag) -> Result<OpOutput, ProviderError> {
+    pub async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
         match op {
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => Ok(OpOutput::Located(Some(r.json::<KeyObject>()?.located()))),
@@ -153,36 +205,51 @@ impl FakeProvider {
                 loop {
                     let list: KeyList = http.send(&page, secrets).await?.json()?;
                     for k in list.data {
-                        let by_name = name.as_deref().is_some_and(|n| k.name.as_deref() == Some(n));
+                        let by_name = name
+                            .as_deref()
+                            .is_some_and(|n| k.name.as_deref() == Some(n));
                         let by_hint = name.is_none()
-                            && hint.as_deref().zip(k.redacted_value.as_deref()).is_some_and(|(h, r)| hint_matches(h, r));
+                            && hint
+                                .as_deref()
+                                .zip(k.redacted_value.as_deref())
+                                .is_some_and(|(h, r)| hint_matches(h, r));
                         if by_name || by_hint {
                             return Ok(OpOutput::Located(Some(k.located())));
                         }
                     }
                     match (list.has_more, list.last_id) {
-                        (true, Some(last)) => page.url = format!("{}/v1/keys?limit={PAGE}&after={}", self.base, enc(&last)),
+                        (true, Some(last)) => {
+                            page.url =
+                                format!("{}/v1/keys?limit={PAGE}&after={}", self.base, enc(&last))
+                        }
                         _ => return Ok(OpOutput::Located(None)),
                     }
                 }
             }
             Op::Verify { .. } => match http.send(plan, secrets).await {
                 Ok(_) => Ok(OpOutput::Verified(Ok(()))),
-                Err(HttpError::Status { kind: FailureKind::Unauthorized | FailureKind::Forbidden, status, .. }) => {
-                    Ok(OpOutput::Verified(Err(status)))
-                }
+                Err(HttpError::Status {
+                    kind: FailureKind::Unauthorized | FailureKind::Forbidden,
+                    status,
+                    ..
+                }) => Ok(OpOutput::Verified(Err(status))),
                 Err(e) => Err(e.into()),
             },
             Op::Disable { .. } => {
                 let k: KeyObject = http.send(plan, secrets).await?.json()?;
                 if k.status == "active" {
-                    return Err(ProviderError::Malformed(format!("key {} is still active after disable", k.id)));
+                    return Err(ProviderError::Malformed(format!(
+                        "key {} is still active after disable",
+                        k.id
+                    )));
                 }
                 Ok(OpOutput::Disabled)
             }
             Op::Revoke { .. } => match http.send(plan, secrets).await {
                 Ok(_) => Ok(OpOutput::Revoked { already: false }),
-                Err(e) if e.kind() == FailureKind::NotFound => Ok(OpOutput::Revoked { already: true }),
+                Err(e) if e.kind() == FailureKind::NotFound => {
+                    Ok(OpOutput::Revoked { already: true })
+                }
                 Err(e) => Err(e.into()),
             },
             Op::Create { .. } => {
@@ -199,7 +266,9 @@ impl FakeProvider {
                     report.pages += 1;
                     for b in p.data {
                         let (Some(start), Some(end)) = (ts(b.start_time), ts(b.end_time)) else {
-                            return Err(ProviderError::Malformed("usage bucket with an invalid timestamp".into()));
+                            return Err(ProviderError::Malformed(
+                                "usage bucket with an invalid timestamp".into(),
+                            ));
                         };
                         report.buckets.push(UsageBucket {
                             start,
@@ -211,7 +280,9 @@ impl FakeProvider {
                         });
                     }
                     match (p.has_more, p.next_page) {
-                        (true, Some(next)) => page.url = format!("{}&page={}", plan.url, enc(&next)),
+                        (true, Some(next)) => {
+                            page.url = format!("{}&page={}", plan.url, enc(&next))
+                        }
                         _ => return Ok(OpOutput::Usage(report)),
                     }
                 }

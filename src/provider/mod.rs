@@ -72,9 +72,13 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
 /// Why a kind runs manually, for the operator's checklist.
 pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
     match kind {
-        ProviderKind::Manual => Some("this provider is declared manual: every step is done by the operator"),
+        ProviderKind::Manual => {
+            Some("this provider is declared manual: every step is done by the operator")
+        }
         ProviderKind::Fake => None,
-        _ => Some("this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console"),
+        _ => Some(
+            "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console",
+        ),
     }
 }
 
@@ -90,13 +94,30 @@ pub enum Which {
 #[derive(Debug, Clone)]
 pub enum Op {
     /// Find a key by provider id, else by name, else by hint.
-    Locate { id: Option<String>, name: Option<String>, hint: Option<String> },
+    Locate {
+        id: Option<String>,
+        name: Option<String>,
+        hint: Option<String>,
+    },
     /// Call the cheapest authenticated read with a key value.
-    Verify { which: Which },
-    Disable { id: String },
-    Revoke { id: String },
-    Create { name: String, idempotency_key: String },
-    Usage { id: String, start: DateTime<Utc>, end: DateTime<Utc> },
+    Verify {
+        which: Which,
+    },
+    Disable {
+        id: String,
+    },
+    Revoke {
+        id: String,
+    },
+    Create {
+        name: String,
+        idempotency_key: String,
+    },
+    Usage {
+        id: String,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
 }
 
 impl Op {
@@ -150,10 +171,13 @@ impl UsageReport {
         self.buckets.iter().map(|b| b.requests).sum()
     }
     pub fn tokens(&self) -> u64 {
-        self.buckets.iter().map(|b| b.input_tokens + b.output_tokens).sum()
+        self.buckets
+            .iter()
+            .map(|b| b.input_tokens + b.output_tokens)
+            .sum()
     }
     pub fn cost_usd(&self) -> f64 {
-        self.buckets.iter().map(|b| b.cost_usd).sum()
+        self.buckets.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0
     }
 }
 
@@ -164,8 +188,13 @@ pub enum OpOutput {
     /// `Ok(())` when the key authenticated; `Err(status)` when the provider rejected it.
     Verified(Result<(), u16>),
     Disabled,
-    Revoked { already: bool },
-    Created { id: String, value: Secret },
+    Revoked {
+        already: bool,
+    },
+    Created {
+        id: String,
+        value: Secret,
+    },
     Usage(UsageReport),
 }
 
@@ -174,7 +203,10 @@ pub enum ProviderError {
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error("{kind} providers cannot {op} by API")]
-    Unsupported { kind: ProviderKind, op: &'static str },
+    Unsupported {
+        kind: ProviderKind,
+        op: &'static str,
+    },
     #[error("unexpected response from the provider: {0}")]
     Malformed(String),
 }
@@ -193,7 +225,9 @@ impl ProviderError {
 pub enum AnyProvider {
     Fake(FakeProvider),
     /// Every capability is an operator checklist item.
-    Manual { kind: ProviderKind },
+    Manual {
+        kind: ProviderKind,
+    },
 }
 
 impl AnyProvider {
@@ -218,14 +252,26 @@ impl AnyProvider {
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         match self {
             Self::Fake(p) => Ok(p.plan(op)),
-            Self::Manual { kind } => Err(ProviderError::Unsupported { kind: *kind, op: op.name() }),
+            Self::Manual { kind } => Err(ProviderError::Unsupported {
+                kind: *kind,
+                op: op.name(),
+            }),
         }
     }
 
-    pub async fn execute(&self, op: &Op, plan: &RequestPlan, http: &Http, secrets: &SecretBag) -> Result<OpOutput, ProviderError> {
+    pub async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
         match self {
             Self::Fake(p) => p.execute(op, plan, http, secrets).await,
-            Self::Manual { kind } => Err(ProviderError::Unsupported { kind: *kind, op: op.name() }),
+            Self::Manual { kind } => Err(ProviderError::Unsupported {
+                kind: *kind,
+                op: op.name(),
+            }),
         }
     }
 }

@@ -48,6 +48,9 @@ mod tests {
     #[test]
     fn keys_are_sorted_recursively() {
         let v = serde_json::json!({"b": 1, "a": {"d": [1, {"z": null, "y": "x"}], "c": true}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#
+        );
     }
 }

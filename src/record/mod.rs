@@ -48,7 +48,14 @@ pub enum RecordError {
 }
 
 /// Hash of an entry's canonical form without `hash`.
-pub fn entry_hash(seq: u64, ts: &str, kind: &str, step: Option<&str>, data: &serde_json::Value, prev: &str) -> String {
+pub fn entry_hash(
+    seq: u64,
+    ts: &str,
+    kind: &str,
+    step: Option<&str>,
+    data: &serde_json::Value,
+    prev: &str,
+) -> String {
     use sha2::{Digest, Sha256};
     let value = serde_json::json!({
         "seq": seq,

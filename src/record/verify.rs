@@ -54,7 +54,11 @@ pub fn verify_file(path: &Path) -> VerifyReport {
         return report;
     };
     if text.is_empty() {
-        fail(&mut report, 1, "the record is empty (it always starts with incident_opened)".into());
+        fail(
+            &mut report,
+            1,
+            "the record is empty (it always starts with incident_opened)".into(),
+        );
         return report;
     }
     let mut prev = GENESIS.to_string();
@@ -63,7 +67,11 @@ pub fn verify_file(path: &Path) -> VerifyReport {
     for (i, raw) in lines.iter().enumerate() {
         let n = i + 1;
         if !raw.ends_with('\n') {
-            fail(&mut report, n, "line is cut short (no newline at the end): the record was truncated".into());
+            fail(
+                &mut report,
+                n,
+                "line is cut short (no newline at the end): the record was truncated".into(),
+            );
             return report;
         }
         let line = raw.trim_end_matches('\n');
@@ -75,20 +83,42 @@ pub fn verify_file(path: &Path) -> VerifyReport {
             }
         };
         if entry.seq != n as u64 {
-            fail(&mut report, n, format!("sequence number {} where {n} was expected: a line was deleted, inserted or moved", entry.seq));
+            fail(
+                &mut report,
+                n,
+                format!(
+                    "sequence number {} where {n} was expected: a line was deleted, inserted or moved",
+                    entry.seq
+                ),
+            );
             return report;
         }
         if entry.prev != prev {
             fail(&mut report, n, "prev does not match the hash of the line before: a line was deleted, inserted or moved".into());
             return report;
         }
-        let expected = entry_hash(entry.seq, &entry.ts, &entry.kind, entry.step.as_deref(), &entry.data, &entry.prev);
+        let expected = entry_hash(
+            entry.seq,
+            &entry.ts,
+            &entry.kind,
+            entry.step.as_deref(),
+            &entry.data,
+            &entry.prev,
+        );
         if entry.hash != expected {
-            fail(&mut report, n, "hash does not match the line's content: the line was edited".into());
+            fail(
+                &mut report,
+                n,
+                "hash does not match the line's content: the line was edited".into(),
+            );
             return report;
         }
         if n == 1 && entry.kind != "incident_opened" {
-            fail(&mut report, n, format!("first line is `{}`, not incident_opened", entry.kind));
+            fail(
+                &mut report,
+                n,
+                format!("first line is `{}`, not incident_opened", entry.kind),
+            );
             return report;
         }
         prev = entry.hash;
@@ -104,12 +134,18 @@ pub fn verify_file(path: &Path) -> VerifyReport {
         None => fail(
             &mut report,
             lines.len(),
-            format!("head file {} is missing or unreadable: cannot tell whether lines were cut from the end", head_path.display()),
+            format!(
+                "head file {} is missing or unreadable: cannot tell whether lines were cut from the end",
+                head_path.display()
+            ),
         ),
         Some(h) if h.seq > last_seq => fail(
             &mut report,
             lines.len(),
-            format!("the record ends at line {last_seq} but its head says {}: lines were cut from the end", h.seq),
+            format!(
+                "the record ends at line {last_seq} but its head says {}: lines were cut from the end",
+                h.seq
+            ),
         ),
         Some(h) if h.seq == last_seq && h.hash != prev => fail(
             &mut report,
@@ -120,7 +156,10 @@ pub fn verify_file(path: &Path) -> VerifyReport {
         Some(h) if h.seq + 1 < last_seq => fail(
             &mut report,
             h.seq as usize + 1,
-            format!("lines after {} were appended without keyfire updating the head", h.seq),
+            format!(
+                "lines after {} were appended without keyfire updating the head",
+                h.seq
+            ),
         ),
         Some(_) => {}
     }

@@ -21,18 +21,27 @@ pub struct RecordWriter {
 
 impl std::fmt::Debug for RecordWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordWriter").field("dir", &self.dir).field("next_seq", &self.next_seq).finish()
+        f.debug_struct("RecordWriter")
+            .field("dir", &self.dir)
+            .field("next_seq", &self.next_seq)
+            .finish()
     }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
-    move |source| RecordError::Io { path: path.to_path_buf(), source }
+    move |source| RecordError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 #[cfg(unix)]
 fn private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
 }
 
@@ -76,7 +85,13 @@ impl RecordWriter {
         private_dir(dir).map_err(io(dir))?;
         let path = dir.join(RECORD_FILE);
         let file = open_append(&path, true).map_err(io(&path))?;
-        Ok(Self { dir: dir.to_path_buf(), file, next_seq: 1, prev: GENESIS.into(), redactor })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            file,
+            next_seq: 1,
+            prev: GENESIS.into(),
+            redactor,
+        })
     }
 
     /// Reopen an existing record to continue it. The whole chain is checked first: an
@@ -85,7 +100,11 @@ impl RecordWriter {
         let path = dir.join(RECORD_FILE);
         let report = super::verify_file(&path);
         if let Some(bad) = report.first_bad.as_ref() {
-            return Err(RecordError::Damaged { path, line: bad.line, reason: bad.reason.clone() });
+            return Err(RecordError::Damaged {
+                path,
+                line: bad.line,
+                reason: bad.reason.clone(),
+            });
         }
         let entries = read_entries(&path)?;
         let file = open_append(&path, false).map_err(io(&path))?;
@@ -93,7 +112,16 @@ impl RecordWriter {
             Some(e) => (e.seq + 1, e.hash.clone()),
             None => (1, GENESIS.into()),
         };
-        Ok((Self { dir: dir.to_path_buf(), file, next_seq, prev, redactor }, entries))
+        Ok((
+            Self {
+                dir: dir.to_path_buf(),
+                file,
+                next_seq,
+                prev,
+                redactor,
+            },
+            entries,
+        ))
     }
 
     pub fn dir(&self) -> &Path {
@@ -109,7 +137,13 @@ impl RecordWriter {
     }
 
     /// Append one entry: scrubbed, chained, written with a single `write`, then `fsync`ed.
-    pub fn append(&mut self, clock: &dyn Clock, kind: &str, step: Option<&str>, mut data: Value) -> Result<Entry, RecordError> {
+    pub fn append(
+        &mut self,
+        clock: &dyn Clock,
+        kind: &str,
+        step: Option<&str>,
+        mut data: Value,
+    ) -> Result<Entry, RecordError> {
         scrub_value(&mut data, &self.redactor);
         let ts = clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let seq = self.next_seq;

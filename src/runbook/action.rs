@@ -16,7 +16,13 @@ pub enum StepId {
 
 impl StepId {
     /// The five steps a runbook file defines, in their contain-first order.
-    pub const RUNBOOK: [StepId; 5] = [Self::Revoke, Self::Redeploy, Self::Audit, Self::Report, Self::Reschedule];
+    pub const RUNBOOK: [StepId; 5] = [
+        Self::Revoke,
+        Self::Redeploy,
+        Self::Audit,
+        Self::Report,
+        Self::Reschedule,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -30,9 +36,16 @@ impl StepId {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Open, Self::Revoke, Self::Redeploy, Self::Audit, Self::Report, Self::Reschedule]
-            .into_iter()
-            .find(|x| x.as_str() == s)
+        [
+            Self::Open,
+            Self::Revoke,
+            Self::Redeploy,
+            Self::Audit,
+            Self::Report,
+            Self::Reschedule,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
     }
 }
 
@@ -64,7 +77,12 @@ pub enum Action {
 
 /// (action, its step, required in a runbook, name) in canonical order.
 const TABLE: &[(Action, StepId, bool, &str)] = &[
-    (Action::ResolveCredentials, StepId::Open, true, "resolve_credentials"),
+    (
+        Action::ResolveCredentials,
+        StepId::Open,
+        true,
+        "resolve_credentials",
+    ),
     (Action::Locate, StepId::Open, true, "locate"),
     (Action::ReadStore, StepId::Open, true, "read_store"),
     (Action::SnapshotUsage, StepId::Open, true, "snapshot_usage"),
@@ -73,12 +91,27 @@ const TABLE: &[(Action, StepId, bool, &str)] = &[
     (Action::ProveRevoked, StepId::Revoke, false, "prove_revoked"),
     (Action::Create, StepId::Redeploy, true, "create"),
     (Action::StoreWrite, StepId::Redeploy, true, "store_write"),
-    (Action::StoreReadBack, StepId::Redeploy, false, "store_read_back"),
+    (
+        Action::StoreReadBack,
+        StepId::Redeploy,
+        false,
+        "store_read_back",
+    ),
     (Action::VerifyNew, StepId::Redeploy, false, "verify_new"),
     (Action::FetchUsage, StepId::Audit, true, "fetch_usage"),
-    (Action::EvaluateRules, StepId::Audit, false, "evaluate_rules"),
+    (
+        Action::EvaluateRules,
+        StepId::Audit,
+        false,
+        "evaluate_rules",
+    ),
     (Action::WriteReport, StepId::Report, true, "write_report"),
-    (Action::UpdateInventory, StepId::Reschedule, true, "update_inventory"),
+    (
+        Action::UpdateInventory,
+        StepId::Reschedule,
+        true,
+        "update_inventory",
+    ),
 ];
 
 impl Action {
@@ -91,7 +124,10 @@ impl Action {
     }
 
     pub fn step(self) -> StepId {
-        TABLE.iter().find(|r| r.0 == self).map_or(StepId::Open, |r| r.1)
+        TABLE
+            .iter()
+            .find(|r| r.0 == self)
+            .map_or(StepId::Open, |r| r.1)
     }
 
     pub fn required(self) -> bool {

@@ -19,7 +19,11 @@ const PROPAGATION_WAIT_MS: u64 = 600;
 
 fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
     let transient = matches!(e, ProviderError::Http(h) if h.transient());
-    Failure::Failed { error: format!("{step}: {e}"), status: e.status(), retryable: transient || e.status().is_some() }
+    Failure::Failed {
+        error: format!("{step}: {e}"),
+        status: e.status(),
+        retryable: transient || e.status().is_some(),
+    }
 }
 
 fn store_failure(step: StepId, e: &StoreError) -> Failure {
@@ -27,7 +31,11 @@ fn store_failure(step: StepId, e: &StoreError) -> Failure {
         StoreError::Http(h) => h.status(),
         _ => None,
     };
-    Failure::Failed { error: format!("{step}: store: {e}"), status, retryable: true }
+    Failure::Failed {
+        error: format!("{step}: store: {e}"),
+        status,
+        retryable: true,
+    }
 }
 
 fn skipped(reason: impl Into<String>) -> Res {
@@ -35,7 +43,14 @@ fn skipped(reason: impl Into<String>) -> Res {
 }
 
 impl Ctx {
-    pub(super) async fn run_action<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, action: Action, gate: &mut G, sink: &mut S) -> Res {
+    pub(super) async fn run_action<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        action: Action,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         match action {
             Action::ResolveCredentials => self.resolve_credentials(run, step, sink).await,
             Action::Locate => self.locate(run, step, sink).await,
@@ -57,7 +72,11 @@ impl Ctx {
 
     /// On resume: secrets were never persisted and the world may have moved on, so resolve
     /// credentials and read provider and store state again before continuing.
-    pub(super) async fn refresh<S: Sink>(&mut self, run: &mut KeyRun, sink: &mut S) -> Result<(), Failure> {
+    pub(super) async fn refresh<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
         self.log(sink, "evidence", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "text": "resuming: reading provider and store state again" }))?;
         self.resolve_credentials(run, StepId::Open, sink).await?;
         if run.caps.locate {
@@ -67,7 +86,14 @@ impl Ctx {
         Ok(())
     }
 
-    fn evidence<S: Sink>(&mut self, sink: &mut S, step: StepId, key: &str, action: Action, data: Value) -> Result<(), Failure> {
+    fn evidence<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        step: StepId,
+        key: &str,
+        action: Action,
+        data: Value,
+    ) -> Result<(), Failure> {
         let mut data = data;
         if let Value::Object(m) = &mut data {
             m.insert("action".into(), json!(action));
@@ -88,22 +114,50 @@ impl Ctx {
         sink: &mut S,
     ) -> Result<bool, Failure> {
         let key = run.key.id.clone();
-        self.log(sink, "plan", Some(step), &key, json!({ "action": action, "plan": plan, "rendered": plan.render() }))?;
+        self.log(
+            sink,
+            "plan",
+            Some(step),
+            &key,
+            json!({ "action": action, "plan": plan, "rendered": plan.render() }),
+        )?;
         if plan.access == Access::Write {
             if self.params.dry_run {
                 self.log(sink, "not_sent", Some(step), &key, json!({ "action": action, "summary": plan.summary, "would_send": plan.render() }))?;
                 return Ok(false);
             }
             let confirm = plan.destructive.then_some(key.as_str());
-            let req = ApprovalRequest { incident: &self.id, key: &key, step, action, plan, confirm_text: confirm };
+            let req = ApprovalRequest {
+                incident: &self.id,
+                key: &key,
+                step,
+                action,
+                plan,
+                confirm_text: confirm,
+            };
             let decision = gate.approve(&req).await;
             match decision {
                 Decision::Approve { via } => {
-                    self.log(sink, "operator_input", Some(step), &key, json!({ "action": action, "decision": "approve", "via": via }))?;
+                    self.log(
+                        sink,
+                        "operator_input",
+                        Some(step),
+                        &key,
+                        json!({ "action": action, "decision": "approve", "via": via }),
+                    )?;
                 }
                 Decision::Decline { via } => {
-                    self.log(sink, "operator_input", Some(step), &key, json!({ "action": action, "decision": "decline", "via": via }))?;
-                    return Err(Failure::Aborted(format!("operator declined: {}", plan.summary)));
+                    self.log(
+                        sink,
+                        "operator_input",
+                        Some(step),
+                        &key,
+                        json!({ "action": action, "decision": "decline", "via": via }),
+                    )?;
+                    return Err(Failure::Aborted(format!(
+                        "operator declined: {}",
+                        plan.summary
+                    )));
                 }
             }
         }
@@ -113,11 +167,25 @@ impl Ctx {
             Action::StoreWrite => run.facts.store_write_sent = true,
             _ => {}
         }
-        self.log(sink, "request_sent", Some(step), &key, json!({ "action": action, "method": plan.method, "url": plan.url }))?;
+        self.log(
+            sink,
+            "request_sent",
+            Some(step),
+            &key,
+            json!({ "action": action, "method": plan.method, "url": plan.url }),
+        )?;
         Ok(true)
     }
 
-    fn response<S: Sink>(&mut self, sink: &mut S, step: StepId, key: &str, action: Action, ok: bool, data: Value) -> Result<(), Failure> {
+    fn response<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        step: StepId,
+        key: &str,
+        action: Action,
+        ok: bool,
+        data: Value,
+    ) -> Result<(), Failure> {
         let mut data = data;
         if let Value::Object(m) = &mut data {
             m.insert("action".into(), json!(action));
@@ -137,7 +205,10 @@ impl Ctx {
         gate: &mut G,
         sink: &mut S,
     ) -> Result<Option<OpOutput>, Failure> {
-        let plan = run.provider.plan(&op).map_err(|e| provider_failure(step, &e))?;
+        let plan = run
+            .provider
+            .plan(&op)
+            .map_err(|e| provider_failure(step, &e))?;
         if !self.gate_plan(run, step, action, &plan, gate, sink).await? {
             return Ok(None);
         }
@@ -149,18 +220,39 @@ impl Ctx {
                 Ok(Some(out))
             }
             Err(e) => {
-                self.response(sink, step, &key, action, false, json!({ "status": e.status(), "error": e.to_string() }))?;
+                self.response(
+                    sink,
+                    step,
+                    &key,
+                    action,
+                    false,
+                    json!({ "status": e.status(), "error": e.to_string() }),
+                )?;
                 Err(provider_failure(step, &e))
             }
         }
     }
 
     /// Reads only: plan and send without a gate (drills send reads too).
-    async fn provider_read<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, action: Action, op: Op, sink: &mut S) -> Result<OpOutput, Failure> {
+    async fn provider_read<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        action: Action,
+        op: Op,
+        sink: &mut S,
+    ) -> Result<OpOutput, Failure> {
         let mut gate = super::gate::ApproveAll::default();
-        match self.provider_call(run, step, action, op, &mut gate, sink).await? {
+        match self
+            .provider_call(run, step, action, op, &mut gate, sink)
+            .await?
+        {
             Some(out) => Ok(out),
-            None => Err(Failure::Failed { error: format!("{step}: a read was planned as a write"), status: None, retryable: false }),
+            None => Err(Failure::Failed {
+                error: format!("{step}: a read was planned as a write"),
+                status: None,
+                retryable: false,
+            }),
         }
     }
 
@@ -174,7 +266,11 @@ impl Ctx {
         sink: &mut S,
     ) -> Result<Option<StoreOutput>, Failure> {
         let Some((store, loc)) = run.store.clone() else {
-            return Err(Failure::Failed { error: format!("{step}: key has no store"), status: None, retryable: false });
+            return Err(Failure::Failed {
+                error: format!("{step}: key has no store"),
+                status: None,
+                retryable: false,
+            });
         };
         let plan = store.plan(&op, &loc).map_err(|e| store_failure(step, &e))?;
         if !self.gate_plan(run, step, action, &plan, gate, sink).await? {
@@ -184,7 +280,9 @@ impl Ctx {
         match store.execute(&op, &loc, &plan, &self.http, &run.bag).await {
             Ok(out) => {
                 let data = match &out {
-                    StoreOutput::Value { version, .. } => json!({ "version": version, "value": "[read, held in memory]" }),
+                    StoreOutput::Value { version, .. } => {
+                        json!({ "version": version, "value": "[read, held in memory]" })
+                    }
                     StoreOutput::Missing => json!({ "missing": true }),
                     StoreOutput::Written { version } => json!({ "version": version }),
                 };
@@ -196,86 +294,169 @@ impl Ctx {
                     StoreError::Http(h) => h.status(),
                     _ => None,
                 };
-                self.response(sink, step, &key, action, false, json!({ "status": status, "error": e.to_string() }))?;
+                self.response(
+                    sink,
+                    step,
+                    &key,
+                    action,
+                    false,
+                    json!({ "status": status, "error": e.to_string() }),
+                )?;
                 Err(store_failure(step, &e))
             }
         }
     }
 
-    async fn manual<G: Gate, S: Sink>(&mut self, run: &KeyRun, step: StepId, action: Action, instructions: Vec<String>, gate: &mut G, sink: &mut S) -> Res {
+    async fn manual<G: Gate, S: Sink>(
+        &mut self,
+        run: &KeyRun,
+        step: StepId,
+        action: Action,
+        instructions: Vec<String>,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         let key = run.key.id.clone();
         if self.params.dry_run {
-            self.log(sink, "not_sent", Some(step), &key, json!({ "action": action, "manual": true, "would_ask": instructions }))?;
+            self.log(
+                sink,
+                "not_sent",
+                Some(step),
+                &key,
+                json!({ "action": action, "manual": true, "would_ask": instructions }),
+            )?;
             return Ok(ActionOutcome::Done);
         }
-        self.log(sink, "plan", Some(step), &key, json!({ "action": action, "manual": true, "instructions": instructions }))?;
-        let req = ManualRequest { incident: &self.id, key: &key, step, action, instructions: &instructions };
+        self.log(
+            sink,
+            "plan",
+            Some(step),
+            &key,
+            json!({ "action": action, "manual": true, "instructions": instructions }),
+        )?;
+        let req = ManualRequest {
+            incident: &self.id,
+            key: &key,
+            step,
+            action,
+            instructions: &instructions,
+        };
         match gate.confirm_manual(&req).await {
             Decision::Approve { via } => {
                 self.log(sink, "operator_input", Some(step), &key, json!({ "action": action, "manual": true, "decision": "confirmed", "via": via }))?;
                 Ok(ActionOutcome::Done)
             }
             Decision::Decline { via } => {
-                self.log(sink, "operator_input", Some(step), &key, json!({ "action": action, "manual": true, "decision": "decline", "via": via }))?;
-                Err(Failure::Aborted("operator did not confirm the manual step".into()))
+                self.log(
+                    sink,
+                    "operator_input",
+                    Some(step),
+                    &key,
+                    json!({ "action": action, "manual": true, "decision": "decline", "via": via }),
+                )?;
+                Err(Failure::Aborted(
+                    "operator did not confirm the manual step".into(),
+                ))
             }
         }
     }
 
     fn manual_intro(&self, run: &KeyRun) -> String {
-        manual_reason(run.provider_def.kind).map_or_else(String::new, |r| format!("Manual step: {r}."))
+        manual_reason(run.provider_def.kind)
+            .map_or_else(String::new, |r| format!("Manual step: {r}."))
     }
 
     // ---- step 0: open -------------------------------------------------------------------
 
-    async fn resolve_credentials<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn resolve_credentials<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+    ) -> Res {
         let key = run.key.id.clone();
         let mut resolved = Vec::new();
-        if run.caps != crate::provider::Capabilities::NONE {
-            if let Some(cref) = run.provider_def.admin_credential.clone() {
-                let secret = crate::credential::resolve(&cref, &self.setup.inventory, &self.http).await.map_err(|e| Failure::Failed {
-                    error: format!("{step}: admin credential for provider `{}`: {e}", run.provider_def.id),
+        if run.caps != crate::provider::Capabilities::NONE
+            && let Some(cref) = run.provider_def.admin_credential.clone()
+        {
+            let secret = crate::credential::resolve(&cref, &self.setup.inventory, &self.http)
+                .await
+                .map_err(|e| Failure::Failed {
+                    error: format!(
+                        "{step}: admin credential for provider `{}`: {e}",
+                        run.provider_def.id
+                    ),
                     status: None,
                     retryable: true,
                 })?;
-                run.bag.admin = Some(secret);
-                resolved.push(json!({ "for": format!("provider {}", run.provider_def.id), "reference": cref.to_string() }));
-            }
+            run.bag.admin = Some(secret);
+            resolved.push(json!({ "for": format!("provider {}", run.provider_def.id), "reference": cref.to_string() }));
         }
         if let Some(store_id) = run.key.store.clone() {
-            let needs = run.store.as_ref().is_some_and(|(s, _)| s.needs_credential());
-            if let (true, Some(cref)) = (needs, self.setup.inventory.store(&store_id).and_then(|s| s.credential.clone())) {
-                let secret = crate::credential::resolve(&cref, &self.setup.inventory, &self.http).await.map_err(|e| Failure::Failed {
-                    error: format!("{step}: credential for store `{store_id}`: {e}"),
-                    status: None,
-                    retryable: true,
-                })?;
+            let needs = run
+                .store
+                .as_ref()
+                .is_some_and(|(s, _)| s.needs_credential());
+            if let (true, Some(cref)) = (
+                needs,
+                self.setup
+                    .inventory
+                    .store(&store_id)
+                    .and_then(|s| s.credential.clone()),
+            ) {
+                let secret = crate::credential::resolve(&cref, &self.setup.inventory, &self.http)
+                    .await
+                    .map_err(|e| Failure::Failed {
+                        error: format!("{step}: credential for store `{store_id}`: {e}"),
+                        status: None,
+                        retryable: true,
+                    })?;
                 run.bag.store_credential = Some(secret);
-                resolved.push(json!({ "for": format!("store {store_id}"), "reference": cref.to_string() }));
+                resolved.push(
+                    json!({ "for": format!("store {store_id}"), "reference": cref.to_string() }),
+                );
             }
         }
-        self.evidence(sink, step, &key, Action::ResolveCredentials, json!({ "resolved": resolved }))?;
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::ResolveCredentials,
+            json!({ "resolved": resolved }),
+        )?;
         Ok(ActionOutcome::Done)
     }
 
     async fn locate<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.locate {
-            return skipped(format!("{} cannot look keys up by API", run.provider_def.kind));
+            return skipped(format!(
+                "{} cannot look keys up by API",
+                run.provider_def.kind
+            ));
         }
         let op = Op::Locate {
-            id: run.facts.provider_key_id.clone().or_else(|| run.key.provider_key_id.clone()),
+            id: run
+                .facts
+                .provider_key_id
+                .clone()
+                .or_else(|| run.key.provider_key_id.clone()),
             name: None,
             hint: run.key.hint.clone(),
         };
         let key = run.key.id.clone();
-        match self.provider_read(run, step, Action::Locate, op, sink).await? {
+        match self
+            .provider_read(run, step, Action::Locate, op, sink)
+            .await?
+        {
             OpOutput::Located(Some(found)) => {
                 run.facts.provider_key_id = Some(found.id.clone());
                 run.facts.old_state = Some(found.state);
                 self.evidence(sink, step, &key, Action::Locate, json!({ "found": found }))?;
                 Ok(ActionOutcome::Done)
             }
-            OpOutput::Located(None) if run.facts.revoke_sent || run.facts.old_state == Some(KeyState::Revoked) => {
+            OpOutput::Located(None)
+                if run.facts.revoke_sent || run.facts.old_state == Some(KeyState::Revoked) =>
+            {
                 run.facts.old_state = Some(KeyState::Revoked);
                 self.evidence(sink, step, &key, Action::Locate, json!({ "found": null, "text": "the key is gone at the provider: it was revoked" }))?;
                 Ok(ActionOutcome::Done)
@@ -288,7 +469,11 @@ impl Ctx {
                 status: Some(404),
                 retryable: false,
             }),
-            _ => Err(Failure::Failed { error: format!("{step}: unexpected answer to locate"), status: None, retryable: false }),
+            _ => Err(Failure::Failed {
+                error: format!("{step}: unexpected answer to locate"),
+                status: None,
+                retryable: false,
+            }),
         }
     }
 
@@ -298,7 +483,16 @@ impl Ctx {
         }
         let key = run.key.id.clone();
         let mut gate = super::gate::ApproveAll::default();
-        let current = self.store_call(run, step, Action::ReadStore, StoreOp::Read { version: None }, &mut gate, sink).await?;
+        let current = self
+            .store_call(
+                run,
+                step,
+                Action::ReadStore,
+                StoreOp::Read { version: None },
+                &mut gate,
+                sink,
+            )
+            .await?;
         match current {
             Some(StoreOutput::Value { value, version }) => {
                 let old_version = *run.facts.old_version.get_or_insert(version);
@@ -312,13 +506,32 @@ impl Ctx {
                     if run.facts.new_version == Some(version) {
                         run.bag.new_key = Some(value);
                     }
-                    let old = self.store_call(run, step, Action::ReadStore, StoreOp::Read { version: Some(old_version) }, &mut gate, sink).await?;
+                    let old = self
+                        .store_call(
+                            run,
+                            step,
+                            Action::ReadStore,
+                            StoreOp::Read {
+                                version: Some(old_version),
+                            },
+                            &mut gate,
+                            sink,
+                        )
+                        .await?;
                     if let Some(StoreOutput::Value { value, .. }) = old {
                         run.bag.old_key = Some(value);
                     }
                 }
-                let text = format!("store holds version {version}; the leaked key is version {old_version}");
-                self.evidence(sink, step, &key, Action::ReadStore, json!({ "current_version": version, "old_version": old_version, "text": text }))?;
+                let text = format!(
+                    "store holds version {version}; the leaked key is version {old_version}"
+                );
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::ReadStore,
+                    json!({ "current_version": version, "old_version": old_version, "text": text }),
+                )?;
             }
             _ => {
                 run.facts.old_version.get_or_insert(0);
@@ -328,57 +541,118 @@ impl Ctx {
         Ok(ActionOutcome::Done)
     }
 
-    async fn usage<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, action: Action, start: DateTime<Utc>, end: DateTime<Utc>, sink: &mut S) -> Result<Option<UsageReport>, Failure> {
-        let Some(id) = run.facts.provider_key_id.clone() else { return Ok(None) };
-        match self.provider_read(run, step, action, Op::Usage { id, start, end }, sink).await? {
+    async fn usage<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        action: Action,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        sink: &mut S,
+    ) -> Result<Option<UsageReport>, Failure> {
+        let Some(id) = run.facts.provider_key_id.clone() else {
+            return Ok(None);
+        };
+        match self
+            .provider_read(run, step, action, Op::Usage { id, start, end }, sink)
+            .await?
+        {
             OpOutput::Usage(r) => Ok(Some(r)),
             _ => Ok(None),
         }
     }
 
-    async fn snapshot_usage<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn snapshot_usage<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+    ) -> Res {
         if !run.caps.usage {
-            return skipped(format!("{} has no usage API in keyfire", run.provider_def.kind));
+            return skipped(format!(
+                "{} has no usage API in keyfire",
+                run.provider_def.kind
+            ));
         }
         if run.facts.provider_key_id.is_none() {
             return skipped("the key was not located");
         }
         let end = self.now();
-        let Some(report) = self.usage(run, step, Action::SnapshotUsage, end - Duration::days(7), end, sink).await? else {
+        let Some(report) = self
+            .usage(
+                run,
+                step,
+                Action::SnapshotUsage,
+                end - Duration::days(7),
+                end,
+                sink,
+            )
+            .await?
+        else {
             return skipped("no usage returned");
         };
         let key = run.key.id.clone();
-        let text = format!("last 7 days before any change: {} requests, ${:.2}", report.requests(), report.cost_usd());
-        self.evidence(sink, step, &key, Action::SnapshotUsage, json!({
-            "text": text,
-            "window_days": 7,
-            "requests": report.requests(),
-            "tokens": report.tokens(),
-            "cost_usd": report.cost_usd(),
-            "pages": report.pages,
-        }))?;
+        let text = format!(
+            "last 7 days before any change: {} requests, ${:.2}",
+            report.requests(),
+            report.cost_usd()
+        );
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::SnapshotUsage,
+            json!({
+                "text": text,
+                "window_days": 7,
+                "requests": report.requests(),
+                "tokens": report.tokens(),
+                "cost_usd": report.cost_usd(),
+                "pages": report.pages,
+            }),
+        )?;
         Ok(ActionOutcome::Done)
     }
 
     // ---- step 1: revoke -----------------------------------------------------------------
 
-    async fn disable<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, gate: &mut G, sink: &mut S) -> Res {
+    async fn disable<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         if !run.caps.disable {
-            return skipped(format!("{} has no disable; revoke follows", run.provider_def.kind));
+            return skipped(format!(
+                "{} has no disable; revoke follows",
+                run.provider_def.kind
+            ));
         }
         match run.facts.old_state {
             Some(KeyState::Disabled) => return skipped("already disabled at the provider"),
             Some(KeyState::Revoked) => return skipped("already revoked at the provider"),
             _ => {}
         }
-        let Some(id) = run.facts.provider_key_id.clone() else { return skipped("the key was not located") };
-        if let Some(OpOutput::Disabled) = self.provider_call(run, step, Action::Disable, Op::Disable { id }, gate, sink).await? {
+        let Some(id) = run.facts.provider_key_id.clone() else {
+            return skipped("the key was not located");
+        };
+        if let Some(OpOutput::Disabled) = self
+            .provider_call(run, step, Action::Disable, Op::Disable { id }, gate, sink)
+            .await?
+        {
             run.facts.old_state = Some(KeyState::Disabled);
         }
         Ok(ActionOutcome::Done)
     }
 
-    async fn revoke<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, gate: &mut G, sink: &mut S) -> Res {
+    async fn revoke<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         if run.facts.old_state == Some(KeyState::Revoked) {
             if run.facts.revoked_at.is_none() {
                 run.facts.revoked_at = Some(self.now());
@@ -386,16 +660,30 @@ impl Ctx {
             return skipped("already revoked at the provider");
         }
         if !run.caps.revoke {
-            let id = run.key.provider_key_id.clone().or(run.key.hint.clone()).unwrap_or_else(|| run.key.id.clone());
+            let id = run
+                .key
+                .provider_key_id
+                .clone()
+                .or(run.key.hint.clone())
+                .unwrap_or_else(|| run.key.id.clone());
             let mut text = vec![
                 self.manual_intro(run),
-                format!("Revoke key {id} at provider `{}` ({}) in its console.", run.provider_def.id, run.provider_def.kind),
+                format!(
+                    "Revoke key {id} at provider `{}` ({}) in its console.",
+                    run.provider_def.id, run.provider_def.kind
+                ),
                 "Confirm here once the provider shows the key as revoked or deleted.".into(),
             ];
-            if let Some(note) = self.setup.runbook.note(run.provider_def.kind, StepId::Revoke) {
+            if let Some(note) = self
+                .setup
+                .runbook
+                .note(run.provider_def.kind, StepId::Revoke)
+            {
                 text.push(note.to_string());
             }
-            let out = self.manual(run, step, Action::Revoke, text, gate, sink).await?;
+            let out = self
+                .manual(run, step, Action::Revoke, text, gate, sink)
+                .await?;
             if !self.params.dry_run {
                 run.facts.old_state = Some(KeyState::Revoked);
                 run.facts.revoked_at = Some(self.now());
@@ -403,14 +691,27 @@ impl Ctx {
             return Ok(out);
         }
         let Some(id) = run.facts.provider_key_id.clone() else {
-            return Err(Failure::Failed { error: format!("{step}: the key was not located at the provider"), status: None, retryable: true });
+            return Err(Failure::Failed {
+                error: format!("{step}: the key was not located at the provider"),
+                status: None,
+                retryable: true,
+            });
         };
-        if let Some(OpOutput::Revoked { already }) = self.provider_call(run, step, Action::Revoke, Op::Revoke { id }, gate, sink).await? {
+        if let Some(OpOutput::Revoked { already }) = self
+            .provider_call(run, step, Action::Revoke, Op::Revoke { id }, gate, sink)
+            .await?
+        {
             run.facts.old_state = Some(KeyState::Revoked);
             run.facts.revoked_at = Some(self.now());
             if already {
                 let key = run.key.id.clone();
-                self.evidence(sink, step, &key, Action::Revoke, json!({ "text": "the provider no longer knows the key: already revoked" }))?;
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::Revoke,
+                    json!({ "text": "the provider no longer knows the key: already revoked" }),
+                )?;
             }
         }
         Ok(ActionOutcome::Done)
@@ -418,16 +719,32 @@ impl Ctx {
 
     /// Call the provider with the old value and expect a rejection (live), or acceptance
     /// (drill: proves the check itself works).
-    async fn prove_revoked<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn prove_revoked<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+    ) -> Res {
         if !run.caps.verify {
-            return skipped(format!("not provable: {} has no verify call in keyfire", run.provider_def.kind));
+            return skipped(format!(
+                "not provable: {} has no verify call in keyfire",
+                run.provider_def.kind
+            ));
         }
         if run.bag.old_key.is_none() {
             return skipped("not provable: the old value could not be read from the store");
         }
         let key = run.key.id.clone();
         if self.params.dry_run {
-            let out = self.provider_read(run, step, Action::ProveRevoked, Op::Verify { which: Which::Old }, sink).await?;
+            let out = self
+                .provider_read(
+                    run,
+                    step,
+                    Action::ProveRevoked,
+                    Op::Verify { which: Which::Old },
+                    sink,
+                )
+                .await?;
             let accepted = matches!(out, OpOutput::Verified(Ok(())));
             self.evidence(sink, step, &key, Action::ProveRevoked, json!({
                 "drill": true,
@@ -437,22 +754,41 @@ impl Ctx {
             return Ok(ActionOutcome::Done);
         }
         for attempt in 1..=PROPAGATION_TRIES {
-            match self.provider_read(run, step, Action::ProveRevoked, Op::Verify { which: Which::Old }, sink).await? {
+            match self
+                .provider_read(
+                    run,
+                    step,
+                    Action::ProveRevoked,
+                    Op::Verify { which: Which::Old },
+                    sink,
+                )
+                .await?
+            {
                 OpOutput::Verified(Err(status)) => {
                     run.facts.revoked_at = Some(self.now());
-                    self.evidence(sink, step, &key, Action::ProveRevoked, json!({
-                        "old_key_rejected": true,
-                        "status": status,
-                        "text": format!("the provider rejects the old key with HTTP {status}"),
-                    }))?;
+                    self.evidence(
+                        sink,
+                        step,
+                        &key,
+                        Action::ProveRevoked,
+                        json!({
+                            "old_key_rejected": true,
+                            "status": status,
+                            "text": format!("the provider rejects the old key with HTTP {status}"),
+                        }),
+                    )?;
                     return Ok(ActionOutcome::Done);
                 }
-                _ if attempt < PROPAGATION_TRIES => tokio::time::sleep(std::time::Duration::from_millis(PROPAGATION_WAIT_MS)).await,
+                _ if attempt < PROPAGATION_TRIES => {
+                    tokio::time::sleep(std::time::Duration::from_millis(PROPAGATION_WAIT_MS)).await
+                }
                 _ => {}
             }
         }
         Err(Failure::Failed {
-            error: format!("{step}: the provider still accepts the old key after revocation ({PROPAGATION_TRIES} tries)"),
+            error: format!(
+                "{step}: the provider still accepts the old key after revocation ({PROPAGATION_TRIES} tries)"
+            ),
             status: None,
             retryable: true,
         })
@@ -462,21 +798,35 @@ impl Ctx {
 
     fn replacement_name(&self, run: &KeyRun) -> String {
         let base = format!("keyfire-{}-{}", self.id, run.key.id);
-        if run.facts.create_attempt > 1 { format!("{base}-{}", run.facts.create_attempt) } else { base }
+        if run.facts.create_attempt > 1 {
+            format!("{base}-{}", run.facts.create_attempt)
+        } else {
+            base
+        }
     }
 
-    async fn create<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, gate: &mut G, sink: &mut S) -> Res {
+    async fn create<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         let key = run.key.id.clone();
         if run.store.is_none() {
             let text = vec![
-                format!("keyfire has no store for key `{key}`, so it cannot deliver a replacement."),
+                format!(
+                    "keyfire has no store for key `{key}`, so it cannot deliver a replacement."
+                ),
                 format!(
                     "Create a replacement at provider `{}` and deploy it to the agents ({}) yourself, then confirm.",
                     run.provider_def.id,
                     run.key.agents.join(", ")
                 ),
             ];
-            return self.manual(run, step, Action::Create, text, gate, sink).await;
+            return self
+                .manual(run, step, Action::Create, text, gate, sink)
+                .await;
         }
         if let Some(v) = run.facts.new_version {
             return skipped(format!("the replacement is already stored (version {v})"));
@@ -486,27 +836,65 @@ impl Ctx {
         }
         if !run.caps.create {
             let mut text = vec![self.manual_intro(run)];
-            text.push(format!("Create a replacement key at provider `{}` ({}) in its console.", run.provider_def.id, run.provider_def.kind));
+            text.push(format!(
+                "Create a replacement key at provider `{}` ({}) in its console.",
+                run.provider_def.id, run.provider_def.kind
+            ));
             text.push("Paste it into the masked prompt: keyfire stores and verifies it and never shows it.".into());
-            if let Some(note) = self.setup.runbook.note(run.provider_def.kind, StepId::Redeploy) {
+            if let Some(note) = self
+                .setup
+                .runbook
+                .note(run.provider_def.kind, StepId::Redeploy)
+            {
                 text.push(note.to_string());
             }
             if self.params.dry_run {
-                self.log(sink, "not_sent", Some(step), &key, json!({ "action": Action::Create, "manual": true, "would_ask": text }))?;
+                self.log(
+                    sink,
+                    "not_sent",
+                    Some(step),
+                    &key,
+                    json!({ "action": Action::Create, "manual": true, "would_ask": text }),
+                )?;
                 return Ok(ActionOutcome::Done);
             }
-            self.log(sink, "plan", Some(step), &key, json!({ "action": Action::Create, "manual": true, "instructions": text }))?;
-            let req = PasteRequest { incident: &self.id, key: &key, instructions: &text };
+            self.log(
+                sink,
+                "plan",
+                Some(step),
+                &key,
+                json!({ "action": Action::Create, "manual": true, "instructions": text }),
+            )?;
+            let req = PasteRequest {
+                incident: &self.id,
+                key: &key,
+                instructions: &text,
+            };
             let Some(secret) = gate.paste_secret(&req).await.filter(|s| !s.is_empty()) else {
                 return Err(Failure::Aborted("no replacement key was pasted".into()));
             };
-            if run.bag.old_key.as_ref().is_some_and(|old| old.expose() == secret.expose()) {
-                return Err(Failure::Failed { error: format!("{step}: the pasted key is the leaked key"), status: None, retryable: true });
+            if run
+                .bag
+                .old_key
+                .as_ref()
+                .is_some_and(|old| old.expose() == secret.expose())
+            {
+                return Err(Failure::Failed {
+                    error: format!("{step}: the pasted key is the leaked key"),
+                    status: None,
+                    retryable: true,
+                });
             }
             self.http.redactor().learn(&secret);
             run.facts.new_key_hint = Some(secret.hint());
             run.bag.new_key = Some(secret);
-            self.log(sink, "operator_input", Some(step), &key, json!({ "action": Action::Create, "pasted": true, "hint": run.facts.new_key_hint }))?;
+            self.log(
+                sink,
+                "operator_input",
+                Some(step),
+                &key,
+                json!({ "action": Action::Create, "pasted": true, "hint": run.facts.new_key_hint }),
+            )?;
             return Ok(ActionOutcome::Done);
         }
         // A replacement was created before a crash but its value never reached the store.
@@ -516,24 +904,49 @@ impl Ctx {
         if run.facts.create_attempt == 0 {
             run.facts.create_attempt = 1;
         }
-        let op = Op::Create { name: self.replacement_name(run), idempotency_key: format!("{}:{}:create:{}", self.id, key, run.facts.create_attempt) };
-        if let Some(OpOutput::Created { id, value }) = self.provider_call(run, step, Action::Create, op, gate, sink).await? {
+        let op = Op::Create {
+            name: self.replacement_name(run),
+            idempotency_key: format!("{}:{}:create:{}", self.id, key, run.facts.create_attempt),
+        };
+        if let Some(OpOutput::Created { id, value }) = self
+            .provider_call(run, step, Action::Create, op, gate, sink)
+            .await?
+        {
             self.http.redactor().learn(&value);
             run.facts.new_key_id = Some(id.clone());
             run.facts.new_key_hint = Some(value.hint());
             run.bag.new_key = Some(value);
-            self.evidence(sink, step, &key, Action::Create, json!({ "new_key_id": id, "hint": run.facts.new_key_hint }))?;
+            self.evidence(
+                sink,
+                step,
+                &key,
+                Action::Create,
+                json!({ "new_key_id": id, "hint": run.facts.new_key_hint }),
+            )?;
         }
         Ok(ActionOutcome::Done)
     }
 
     /// Revoke a replacement whose value was lost, so that no unknown key stays live.
-    async fn revoke_orphan<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, gate: &mut G, sink: &mut S) -> Result<(), Failure> {
+    async fn revoke_orphan<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
         let orphan = match run.facts.new_key_id.clone() {
             Some(id) => Some(id),
             None => {
-                let op = Op::Locate { id: None, name: Some(self.replacement_name(run)), hint: None };
-                match self.provider_read(run, step, Action::Create, op, sink).await? {
+                let op = Op::Locate {
+                    id: None,
+                    name: Some(self.replacement_name(run)),
+                    hint: None,
+                };
+                match self
+                    .provider_read(run, step, Action::Create, op, sink)
+                    .await?
+                {
                     OpOutput::Located(Some(k)) => Some(k.id),
                     _ => None,
                 }
@@ -542,7 +955,8 @@ impl Ctx {
         if let Some(id) = orphan {
             let key = run.key.id.clone();
             self.evidence(sink, step, &key, Action::Create, json!({ "orphan": id, "text": "a replacement created before the interruption has no stored value: revoking it" }))?;
-            self.provider_call(run, step, Action::Create, Op::Revoke { id }, gate, sink).await?;
+            self.provider_call(run, step, Action::Create, Op::Revoke { id }, gate, sink)
+                .await?;
         }
         run.facts.create_attempt += 1;
         run.facts.new_key_id = None;
@@ -550,7 +964,13 @@ impl Ctx {
         Ok(())
     }
 
-    async fn store_write<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, gate: &mut G, sink: &mut S) -> Res {
+    async fn store_write<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         if run.store.is_none() {
             return skipped("the key has no store (the operator deployed the replacement)");
         }
@@ -558,25 +978,64 @@ impl Ctx {
             return skipped(format!("already stored as version {v}"));
         }
         if run.bag.new_key.is_none() && !self.params.dry_run {
-            return Err(Failure::Failed { error: format!("{step}: no replacement in memory to store"), status: None, retryable: true });
+            return Err(Failure::Failed {
+                error: format!("{step}: no replacement in memory to store"),
+                status: None,
+                retryable: true,
+            });
         }
         let cas = run.facts.old_version;
         let key = run.key.id.clone();
-        if let Some(StoreOutput::Written { version }) = self.store_call(run, step, Action::StoreWrite, StoreOp::Write { cas }, gate, sink).await? {
+        if let Some(StoreOutput::Written { version }) = self
+            .store_call(
+                run,
+                step,
+                Action::StoreWrite,
+                StoreOp::Write { cas },
+                gate,
+                sink,
+            )
+            .await?
+        {
             run.facts.new_version = Some(version);
-            self.evidence(sink, step, &key, Action::StoreWrite, json!({ "version": version, "previous_version": cas }))?;
+            self.evidence(
+                sink,
+                step,
+                &key,
+                Action::StoreWrite,
+                json!({ "version": version, "previous_version": cas }),
+            )?;
         }
         Ok(ActionOutcome::Done)
     }
 
-    async fn store_read_back<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn store_read_back<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+    ) -> Res {
         if self.params.dry_run {
             return skipped("drill: nothing was written to read back");
         }
-        let Some(version) = run.facts.new_version else { return skipped("nothing was written by keyfire") };
+        let Some(version) = run.facts.new_version else {
+            return skipped("nothing was written by keyfire");
+        };
         let mut gate = super::gate::ApproveAll::default();
         let key = run.key.id.clone();
-        match self.store_call(run, step, Action::StoreReadBack, StoreOp::Read { version: Some(version) }, &mut gate, sink).await? {
+        match self
+            .store_call(
+                run,
+                step,
+                Action::StoreReadBack,
+                StoreOp::Read {
+                    version: Some(version),
+                },
+                &mut gate,
+                sink,
+            )
+            .await?
+        {
             Some(StoreOutput::Value { value, .. }) => {
                 let matches = match &run.bag.new_key {
                     Some(new) => new.expose() == value.expose(),
@@ -586,38 +1045,80 @@ impl Ctx {
                     }
                 };
                 if !matches {
-                    return Err(Failure::Failed { error: format!("{step}: store version {version} does not hold the replacement"), status: None, retryable: false });
+                    return Err(Failure::Failed {
+                        error: format!(
+                            "{step}: store version {version} does not hold the replacement"
+                        ),
+                        status: None,
+                        retryable: false,
+                    });
                 }
-                self.evidence(sink, step, &key, Action::StoreReadBack, json!({ "version": version, "matches": true }))?;
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::StoreReadBack,
+                    json!({ "version": version, "matches": true }),
+                )?;
                 Ok(ActionOutcome::Done)
             }
-            _ => Err(Failure::Failed { error: format!("{step}: store version {version} cannot be read back"), status: None, retryable: true }),
+            _ => Err(Failure::Failed {
+                error: format!("{step}: store version {version} cannot be read back"),
+                status: None,
+                retryable: true,
+            }),
         }
     }
 
-    async fn verify_new<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, gate: &mut G, sink: &mut S) -> Res {
+    async fn verify_new<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         if self.params.dry_run {
             return skipped("drill: no replacement was created");
         }
         let key = run.key.id.clone();
         if !run.caps.verify || run.bag.new_key.is_none() {
-            let text = vec![format!("Confirm that the agents ({}) work with the replacement.", run.key.agents.join(", "))];
-            let out = self.manual(run, step, Action::VerifyNew, text, gate, sink).await?;
+            let text = vec![format!(
+                "Confirm that the agents ({}) work with the replacement.",
+                run.key.agents.join(", ")
+            )];
+            let out = self
+                .manual(run, step, Action::VerifyNew, text, gate, sink)
+                .await?;
             run.facts.restored_at = Some(self.now());
             return Ok(out);
         }
         for attempt in 1..=PROPAGATION_TRIES {
-            match self.provider_read(run, step, Action::VerifyNew, Op::Verify { which: Which::New }, sink).await? {
+            match self
+                .provider_read(
+                    run,
+                    step,
+                    Action::VerifyNew,
+                    Op::Verify { which: Which::New },
+                    sink,
+                )
+                .await?
+            {
                 OpOutput::Verified(Ok(())) => {
                     run.facts.restored_at = Some(self.now());
                     self.evidence(sink, step, &key, Action::VerifyNew, json!({ "new_key_works": true, "text": "the replacement authenticates at the provider" }))?;
                     return Ok(ActionOutcome::Done);
                 }
-                _ if attempt < PROPAGATION_TRIES => tokio::time::sleep(std::time::Duration::from_millis(PROPAGATION_WAIT_MS)).await,
+                _ if attempt < PROPAGATION_TRIES => {
+                    tokio::time::sleep(std::time::Duration::from_millis(PROPAGATION_WAIT_MS)).await
+                }
                 _ => {}
             }
         }
-        Err(Failure::Failed { error: format!("{step}: the provider rejects the replacement"), status: None, retryable: true })
+        Err(Failure::Failed {
+            error: format!("{step}: the provider rejects the replacement"),
+            status: None,
+            retryable: true,
+        })
     }
 
     // ---- step 3: audit ------------------------------------------------------------------
@@ -629,27 +1130,37 @@ impl Ctx {
         let start = self
             .params
             .exposed_since
-            .or_else(|| run.key.issued_on().map(|d| d.and_time(NaiveTime::MIN).and_utc()))
+            .or_else(|| {
+                run.key
+                    .issued_on()
+                    .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+            })
             .unwrap_or(end - Duration::days(30));
         (start.min(end), end)
     }
 
     async fn fetch_usage<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.usage {
-            return skipped(format!("not evaluable: {} has no usage API in keyfire; import gateway logs", run.provider_def.kind));
+            return skipped(format!(
+                "not evaluable: {} has no usage API in keyfire; import gateway logs",
+                run.provider_def.kind
+            ));
         }
         if run.facts.provider_key_id.is_none() {
             return skipped("not evaluable: the key was not located");
         }
         let (start, end) = self.exposure_window(run);
         let baseline_start = start - Duration::days(crate::audit::BASELINE_DAYS);
-        let Some(report) = self.usage(run, step, Action::FetchUsage, baseline_start, end, sink).await? else {
+        let Some(report) = self
+            .usage(run, step, Action::FetchUsage, baseline_start, end, sink)
+            .await?
+        else {
             return skipped("no usage returned");
         };
         let key = run.key.id.clone();
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
         let requests: u64 = in_window.iter().map(|b| b.requests).sum();
-        let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum();
+        let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
             start.format("%Y-%m-%d %H:%M"),
@@ -658,41 +1169,60 @@ impl Ctx {
             crate::audit::BASELINE_DAYS,
             report.pages
         );
-        self.evidence(sink, step, &key, Action::FetchUsage, json!({
-            "text": text,
-            "window": { "start": start, "end": end },
-            "baseline_start": baseline_start,
-            "pages": report.pages,
-            "requests": in_window.iter().map(|b| b.requests).sum::<u64>(),
-            "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
-            "cost_usd": in_window.iter().map(|b| b.cost_usd).sum::<f64>(),
-            "buckets": report.buckets,
-        }))?;
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::FetchUsage,
+            json!({
+                "text": text,
+                "window": { "start": start, "end": end },
+                "baseline_start": baseline_start,
+                "pages": report.pages,
+                "requests": in_window.iter().map(|b| b.requests).sum::<u64>(),
+                "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
+                "cost_usd": in_window.iter().map(|b| b.cost_usd).sum::<f64>(),
+                "buckets": report.buckets,
+            }),
+        )?;
         Ok(ActionOutcome::Done)
     }
 
     fn evaluate_rules<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         let entries = crate::record::read_entries(&self.record.path())?;
         let usage = entries.iter().rev().find(|e| {
-            e.kind == "evidence" && e.data["key"] == run.key.id.as_str() && e.data["action"] == "fetch_usage"
+            e.kind == "evidence"
+                && e.data["key"] == run.key.id.as_str()
+                && e.data["action"] == "fetch_usage"
         });
         let (start, _) = self.exposure_window(run);
         let buckets: Vec<crate::provider::UsageBucket> = usage
             .and_then(|e| serde_json::from_value(e.data["buckets"].clone()).ok())
             .unwrap_or_default();
         let results = crate::audit::evaluate_usage(&buckets, start, usage.is_some());
-        let fired = results.iter().filter(|r| r.status == crate::audit::RuleStatus::Findings).count();
+        let fired = results
+            .iter()
+            .filter(|r| r.status == crate::audit::RuleStatus::Findings)
+            .count();
         let key = run.key.id.clone();
         let text = results
             .iter()
             .map(|r| match r.status {
-                crate::audit::RuleStatus::Findings => format!("{}: {} finding(s)", r.rule, r.findings.len()),
+                crate::audit::RuleStatus::Findings => {
+                    format!("{}: {} finding(s)", r.rule, r.findings.len())
+                }
                 crate::audit::RuleStatus::Clean => format!("{}: clean", r.rule),
                 crate::audit::RuleStatus::NotEvaluable => format!("{}: not evaluable", r.rule),
             })
             .collect::<Vec<_>>()
             .join("; ");
-        self.evidence(sink, step, &key, Action::EvaluateRules, json!({ "rules": results, "rules_with_findings": fired, "text": text }))?;
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::EvaluateRules,
+            json!({ "rules": results, "rules_with_findings": fired, "text": text }),
+        )?;
         Ok(ActionOutcome::Done)
     }
 
@@ -702,6 +1232,7 @@ impl Ctx {
         let entries = crate::record::read_entries(&self.record.path())?;
         let text = crate::report::render_markdown(&self.id, &entries, &self.setup.inventory);
         let path = self.record.dir().join("report.md");
+        super::engine::failpoint("write_report");
         write_private(&path, text.as_bytes()).map_err(|e| Failure::Failed {
             error: format!("{step}: cannot write {}: {e}", path.display()),
             status: None,
@@ -710,13 +1241,25 @@ impl Ctx {
         use sha2::Digest;
         let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         let key = run.key.id.clone();
-        self.evidence(sink, step, &key, Action::WriteReport, json!({ "path": path.display().to_string(), "sha256": digest }))?;
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::WriteReport,
+            json!({ "path": path.display().to_string(), "sha256": digest }),
+        )?;
         Ok(ActionOutcome::Done)
     }
 
     // ---- step 5: reschedule -------------------------------------------------------------
 
-    async fn update_inventory<G: Gate, S: Sink>(&mut self, run: &mut KeyRun, step: StepId, gate: &mut G, sink: &mut S) -> Res {
+    async fn update_inventory<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
         use crate::inventory::edit::{Reschedule, read_and_plan, write_edit};
         let inv = self.setup.inventory.clone();
         let Some(file) = inv.files.get(run.key.origin.file) else {
@@ -727,7 +1270,11 @@ impl Ctx {
             last_rotated: self.now().date_naive(),
             rotation_days: inv.policy.after_incident_rotation_days,
         };
-        let edit = read_and_plan(&file.path, &r).map_err(|e| Failure::Failed { error: format!("{step}: {e}"), status: None, retryable: true })?;
+        let edit = read_and_plan(&file.path, &r).map_err(|e| Failure::Failed {
+            error: format!("{step}: {e}"),
+            status: None,
+            retryable: true,
+        })?;
         let key = run.key.id.clone();
         if !edit.changed() {
             return skipped("the inventory already has this rotation");
@@ -738,11 +1285,26 @@ impl Ctx {
             file.path.display().to_string(),
         )
         .json(json!({ "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "diff": edit.diff() }));
-        if !self.gate_plan(run, step, Action::UpdateInventory, &plan, gate, sink).await? {
+        if !self
+            .gate_plan(run, step, Action::UpdateInventory, &plan, gate, sink)
+            .await?
+        {
             return Ok(ActionOutcome::Done);
         }
-        write_edit(&edit).map_err(|e| Failure::Failed { error: format!("{step}: {e}"), status: None, retryable: true })?;
-        self.response(sink, step, &key, Action::UpdateInventory, true, json!({ "path": file.path.display().to_string() }))?;
+        write_edit(&edit).map_err(|e| Failure::Failed {
+            error: format!("{step}: {e}"),
+            status: None,
+            retryable: true,
+        })?;
+        super::engine::failpoint("update_inventory:written");
+        self.response(
+            sink,
+            step,
+            &key,
+            Action::UpdateInventory,
+            true,
+            json!({ "path": file.path.display().to_string() }),
+        )?;
         self.evidence(sink, step, &key, Action::UpdateInventory, json!({
             "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": "incident" },
         }))?;

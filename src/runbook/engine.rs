@@ -121,7 +121,12 @@ pub struct Engine {
 /// `inc-20261126-031500-a1b2` (`drill-…` for drills): sortable, unique per process and second.
 pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool) -> String {
     use sha2::{Digest, Sha256};
-    let noise = format!("{}-{}-{:?}", std::process::id(), now.timestamp_nanos_opt().unwrap_or(0), std::thread::current().id());
+    let noise = format!(
+        "{}-{}-{:?}",
+        std::process::id(),
+        now.timestamp_nanos_opt().unwrap_or(0),
+        std::thread::current().id()
+    );
     let tag = &hex::encode(Sha256::digest(noise.as_bytes()))[..4];
     let prefix = if dry_run { "drill" } else { "inc" };
     format!("{prefix}-{}-{tag}", now.format("%Y%m%d-%H%M%S"))
@@ -133,18 +138,40 @@ pub fn incidents_dir(data_dir: &std::path::Path) -> PathBuf {
 
 fn key_run(setup: &Setup, key_id: &str, order: Order) -> Result<KeyRun, EngineError> {
     let inv = &setup.inventory;
-    let key = inv.key(key_id).ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?.clone();
-    let provider_def = inv.provider_of(&key).ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?.clone();
+    let key = inv
+        .key(key_id)
+        .ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?
+        .clone();
+    let provider_def = inv
+        .provider_of(&key)
+        .ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?
+        .clone();
     let provider = AnyProvider::from_def(&provider_def);
     let caps = provider.capabilities();
     let store = match (&key.store, &key.secret_path) {
         (Some(store_id), Some(path)) => inv.store(store_id).map(|def| {
-            (AnyStore::from_def(def), SecretLocation { path: path.clone(), field: key.secret_field.clone() })
+            (
+                AnyStore::from_def(def),
+                SecretLocation {
+                    path: path.clone(),
+                    field: key.secret_field.clone(),
+                },
+            )
         }),
         _ => None,
     };
     let session = Session::new(&key.id, &setup.runbook, order);
-    Ok(KeyRun { key, provider_def, provider, caps, store, bag: SecretBag::default(), facts: Facts::default(), session, step_started: HashMap::new() })
+    Ok(KeyRun {
+        key,
+        provider_def,
+        provider,
+        caps,
+        store,
+        bag: SecretBag::default(),
+        facts: Facts::default(),
+        session,
+        step_started: HashMap::new(),
+    })
 }
 
 impl Engine {
@@ -160,7 +187,10 @@ impl Engine {
                 if run.caps.single_live_key {
                     return Err(EngineError::ZeroDowntimeRefused {
                         key: k.clone(),
-                        reason: format!("provider kind {} allows only one live key", run.provider_def.kind),
+                        reason: format!(
+                            "provider kind {} allows only one live key",
+                            run.provider_def.kind
+                        ),
                     });
                 }
                 if !run.caps.create || run.store.is_none() {
@@ -178,7 +208,18 @@ impl Engine {
         let http = Http::new(params.dry_run, redactor.clone())?;
         let dir = incidents_dir(&setup.data_dir).join(&id);
         let record = RecordWriter::create(&dir, redactor)?;
-        let mut engine = Self { ctx: Ctx { setup, id, params, opened_at: now, http, record }, keys, resumed: false };
+        let mut engine = Self {
+            ctx: Ctx {
+                setup,
+                id,
+                params,
+                opened_at: now,
+                http,
+                record,
+            },
+            keys,
+            resumed: false,
+        };
         let inv = &engine.ctx.setup.inventory;
         let data = json!({
             "schema": crate::record::SCHEMA,
@@ -193,7 +234,12 @@ impl Engine {
             "exposed_since": engine.ctx.params.exposed_since,
             "reason": engine.ctx.params.reason,
         });
-        engine.ctx.record.append(engine.ctx.setup.clock.as_ref(), "incident_opened", None, data)?;
+        engine.ctx.record.append(
+            engine.ctx.setup.clock.as_ref(),
+            "incident_opened",
+            None,
+            data,
+        )?;
         Ok(engine)
     }
 
@@ -206,26 +252,48 @@ impl Engine {
         }
         let redactor = Redactor::new();
         let (record, entries) = RecordWriter::reopen(&dir, redactor.clone())?;
-        let first = entries.first().ok_or_else(|| EngineError::UnknownIncident(id.to_string()))?;
+        let first = entries
+            .first()
+            .ok_or_else(|| EngineError::UnknownIncident(id.to_string()))?;
         let params = params_from_opening(&first.data).ok_or_else(|| EngineError::Mismatch {
             id: id.to_string(),
             reason: "the first line does not describe the incident".into(),
         })?;
         if let Some(last_close) = entries.iter().rev().find(|e| e.kind == "incident_closed") {
-            let after_close_resumed = entries.iter().rev().take_while(|e| e.seq > last_close.seq).any(|e| e.kind == "incident_resumed");
+            let after_close_resumed = entries
+                .iter()
+                .rev()
+                .take_while(|e| e.seq > last_close.seq)
+                .any(|e| e.kind == "incident_resumed");
             if last_close.data["outcome"] == "completed" && !after_close_resumed {
                 return Err(EngineError::AlreadyClosed(id.to_string()));
             }
         }
-        let opened_at = DateTime::parse_from_rfc3339(&first.ts).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| setup.clock.now());
+        let opened_at = DateTime::parse_from_rfc3339(&first.ts)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| setup.clock.now());
         let mut keys = Vec::new();
         for k in &params.keys {
-            let mut run = key_run(&setup, k, params.order).map_err(|e| EngineError::Mismatch { id: id.to_string(), reason: e.to_string() })?;
+            let mut run = key_run(&setup, k, params.order).map_err(|e| EngineError::Mismatch {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })?;
             replay(&mut run, &entries);
             keys.push(run);
         }
         let http = Http::new(params.dry_run, redactor)?;
-        Ok(Self { ctx: Ctx { setup, id: id.to_string(), params, opened_at, http, record }, keys, resumed: true })
+        Ok(Self {
+            ctx: Ctx {
+                setup,
+                id: id.to_string(),
+                params,
+                opened_at,
+                http,
+                record,
+            },
+            keys,
+            resumed: true,
+        })
     }
 
     pub fn id(&self) -> &str {
@@ -245,7 +313,10 @@ impl Engine {
     }
 
     pub fn session(&self, key: &str) -> Option<&Session> {
-        self.keys.iter().find(|k| k.key.id == key).map(|k| &k.session)
+        self.keys
+            .iter()
+            .find(|k| k.key.id == key)
+            .map(|k| &k.session)
     }
 
     /// The HTTP client this incident sends through (shares the incident's redactor).
@@ -259,8 +330,14 @@ fn params_from_opening(data: &Value) -> Option<IncidentParams> {
         keys: serde_json::from_value(data.get("keys")?.clone()).ok()?,
         dry_run: data.get("dry_run")?.as_bool()?,
         order: serde_json::from_value(data.get("order")?.clone()).ok()?,
-        exposed_since: serde_json::from_value(data.get("exposed_since").cloned().unwrap_or(Value::Null)).ok()?,
-        reason: data.get("reason").and_then(|r| r.as_str()).map(str::to_string),
+        exposed_since: serde_json::from_value(
+            data.get("exposed_since").cloned().unwrap_or(Value::Null),
+        )
+        .ok()?,
+        reason: data
+            .get("reason")
+            .and_then(|r| r.as_str())
+            .map(str::to_string),
     })
 }
 
@@ -271,12 +348,24 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
             continue;
         }
         let step = e.step.as_deref().and_then(StepId::parse);
-        let action = e.data.get("action").and_then(Value::as_str).and_then(Action::parse);
+        let action = e
+            .data
+            .get("action")
+            .and_then(Value::as_str)
+            .and_then(Action::parse);
         match (e.kind.as_str(), step, action) {
             ("action_done", Some(step), Some(action)) => {
-                let status = if e.data["status"] == "skipped" { Status::Skipped } else { Status::Done };
+                let status = if e.data["status"] == "skipped" {
+                    Status::Skipped
+                } else {
+                    Status::Done
+                };
                 run.session.replay_action(step, action, status);
-                if let Some(f) = e.data.get("facts").and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok()) {
+                if let Some(f) = e
+                    .data
+                    .get("facts")
+                    .and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok())
+                {
                     run.facts = f;
                 }
             }
@@ -292,13 +381,26 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
     }
 }
 
+/// Crash-test hook: when `KEYFIRE_FAILPOINT` names this point, stop here until killed, so a
+/// test can SIGKILL the process at an exact place in a local (non-HTTP) action.
+pub(super) fn failpoint(name: &str) {
+    if std::env::var("KEYFIRE_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("keyfire: paused at failpoint {name}");
+        std::thread::sleep(std::time::Duration::from_secs(600));
+    }
+}
+
 pub(super) enum ActionOutcome {
     Done,
     Skipped(String),
 }
 
 pub(super) enum Failure {
-    Failed { error: String, status: Option<u16>, retryable: bool },
+    Failed {
+        error: String,
+        status: Option<u16>,
+        retryable: bool,
+    },
     Aborted(String),
     Fatal(EngineError),
 }
@@ -317,11 +419,23 @@ enum KeyOutcome {
 
 impl Ctx {
     /// Append to the record (durably), then tell the front-end.
-    pub(super) fn log<S: Sink>(&mut self, sink: &mut S, kind: &str, step: Option<StepId>, key: &str, mut data: Value) -> Result<Entry, RecordError> {
+    pub(super) fn log<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        kind: &str,
+        step: Option<StepId>,
+        key: &str,
+        mut data: Value,
+    ) -> Result<Entry, RecordError> {
         if let Value::Object(map) = &mut data {
             map.insert("key".into(), Value::String(key.to_string()));
         }
-        let entry = self.record.append(self.setup.clock.as_ref(), kind, step.map(StepId::as_str), data)?;
+        let entry = self.record.append(
+            self.setup.clock.as_ref(),
+            kind,
+            step.map(StepId::as_str),
+            data,
+        )?;
         sink.emit(&entry);
         Ok(entry)
     }
@@ -332,20 +446,29 @@ impl Ctx {
 }
 
 /// Run an opened or resumed incident to its end (or until the operator stops it).
-pub async fn drive<G: Gate, S: Sink>(engine: &mut Engine, gate: &mut G, sink: &mut S) -> Result<Outcome, EngineError> {
+pub async fn drive<G: Gate, S: Sink>(
+    engine: &mut Engine,
+    gate: &mut G,
+    sink: &mut S,
+) -> Result<Outcome, EngineError> {
     let Engine { ctx, keys, resumed } = engine;
     // Announce the incident to the front-end (its first line is already in the record).
-    if let Ok(entries) = crate::record::read_entries(&ctx.record.path()) {
-        if !*resumed {
-            if let Some(first) = entries.first() {
-                sink.emit(first);
-            }
-        }
+    if let Ok(entries) = crate::record::read_entries(&ctx.record.path())
+        && !*resumed
+        && let Some(first) = entries.first()
+    {
+        sink.emit(first);
     }
     if *resumed {
-        let pending: Vec<&str> = keys.iter().filter(|k| !k.session.is_finished()).map(|k| k.key.id.as_str()).collect();
+        let pending: Vec<&str> = keys
+            .iter()
+            .filter(|k| !k.session.is_finished())
+            .map(|k| k.key.id.as_str())
+            .collect();
         let data = json!({ "pending_keys": pending, "dry_run": ctx.params.dry_run });
-        let entry = ctx.record.append(ctx.setup.clock.as_ref(), "incident_resumed", None, data)?;
+        let entry = ctx
+            .record
+            .append(ctx.setup.clock.as_ref(), "incident_resumed", None, data)?;
         sink.emit(&entry);
     }
     let mut outcome = Outcome::Completed;
@@ -384,34 +507,75 @@ pub async fn drive<G: Gate, S: Sink>(engine: &mut Engine, gate: &mut G, sink: &m
 fn step_title(ctx: &Ctx, step: StepId) -> String {
     match step {
         StepId::Open => "Open: credentials, locate the key, snapshot before any change".into(),
-        other => ctx.setup.runbook.step(other).map(|s| s.title.clone()).unwrap_or_else(|| other.to_string()),
+        other => ctx
+            .setup
+            .runbook
+            .step(other)
+            .map(|s| s.title.clone())
+            .unwrap_or_else(|| other.to_string()),
     }
 }
 
-async fn run_key<G: Gate, S: Sink>(ctx: &mut Ctx, run: &mut KeyRun, gate: &mut G, sink: &mut S) -> Result<KeyOutcome, EngineError> {
+async fn run_key<G: Gate, S: Sink>(
+    ctx: &mut Ctx,
+    run: &mut KeyRun,
+    gate: &mut G,
+    sink: &mut S,
+) -> Result<KeyOutcome, EngineError> {
     while let Some(c) = run.session.next() {
         let step = run.session.step_id(c);
         if !run.session.step_started(c) {
             run.session.start_step(c);
             run.step_started.insert(step, ctx.now());
-            let checklist = ctx.setup.runbook.step(step).map(|s| s.checklist.clone()).unwrap_or_default();
-            let note = ctx.setup.runbook.note(run.provider_def.kind, step).map(str::to_string);
+            let checklist = ctx
+                .setup
+                .runbook
+                .step(step)
+                .map(|s| s.checklist.clone())
+                .unwrap_or_default();
+            let note = ctx
+                .setup
+                .runbook
+                .note(run.provider_def.kind, step)
+                .map(str::to_string);
             let title = step_title(ctx, step);
-            ctx.log(sink, "step_started", Some(step), &run.key.id, json!({ "title": title, "checklist": checklist, "note": note }))?;
+            ctx.log(
+                sink,
+                "step_started",
+                Some(step),
+                &run.key.id,
+                json!({ "title": title, "checklist": checklist, "note": note }),
+            )?;
         }
         let Some(action) = run.session.action(c) else {
-            let started = run.step_started.get(&step).copied().unwrap_or_else(|| ctx.now());
+            let started = run
+                .step_started
+                .get(&step)
+                .copied()
+                .unwrap_or_else(|| ctx.now());
             let ms = (ctx.now() - started).num_milliseconds();
             run.facts.step_ms.insert(step.as_str().to_string(), ms);
             run.session.finish_step(c);
             let status = run.session.steps[c.step].status;
-            ctx.log(sink, "step_finished", Some(step), &run.key.id, json!({ "duration_ms": ms, "status": status, "facts": run.facts }))?;
+            ctx.log(
+                sink,
+                "step_finished",
+                Some(step),
+                &run.key.id,
+                json!({ "duration_ms": ms, "status": status, "facts": run.facts }),
+            )?;
             continue;
         };
         match ctx.run_action(run, step, action, gate, sink).await {
             Ok(ActionOutcome::Done) => {
                 run.session.settle(c, Status::Done);
-                ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "done", "facts": run.facts }))?;
+                ctx.log(
+                    sink,
+                    "action_done",
+                    Some(step),
+                    &run.key.id,
+                    json!({ "action": action, "status": "done", "facts": run.facts }),
+                )?;
             }
             Ok(ActionOutcome::Skipped(reason)) => {
                 run.session.settle(c, Status::Skipped);
@@ -419,26 +583,60 @@ async fn run_key<G: Gate, S: Sink>(ctx: &mut Ctx, run: &mut KeyRun, gate: &mut G
             }
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Aborted(reason)) => {
-                ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "abort", "reason": reason }))?;
+                ctx.log(
+                    sink,
+                    "operator_input",
+                    Some(step),
+                    &run.key.id,
+                    json!({ "action": action, "decision": "abort", "reason": reason }),
+                )?;
                 return Ok(KeyOutcome::Aborted);
             }
-            Err(Failure::Failed { error, status, retryable }) => {
+            Err(Failure::Failed {
+                error,
+                status,
+                retryable,
+            }) => {
                 run.session.settle(c, Status::Failed);
                 ctx.log(sink, "step_failed", Some(step), &run.key.id, json!({ "action": action, "error": error, "status": status, "retryable": retryable }))?;
-                let view = FailureView { key: &run.key.id, step, action, error: &error, status };
+                let view = FailureView {
+                    key: &run.key.id,
+                    step,
+                    action,
+                    error: &error,
+                    status,
+                };
                 let choice = gate.on_failure(&view).await;
                 match choice {
                     FailureChoice::Retry => {
-                        ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "retry" }))?;
+                        ctx.log(
+                            sink,
+                            "operator_input",
+                            Some(step),
+                            &run.key.id,
+                            json!({ "action": action, "decision": "retry" }),
+                        )?;
                     }
                     FailureChoice::Skip { reason } => {
-                        ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "skip", "reason": reason }))?;
+                        ctx.log(
+                            sink,
+                            "operator_input",
+                            Some(step),
+                            &run.key.id,
+                            json!({ "action": action, "decision": "skip", "reason": reason }),
+                        )?;
                         run.session.settle(c, Status::Skipped);
                         ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": format!("operator skipped after failure: {reason}"), "facts": run.facts }))?;
                     }
                     FailureChoice::LeaveFailed => return Ok(KeyOutcome::Failed),
                     FailureChoice::Abort => {
-                        ctx.log(sink, "operator_input", Some(step), &run.key.id, json!({ "action": action, "decision": "abort" }))?;
+                        ctx.log(
+                            sink,
+                            "operator_input",
+                            Some(step),
+                            &run.key.id,
+                            json!({ "action": action, "decision": "abort" }),
+                        )?;
                         return Ok(KeyOutcome::Aborted);
                     }
                 }
@@ -448,7 +646,12 @@ async fn run_key<G: Gate, S: Sink>(ctx: &mut Ctx, run: &mut KeyRun, gate: &mut G
     Ok(KeyOutcome::Done)
 }
 
-fn close<S: Sink>(ctx: &mut Ctx, keys: &[KeyRun], outcome: Outcome, sink: &mut S) -> Result<(), EngineError> {
+fn close<S: Sink>(
+    ctx: &mut Ctx,
+    keys: &[KeyRun],
+    outcome: Outcome,
+    sink: &mut S,
+) -> Result<(), EngineError> {
     let now = ctx.now();
     let mut per_key = serde_json::Map::new();
     for run in keys {
@@ -471,7 +674,9 @@ fn close<S: Sink>(ctx: &mut Ctx, keys: &[KeyRun], outcome: Outcome, sink: &mut S
         "total_ms": (now - ctx.opened_at).num_milliseconds(),
         "keys": per_key,
     });
-    let entry = ctx.record.append(ctx.setup.clock.as_ref(), "incident_closed", None, data)?;
+    let entry = ctx
+        .record
+        .append(ctx.setup.clock.as_ref(), "incident_closed", None, data)?;
     sink.emit(&entry);
     Ok(())
 }

@@ -50,15 +50,21 @@ pub struct FailureView<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// `via` names who or what approved (`terminal`, `--yes`, `console`), for the record.
-    Approve { via: String },
-    Decline { via: String },
+    Approve {
+        via: String,
+    },
+    Decline {
+        via: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureChoice {
     Retry,
     /// Skip the failed action; the reason is recorded.
-    Skip { reason: String },
+    Skip {
+        reason: String,
+    },
     /// Stop this key (the incident stays open and resumable); other keys go on.
     LeaveFailed,
     /// Stop the whole incident; it stays resumable.
@@ -69,8 +75,14 @@ pub trait Gate: Send {
     fn approve(&mut self, req: &ApprovalRequest<'_>) -> impl Future<Output = Decision> + Send;
     fn confirm_manual(&mut self, req: &ManualRequest<'_>) -> impl Future<Output = Decision> + Send;
     /// `None` when the operator declines or no value could be read.
-    fn paste_secret(&mut self, req: &PasteRequest<'_>) -> impl Future<Output = Option<Secret>> + Send;
-    fn on_failure(&mut self, failure: &FailureView<'_>) -> impl Future<Output = FailureChoice> + Send;
+    fn paste_secret(
+        &mut self,
+        req: &PasteRequest<'_>,
+    ) -> impl Future<Output = Option<Secret>> + Send;
+    fn on_failure(
+        &mut self,
+        failure: &FailureView<'_>,
+    ) -> impl Future<Output = FailureChoice> + Send;
 }
 
 /// Receives every record entry as soon as it is durable.
@@ -86,10 +98,14 @@ pub struct ApproveAll {
 
 impl Gate for ApproveAll {
     async fn approve(&mut self, _req: &ApprovalRequest<'_>) -> Decision {
-        Decision::Approve { via: "--yes".into() }
+        Decision::Approve {
+            via: "--yes".into(),
+        }
     }
     async fn confirm_manual(&mut self, _req: &ManualRequest<'_>) -> Decision {
-        Decision::Approve { via: "--yes".into() }
+        Decision::Approve {
+            via: "--yes".into(),
+        }
     }
     async fn paste_secret(&mut self, _req: &PasteRequest<'_>) -> Option<Secret> {
         self.paste.take()

@@ -10,8 +10,13 @@ pub mod session;
 pub mod spec;
 
 pub use action::{Action, StepId};
-pub use engine::{Engine, EngineError, IncidentParams, Outcome, Setup, drive, incidents_dir, new_incident_id};
+pub use engine::{
+    Engine, EngineError, IncidentParams, Outcome, Setup, drive, incidents_dir, new_incident_id,
+};
 pub use facts::Facts;
-pub use gate::{ApprovalRequest, ApproveAll, CollectSink, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest, Sink};
+pub use gate::{
+    ApprovalRequest, ApproveAll, CollectSink, Decision, FailureChoice, FailureView, Gate,
+    ManualRequest, PasteRequest, Sink,
+};
 pub use session::{Order, Session, Status};
 pub use spec::{Runbook, RunbookError};

@@ -68,12 +68,23 @@ impl Session {
             .map(|id| {
                 let actions: Vec<Action> = match id {
                     StepId::Open => Action::of_step(StepId::Open).collect(),
-                    other => runbook.step(other).map(|s| s.actions.clone()).unwrap_or_default(),
+                    other => runbook
+                        .step(other)
+                        .map(|s| s.actions.clone())
+                        .unwrap_or_default(),
                 };
-                StepState { id, status: Status::Pending, actions: actions.into_iter().map(|a| (a, Status::Pending)).collect() }
+                StepState {
+                    id,
+                    status: Status::Pending,
+                    actions: actions.into_iter().map(|a| (a, Status::Pending)).collect(),
+                }
             })
             .collect();
-        Self { key: key.to_string(), order, steps }
+        Self {
+            key: key.to_string(),
+            order,
+            steps,
+        }
     }
 
     /// The next action to run, or `None` when every step is finished.
@@ -84,11 +95,17 @@ impl Session {
             }
             for (ai, (_, status)) in step.actions.iter().enumerate() {
                 if matches!(status, Status::Pending | Status::Running | Status::Failed) {
-                    return Some(Cursor { step: si, action: ai });
+                    return Some(Cursor {
+                        step: si,
+                        action: ai,
+                    });
                 }
             }
             // Every action settled but the step was not closed yet.
-            return Some(Cursor { step: si, action: step.actions.len() });
+            return Some(Cursor {
+                step: si,
+                action: step.actions.len(),
+            });
         }
         None
     }
@@ -122,8 +139,13 @@ impl Session {
 
     pub fn finish_step(&mut self, c: Cursor) {
         let step = &mut self.steps[c.step];
-        let all_skipped = !step.actions.is_empty() && step.actions.iter().all(|(_, s)| *s == Status::Skipped);
-        step.status = if all_skipped { Status::Skipped } else { Status::Done };
+        let all_skipped =
+            !step.actions.is_empty() && step.actions.iter().all(|(_, s)| *s == Status::Skipped);
+        step.status = if all_skipped {
+            Status::Skipped
+        } else {
+            Status::Done
+        };
     }
 
     /// Mark an action as done from the record (resume).
@@ -140,8 +162,13 @@ impl Session {
 
     pub fn replay_step_finished(&mut self, step: StepId) {
         if let Some(s) = self.steps.iter_mut().find(|s| s.id == step) {
-            let all_skipped = !s.actions.is_empty() && s.actions.iter().all(|(_, st)| *st == Status::Skipped);
-            s.status = if all_skipped { Status::Skipped } else { Status::Done };
+            let all_skipped =
+                !s.actions.is_empty() && s.actions.iter().all(|(_, st)| *st == Status::Skipped);
+            s.status = if all_skipped {
+                Status::Skipped
+            } else {
+                Status::Done
+            };
         }
     }
 
@@ -162,7 +189,17 @@ mod tests {
     fn contain_first_revokes_before_redeploy() {
         let s = Session::new("k", &rb(), Order::ContainFirst);
         let ids: Vec<StepId> = s.steps.iter().map(|s| s.id).collect();
-        assert_eq!(ids, vec![StepId::Open, StepId::Revoke, StepId::Redeploy, StepId::Audit, StepId::Report, StepId::Reschedule]);
+        assert_eq!(
+            ids,
+            vec![
+                StepId::Open,
+                StepId::Revoke,
+                StepId::Redeploy,
+                StepId::Audit,
+                StepId::Report,
+                StepId::Reschedule
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::action::{Action, StepId};
-use crate::inventory::{ProviderKind, Problem};
+use crate::inventory::{Problem, ProviderKind};
 use crate::textpos::LineIndex;
 
 /// The default runbook, built into the binary.
@@ -58,7 +58,10 @@ pub struct Runbook {
 #[derive(Debug, thiserror::Error)]
 pub enum RunbookError {
     #[error("cannot read runbook {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}\nrunbook invalid", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Problem>),
 }
@@ -69,7 +72,10 @@ impl Runbook {
     }
 
     pub fn load(path: &Path) -> Result<Self, RunbookError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunbookError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RunbookError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         parse(path, &text)
     }
 
@@ -87,7 +93,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Runbook, RunbookError> {
     let mut problems = Vec::new();
     let mut at = |span: std::ops::Range<usize>, message: String| {
         let (line, column) = lines.locate(text, span.start);
-        problems.push(Problem { path: path.to_path_buf(), line, column, message });
+        problems.push(Problem {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        });
     };
     let spec: RunbookSpec = match toml::from_str(text) {
         Ok(s) => s,
@@ -97,14 +108,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Runbook, RunbookError> {
         }
     };
     if *spec.schema.get_ref() != 1 {
-        at(spec.schema.span(), format!("unsupported runbook schema {}: expected 1", spec.schema.get_ref()));
+        at(
+            spec.schema.span(),
+            format!(
+                "unsupported runbook schema {}: expected 1",
+                spec.schema.get_ref()
+            ),
+        );
     }
     let steps_span = spec.steps.span();
     let raw_steps = spec.steps.into_inner();
     if raw_steps.len() != StepId::RUNBOOK.len() {
         at(
             steps_span.clone(),
-            format!("a runbook has exactly five steps (revoke, redeploy, audit, report, reschedule), found {}", raw_steps.len()),
+            format!(
+                "a runbook has exactly five steps (revoke, redeploy, audit, report, reschedule), found {}",
+                raw_steps.len()
+            ),
         );
     }
     let mut steps = Vec::new();
@@ -115,7 +135,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Runbook, RunbookError> {
         match (id, expected) {
             (Some(id), Some(exp)) if id == exp => {}
             (_, Some(exp)) => {
-                at(s.id.span(), format!("step {} must be `{exp}`, found `{}`", i + 1, s.id.get_ref()));
+                at(
+                    s.id.span(),
+                    format!("step {} must be `{exp}`, found `{}`", i + 1, s.id.get_ref()),
+                );
                 continue;
             }
             (_, None) => continue,
@@ -127,27 +150,64 @@ pub fn parse(path: &Path, text: &str) -> Result<Runbook, RunbookError> {
                 Some(action) if action.step() == step => {
                     if actions.contains(&action) {
                         at(a.span(), format!("action `{action}` is listed twice"));
-                    } else if actions.last().is_some_and(|prev| prev.rank() > action.rank()) {
-                        at(a.span(), format!("action `{action}` is out of order: keep the order {}", names(step)));
+                    } else if actions
+                        .last()
+                        .is_some_and(|prev| prev.rank() > action.rank())
+                    {
+                        at(
+                            a.span(),
+                            format!(
+                                "action `{action}` is out of order: keep the order {}",
+                                names(step)
+                            ),
+                        );
                     } else {
                         actions.push(action);
                     }
                 }
-                Some(action) => at(a.span(), format!("action `{action}` belongs to step `{}`, not `{step}`", action.step())),
-                None => at(a.span(), format!("unknown action `{}` in step `{step}`: expected one of {}", a.get_ref(), names(step))),
+                Some(action) => at(
+                    a.span(),
+                    format!(
+                        "action `{action}` belongs to step `{}`, not `{step}`",
+                        action.step()
+                    ),
+                ),
+                None => at(
+                    a.span(),
+                    format!(
+                        "unknown action `{}` in step `{step}`: expected one of {}",
+                        a.get_ref(),
+                        names(step)
+                    ),
+                ),
             }
         }
         for required in Action::of_step(step).filter(|a| a.required()) {
             if !actions.contains(&required) {
-                at(s.id.span(), format!("step `{step}` must include the action `{required}`"));
+                at(
+                    s.id.span(),
+                    format!("step `{step}` must include the action `{required}`"),
+                );
             }
         }
-        steps.push(StepDef { id: step, title: s.title, actions, checklist: s.checklist });
+        steps.push(StepDef {
+            id: step,
+            title: s.title,
+            actions,
+            checklist: s.checklist,
+        });
     }
     let mut notes = HashMap::new();
     for (kind, per_step) in spec.notes {
         let Some(k) = ProviderKind::parse(kind.get_ref()) else {
-            at(kind.span(), format!("notes for unknown provider kind `{}`: expected one of {}", kind.get_ref(), ProviderKind::names()));
+            at(
+                kind.span(),
+                format!(
+                    "notes for unknown provider kind `{}`: expected one of {}",
+                    kind.get_ref(),
+                    ProviderKind::names()
+                ),
+            );
             continue;
         };
         for (step, note) in per_step {
@@ -155,7 +215,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Runbook, RunbookError> {
                 Some(s) => {
                     notes.insert((k, s), note);
                 }
-                None => at(step.span(), format!("note for unknown step `{}`", step.get_ref())),
+                None => at(
+                    step.span(),
+                    format!("note for unknown step `{}`", step.get_ref()),
+                ),
             }
         }
     }
@@ -173,7 +236,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Runbook, RunbookError> {
 }
 
 fn names(step: StepId) -> String {
-    Action::of_step(step).map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+    Action::of_step(step)
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -184,7 +250,10 @@ mod tests {
     fn builtin_runbook_is_valid() {
         let rb = Runbook::builtin().unwrap();
         assert_eq!(rb.steps.len(), 5);
-        assert_eq!(rb.steps[0].actions, vec![Action::Disable, Action::Revoke, Action::ProveRevoked]);
+        assert_eq!(
+            rb.steps[0].actions,
+            vec![Action::Disable, Action::Revoke, Action::ProveRevoked]
+        );
         assert!(rb.note(ProviderKind::Manual, StepId::Revoke).is_some());
     }
 
@@ -192,7 +261,10 @@ mod tests {
     fn unknown_action_is_reported_with_position() {
         let text = DEFAULT_RUNBOOK.replace("\"prove_revoked\"", "\"prove_dead\"");
         let err = parse(Path::new("rb.toml"), &text).unwrap_err().to_string();
-        assert!(err.contains("unknown action `prove_dead` in step `revoke`"), "{err}");
+        assert!(
+            err.contains("unknown action `prove_dead` in step `revoke`"),
+            "{err}"
+        );
         assert!(err.starts_with("rb.toml:"), "{err}");
     }
 
@@ -200,7 +272,10 @@ mod tests {
     fn missing_required_action_is_reported() {
         let text = DEFAULT_RUNBOOK.replace("actions = [\"write_report\"]", "actions = []");
         let err = parse(Path::new("rb.toml"), &text).unwrap_err().to_string();
-        assert!(err.contains("must include the action `write_report`"), "{err}");
+        assert!(
+            err.contains("must include the action `write_report`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct FakeKey {
 }
 
 impl FakeKey {
+    /// The key's value, as the provider knows it (tests compare it with what keyfire stored).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
     fn object(&self) -> serde_json::Value {
         json!({
             "object": "key",
@@ -87,9 +92,16 @@ impl FakeApi {
             .route("/v1/me", get(me))
             .route("/v1/usage", get(usage))
             .with_state(state.clone())
-            .layer(axum::middleware::from_fn_with_state(observer.clone(), observe));
+            .layer(axum::middleware::from_fn_with_state(
+                observer.clone(),
+                observe,
+            ));
         let running = serve(router, port)?;
-        Ok(Self { state, observer, running })
+        Ok(Self {
+            state,
+            observer,
+            running,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -141,7 +153,11 @@ impl FakeApi {
 
     /// Whether a key value would authenticate right now.
     pub fn accepts(&self, value: &str) -> bool {
-        self.with(|s| s.keys.iter().any(|k| k.value == value && !k.deleted && k.status == "active"))
+        self.with(|s| {
+            s.keys
+                .iter()
+                .any(|k| k.value == value && !k.deleted && k.status == "active")
+        })
     }
 
     pub fn set_usage(&self, key_id: &str, buckets: Vec<UsageBucket>) {
@@ -178,20 +194,36 @@ fn new_key(s: &mut FakeState, name: &str, value: String) -> FakeKey {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
-fn admin(state: &Shared, headers: &HeaderMap) -> Result<(), Response> {
-    let ok = bearer(headers).is_some_and(|t| state.lock().map(|s| s.admin_tokens.iter().any(|a| a == t)).unwrap_or(false));
-    if ok {
-        Ok(())
-    } else {
-        Err(api_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "Invalid admin key provided."))
-    }
+/// The rejection to send, if the request is not authorized.
+fn admin(state: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let ok = bearer(headers).is_some_and(|t| {
+        state
+            .lock()
+            .map(|s| s.admin_tokens.iter().any(|a| a == t))
+            .unwrap_or(false)
+    });
+    (!ok).then(|| {
+        api_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid admin key provided.",
+        )
+    })
 }
 
 fn not_found(id: &str) -> Response {
-    api_error(StatusCode::NOT_FOUND, "invalid_request_error", &format!("No key with id '{id}'."))
+    api_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        &format!("No key with id '{id}'."),
+    )
 }
 
 #[derive(Deserialize)]
@@ -200,8 +232,12 @@ struct ListQuery {
     after: Option<String>,
 }
 
-async fn list_keys(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
-    if let Err(r) = admin(&state, &headers) {
+async fn list_keys(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    if let Some(r) = admin(&state, &headers) {
         return r;
     }
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,7 +245,13 @@ async fn list_keys(State(state): State<Shared>, headers: HeaderMap, Query(q): Qu
     let start = match &q.after {
         Some(after) => match live.iter().position(|k| &k.id == after) {
             Some(i) => i + 1,
-            None => return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", "Invalid 'after' cursor."),
+            None => {
+                return api_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "Invalid 'after' cursor.",
+                );
+            }
         },
         None => 0,
     };
@@ -226,8 +268,12 @@ async fn list_keys(State(state): State<Shared>, headers: HeaderMap, Query(q): Qu
     .into_response()
 }
 
-async fn get_key(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = admin(&state, &headers) {
+async fn get_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = admin(&state, &headers) {
         return r;
     }
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -237,8 +283,12 @@ async fn get_key(State(state): State<Shared>, headers: HeaderMap, Path(id): Path
     }
 }
 
-async fn disable_key(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = admin(&state, &headers) {
+async fn disable_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = admin(&state, &headers) {
         return r;
     }
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -251,8 +301,12 @@ async fn disable_key(State(state): State<Shared>, headers: HeaderMap, Path(id): 
     }
 }
 
-async fn delete_key(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = admin(&state, &headers) {
+async fn delete_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = admin(&state, &headers) {
         return r;
     }
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -270,16 +324,31 @@ struct CreateBody {
     name: Option<String>,
 }
 
-async fn create_key(State(state): State<Shared>, headers: HeaderMap, body: Option<Json<CreateBody>>) -> Response {
-    if let Err(r) = admin(&state, &headers) {
+async fn create_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Option<Json<CreateBody>>,
+) -> Response {
+    if let Some(r) = admin(&state, &headers) {
         return r;
     }
     let Some(name) = body.and_then(|b| b.0.name).filter(|n| !n.is_empty()) else {
-        return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", "Missing required parameter: 'name'.");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Missing required parameter: 'name'.",
+        );
     };
-    let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let idem = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-    let existing = idem.as_ref().and_then(|k| s.idempotency.get(k)).and_then(|id| s.keys.iter().find(|k| &k.id == id)).cloned();
+    let existing = idem
+        .as_ref()
+        .and_then(|k| s.idempotency.get(k))
+        .and_then(|id| s.keys.iter().find(|k| &k.id == id))
+        .cloned();
     let key = match existing {
         Some(k) => k,
         None => {
@@ -297,10 +366,18 @@ async fn create_key(State(state): State<Shared>, headers: HeaderMap, body: Optio
 
 async fn me(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
-    let found = bearer(&headers).and_then(|t| s.keys.iter().find(|k| k.value == t && !k.deleted && k.status == "active"));
+    let found = bearer(&headers).and_then(|t| {
+        s.keys
+            .iter()
+            .find(|k| k.value == t && !k.deleted && k.status == "active")
+    });
     match found {
         Some(k) => Json(json!({ "object": "key.identity", "key_id": k.id })).into_response(),
-        None => api_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "Incorrect API key provided."),
+        None => api_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Incorrect API key provided.",
+        ),
     }
 }
 
@@ -313,24 +390,42 @@ struct UsageQuery {
     page: Option<String>,
 }
 
-async fn usage(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<UsageQuery>) -> Response {
-    if let Err(r) = admin(&state, &headers) {
+async fn usage(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<UsageQuery>,
+) -> Response {
+    if let Some(r) = admin(&state, &headers) {
         return r;
     }
     let (Some(key_id), Some(start)) = (q.key_id, q.start_time) else {
-        return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", "Missing required parameters: 'key_id' and 'start_time'.");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Missing required parameters: 'key_id' and 'start_time'.",
+        );
     };
     let end = q.end_time.unwrap_or(i64::MAX);
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
     let buckets: Vec<&UsageBucket> = s
         .usage
         .get(&key_id)
-        .map(|b| b.iter().filter(|b| b.end.timestamp() > start && b.start.timestamp() < end).collect())
+        .map(|b| {
+            b.iter()
+                .filter(|b| b.end.timestamp() > start && b.start.timestamp() < end)
+                .collect()
+        })
         .unwrap_or_default();
     let offset = match q.page.as_deref().map(str::parse::<usize>) {
         None => 0,
         Some(Ok(n)) => n,
-        Some(Err(_)) => return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", "Invalid 'page' cursor."),
+        Some(Err(_)) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "Invalid 'page' cursor.",
+            );
+        }
     };
     let limit = q.limit.unwrap_or(7).clamp(1, 31);
     let page: Vec<serde_json::Value> = buckets

@@ -35,7 +35,10 @@ impl LoggedRequest {
 #[derive(Debug, Clone)]
 pub enum FaultMode {
     /// Answer with this status (and `Retry-After` seconds) instead of handling the request.
-    Fail { status: u16, retry_after: Option<u64> },
+    Fail {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Handle the request, then hold the response back this long (a client killed meanwhile
     /// never learns that the write happened).
     Hold(Duration),
@@ -48,19 +51,62 @@ pub struct Fault {
     pub mode: FaultMode,
     /// How many matching requests it applies to.
     pub times: u32,
+    /// How many matching requests pass untouched before it applies.
+    pub after: u32,
+    /// Match the path exactly instead of by prefix.
+    pub exact: bool,
 }
 
 impl Fault {
     pub fn fail(method: &str, path_prefix: &str, status: u16, times: u32) -> Self {
-        Self { method: Some(method.into()), path_prefix: path_prefix.into(), mode: FaultMode::Fail { status, retry_after: None }, times }
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Fail {
+                status,
+                retry_after: None,
+            },
+            times,
+            after: 0,
+            exact: false,
+        }
     }
 
     pub fn rate_limit(method: &str, path_prefix: &str, retry_after: u64, times: u32) -> Self {
-        Self { method: Some(method.into()), path_prefix: path_prefix.into(), mode: FaultMode::Fail { status: 429, retry_after: Some(retry_after) }, times }
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Fail {
+                status: 429,
+                retry_after: Some(retry_after),
+            },
+            times,
+            after: 0,
+            exact: false,
+        }
+    }
+
+    /// Match only this exact path.
+    pub fn exact(mut self) -> Self {
+        self.exact = true;
+        self
+    }
+
+    /// Let `n` matching requests through before this fault applies.
+    pub fn after(mut self, n: u32) -> Self {
+        self.after = n;
+        self
     }
 
     pub fn hold(method: &str, path_prefix: &str, d: Duration) -> Self {
-        Self { method: Some(method.into()), path_prefix: path_prefix.into(), mode: FaultMode::Hold(d), times: 1 }
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Hold(d),
+            times: 1,
+            after: 0,
+            exact: false,
+        }
     }
 }
 
@@ -97,7 +143,19 @@ impl Observer {
 
     fn take_fault(&self, method: &str, path: &str) -> Option<FaultMode> {
         let mut faults = self.faults.lock().ok()?;
-        let i = faults.iter().position(|f| f.times > 0 && f.method.as_deref().is_none_or(|m| m == method) && path.starts_with(&f.path_prefix))?;
+        let i = faults.iter().position(|f| {
+            f.times > 0
+                && f.method.as_deref().is_none_or(|m| m == method)
+                && if f.exact {
+                    path == f.path_prefix
+                } else {
+                    path.starts_with(&f.path_prefix)
+                }
+        })?;
+        if faults[i].after > 0 {
+            faults[i].after -= 1;
+            return None;
+        }
         faults[i].times -= 1;
         let mode = faults[i].mode.clone();
         if faults[i].times == 0 {
@@ -113,14 +171,21 @@ pub async fn observe(State(obs): State<Observer>, req: Request, next: Next) -> R
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     if let Ok(mut r) = obs.requests.lock() {
-        r.push(LoggedRequest { method: method.clone(), path: path.clone(), query });
+        r.push(LoggedRequest {
+            method: method.clone(),
+            path: path.clone(),
+            query,
+        });
     }
     let latency = obs.latency.lock().map(|l| *l).unwrap_or_default();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     match obs.take_fault(&method, &path) {
-        Some(FaultMode::Fail { status, retry_after }) => {
+        Some(FaultMode::Fail {
+            status,
+            retry_after,
+        }) => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = serde_json::json!({ "error": { "message": "injected failure", "type": "server_error", "code": null } });
             let mut resp = (code, axum::Json(body)).into_response();
@@ -175,12 +240,23 @@ pub fn serve(router: axum::Router, port: u16) -> std::io::Result<Running> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => {
             handle.spawn(fut);
-            Ok(Running { addr, shutdown: Some(tx), runtime: None })
+            Ok(Running {
+                addr,
+                shutdown: Some(tx),
+                runtime: None,
+            })
         }
         Err(_) => {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
             rt.spawn(fut);
-            Ok(Running { addr, shutdown: Some(tx), runtime: Some(rt) })
+            Ok(Running {
+                addr,
+                shutdown: Some(tx),
+                runtime: Some(rt),
+            })
         }
     }
 }

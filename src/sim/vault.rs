@@ -43,14 +43,28 @@ fn errors(status: StatusCode, msgs: &[&str]) -> Response {
 
 impl VaultSim {
     pub fn start(mount: &str, token: &str) -> std::io::Result<Self> {
-        let state: Shared = Arc::new(Mutex::new(VaultState { mount: mount.into(), token: token.into(), secrets: HashMap::new() }));
+        let state: Shared = Arc::new(Mutex::new(VaultState {
+            mount: mount.into(),
+            token: token.into(),
+            secrets: HashMap::new(),
+        }));
         let observer = Observer::default();
         let router = Router::new()
-            .route("/v1/{mount}/data/{*path}", get(read).post(write).patch(patch))
+            .route(
+                "/v1/{mount}/data/{*path}",
+                get(read).post(write).patch(patch),
+            )
             .with_state(state.clone())
-            .layer(axum::middleware::from_fn_with_state(observer.clone(), observe));
+            .layer(axum::middleware::from_fn_with_state(
+                observer.clone(),
+                observe,
+            ));
         let running = serve(router, 0)?;
-        Ok(Self { state, observer, running })
+        Ok(Self {
+            state,
+            observer,
+            running,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -72,7 +86,10 @@ impl VaultSim {
             let versions = s.secrets.entry(path.to_string()).or_default();
             let mut data = versions.last().map(|v| v.data.clone()).unwrap_or_default();
             data.insert(field.into(), json!(value));
-            versions.push(Version { data, created_time: now() });
+            versions.push(Version {
+                data,
+                created_time: now(),
+            });
             versions.len() as u64
         })
     }
@@ -105,16 +122,18 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-fn check(state: &Shared, headers: &HeaderMap, mount: &str) -> Result<(), Response> {
+/// The rejection to send, if the request is not authorized or not routed.
+fn check(state: &Shared, headers: &HeaderMap, mount: &str) -> Option<Response> {
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
-    let token_ok = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) == Some(s.token.as_str());
+    let token_ok =
+        headers.get("x-vault-token").and_then(|v| v.to_str().ok()) == Some(s.token.as_str());
     if !token_ok {
-        return Err(errors(StatusCode::FORBIDDEN, &["permission denied"]));
+        return Some(errors(StatusCode::FORBIDDEN, &["permission denied"]));
     }
     if mount != s.mount {
-        return Err(errors(StatusCode::NOT_FOUND, &["no handler for route"]));
+        return Some(errors(StatusCode::NOT_FOUND, &["no handler for route"]));
     }
-    Ok(())
+    None
 }
 
 fn metadata(version: u64, created_time: &str) -> Value {
@@ -126,17 +145,28 @@ struct ReadQuery {
     version: Option<u64>,
 }
 
-async fn read(State(state): State<Shared>, headers: HeaderMap, Path((mount, path)): Path<(String, String)>, Query(q): Query<ReadQuery>) -> Response {
-    if let Err(r) = check(&state, &headers, &mount) {
+async fn read(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((mount, path)): Path<(String, String)>,
+    Query(q): Query<ReadQuery>,
+) -> Response {
+    if let Some(r) = check(&state, &headers, &mount) {
         return r;
     }
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(versions) = s.secrets.get(&path) else { return errors(StatusCode::NOT_FOUND, &[]) };
+    let Some(versions) = s.secrets.get(&path) else {
+        return errors(StatusCode::NOT_FOUND, &[]);
+    };
     let n = match q.version {
         None | Some(0) => versions.len() as u64,
         Some(n) => n,
     };
-    let Some(v) = usize::try_from(n).ok().and_then(|i| i.checked_sub(1)).and_then(|i| versions.get(i)) else {
+    let Some(v) = usize::try_from(n)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| versions.get(i))
+    else {
         return errors(StatusCode::NOT_FOUND, &[]);
     };
     Json(json!({
@@ -170,37 +200,68 @@ fn written(version: u64, created_time: &str) -> Response {
     Json(json!({ "request_id": super::token(8), "data": metadata(version, created_time), "warnings": null })).into_response()
 }
 
-async fn write(State(state): State<Shared>, headers: HeaderMap, Path((mount, path)): Path<(String, String)>, body: axum::body::Bytes) -> Response {
-    if let Err(r) = check(&state, &headers, &mount) {
+async fn write(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((mount, path)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = check(&state, &headers, &mount) {
         return r;
     }
-    let Ok(body) = serde_json::from_slice::<WriteBody>(&body) else { return errors(StatusCode::BAD_REQUEST, &["error parsing JSON"]) };
-    let Some(data) = body.data else { return errors(StatusCode::BAD_REQUEST, &["no data provided"]) };
+    let Ok(body) = serde_json::from_slice::<WriteBody>(&body) else {
+        return errors(StatusCode::BAD_REQUEST, &["error parsing JSON"]);
+    };
+    let Some(data) = body.data else {
+        return errors(StatusCode::BAD_REQUEST, &["no data provided"]);
+    };
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let versions = s.secrets.entry(path).or_default();
     if !cas_ok(versions.len() as u64, &body.options) {
-        return errors(StatusCode::BAD_REQUEST, &["check-and-set parameter did not match the current version"]);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["check-and-set parameter did not match the current version"],
+        );
     }
     let created_time = now();
-    versions.push(Version { data, created_time: created_time.clone() });
+    versions.push(Version {
+        data,
+        created_time: created_time.clone(),
+    });
     written(versions.len() as u64, &created_time)
 }
 
-async fn patch(State(state): State<Shared>, headers: HeaderMap, Path((mount, path)): Path<(String, String)>, body: axum::body::Bytes) -> Response {
-    if let Err(r) = check(&state, &headers, &mount) {
+async fn patch(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((mount, path)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = check(&state, &headers, &mount) {
         return r;
     }
-    let merge = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/merge-patch+json"));
+    let merge = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/merge-patch+json"));
     if !merge {
-        return errors(StatusCode::UNSUPPORTED_MEDIA_TYPE, &["PATCH requires Content-Type application/merge-patch+json"]);
+        return errors(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &["PATCH requires Content-Type application/merge-patch+json"],
+        );
     }
-    let Ok(body) = serde_json::from_slice::<WriteBody>(&body) else { return errors(StatusCode::BAD_REQUEST, &["error parsing JSON"]) };
+    let Ok(body) = serde_json::from_slice::<WriteBody>(&body) else {
+        return errors(StatusCode::BAD_REQUEST, &["error parsing JSON"]);
+    };
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
     let Some(versions) = s.secrets.get_mut(&path).filter(|v| !v.is_empty()) else {
         return errors(StatusCode::NOT_FOUND, &[]);
     };
     if !cas_ok(versions.len() as u64, &body.options) {
-        return errors(StatusCode::BAD_REQUEST, &["check-and-set parameter did not match the current version"]);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            &["check-and-set parameter did not match the current version"],
+        );
     }
     let mut data = versions.last().map(|v| v.data.clone()).unwrap_or_default();
     for (k, v) in body.data.unwrap_or_default() {
@@ -211,6 +272,9 @@ async fn patch(State(state): State<Shared>, headers: HeaderMap, Path((mount, pat
         }
     }
     let created_time = now();
-    versions.push(Version { data, created_time: created_time.clone() });
+    versions.push(Version {
+        data,
+        created_time: created_time.clone(),
+    });
     written(versions.len() as u64, &created_time)
 }

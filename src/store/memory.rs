@@ -26,7 +26,10 @@ impl MemoryStore {
     pub fn named(name: &str) -> Self {
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         reg.entry(name.to_string())
-            .or_insert_with(|| Self { name: name.to_string(), paths: Arc::default() })
+            .or_insert_with(|| Self {
+                name: name.to_string(),
+                paths: Arc::default(),
+            })
             .clone()
     }
 
@@ -48,18 +51,29 @@ impl MemoryStore {
         let url = format!("memory://{}/{}#{}", self.name, loc.path, loc.field);
         match op {
             StoreOp::Read { version } => {
-                let which = version.map_or("current version".to_string(), |v| format!("version {v}"));
+                let which =
+                    version.map_or("current version".to_string(), |v| format!("version {v}"));
                 RequestPlan::read(format!("Read the {which} of {}", loc.path), "READ", url)
             }
             StoreOp::Write { cas } => {
-                let mut p = RequestPlan::write(format!("Store the new key as a new version of {}", loc.path), "WRITE", url);
+                let mut p = RequestPlan::write(
+                    format!("Store the new key as a new version of {}", loc.path),
+                    "WRITE",
+                    url,
+                );
                 p.body = Some(serde_json::json!({ "cas": cas, "field": loc.field }));
                 p
             }
         }
     }
 
-    pub fn execute(&self, op: &StoreOp, loc: &SecretLocation, http: &Http, secrets: &SecretBag) -> Result<StoreOutput, StoreError> {
+    pub fn execute(
+        &self,
+        op: &StoreOp,
+        loc: &SecretLocation,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<StoreOutput, StoreError> {
         let mut paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
         match op {
             StoreOp::Read { version } => {
@@ -73,7 +87,10 @@ impl MemoryStore {
                 let value = data
                     .get(&loc.field)
                     .cloned()
-                    .ok_or_else(|| StoreError::NoField { path: loc.path.clone(), field: loc.field.clone() })?;
+                    .ok_or_else(|| StoreError::NoField {
+                        path: loc.path.clone(),
+                        field: loc.field.clone(),
+                    })?;
                 Ok(StoreOutput::Value { value, version: n })
             }
             StoreOp::Write { cas } => {
@@ -82,15 +99,20 @@ impl MemoryStore {
                 }
                 let new = secrets.new_key.clone().ok_or(StoreError::NoNewKey)?;
                 let versions = paths.entry(loc.path.clone()).or_default();
-                if let Some(expected) = cas {
-                    if versions.len() as u64 != *expected {
-                        return Err(StoreError::CasMismatch { path: loc.path.clone(), expected: *expected });
-                    }
+                if let Some(expected) = cas
+                    && versions.len() as u64 != *expected
+                {
+                    return Err(StoreError::CasMismatch {
+                        path: loc.path.clone(),
+                        expected: *expected,
+                    });
                 }
                 let mut data = versions.last().cloned().unwrap_or_default();
                 data.insert(loc.field.clone(), new);
                 versions.push(data);
-                Ok(StoreOutput::Written { version: versions.len() as u64 })
+                Ok(StoreOutput::Written {
+                    version: versions.len() as u64,
+                })
             }
         }
     }

@@ -40,10 +40,23 @@ struct WriteResponse {
 
 impl VaultKv2 {
     pub fn new(def: &StoreDef) -> Self {
-        let setting = |name: &str| def.settings.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        let setting = |name: &str| {
+            def.settings
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
         Self {
-            address: def.address.clone().unwrap_or_default().trim_end_matches('/').to_string(),
-            mount: setting("mount").unwrap_or_else(|| "secret".into()).trim_matches('/').to_string(),
+            address: def
+                .address
+                .clone()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_string(),
+            mount: setting("mount")
+                .unwrap_or_else(|| "secret".into())
+                .trim_matches('/')
+                .to_string(),
             namespace: setting("namespace"),
         }
     }
@@ -76,7 +89,11 @@ impl VaultKv2 {
                     }
                     None => "current version".into(),
                 };
-                self.auth(RequestPlan::read(format!("Read the {which} of {}", loc.path), "GET", url))
+                self.auth(RequestPlan::read(
+                    format!("Read the {which} of {}", loc.path),
+                    "GET",
+                    url,
+                ))
             }
             StoreOp::Write { cas } => {
                 let pointer = format!("/data/{}", loc.field.replace('~', "~0").replace('/', "~1"));
@@ -124,19 +141,32 @@ impl VaultKv2 {
                 let value = data
                     .get(&loc.field)
                     .and_then(|v| v.as_str())
-                    .ok_or_else(|| StoreError::NoField { path: loc.path.clone(), field: loc.field.clone() })?;
+                    .ok_or_else(|| StoreError::NoField {
+                        path: loc.path.clone(),
+                        field: loc.field.clone(),
+                    })?;
                 let value = Secret::new(value);
                 http.redactor().learn(&value);
-                Ok(StoreOutput::Value { value, version: body.data.metadata.version })
+                Ok(StoreOutput::Value {
+                    value,
+                    version: body.data.metadata.version,
+                })
             }
             StoreOp::Write { cas } => match http.send(plan, secrets).await {
                 Ok(resp) => {
                     let body: WriteResponse = resp.json()?;
-                    Ok(StoreOutput::Written { version: body.data.version })
+                    Ok(StoreOutput::Written {
+                        version: body.data.version,
+                    })
                 }
-                Err(HttpError::Status { status: 400, reason, .. }) if reason.contains("check-and-set") => {
-                    Err(StoreError::CasMismatch { path: loc.path.clone(), expected: cas.unwrap_or(0) })
-                }
+                Err(HttpError::Status {
+                    status: 400,
+                    reason,
+                    ..
+                }) if reason.contains("check-and-set") => Err(StoreError::CasMismatch {
+                    path: loc.path.clone(),
+                    expected: cas.unwrap_or(0),
+                }),
                 Err(e) => Err(e.into()),
             },
         }

@@ -1,0 +1,77 @@
+//! Secrets are radioactive: run live incidents and drills with canary values and grep every
+//! byte keyfire wrote (data directory, inventory, stdout, stderr).
+
+use crate::common::{TestEnv, files_under, stderr, stdout};
+
+#[test]
+fn no_secret_value_reaches_any_file_or_output() {
+    let env = TestEnv::new();
+    let mut outputs = Vec::new();
+    for args in [
+        &[
+            "incident",
+            "start",
+            "support-llm",
+            "research-llm",
+            "--dry-run",
+        ][..],
+        &[
+            "incident",
+            "start",
+            "support-llm",
+            "research-llm",
+            "sales-crm",
+            "--yes",
+            "--no-tui",
+        ],
+        &["incident", "list", "--json"],
+        &["inventory", "show", "support-llm", "--json"],
+        &["record", "verify", "--json"],
+    ] {
+        let out = env.run(args);
+        outputs.push((format!("{args:?}"), stdout(&out) + &stderr(&out)));
+    }
+    for id in env.incident_ids() {
+        let out = env.run(&["incident", "show", &id, "--json"]);
+        outputs.push((format!("show {id}"), stdout(&out) + &stderr(&out)));
+    }
+    // The replacements keyfire created are secrets too.
+    let mut secrets = vec![
+        env.canaries.admin.clone(),
+        env.canaries.vault_token.clone(),
+        env.canaries.old_key.clone(),
+        env.canaries.other_key.clone(),
+    ];
+    let new: Vec<String> = env
+        .api
+        .live_keys()
+        .into_iter()
+        .filter(|k| k.name.starts_with("keyfire-"))
+        .map(|k| k.value().to_string())
+        .collect();
+    assert_eq!(new.len(), 2, "both keys were replaced");
+    secrets.extend(new);
+
+    let mut files = files_under(env.dir.path());
+    files.retain(|p| p.extension().is_none_or(|e| e != "toml") || p.ends_with("inventory.toml"));
+    assert!(files.iter().any(|p| p.ends_with("record.jsonl")));
+    assert!(files.iter().any(|p| p.ends_with("report.md")));
+    for secret in &secrets {
+        // The distinctive middle of each value: a hint (prefix + last 4) is allowed.
+        let needle = &secret[4..secret.len() - 4];
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(needle),
+                "secret found in {}",
+                f.display()
+            );
+        }
+        for (what, text) in &outputs {
+            assert!(
+                !text.contains(needle),
+                "secret found in the output of {what}"
+            );
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! keyfire's integration tests: one binary (faster to build), one module per area.
+
+mod common;
+
+mod canary;
+mod cli_incident;
+mod cli_inventory;
+mod crash;
+mod engine;
+mod record;
