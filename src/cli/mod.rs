@@ -234,18 +234,35 @@ impl Context {
 pub fn run(cli: Cli) -> Exit {
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
-        None => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let help = cmd.render_help();
-            Err(CliError::input(format!(
-                "{help}\nThe console arrives in a later release; use the subcommands above (for example `keyfire inventory list`)."
-            )))
-        }
+        None => console(&ctx),
         Some(Command::Inventory { command }) => inventory::run(&ctx, command),
         Some(Command::Incident { command }) => incident::run(&ctx, command),
         Some(Command::Record { command }) => record::run(&ctx, command),
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
     }
+}
+
+/// `keyfire` with no subcommand: the console over the configured inventory. Input errors are
+/// reported before the terminal is touched.
+#[cfg(feature = "tui")]
+fn console(ctx: &Context) -> Exit {
+    use std::io::IsTerminal;
+    let setup = incident::setup(ctx)?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(CliError::input(
+            "the console needs a terminal; use a subcommand (see `keyfire --help`)",
+        ));
+    }
+    crate::tui::run(setup, crate::tui::ConsoleOptions::default())
+        .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "tui"))]
+fn console(_ctx: &Context) -> Exit {
+    Err(CliError::input(
+        "this keyfire was built without the console (feature `tui`); use a subcommand (see `keyfire --help`)",
+    ))
 }
 
 /// One tokio runtime for a command that talks to the network.

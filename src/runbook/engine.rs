@@ -547,6 +547,16 @@ async fn run_key<G: Gate, S: Sink>(
                 json!({ "title": title, "checklist": checklist, "note": note }),
             )?;
         }
+        if gate.abort_requested() {
+            ctx.log(
+                sink,
+                "operator_input",
+                Some(step),
+                &run.key.id,
+                json!({ "decision": "abort", "reason": "operator interrupted the incident" }),
+            )?;
+            return Ok(KeyOutcome::Aborted);
+        }
         let Some(action) = run.session.action(c) else {
             let started = run
                 .step_started

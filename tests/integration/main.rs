@@ -8,3 +8,5 @@ mod cli_inventory;
 mod crash;
 mod engine;
 mod record;
+mod tui;
+mod tui_tmux;
