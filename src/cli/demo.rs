@@ -131,6 +131,7 @@ fn headless(t: Training) -> Exit {
         order: Order::ContainFirst,
         exposed_since: Some(Utc::now() - Duration::days(3)),
         reason: Some("training: key pasted into a public issue".into()),
+        ..Default::default()
     };
     let mut engine = Engine::open(t.setup, params).map_err(|e| CliError::failed(e.to_string()))?;
     let code = drive_headless(&mut engine, &mut TerminalGate::new(true))?;

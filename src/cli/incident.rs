@@ -90,9 +90,18 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             zero_downtime,
             exposed_since,
             reason,
+            logs,
             yes,
             no_tui: _,
         } => {
+            for l in &logs {
+                if !l.is_file() {
+                    return Err(CliError::input(format!(
+                        "--logs {}: no such file",
+                        l.display()
+                    )));
+                }
+            }
             let exposed_since = exposed_since.as_deref().map(parse_time).transpose()?;
             let setup = setup(ctx)?;
             let mut gate = TerminalGate::new(yes);
@@ -111,6 +120,8 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                 },
                 exposed_since,
                 reason,
+                logs,
+                ..Default::default()
             };
             let mut engine = Engine::open(setup, params).map_err(engine_error)?;
             drive_headless(&mut engine, &mut gate)
@@ -145,7 +156,7 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                     out,
                     "{:<28} {:<9} {:<25} {:<10} {}",
                     i.id,
-                    if i.drill { "drill" } else { "incident" },
+                    i.kind,
                     i.opened,
                     i.status,
                     i.keys.join(",")

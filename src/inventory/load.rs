@@ -429,6 +429,31 @@ fn validate_policy(c: &mut Checker<'_>, file: usize, p: PolicySpec) -> Policy {
         due_soon_days: positive_days(c, file, &p.due_soon_days, "due_soon_days", 365)
             .unwrap_or(d.due_soon_days),
         timezone,
+        volume_factor: match p.volume_factor {
+            Some(v) if !(1.0..=1000.0).contains(v.get_ref()) => {
+                c.at(
+                    file,
+                    v.span(),
+                    format!(
+                        "volume_factor must be between 1 and 1000, got {}",
+                        v.get_ref()
+                    ),
+                );
+                d.volume_factor
+            }
+            Some(v) => *v.get_ref(),
+            None => d.volume_factor,
+        },
+        auth_failure_threshold: positive_days(
+            c,
+            file,
+            &p.auth_failure_threshold,
+            "auth_failure_threshold",
+            1_000_000,
+        )
+        .unwrap_or(d.auth_failure_threshold),
+        baseline_days: positive_days(c, file, &p.baseline_days, "baseline_days", 365)
+            .unwrap_or(d.baseline_days),
     }
 }
 

@@ -29,6 +29,9 @@ pub struct PolicySpec {
     pub report_deadline_hours: Option<Spanned<i64>>,
     pub due_soon_days: Option<Spanned<i64>>,
     pub timezone: Option<Spanned<String>>,
+    pub volume_factor: Option<Spanned<f64>>,
+    pub auth_failure_threshold: Option<Spanned<i64>>,
+    pub baseline_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1142,15 +1142,16 @@ impl Ctx {
     async fn fetch_usage<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.usage {
             return skipped(format!(
-                "not evaluable: {} has no usage API in keyfire; import gateway logs",
+                "{} has no usage API in keyfire: the rules use gateway logs only (pass --logs)",
                 run.provider_def.kind
             ));
         }
         if run.facts.provider_key_id.is_none() {
-            return skipped("not evaluable: the key was not located");
+            return skipped("the key was not located: no provider usage");
         }
         let (start, end) = self.exposure_window(run);
-        let baseline_start = start - Duration::days(crate::audit::BASELINE_DAYS);
+        let baseline_start =
+            start - Duration::days(i64::from(self.setup.inventory.policy.baseline_days));
         let Some(report) = self
             .usage(run, step, Action::FetchUsage, baseline_start, end, sink)
             .await?
@@ -1166,7 +1167,7 @@ impl Ctx {
             start.format("%Y-%m-%d %H:%M"),
             end.format("%Y-%m-%d %H:%M"),
             report.buckets.len(),
-            crate::audit::BASELINE_DAYS,
+            self.setup.inventory.policy.baseline_days,
             report.pages
         );
         self.evidence(
@@ -1179,33 +1180,66 @@ impl Ctx {
                 "window": { "start": start, "end": end },
                 "baseline_start": baseline_start,
                 "pages": report.pages,
-                "requests": in_window.iter().map(|b| b.requests).sum::<u64>(),
+                "requests": requests,
                 "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
-                "cost_usd": in_window.iter().map(|b| b.cost_usd).sum::<f64>(),
+                "cost_usd": cost,
                 "buckets": report.buckets,
             }),
         )?;
         Ok(ActionOutcome::Done)
     }
 
+    /// Run every rule over the provider's usage (recorded by fetch_usage) and the gateway
+    /// logs given when the incident opened, in one streaming pass.
     fn evaluate_rules<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+        use crate::audit::{Evaluator, Event, SourceInfo, Window, expectations, logs};
+        let inv = self.setup.inventory.clone();
+        let (start, end) = self.exposure_window(run);
+        let window = Window {
+            baseline_start: start - Duration::days(i64::from(inv.policy.baseline_days)),
+            start,
+            end,
+        };
+        let mut eval = Evaluator::new(window, expectations(&inv, &run.key));
         let entries = crate::record::read_entries(&self.record.path())?;
         let usage = entries.iter().rev().find(|e| {
             e.kind == "evidence"
                 && e.data["key"] == run.key.id.as_str()
                 && e.data["action"] == "fetch_usage"
         });
-        let (start, _) = self.exposure_window(run);
-        let buckets: Vec<crate::provider::UsageBucket> = usage
-            .and_then(|e| serde_json::from_value(e.data["buckets"].clone()).ok())
-            .unwrap_or_default();
-        let results = crate::audit::evaluate_usage(&buckets, start, usage.is_some());
-        let fired = results
-            .iter()
-            .filter(|r| r.status == crate::audit::RuleStatus::Findings)
-            .count();
-        let key = run.key.id.clone();
-        let text = results
+        if let Some(e) = usage {
+            eval.source(SourceInfo::provider_usage(&run.provider_def.id));
+            let buckets: Vec<crate::provider::UsageBucket> =
+                serde_json::from_value(e.data["buckets"].clone()).unwrap_or_default();
+            for b in &buckets {
+                eval.feed(&Event::bucket(
+                    b.start,
+                    b.end,
+                    b.requests,
+                    b.input_tokens + b.output_tokens,
+                    b.cost_usd,
+                ));
+            }
+        }
+        let matcher = logs::KeyMatch::new(
+            &run.key.id,
+            run.facts
+                .provider_key_id
+                .as_deref()
+                .or(run.key.provider_key_id.as_deref()),
+            run.key.hint.as_deref(),
+        );
+        for path in self.params.logs.clone() {
+            eval.source(logs::source_info(&path));
+            logs::read(&path, &matcher, |e| eval.feed(e)).map_err(|e| Failure::Failed {
+                error: format!("{step}: {e}"),
+                status: None,
+                retryable: true,
+            })?;
+        }
+        let summary = eval.finish();
+        let text = summary
+            .rules
             .iter()
             .map(|r| match r.status {
                 crate::audit::RuleStatus::Findings => {
@@ -1216,13 +1250,13 @@ impl Ctx {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        self.evidence(
-            sink,
-            step,
-            &key,
-            Action::EvaluateRules,
-            json!({ "rules": results, "rules_with_findings": fired, "text": text }),
-        )?;
+        let key = run.key.id.clone();
+        let mut data = serde_json::to_value(&summary).unwrap_or_default();
+        if let Value::Object(m) = &mut data {
+            m.insert("text".into(), json!(text));
+            m.insert("rules_with_findings".into(), json!(summary.fired()));
+        }
+        self.evidence(sink, step, &key, Action::EvaluateRules, data)?;
         Ok(ActionOutcome::Done)
     }
 
@@ -1230,23 +1264,34 @@ impl Ctx {
 
     fn write_report<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         let entries = crate::record::read_entries(&self.record.path())?;
-        let text = crate::report::render_markdown(&self.id, &entries, &self.setup.inventory);
-        let path = self.record.dir().join("report.md");
-        super::engine::failpoint("write_report");
-        write_private(&path, text.as_bytes()).map_err(|e| Failure::Failed {
-            error: format!("{step}: cannot write {}: {e}", path.display()),
+        let fail = |e: String| Failure::Failed {
+            error: format!("{step}: {e}"),
             status: None,
             retryable: true,
-        })?;
+        };
+        let report =
+            crate::report::build(&self.id, &entries).ok_or_else(|| fail("empty record".into()))?;
+        let markdown = crate::report::render_markdown(&report);
+        let json = crate::report::render_json(&report);
+        let dir = self.record.dir().to_path_buf();
+        super::engine::failpoint("write_report");
+        write_private(&dir.join("report.md"), markdown.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
+        write_private(&dir.join("report.json"), json.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
         use sha2::Digest;
-        let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         let key = run.key.id.clone();
         self.evidence(
             sink,
             step,
             &key,
             Action::WriteReport,
-            json!({ "path": path.display().to_string(), "sha256": digest }),
+            json!({
+                "path": dir.join("report.md").display().to_string(),
+                "json": dir.join("report.json").display().to_string(),
+                "sha256": hex::encode(sha2::Sha256::digest(markdown.as_bytes())),
+                "deadline": report.notification.deadline,
+            }),
         )?;
         Ok(ActionOutcome::Done)
     }
@@ -1268,8 +1313,21 @@ impl Ctx {
         let r = Reschedule {
             key: run.key.id.clone(),
             last_rotated: self.now().date_naive(),
-            rotation_days: inv.policy.after_incident_rotation_days,
+            // An incident shortens the interval; a scheduled rotation keeps it.
+            rotation_days: match self.params.purpose {
+                super::engine::Purpose::Incident => Some(inv.policy.after_incident_rotation_days),
+                super::engine::Purpose::Rotation => None,
+            },
         };
+        let reason = match self.params.purpose {
+            super::engine::Purpose::Incident => "incident",
+            super::engine::Purpose::Rotation => "scheduled",
+        };
+        let interval = r
+            .rotation_days
+            .map_or("keep rotation_days".to_string(), |d| {
+                format!("rotation_days = {d}")
+            });
         let edit = read_and_plan(&file.path, &r).map_err(|e| Failure::Failed {
             error: format!("{step}: {e}"),
             status: None,
@@ -1280,7 +1338,7 @@ impl Ctx {
             return skipped("the inventory already has this rotation");
         }
         let plan = RequestPlan::write(
-            format!("Set last_rotated = {} and rotation_days = {} for {key} in {}", r.last_rotated, r.rotation_days, file.path.display()),
+            format!("Set last_rotated = {} and {interval} for {key} in {}", r.last_rotated, file.path.display()),
             "EDIT",
             file.path.display().to_string(),
         )
@@ -1306,13 +1364,13 @@ impl Ctx {
             json!({ "path": file.path.display().to_string() }),
         )?;
         self.evidence(sink, step, &key, Action::UpdateInventory, json!({
-            "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": "incident" },
+            "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },
         }))?;
         Ok(ActionOutcome::Done)
     }
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

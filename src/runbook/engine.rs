@@ -61,13 +61,27 @@ pub struct Setup {
     pub clock: Arc<dyn Clock>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Why the runbook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A leaked or suspected key (a drill when `dry_run`).
+    #[default]
+    Incident,
+    /// Scheduled rotation in the safe order (`keyfire rotate`).
+    Rotation,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct IncidentParams {
     pub keys: Vec<String>,
     pub dry_run: bool,
     pub order: Order,
     pub exposed_since: Option<DateTime<Utc>>,
     pub reason: Option<String>,
+    /// Gateway logs the audit step reads besides the provider's usage API.
+    pub logs: Vec<PathBuf>,
+    pub purpose: Purpose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,7 +133,7 @@ pub struct Engine {
 }
 
 /// `inc-20261126-031500-a1b2` (`drill-…` for drills): sortable, unique per process and second.
-pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool) -> String {
+pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool, purpose: Purpose) -> String {
     use sha2::{Digest, Sha256};
     let noise = format!(
         "{}-{}-{:?}",
@@ -128,7 +142,11 @@ pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool) -> String {
         std::thread::current().id()
     );
     let tag = &hex::encode(Sha256::digest(noise.as_bytes()))[..4];
-    let prefix = if dry_run { "drill" } else { "inc" };
+    let prefix = match (purpose, dry_run) {
+        (Purpose::Rotation, _) => "rot",
+        (Purpose::Incident, true) => "drill",
+        (Purpose::Incident, false) => "inc",
+    };
     format!("{prefix}-{}-{tag}", now.format("%Y%m%d-%H%M%S"))
 }
 
@@ -136,7 +154,12 @@ pub fn incidents_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("incidents")
 }
 
-fn key_run(setup: &Setup, key_id: &str, order: Order) -> Result<KeyRun, EngineError> {
+fn key_run(
+    setup: &Setup,
+    key_id: &str,
+    order: Order,
+    purpose: Purpose,
+) -> Result<KeyRun, EngineError> {
     let inv = &setup.inventory;
     let key = inv
         .key(key_id)
@@ -160,7 +183,10 @@ fn key_run(setup: &Setup, key_id: &str, order: Order) -> Result<KeyRun, EngineEr
         }),
         _ => None,
     };
-    let session = Session::new(&key.id, &setup.runbook, order);
+    let session = match purpose {
+        Purpose::Incident => Session::new(&key.id, &setup.runbook, order),
+        Purpose::Rotation => Session::rotation(&key.id, &setup.runbook),
+    };
     Ok(KeyRun {
         key,
         provider_def,
@@ -182,7 +208,7 @@ impl Engine {
         }
         let mut keys = Vec::new();
         for k in &params.keys {
-            let run = key_run(&setup, k, params.order)?;
+            let run = key_run(&setup, k, params.order, params.purpose)?;
             if params.order == Order::ZeroDowntime {
                 if run.caps.single_live_key {
                     return Err(EngineError::ZeroDowntimeRefused {
@@ -203,7 +229,7 @@ impl Engine {
             keys.push(run);
         }
         let now = setup.clock.now();
-        let id = new_incident_id(now, params.dry_run);
+        let id = new_incident_id(now, params.dry_run, params.purpose);
         let redactor = Redactor::new();
         let http = Http::new(params.dry_run, redactor.clone())?;
         let dir = incidents_dir(&setup.data_dir).join(&id);
@@ -233,6 +259,18 @@ impl Engine {
             "keys": engine.ctx.params.keys,
             "exposed_since": engine.ctx.params.exposed_since,
             "reason": engine.ctx.params.reason,
+            "logs": engine.ctx.params.logs,
+            "purpose": engine.ctx.params.purpose,
+            "report_deadline_hours": inv.policy.report_deadline_hours,
+            // What the report needs about each key, so it can be rendered from the record alone.
+            "key_facts": engine.keys.iter().map(|k| (k.key.id.clone(), json!({
+                "provider": k.provider_def.id,
+                "provider_kind": k.provider_def.kind,
+                "agents": k.key.agents,
+                "scopes": k.key.scopes,
+                "store": k.key.store,
+                "secret_path": k.key.secret_path,
+            }))).collect::<serde_json::Map<String, Value>>(),
         });
         engine.ctx.record.append(
             engine.ctx.setup.clock.as_ref(),
@@ -274,9 +312,11 @@ impl Engine {
             .unwrap_or_else(|_| setup.clock.now());
         let mut keys = Vec::new();
         for k in &params.keys {
-            let mut run = key_run(&setup, k, params.order).map_err(|e| EngineError::Mismatch {
-                id: id.to_string(),
-                reason: e.to_string(),
+            let mut run = key_run(&setup, k, params.order, params.purpose).map_err(|e| {
+                EngineError::Mismatch {
+                    id: id.to_string(),
+                    reason: e.to_string(),
+                }
             })?;
             replay(&mut run, &entries);
             keys.push(run);
@@ -338,6 +378,14 @@ fn params_from_opening(data: &Value) -> Option<IncidentParams> {
             .get("reason")
             .and_then(|r| r.as_str())
             .map(str::to_string),
+        logs: data
+            .get("logs")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default(),
+        purpose: data
+            .get("purpose")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default(),
     })
 }
 

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::action::{Action, StepId};
 use super::spec::Runbook;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Order {
+    #[default]
     /// Revoke first, then redeploy (agents are down in between).
     ContainFirst,
     /// Create, store and verify the replacement, then revoke at once.
@@ -85,6 +86,15 @@ impl Session {
             order,
             steps,
         }
+    }
+
+    /// A scheduled rotation: open, redeploy the replacement, revoke the old key, reschedule.
+    /// No audit and no breach report: nothing leaked.
+    pub fn rotation(key: &str, runbook: &Runbook) -> Self {
+        let mut s = Self::new(key, runbook, Order::ZeroDowntime);
+        s.steps
+            .retain(|st| !matches!(st.id, StepId::Audit | StepId::Report));
+        s
     }
 
     /// The next action to run, or `None` when every step is finished.

@@ -392,7 +392,7 @@ impl App {
         let today = now.date_naive();
         let open: HashSet<String> = incidents
             .iter()
-            .filter(|i| !i.drill && i.is_open())
+            .filter(|i| i.kind == "incident" && i.is_open())
             .flat_map(|i| i.keys.clone())
             .collect();
         let rows: Vec<KeyRow> = inventory
@@ -433,7 +433,10 @@ impl App {
                 }
             }
         }
-        let open_incidents = incidents.iter().filter(|i| !i.drill && i.is_open()).count();
+        let open_incidents = incidents
+            .iter()
+            .filter(|i| i.kind == "incident" && i.is_open())
+            .count();
         let mut app = Self {
             inventory,
             rows,
@@ -1146,7 +1149,10 @@ impl App {
 
     /// The loop's refreshed incident list.
     pub fn set_incidents(&mut self, incidents: Vec<IncidentSummary>) {
-        self.open_incidents = incidents.iter().filter(|i| !i.drill && i.is_open()).count();
+        self.open_incidents = incidents
+            .iter()
+            .filter(|i| i.kind == "incident" && i.is_open())
+            .count();
         self.incidents = incidents;
         self.incident_selected = self
             .incident_selected

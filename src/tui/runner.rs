@@ -90,6 +90,7 @@ impl Runner {
                         order,
                         exposed_since: None,
                         reason: Some("opened from the console".into()),
+                        ..Default::default()
                     };
                     self.spawn_engine(move |setup| Engine::open(setup, params));
                 }

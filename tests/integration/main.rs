@@ -2,6 +2,7 @@
 
 mod common;
 
+mod audit;
 mod canary;
 mod cli_incident;
 mod cli_inventory;

@@ -67,6 +67,7 @@ fn app_with(text: &str) -> App {
     let inv = keyfire::inventory::load_str(std::path::Path::new("fleet.toml"), text).unwrap();
     let incidents = vec![IncidentSummary {
         id: "drill-20261101-100000-ab12".into(),
+        kind: "drill".into(),
         drill: true,
         opened: "2026-11-01T10:00:00.000Z".into(),
         keys: vec!["support-llm".into()],

@@ -49,11 +49,7 @@ pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame, area
             }
             Row::new(vec![
                 inc.id.clone(),
-                if inc.drill {
-                    "drill".into()
-                } else {
-                    "incident".into()
-                },
+                inc.kind.clone(),
                 inc.opened.get(..19).unwrap_or("").replace('T', " "),
                 inc.status.clone(),
                 inc.total_ms.map_or("-".into(), duration_text),

@@ -144,7 +144,7 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
         lines.push(Line::from(format!(
             "{} {} {} {}",
             i.opened.get(..10).unwrap_or(""),
-            if i.drill { "drill" } else { "incident" },
+            i.kind,
             i.status,
             i.id
         )));
