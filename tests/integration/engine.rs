@@ -218,7 +218,7 @@ async fn live_incident_revokes_replaces_stores_and_verifies() {
     }
     let report = std::fs::read_to_string(engine.record_dir().join("report.md")).unwrap();
     assert!(
-        report.contains("revocation evidence: the provider rejects the old key with HTTP 401"),
+        report.contains("old key rejected by the provider (HTTP 401)"),
         "{report}"
     );
     assert!(verify_file(&engine.record_dir().join("record.jsonl")).ok());
