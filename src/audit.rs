@@ -75,17 +75,26 @@ fn volume_rule(buckets: &[UsageBucket], window_start: DateTime<Utc>) -> RuleResu
             "provider usage, but no baseline days before the exposure window",
         );
     }
-    let avg = baseline.iter().map(|b| b.requests as f64).sum::<f64>() / baseline.len() as f64;
+    // Some providers (Anthropic's usage report) count tokens but not requests: measure
+    // volume in tokens there rather than calling a key with no request counts "clean".
+    let by_tokens = buckets.iter().all(|b| b.requests == 0)
+        && buckets.iter().any(|b| b.input_tokens + b.output_tokens > 0);
+    let (unit, measure): (&str, fn(&UsageBucket) -> f64) = if by_tokens {
+        ("tokens", |b| (b.input_tokens + b.output_tokens) as f64)
+    } else {
+        ("requests", |b| b.requests as f64)
+    };
+    let avg = baseline.iter().map(|b| measure(b)).sum::<f64>() / baseline.len() as f64;
     let threshold = (avg * VOLUME_FACTOR).max(1.0);
     let findings: Vec<String> = window
         .iter()
-        .filter(|b| b.requests as f64 > threshold)
+        .filter(|b| measure(b) > threshold)
         .map(|b| {
             format!(
-                "{}: {} requests, {:.1}x the baseline daily average of {:.0} (cost ${:.2})",
+                "{}: {} {unit}, {:.1}x the baseline daily average of {:.0} (cost ${:.2})",
                 b.start.format("%Y-%m-%d"),
-                b.requests,
-                b.requests as f64 / avg.max(1.0),
+                measure(b),
+                measure(b) / avg.max(1.0),
                 avg,
                 b.cost_usd
             )
@@ -98,7 +107,11 @@ fn volume_rule(buckets: &[UsageBucket], window_start: DateTime<Utc>) -> RuleResu
         } else {
             RuleStatus::Findings
         },
-        source: "provider usage buckets".into(),
+        source: if by_tokens {
+            "provider usage buckets (tokens: the provider reports no request counts)".into()
+        } else {
+            "provider usage buckets".into()
+        },
         findings,
     }
 }
@@ -130,6 +143,27 @@ mod tests {
         assert_eq!(r.status, RuleStatus::Findings);
         assert_eq!(r.findings.len(), 1);
         assert!(r.findings[0].starts_with("2026-11-12"));
+    }
+
+    #[test]
+    fn volume_falls_back_to_tokens_when_no_requests_are_counted() {
+        let mut b: Vec<_> = (0..10)
+            .map(|i| UsageBucket {
+                input_tokens: 1_000,
+                output_tokens: 200,
+                ..day(i, 0)
+            })
+            .collect();
+        b.push(UsageBucket {
+            input_tokens: 90_000,
+            output_tokens: 9_000,
+            ..day(10, 0)
+        });
+        let start = Utc.with_ymd_and_hms(2026, 11, 11, 0, 0, 0).unwrap();
+        let r = volume_rule(&b, start);
+        assert_eq!(r.status, RuleStatus::Findings);
+        assert!(r.findings[0].contains("99000 tokens"), "{:?}", r.findings);
+        assert!(r.source.contains("tokens"));
     }
 
     #[test]

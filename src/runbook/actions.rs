@@ -18,11 +18,10 @@ const PROPAGATION_TRIES: u32 = 5;
 const PROPAGATION_WAIT_MS: u64 = 600;
 
 fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
-    let transient = matches!(e, ProviderError::Http(h) if h.transient());
     Failure::Failed {
         error: format!("{step}: {e}"),
         status: e.status(),
-        retryable: transient || e.status().is_some(),
+        retryable: e.retryable(),
     }
 }
 
@@ -1185,7 +1184,68 @@ impl Ctx {
                 "buckets": report.buckets,
             }),
         )?;
+        if run.caps.audit {
+            self.fetch_audit_log(run, step, start, end, sink).await?;
+        }
         Ok(ActionOutcome::Done)
+    }
+
+    /// The provider's audit-log events about the key over the exposure window. An audit log
+    /// the organization never enabled (or a failure to read it) is recorded and does not
+    /// stop the audit: usage has been fetched and the rules can still run.
+    async fn fetch_audit_log<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        let Some(id) = run.facts.provider_key_id.clone() else {
+            return Ok(());
+        };
+        let key = run.key.id.clone();
+        let op = Op::AuditLog { id, start, end };
+        match self
+            .provider_read(run, step, Action::FetchUsage, op, sink)
+            .await
+        {
+            Ok(OpOutput::AuditEvents { events, pages }) => {
+                let mut text = format!(
+                    "{} audit-log event(s) about the key in the window ({pages} page(s))",
+                    events.len()
+                );
+                for e in events.iter().take(10) {
+                    text.push_str(&format!(
+                        "; {} {} by {}{}",
+                        e.at.format("%Y-%m-%d %H:%M"),
+                        e.kind,
+                        e.actor.as_deref().unwrap_or("unknown"),
+                        e.ip_address
+                            .as_deref()
+                            .map(|ip| format!(" from {ip}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::FetchUsage,
+                    json!({ "audit_log": { "events": events, "pages": pages }, "text": text }),
+                )?;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(Failure::Failed { error, status, .. }) => {
+                self.evidence(sink, step, &key, Action::FetchUsage, json!({
+                    "audit_log": { "unavailable": error, "status": status },
+                    "text": "the provider's audit log could not be read (is it enabled for the organization?); usage findings stand",
+                }))?;
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
     }
 
     fn evaluate_rules<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
@@ -1336,5 +1396,8 @@ fn describe_output(out: &OpOutput) -> Value {
         OpOutput::Revoked { already } => json!({ "revoked": true, "already": already }),
         OpOutput::Created { id, value } => json!({ "created": id, "hint": value.hint() }),
         OpOutput::Usage(r) => json!({ "buckets": r.buckets.len(), "pages": r.pages }),
+        OpOutput::AuditEvents { events, pages } => {
+            json!({ "events": events.len(), "pages": pages })
+        }
     }
 }
