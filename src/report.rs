@@ -109,7 +109,13 @@ pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
                 e.data["text"].as_str().unwrap_or("")
             ));
         }
-        if let Some(e) = find(entries, key, "evidence", "fetch_usage") {
+        let usage = entries.iter().rev().find(|e| {
+            e.kind == "evidence"
+                && e.data["key"] == *key
+                && e.data["action"] == "fetch_usage"
+                && e.data.get("window").is_some()
+        });
+        if let Some(e) = usage {
             out.push_str(&format!(
                 "- usage in the exposure window ({} to {}): {} requests, {} tokens, ${:.2}\n",
                 e.data["window"]["start"].as_str().unwrap_or("?"),
@@ -117,6 +123,15 @@ pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
                 e.data["requests"],
                 e.data["tokens"],
                 e.data["cost_usd"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        let audit_log = entries.iter().rev().find(|e| {
+            e.kind == "evidence" && e.data["key"] == *key && e.data.get("audit_log").is_some()
+        });
+        if let Some(e) = audit_log {
+            out.push_str(&format!(
+                "- provider audit log: {}\n",
+                e.data["text"].as_str().unwrap_or("")
             ));
         }
         if let Some(e) = find(entries, key, "evidence", "evaluate_rules") {

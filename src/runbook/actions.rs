@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::action::{Action, StepId};
 use super::engine::{ActionOutcome, Ctx, Failure, KeyRun};
 use super::gate::{ApprovalRequest, Decision, Gate, ManualRequest, PasteRequest, Sink};
+use super::session::Status;
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{KeyState, Op, OpOutput, ProviderError, UsageReport, Which, manual_reason};
 use crate::store::{StoreError, StoreOp, StoreOutput};
@@ -82,6 +83,33 @@ impl Ctx {
             self.locate(run, StepId::Open, sink).await?;
         }
         self.read_store(run, StepId::Open, sink).await?;
+        self.reopen_lost_replacement(run, sink)?;
+        Ok(())
+    }
+
+    /// A replacement created before the interruption whose value never reached the store is
+    /// unusable: its value lived only in the dead process's memory. Offer the create again;
+    /// it revokes that key first when the provider cannot replay a create (see `create`).
+    fn reopen_lost_replacement<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        let lost = !self.params.dry_run
+            && run.store.is_some()
+            && run.facts.new_version.is_none()
+            && run.bag.new_key.is_none()
+            && run.session.status_of(StepId::Redeploy, Action::Create) == Some(Status::Done);
+        if !lost || !run.session.reopen(StepId::Redeploy, Action::Create) {
+            return Ok(());
+        }
+        // A pasted replacement is simply asked for again.
+        run.facts.create_sent = run.caps.create;
+        let key = run.key.id.clone();
+        self.evidence(sink, StepId::Redeploy, &key, Action::Create, json!({
+            "lost_replacement": run.facts.new_key_id,
+            "text": "the replacement made before the interruption never reached the store and its value is gone: the create runs again",
+        }))?;
         Ok(())
     }
 
@@ -934,22 +962,23 @@ impl Ctx {
         gate: &mut G,
         sink: &mut S,
     ) -> Result<(), Failure> {
-        let orphan = match run.facts.new_key_id.clone() {
-            Some(id) => Some(id),
-            None => {
-                let op = Op::Locate {
-                    id: None,
-                    name: Some(self.replacement_name(run)),
-                    hint: None,
-                };
-                match self
-                    .provider_read(run, step, Action::Create, op, sink)
-                    .await?
-                {
-                    OpOutput::Located(Some(k)) => Some(k.id),
-                    _ => None,
-                }
+        // Read the provider's state rather than trusting the record: the key may be gone
+        // already, and revoking it may need what only a lookup tells (its owner, at OpenAI).
+        let orphan = if run.caps.locate {
+            let op = Op::Locate {
+                id: run.facts.new_key_id.clone(),
+                name: Some(self.replacement_name(run)),
+                hint: None,
+            };
+            match self
+                .provider_read(run, step, Action::Create, op, sink)
+                .await?
+            {
+                OpOutput::Located(Some(k)) => Some(k.id),
+                _ => None,
             }
+        } else {
+            run.facts.new_key_id.clone()
         };
         if let Some(id) = orphan {
             let key = run.key.id.clone();
@@ -1250,10 +1279,12 @@ impl Ctx {
 
     fn evaluate_rules<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         let entries = crate::record::read_entries(&self.record.path())?;
+        // The usage evidence, not the audit-log evidence the same action may add after it.
         let usage = entries.iter().rev().find(|e| {
             e.kind == "evidence"
                 && e.data["key"] == run.key.id.as_str()
                 && e.data["action"] == "fetch_usage"
+                && e.data.get("buckets").is_some()
         });
         let (start, _) = self.exposure_window(run);
         let buckets: Vec<crate::provider::UsageBucket> = usage

@@ -42,6 +42,8 @@ pub struct LoggedRequest {
     pub query: String,
     /// Lower-case header names, with the value when it is not a credential.
     pub headers: Vec<(String, Option<String>)>,
+    /// When it arrived (tests measure retry delays with it).
+    pub at: std::time::Instant,
 }
 
 impl LoggedRequest {
@@ -184,6 +186,21 @@ impl Fault {
         self
     }
 
+    /// Answer with this status and body verbatim.
+    pub fn raw(method: &str, path_prefix: &str, status: u16, body: &str, times: u32) -> Self {
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Raw {
+                status,
+                body: body.into(),
+            },
+            times,
+            after: 0,
+            exact: false,
+        }
+    }
+
     /// Answer `200 OK` with a body that is not the JSON the API documents.
     pub fn malformed(method: &str, path_prefix: &str, times: u32) -> Self {
         Self {
@@ -298,6 +315,7 @@ pub async fn observe(State(obs): State<Observer>, req: Request, next: Next) -> R
             path: path.clone(),
             query,
             headers,
+            at: std::time::Instant::now(),
         });
     }
     let latency = obs.latency.lock().map(|l| *l).unwrap_or_default();
