@@ -569,11 +569,9 @@ impl OpenAiProvider {
         secrets: &SecretBag,
     ) -> Result<OpOutput, ProviderError> {
         let mut events = Vec::new();
-        let mut pages = 0;
         let mut page = plan.clone();
-        for _ in 0..MAX_PAGES {
+        for pages in 1..=MAX_PAGES {
             let list: AuditLogList = http.send(&page, secrets).await?.json()?;
-            pages += 1;
             for e in list.data {
                 let session = e.actor.as_ref().and_then(|a| a.session.as_ref());
                 let actor = e.actor.as_ref().and_then(|a| {

@@ -144,24 +144,23 @@ impl Params {
             .collect()
     }
 
-    fn limit(&self, default: usize, max: usize) -> Result<usize, Response> {
+    /// Errors are the message of the 400 the handler answers with.
+    fn limit(&self, default: usize, max: usize) -> Result<usize, String> {
         match self.get("limit") {
             None => Ok(default),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(bad_request(&format!(
-                    "limit: Input should be between 1 and {max}"
-                ))),
+                _ => Err(format!("limit: Input should be between 1 and {max}")),
             },
         }
     }
 
-    fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, Response> {
+    fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, String> {
         self.get(name)
             .map(|v| {
                 DateTime::parse_from_rfc3339(v)
                     .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| bad_request(&format!("{name}: Input should be a valid datetime")))
+                    .map_err(|_| format!("{name}: Input should be a valid datetime"))
             })
             .transpose()
     }
@@ -364,7 +363,7 @@ async fn list_keys(
     let params = Params::parse(q);
     let limit = match params.limit(20, 1000) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(m) => return bad_request(&m),
     };
     if let Some(st) = params.get("status")
         && !matches!(st, "active" | "inactive" | "archived" | "expired")
@@ -477,7 +476,7 @@ async fn usage_report(
     let (start, end) = match (params.time("starting_at"), params.time("ending_at")) {
         (Ok(Some(s)), Ok(e)) => (s, e.unwrap_or_else(Utc::now)),
         (Ok(None), _) => return bad_request("starting_at: Field required"),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(m), _) | (_, Err(m)) => return bad_request(&m),
     };
     match params.get("bucket_width").unwrap_or("1d") {
         "1d" => {}
@@ -490,7 +489,7 @@ async fn usage_report(
     }
     let limit = match params.limit(7, 31) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(m) => return bad_request(&m),
     };
     let offset = match params.get("page") {
         None => 0,

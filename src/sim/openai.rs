@@ -176,22 +176,20 @@ impl Params {
             .collect()
     }
 
-    fn int(&self, name: &str) -> Result<Option<i64>, Response> {
+    /// Errors are the message of the 400 the handler answers with.
+    fn int(&self, name: &str) -> Result<Option<i64>, String> {
         self.get(name)
             .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    bad_request(&format!("Invalid value for '{name}': expected an integer."))
-                })
+                v.parse::<i64>()
+                    .map_err(|_| format!("Invalid value for '{name}': expected an integer."))
             })
             .transpose()
     }
 
-    fn limit(&self, default: i64, max: i64) -> Result<usize, Response> {
+    fn limit(&self, default: i64, max: i64) -> Result<usize, String> {
         let n = self.int("limit")?.unwrap_or(default);
         if !(1..=max).contains(&n) {
-            return Err(bad_request(&format!(
-                "Invalid 'limit': must be between 1 and {max}."
-            )));
+            return Err(format!("Invalid 'limit': must be between 1 and {max}."));
         }
         Ok(usize::try_from(n).unwrap_or(1))
     }
@@ -528,7 +526,7 @@ fn sa_object(a: &ServiceAccount) -> Value {
 fn list_page(items: Vec<(String, Value)>, params: &Params) -> Response {
     let limit = match params.limit(20, 100) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(m) => return bad_request(&m),
     };
     let start = match params.get("after") {
         Some(after) => match items.iter().position(|(id, _)| id == after) {
@@ -802,9 +800,10 @@ struct Window {
     keys: Vec<String>,
 }
 
-fn window(params: &Params, max_limit: i64) -> Result<Window, Response> {
+/// Errors are the message of the 400 the handler answers with.
+fn window(params: &Params, max_limit: i64) -> Result<Window, String> {
     let Some(start) = params.int("start_time")? else {
-        return Err(bad_request("Missing required parameter: 'start_time'."));
+        return Err("Missing required parameter: 'start_time'.".into());
     };
     let end = params
         .int("end_time")?
@@ -812,26 +811,26 @@ fn window(params: &Params, max_limit: i64) -> Result<Window, Response> {
     match params.get("bucket_width").unwrap_or("1d") {
         "1d" => {}
         "1h" | "1m" => {
-            return Err(bad_request(
-                "bucket_width 1h and 1m are valid but not modelled by this simulator.",
-            ));
+            return Err(
+                "bucket_width 1h and 1m are valid but not modelled by this simulator.".into(),
+            );
         }
         other => {
-            return Err(bad_request(&format!(
+            return Err(format!(
                 "Invalid 'bucket_width': {other}. Expected 1m, 1h or 1d."
-            )));
+            ));
         }
     }
     let limit = params.limit(7, max_limit)?;
     let offset = match params.get("page") {
         None => 0,
-        Some(t) => parse_page_token(t).ok_or_else(|| bad_request("Invalid 'page' token."))?,
+        Some(t) => parse_page_token(t).ok_or("Invalid 'page' token.")?,
     };
     let (Some(start), Some(end)) = (
         DateTime::from_timestamp(start, 0),
         DateTime::from_timestamp(end, 0),
     ) else {
-        return Err(bad_request("Invalid time range."));
+        return Err("Invalid time range.".into());
     };
     let mut day = start.date_naive().and_time(NaiveTime::MIN).and_utc();
     let mut days = Vec::new();
@@ -906,7 +905,7 @@ async fn usage_completions(
     let params = Params::parse(q);
     let w = match window(&params, 31) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(m) => return bad_request(&m),
     };
     let s = lock(&state);
     bucket_page(&w, |day| {
@@ -932,7 +931,7 @@ async fn costs(State(state): State<Shared>, headers: HeaderMap, RawQuery(q): Raw
     let params = Params::parse(q);
     let w = match window(&params, 180) {
         Ok(w) => w,
-        Err(r) => return r,
+        Err(m) => return bad_request(&m),
     };
     let s = lock(&state);
     bucket_page(&w, |day| {

@@ -59,7 +59,10 @@ fn live_incident_disables_archives_takes_the_pasted_replacement_and_audits() {
         .collect();
     assert!(usage_requests.len() >= 3, "snapshot + two audit pages");
     for r in &usage_requests {
-        assert_eq!(r.query_values("api_key_ids[]"), [env.old_key_id.clone()]);
+        assert_eq!(
+            r.query_values("api_key_ids[]"),
+            std::slice::from_ref(&env.old_key_id)
+        );
     }
     assert!(
         usage_requests

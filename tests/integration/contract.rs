@@ -56,14 +56,14 @@ fn secrets(kind: ProviderKind) -> Secrets {
 }
 
 impl Backend {
-    /// Start the kind's server with an admin credential, the old key among others, and
-    /// planted usage for it. Returns the old key's id.
-    fn start(kind: ProviderKind, s: &Secrets) -> (Self, String) {
+    /// Start the kind's server with an admin credential, the old key after `others` keys,
+    /// and planted usage for it. Returns the old key's id.
+    fn start(kind: ProviderKind, s: &Secrets, others: usize) -> (Self, String) {
         match kind {
             ProviderKind::OpenAi => {
                 let sim = OpenAiSim::start().unwrap();
                 sim.add_admin_key(&s.admin);
-                for i in 0..3 {
+                for i in 0..others {
                     sim.add_user_key(
                         "proj_keyfire",
                         &format!("other-{i}"),
@@ -77,7 +77,7 @@ impl Backend {
             ProviderKind::Anthropic => {
                 let sim = AnthropicSim::start().unwrap();
                 sim.add_admin_key(&s.admin);
-                for i in 0..3 {
+                for i in 0..others {
                     sim.add_key(
                         &format!("other-{i}"),
                         &format!("sk-ant-api03-other{i:04}abcdefghijklmnopqrstuvw-{i:02}AA"),
@@ -90,7 +90,7 @@ impl Backend {
             _ => {
                 let api = FakeApi::start().unwrap();
                 api.add_admin_token(&s.admin);
-                for i in 0..3 {
+                for i in 0..others {
                     api.add_key(
                         &format!("other-{i}"),
                         &format!("fk-other{i:04}abcdefghijklmnopq"),
@@ -204,10 +204,23 @@ fn test_http(redactor: Redactor) -> Http {
     .unwrap()
 }
 
+/// Keys per page of each kind's key list, as keyfire asks for them.
+fn key_page(kind: ProviderKind) -> usize {
+    match kind {
+        ProviderKind::OpenAi => 100,
+        ProviderKind::Anthropic => 1000,
+        _ => 20,
+    }
+}
+
 impl Case {
     fn new(kind: ProviderKind) -> Self {
+        Self::with_others(kind, 3)
+    }
+
+    fn with_others(kind: ProviderKind, others: usize) -> Self {
         let s = secrets(kind);
-        let (backend, old_id) = Backend::start(kind, &s);
+        let (backend, old_id) = Backend::start(kind, &s, others);
         let provider = AnyProvider::from_def(&def(kind, backend.base_url()));
         // As the engine does: every secret it resolves is learned by the redactor.
         let redactor = Redactor::new();
@@ -563,6 +576,32 @@ async fn every_capability_works_against_the_loopback_server() {
                 assert_eq!(r.header(name), Some(value), "{kind}: {r:?}");
             }
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locating_by_hint_reads_every_page_of_the_key_list() {
+    for kind in KINDS {
+        let case = Case::with_others(kind, key_page(kind) + 5);
+        let found = case
+            .run(Op::Locate {
+                id: None,
+                name: None,
+                hint: Some(case.hint()),
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(&found, OpOutput::Located(Some(k)) if k.id == case.old_id),
+            "{kind}: {found:?}"
+        );
+        let lists = case
+            .backend
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET" && !r.query.is_empty())
+            .count();
+        assert_eq!(lists, 2, "{kind}: the key is on the second page");
     }
 }
 

@@ -121,7 +121,10 @@ fn live_incident_revokes_replaces_stores_verifies_and_audits() {
             "{path}"
         );
         for p in pages {
-            assert_eq!(p.query_values("api_key_ids"), [env.old_key_id.clone()]);
+            assert_eq!(
+                p.query_values("api_key_ids"),
+                std::slice::from_ref(&env.old_key_id)
+            );
         }
     }
     for r in requests
@@ -245,5 +248,17 @@ fn a_replacement_whose_value_was_lost_is_revoked_and_made_again_on_resume() {
         env.vault.value(PATH, "value", None).as_deref(),
         Some(live[0].value())
     );
+    assert!(!env.accepts(&env.canaries.old_key));
+}
+
+#[test]
+fn a_key_whose_owner_lost_project_access_is_still_found_and_revoked() {
+    let env = LlmEnv::openai();
+    let sim = env.openai_sim();
+    // Listed only with owner_project_access=inactive|any: a search without it misses the key.
+    sim.set_owner_access(&env.old_key_id, false);
+    let out = env.live_incident();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(sim.key(&env.old_key_id).unwrap().deleted);
     assert!(!env.accepts(&env.canaries.old_key));
 }
