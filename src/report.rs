@@ -58,6 +58,8 @@ pub struct KeyPart {
     pub findings: Vec<FindingPart>,
     pub spend_usd: Option<f64>,
     pub requests: Option<u64>,
+    /// What the provider's own audit log says about the key, when it has one.
+    pub provider_audit_log: Option<String>,
     pub evidence: Evidence,
     pub customer_data: CustomerData,
     pub timings: Timings,
@@ -197,7 +199,15 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
             let scopes: Vec<String> = serde_json::from_value(facts["scopes"].clone()).unwrap_or_default();
             let agents: Vec<String> = serde_json::from_value(facts["agents"].clone()).unwrap_or_default();
             let rules = last(entries, key, "evidence", "evaluate_rules");
-            let usage = last(entries, key, "evidence", "fetch_usage");
+            // The usage evidence, not the provider audit-log evidence recorded beside it.
+            let usage = entries.iter().rev().find(|e| {
+                e.kind == "evidence" && e.data["key"] == key.as_str() && e.data["action"] == "fetch_usage" && e.data.get("window").is_some()
+            });
+            let audit_log = entries
+                .iter()
+                .rev()
+                .find(|e| e.kind == "evidence" && e.data["key"] == key.as_str() && e.data.get("audit_log").is_some())
+                .and_then(|e| s(&e.data["text"]));
             let window = rules.map(|e| &e.data["window"]).or(usage.map(|e| &e.data["window"]));
             let findings = rules
                 .and_then(|e| e.data["rules"].as_array())
@@ -241,6 +251,7 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                 findings,
                 spend_usd: rules.and_then(|e| e.data["spend_in_window_usd"].as_f64()).or(usage.and_then(|e| e.data["cost_usd"].as_f64())),
                 requests: rules.and_then(|e| e.data["requests_in_window"].as_u64()).or(usage.and_then(|e| e.data["requests"].as_u64())),
+                provider_audit_log: audit_log,
                 evidence: Evidence {
                     revoked: revoke_done,
                     revoked_at: final_facts.and_then(|f| s(&f["revoked_at"])),
@@ -391,6 +402,9 @@ pub fn render_markdown(r: &Report) -> String {
             )),
             (Some(s), None) => out.push_str(&format!("${s:.2} in the exposure window\n")),
             _ => out.push_str("unknown: no usage source\n"),
+        }
+        if let Some(a) = &k.provider_audit_log {
+            out.push_str(&format!("\nProvider audit log: {a}\n"));
         }
         let e = &k.evidence;
         out.push_str("\n### Evidence\n\n");

@@ -86,6 +86,7 @@ impl Seen {
 #[derive(Default, Clone, Copy)]
 struct Day {
     requests: u64,
+    tokens: u64,
     cost: f64,
 }
 
@@ -146,6 +147,7 @@ impl Evaluator {
         self.events += 1;
         let day = self.days.entry(e.ts.date_naive()).or_default();
         day.requests += e.requests;
+        day.tokens += e.tokens;
         day.cost += e.cost_usd;
         if e.ts < w.start {
             self.baseline_events += 1;
@@ -251,29 +253,42 @@ impl Evaluator {
                 ),
             );
         }
+        // Some providers (Anthropic's usage report) count tokens, not requests: measure volume
+        // in tokens there rather than calling a key with no request counts "clean".
+        let by_tokens =
+            self.days.values().all(|d| d.requests == 0) && self.days.values().any(|d| d.tokens > 0);
+        let (unit, measure): (&str, fn(&Day) -> u64) = if by_tokens {
+            ("tokens", |d| d.tokens)
+        } else {
+            ("requests", |d| d.requests)
+        };
         let start = self.window.start.date_naive();
         let base_start = self.window.baseline_start.date_naive();
         let base_days = (start - base_start).num_days().max(1) as f64;
-        let base_total: u64 = self.days.range(..start).map(|(_, d)| d.requests).sum();
+        let base_total: u64 = self.days.range(..start).map(|(_, d)| measure(d)).sum();
         let avg = base_total as f64 / base_days;
         let threshold = (avg * self.expect.volume_factor).max(1.0);
         let mut findings = Vec::new();
         let window_days: Vec<(NaiveDate, Day)> =
             self.days.range(start..).map(|(d, v)| (*d, *v)).collect();
         for (d, v) in window_days {
-            if v.requests as f64 > threshold {
-                let ts = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
-                if let Some(ts) = ts {
+            let n = measure(&v);
+            if n as f64 > threshold {
+                if let Some(ts) = d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()) {
                     self.suspicious.add(ts, 0);
                 }
                 findings.push(format!(
-                    "{d}: {} requests, {:.1}x the baseline daily average of {avg:.0} (cost ${:.2})",
-                    v.requests,
-                    v.requests as f64 / avg.max(1.0),
+                    "{d}: {n} {unit}, {:.1}x the baseline daily average of {avg:.0} (cost ${:.2})",
+                    n as f64 / avg.max(1.0),
                     v.cost
                 ));
             }
         }
+        let source = if by_tokens {
+            format!("{source} (in tokens: no request counts)")
+        } else {
+            source
+        };
         result("volume", source, findings)
     }
 

@@ -537,16 +537,105 @@ fn validate_provider(
     if let Some(u) = &p.base_url {
         check_url(c, file, u, "base_url");
     }
+    check_provider_settings(c, file, kind, &p.id, p.settings.as_ref());
     let admin_credential = credential(c, file, p.admin_credential, None, store_refs);
+    let settings = p.settings.map(|t| {
+        t.into_inner()
+            .into_iter()
+            .map(|(k, v)| (k.into_inner(), v.into_inner()))
+            .collect::<toml::Table>()
+    });
     let def = ProviderDef {
         id: p.id.get_ref().clone(),
         kind,
         admin_credential,
         base_url: p.base_url.map(Spanned::into_inner),
-        settings: table_to_json(p.settings),
+        settings: table_to_json(settings),
         origin: Origin { file, line },
     };
     (def, p.id.span())
+}
+
+/// Settings a provider kind understands: (name, required, what it is).
+fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool, &'static str)]> {
+    match kind {
+        ProviderKind::OpenAi => Some(&[
+            (
+                "project_id",
+                true,
+                "the project whose keys keyfire manages (proj_...)",
+            ),
+            (
+                "organization",
+                false,
+                "the organization id sent as OpenAI-Organization (org-...)",
+            ),
+        ]),
+        ProviderKind::Anthropic => Some(&[(
+            "workspace_id",
+            false,
+            "limits key searches to one workspace (wrkspc_...)",
+        )]),
+        _ => None,
+    }
+}
+
+/// Kinds with API integrations get their settings checked: required ones present, every
+/// value a non-empty string, no unknown (misspelt) names.
+fn check_provider_settings(
+    c: &mut Checker<'_>,
+    file: usize,
+    kind: ProviderKind,
+    id: &Spanned<String>,
+    settings: Option<&Spanned<crate::inventory::spec::SettingsSpec>>,
+) {
+    let Some(known) = provider_settings(kind) else {
+        return;
+    };
+    let names = || {
+        known
+            .iter()
+            .map(|(n, _, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(settings) = settings {
+        for (name, value) in settings.get_ref() {
+            if !known.iter().any(|(n, _, _)| n == name.get_ref()) {
+                c.at(
+                    file,
+                    name.span(),
+                    format!(
+                        "unknown setting `{}` for a provider of kind {kind}: expected {}",
+                        name.get_ref(),
+                        names()
+                    ),
+                );
+                continue;
+            }
+            if value.get_ref().as_str().is_none_or(str::is_empty) {
+                c.at(
+                    file,
+                    value.span(),
+                    format!("setting `{}` must be a non-empty string", name.get_ref()),
+                );
+            }
+        }
+    }
+    for (name, required, what) in known {
+        let present = settings.is_some_and(|s| s.get_ref().keys().any(|k| k.get_ref() == name));
+        if *required && !present {
+            let span = settings.map_or_else(|| id.span(), Spanned::span);
+            c.at(
+                file,
+                span,
+                format!(
+                    "provider `{}` of kind {kind} needs settings.{name}: {what}",
+                    id.get_ref()
+                ),
+            );
+        }
+    }
 }
 
 fn validate_store(

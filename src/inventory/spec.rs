@@ -41,8 +41,11 @@ pub struct ProviderSpec {
     pub kind: Spanned<String>,
     pub admin_credential: Option<Spanned<String>>,
     pub base_url: Option<Spanned<String>>,
-    pub settings: Option<toml::Table>,
+    /// Kind-specific; spans kept so that a bad setting is reported where it is written.
+    pub settings: Option<Spanned<SettingsSpec>>,
 }
+
+pub type SettingsSpec = std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

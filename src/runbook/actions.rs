@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::action::{Action, StepId};
 use super::engine::{ActionOutcome, Ctx, Failure, KeyRun};
 use super::gate::{ApprovalRequest, Decision, Gate, ManualRequest, PasteRequest, Sink};
+use super::session::Status;
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{KeyState, Op, OpOutput, ProviderError, UsageReport, Which, manual_reason};
 use crate::store::{StoreError, StoreOp, StoreOutput};
@@ -18,11 +19,10 @@ const PROPAGATION_TRIES: u32 = 5;
 const PROPAGATION_WAIT_MS: u64 = 600;
 
 fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
-    let transient = matches!(e, ProviderError::Http(h) if h.transient());
     Failure::Failed {
         error: format!("{step}: {e}"),
         status: e.status(),
-        retryable: transient || e.status().is_some(),
+        retryable: e.retryable(),
     }
 }
 
@@ -83,6 +83,33 @@ impl Ctx {
             self.locate(run, StepId::Open, sink).await?;
         }
         self.read_store(run, StepId::Open, sink).await?;
+        self.reopen_lost_replacement(run, sink)?;
+        Ok(())
+    }
+
+    /// A replacement created before the interruption whose value never reached the store is
+    /// unusable: its value lived only in the dead process's memory. Offer the create again;
+    /// it revokes that key first when the provider cannot replay a create (see `create`).
+    fn reopen_lost_replacement<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        let lost = !self.params.dry_run
+            && run.store.is_some()
+            && run.facts.new_version.is_none()
+            && run.bag.new_key.is_none()
+            && run.session.status_of(StepId::Redeploy, Action::Create) == Some(Status::Done);
+        if !lost || !run.session.reopen(StepId::Redeploy, Action::Create) {
+            return Ok(());
+        }
+        // A pasted replacement is simply asked for again.
+        run.facts.create_sent = run.caps.create;
+        let key = run.key.id.clone();
+        self.evidence(sink, StepId::Redeploy, &key, Action::Create, json!({
+            "lost_replacement": run.facts.new_key_id,
+            "text": "the replacement made before the interruption never reached the store and its value is gone: the create runs again",
+        }))?;
         Ok(())
     }
 
@@ -935,22 +962,23 @@ impl Ctx {
         gate: &mut G,
         sink: &mut S,
     ) -> Result<(), Failure> {
-        let orphan = match run.facts.new_key_id.clone() {
-            Some(id) => Some(id),
-            None => {
-                let op = Op::Locate {
-                    id: None,
-                    name: Some(self.replacement_name(run)),
-                    hint: None,
-                };
-                match self
-                    .provider_read(run, step, Action::Create, op, sink)
-                    .await?
-                {
-                    OpOutput::Located(Some(k)) => Some(k.id),
-                    _ => None,
-                }
+        // Read the provider's state rather than trusting the record: the key may be gone
+        // already, and revoking it may need what only a lookup tells (its owner, at OpenAI).
+        let orphan = if run.caps.locate {
+            let op = Op::Locate {
+                id: run.facts.new_key_id.clone(),
+                name: Some(self.replacement_name(run)),
+                hint: None,
+            };
+            match self
+                .provider_read(run, step, Action::Create, op, sink)
+                .await?
+            {
+                OpOutput::Located(Some(k)) => Some(k.id),
+                _ => None,
             }
+        } else {
+            run.facts.new_key_id.clone()
         };
         if let Some(id) = orphan {
             let key = run.key.id.clone();
@@ -1186,7 +1214,68 @@ impl Ctx {
                 "buckets": report.buckets,
             }),
         )?;
+        if run.caps.audit {
+            self.fetch_audit_log(run, step, start, end, sink).await?;
+        }
         Ok(ActionOutcome::Done)
+    }
+
+    /// The provider's audit-log events about the key over the exposure window. An audit log
+    /// the organization never enabled (or a failure to read it) is recorded and does not
+    /// stop the audit: usage has been fetched and the rules can still run.
+    async fn fetch_audit_log<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        let Some(id) = run.facts.provider_key_id.clone() else {
+            return Ok(());
+        };
+        let key = run.key.id.clone();
+        let op = Op::AuditLog { id, start, end };
+        match self
+            .provider_read(run, step, Action::FetchUsage, op, sink)
+            .await
+        {
+            Ok(OpOutput::AuditEvents { events, pages }) => {
+                let mut text = format!(
+                    "{} audit-log event(s) about the key in the window ({pages} page(s))",
+                    events.len()
+                );
+                for e in events.iter().take(10) {
+                    text.push_str(&format!(
+                        "; {} {} by {}{}",
+                        e.at.format("%Y-%m-%d %H:%M"),
+                        e.kind,
+                        e.actor.as_deref().unwrap_or("unknown"),
+                        e.ip_address
+                            .as_deref()
+                            .map(|ip| format!(" from {ip}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::FetchUsage,
+                    json!({ "audit_log": { "events": events, "pages": pages }, "text": text }),
+                )?;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(Failure::Failed { error, status, .. }) => {
+                self.evidence(sink, step, &key, Action::FetchUsage, json!({
+                    "audit_log": { "unavailable": error, "status": status },
+                    "text": "the provider's audit log could not be read (is it enabled for the organization?); usage findings stand",
+                }))?;
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Run every rule over the provider's usage (recorded by fetch_usage) and the gateway
@@ -1202,10 +1291,12 @@ impl Ctx {
         };
         let mut eval = Evaluator::new(window, expectations(&inv, &run.key));
         let entries = crate::record::read_entries(&self.record.path())?;
+        // The usage evidence, not the audit-log evidence the same action may add after it.
         let usage = entries.iter().rev().find(|e| {
             e.kind == "evidence"
                 && e.data["key"] == run.key.id.as_str()
                 && e.data["action"] == "fetch_usage"
+                && e.data.get("buckets").is_some()
         });
         if let Some(e) = usage {
             eval.source(SourceInfo::provider_usage(&run.provider_def.id));
@@ -1394,5 +1485,8 @@ fn describe_output(out: &OpOutput) -> Value {
         OpOutput::Revoked { already } => json!({ "revoked": true, "already": already }),
         OpOutput::Created { id, value } => json!({ "created": id, "hint": value.hint() }),
         OpOutput::Usage(r) => json!({ "buckets": r.buckets.len(), "pages": r.pages }),
+        OpOutput::AuditEvents { events, pages } => {
+            json!({ "events": events.len(), "pages": pages })
+        }
     }
 }

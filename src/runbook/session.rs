@@ -170,6 +170,36 @@ impl Session {
         }
     }
 
+    /// The status of an action, if the runbook has it.
+    pub fn status_of(&self, step: StepId, action: Action) -> Option<Status> {
+        self.steps
+            .iter()
+            .find(|s| s.id == step)?
+            .actions
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map(|(_, st)| *st)
+    }
+
+    /// Offer a finished action again (its result was lost with an interrupted process).
+    /// Only within a step that is not finished.
+    pub fn reopen(&mut self, step: StepId, action: Action) -> bool {
+        let Some(s) = self
+            .steps
+            .iter_mut()
+            .find(|s| s.id == step && !matches!(s.status, Status::Done | Status::Skipped))
+        else {
+            return false;
+        };
+        match s.actions.iter_mut().find(|(a, _)| *a == action) {
+            Some(a) => {
+                a.1 = Status::Pending;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn replay_step_finished(&mut self, step: StepId) {
         if let Some(s) = self.steps.iter_mut().find(|s| s.id == step) {
             let all_skipped =

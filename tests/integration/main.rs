@@ -1,13 +1,17 @@
 //! keyfire's integration tests: one binary (faster to build), one module per area.
 
 mod common;
+mod llm;
 
+mod anthropic;
 mod audit;
 mod canary;
 mod cli_incident;
 mod cli_inventory;
+mod contract;
 mod crash;
 mod engine;
+mod openai;
 mod record;
 mod tui;
 mod tui_tmux;
