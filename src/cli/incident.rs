@@ -55,7 +55,12 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
                 |v: &serde_json::Value| v.as_i64().map_or("-".to_string(), |n| format!("{n} ms"));
             let _ = writeln!(
                 out,
-                "  {key}: time to revoke {}, time to restore {}",
+                "  {key}: {}, time to revoke {}, time to restore {}",
+                if t["finished"] == true {
+                    "done"
+                } else {
+                    "FAILED"
+                },
                 ms(&t["time_to_revoke_ms"]),
                 ms(&t["time_to_restore_ms"])
             );
@@ -85,7 +90,8 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
 pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
     match cmd {
         IncidentCommand::Start {
-            keys,
+            mut keys,
+            agent,
             dry_run,
             zero_downtime,
             exposed_since,
@@ -104,6 +110,21 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             }
             let exposed_since = exposed_since.as_deref().map(parse_time).transpose()?;
             let setup = setup(ctx)?;
+            if let Some(agent) = agent {
+                if setup.inventory.agent(&agent).is_none() {
+                    return Err(CliError::input(format!(
+                        "unknown agent `{agent}`: it is not in the inventory"
+                    )));
+                }
+                for k in setup.inventory.keys_of_agent(&agent) {
+                    if !keys.contains(&k.id) {
+                        keys.push(k.id.clone());
+                    }
+                }
+                if keys.is_empty() {
+                    return Err(CliError::input(format!("agent `{agent}` holds no key")));
+                }
+            }
             let mut gate = TerminalGate::new(yes);
             if !dry_run && !gate.can_approve() {
                 return Err(CliError::input(

@@ -154,10 +154,15 @@ pub enum InventoryCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum IncidentCommand {
-    /// Open an incident over one or more keys and run the compromise runbook.
+    /// Open an incident over one or more keys and run the compromise runbook. Several keys
+    /// (or --agent) make a campaign: one incident, keys run concurrently, one approval per
+    /// step for the batch.
     Start {
-        #[arg(required = true, value_name = "KEY")]
+        #[arg(required_unless_present = "agent", value_name = "KEY")]
         keys: Vec<String>,
+        /// Every key this agent holds (a leaked agent config).
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
         /// Drill: reads are sent, writes are shown and recorded but never sent.
         #[arg(long)]
         dry_run: bool,

@@ -44,7 +44,7 @@ fn skipped(reason: impl Into<String>) -> Res {
 
 impl Ctx {
     pub(super) async fn run_action<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -73,7 +73,7 @@ impl Ctx {
     /// On resume: secrets were never persisted and the world may have moved on, so resolve
     /// credentials and read provider and store state again before continuing.
     pub(super) async fn refresh<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         sink: &mut S,
     ) -> Result<(), Failure> {
@@ -91,7 +91,7 @@ impl Ctx {
     /// unusable: its value lived only in the dead process's memory. Offer the create again;
     /// it revokes that key first when the provider cannot replay a create (see `create`).
     fn reopen_lost_replacement<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         sink: &mut S,
     ) -> Result<(), Failure> {
@@ -114,7 +114,7 @@ impl Ctx {
     }
 
     fn evidence<S: Sink>(
-        &mut self,
+        &self,
         sink: &mut S,
         step: StepId,
         key: &str,
@@ -132,7 +132,7 @@ impl Ctx {
     /// Record the plan, then decide: `Ok(true)` send it, `Ok(false)` drill (recorded as not
     /// sent). Writes in a live incident wait for the operator's approval.
     async fn gate_plan<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -205,7 +205,7 @@ impl Ctx {
     }
 
     fn response<S: Sink>(
-        &mut self,
+        &self,
         sink: &mut S,
         step: StepId,
         key: &str,
@@ -224,7 +224,7 @@ impl Ctx {
 
     /// Plan, gate, send a provider operation. `Ok(None)`: drilled, not sent.
     async fn provider_call<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -262,7 +262,7 @@ impl Ctx {
 
     /// Reads only: plan and send without a gate (drills send reads too).
     async fn provider_read<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -284,7 +284,7 @@ impl Ctx {
     }
 
     async fn store_call<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -335,7 +335,7 @@ impl Ctx {
     }
 
     async fn manual<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &KeyRun,
         step: StepId,
         action: Action,
@@ -396,7 +396,7 @@ impl Ctx {
     // ---- step 0: open -------------------------------------------------------------------
 
     async fn resolve_credentials<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         sink: &mut S,
@@ -454,7 +454,7 @@ impl Ctx {
         Ok(ActionOutcome::Done)
     }
 
-    async fn locate<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn locate<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.locate {
             return skipped(format!(
                 "{} cannot look keys up by API",
@@ -504,7 +504,7 @@ impl Ctx {
         }
     }
 
-    async fn read_store<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn read_store<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if run.store.is_none() {
             return skipped("the key has no store");
         }
@@ -569,7 +569,7 @@ impl Ctx {
     }
 
     async fn usage<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -589,12 +589,7 @@ impl Ctx {
         }
     }
 
-    async fn snapshot_usage<S: Sink>(
-        &mut self,
-        run: &mut KeyRun,
-        step: StepId,
-        sink: &mut S,
-    ) -> Res {
+    async fn snapshot_usage<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.usage {
             return skipped(format!(
                 "{} has no usage API in keyfire",
@@ -644,7 +639,7 @@ impl Ctx {
     // ---- step 1: revoke -----------------------------------------------------------------
 
     async fn disable<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -674,7 +669,7 @@ impl Ctx {
     }
 
     async fn revoke<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -746,12 +741,7 @@ impl Ctx {
 
     /// Call the provider with the old value and expect a rejection (live), or acceptance
     /// (drill: proves the check itself works).
-    async fn prove_revoked<S: Sink>(
-        &mut self,
-        run: &mut KeyRun,
-        step: StepId,
-        sink: &mut S,
-    ) -> Res {
+    async fn prove_revoked<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.verify {
             return skipped(format!(
                 "not provable: {} has no verify call in keyfire",
@@ -833,7 +823,7 @@ impl Ctx {
     }
 
     async fn create<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -956,7 +946,7 @@ impl Ctx {
 
     /// Revoke a replacement whose value was lost, so that no unknown key stays live.
     async fn revoke_orphan<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -993,7 +983,7 @@ impl Ctx {
     }
 
     async fn store_write<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -1037,12 +1027,7 @@ impl Ctx {
         Ok(ActionOutcome::Done)
     }
 
-    async fn store_read_back<S: Sink>(
-        &mut self,
-        run: &mut KeyRun,
-        step: StepId,
-        sink: &mut S,
-    ) -> Res {
+    async fn store_read_back<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if self.params.dry_run {
             return skipped("drill: nothing was written to read back");
         }
@@ -1099,7 +1084,7 @@ impl Ctx {
     }
 
     async fn verify_new<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -1167,7 +1152,7 @@ impl Ctx {
         (start.min(end), end)
     }
 
-    async fn fetch_usage<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn fetch_usage<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.usage {
             return skipped(format!(
                 "{} has no usage API in keyfire: the rules use gateway logs only (pass --logs)",
@@ -1224,7 +1209,7 @@ impl Ctx {
     /// the organization never enabled (or a failure to read it) is recorded and does not
     /// stop the audit: usage has been fetched and the rules can still run.
     async fn fetch_audit_log<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         start: DateTime<Utc>,
@@ -1280,7 +1265,7 @@ impl Ctx {
 
     /// Run every rule over the provider's usage (recorded by fetch_usage) and the gateway
     /// logs given when the incident opened, in one streaming pass.
-    fn evaluate_rules<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    fn evaluate_rules<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         use crate::audit::{Evaluator, Event, SourceInfo, Window, expectations, logs};
         let inv = self.setup.inventory.clone();
         let (start, end) = self.exposure_window(run);
@@ -1353,25 +1338,29 @@ impl Ctx {
 
     // ---- step 4: report -----------------------------------------------------------------
 
-    fn write_report<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
-        let entries = crate::record::read_entries(&self.record.path())?;
-        let fail = |e: String| Failure::Failed {
-            error: format!("{step}: {e}"),
+    fn write_report<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+        let key = run.key.id.clone();
+        let dir = self.record.dir().to_path_buf();
+        if self.params.keys.len() > 1 {
+            // Rendering the whole campaign's report once per key would cost keys x entries.
+            self.evidence(
+                sink,
+                step,
+                &key,
+                Action::WriteReport,
+                json!({
+                    "path": dir.join("report.md").display().to_string(),
+                    "text": "the campaign's report is rendered once, when the incident closes",
+                }),
+            )?;
+            return Ok(ActionOutcome::Done);
+        }
+        super::engine::failpoint("write_report");
+        let report = super::engine::render_reports(self).map_err(|e| Failure::Failed {
+            error: format!("{step}: cannot write the report: {e}"),
             status: None,
             retryable: true,
-        };
-        let report =
-            crate::report::build(&self.id, &entries).ok_or_else(|| fail("empty record".into()))?;
-        let markdown = crate::report::render_markdown(&report);
-        let json = crate::report::render_json(&report);
-        let dir = self.record.dir().to_path_buf();
-        super::engine::failpoint("write_report");
-        write_private(&dir.join("report.md"), markdown.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-        write_private(&dir.join("report.json"), json.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-        use sha2::Digest;
-        let key = run.key.id.clone();
+        })?;
         self.evidence(
             sink,
             step,
@@ -1380,7 +1369,6 @@ impl Ctx {
             json!({
                 "path": dir.join("report.md").display().to_string(),
                 "json": dir.join("report.json").display().to_string(),
-                "sha256": hex::encode(sha2::Sha256::digest(markdown.as_bytes())),
                 "deadline": report.notification.deadline,
             }),
         )?;
@@ -1390,7 +1378,7 @@ impl Ctx {
     // ---- step 5: reschedule -------------------------------------------------------------
 
     async fn update_inventory<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,

@@ -117,13 +117,50 @@ pub(super) struct KeyRun {
 }
 
 /// Everything an action may touch except the key being worked on.
+/// The incident record, shared by the keys of a campaign that run at the same time. Each
+/// append still takes one write and one fsync, under the lock.
+#[derive(Clone)]
+pub(super) struct SharedRecord {
+    writer: Arc<std::sync::Mutex<RecordWriter>>,
+    dir: PathBuf,
+}
+
+impl SharedRecord {
+    fn new(writer: RecordWriter) -> Self {
+        let dir = writer.dir().to_path_buf();
+        Self {
+            writer: Arc::new(std::sync::Mutex::new(writer)),
+            dir,
+        }
+    }
+
+    pub(super) fn append(
+        &self,
+        clock: &dyn Clock,
+        kind: &str,
+        step: Option<&str>,
+        data: Value,
+    ) -> Result<Entry, RecordError> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.append(clock, kind, step, data)
+    }
+
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    pub(super) fn path(&self) -> PathBuf {
+        self.dir.join(crate::record::RECORD_FILE)
+    }
+}
+
 pub(super) struct Ctx {
     pub setup: Setup,
     pub id: String,
     pub params: IncidentParams,
     pub opened_at: DateTime<Utc>,
     pub http: Http,
-    pub record: RecordWriter,
+    pub record: SharedRecord,
 }
 
 pub struct Engine {
@@ -234,14 +271,14 @@ impl Engine {
         let http = Http::new(params.dry_run, redactor.clone())?;
         let dir = incidents_dir(&setup.data_dir).join(&id);
         let record = RecordWriter::create(&dir, redactor)?;
-        let mut engine = Self {
+        let engine = Self {
             ctx: Ctx {
                 setup,
                 id,
                 params,
                 opened_at: now,
                 http,
-                record,
+                record: SharedRecord::new(record),
             },
             keys,
             resumed: false,
@@ -329,7 +366,7 @@ impl Engine {
                 params,
                 opened_at,
                 http,
-                record,
+                record: SharedRecord::new(record),
             },
             keys,
             resumed: true,
@@ -468,7 +505,7 @@ enum KeyOutcome {
 impl Ctx {
     /// Append to the record (durably), then tell the front-end.
     pub(super) fn log<S: Sink>(
-        &mut self,
+        &self,
         sink: &mut S,
         kind: &str,
         step: Option<StepId>,
@@ -519,36 +556,76 @@ pub async fn drive<G: Gate, S: Sink>(
             .append(ctx.setup.clock.as_ref(), "incident_resumed", None, data)?;
         sink.emit(&entry);
     }
+    // Keys with the widest blast radius go first; each provider runs a bounded number of keys
+    // at once (settings.max_concurrency, default 16) to respect its rate limits.
+    let inv = ctx.setup.inventory.clone();
+    keys.sort_by_key(|k| std::cmp::Reverse(crate::inventory::view::blast_size(&inv, &k.key)));
+    let mut limits: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
+    for k in keys.iter() {
+        let n = k
+            .provider_def
+            .settings
+            .get("max_concurrency")
+            .and_then(Value::as_u64)
+            .unwrap_or(16)
+            .clamp(1, 64) as usize;
+        limits
+            .entry(k.provider_def.id.clone())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n)));
+    }
+    let ids: Vec<String> = keys
+        .iter()
+        .filter(|k| !k.session.is_finished())
+        .map(|k| k.key.id.clone())
+        .collect();
+    let shared_gate = super::campaign::SharedGate::new(gate, &ids);
+    let shared_sink = super::campaign::SharedSink::new(sink);
+    let resumed = *resumed;
+    let ctx_ref: &Ctx = ctx;
+    let runs = keys.iter_mut().filter(|k| !k.session.is_finished()).map(|run| {
+        let limit = limits.get(&run.provider_def.id).cloned();
+        let shared_gate = &shared_gate;
+        let shared_sink = &shared_sink;
+        async move {
+            let _permit = match &limit {
+                Some(l) => l.acquire().await.ok(),
+                None => None,
+            };
+            let mut gate = shared_gate.handle();
+            let mut sink = shared_sink.handle();
+            if gate.abort_requested() {
+                return Ok(KeyOutcome::Aborted);
+            }
+            if resumed {
+                match ctx_ref.refresh(run, &mut sink).await {
+                    Ok(()) => {}
+                    Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Failure::Aborted(_)) => return Ok(KeyOutcome::Aborted),
+                    Err(Failure::Failed { error, status, .. }) => {
+                        ctx_ref.log(&mut sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }))?;
+                        return Ok(KeyOutcome::Failed);
+                    }
+                }
+            }
+            let outcome = run_key(ctx_ref, run, &mut gate, &mut sink).await;
+            if matches!(outcome, Ok(KeyOutcome::Aborted)) {
+                shared_gate.abort_all();
+            }
+            outcome
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
     let mut outcome = Outcome::Completed;
-    for run in keys.iter_mut() {
-        if run.session.is_finished() {
-            continue;
-        }
-        if *resumed {
-            match ctx.refresh(run, sink).await {
-                Ok(()) => {}
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Aborted(_)) => {
-                    outcome = Outcome::Aborted;
-                    break;
-                }
-                Err(Failure::Failed { error, status, .. }) => {
-                    ctx.log(sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }))?;
-                    outcome = Outcome::Failed;
-                    continue;
-                }
-            }
-        }
-        match run_key(ctx, run, gate, sink).await? {
+    for r in results {
+        match r? {
             KeyOutcome::Done => {}
-            KeyOutcome::Failed => outcome = Outcome::Failed,
-            KeyOutcome::Aborted => {
-                outcome = Outcome::Aborted;
-                break;
-            }
+            KeyOutcome::Failed if outcome == Outcome::Completed => outcome = Outcome::Failed,
+            KeyOutcome::Failed => {}
+            KeyOutcome::Aborted => outcome = Outcome::Aborted,
         }
     }
-    close(ctx, keys, outcome, sink)?;
+    let mut sink = shared_sink.handle();
+    close(ctx, keys, outcome, &mut sink)?;
     Ok(outcome)
 }
 
@@ -565,7 +642,7 @@ fn step_title(ctx: &Ctx, step: StepId) -> String {
 }
 
 async fn run_key<G: Gate, S: Sink>(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     run: &mut KeyRun,
     gate: &mut G,
     sink: &mut S,
@@ -705,7 +782,7 @@ async fn run_key<G: Gate, S: Sink>(
 }
 
 fn close<S: Sink>(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     keys: &[KeyRun],
     outcome: Outcome,
     sink: &mut S,
@@ -736,5 +813,27 @@ fn close<S: Sink>(
         .record
         .append(ctx.setup.clock.as_ref(), "incident_closed", None, data)?;
     sink.emit(&entry);
+    // The final report, with the closing timings. A failure here loses nothing: the record
+    // is complete and `keyfire report` renders it again.
+    if ctx.params.purpose == Purpose::Incident {
+        let _ = render_reports(ctx);
+    }
     Ok(())
+}
+
+/// Write report.md and report.json beside the record, from the record.
+pub(super) fn render_reports(ctx: &Ctx) -> std::io::Result<crate::report::Report> {
+    let entries = crate::record::read_entries(&ctx.record.path()).map_err(std::io::Error::other)?;
+    let report = crate::report::build(&ctx.id, &entries)
+        .ok_or_else(|| std::io::Error::other("empty record"))?;
+    let dir = ctx.record.dir();
+    super::actions::write_private(
+        &dir.join("report.md"),
+        crate::report::render_markdown(&report).as_bytes(),
+    )?;
+    super::actions::write_private(
+        &dir.join("report.json"),
+        crate::report::render_json(&report).as_bytes(),
+    )?;
+    Ok(report)
 }

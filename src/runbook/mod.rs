@@ -3,6 +3,7 @@
 
 pub mod action;
 mod actions;
+mod campaign;
 pub(crate) use actions::write_private;
 mod engine;
 pub mod facts;

@@ -8,7 +8,7 @@ pub const NO_MATCH: &str = "No key matches the filter.";
 pub const NO_INCIDENTS: &str = "No incidents or drills yet.";
 pub const HELP_TITLE: &str = " Keys (? or Esc to close) ";
 pub const TYPE_TO_CONFIRM: &str =
-    "This cannot be undone. Type the key id, then Enter (Esc declines):";
+    "This cannot be undone. Type the text in brackets, then Enter (Esc declines):";
 pub const APPROVE_HINT: &str = "y send · n decline (stops the incident, resumable)";
 pub const MANUAL_HINT: &str =
     "Do this in the provider's console, then type `done` and Enter. Esc declines.";

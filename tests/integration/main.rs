@@ -5,6 +5,7 @@ mod llm;
 
 mod anthropic;
 mod audit;
+mod campaign;
 mod canary;
 mod cli_incident;
 mod cli_inventory;
