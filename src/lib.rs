@@ -10,6 +10,7 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod credential;
+pub mod demo;
 pub mod describe;
 pub mod http;
 pub mod incidents;

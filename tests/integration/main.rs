@@ -11,6 +11,7 @@ mod cli_incident;
 mod cli_inventory;
 mod contract;
 mod crash;
+mod demo;
 mod engine;
 mod openai;
 mod record;
