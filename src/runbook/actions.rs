@@ -1199,6 +1199,7 @@ impl Ctx {
                 "buckets": report.buckets,
             }),
         )?;
+        run.usage = Some(report.buckets);
         if run.caps.audit {
             self.fetch_audit_log(run, step, start, end, sink).await?;
         }
@@ -1275,18 +1276,28 @@ impl Ctx {
             end,
         };
         let mut eval = Evaluator::new(window, expectations(&inv, &run.key));
-        let entries = crate::record::read_entries(&self.record.path())?;
-        // The usage evidence, not the audit-log evidence the same action may add after it.
-        let usage = entries.iter().rev().find(|e| {
-            e.kind == "evidence"
-                && e.data["key"] == run.key.id.as_str()
-                && e.data["action"] == "fetch_usage"
-                && e.data.get("buckets").is_some()
-        });
-        if let Some(e) = usage {
+        // In memory when this process fetched it; after a resume, from the record (the usage
+        // evidence, not the audit-log evidence the same action may add after it).
+        let buckets = match run.usage.take() {
+            Some(b) => Some(b),
+            None => crate::record::read_entries(&self.record.path())?
+                .iter()
+                .rev()
+                .find(|e| {
+                    e.kind == "evidence"
+                        && e.data["key"] == run.key.id.as_str()
+                        && e.data["action"] == "fetch_usage"
+                        && e.data.get("buckets").is_some()
+                })
+                .map(|e| {
+                    serde_json::from_value::<Vec<crate::provider::UsageBucket>>(
+                        e.data["buckets"].clone(),
+                    )
+                    .unwrap_or_default()
+                }),
+        };
+        if let Some(buckets) = buckets {
             eval.source(SourceInfo::provider_usage(&run.provider_def.id));
-            let buckets: Vec<crate::provider::UsageBucket> =
-                serde_json::from_value(e.data["buckets"].clone()).unwrap_or_default();
             for b in &buckets {
                 eval.feed(&Event::bucket(
                     b.start,
