@@ -83,7 +83,10 @@ const INDEX_AFTER: usize = 16;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Table<'a> {
     pub entries: Vec<(Key<'a>, Item<'a>)>,
-    index: Option<HashMap<Cow<'a, str>, usize>>,
+    /// Boxed: most tables never need it, and every value is as large as its largest kind
+    /// (a bare `HashMap` would add 40 bytes to every value of every table).
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<Cow<'a, str>, usize>>>,
     /// Created on the way to a deeper table (`[a.b]` creates `a`), not defined yet.
     implicit: bool,
     /// Created by a dotted key (`a.b = 1` creates `a`).
@@ -128,12 +131,13 @@ impl<'a> Table<'a> {
                 .map(|(j, (k, _))| (k.name.clone(), j))
                 .collect();
             index.insert(key.name.clone(), i);
-            self.index = Some(index);
+            self.index = Some(Box::new(index));
         }
         self.entries.push((key, item));
         i
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -230,6 +234,7 @@ pub(crate) fn read<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Result<(), Sy
         root: Table::default(),
         current: Vec::new(),
         depth: 0,
+        element_size: 0,
     };
     r.document(sink)?;
     // Hand over the last element of every top-level array of tables, then the root.
@@ -260,6 +265,9 @@ struct Reader<'a> {
     /// an array of tables stands for its last element.
     current: Vec<usize>,
     depth: usize,
+    /// Entries in the last streamed element: the next one is allocated that large at once
+    /// instead of growing entry by entry (elements of an array tend to look alike).
+    element_size: usize,
 }
 
 type R<T> = Result<T, SyntaxError>;
@@ -318,7 +326,10 @@ impl<'a> Reader<'a> {
                 return if self.peek_at(1) == Some(b'\n') {
                     Ok(())
                 } else {
-                    self.err(self.i, "carriage return in a comment must be followed by a newline")
+                    self.err(
+                        self.i,
+                        "carriage return in a comment must be followed by a newline",
+                    )
                 };
             }
             if !is_text_char(c) {
@@ -514,6 +525,7 @@ impl<'a> Reader<'a> {
         let span = Span::new(start, self.i);
 
         let text = self.text;
+        let element_size = self.element_size;
         let mut path = Vec::with_capacity(keys.len() + 1);
         let mut table = &mut self.root;
         for key in keys {
@@ -525,7 +537,7 @@ impl<'a> Reader<'a> {
             None => {
                 let value = if of_tables {
                     Value::Array(Array {
-                        items: vec![new_element(span)],
+                        items: vec![new_element(span, element_size)],
                         of_tables: true,
                     })
                 } else {
@@ -541,14 +553,16 @@ impl<'a> Reader<'a> {
                         existing.span = span;
                     }
                     (Value::Array(a), true) if a.of_tables => {
-                        a.items.push(new_element(span));
                         if path.is_empty() {
                             // The previous elements cannot be reached any more: stream them.
-                            let done = a.items.len() - 1;
-                            for element in a.items.drain(..done) {
+                            for element in a.items.drain(..) {
+                                if let Value::Table(t) = &element.value {
+                                    self.element_size = t.entries.len();
+                                }
                                 sink.element(key, element);
                             }
                         }
+                        a.items.push(new_element(span, self.element_size));
                     }
                     (v, _) => {
                         let what = match v {
@@ -616,7 +630,9 @@ impl<'a> Reader<'a> {
                 let word = &self.text[start..word_end];
                 return self.err(
                     start,
-                    format!("expected a value, found `{word}`: strings need quotes, like \"{word}\""),
+                    format!(
+                        "expected a value, found `{word}`: strings need quotes, like \"{word}\""
+                    ),
                 );
             }
             _ => {
@@ -1106,9 +1122,7 @@ impl<'a> Reader<'a> {
             // A time follows after `T`, or after a space when digits follow it.
             let time_follows = match self.b.get(i) {
                 Some(b'T' | b't') => true,
-                Some(b' ') => {
-                    self.two_digits(i + 1).is_some() && self.b.get(i + 3) == Some(&b':')
-                }
+                Some(b' ') => self.two_digits(i + 1).is_some() && self.b.get(i + 3) == Some(&b':'),
                 _ => false,
             };
             if !time_follows {
@@ -1146,7 +1160,11 @@ impl<'a> Reader<'a> {
                 // Nanosecond precision; further digits are truncated.
                 let mut ns = 0u32;
                 for k in 0..9 {
-                    let d = if k < digits { self.b[i + 1 + k] - b'0' } else { 0 };
+                    let d = if k < digits {
+                        self.b[i + 1 + k] - b'0'
+                    } else {
+                        0
+                    };
                     ns = ns * 10 + u32::from(d);
                 }
                 nanosecond = Some(ns);
@@ -1206,7 +1224,9 @@ impl<'a> Reader<'a> {
 
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -1229,9 +1249,11 @@ fn line_of(text: &str, at: usize) -> usize {
         + 1
 }
 
-fn new_element<'a>(span: Span) -> Item<'a> {
+fn new_element<'a>(span: Span, capacity: usize) -> Item<'a> {
+    let mut table = Table::default();
+    table.entries.reserve_exact(capacity);
     Item {
-        value: Value::Table(Table::default()),
+        value: Value::Table(table),
         span,
     }
 }
@@ -1259,11 +1281,7 @@ fn parse_number<'a>(token: &str) -> Option<Value<'a>> {
             }));
         }
         "nan" => {
-            return Some(Value::Float(if sign == "-" {
-                -f64::NAN
-            } else {
-                f64::NAN
-            }));
+            return Some(Value::Float(if sign == "-" { -f64::NAN } else { f64::NAN }));
         }
         _ => {}
     }
@@ -1391,7 +1409,11 @@ fn descend_header<'t, 'a>(
 
 /// One step of a dotted key `a.b.c = 1` (not the last key): only tables made by dotted keys
 /// (or not defined yet) may be extended this way.
-fn descend_dotted<'t, 'a>(table: &'t mut Table<'a>, key: Key<'a>, text: &str) -> R<&'t mut Table<'a>> {
+fn descend_dotted<'t, 'a>(
+    table: &'t mut Table<'a>,
+    key: Key<'a>,
+    text: &str,
+) -> R<&'t mut Table<'a>> {
     let inline = table.inline;
     let i = match table.find(&key.name) {
         Some(i) => i,

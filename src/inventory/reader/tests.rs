@@ -112,7 +112,10 @@ fn toml_test_suite_valid_documents_read_like_the_toml_crate() {
         let expected: toml::Table = match toml::from_str(text) {
             Ok(t) => t,
             Err(e) => {
-                failures.push(format!("{}: toml crate rejects it: {e}", case.name().display()));
+                failures.push(format!(
+                    "{}: toml crate rejects it: {e}",
+                    case.name().display()
+                ));
                 continue;
             }
         };
@@ -175,9 +178,45 @@ impl Rng {
 
 fn mutate(text: &str, rng: &mut Rng) -> String {
     const PIECES: &[&str] = &[
-        "[", "]", "[[", "]]", "{", "}", ".", "=", ",", "\"", "'", "\"\"\"", "'''", "#", "\n", " ",
-        "\\", "a", "a.b", "1", "_", "-", "+", ":", "T", "Z", "e", "0x", "inf", "2026-08-01",
-        "07:32", "true", "\r\n", "\t", "[a]", "[[a]]", "a = 1\n", "a.b = 2\n", "x = {}\n",
+        "[",
+        "]",
+        "[[",
+        "]]",
+        "{",
+        "}",
+        ".",
+        "=",
+        ",",
+        "\"",
+        "'",
+        "\"\"\"",
+        "'''",
+        "#",
+        "\n",
+        " ",
+        "\\",
+        "a",
+        "a.b",
+        "1",
+        "_",
+        "-",
+        "+",
+        ":",
+        "T",
+        "Z",
+        "e",
+        "0x",
+        "inf",
+        "2026-08-01",
+        "07:32",
+        "true",
+        "\r\n",
+        "\t",
+        "[a]",
+        "[[a]]",
+        "a = 1\n",
+        "a.b = 2\n",
+        "x = {}\n",
     ];
     let mut s = text.to_string();
     for _ in 0..1 + rng.below(4) {
@@ -226,19 +265,31 @@ fn mutated_documents_are_accepted_or_rejected_like_the_toml_crate() {
             (Ok(a), Ok(b)) => {
                 let a = toml::Value::Table(table_to_toml(a));
                 if !same(&a, &toml::Value::Table(b.clone())) {
-                    disagreements.push(format!("values differ for {text:?}\nours {a:?}\ntoml {b:?}"));
+                    disagreements.push(format!(
+                        "values differ for {text:?}\nours {a:?}\ntoml {b:?}"
+                    ));
                 }
             }
             (Err(_), Err(_)) => {}
-            (Ok(_), Err(e)) => disagreements.push(format!("we accept, toml rejects ({}) {text:?}", e.message())),
-            (Err(e), Ok(_)) => disagreements.push(format!("we reject ({e:?}), toml accepts {text:?}")),
+            (Ok(_), Err(e)) => disagreements.push(format!(
+                "we accept, toml rejects ({}) {text:?}",
+                e.message()
+            )),
+            (Err(e), Ok(_)) => {
+                disagreements.push(format!("we reject ({e:?}), toml accepts {text:?}"))
+            }
         }
     }
     assert!(
         disagreements.is_empty(),
         "{} disagreements, first ones:\n{}",
         disagreements.len(),
-        disagreements.iter().take(8).cloned().collect::<Vec<_>>().join("\n\n")
+        disagreements
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n\n")
     );
 }
 
@@ -256,7 +307,8 @@ fn elements_of_top_level_arrays_of_tables_stream_in_order() {
                 .find(|(k, _)| k.name == "id")
                 .map(|(_, v)| format!("{:?}", v.value))
                 .unwrap_or_default();
-            self.0.push(format!("{}:{id}:{}", name.name, element.span.start));
+            self.0
+                .push(format!("{}:{id}:{}", name.name, element.span.start));
         }
         fn root(&mut self, root: Table<'a>) {
             self.1 = root.len();
@@ -267,7 +319,11 @@ fn elements_of_top_level_arrays_of_tables_stream_in_order() {
     read(text, &mut names).unwrap();
     assert_eq!(
         names.0,
-        ["keys:Integer(1):0", "keys:Integer(3):51", "agents:Integer(2):16"]
+        [
+            "keys:Integer(1):0",
+            "keys:Integer(3):51",
+            "agents:Integer(2):16"
+        ]
     );
     assert_eq!(names.1, 2);
 }
@@ -276,19 +332,38 @@ fn elements_of_top_level_arrays_of_tables_stream_in_order() {
 fn errors_say_where_and_what() {
     let e = read_all("a = 1\nkind = \"manual\nb = 2\n").unwrap_err();
     assert_eq!(e.at, 20);
-    assert!(e.message.starts_with("invalid basic string"), "{}", e.message);
+    assert!(
+        e.message.starts_with("invalid basic string"),
+        "{}",
+        e.message
+    );
     let e = read_all("kind = manual\n").unwrap_err();
     assert!(e.message.contains("strings need quotes"), "{}", e.message);
     let e = read_all("[a]\nx = 1\n[a]\n").unwrap_err();
     assert_eq!(e.at, 11);
-    assert!(e.message.contains("already defined as a table on line 1"), "{}", e.message);
+    assert!(
+        e.message.contains("already defined as a table on line 1"),
+        "{}",
+        e.message
+    );
     let deep = "a = ".to_string() + &"[".repeat(200) + &"]".repeat(200);
-    assert!(read_all(&deep).unwrap_err().message.contains("nested deeper"));
+    assert!(
+        read_all(&deep)
+            .unwrap_err()
+            .message
+            .contains("nested deeper")
+    );
 }
 
 #[test]
 fn datetimes_display_as_written() {
-    for s in ["2026-08-01", "10:30:00", "07:32", "1979-05-27T07:32:00.5-07:00", "1979-05-27T00:32:00.999999Z"] {
+    for s in [
+        "2026-08-01",
+        "10:30:00",
+        "07:32",
+        "1979-05-27T07:32:00.5-07:00",
+        "1979-05-27T00:32:00.999999Z",
+    ] {
         let text = format!("x = {s}");
         let t = read_all(&text).unwrap();
         let Value::Datetime(d) = &t.entries[0].1.value else {
