@@ -38,8 +38,7 @@ PAUSE=2 keys Enter                       # open support-openai (the one with the
 wait_for "Blast radius"
 keys i; PAUSE=1.5 wait_for "LIVE incident"
 keys z; keys z; PAUSE=1 keys y            # contain-first
-wait_for "APPROVAL NEEDED"; PAUSE=1.5 keys y   # disable
-wait_for "Type the text"; sleep 1
+wait_for "Type the text"; sleep 1.5           # OpenAI keys have no disable: revoke first
 keys -l "support-openai"; PAUSE=1.5 keys Enter # revoke: the key id is typed
 for _ in 1 2 3; do                         # create, store, reschedule
   wait_for "APPROVAL NEEDED"; PAUSE=1.2 keys y

@@ -151,9 +151,8 @@ fn prompt_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
                 },
             )));
             out.push(Line::from(summary.clone()));
-            for l in rendered.lines() {
-                out.push(Line::from(Span::styled(format!("  {l}"), theme.muted())));
-            }
+            // The answer line comes before the plan's details, so it stays on screen when the
+            // box is too small for everything.
             match confirm_text {
                 Some(expected) => {
                     out.push(Line::from(Span::styled(
@@ -175,6 +174,9 @@ fn prompt_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
                     theme.key_hint(),
                 ))),
             }
+            for l in rendered.lines() {
+                out.push(Line::from(Span::styled(format!("  {l}"), theme.muted())));
+            }
         }
         PromptKind::Manual {
             key,
@@ -186,18 +188,16 @@ fn prompt_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
                 format!("MANUAL STEP · {key} · {step} · {action}"),
                 theme.header(),
             )));
-            for i in instructions {
-                out.push(Line::from(format!("• {i}")));
-            }
             out.push(Line::from(Span::styled(
                 strings::MANUAL_HINT,
                 theme.key_hint(),
             )));
-            if typing(InputPurpose::Manual) {
-                out.push(Line::from(Span::styled(
-                    format!("  > {}▏", app.text),
-                    theme.key_hint(),
-                )));
+            out.push(Line::from(Span::styled(
+                format!("  > {}▏", app.text),
+                theme.key_hint(),
+            )));
+            for i in instructions {
+                out.push(Line::from(format!("• {i}")));
             }
         }
         PromptKind::Paste { key, instructions } => {
@@ -205,9 +205,6 @@ fn prompt_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
                 format!("REPLACEMENT KEY · {key}"),
                 theme.header(),
             )));
-            for i in instructions {
-                out.push(Line::from(format!("• {i}")));
-            }
             out.push(Line::from(Span::styled(
                 strings::PASTE_HINT,
                 theme.key_hint(),
@@ -223,6 +220,9 @@ fn prompt_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
                 format!("  > {shown}▏"),
                 theme.key_hint(),
             )));
+            for i in instructions {
+                out.push(Line::from(format!("• {i}")));
+            }
         }
         PromptKind::Failure {
             key,
