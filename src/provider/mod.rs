@@ -2,7 +2,9 @@
 //! plans (pure) and executes them through the shared HTTP layer. A missing capability becomes a
 //! guided manual step in the runbook.
 
+mod aws_iam;
 mod fake;
+mod postgres;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -12,7 +14,9 @@ use crate::inventory::{ProviderDef, ProviderKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
+pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
+pub use postgres::PostgresProvider;
 
 /// What a provider kind can do by API (DESIGN section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -60,11 +64,34 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             create_idempotent: true,
             single_live_key: false,
         },
+        // IAM allows two access keys per user, so a replacement can be created while the
+        // leaked key is still live (when the user holds only that one).
+        ProviderKind::AwsIam => Capabilities {
+            locate: true,
+            verify: true,
+            disable: true,
+            revoke: true,
+            create: true,
+            usage: true,
+            audit: true,
+            create_idempotent: false,
+            single_live_key: false,
+        },
+        // A role has one password: the replacement replaces it, so there is no overlap.
+        ProviderKind::Postgres => Capabilities {
+            locate: true,
+            verify: true,
+            disable: true,
+            revoke: true,
+            create: true,
+            usage: true,
+            audit: false,
+            create_idempotent: false,
+            single_live_key: true,
+        },
         ProviderKind::OpenAi
         | ProviderKind::Anthropic
-        | ProviderKind::AwsIam
         | ProviderKind::SendGrid
-        | ProviderKind::Postgres
         | ProviderKind::Manual => Capabilities::NONE,
     }
 }
@@ -75,7 +102,7 @@ pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
         ProviderKind::Manual => {
             Some("this provider is declared manual: every step is done by the operator")
         }
-        ProviderKind::Fake => None,
+        ProviderKind::Fake | ProviderKind::AwsIam | ProviderKind::Postgres => None,
         _ => Some(
             "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console",
         ),
@@ -160,10 +187,26 @@ pub struct UsageBucket {
     pub cost_usd: f64,
 }
 
+/// One access seen by an audit source (a CloudTrail event, a live database session).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct UsageEvent {
+    pub time: DateTime<Utc>,
+    /// What was done: the API call, or `session` for a database connection.
+    pub action: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The provider's error code when the call failed (`AccessDenied`, ...).
+    pub error_code: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct UsageReport {
     pub buckets: Vec<UsageBucket>,
     pub pages: u32,
+    /// Individual accesses, where the source has them (CloudTrail, pg_stat_activity).
+    pub events: Vec<UsageEvent>,
+    /// Facts that fit no bucket, in the operator's words ("last used 2026-11-20 by iam").
+    pub notes: Vec<String>,
 }
 
 impl UsageReport {
@@ -209,13 +252,33 @@ pub enum ProviderError {
     },
     #[error("unexpected response from the provider: {0}")]
     Malformed(String),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
+    /// The provider's state forbids the operation; retrying will not help until it changes.
+    #[error("{0}")]
+    Refused(String),
+    #[error("refused to send a write in a drill: {0}")]
+    DryRunBlocked(String),
 }
 
 impl ProviderError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Http(e) => e.status(),
+            Self::Aws(e) => e.status(),
             _ => None,
+        }
+    }
+
+    /// Worth another try later (the step stays retryable either way).
+    pub fn transient(&self) -> bool {
+        match self {
+            Self::Http(e) => e.transient(),
+            Self::Aws(e) => e.transient(),
+            Self::Postgres(e) => e.transient(),
+            _ => false,
         }
     }
 }
@@ -224,6 +287,8 @@ impl ProviderError {
 #[derive(Debug, Clone)]
 pub enum AnyProvider {
     Fake(FakeProvider),
+    AwsIam(AwsIamProvider),
+    Postgres(PostgresProvider),
     /// Every capability is an operator checklist item.
     Manual {
         kind: ProviderKind,
@@ -234,13 +299,28 @@ impl AnyProvider {
     pub fn from_def(def: &ProviderDef) -> Self {
         match def.kind {
             ProviderKind::Fake => Self::Fake(FakeProvider::new(def)),
+            ProviderKind::AwsIam => Self::AwsIam(AwsIamProvider::new(def)),
+            ProviderKind::Postgres => Self::Postgres(PostgresProvider::new(def)),
             kind => Self::Manual { kind },
+        }
+    }
+
+    /// Tell the provider which inventory key it works on, for providers whose API cannot
+    /// name a key by itself (IAM access keys have no names: the leaked key's id tells a
+    /// replacement from it).
+    pub fn for_key(self, key: &crate::inventory::Key) -> Self {
+        match self {
+            Self::AwsIam(p) => Self::AwsIam(p.for_key(key)),
+            Self::Postgres(p) => Self::Postgres(p.for_key(key)),
+            other => other,
         }
     }
 
     pub fn kind(&self) -> ProviderKind {
         match self {
             Self::Fake(_) => ProviderKind::Fake,
+            Self::AwsIam(_) => ProviderKind::AwsIam,
+            Self::Postgres(_) => ProviderKind::Postgres,
             Self::Manual { kind } => *kind,
         }
     }
@@ -252,6 +332,8 @@ impl AnyProvider {
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         match self {
             Self::Fake(p) => Ok(p.plan(op)),
+            Self::AwsIam(p) => Ok(p.plan(op)),
+            Self::Postgres(p) => Ok(p.plan(op)),
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),
@@ -268,6 +350,8 @@ impl AnyProvider {
     ) -> Result<OpOutput, ProviderError> {
         match self {
             Self::Fake(p) => p.execute(op, plan, http, secrets).await,
+            Self::AwsIam(p) => p.execute(op, plan, http, secrets).await,
+            Self::Postgres(p) => p.execute(op, plan, http, secrets).await,
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),

@@ -9,7 +9,7 @@ use super::engine::{ActionOutcome, Ctx, Failure, KeyRun};
 use super::gate::{ApprovalRequest, Decision, Gate, ManualRequest, PasteRequest, Sink};
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{KeyState, Op, OpOutput, ProviderError, UsageReport, Which, manual_reason};
-use crate::store::{StoreError, StoreOp, StoreOutput};
+use crate::store::{StoreError, StoreOp, StoreOutput, StoreVersion};
 
 type Res = Result<ActionOutcome, Failure>;
 
@@ -18,7 +18,7 @@ const PROPAGATION_TRIES: u32 = 5;
 const PROPAGATION_WAIT_MS: u64 = 600;
 
 fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
-    let transient = matches!(e, ProviderError::Http(h) if h.transient());
+    let transient = e.transient();
     Failure::Failed {
         error: format!("{step}: {e}"),
         status: e.status(),
@@ -63,6 +63,7 @@ impl Ctx {
             Action::StoreWrite => self.store_write(run, step, gate, sink).await,
             Action::StoreReadBack => self.store_read_back(run, step, sink).await,
             Action::VerifyNew => self.verify_new(run, step, gate, sink).await,
+            Action::Promote => self.promote(run, step, gate, sink).await,
             Action::FetchUsage => self.fetch_usage(run, step, sink).await,
             Action::EvaluateRules => self.evaluate_rules(run, step, sink),
             Action::WriteReport => self.write_report(run, step, sink),
@@ -285,6 +286,9 @@ impl Ctx {
                     }
                     StoreOutput::Missing => json!({ "missing": true }),
                     StoreOutput::Written { version } => json!({ "version": version }),
+                    StoreOutput::Promoted { version, noop } => {
+                        json!({ "promoted": version, "noop": noop })
+                    }
                 };
                 self.response(sink, step, &key, action, true, data)?;
                 Ok(Some(out))
@@ -495,15 +499,20 @@ impl Ctx {
             .await?;
         match current {
             Some(StoreOutput::Value { value, version }) => {
-                let old_version = *run.facts.old_version.get_or_insert(version);
+                let old_version = run
+                    .facts
+                    .old_version
+                    .get_or_insert_with(|| version.clone())
+                    .clone();
                 if version == old_version {
                     run.bag.old_key = Some(value);
                 } else {
                     // The store moved on since the incident opened: a replacement was written.
                     if run.facts.new_version.is_none() && run.facts.store_write_sent {
-                        run.facts.new_version = Some(version);
+                        run.facts.new_version = Some(version.clone());
                     }
-                    if run.facts.new_version == Some(version) {
+                    if run.facts.new_version.as_ref() == Some(&version) {
+                        run.facts.promoted = true;
                         run.bag.new_key = Some(value);
                     }
                     let old = self
@@ -512,7 +521,7 @@ impl Ctx {
                             step,
                             Action::ReadStore,
                             StoreOp::Read {
-                                version: Some(old_version),
+                                version: Some(old_version.clone()),
                             },
                             &mut gate,
                             sink,
@@ -532,9 +541,10 @@ impl Ctx {
                     Action::ReadStore,
                     json!({ "current_version": version, "old_version": old_version, "text": text }),
                 )?;
+                self.recover_pending(run, step, sink).await?;
             }
             _ => {
-                run.facts.old_version.get_or_insert(0);
+                run.facts.old_version.get_or_insert(StoreVersion::Number(0));
                 self.evidence(sink, step, &key, Action::ReadStore, json!({ "current_version": null, "text": "nothing stored at the secret path yet" }))?;
             }
         }
@@ -828,7 +838,7 @@ impl Ctx {
                 .manual(run, step, Action::Create, text, gate, sink)
                 .await;
         }
-        if let Some(v) = run.facts.new_version {
+        if let Some(v) = &run.facts.new_version {
             return skipped(format!("the replacement is already stored (version {v})"));
         }
         if run.bag.new_key.is_some() {
@@ -952,7 +962,12 @@ impl Ctx {
                 }
             }
         };
-        if let Some(id) = orphan {
+        // Never take the leaked key for an orphan while it still serves the agents.
+        let leaked_live = |id: &String| {
+            run.facts.provider_key_id.as_ref() == Some(id)
+                && run.facts.old_state != Some(KeyState::Revoked)
+        };
+        if let Some(id) = orphan.filter(|id| !leaked_live(id)) {
             let key = run.key.id.clone();
             self.evidence(sink, step, &key, Action::Create, json!({ "orphan": id, "text": "a replacement created before the interruption has no stored value: revoking it" }))?;
             self.provider_call(run, step, Action::Create, Op::Revoke { id }, gate, sink)
@@ -974,7 +989,7 @@ impl Ctx {
         if run.store.is_none() {
             return skipped("the key has no store (the operator deployed the replacement)");
         }
-        if let Some(v) = run.facts.new_version {
+        if let Some(v) = &run.facts.new_version {
             return skipped(format!("already stored as version {v}"));
         }
         if run.bag.new_key.is_none() && !self.params.dry_run {
@@ -984,27 +999,158 @@ impl Ctx {
                 retryable: true,
             });
         }
-        let cas = run.facts.old_version;
+        let cas = run.facts.old_version.clone();
         let key = run.key.id.clone();
+        let pending = self.stages_replacement(run);
+        let token = self.store_token(run);
+        if !self.params.dry_run {
+            super::engine::failpoint("store_write");
+        }
         if let Some(StoreOutput::Written { version }) = self
             .store_call(
                 run,
                 step,
                 Action::StoreWrite,
-                StoreOp::Write { cas },
+                StoreOp::Write {
+                    cas: cas.clone(),
+                    pending,
+                    token,
+                },
                 gate,
                 sink,
             )
             .await?
         {
-            run.facts.new_version = Some(version);
+            run.facts.new_version = Some(version.clone());
+            run.facts.promoted = !pending;
             self.evidence(
                 sink,
                 step,
                 &key,
                 Action::StoreWrite,
-                json!({ "version": version, "previous_version": cas }),
+                json!({ "version": version, "previous_version": cas, "pending": pending }),
             )?;
+        }
+        Ok(ActionOutcome::Done)
+    }
+
+    /// Whether the replacement waits in a pending stage for `promote`: only when the store
+    /// has stages and the runbook promotes.
+    fn stages_replacement(&self, run: &KeyRun) -> bool {
+        let store_has_stages = run.store.as_ref().is_some_and(|(s, _)| s.has_stages());
+        let runbook_promotes = self
+            .setup
+            .runbook
+            .step(StepId::Redeploy)
+            .is_some_and(|s| s.actions.contains(&Action::Promote));
+        store_has_stages && runbook_promotes
+    }
+
+    /// The name of this replacement's store write: the same on every retry and resume of the
+    /// same create attempt, different for a new attempt (a new value).
+    fn store_token(&self, run: &KeyRun) -> String {
+        format!(
+            "{}:{}:store:{}",
+            self.id,
+            run.key.id,
+            run.facts.create_attempt.max(1)
+        )
+    }
+
+    /// After an interruption during a staged write: the store may hold the replacement as a
+    /// pending version that the record never saw confirmed. Find it by its deterministic
+    /// name and take the value back into memory, so no second replacement is made.
+    async fn recover_pending<S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        if run.facts.new_version.is_some() || !run.facts.store_write_sent {
+            return Ok(());
+        }
+        let token = self.store_token(run);
+        let Some(version) = run
+            .store
+            .as_ref()
+            .and_then(|(s, _)| s.version_for_token(&token))
+        else {
+            return Ok(());
+        };
+        let mut gate = super::gate::ApproveAll::default();
+        let found = self
+            .store_call(
+                run,
+                step,
+                Action::ReadStore,
+                StoreOp::Read {
+                    version: Some(version.clone()),
+                },
+                &mut gate,
+                sink,
+            )
+            .await?;
+        if let Some(StoreOutput::Value { value, .. }) = found {
+            run.facts.new_version = Some(version.clone());
+            run.bag.new_key = Some(value);
+            let key = run.key.id.clone();
+            self.evidence(sink, step, &key, Action::ReadStore, json!({ "pending_version": version, "text": "the replacement written before the interruption is in the store: it is used, not recreated" }))?;
+        }
+        Ok(())
+    }
+
+    async fn promote<G: Gate, S: Sink>(
+        &mut self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
+        let Some((store, _)) = run.store.clone() else {
+            return skipped("the key has no store");
+        };
+        let key = run.key.id.clone();
+        if !self.stages_replacement(run) {
+            if let Some(v) = run.facts.new_version.clone() {
+                run.facts.promoted = true;
+                self.evidence(sink, step, &key, Action::Promote, json!({ "version": v, "noop": true, "text": format!("{} has no stages: version {v} became current when it was written", store.kind()) }))?;
+                return Ok(ActionOutcome::Done);
+            }
+            return skipped(format!("{} has no stages: nothing to promote", store.kind()));
+        }
+        if run.facts.promoted {
+            return skipped("the replacement is already current");
+        }
+        let version = match (&run.facts.new_version, self.params.dry_run) {
+            (Some(v), _) => v.clone(),
+            // A drill shows the promotion it would send, naming the version the write
+            // would have created.
+            (None, true) => match store.version_for_token(&self.store_token(run)) {
+                Some(v) => v,
+                None => return skipped("drill: nothing was written to promote"),
+            },
+            (None, false) => return skipped("nothing was written by keyfire"),
+        };
+        if !self.params.dry_run {
+            super::engine::failpoint("promote");
+        }
+        let from = run.facts.old_version.clone().filter(|v| v.number() != Some(0));
+        if let Some(StoreOutput::Promoted { version, .. }) = self
+            .store_call(
+                run,
+                step,
+                Action::Promote,
+                StoreOp::Promote {
+                    version: version.clone(),
+                    from: from.clone(),
+                },
+                gate,
+                sink,
+            )
+            .await?
+        {
+            run.facts.promoted = true;
+            self.evidence(sink, step, &key, Action::Promote, json!({ "version": version, "previous_version": from, "noop": false, "text": format!("version {version} is now the one agents read") }))?;
         }
         Ok(ActionOutcome::Done)
     }
@@ -1018,7 +1164,7 @@ impl Ctx {
         if self.params.dry_run {
             return skipped("drill: nothing was written to read back");
         }
-        let Some(version) = run.facts.new_version else {
+        let Some(version) = run.facts.new_version.clone() else {
             return skipped("nothing was written by keyfire");
         };
         let mut gate = super::gate::ApproveAll::default();
@@ -1029,7 +1175,7 @@ impl Ctx {
                 step,
                 Action::StoreReadBack,
                 StoreOp::Read {
-                    version: Some(version),
+                    version: Some(version.clone()),
                 },
                 &mut gate,
                 sink,

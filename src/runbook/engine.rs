@@ -146,7 +146,7 @@ fn key_run(setup: &Setup, key_id: &str, order: Order) -> Result<KeyRun, EngineEr
         .provider_of(&key)
         .ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?
         .clone();
-    let provider = AnyProvider::from_def(&provider_def);
+    let provider = AnyProvider::from_def(&provider_def).for_key(&key);
     let caps = provider.capabilities();
     let store = match (&key.store, &key.secret_path) {
         (Some(store_id), Some(path)) => inv.store(store_id).map(|def| {
