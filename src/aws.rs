@@ -88,7 +88,19 @@ where
         },
         _ => {
             let status = err.raw_response().map(|r| r.status().as_u16());
-            let code = err.code().unwrap_or("Unknown").to_string();
+            // moto answers authentication failures with a generic XML body (`<Response>
+            // <Errors><Error><Code>`) that the protocol parsers do not read.
+            let body_tag = |name: &str| {
+                err.raw_response()
+                    .and_then(|r| r.body().bytes())
+                    .and_then(|b| xml_tag(&String::from_utf8_lossy(b), name))
+            };
+            let code = err
+                .code()
+                .filter(|c| *c != "Unknown")
+                .map(str::to_string)
+                .or_else(|| body_tag("Code"))
+                .unwrap_or_else(|| "Unknown".into());
             let message = err.message().map(str::to_string).unwrap_or_else(|| {
                 // moto answers some errors with an XML body the JSON parser cannot read.
                 err.raw_response()
@@ -106,17 +118,18 @@ where
     }
 }
 
+fn xml_tag(body: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&close)? + start;
+    Some(body[start..end].to_string())
+}
+
 /// `<Message>...</Message>` (or `<Code>`) from an AWS XML error body.
 fn xml_message(body: &str) -> String {
-    let tag = |name: &str| {
-        let open = format!("<{name}>");
-        let close = format!("</{name}>");
-        let start = body.find(&open)? + open.len();
-        let end = body[start..].find(&close)? + start;
-        Some(body[start..end].to_string())
-    };
-    tag("Message")
-        .or_else(|| tag("Code"))
+    xml_tag(body, "Message")
+        .or_else(|| xml_tag(body, "Code"))
         .unwrap_or_else(|| body.trim().to_string())
 }
 

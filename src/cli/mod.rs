@@ -2,6 +2,7 @@
 //! code: 0 success, 1 a step failed / a finding was reported / the operator aborted, 2 usage,
 //! configuration or inventory error (nothing ran).
 
+mod auth;
 mod demo;
 mod gate;
 mod incident;
@@ -68,6 +69,11 @@ pub enum Command {
     Record {
         #[command(subcommand)]
         command: RecordCommand,
+    },
+    /// Admin credentials in the OS keyring, referenced as `keyring:NAME`.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
     },
     /// Run keyfire over its built-in training environment (no set-up, no network).
     Demo {
@@ -141,6 +147,19 @@ pub enum IncidentCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Store a credential: masked prompt, or one line of stdin when it is not a terminal.
+    Set { name: String },
+    /// Names stored by `auth set` and the keyring back-end (never values).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a stored credential.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +263,7 @@ pub fn run(cli: Cli) -> Exit {
         Some(Command::Inventory { command }) => inventory::run(&ctx, command),
         Some(Command::Incident { command }) => incident::run(&ctx, command),
         Some(Command::Record { command }) => record::run(&ctx, command),
+        Some(Command::Auth { command }) => auth::run(&ctx, command),
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
     }
 }

@@ -470,8 +470,9 @@ fn check_url(c: &mut Checker<'_>, file: usize, v: &Spanned<String>, field: &str)
     }
 }
 
-fn table_to_json(t: Option<toml::Table>) -> serde_json::Map<String, serde_json::Value> {
-    t.and_then(|t| serde_json::to_value(t).ok())
+fn table_to_json(t: Option<Spanned<toml::Table>>) -> serde_json::Map<String, serde_json::Value> {
+    t.map(Spanned::into_inner)
+        .and_then(|t| serde_json::to_value(t).ok())
         .and_then(|v| match v {
             serde_json::Value::Object(m) => Some(m),
             _ => None,
@@ -513,6 +514,16 @@ fn validate_provider(
         check_url(c, file, u, "base_url");
     }
     let admin_credential = credential(c, file, p.admin_credential, None, store_refs);
+    check_settings(c, file, &p.id, kind.as_str(), p.settings.as_ref(), provider_settings(kind));
+    if kind == ProviderKind::Postgres
+        && let Some(u) = &p.base_url
+    {
+        c.at(
+            file,
+            u.span(),
+            "postgres providers take the server from the admin credential (a postgresql:// URL); remove base_url",
+        );
+    }
     let def = ProviderDef {
         id: p.id.get_ref().clone(),
         kind,
@@ -568,6 +579,31 @@ fn validate_store(
     if let Some(a) = &s.address {
         check_url(c, file, a, "address");
     }
+    check_settings(c, file, &s.id, kind.as_str(), s.settings.as_ref(), store_settings(kind));
+    if kind == StoreKind::VaultKv2
+        && let Some(t) = &s.settings
+    {
+        let auth = t.get_ref().get("auth").and_then(|v| v.as_str());
+        match auth {
+            None | Some("token") => {}
+            Some("approle") if t.get_ref().get("role_id").is_some() => {}
+            Some("approle") => c.at(
+                file,
+                t.span(),
+                format!("store `{}`: auth = \"approle\" needs settings.role_id (the credential is the secret id)", s.id.get_ref()),
+            ),
+            Some(other) => c.at(
+                file,
+                t.span(),
+                format!("store `{}`: unknown auth {other:?}: expected \"token\" or \"approle\"", s.id.get_ref()),
+            ),
+        }
+    }
+    if kind == StoreKind::Keyring
+        && let Some(a) = &s.address
+    {
+        c.at(file, a.span(), "keyring stores live on this machine: remove address");
+    }
     let id = s.id.get_ref().clone();
     let credential = credential(c, file, s.credential, Some(&id), store_refs);
     let def = StoreDef {
@@ -579,6 +615,67 @@ fn validate_store(
         origin: Origin { file, line },
     };
     (def, s.id.span())
+}
+
+/// The settings each kind understands (`None`: not checked, for kinds whose integration has
+/// not landed and may take anything).
+fn provider_settings(kind: ProviderKind) -> Option<&'static [&'static str]> {
+    match kind {
+        ProviderKind::AwsIam => Some(&["region", "profile", "user", "cloudtrail_url"]),
+        ProviderKind::Postgres => Some(&["database"]),
+        _ => None,
+    }
+}
+
+fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
+    match kind {
+        StoreKind::VaultKv2 => Some(&["mount", "namespace", "auth", "role_id", "approle_mount"]),
+        StoreKind::AwsSecretsManager => Some(&["region", "profile"]),
+        StoreKind::Keyring => Some(&["service"]),
+        StoreKind::Memory => None,
+    }
+}
+
+/// Unknown settings are errors like unknown fields; every known one is a string.
+fn check_settings(
+    c: &mut Checker<'_>,
+    file: usize,
+    id: &Spanned<String>,
+    kind: &str,
+    settings: Option<&Spanned<toml::Table>>,
+    known: Option<&[&str]>,
+) {
+    let (Some(t), Some(known)) = (settings, known) else {
+        return;
+    };
+    for (name, value) in t.get_ref() {
+        if !known.contains(&name.as_str()) {
+            c.at(
+                file,
+                t.span(),
+                format!(
+                    "`{}` ({kind}): unknown setting `{name}`: expected {}",
+                    id.get_ref(),
+                    known.join(", ")
+                ),
+            );
+        } else if !value.is_str() {
+            c.at(
+                file,
+                t.span(),
+                format!("`{}` ({kind}): setting `{name}` must be a string", id.get_ref()),
+            );
+        } else if name.ends_with("_url")
+            && let Some(u) = value.as_str()
+            && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            c.at(
+                file,
+                t.span(),
+                format!("`{}` ({kind}): setting `{name}` {u:?} is not an http(s) URL", id.get_ref()),
+            );
+        }
+    }
 }
 
 fn parse_days(text: &str) -> Option<Vec<Weekday>> {
@@ -790,6 +887,13 @@ fn validate_key(
     }
     if let Some(h) = &k.hint {
         check_hint(c, file, h);
+    }
+    if provider_kind == Some(ProviderKind::Postgres) && k.provider_key_id.is_none() {
+        c.at(
+            file,
+            k.id.span(),
+            format!("key `{id}` of a postgres provider needs provider_key_id (the role name)"),
+        );
     }
     let locatable = k.provider_key_id.is_some() || k.hint.is_some();
     if !locatable && provider_kind.is_some_and(|kind| kind != ProviderKind::Manual) {

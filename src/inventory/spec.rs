@@ -38,7 +38,7 @@ pub struct ProviderSpec {
     pub kind: Spanned<String>,
     pub admin_credential: Option<Spanned<String>>,
     pub base_url: Option<Spanned<String>>,
-    pub settings: Option<toml::Table>,
+    pub settings: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,7 +48,7 @@ pub struct StoreSpec {
     pub kind: Spanned<String>,
     pub address: Option<Spanned<String>>,
     pub credential: Option<Spanned<String>>,
-    pub settings: Option<toml::Table>,
+    pub settings: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,8 @@ type Res = Result<ActionOutcome, Failure>;
 /// How often and how long to wait for a provider to reflect a revocation or a new key.
 const PROPAGATION_TRIES: u32 = 5;
 const PROPAGATION_WAIT_MS: u64 = 600;
+/// Individual access events kept in the record per key (the count is always recorded).
+const EVIDENCE_EVENTS: usize = 500;
 
 fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
     let transient = e.transient();
@@ -84,6 +86,27 @@ impl Ctx {
             self.locate(run, StepId::Open, sink).await?;
         }
         self.read_store(run, StepId::Open, sink).await?;
+        // A replacement was created, but its value died with the process before any store
+        // held it: create again (the provider replays it, or the orphan is revoked first).
+        let created = run
+            .session
+            .status_of(StepId::Redeploy, Action::Create)
+            .is_some_and(|s| s == super::session::Status::Done);
+        if created
+            && !self.params.dry_run
+            && run.store.is_some()
+            && run.facts.new_key_id.is_some()
+            && run.facts.new_version.is_none()
+            && run.bag.new_key.is_none()
+        {
+            run.session.replay_action(
+                StepId::Redeploy,
+                Action::Create,
+                super::session::Status::Pending,
+            );
+            let key = run.key.id.clone();
+            self.evidence(sink, StepId::Open, &key, Action::Create, json!({ "text": "the replacement created before the interruption never reached the store: creating it again" }))?;
+        }
         Ok(())
     }
 
@@ -619,6 +642,8 @@ impl Ctx {
                 "tokens": report.tokens(),
                 "cost_usd": report.cost_usd(),
                 "pages": report.pages,
+                "events": report.events.len(),
+                "notes": report.notes,
             }),
         )?;
         Ok(ActionOutcome::Done)
@@ -1305,6 +1330,7 @@ impl Ctx {
         };
         let key = run.key.id.clone();
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
+        let in_window_events: Vec<_> = report.events.iter().filter(|e| e.time >= start).collect();
         let requests: u64 = in_window.iter().map(|b| b.requests).sum();
         let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let text = format!(
@@ -1329,6 +1355,9 @@ impl Ctx {
                 "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
                 "cost_usd": in_window.iter().map(|b| b.cost_usd).sum::<f64>(),
                 "buckets": report.buckets,
+                "events_total": in_window_events.len(),
+                "events": in_window_events.iter().take(EVIDENCE_EVENTS).collect::<Vec<_>>(),
+                "notes": report.notes,
             }),
         )?;
         Ok(ActionOutcome::Done)
@@ -1345,7 +1374,20 @@ impl Ctx {
         let buckets: Vec<crate::provider::UsageBucket> = usage
             .and_then(|e| serde_json::from_value(e.data["buckets"].clone()).ok())
             .unwrap_or_default();
-        let results = crate::audit::evaluate_usage(&buckets, start, usage.is_some());
+        let mut results = crate::audit::evaluate_usage(&buckets, start, usage.is_some());
+        if let Some(events) = usage
+            .and_then(|e| serde_json::from_value::<Vec<crate::provider::UsageEvent>>(e.data["events"].clone()).ok())
+            .filter(|ev| !ev.is_empty())
+        {
+            let networks: Vec<ipnet::IpNet> = run
+                .key
+                .agents
+                .iter()
+                .filter_map(|a| self.setup.inventory.agent(a))
+                .flat_map(|a| a.expected_networks.iter().copied())
+                .collect();
+            crate::audit::evaluate_events(&mut results, &events, &networks);
+        }
         let fired = results
             .iter()
             .filter(|r| r.status == crate::audit::RuleStatus::Findings)

@@ -160,6 +160,17 @@ impl Session {
         }
     }
 
+    /// Where an action stands (`None`: not in this runbook).
+    pub fn status_of(&self, step: StepId, action: Action) -> Option<Status> {
+        self.steps
+            .iter()
+            .find(|s| s.id == step)?
+            .actions
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map(|(_, s)| *s)
+    }
+
     pub fn replay_step_finished(&mut self, step: StepId) {
         if let Some(s) = self.steps.iter_mut().find(|s| s.id == step) {
             let all_skipped =

@@ -2,6 +2,7 @@
 //! environment: they follow the documented APIs (paths, status codes, error bodies,
 //! pagination), log every request they receive, and can be told to fail or stall.
 
+pub mod cloudtrail;
 pub mod fake_api;
 pub mod vault;
 
@@ -14,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+pub use cloudtrail::{CloudTrailSim, TrailEvent};
 pub use fake_api::FakeApi;
 pub use vault::VaultSim;
 

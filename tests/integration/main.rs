@@ -1,7 +1,9 @@
 //! keyfire's integration tests: one binary (faster to build), one module per area.
 
 mod common;
+mod emulators;
 
+mod aws;
 mod canary;
 mod cli_incident;
 mod cli_inventory;
