@@ -9,4 +9,5 @@ mod cli_incident;
 mod cli_inventory;
 mod crash;
 mod engine;
+mod postgres;
 mod record;
