@@ -9,5 +9,7 @@ mod cli_incident;
 mod cli_inventory;
 mod crash;
 mod engine;
+mod keyring;
+mod openbao;
 mod postgres;
 mod record;
