@@ -17,7 +17,10 @@ pub fn inventory(keys: usize) -> String {
         let kind = if p == 7 { "manual" } else { "fake" };
         let _ = writeln!(s, "[[providers]]\nid = \"provider-{p}\"\nkind = \"{kind}\"");
         if kind != "manual" {
-            let _ = writeln!(s, "admin_credential = \"env:PROVIDER_{p}_ADMIN\"\nbase_url = \"http://127.0.0.1:9\"");
+            let _ = writeln!(
+                s,
+                "admin_credential = \"env:PROVIDER_{p}_ADMIN\"\nbase_url = \"http://127.0.0.1:9\""
+            );
         }
         s.push('\n');
     }
@@ -33,7 +36,11 @@ pub fn inventory(keys: usize) -> String {
     }
     for k in 0..keys {
         let a = k % agents;
-        let shared = if k % 17 == 0 { format!(", \"agent-{}\"", (a + 1) % agents) } else { String::new() };
+        let shared = if k % 17 == 0 {
+            format!(", \"agent-{}\"", (a + 1) % agents)
+        } else {
+            String::new()
+        };
         let month = 1 + k % 11;
         let day = 1 + k % 28;
         let _ = writeln!(
@@ -67,10 +74,18 @@ pub fn measure(cmd: &mut Command) -> Run {
     assert_eq!(r, pid, "wait4 failed");
     // The child is reaped; keep std from waiting on it again.
     std::mem::forget(child.stdin.take());
-    let code = if libc::WIFEXITED(status) { Some(libc::WEXITSTATUS(status)) } else { None };
+    let code = if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status))
+    } else {
+        None
+    };
     let _ = &mut child;
     std::mem::forget(child);
-    Run { wall, max_rss_kib: usage.ru_maxrss, code }
+    Run {
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+        code,
+    }
 }
 
 pub fn median(mut v: Vec<Duration>) -> Duration {

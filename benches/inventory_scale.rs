@@ -7,8 +7,14 @@ use std::process::{Command, Stdio};
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    println!("inventory_scale: keyfire {} (release), whole process, median of runs", env!("CARGO_PKG_VERSION"));
-    println!("{:>8} {:>10} {:>12} {:>12} {:>6}", "keys", "file MB", "median ms", "peak MB", "runs");
+    println!(
+        "inventory_scale: keyfire {} (release), whole process, median of runs",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "{:>8} {:>10} {:>12} {:>12} {:>6}",
+        "keys", "file MB", "median ms", "peak MB", "runs"
+    );
     for (keys, runs) in [(10_000usize, 15), (100_000, 5)] {
         let path = dir.path().join(format!("inv-{keys}.toml"));
         let text = common::inventory(keys);

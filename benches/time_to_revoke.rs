@@ -15,8 +15,14 @@ fn ts_ms(ts: &str) -> f64 {
 }
 
 fn main() {
-    println!("time_to_revoke: keyfire {} (release), `incident start KEY --yes --no-tui`, median of 9 runs", env!("CARGO_PKG_VERSION"));
-    println!("{:>18} {:>22} {:>22} {:>16}", "provider latency", "start→revoke ok (ms)", "start→proven dead (ms)", "whole run (ms)");
+    println!(
+        "time_to_revoke: keyfire {} (release), `incident start KEY --yes --no-tui`, median of 9 runs",
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "{:>18} {:>22} {:>22} {:>16}",
+        "provider latency", "start→revoke ok (ms)", "start→proven dead (ms)", "whole run (ms)"
+    );
     for latency_ms in [0u64, 50] {
         let mut to_revoke = Vec::new();
         let mut to_proof = Vec::new();
@@ -29,7 +35,8 @@ fn main() {
             let id = api.add_key("bench", old);
             let vault = VaultSim::start("secret", "bench-token").expect("vault");
             vault.put("bench/key", "value", old);
-            api.observer().set_latency(Duration::from_millis(latency_ms));
+            api.observer()
+                .set_latency(Duration::from_millis(latency_ms));
             let inv = format!(
                 "schema = 1\n[[providers]]\nid = \"p\"\nkind = \"fake\"\nadmin_credential = \"env:BENCH_ADMIN\"\nbase_url = \"{}\"\n\
                  [[stores]]\nid = \"v\"\nkind = \"vault-kv2\"\naddress = \"{}\"\ncredential = \"env:BENCH_VAULT\"\n\
@@ -53,13 +60,32 @@ fn main() {
                     .stdout(Stdio::null()),
             );
             assert_eq!(run.code, Some(0));
-            let start_ms = started.duration_since(SystemTime::UNIX_EPOCH).expect("clock").as_millis() as f64;
-            let incident = std::fs::read_dir(data.join("incidents")).expect("incidents").next().expect("one").expect("entry").path();
-            let entries = keyfire::record::read_entries(&incident.join("record.jsonl")).expect("record");
-            let revoked = entries.iter().find(|e| e.kind == "response" && e.data["action"] == "revoke").expect("revoke response");
-            let proven = entries.iter().find(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked").expect("proof");
-            to_revoke.push(Duration::from_secs_f64((ts_ms(&revoked.ts) - start_ms).max(0.0) / 1000.0));
-            to_proof.push(Duration::from_secs_f64((ts_ms(&proven.ts) - start_ms).max(0.0) / 1000.0));
+            let start_ms = started
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as f64;
+            let incident = std::fs::read_dir(data.join("incidents"))
+                .expect("incidents")
+                .next()
+                .expect("one")
+                .expect("entry")
+                .path();
+            let entries =
+                keyfire::record::read_entries(&incident.join("record.jsonl")).expect("record");
+            let revoked = entries
+                .iter()
+                .find(|e| e.kind == "response" && e.data["action"] == "revoke")
+                .expect("revoke response");
+            let proven = entries
+                .iter()
+                .find(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
+                .expect("proof");
+            to_revoke.push(Duration::from_secs_f64(
+                (ts_ms(&revoked.ts) - start_ms).max(0.0) / 1000.0,
+            ));
+            to_proof.push(Duration::from_secs_f64(
+                (ts_ms(&proven.ts) - start_ms).max(0.0) / 1000.0,
+            ));
             whole.push(run.wall);
         }
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;

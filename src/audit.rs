@@ -71,7 +71,11 @@ pub fn evaluate_usage(
 /// Rules that per-access events can settle (CloudTrail, database sessions): source addresses
 /// against the agents' `expected_networks`, and failed calls. Replaces the "not evaluable"
 /// results of [`evaluate_usage`] for those rules.
-pub fn evaluate_events(results: &mut [RuleResult], events: &[UsageEvent], networks: &[ipnet::IpNet]) {
+pub fn evaluate_events(
+    results: &mut [RuleResult],
+    events: &[UsageEvent],
+    networks: &[ipnet::IpNet],
+) {
     for r in results.iter_mut() {
         match r.rule {
             "network" if networks.is_empty() => {
@@ -84,7 +88,11 @@ pub fn evaluate_events(results: &mut [RuleResult], events: &[UsageEvent], networ
                 let mut outside: std::collections::BTreeMap<String, usize> = Default::default();
                 let mut seen = 0;
                 for e in events {
-                    let Some(ip) = e.source_ip.as_deref().and_then(|s| s.parse::<std::net::IpAddr>().ok()) else {
+                    let Some(ip) = e
+                        .source_ip
+                        .as_deref()
+                        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+                    else {
                         continue;
                     };
                     seen += 1;
@@ -102,26 +110,43 @@ pub fn evaluate_events(results: &mut [RuleResult], events: &[UsageEvent], networ
                     .collect();
                 *r = RuleResult {
                     rule: "network",
-                    status: if findings.is_empty() { RuleStatus::Clean } else { RuleStatus::Findings },
+                    status: if findings.is_empty() {
+                        RuleStatus::Clean
+                    } else {
+                        RuleStatus::Findings
+                    },
                     source: "access events (source addresses)".into(),
                     findings,
                 };
             }
             "auth_failures" => {
-                let failed: Vec<&UsageEvent> = events.iter().filter(|e| e.error_code.is_some()).collect();
+                let failed: Vec<&UsageEvent> =
+                    events.iter().filter(|e| e.error_code.is_some()).collect();
                 let mut by_code: std::collections::BTreeMap<&str, usize> = Default::default();
                 for e in &failed {
-                    *by_code.entry(e.error_code.as_deref().unwrap_or("?")).or_default() += 1;
+                    *by_code
+                        .entry(e.error_code.as_deref().unwrap_or("?"))
+                        .or_default() += 1;
                 }
                 let findings = if failed.len() >= AUTH_FAILURE_THRESHOLD {
-                    by_code.into_iter().map(|(c, n)| format!("{n} call(s) failed with {c}")).collect()
+                    by_code
+                        .into_iter()
+                        .map(|(c, n)| format!("{n} call(s) failed with {c}"))
+                        .collect()
                 } else {
                     Vec::new()
                 };
                 *r = RuleResult {
                     rule: "auth_failures",
-                    status: if findings.is_empty() { RuleStatus::Clean } else { RuleStatus::Findings },
-                    source: format!("access events ({} failed, threshold {AUTH_FAILURE_THRESHOLD})", failed.len()),
+                    status: if findings.is_empty() {
+                        RuleStatus::Clean
+                    } else {
+                        RuleStatus::Findings
+                    },
+                    source: format!(
+                        "access events ({} failed, threshold {AUTH_FAILURE_THRESHOLD})",
+                        failed.len()
+                    ),
                     findings,
                 };
             }
@@ -221,8 +246,17 @@ mod tests {
         assert_eq!(auth.status, RuleStatus::Findings);
         let mut r2 = evaluate_usage(&[], t, false);
         evaluate_events(&mut r2, &events[..1], &[]);
-        assert_eq!(r2.iter().find(|x| x.rule == "network").unwrap().status, RuleStatus::NotEvaluable);
-        assert_eq!(r2.iter().find(|x| x.rule == "auth_failures").unwrap().status, RuleStatus::Clean);
+        assert_eq!(
+            r2.iter().find(|x| x.rule == "network").unwrap().status,
+            RuleStatus::NotEvaluable
+        );
+        assert_eq!(
+            r2.iter()
+                .find(|x| x.rule == "auth_failures")
+                .unwrap()
+                .status,
+            RuleStatus::Clean
+        );
     }
 
     #[test]

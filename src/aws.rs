@@ -6,12 +6,12 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::timeout::TimeoutConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
-use aws_config::SdkConfig;
 
 use crate::secret::{Redactor, Secret};
 

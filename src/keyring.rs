@@ -36,7 +36,9 @@ pub enum KeyringError {
         reason: String,
         advice: &'static str,
     },
-    #[error("invalid keyring name {0:?}: use letters, digits, `-`, `_`, `.`, `/` or `@` (not starting with `.`)")]
+    #[error(
+        "invalid keyring name {0:?}: use letters, digits, `-`, `_`, `.`, `/` or `@` (not starting with `.`)"
+    )]
     InvalidName(String),
     #[error("the {backend} failed: {reason}")]
     Failed {

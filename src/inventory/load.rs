@@ -514,7 +514,14 @@ fn validate_provider(
         check_url(c, file, u, "base_url");
     }
     let admin_credential = credential(c, file, p.admin_credential, None, store_refs);
-    check_settings(c, file, &p.id, kind.as_str(), p.settings.as_ref(), provider_settings(kind));
+    check_settings(
+        c,
+        file,
+        &p.id,
+        kind.as_str(),
+        p.settings.as_ref(),
+        provider_settings(kind),
+    );
     if kind == ProviderKind::Postgres
         && let Some(u) = &p.base_url
     {
@@ -579,7 +586,14 @@ fn validate_store(
     if let Some(a) = &s.address {
         check_url(c, file, a, "address");
     }
-    check_settings(c, file, &s.id, kind.as_str(), s.settings.as_ref(), store_settings(kind));
+    check_settings(
+        c,
+        file,
+        &s.id,
+        kind.as_str(),
+        s.settings.as_ref(),
+        store_settings(kind),
+    );
     if kind == StoreKind::VaultKv2
         && let Some(t) = &s.settings
     {
@@ -602,7 +616,11 @@ fn validate_store(
     if kind == StoreKind::Keyring
         && let Some(a) = &s.address
     {
-        c.at(file, a.span(), "keyring stores live on this machine: remove address");
+        c.at(
+            file,
+            a.span(),
+            "keyring stores live on this machine: remove address",
+        );
     }
     let id = s.id.get_ref().clone();
     let credential = credential(c, file, s.credential, Some(&id), store_refs);
@@ -663,7 +681,10 @@ fn check_settings(
             c.at(
                 file,
                 t.span(),
-                format!("`{}` ({kind}): setting `{name}` must be a string", id.get_ref()),
+                format!(
+                    "`{}` ({kind}): setting `{name}` must be a string",
+                    id.get_ref()
+                ),
             );
         } else if name.ends_with("_url")
             && let Some(u) = value.as_str()
@@ -672,7 +693,10 @@ fn check_settings(
             c.at(
                 file,
                 t.span(),
-                format!("`{}` ({kind}): setting `{name}` {u:?} is not an http(s) URL", id.get_ref()),
+                format!(
+                    "`{}` ({kind}): setting `{name}` {u:?} is not an http(s) URL",
+                    id.get_ref()
+                ),
             );
         }
     }

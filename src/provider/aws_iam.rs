@@ -109,7 +109,11 @@ impl AwsIamProvider {
             Access::Write => RequestPlan::write(summary, "AWS", call),
         };
         // Shown so the operator sees which identity signs; the value is never in a plan.
-        plan.secret_header("Authorization", "AWS4-HMAC-SHA256 ", SecretRef::AdminCredential)
+        plan.secret_header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 ",
+            SecretRef::AdminCredential,
+        )
     }
 
     pub fn plan(&self, op: &Op) -> RequestPlan {
@@ -436,9 +440,8 @@ impl AwsIamProvider {
                     .user_name(&user)
                     .customize()
                     .config_override(
-                        aws_sdk_iam::config::Builder::default().retry_config(
-                            aws_sdk_iam::config::retry::RetryConfig::disabled(),
-                        ),
+                        aws_sdk_iam::config::Builder::default()
+                            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
                     )
                     .send()
                     .await
@@ -463,7 +466,12 @@ impl AwsIamProvider {
                 let config = self.admin_config(secrets).await?;
                 let iam = aws_sdk_iam::Client::new(&config);
                 let mut report = UsageReport::default();
-                match iam.get_access_key_last_used().access_key_id(id).send().await {
+                match iam
+                    .get_access_key_last_used()
+                    .access_key_id(id)
+                    .send()
+                    .await
+                {
                     Ok(out) => {
                         let note = match out.access_key_last_used() {
                             Some(u) => match u.last_used_date().and_then(chrono_of) {
@@ -520,8 +528,12 @@ impl AwsIamProvider {
             let page = trail
                 .lookup_events()
                 .lookup_attributes(attr.clone())
-                .start_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(start.timestamp()))
-                .end_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(end.timestamp()))
+                .start_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+                    start.timestamp(),
+                ))
+                .end_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+                    end.timestamp(),
+                ))
                 .set_next_token(token.take())
                 .send()
                 .await
@@ -540,7 +552,8 @@ impl AwsIamProvider {
                     time,
                     action: ev.event_name().unwrap_or("?").to_string(),
                     source_ip: field("sourceIPAddress"),
-                    user_agent: field("userAgent").map(|u| crate::http::truncate(&r.scrub(&u), 200)),
+                    user_agent: field("userAgent")
+                        .map(|u| crate::http::truncate(&r.scrub(&u), 200)),
                     error_code: field("errorCode"),
                 });
             }
@@ -560,7 +573,11 @@ impl AwsIamProvider {
         report.notes.push(format!(
             "CloudTrail: {} events ({} failed) from {} source addresses",
             report.events.len(),
-            report.events.iter().filter(|e| e.error_code.is_some()).count(),
+            report
+                .events
+                .iter()
+                .filter(|e| e.error_code.is_some())
+                .count(),
             report
                 .events
                 .iter()

@@ -185,7 +185,9 @@ impl PostgresProvider {
             .ok_or_else(|| PgError::Url("no admin credential was resolved".into()))?;
         let mut config = Config::from_str(url.expose())
             // The parser's message may quote the URL; never show it.
-            .map_err(|_| PgError::Url("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into()))?;
+            .map_err(|_| {
+                PgError::Url("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into())
+            })?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("keyfire");
         Ok(config)
@@ -203,17 +205,22 @@ impl PostgresProvider {
     async fn admin_client(secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
         let config = Self::admin_config(secrets)?;
         let user = config.get_user().unwrap_or("?").to_string();
-        Self::connect(&config)
-            .await
-            .map_err(|e| PgError::Connect {
-                role: user,
-                message: r.scrub(&e.to_string()),
-            })
+        Self::connect(&config).await.map_err(|e| PgError::Connect {
+            role: user,
+            message: r.scrub(&e.to_string()),
+        })
     }
 
-    async fn role_state(client: &Client, role: &str, r: &Redactor) -> Result<Option<bool>, PgError> {
+    async fn role_state(
+        client: &Client,
+        role: &str,
+        r: &Redactor,
+    ) -> Result<Option<bool>, PgError> {
         let rows = client
-            .query("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", &[&role])
+            .query(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+                &[&role],
+            )
             .await
             .map_err(|e| db_error("role lookup", &e, r))?;
         Ok(rows.first().map(|row| row.get::<_, bool>(0)))
@@ -248,7 +255,9 @@ impl PostgresProvider {
                     Which::Old => secrets.old_key.as_ref(),
                     Which::New => secrets.new_key.as_ref(),
                 }
-                .ok_or_else(|| ProviderError::Malformed("the password to verify is not in memory".into()))?;
+                .ok_or_else(|| {
+                    ProviderError::Malformed("the password to verify is not in memory".into())
+                })?;
                 let mut config = Self::admin_config(secrets)?;
                 let role = self.role()?;
                 config.user(&role).password(secret.expose());
@@ -283,17 +292,19 @@ impl PostgresProvider {
             Op::Locate { id: Some(role), .. } => {
                 let client = Self::admin_client(secrets, r).await?;
                 Ok(OpOutput::Located(
-                    Self::role_state(&client, role, r).await?.map(|can_login| LocatedKey {
-                        id: role.clone(),
-                        name: Some(role.clone()),
-                        state: if can_login {
-                            KeyState::Active
-                        } else {
-                            KeyState::Disabled
-                        },
-                        hint: None,
-                        created_at: None,
-                    }),
+                    Self::role_state(&client, role, r)
+                        .await?
+                        .map(|can_login| LocatedKey {
+                            id: role.clone(),
+                            name: Some(role.clone()),
+                            state: if can_login {
+                                KeyState::Active
+                            } else {
+                                KeyState::Disabled
+                            },
+                            hint: None,
+                            created_at: None,
+                        }),
                 ))
             }
             // Passwords have no names: a replacement lost in a crash is simply replaced.
@@ -317,7 +328,8 @@ impl PostgresProvider {
                     return Ok(OpOutput::Revoked { already: true });
                 }
                 let throwaway = generate_password()?;
-                let verifier = postgres_protocol::password::scram_sha_256(throwaway.expose().as_bytes());
+                let verifier =
+                    postgres_protocol::password::scram_sha_256(throwaway.expose().as_bytes());
                 client
                     .batch_execute(&format!("ALTER ROLE {} PASSWORD '{verifier}'", ident(id)))
                     .await
@@ -353,7 +365,8 @@ impl PostgresProvider {
                 }
                 let password = generate_password()?;
                 r.learn(&password);
-                let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
+                let verifier =
+                    postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
                 client
                     .batch_execute(&format!(
                         "ALTER ROLE {} WITH LOGIN PASSWORD '{verifier}'",
@@ -382,9 +395,9 @@ impl PostgresProvider {
                 };
                 for row in rows {
                     let started: Option<f64> = row.get(2);
-                    let Some(time) = started.and_then(|s| {
-                        DateTime::<Utc>::from_timestamp_millis((s * 1000.0) as i64)
-                    }) else {
+                    let Some(time) = started
+                        .and_then(|s| DateTime::<Utc>::from_timestamp_millis((s * 1000.0) as i64))
+                    else {
                         continue;
                     };
                     let app: Option<String> = row.get(1);

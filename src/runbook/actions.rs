@@ -1141,7 +1141,10 @@ impl Ctx {
                 self.evidence(sink, step, &key, Action::Promote, json!({ "version": v, "noop": true, "text": format!("{} has no stages: version {v} became current when it was written", store.kind()) }))?;
                 return Ok(ActionOutcome::Done);
             }
-            return skipped(format!("{} has no stages: nothing to promote", store.kind()));
+            return skipped(format!(
+                "{} has no stages: nothing to promote",
+                store.kind()
+            ));
         }
         if run.facts.promoted {
             return skipped("the replacement is already current");
@@ -1159,7 +1162,11 @@ impl Ctx {
         if !self.params.dry_run {
             super::engine::failpoint("promote");
         }
-        let from = run.facts.old_version.clone().filter(|v| v.number() != Some(0));
+        let from = run
+            .facts
+            .old_version
+            .clone()
+            .filter(|v| v.number() != Some(0));
         if let Some(StoreOutput::Promoted { version, .. }) = self
             .store_call(
                 run,
@@ -1376,7 +1383,10 @@ impl Ctx {
             .unwrap_or_default();
         let mut results = crate::audit::evaluate_usage(&buckets, start, usage.is_some());
         if let Some(events) = usage
-            .and_then(|e| serde_json::from_value::<Vec<crate::provider::UsageEvent>>(e.data["events"].clone()).ok())
+            .and_then(|e| {
+                serde_json::from_value::<Vec<crate::provider::UsageEvent>>(e.data["events"].clone())
+                    .ok()
+            })
             .filter(|ev| !ev.is_empty())
         {
             let networks: Vec<ipnet::IpNet> = run

@@ -104,7 +104,9 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !auth.starts_with("AWS4-HMAC-SHA256 Credential=") || !auth.contains("/cloudtrail/aws4_request") {
+    if !auth.starts_with("AWS4-HMAC-SHA256 Credential=")
+        || !auth.contains("/cloudtrail/aws4_request")
+    {
         return aws_error(
             StatusCode::FORBIDDEN,
             "UnrecognizedClientException",
@@ -112,7 +114,11 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
         );
     }
     let Ok(req) = serde_json::from_str::<Value>(&body) else {
-        return aws_error(StatusCode::BAD_REQUEST, "SerializationException", "invalid JSON");
+        return aws_error(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "invalid JSON",
+        );
     };
     let mut key: Option<String> = None;
     for attr in req["LookupAttributes"].as_array().into_iter().flatten() {
@@ -145,7 +151,7 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
         .filter(|e| start.is_none_or(|s| e.time >= s) && end.is_none_or(|t| e.time <= t))
         .collect();
     // CloudTrail returns the newest first.
-    matching.sort_by(|a, b| b.time.cmp(&a.time));
+    matching.sort_by_key(|e| std::cmp::Reverse(e.time));
     let slice: Vec<Value> = matching
         .iter()
         .skip(offset)

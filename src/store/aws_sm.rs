@@ -65,7 +65,10 @@ impl AwsSecretsManager {
         match op {
             StoreOp::Read { version } => {
                 let (what, sel) = match version {
-                    None => (format!("the {CURRENT} version"), format!("VersionStage={CURRENT}")),
+                    None => (
+                        format!("the {CURRENT} version"),
+                        format!("VersionStage={CURRENT}"),
+                    ),
                     Some(v) => (format!("version {v}"), format!("VersionId={v}")),
                 };
                 RequestPlan::read(
@@ -74,7 +77,11 @@ impl AwsSecretsManager {
                     format!("secretsmanager:GetSecretValue SecretId={id} {sel} @ {at}"),
                 )
             }
-            StoreOp::Write { cas, pending, token } => {
+            StoreOp::Write {
+                cas,
+                pending,
+                token,
+            } => {
                 let tok = request_token(token);
                 let stages = if *pending {
                     format!(" VersionStages=[{PENDING}]")
@@ -180,7 +187,11 @@ impl AwsSecretsManager {
                     version: StoreVersion::Id(version.to_string()),
                 })
             }
-            StoreOp::Write { cas, pending, token } => {
+            StoreOp::Write {
+                cas,
+                pending,
+                token,
+            } => {
                 let new = secrets.new_key.as_ref().ok_or(StoreError::NoNewKey)?;
                 let tok = request_token(token);
                 let current = self.current(&client, loc, http).await?;

@@ -122,11 +122,11 @@ fn kerr(e: KeyringError) -> StoreError {
 fn current_version(k: &Keyring, service: &str, user: &str) -> Result<u64, StoreError> {
     let counter = format!("{user}#version");
     match k.get(service, &counter) {
-        Ok(v) => v
-            .expose()
-            .trim()
-            .parse()
-            .map_err(|_| StoreError::Malformed(format!("keyring entry {counter} is not a number"))),
+        Ok(v) => {
+            v.expose().trim().parse().map_err(|_| {
+                StoreError::Malformed(format!("keyring entry {counter} is not a number"))
+            })
+        }
         Err(KeyringError::NoEntry { .. }) => Ok(u64::from(k.has(service, user).map_err(kerr)?)),
         Err(e) => Err(kerr(e)),
     }
@@ -148,7 +148,10 @@ fn blocking(
                 Err(e) => return Err(kerr(e)),
             };
             let current = current_version(k, service, user)?;
-            if version.as_ref().is_some_and(|v| v.number() != Some(current)) {
+            if version
+                .as_ref()
+                .is_some_and(|v| v.number() != Some(current))
+            {
                 // No history: older versions are gone.
                 return Ok(StoreOutput::Missing);
             }
@@ -224,7 +227,9 @@ mod tests {
         assert!(matches!(read(None).unwrap(), StoreOutput::Missing));
         assert!(matches!(
             write(Some(0), "first").unwrap(),
-            StoreOutput::Written { version: StoreVersion::Number(1) }
+            StoreOutput::Written {
+                version: StoreVersion::Number(1)
+            }
         ));
         assert!(matches!(
             write(Some(0), "stale").unwrap_err(),

@@ -51,8 +51,9 @@ impl MemoryStore {
         let url = format!("memory://{}/{}#{}", self.name, loc.path, loc.field);
         match op {
             StoreOp::Read { version } => {
-                let which =
-                    version.as_ref().map_or("current version".to_string(), |v| format!("version {v}"));
+                let which = version
+                    .as_ref()
+                    .map_or("current version".to_string(), |v| format!("version {v}"));
                 RequestPlan::read(format!("Read the {which} of {}", loc.path), "READ", url)
             }
             StoreOp::Write { cas, .. } => {

@@ -115,7 +115,10 @@ pub enum StoreError {
     #[error("the secret at {path} has no field `{field}`")]
     NoField { path: String, field: String },
     #[error("check-and-set failed at {path}: the secret changed since version {expected} was read")]
-    CasMismatch { path: String, expected: StoreVersion },
+    CasMismatch {
+        path: String,
+        expected: StoreVersion,
+    },
     #[error("{0}")]
     Aws(#[from] crate::aws::AwsError),
     #[error("keyring: {0}")]
@@ -146,9 +149,7 @@ impl AnyStore {
         match def.kind {
             StoreKind::Memory => Self::Memory(MemoryStore::named(&def.id)),
             StoreKind::VaultKv2 => Self::VaultKv2(VaultKv2::new(def)),
-            StoreKind::AwsSecretsManager => {
-                Self::AwsSecretsManager(AwsSecretsManager::new(def))
-            }
+            StoreKind::AwsSecretsManager => Self::AwsSecretsManager(AwsSecretsManager::new(def)),
             StoreKind::Keyring => Self::Keyring(KeyringStore::new(def)),
         }
     }

@@ -108,7 +108,11 @@ impl Fleet {
         }
         let (bao_secret_id, old_bao_version, role_id) = match &bao {
             Some(b) => {
-                let v = b.put(None, BAO_PATH, serde_json::json!({ "value": json_of(&old) }));
+                let v = b.put(
+                    None,
+                    BAO_PATH,
+                    serde_json::json!({ "value": json_of(&old) }),
+                );
                 let (role, secret) = b.approle(None);
                 (secret, v, role)
             }
@@ -230,7 +234,11 @@ created_at = 2026-10-01
     fn sts_with(&self, key: &KeyPair) -> Result<String, String> {
         self.rt.block_on(async {
             let cfg = self.target().config(Some(key)).await;
-            match aws_sdk_sts::Client::new(&cfg).get_caller_identity().send().await {
+            match aws_sdk_sts::Client::new(&cfg)
+                .get_caller_identity()
+                .send()
+                .await
+            {
                 Ok(o) => Ok(o.arn().unwrap_or_default().to_string()),
                 Err(e) => Err(keyfire::aws::sdk_error("sts", &e, &Default::default())
                     .code()
@@ -243,7 +251,12 @@ created_at = 2026-10-01
     fn agent_keys(&self) -> Vec<(String, bool)> {
         let iam = self.iam();
         self.rt.block_on(async {
-            let out = iam.list_access_keys().user_name(AGENT_USER).send().await.unwrap();
+            let out = iam
+                .list_access_keys()
+                .user_name(AGENT_USER)
+                .send()
+                .await
+                .unwrap();
             let mut keys: Vec<(String, bool)> = out
                 .access_key_metadata()
                 .iter()
@@ -270,7 +283,12 @@ created_at = 2026-10-01
                 .send()
                 .await
                 .unwrap();
-            let d = sm.describe_secret().secret_id(SM_PATH).send().await.unwrap();
+            let d = sm
+                .describe_secret()
+                .secret_id(SM_PATH)
+                .send()
+                .await
+                .unwrap();
             let mut stages: Vec<(String, Vec<String>)> = d
                 .version_ids_to_stages()
                 .unwrap()
@@ -297,7 +315,12 @@ created_at = 2026-10-01
             let mut out = Vec::new();
             let users = iam.list_users().send().await.unwrap();
             for u in users.users() {
-                let keys = iam.list_access_keys().user_name(u.user_name()).send().await.unwrap();
+                let keys = iam
+                    .list_access_keys()
+                    .user_name(u.user_name())
+                    .send()
+                    .await
+                    .unwrap();
                 let mut ks: Vec<String> = keys
                     .access_key_metadata()
                     .iter()
@@ -314,7 +337,11 @@ created_at = 2026-10-01
 
     fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.dir.path().join("data/incidents"))
-            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|r| {
+                r.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         ids.sort();
         ids
@@ -322,7 +349,12 @@ created_at = 2026-10-01
 
     fn entries(&self, id: &str) -> Vec<keyfire::record::Entry> {
         keyfire::record::read_entries(
-            &self.dir.path().join("data/incidents").join(id).join("record.jsonl"),
+            &self
+                .dir
+                .path()
+                .join("data/incidents")
+                .join(id)
+                .join("record.jsonl"),
         )
         .unwrap()
     }
@@ -339,18 +371,29 @@ created_at = 2026-10-01
         for f in files_under(&self.dir.path().join("data")) {
             let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
             for s in &secrets {
-                assert!(!text.contains(s.as_str()), "a secret leaked into {}", f.display());
+                assert!(
+                    !text.contains(s.as_str()),
+                    "a secret leaked into {}",
+                    f.display()
+                );
             }
         }
         for o in outputs {
             for s in &secrets {
-                assert!(!stdout(o).contains(s.as_str()) && !stderr(o).contains(s.as_str()), "a secret leaked into the output");
+                assert!(
+                    !stdout(o).contains(s.as_str()) && !stderr(o).contains(s.as_str()),
+                    "a secret leaked into the output"
+                );
             }
         }
     }
 }
 
-fn evidence<'a>(entries: &'a [keyfire::record::Entry], key: &str, action: &str) -> Vec<&'a keyfire::record::Entry> {
+fn evidence<'a>(
+    entries: &'a [keyfire::record::Entry],
+    key: &str,
+    action: &str,
+) -> Vec<&'a keyfire::record::Entry> {
     entries
         .iter()
         .filter(|e| e.kind == "evidence" && e.data["key"] == key && e.data["action"] == action)
@@ -363,13 +406,33 @@ fn new_pair(value: &str) -> KeyPair {
 
 #[test]
 fn live_incident_replaces_an_iam_key_through_secrets_manager() {
-    let Some(f) = Fleet::start("aws::live_incident_replaces_an_iam_key_through_secrets_manager", false) else {
+    let Some(f) = Fleet::start(
+        "aws::live_incident_replaces_an_iam_key_through_secrets_manager",
+        false,
+    ) else {
         return;
     };
-    assert!(f.sts_with(&f.old).is_ok(), "the old key works before the incident");
+    assert!(
+        f.sts_with(&f.old).is_ok(),
+        "the old key works before the incident"
+    );
     let (_, old_version, _) = f.secret();
-    let out = f.run(&["incident", "start", "support-aws", "--yes", "--no-tui", "--reason", "key in a public repo"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    let out = f.run(&[
+        "incident",
+        "start",
+        "support-aws",
+        "--yes",
+        "--no-tui",
+        "--reason",
+        "key in a public repo",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // The old key is gone and AWS (moto, checking signatures) refuses it.
     assert_eq!(f.sts_with(&f.old), Err("InvalidClientTokenId".to_string()));
@@ -383,8 +446,17 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
     assert!(f.sts_with(&new).is_ok(), "the replacement authenticates");
     assert_ne!(version, old_version);
     // Staged: written AWSPENDING, promoted, pending label cleared; the old one is AWSPREVIOUS.
-    assert!(stages.iter().all(|(_, s)| !s.contains(&"AWSPENDING".to_string())), "{stages:?}");
-    assert!(stages.iter().any(|(id, s)| *id == old_version && s.contains(&"AWSPREVIOUS".to_string())));
+    assert!(
+        stages
+            .iter()
+            .all(|(_, s)| !s.contains(&"AWSPENDING".to_string())),
+        "{stages:?}"
+    );
+    assert!(
+        stages
+            .iter()
+            .any(|(id, s)| *id == old_version && s.contains(&"AWSPREVIOUS".to_string()))
+    );
 
     let id = &f.ids()[0];
     let entries = f.entries(id);
@@ -412,8 +484,19 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
         .unwrap()
         .clone();
     assert_eq!(network["status"], "findings", "{network}");
-    assert!(network["findings"][0].as_str().unwrap().starts_with("198.51.100.23"));
-    assert!(f.trail.observer().requests().iter().all(|r| r.method == "POST"));
+    assert!(
+        network["findings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("198.51.100.23")
+    );
+    assert!(
+        f.trail
+            .observer()
+            .requests()
+            .iter()
+            .all(|r| r.method == "POST")
+    );
     let verify = f.run(&["record", "verify", id]);
     assert_eq!(verify.status.code(), Some(0));
     f.assert_no_leak(&[&out], &[new.secret_access_key.expose()]);
@@ -421,15 +504,36 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
 
 #[test]
 fn zero_downtime_with_openbao_store_adds_exactly_one_version() {
-    let Some(f) = Fleet::start("aws::zero_downtime_with_openbao_store_adds_exactly_one_version", true) else {
+    let Some(f) = Fleet::start(
+        "aws::zero_downtime_with_openbao_store_adds_exactly_one_version",
+        true,
+    ) else {
         return;
     };
     let bao = f.bao.as_ref().unwrap();
-    let out = f.run(&["incident", "start", "support-aws-bao", "--zero-downtime", "--yes", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    let out = f.run(&[
+        "incident",
+        "start",
+        "support-aws-bao",
+        "--zero-downtime",
+        "--yes",
+        "--no-tui",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let listing = bao.listing(None, BAO_PATH);
     assert_eq!(listing["current_version"], f.old_bao_version + 1);
-    let (_, v) = bao.api("GET", &format!("/v1/secret/data/{BAO_PATH}"), None, serde_json::Value::Null);
+    let (_, v) = bao.api(
+        "GET",
+        &format!("/v1/secret/data/{BAO_PATH}"),
+        None,
+        serde_json::Value::Null,
+    );
     let new = new_pair(v["data"]["data"]["value"].as_str().unwrap());
     assert!(f.sts_with(&new).is_ok());
     assert_eq!(f.sts_with(&f.old), Err("InvalidClientTokenId".to_string()));
@@ -450,16 +554,36 @@ fn zero_downtime_with_openbao_store_adds_exactly_one_version() {
 
 #[test]
 fn zero_downtime_is_refused_when_the_user_already_has_two_keys() {
-    let Some(f) = Fleet::start("aws::zero_downtime_is_refused_when_the_user_already_has_two_keys", false) else {
+    let Some(f) = Fleet::start(
+        "aws::zero_downtime_is_refused_when_the_user_already_has_two_keys",
+        false,
+    ) else {
         return;
     };
     let iam = f.iam();
     f.rt.block_on(async {
-        iam.create_access_key().user_name(AGENT_USER).send().await.unwrap();
+        iam.create_access_key()
+            .user_name(AGENT_USER)
+            .send()
+            .await
+            .unwrap();
     });
     let before = f.agent_keys();
-    let out = f.run(&["incident", "start", "support-aws", "--zero-downtime", "--yes", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    let out = f.run(&[
+        "incident",
+        "start",
+        "support-aws",
+        "--zero-downtime",
+        "--yes",
+        "--no-tui",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let text = format!("{}{}", stdout(&out), stderr(&out));
     assert!(text.contains("already holds 2 access keys"), "{text}");
     assert!(text.contains("contain-first"), "{text}");
@@ -469,17 +593,36 @@ fn zero_downtime_is_refused_when_the_user_already_has_two_keys() {
 
 #[test]
 fn drill_leaves_moto_and_openbao_exactly_as_they_were() {
-    let Some(f) = Fleet::start("aws::drill_leaves_moto_and_openbao_exactly_as_they_were", true) else {
+    let Some(f) = Fleet::start(
+        "aws::drill_leaves_moto_and_openbao_exactly_as_they_were",
+        true,
+    ) else {
         return;
     };
     let bao = f.bao.as_ref().unwrap();
     let moto_before = f.moto_listing();
     let bao_before = bao.listing(None, BAO_PATH);
-    let out = f.run(&["incident", "start", "support-aws", "support-aws-bao", "--dry-run", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    let out = f.run(&[
+        "incident",
+        "start",
+        "support-aws",
+        "support-aws-bao",
+        "--dry-run",
+        "--no-tui",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(f.moto_listing(), moto_before);
     assert_eq!(bao.listing(None, BAO_PATH), bao_before);
-    assert!(f.sts_with(&f.old).is_ok(), "the drill did not touch the key");
+    assert!(
+        f.sts_with(&f.old).is_ok(),
+        "the drill did not touch the key"
+    );
 
     let entries = f.entries(&f.ids()[0]);
     let plans: Vec<_> = entries
@@ -497,14 +640,34 @@ fn drill_leaves_moto_and_openbao_exactly_as_they_were() {
     for e in &entries {
         if e.kind == "request_sent" {
             let seq = e.seq;
-            let plan = entries.iter().rev().find(|p| p.seq < seq && p.kind == "plan").unwrap();
-            assert_eq!(plan.data["plan"]["access"], "read", "a write was sent in a drill: {}", plan.data["rendered"]);
+            let plan = entries
+                .iter()
+                .rev()
+                .find(|p| p.seq < seq && p.kind == "plan")
+                .unwrap();
+            assert_eq!(
+                plan.data["plan"]["access"], "read",
+                "a write was sent in a drill: {}",
+                plan.data["rendered"]
+            );
         }
     }
-    let rendered: Vec<String> = plans.iter().map(|p| p.data["rendered"].as_str().unwrap().to_string()).collect();
+    let rendered: Vec<String> = plans
+        .iter()
+        .map(|p| p.data["rendered"].as_str().unwrap().to_string())
+        .collect();
     assert!(rendered.iter().any(|r| r.contains("iam:DeleteAccessKey")));
-    assert!(rendered.iter().any(|r| r.contains("secretsmanager:PutSecretValue") && r.contains("VersionStages=[AWSPENDING]")));
-    assert!(rendered.iter().any(|r| r.contains("secretsmanager:UpdateSecretVersionStage")));
+    assert!(
+        rendered
+            .iter()
+            .any(|r| r.contains("secretsmanager:PutSecretValue")
+                && r.contains("VersionStages=[AWSPENDING]"))
+    );
+    assert!(
+        rendered
+            .iter()
+            .any(|r| r.contains("secretsmanager:UpdateSecretVersionStage"))
+    );
     // The drill proved the admin credentials, the AppRole login and the proof call work.
     let proof = evidence(&entries, "support-aws", "prove_revoked");
     assert_eq!(proof[0].data["old_key_authenticates"], true);
@@ -548,7 +711,14 @@ fn crash_then_resume(point: &str) {
     let (_, old_version, _) = f.secret();
     run_until_failpoint(
         &f,
-        &["incident", "start", "support-aws", "--zero-downtime", "--yes", "--no-tui"],
+        &[
+            "incident",
+            "start",
+            "support-aws",
+            "--zero-downtime",
+            "--yes",
+            "--no-tui",
+        ],
         point,
     );
     let id = f.ids()[0].clone();
@@ -559,7 +729,13 @@ fn crash_then_resume(point: &str) {
     assert!(f.sts_with(&f.old).is_ok());
 
     let out = f.run(&["incident", "resume", &id, "--yes", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     // Exactly one key exists: the replacement, which is the one promoted; the old is revoked.
     let keys = f.agent_keys();
     assert_eq!(keys.len(), 1, "{keys:?}");
@@ -567,13 +743,25 @@ fn crash_then_resume(point: &str) {
     let new = new_pair(&value);
     assert_eq!(keys[0], (new.access_key_id.clone(), true));
     assert_ne!(version, old_version);
-    assert!(stages.iter().all(|(_, s)| !s.contains(&"AWSPENDING".to_string())), "{stages:?}");
+    assert!(
+        stages
+            .iter()
+            .all(|(_, s)| !s.contains(&"AWSPENDING".to_string())),
+        "{stages:?}"
+    );
     assert!(f.sts_with(&new).is_ok());
     assert_eq!(f.sts_with(&f.old), Err("InvalidClientTokenId".to_string()));
     let entries = f.entries(&id);
-    let closed = entries.iter().rev().find(|e| e.kind == "incident_closed").unwrap();
+    let closed = entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == "incident_closed")
+        .unwrap();
     assert_eq!(closed.data["outcome"], "completed");
-    assert_eq!(closed.data["keys"]["support-aws"]["new_key_id"], new.access_key_id.as_str());
+    assert_eq!(
+        closed.data["keys"]["support-aws"]["new_key_id"],
+        new.access_key_id.as_str()
+    );
     assert_eq!(f.run(&["record", "verify", &id]).status.code(), Some(0));
     f.assert_no_leak(&[&out], &[new.secret_access_key.expose()]);
 }

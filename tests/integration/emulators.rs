@@ -70,7 +70,10 @@ pub fn http(
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -127,7 +130,10 @@ impl Moto {
     /// `None` (after a loud skip) when `moto_server` is not installed.
     pub fn start(test: &str) -> Option<Self> {
         let Some(bin) = which("moto_server") else {
-            skip(test, "moto_server is not on PATH (pip install 'moto[server]')");
+            skip(
+                test,
+                "moto_server is not on PATH (pip install 'moto[server]')",
+            );
             return None;
         };
         let port = free_port();
@@ -339,7 +345,10 @@ fn run_as(as_postgres: bool, program: &Path, args: &[&str]) -> std::process::Out
 impl Postgres {
     pub fn start(test: &str) -> Option<Self> {
         let (Some(initdb), Some(pg_ctl)) = (pg_bin("initdb"), pg_bin("pg_ctl")) else {
-            skip(test, "PostgreSQL (initdb, pg_ctl) is not installed (apt-get install postgresql)");
+            skip(
+                test,
+                "PostgreSQL (initdb, pg_ctl) is not installed (apt-get install postgresql)",
+            );
             return None;
         };
         let as_postgres = unsafe { libc::geteuid() } == 0;
@@ -348,13 +357,25 @@ impl Postgres {
         let pwfile = dir.path().join("pwfile");
         std::fs::write(&pwfile, &super_password).unwrap();
         if as_postgres {
-            let uid = Command::new("id").args(["-u", "postgres"]).output().unwrap();
-            let gid = Command::new("id").args(["-g", "postgres"]).output().unwrap();
+            let uid = Command::new("id")
+                .args(["-u", "postgres"])
+                .output()
+                .unwrap();
+            let gid = Command::new("id")
+                .args(["-g", "postgres"])
+                .output()
+                .unwrap();
             let num = |o: std::process::Output| {
-                String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok()
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
             };
             let (Some(uid), Some(gid)) = (num(uid), num(gid)) else {
-                skip(test, "running as root but there is no `postgres` user to run PostgreSQL");
+                skip(
+                    test,
+                    "running as root but there is no `postgres` user to run PostgreSQL",
+                );
                 return None;
             };
             for p in [dir.path(), pwfile.as_path()] {
@@ -378,7 +399,11 @@ impl Postgres {
                 "--no-locale",
             ],
         );
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut port = 0;
         for _ in 0..5 {
             port = free_port();
@@ -422,7 +447,10 @@ impl Postgres {
     }
 
     pub fn url_for(&self, role: &str, password: &str) -> String {
-        format!("postgresql://{role}:{password}@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgresql://{role}:{password}@127.0.0.1:{}/postgres",
+            self.port
+        )
     }
 }
 

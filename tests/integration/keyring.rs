@@ -28,13 +28,21 @@ fn usable(test: &str) -> bool {
 
 fn auth(env: &TestEnv, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = env.cmd();
-    cmd.arg("auth").args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg("auth")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }
     let mut child = cmd.spawn().unwrap();
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     child.wait_with_output().unwrap()
 }
@@ -52,13 +60,23 @@ fn auth_set_then_a_provider_call_uses_the_kernel_keyring() {
         .replace(&format!("env:{ADMIN_VAR}"), &format!("keyring:{name}"));
     std::fs::write(env.inventory_path(), text).unwrap();
 
-    let set = auth(&env, &["set", &name], Some(&format!("{}\n", env.canaries.admin)));
+    let set = auth(
+        &env,
+        &["set", &name],
+        Some(&format!("{}\n", env.canaries.admin)),
+    );
     assert_eq!(set.status.code(), Some(0), "{}", stderr(&set));
     assert!(stdout(&set).contains("kernel keyring"), "{}", stdout(&set));
     let list = auth(&env, &["list"], None);
-    assert!(stdout(&list).contains(&format!("keyring:{name}")), "{}", stdout(&list));
+    assert!(
+        stdout(&list).contains(&format!("keyring:{name}")),
+        "{}",
+        stdout(&list)
+    );
     for o in [&set, &list] {
-        assert!(!stdout(o).contains(&env.canaries.admin) && !stderr(o).contains(&env.canaries.admin));
+        assert!(
+            !stdout(o).contains(&env.canaries.admin) && !stderr(o).contains(&env.canaries.admin)
+        );
     }
 
     // The admin credential now comes from the keyring only (the variable is gone); the fake
@@ -69,14 +87,23 @@ fn auth_set_then_a_provider_call_uses_the_kernel_keyring() {
         .args(["incident", "start", "support-llm", "--dry-run", "--no-tui"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let id = &env.incident_ids()[0];
     let entries = env.entries(id);
     let resolved = entries
         .iter()
         .find(|e| e.kind == "evidence" && e.data["action"] == "resolve_credentials")
         .unwrap();
-    assert_eq!(resolved.data["resolved"][0]["reference"], format!("keyring:{name}"));
+    assert_eq!(
+        resolved.data["resolved"][0]["reference"],
+        format!("keyring:{name}")
+    );
     let located = entries
         .iter()
         .find(|e| e.kind == "evidence" && e.data["action"] == "locate")
@@ -93,7 +120,11 @@ fn auth_set_then_a_provider_call_uses_the_kernel_keyring() {
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(1));
-    assert!(stdout(&again).contains(&format!("keyring entry `{name}`")), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains(&format!("keyring entry `{name}`")),
+        "{}",
+        stdout(&again)
+    );
 }
 
 #[test]
@@ -119,12 +150,26 @@ fn keyring_store_receives_the_replacement_in_a_live_incident() {
         );
     std::fs::write(env.inventory_path(), text).unwrap();
     let out = env.run(&["incident", "start", "support-llm", "--yes", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let new = k.get(&service, path).unwrap();
     assert_ne!(new.expose(), env.canaries.old_key);
-    assert!(env.api.accepts(new.expose()), "the stored replacement works at the provider");
+    assert!(
+        env.api.accepts(new.expose()),
+        "the stored replacement works at the provider"
+    );
     assert!(!env.api.accepts(&env.canaries.old_key));
-    assert_eq!(k.get(&service, &format!("{path}#version")).unwrap().expose(), "2");
+    assert_eq!(
+        k.get(&service, &format!("{path}#version"))
+            .unwrap()
+            .expose(),
+        "2"
+    );
     let _ = k.delete(&service, path);
     let _ = k.delete(&service, &format!("{path}#version"));
 }

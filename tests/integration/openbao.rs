@@ -50,7 +50,12 @@ async fn exec(
 
 /// A namespace with KV v2 at `secret/` and an AppRole in it.
 fn namespace_with_approle(bao: &Bao) -> (String, String) {
-    let (s, v) = bao.api("POST", &format!("/v1/sys/namespaces/{NS}"), None, serde_json::json!({}));
+    let (s, v) = bao.api(
+        "POST",
+        &format!("/v1/sys/namespaces/{NS}"),
+        None,
+        serde_json::json!({}),
+    );
     assert!((200..300).contains(&s), "create namespace: {s} {v}");
     let (s, v) = bao.api(
         "POST",
@@ -64,7 +69,9 @@ fn namespace_with_approle(bao: &Bao) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version() {
-    let Some(bao) = Bao::start("openbao::approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version") else {
+    let Some(bao) = Bao::start(
+        "openbao::approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version",
+    ) else {
         return;
     };
     let (role_id, secret_id) = namespace_with_approle(&bao);
@@ -75,7 +82,12 @@ async fn approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version()
     );
     assert_eq!(v1, 1);
     // The same path outside the namespace does not exist: the header is what finds it.
-    let (status, _) = bao.api("GET", &format!("/v1/secret/data/{PATH}"), None, serde_json::Value::Null);
+    let (status, _) = bao.api(
+        "GET",
+        &format!("/v1/secret/data/{PATH}"),
+        None,
+        serde_json::Value::Null,
+    );
     assert_eq!(status, 404);
 
     let s = store(&bao, &role_id, Some(NS));
@@ -84,7 +96,10 @@ async fn approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version()
         store_credential: Some(Secret::new(secret_id.clone())),
         ..SecretBag::default()
     };
-    match exec(&s, StoreOp::Read { version: None }, &http, &bag).await.unwrap() {
+    match exec(&s, StoreOp::Read { version: None }, &http, &bag)
+        .await
+        .unwrap()
+    {
         StoreOutput::Value { value, version } => {
             assert_eq!(value.expose(), "sk-old-CANARY-0001");
             assert_eq!(version, StoreVersion::Number(1));
@@ -105,21 +120,41 @@ async fn approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version()
     let err = exec(&s, write(1), &http, &bag).await.unwrap_err();
     assert!(matches!(err, StoreError::CasMismatch { .. }), "{err}");
     // The old version is still readable (for the revocation proof); the merge kept `model`.
-    match exec(&s, StoreOp::Read { version: Some(StoreVersion::Number(1)) }, &http, &bag)
-        .await
-        .unwrap()
+    match exec(
+        &s,
+        StoreOp::Read {
+            version: Some(StoreVersion::Number(1)),
+        },
+        &http,
+        &bag,
+    )
+    .await
+    .unwrap()
     {
         StoreOutput::Value { value, .. } => assert_eq!(value.expose(), "sk-old-CANARY-0001"),
         other => panic!("{other:?}"),
     }
-    let (_, v) = bao.api("GET", &format!("/v1/secret/data/{PATH}"), Some(NS), serde_json::Value::Null);
+    let (_, v) = bao.api(
+        "GET",
+        &format!("/v1/secret/data/{PATH}"),
+        Some(NS),
+        serde_json::Value::Null,
+    );
     assert_eq!(v["data"]["data"]["value"], "sk-new-CANARY-0002");
     assert_eq!(v["data"]["data"]["model"], "gpt-test");
     assert_eq!(v["data"]["metadata"]["version"], 2);
     // Promote is a recorded no-op: KV v2 has no stages.
-    match exec(&s, StoreOp::Promote { version: StoreVersion::Number(2), from: Some(StoreVersion::Number(1)) }, &http, &bag)
-        .await
-        .unwrap()
+    match exec(
+        &s,
+        StoreOp::Promote {
+            version: StoreVersion::Number(2),
+            from: Some(StoreVersion::Number(1)),
+        },
+        &http,
+        &bag,
+    )
+    .await
+    .unwrap()
     {
         StoreOutput::Promoted { noop, .. } => assert!(noop),
         other => panic!("{other:?}"),
@@ -130,10 +165,18 @@ async fn approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version()
         store_credential: Some(Secret::new("00000000-0000-0000-0000-000000000000")),
         ..SecretBag::default()
     };
-    let err = exec(&store(&bao, &role_id, Some(NS)), StoreOp::Read { version: None }, &http, &wrong)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("400") || err.to_string().contains("invalid"), "{err}");
+    let err = exec(
+        &store(&bao, &role_id, Some(NS)),
+        StoreOp::Read { version: None },
+        &http,
+        &wrong,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("400") || err.to_string().contains("invalid"),
+        "{err}"
+    );
     assert!(!err.to_string().contains(&secret_id));
 
     // In a drill the store refuses to send a write even if asked (the engine never asks).
@@ -145,11 +188,17 @@ async fn approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_references_resolve_admin_credentials_through_openbao() {
-    let Some(bao) = Bao::start("openbao::store_references_resolve_admin_credentials_through_openbao") else {
+    let Some(bao) =
+        Bao::start("openbao::store_references_resolve_admin_credentials_through_openbao")
+    else {
         return;
     };
     let (role_id, secret_id) = bao.approle(None);
-    bao.put(None, "keyfire/admin", serde_json::json!({ "token": "fk-admin-CANARYfromBao12345" }));
+    bao.put(
+        None,
+        "keyfire/admin",
+        serde_json::json!({ "token": "fk-admin-CANARYfromBao12345" }),
+    );
     let var = format!("KF_BAO_SECRET_ID_{}", std::process::id());
     // SAFETY: the variable name is unique to this test; nothing else reads or writes it.
     unsafe { std::env::set_var(&var, &secret_id) };
@@ -171,10 +220,22 @@ settings = {{ auth = "approle", role_id = "{role_id}" }}
     );
     let inv = keyfire::inventory::load_str(std::path::Path::new("inv.toml"), &text).unwrap();
     let http = Http::new(false, Redactor::new()).unwrap();
-    let cref = inv.provider("llm").unwrap().admin_credential.clone().unwrap();
-    let secret = keyfire::credential::resolve(&cref, &inv, &http).await.unwrap();
+    let cref = inv
+        .provider("llm")
+        .unwrap()
+        .admin_credential
+        .clone()
+        .unwrap();
+    let secret = keyfire::credential::resolve(&cref, &inv, &http)
+        .await
+        .unwrap();
     assert_eq!(secret.expose(), "fk-admin-CANARYfromBao12345");
     // Both the secret id and the resolved value are now scrubbed from anything keyfire writes.
-    let scrubbed = http.redactor().scrub(&format!("{secret_id} fk-admin-CANARYfromBao12345"));
-    assert!(!scrubbed.contains(&secret_id) && !scrubbed.contains("CANARYfromBao"), "{scrubbed}");
+    let scrubbed = http
+        .redactor()
+        .scrub(&format!("{secret_id} fk-admin-CANARYfromBao12345"));
+    assert!(
+        !scrubbed.contains(&secret_id) && !scrubbed.contains("CANARYfromBao"),
+        "{scrubbed}"
+    );
 }

@@ -123,14 +123,21 @@ created_at = 2026-10-01
 
     fn entries(&self) -> Vec<keyfire::record::Entry> {
         let dir = self.dir.path().join("data/incidents");
-        let id = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().file_name();
+        let id = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .file_name();
         keyfire::record::read_entries(&dir.join(id).join("record.jsonl")).unwrap()
     }
 }
 
 #[test]
 fn live_incident_terminates_sessions_and_rotates_the_password() {
-    let Some(db) = Db::start("postgres::live_incident_terminates_sessions_and_rotates_the_password") else {
+    let Some(db) =
+        Db::start("postgres::live_incident_terminates_sessions_and_rotates_the_password")
+    else {
         return;
     };
     // An agent (or an attacker) holding a session open under the leaked password.
@@ -141,7 +148,13 @@ fn live_incident_terminates_sessions_and_rotates_the_password() {
     db.rt.block_on(session.simple_query("SELECT 1")).unwrap();
 
     let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // The live session was terminated by the server.
     let err = db
@@ -150,12 +163,17 @@ fn live_incident_terminates_sessions_and_rotates_the_password() {
         .expect_err("the old session must be gone");
     assert!(session.is_closed(), "{err}");
     // The old password no longer logs in; the one in the store (a new version) does.
-    assert!(db.login(OLD_PASSWORD).unwrap_err().contains("password authentication failed"));
+    assert!(
+        db.login(OLD_PASSWORD)
+            .unwrap_err()
+            .contains("password authentication failed")
+    );
     assert_eq!(db.vault.version(PATH), 2);
     let new = db.vault.value(PATH, "value", None).unwrap();
     assert_ne!(new, OLD_PASSWORD);
     assert!(new.len() >= 32);
-    db.login(&new).expect("the new password from the store logs in");
+    db.login(&new)
+        .expect("the new password from the store logs in");
 
     let entries = db.entries();
     let proof = entries
@@ -172,7 +190,12 @@ fn live_incident_terminates_sessions_and_rotates_the_password() {
     // No password or the admin URL anywhere keyfire wrote or printed.
     for f in files_under(&db.dir.path().join("data")) {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
-        for s in [OLD_PASSWORD, new.as_str(), db.pg.super_password.as_str(), VAULT_TOKEN] {
+        for s in [
+            OLD_PASSWORD,
+            new.as_str(),
+            db.pg.super_password.as_str(),
+            VAULT_TOKEN,
+        ] {
             assert!(!text.contains(s), "secret in {}", f.display());
         }
     }
@@ -183,12 +206,30 @@ fn live_incident_terminates_sessions_and_rotates_the_password() {
 
 #[test]
 fn zero_downtime_is_refused_for_a_role_with_one_password() {
-    let Some(db) = Db::start("postgres::zero_downtime_is_refused_for_a_role_with_one_password") else {
+    let Some(db) = Db::start("postgres::zero_downtime_is_refused_for_a_role_with_one_password")
+    else {
         return;
     };
-    let out = db.run(&["incident", "start", "support-db", "--zero-downtime", "--yes", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(2), "{}\n{}", stdout(&out), stderr(&out));
-    assert!(stderr(&out).contains("allows only one live key"), "{}", stderr(&out));
+    let out = db.run(&[
+        "incident",
+        "start",
+        "support-db",
+        "--zero-downtime",
+        "--yes",
+        "--no-tui",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("allows only one live key"),
+        "{}",
+        stderr(&out)
+    );
     db.login(OLD_PASSWORD).unwrap();
 }
 
@@ -199,7 +240,13 @@ fn drill_leaves_postgres_exactly_as_it_was() {
     };
     let before = db.listing();
     let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(db.listing(), before);
     assert_eq!(db.vault.version(PATH), 1);
     db.login(OLD_PASSWORD).unwrap();
@@ -208,7 +255,11 @@ fn drill_leaves_postgres_exactly_as_it_was() {
         .iter()
         .filter(|e| e.kind == "plan" && e.data["plan"]["access"] == "write")
         .collect();
-    assert!(writes.len() >= 4, "disable, revoke, create, store write: {}", writes.len());
+    assert!(
+        writes.len() >= 4,
+        "disable, revoke, create, store write: {}",
+        writes.len()
+    );
     for p in &writes {
         let next = entries.iter().find(|e| e.seq == p.seq + 1).unwrap();
         assert_eq!(next.kind, "not_sent", "{}", p.data["rendered"]);
