@@ -99,8 +99,20 @@ pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
         }
         if let Some(e) = find(entries, key, "evidence", "store_write") {
             out.push_str(&format!(
-                "- stored as version {} (was {})\n",
-                e.data["version"], e.data["previous_version"]
+                "- stored as version {} (was {}){}\n",
+                plain(&e.data["version"]),
+                plain(&e.data["previous_version"]),
+                if e.data["pending"] == true {
+                    ", pending until verified"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if let Some(e) = find(entries, key, "evidence", "promote") {
+            out.push_str(&format!(
+                "- promoted: {}\n",
+                e.data["text"].as_str().unwrap_or("")
             ));
         }
         if let Some(e) = find(entries, key, "evidence", "verify_new") {
@@ -155,4 +167,9 @@ pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
     }
     out.push_str("\n## Sign-off\n\nOperator: ____________________  Date: ____________\n");
     out
+}
+
+/// A JSON scalar as text: version numbers as numbers, version ids without quotes.
+fn plain(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
