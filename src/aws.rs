@@ -207,6 +207,17 @@ impl KeyPair {
         }
     }
 
+    /// Parse, and teach the redactor the secret halves on their own (the whole value is
+    /// already known to it), so an error echoing just the secret key is scrubbed too.
+    pub fn parse_learned(secret: &Secret, redactor: &Redactor) -> Result<Self, AwsError> {
+        let pair = Self::parse(secret)?;
+        redactor.learn(&pair.secret_access_key);
+        if let Some(t) = &pair.session_token {
+            redactor.learn(t);
+        }
+        Ok(pair)
+    }
+
     /// The JSON form keyfire writes to a store for agents to read.
     pub fn to_json(&self) -> Secret {
         let mut m = serde_json::Map::new();

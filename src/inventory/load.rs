@@ -986,4 +986,71 @@ mod tests {
         assert!(CredentialRef::parse("env:1BAD").is_err());
         assert!(CredentialRef::parse("store:vault").is_err());
     }
+
+    fn problems(text: &str) -> Vec<String> {
+        match load_str(Path::new("inv.toml"), text) {
+            Ok(_) => Vec::new(),
+            Err(InventoryError::Invalid(p)) => p.iter().map(|p| p.to_string()).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn aws_postgres_and_store_settings_are_checked_with_positions() {
+        let text = r#"schema = 1
+[[providers]]
+id = "aws"
+kind = "aws-iam"
+settings = { region = "us-east-1", usr = "typo" }
+
+[[providers]]
+id = "db"
+kind = "postgres"
+admin_credential = "env:PG_ADMIN"
+base_url = "http://127.0.0.1:5432"
+
+[[stores]]
+id = "bao"
+kind = "vault-kv2"
+address = "http://127.0.0.1:8200"
+credential = "env:SECRET_ID"
+settings = { auth = "approle" }
+
+[[stores]]
+id = "sm"
+kind = "aws-secrets-manager"
+settings = { region = 1 }
+
+[[keys]]
+id = "db-key"
+provider = "db"
+hint = "...abcd"
+"#;
+        let p = problems(text);
+        let has = |needle: &str, line: usize| {
+            p.iter()
+                .any(|x| x.contains(needle) && x.starts_with(&format!("inv.toml:{line}:")))
+        };
+        assert!(has("unknown setting `usr`", 5), "{p:#?}");
+        assert!(has("remove base_url", 11), "{p:#?}");
+        assert!(has("needs settings.role_id", 18), "{p:#?}");
+        assert!(has("setting `region` must be a string", 23), "{p:#?}");
+        assert!(has("needs provider_key_id (the role name)", 26), "{p:#?}");
+        assert_eq!(p.len(), 5, "{p:#?}");
+        // AWS needs no credential (the SDK's default chain), and valid settings pass.
+        let ok = r#"schema = 1
+[[providers]]
+id = "aws"
+kind = "aws-iam"
+settings = { region = "eu-west-1", profile = "ir", user = "agent", cloudtrail_url = "http://127.0.0.1:9" }
+[[stores]]
+id = "sm"
+kind = "aws-secrets-manager"
+[[stores]]
+id = "local"
+kind = "keyring"
+settings = { service = "agents" }
+"#;
+        assert_eq!(problems(ok), Vec::<String>::new());
+    }
 }

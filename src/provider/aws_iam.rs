@@ -191,9 +191,17 @@ impl AwsIamProvider {
         }
     }
 
-    async fn admin_config(&self, secrets: &SecretBag) -> Result<aws_config::SdkConfig, AwsError> {
+    async fn admin_config(
+        &self,
+        secrets: &SecretBag,
+        r: &Redactor,
+    ) -> Result<aws_config::SdkConfig, AwsError> {
         Ok(match &secrets.admin {
-            Some(c) => self.target.config(Some(&KeyPair::parse(c)?)).await,
+            Some(c) => {
+                self.target
+                    .config(Some(&KeyPair::parse_learned(c, r)?))
+                    .await
+            }
             None => self
                 .chain
                 .get_or_init(|| self.target.config(None))
@@ -202,8 +210,14 @@ impl AwsIamProvider {
         })
     }
 
-    async fn iam(&self, secrets: &SecretBag) -> Result<aws_sdk_iam::Client, AwsError> {
-        Ok(aws_sdk_iam::Client::new(&self.admin_config(secrets).await?))
+    async fn iam(
+        &self,
+        secrets: &SecretBag,
+        r: &Redactor,
+    ) -> Result<aws_sdk_iam::Client, AwsError> {
+        Ok(aws_sdk_iam::Client::new(
+            &self.admin_config(secrets, r).await?,
+        ))
     }
 
     /// The IAM user: settings, the cache, or asked of IAM from a key id.
@@ -305,7 +319,7 @@ impl AwsIamProvider {
                 .ok_or_else(|| {
                     ProviderError::Malformed("the key to verify is not in memory".into())
                 })?;
-                let pair = KeyPair::parse(secret)?;
+                let pair = KeyPair::parse_learned(secret, r)?;
                 let config = self.target.config(Some(&pair)).await;
                 match aws_sdk_sts::Client::new(&config)
                     .get_caller_identity()
@@ -334,7 +348,7 @@ impl AwsIamProvider {
                 }
             }
             Op::Locate { id: Some(id), .. } => {
-                let iam = self.iam(secrets).await?;
+                let iam = self.iam(secrets, r).await?;
                 let user = match self.resolve_user(&iam, Some(id), r).await {
                     Ok(u) => u,
                     // IAM no longer knows the key: deleted.
@@ -351,7 +365,7 @@ impl AwsIamProvider {
             Op::Locate {
                 name: Some(name), ..
             } => {
-                let iam = self.iam(secrets).await?;
+                let iam = self.iam(secrets, r).await?;
                 let user = self.resolve_user(&iam, None, r).await?;
                 let Some(since) = incident_time(name) else {
                     return Ok(OpOutput::Located(None));
@@ -367,7 +381,7 @@ impl AwsIamProvider {
                 Ok(OpOutput::Located(found.map(Self::located)))
             }
             Op::Locate { hint, .. } => {
-                let iam = self.iam(secrets).await?;
+                let iam = self.iam(secrets, r).await?;
                 let user = self.resolve_user(&iam, None, r).await?;
                 let keys = self.list(&iam, &user, r).await?;
                 let found = hint.as_deref().and_then(|h| {
@@ -378,7 +392,7 @@ impl AwsIamProvider {
                 Ok(OpOutput::Located(found.map(Self::located)))
             }
             Op::Disable { id } => {
-                let iam = self.iam(secrets).await?;
+                let iam = self.iam(secrets, r).await?;
                 let user = self.resolve_user(&iam, Some(id), r).await?;
                 iam.update_access_key()
                     .user_name(&user)
@@ -396,7 +410,7 @@ impl AwsIamProvider {
                 Ok(OpOutput::Disabled)
             }
             Op::Revoke { id } => {
-                let iam = self.iam(secrets).await?;
+                let iam = self.iam(secrets, r).await?;
                 let user = match self.resolve_user(&iam, Some(id), r).await {
                     Ok(u) => u,
                     Err(ProviderError::Aws(e)) if e.code() == Some("NoSuchEntity") => {
@@ -423,7 +437,7 @@ impl AwsIamProvider {
                 }
             }
             Op::Create { .. } => {
-                let iam = self.iam(secrets).await?;
+                let iam = self.iam(secrets, r).await?;
                 let user = self.resolve_user(&iam, None, r).await?;
                 let keys = self.list(&iam, &user, r).await?;
                 if keys.len() >= KEYS_PER_USER {
@@ -463,7 +477,7 @@ impl AwsIamProvider {
                 })
             }
             Op::Usage { id, start, end } => {
-                let config = self.admin_config(secrets).await?;
+                let config = self.admin_config(secrets, r).await?;
                 let iam = aws_sdk_iam::Client::new(&config);
                 let mut report = UsageReport::default();
                 match iam
@@ -617,6 +631,37 @@ fn daily_buckets(events: &[UsageEvent]) -> Vec<UsageBucket> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_write_is_never_executed_in_a_drill() {
+        let def = ProviderDef {
+            id: "aws".into(),
+            kind: crate::inventory::ProviderKind::AwsIam,
+            admin_credential: None,
+            // Nothing listens here: reaching the network would fail differently.
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::Map::new(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        };
+        let p = AwsIamProvider::new(&def);
+        let http = Http::new(true, Redactor::new()).unwrap();
+        for op in [
+            Op::Revoke { id: "AKIAX".into() },
+            Op::Disable { id: "AKIAX".into() },
+            Op::Create {
+                name: "n".into(),
+                idempotency_key: "k".into(),
+            },
+        ] {
+            let plan = p.plan(&op);
+            assert_eq!(plan.access, Access::Write);
+            let err = p
+                .execute(&op, &plan, &http, &SecretBag::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
+        }
+    }
 
     #[test]
     fn replacement_names_carry_the_incident_time() {

@@ -178,7 +178,7 @@ impl PostgresProvider {
         }
     }
 
-    fn admin_config(secrets: &SecretBag) -> Result<Config, PgError> {
+    fn admin_config(secrets: &SecretBag, r: &Redactor) -> Result<Config, PgError> {
         let url = secrets
             .admin
             .as_ref()
@@ -188,6 +188,10 @@ impl PostgresProvider {
             .map_err(|_| {
                 PgError::Url("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into())
             })?;
+        // The whole URL is known to the redactor; its password alone must be too.
+        if let Some(pw) = config.get_password() {
+            r.learn(&Secret::new(String::from_utf8_lossy(pw)));
+        }
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("keyfire");
         Ok(config)
@@ -203,7 +207,7 @@ impl PostgresProvider {
     }
 
     async fn admin_client(secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
-        let config = Self::admin_config(secrets)?;
+        let config = Self::admin_config(secrets, r)?;
         let user = config.get_user().unwrap_or("?").to_string();
         Self::connect(&config).await.map_err(|e| PgError::Connect {
             role: user,
@@ -258,7 +262,7 @@ impl PostgresProvider {
                 .ok_or_else(|| {
                     ProviderError::Malformed("the password to verify is not in memory".into())
                 })?;
-                let mut config = Self::admin_config(secrets)?;
+                let mut config = Self::admin_config(secrets, r)?;
                 let role = self.role()?;
                 config.user(&role).password(secret.expose());
                 if let Some(db) = &self.database {
@@ -429,6 +433,34 @@ impl PostgresProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_write_is_never_executed_in_a_drill() {
+        let p = PostgresProvider {
+            database: None,
+            role: Some("agent".into()),
+        };
+        let http = Http::new(true, Redactor::new()).unwrap();
+        let bag = SecretBag {
+            // Nothing listens here: reaching the server would fail differently.
+            admin: Some(Secret::new("postgresql://admin:pw@127.0.0.1:9/postgres")),
+            ..SecretBag::default()
+        };
+        for op in [
+            Op::Revoke { id: "agent".into() },
+            Op::Disable { id: "agent".into() },
+            Op::Create {
+                name: "n".into(),
+                idempotency_key: "k".into(),
+            },
+        ] {
+            let plan = p.plan(&op);
+            assert_eq!(plan.access, Access::Write);
+            assert!(!plan.render().contains("pw@"));
+            let err = p.execute(&op, &plan, &http, &bag).await.unwrap_err();
+            assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
+        }
+    }
 
     #[test]
     fn identifiers_are_quoted() {

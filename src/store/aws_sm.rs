@@ -128,9 +128,17 @@ impl AwsSecretsManager {
         }
     }
 
-    async fn client(&self, secrets: &SecretBag) -> Result<Client, StoreError> {
+    async fn client(
+        &self,
+        secrets: &SecretBag,
+        r: &crate::secret::Redactor,
+    ) -> Result<Client, StoreError> {
         let config = match &secrets.store_credential {
-            Some(c) => self.target.config(Some(&KeyPair::parse(c)?)).await,
+            Some(c) => {
+                self.target
+                    .config(Some(&KeyPair::parse_learned(c, r)?))
+                    .await
+            }
             None => self
                 .chain
                 .get_or_init(|| self.target.config(None))
@@ -152,8 +160,8 @@ impl AwsSecretsManager {
         if http.dry_run() && plan.access == crate::plan::Access::Write {
             return Err(StoreError::DryRunBlocked(plan.url.clone()));
         }
-        let client = self.client(secrets).await?;
         let r = http.redactor();
+        let client = self.client(secrets, r).await?;
         match op {
             StoreOp::Read { version } => {
                 let mut req = client.get_secret_value().secret_id(&loc.path);
