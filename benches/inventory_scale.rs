@@ -1,6 +1,7 @@
 //! DESIGN section 12: `inventory lint` as a whole process on 10,000 keys (target < 100 ms)
 //! and load + lint on 100,000 keys (target < 1 s, < 200 MB peak). Prints its figures.
 
+#[path = "common.rs"]
 mod common;
 
 use std::process::{Command, Stdio};

@@ -2,6 +2,7 @@
 //! process start to the provider's confirmation (target: 50 ms plus the provider's own
 //! latency). Prints process start → revoke confirmed, and → old key proven dead.
 
+#[path = "common.rs"]
 mod common;
 
 use std::process::{Command, Stdio};

@@ -48,6 +48,9 @@ pub enum HttpError {
     MissingSecret(SecretRef),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A transient failure that outlasted every retry the plan allowed.
+    #[error("{last} (gave up after {attempts} attempts)")]
+    Exhausted { attempts: u32, last: Box<HttpError> },
 }
 
 fn kind_text(kind: FailureKind) -> &'static str {
@@ -68,6 +71,7 @@ fn kind_text(kind: FailureKind) -> &'static str {
 impl HttpError {
     pub fn kind(&self) -> FailureKind {
         match self {
+            Self::Exhausted { last, .. } => last.kind(),
             Self::Status { kind, .. } => *kind,
             Self::Timeout(_) => FailureKind::Timeout,
             Self::Transport(_) => FailureKind::Transport,
@@ -80,6 +84,7 @@ impl HttpError {
 
     pub fn status(&self) -> Option<u16> {
         match self {
+            Self::Exhausted { last, .. } => last.status(),
             Self::Status { status, .. } => Some(*status),
             _ => None,
         }
@@ -114,6 +119,26 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Timeouts and retries of the process's HTTP client.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    /// Time allowed to open a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Time allowed for one attempt, from sending to the last byte of the answer.
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct HttpResponse {
     pub status: u16,
@@ -142,19 +167,27 @@ pub fn user_agent() -> String {
 
 impl Http {
     pub fn new(dry_run: bool, redactor: Redactor) -> Result<Self, HttpError> {
+        Self::with_config(dry_run, redactor, HttpConfig::default())
+    }
+
+    pub fn with_config(
+        dry_run: bool,
+        redactor: Redactor,
+        config: HttpConfig,
+    ) -> Result<Self, HttpError> {
         // reqwest is built without a default crypto provider (ring keeps the build small).
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(user_agent())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
             .build()
             .map_err(|e| HttpError::Invalid(e.to_string()))?;
         Ok(Self {
             client,
             dry_run,
             redactor,
-            retry: RetryPolicy::default(),
+            retry: config.retry,
         })
     }
 
@@ -202,6 +235,13 @@ impl Http {
                         _ => self.backoff(attempt),
                     };
                     tokio::time::sleep(wait).await;
+                }
+                // Say that retrying was tried, so the record explains why the step gave up.
+                Err(e) if e.transient() && attempt > 1 => {
+                    return Err(HttpError::Exhausted {
+                        attempts: attempt,
+                        last: Box::new(e),
+                    });
                 }
                 other => return other,
             }
@@ -304,8 +344,7 @@ impl Http {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let body = resp
             .bytes()
             .await
@@ -364,6 +403,21 @@ impl Http {
     }
 }
 
+/// `Retry-After` is either delay-seconds or an HTTP-date (RFC 9110 section 10.2.3); a date in
+/// the past means "now".
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is a subset of RFC 2822.
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let ms = (at.with_timezone(&chrono::Utc) - now)
+        .num_milliseconds()
+        .max(0);
+    Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
@@ -381,4 +435,54 @@ pub fn truncate(text: &str, limit: usize) -> String {
     }
     let cut: String = text.chars().take(limit).collect();
     format!("{cut}… (truncated)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 26, 3, 15, 0)
+            .single()
+            .expect("valid time");
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 26 Nov 2026 03:15:07 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        // A date already past means "retry now", not an error.
+        assert_eq!(
+            parse_retry_after("Thu, 26 Nov 2026 03:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn exhausted_retries_keep_the_kind_and_status_and_say_so() {
+        let e = HttpError::Exhausted {
+            attempts: 5,
+            last: Box::new(HttpError::Status {
+                kind: FailureKind::ServerError,
+                status: 500,
+                reason: "boom".into(),
+                retry_after: None,
+            }),
+        };
+        assert_eq!(e.kind(), FailureKind::ServerError);
+        assert_eq!(e.status(), Some(500));
+        assert!(e.transient());
+        assert_eq!(
+            e.to_string(),
+            "server error 500: boom (gave up after 5 attempts)"
+        );
+    }
 }

@@ -10,6 +10,8 @@ use crate::runbook::incidents_dir;
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentSummary {
     pub id: String,
+    /// `incident`, `drill` or `rotation`.
+    pub kind: String,
     pub drill: bool,
     pub opened: String,
     pub keys: Vec<String>,
@@ -39,9 +41,18 @@ pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSum
         Some(c) if !reopened => c.data["outcome"].as_str().unwrap_or("closed").to_string(),
         _ => "open".to_string(),
     };
+    let drill = first.data["dry_run"] == true;
+    let kind = if first.data["purpose"] == "rotation" {
+        "rotation"
+    } else if drill {
+        "drill"
+    } else {
+        "incident"
+    };
     Some(IncidentSummary {
         id: id.to_string(),
-        drill: first.data["dry_run"] == true,
+        kind: kind.into(),
+        drill,
         opened: first.ts.clone(),
         keys: serde_json::from_value(first.data["keys"].clone()).unwrap_or_default(),
         status,
@@ -69,6 +80,7 @@ pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
                 Ok(entries) => summarize(&id, &path, &entries),
                 Err(_) => Some(IncidentSummary {
                     id,
+                    kind: "incident".into(),
                     drill: false,
                     opened: String::new(),
                     keys: Vec::new(),
@@ -89,7 +101,7 @@ pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
 pub fn keys_with_open_incidents(data_dir: &Path) -> std::collections::HashSet<String> {
     list(data_dir)
         .into_iter()
-        .filter(|i| !i.drill && i.is_open())
+        .filter(|i| i.kind == "incident" && i.is_open())
         .flat_map(|i| i.keys)
         .collect()
 }

@@ -26,3 +26,5 @@ pub mod secret;
 pub mod sim;
 pub mod store;
 mod textpos;
+#[cfg(feature = "tui")]
+pub mod tui;

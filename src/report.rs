@@ -1,175 +1,493 @@
-//! The incident summary in Markdown, rendered from the record alone (first form of step 4).
+//! The breach report (step 4 and `keyfire report`), built from the incident record alone:
+//! summary, timeline, exposure window, suspicious use, findings with their sources, spend,
+//! evidence of revocation and replacement, customer-data reach, the notification deadline and
+//! the operator's sign-off. JSON schema: `assets/report.schema.json` (`keyfire.report/1`).
 
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::describe::describe;
-use crate::inventory::Inventory;
 use crate::record::Entry;
 
-fn find<'a>(entries: &'a [Entry], key: &str, kind: &str, action: &str) -> Option<&'a Entry> {
+pub const SCHEMA: &str = "keyfire.report/1";
+pub const JSON_SCHEMA: &str = include_str!("../assets/report.schema.json");
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub incident: IncidentPart,
+    pub notification: Notification,
+    pub keys: Vec<KeyPart>,
+    pub timeline: Vec<TimelineItem>,
+    pub record: RecordPart,
+    pub sign_off: SignOff,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentPart {
+    pub id: String,
+    pub kind: String,
+    pub drill: bool,
+    pub status: String,
+    pub opened_at: String,
+    pub closed_at: Option<String>,
+    pub detected_at: String,
+    pub reason: Option<String>,
+    pub order: Option<String>,
+    pub total_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub deadline_hours: u64,
+    /// Counted from detection (the incident's opening).
+    pub deadline: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyPart {
+    pub key: String,
+    pub provider: Option<String>,
+    pub provider_kind: Option<String>,
+    pub agents: Vec<String>,
+    pub scopes: Vec<String>,
+    pub exposure_window: Option<WindowPart>,
+    pub first_suspicious_use: Option<String>,
+    pub last_suspicious_use: Option<String>,
+    pub findings: Vec<FindingPart>,
+    pub spend_usd: Option<f64>,
+    pub requests: Option<u64>,
+    /// What the provider's own audit log says about the key, when it has one.
+    pub provider_audit_log: Option<String>,
+    pub evidence: Evidence,
+    pub customer_data: CustomerData,
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowPart {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingPart {
+    pub rule: String,
+    pub status: String,
+    pub source: String,
+    pub findings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Evidence {
+    pub revoked: bool,
+    pub revoked_at: Option<String>,
+    /// `Some(true)`: the provider rejected the old key after revocation.
+    pub old_key_rejected: Option<bool>,
+    pub old_key_status: Option<u64>,
+    pub new_key_id: Option<String>,
+    pub new_key_hint: Option<String>,
+    pub new_key_verified: bool,
+    /// A number (Vault, keyring, memory) or an id (AWS Secrets Manager's `VersionId`).
+    pub store_version: Option<crate::store::StoreVersion>,
+    pub previous_store_version: Option<crate::store::StoreVersion>,
+    /// The stored replacement is the version agents read (promoted, or written live).
+    pub promoted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerData {
+    /// Whether the key's scopes could reach customer data.
+    pub possible: bool,
+    pub reaching_scopes: Vec<String>,
+    pub operator_answer: Option<String>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Timings {
+    pub time_to_revoke_ms: Option<i64>,
+    pub time_to_restore_ms: Option<i64>,
+    pub step_ms: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineItem {
+    pub seq: u64,
+    pub ts: String,
+    pub step: Option<String>,
+    pub kind: String,
+    pub key: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordPart {
+    pub entries: usize,
+    pub last_hash: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignOff {
+    pub operator: Option<String>,
+    pub signed_at: Option<String>,
+}
+
+/// Scope words that can reach customer data (contacts, messages, files, databases, admin).
+const DATA_WORDS: &[&str] = &[
+    "read", "write", "contact", "customer", "crm", "file", "data", "db", "database", "mail",
+    "message", "admin", "user", "*", "all", "full",
+];
+
+fn reaching_scopes(scopes: &[String]) -> Vec<String> {
+    scopes
+        .iter()
+        .filter(|s| {
+            let s = s.to_lowercase();
+            DATA_WORDS.iter().any(|w| s.contains(w))
+        })
+        .cloned()
+        .collect()
+}
+
+fn last<'a>(entries: &'a [Entry], key: &str, kind: &str, action: &str) -> Option<&'a Entry> {
     entries
         .iter()
         .rev()
         .find(|e| e.kind == kind && e.data["key"] == key && e.data["action"] == action)
 }
 
-pub fn render_markdown(id: &str, entries: &[Entry], inv: &Inventory) -> String {
-    let mut out = String::new();
-    let Some(first) = entries.first() else {
-        return format!("# Incident {id}\n\n(empty record)\n");
-    };
+fn s(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
+    let first = entries.first()?;
     let o = &first.data;
+    let close = entries.iter().rev().find(|e| e.kind == "incident_closed");
+    let reopened = close.is_some_and(|c| {
+        entries
+            .iter()
+            .any(|e| e.seq > c.seq && e.kind == "incident_resumed")
+    });
+    let status = match close {
+        Some(c) if !reopened => c.data["outcome"].as_str().unwrap_or("closed").to_string(),
+        _ => "open".into(),
+    };
     let drill = o["dry_run"] == true;
-    out.push_str(&format!(
-        "# {} {id}\n\n",
-        if drill { "Drill" } else { "Incident" }
-    ));
-    if drill {
+    let kind = if o["purpose"] == "rotation" {
+        "rotation"
+    } else if drill {
+        "drill"
+    } else {
+        "incident"
+    };
+    let opened: DateTime<Utc> = DateTime::parse_from_rfc3339(&first.ts)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default();
+    let deadline_hours = o["report_deadline_hours"].as_u64().unwrap_or(72);
+    let keys: Vec<String> = o["keys"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let key_parts = keys
+        .iter()
+        .map(|key| {
+            let facts = &o["key_facts"][key.as_str()];
+            let scopes: Vec<String> = serde_json::from_value(facts["scopes"].clone()).unwrap_or_default();
+            let agents: Vec<String> = serde_json::from_value(facts["agents"].clone()).unwrap_or_default();
+            let rules = last(entries, key, "evidence", "evaluate_rules");
+            // The usage evidence, not the provider audit-log evidence recorded beside it.
+            let usage = entries.iter().rev().find(|e| {
+                e.kind == "evidence" && e.data["key"] == key.as_str() && e.data["action"] == "fetch_usage" && e.data.get("window").is_some()
+            });
+            let audit_log = entries
+                .iter()
+                .rev()
+                .find(|e| e.kind == "evidence" && e.data["key"] == key.as_str() && e.data.get("audit_log").is_some())
+                .and_then(|e| s(&e.data["text"]));
+            let window = rules.map(|e| &e.data["window"]).or(usage.map(|e| &e.data["window"]));
+            let findings = rules
+                .and_then(|e| e.data["rules"].as_array())
+                .into_iter()
+                .flatten()
+                .map(|r| FindingPart {
+                    rule: r["rule"].as_str().unwrap_or("").into(),
+                    status: r["status"].as_str().unwrap_or("").into(),
+                    source: r["source"].as_str().unwrap_or("").into(),
+                    findings: r["findings"].as_array().into_iter().flatten().filter_map(s).collect(),
+                })
+                .collect();
+            let proof = last(entries, key, "evidence", "prove_revoked");
+            let revoke_done = entries.iter().any(|e| {
+                e.kind == "action_done" && e.data["key"] == key.as_str() && e.data["action"] == "revoke" && !drill
+                    && (e.data["status"] == "done" || e.data["reason"].as_str().is_some_and(|r| r.contains("already revoked")))
+            });
+            let final_facts = entries.iter().rev().find(|e| e.data["key"] == key.as_str() && e.data.get("facts").is_some()).map(|e| &e.data["facts"]);
+            let created = last(entries, key, "evidence", "create");
+            let stored = last(entries, key, "evidence", "store_write");
+            let verified = last(entries, key, "evidence", "verify_new").is_some_and(|e| e.data["new_key_works"] == true)
+                || entries.iter().any(|e| e.kind == "operator_input" && e.data["key"] == key.as_str() && e.data["action"] == "verify_new" && e.data["decision"] == "confirmed");
+            let timings = close
+                .map(|c| &c.data["keys"][key.as_str()])
+                .map(|t| Timings {
+                    time_to_revoke_ms: t["time_to_revoke_ms"].as_i64(),
+                    time_to_restore_ms: t["time_to_restore_ms"].as_i64(),
+                    step_ms: t["step_ms"].as_object().cloned().unwrap_or_default(),
+                })
+                .unwrap_or_default();
+            let reaching = reaching_scopes(&scopes);
+            KeyPart {
+                key: key.clone(),
+                provider: s(&facts["provider"]),
+                provider_kind: s(&facts["provider_kind"]),
+                agents,
+                scopes,
+                exposure_window: window.and_then(|w| Some(WindowPart { start: s(&w["start"])?, end: s(&w["end"])? })),
+                first_suspicious_use: rules.and_then(|e| s(&e.data["first_suspicious"])),
+                last_suspicious_use: rules.and_then(|e| s(&e.data["last_suspicious"])),
+                findings,
+                spend_usd: rules.and_then(|e| e.data["spend_in_window_usd"].as_f64()).or(usage.and_then(|e| e.data["cost_usd"].as_f64())),
+                requests: rules.and_then(|e| e.data["requests_in_window"].as_u64()).or(usage.and_then(|e| e.data["requests"].as_u64())),
+                provider_audit_log: audit_log,
+                evidence: Evidence {
+                    revoked: revoke_done,
+                    revoked_at: final_facts.and_then(|f| s(&f["revoked_at"])),
+                    old_key_rejected: proof.and_then(|p| p.data["old_key_rejected"].as_bool()),
+                    old_key_status: proof.and_then(|p| p.data["status"].as_u64()),
+                    new_key_id: created.and_then(|e| s(&e.data["new_key_id"])),
+                    new_key_hint: created.and_then(|e| s(&e.data["hint"])).or_else(|| final_facts.and_then(|f| s(&f["new_key_hint"]))),
+                    new_key_verified: verified,
+                    store_version: stored.and_then(|e| serde_json::from_value(e.data["version"].clone()).ok()),
+                    previous_store_version: stored.and_then(|e| serde_json::from_value(e.data["previous_version"].clone()).ok()),
+                    promoted: last(entries, key, "evidence", "promote").is_some()
+                        || stored.is_some_and(|e| e.data["pending"] != true),
+                },
+                customer_data: CustomerData {
+                    possible: !reaching.is_empty(),
+                    note: if reaching.is_empty() {
+                        "the key's scopes do not reach customer data directly; prompts sent with it may still contain some".into()
+                    } else {
+                        format!("scopes {} can reach customer data", reaching.join(", "))
+                    },
+                    reaching_scopes: reaching,
+                    operator_answer: None,
+                },
+                timings,
+            }
+        })
+        .collect();
+    Some(Report {
+        schema: SCHEMA,
+        incident: IncidentPart {
+            id: id.to_string(),
+            kind: kind.into(),
+            drill,
+            status,
+            opened_at: first.ts.clone(),
+            closed_at: close.map(|c| c.ts.clone()),
+            detected_at: first.ts.clone(),
+            reason: s(&o["reason"]),
+            order: s(&o["order"]),
+            total_ms: close.and_then(|c| c.data["total_ms"].as_i64()),
+        },
+        notification: Notification {
+            deadline_hours,
+            deadline: (opened + Duration::hours(deadline_hours as i64))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        },
+        keys: key_parts,
+        timeline: entries
+            .iter()
+            .map(|e| TimelineItem {
+                seq: e.seq,
+                ts: e.ts.clone(),
+                step: e.step.clone(),
+                kind: e.kind.clone(),
+                key: s(&e.data["key"]),
+                text: describe(e),
+            })
+            .collect(),
+        record: RecordPart {
+            entries: entries.len(),
+            last_hash: entries.last().map(|e| e.hash.clone()).unwrap_or_default(),
+        },
+        sign_off: SignOff {
+            operator: None,
+            signed_at: None,
+        },
+    })
+}
+
+pub fn render_json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).unwrap_or_default()
+}
+
+pub fn render_markdown(r: &Report) -> String {
+    let mut out = String::new();
+    let i = &r.incident;
+    let title = match i.kind.as_str() {
+        "drill" => "Drill report",
+        "rotation" => "Rotation record",
+        _ => "Breach report",
+    };
+    out.push_str(&format!("# {title}: {}\n\n", i.id));
+    if i.drill {
         out.push_str("> DRILL: every write below was shown and recorded, never sent.\n\n");
     }
-    let keys: Vec<&str> = o["keys"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    out.push_str("| | |\n|---|---|\n");
-    out.push_str(&format!("| opened | {} |\n", first.ts));
-    out.push_str(&format!("| keys | {} |\n", keys.join(", ")));
+    out.push_str("## Summary\n\n| | |\n|---|---|\n");
+    out.push_str(&format!("| status | {} |\n", i.status));
+    out.push_str(&format!("| detected (opened) | {} |\n", i.detected_at));
+    if let Some(c) = &i.closed_at {
+        out.push_str(&format!("| closed | {c} |\n"));
+    }
     out.push_str(&format!(
-        "| order | {} |\n",
-        o["order"].as_str().unwrap_or("")
+        "| keys | {} |\n",
+        r.keys
+            .iter()
+            .map(|k| k.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     out.push_str(&format!(
         "| reason | {} |\n",
-        o["reason"].as_str().unwrap_or("(none given)")
+        i.reason.as_deref().unwrap_or("(none given)")
     ));
     out.push_str(&format!(
-        "| exposed since | {} |\n",
-        o["exposed_since"].as_str().unwrap_or("last rotation")
+        "| order | {} |\n",
+        i.order.as_deref().unwrap_or("-")
     ));
-    let deadline = chrono::DateTime::parse_from_rfc3339(&first.ts)
-        .ok()
-        .map(|t| t + chrono::Duration::hours(i64::from(inv.policy.report_deadline_hours)));
-    if let Some(d) = deadline {
+    out.push_str(&format!(
+        "| notification deadline | {} ({} h from detection) |\n\n",
+        r.notification.deadline, r.notification.deadline_hours
+    ));
+    for k in &r.keys {
+        out.push_str(&format!("## Key `{}`\n\n", k.key));
         out.push_str(&format!(
-            "| notification deadline | {} ({} h from detection) |\n",
-            d.to_rfc3339(),
-            inv.policy.report_deadline_hours
+            "- provider: {} ({}) · agents: {} · scopes: {}\n",
+            k.provider.as_deref().unwrap_or("?"),
+            k.provider_kind.as_deref().unwrap_or("?"),
+            k.agents.join(", "),
+            k.scopes.join(", ")
         ));
-    }
-    let status = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == "incident_closed")
-        .map_or("in progress", |e| e.data["outcome"].as_str().unwrap_or("?"));
-    out.push_str(&format!(
-        "| status | {status} |\n| record | {} entries, last hash {} |\n\n",
-        entries.len(),
-        entries.last().map_or("", |e| e.hash.as_str())
-    ));
-
-    for key in &keys {
-        out.push_str(&format!("## Key `{key}`\n\n"));
-        if let Some(k) = inv.key(key) {
+        out.push_str("\n### Exposure window\n\n");
+        match &k.exposure_window {
+            Some(w) => out.push_str(&format!("{} to {}\n", w.start, w.end)),
+            None => out.push_str("not established (the audit step did not run)\n"),
+        }
+        out.push_str(&format!(
+            "\nFirst suspicious use: {} · last suspicious use: {}\n",
+            k.first_suspicious_use.as_deref().unwrap_or("none found"),
+            k.last_suspicious_use.as_deref().unwrap_or("none found")
+        ));
+        out.push_str("\n### Findings\n\n| rule | result | source |\n|---|---|---|\n");
+        if k.findings.is_empty() {
+            out.push_str("| (none) | not evaluated | |\n");
+        }
+        for f in &k.findings {
             out.push_str(&format!(
-                "- provider: {} · agents: {} · scopes: {}\n",
-                k.provider,
-                k.agents.join(", "),
-                k.scopes.join(", ")
+                "| {} | {} | {} |\n",
+                f.rule,
+                f.status.replace('_', " "),
+                f.source.replace('|', "\\|")
             ));
-        }
-        if let Some(e) = find(entries, key, "evidence", "locate") {
-            out.push_str(&format!(
-                "- located at the provider: {}\n",
-                e.data["found"]["id"].as_str().unwrap_or("gone")
-            ));
-        }
-        match find(entries, key, "evidence", "prove_revoked") {
-            Some(e) => out.push_str(&format!(
-                "- revocation evidence: {}\n",
-                e.data["text"].as_str().unwrap_or("")
-            )),
-            None => out.push_str("- revocation evidence: none recorded\n"),
-        }
-        if let Some(e) = find(entries, key, "evidence", "create") {
-            out.push_str(&format!(
-                "- replacement: {} ({})\n",
-                e.data["new_key_id"].as_str().unwrap_or("?"),
-                e.data["hint"].as_str().unwrap_or("")
-            ));
-        }
-        if let Some(e) = find(entries, key, "evidence", "store_write") {
-            out.push_str(&format!(
-                "- stored as version {} (was {}){}\n",
-                plain(&e.data["version"]),
-                plain(&e.data["previous_version"]),
-                if e.data["pending"] == true {
-                    ", pending until verified"
-                } else {
-                    ""
-                }
-            ));
-        }
-        if let Some(e) = find(entries, key, "evidence", "promote") {
-            out.push_str(&format!(
-                "- promoted: {}\n",
-                e.data["text"].as_str().unwrap_or("")
-            ));
-        }
-        if let Some(e) = find(entries, key, "evidence", "verify_new") {
-            out.push_str(&format!(
-                "- replacement verified: {}\n",
-                e.data["text"].as_str().unwrap_or("")
-            ));
-        }
-        if let Some(e) = find(entries, key, "evidence", "fetch_usage") {
-            out.push_str(&format!(
-                "- usage in the exposure window ({} to {}): {} requests, {} tokens, ${:.2}\n",
-                e.data["window"]["start"].as_str().unwrap_or("?"),
-                e.data["window"]["end"].as_str().unwrap_or("?"),
-                e.data["requests"],
-                e.data["tokens"],
-                e.data["cost_usd"].as_f64().unwrap_or(0.0)
-            ));
-        }
-        if let Some(e) = find(entries, key, "evidence", "evaluate_rules") {
-            out.push_str("\n| rule | result | source |\n|---|---|---|\n");
-            for r in e.data["rules"].as_array().into_iter().flatten() {
-                out.push_str(&format!(
-                    "| {} | {} | {} |\n",
-                    r["rule"].as_str().unwrap_or(""),
-                    r["status"].as_str().unwrap_or(""),
-                    r["source"].as_str().unwrap_or("")
-                ));
-                for f in r["findings"].as_array().into_iter().flatten() {
-                    out.push_str(&format!("| | finding: {} | |\n", f.as_str().unwrap_or("")));
-                }
+            for x in &f.findings {
+                out.push_str(&format!("| | finding: {} | |\n", x.replace('|', "\\|")));
             }
         }
-        if let Some(e) = entries.iter().rev().find(|e| e.kind == "incident_closed") {
-            let t = &e.data["keys"][*key];
+        out.push_str("\n### Spend\n\n");
+        match (k.spend_usd, k.requests) {
+            (Some(s), Some(n)) => out.push_str(&format!(
+                "${s:.2} over {n} requests in the exposure window\n"
+            )),
+            (Some(s), None) => out.push_str(&format!("${s:.2} in the exposure window\n")),
+            _ => out.push_str("unknown: no usage source\n"),
+        }
+        if let Some(a) = &k.provider_audit_log {
+            out.push_str(&format!("\nProvider audit log: {a}\n"));
+        }
+        let e = &k.evidence;
+        out.push_str("\n### Evidence\n\n");
+        out.push_str(&format!(
+            "- revoked: {}{}\n",
+            if e.revoked { "yes" } else { "no" },
+            e.revoked_at
+                .as_ref()
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default()
+        ));
+        out.push_str(&match (e.old_key_rejected, e.old_key_status) {
+            (Some(true), Some(st)) => format!("- old key rejected by the provider (HTTP {st})\n"),
+            (Some(true), None) => "- old key rejected by the provider\n".into(),
+            (Some(false), _) => "- old key still accepted when checked\n".into(),
+            _ => "- old key rejection: not provable with this provider\n".into(),
+        });
+        out.push_str(&format!(
+            "- replacement: {}{}; verified: {}\n",
+            e.new_key_id
+                .as_deref()
+                .unwrap_or("(created by the operator or not created)"),
+            e.new_key_hint
+                .as_ref()
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default(),
+            if e.new_key_verified { "yes" } else { "no" }
+        ));
+        if let Some(v) = &e.store_version {
             out.push_str(&format!(
-                "\n- time to revoke: {} ms · time to restore: {} ms\n",
-                t["time_to_revoke_ms"], t["time_to_restore_ms"]
+                "- store version {v} (was {}){}\n",
+                e.previous_store_version
+                    .as_ref()
+                    .map_or("-".into(), |p| p.to_string()),
+                if e.promoted {
+                    ""
+                } else {
+                    ", still pending: not promoted"
+                }
             ));
         }
-        out.push('\n');
-    }
-
-    out.push_str("## Timeline\n\n| time | step | event |\n|---|---|---|\n");
-    for e in entries {
-        let line = describe(e).replace('|', "\\|");
+        out.push_str("\n### Customer data\n\n");
         out.push_str(&format!(
-            "| {} | {} | {} |\n",
-            e.ts,
-            e.step.as_deref().unwrap_or(""),
-            line
+            "{}: {}. Operator's answer: {}\n",
+            if k.customer_data.possible {
+                "Possibly reached"
+            } else {
+                "Not indicated"
+            },
+            k.customer_data.note,
+            k.customer_data
+                .operator_answer
+                .as_deref()
+                .unwrap_or("not given")
+        ));
+        out.push_str(&format!(
+            "\nTime to revoke: {} · time to restore: {}\n\n",
+            k.timings
+                .time_to_revoke_ms
+                .map_or("-".into(), |m| format!("{m} ms")),
+            k.timings
+                .time_to_restore_ms
+                .map_or("-".into(), |m| format!("{m} ms"))
         ));
     }
+    out.push_str("## Timeline\n\n| time | step | event |\n|---|---|---|\n");
+    for t in &r.timeline {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            t.ts,
+            t.step.as_deref().unwrap_or(""),
+            t.text.replace('|', "\\|")
+        ));
+    }
+    out.push_str(&format!(
+        "\nRecord: {} entries, last hash `{}`.\n",
+        r.record.entries, r.record.last_hash
+    ));
     out.push_str("\n## Sign-off\n\nOperator: ____________________  Date: ____________\n");
     out
-}
-
-/// A JSON scalar as text: version numbers as numbers, version ids without quotes.
-fn plain(v: &serde_json::Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }

@@ -130,6 +130,22 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '/' | '=')
 }
 
+/// A provider's redacted form of a key (`sk-ant-api03-R2D...igAA`): its known prefix, at most
+/// four characters, `...`, at most four characters. It reveals nothing and is kept.
+fn is_hint(token: &str) -> bool {
+    let prefix = KNOWN_PREFIXES
+        .iter()
+        .find(|p| token.starts_with(**p))
+        .copied()
+        .unwrap_or("");
+    match token[prefix.len()..].split_once("...") {
+        Some((head, tail)) => {
+            head.chars().count() <= 4 && tail.chars().count() <= 4 && !tail.contains('.')
+        }
+        None => false,
+    }
+}
+
 /// Redact tokens that look like provider keys (`sk-...`, `SG....`) and bearer tokens, even
 /// when keyfire never learned the value (an error body echoing someone else's key).
 fn scrub_key_shapes(text: &str) -> String {
@@ -143,7 +159,8 @@ fn scrub_key_shapes(text: &str) -> String {
         let token = &rest[..end];
         let looks_secret = token.len() >= 20
             && SECRET_SHAPES.iter().any(|p| token.starts_with(p))
-            && token.chars().any(|c| c.is_ascii_digit());
+            && token.chars().any(|c| c.is_ascii_digit())
+            && !is_hint(token);
         if looks_secret {
             let prefix = SECRET_SHAPES
                 .iter()
@@ -188,6 +205,15 @@ mod tests {
         assert!(!scrubbed.contains("ABCDEFGH12345678zz"));
         assert!(scrubbed.contains("sk-proj-[REDACTED]"));
         assert!(scrubbed.contains("login with [REDACTED] failed"));
+    }
+
+    #[test]
+    fn redactor_keeps_provider_hints_but_not_truncated_keys() {
+        let r = Redactor::new();
+        let hint = "found sk-ant-api03-R2D...igAA in workspace";
+        assert_eq!(r.scrub(hint), hint);
+        let truncated = "key sk-ant-api03-R2D4f8g9h0j1k2l3...igAA";
+        assert!(!r.scrub(truncated).contains("R2D4f8g9h0j1k2l3"));
     }
 
     #[test]

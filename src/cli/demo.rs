@@ -41,18 +41,27 @@ fn planted_usage() -> Vec<UsageBucket> {
         .collect()
 }
 
-pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
+/// The training environment: loopback provider, in-memory store, throw-away directory.
+struct Training {
+    api: FakeApi,
+    dir: std::path::PathBuf,
+    inv_path: std::path::PathBuf,
+    leaked: Secret,
+    setup: Setup,
+}
+
+fn training() -> Result<Training, CliError> {
     let err =
         |e: std::io::Error| CliError::failed(format!("cannot start the training environment: {e}"));
     let api = FakeApi::start().map_err(err)?;
     let dir = std::env::temp_dir().join(format!("keyfire-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(err)?;
     let inv_path = dir.join("inventory.toml");
-    std::fs::write(
-        &inv_path,
-        INVENTORY.replace("@PORT@", &api.addr().port().to_string()),
-    )
-    .map_err(err)?;
+    let rotated = (Utc::now() - Duration::days(10)).date_naive().to_string();
+    let text = INVENTORY
+        .replace("@PORT@", &api.addr().port().to_string())
+        .replace("@ROTATED@", &rotated);
+    std::fs::write(&inv_path, text).map_err(err)?;
 
     let admin = format!("fk-admin-{}", crate::sim::token(32));
     api.add_admin_token(&admin);
@@ -80,6 +89,38 @@ pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
         data_dir: dir.join("data"),
         clock: Arc::new(crate::clock::SystemClock),
     };
+    Ok(Training {
+        api,
+        dir,
+        inv_path,
+        leaked,
+        setup,
+    })
+}
+
+pub fn run(_ctx: &Context, no_tui: bool) -> Exit {
+    let t = training()?;
+    #[cfg(feature = "tui")]
+    {
+        use std::io::IsTerminal;
+        if !no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+            crate::tui::run(
+                t.setup.clone(),
+                crate::tui::ConsoleOptions { training: true },
+            )
+            .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
+            println!(
+                "{BANNER}\nRecords of this session: {}",
+                t.dir.join("data").display()
+            );
+            return Ok(0);
+        }
+    }
+    let _ = no_tui;
+    headless(t)
+}
+
+fn headless(t: Training) -> Exit {
     println!("{BANNER}\n");
     println!(
         "Scenario: the support bot's LLM key was pasted into a public issue. Running the runbook headless, every write auto-approved.\n"
@@ -90,12 +131,13 @@ pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
         order: Order::ContainFirst,
         exposed_since: Some(Utc::now() - Duration::days(3)),
         reason: Some("training: key pasted into a public issue".into()),
+        ..Default::default()
     };
-    let mut engine = Engine::open(setup, params).map_err(|e| CliError::failed(e.to_string()))?;
+    let mut engine = Engine::open(t.setup, params).map_err(|e| CliError::failed(e.to_string()))?;
     let code = drive_headless(&mut engine, &mut TerminalGate::new(true))?;
     println!(
         "\nThe leaked key still authenticates at the provider: {}",
-        if api.accepts(leaked.expose()) {
+        if t.api.accepts(t.leaked.expose()) {
             "YES"
         } else {
             "no"
@@ -105,7 +147,8 @@ pub fn run(_ctx: &Context, _no_tui: bool) -> Exit {
         "Report: {}",
         engine.record_dir().join("report.md").display()
     );
-    println!("Inventory after step 5: {}", inv_path.display());
+    println!("Inventory after step 5: {}", t.inv_path.display());
+    println!("Everything this session wrote: {}", t.dir.display());
     println!("\n{BANNER}");
     Ok(code)
 }

@@ -66,7 +66,7 @@ impl Gate for TerminalGate {
         );
         let answer = match req.confirm_text {
             Some(expected) => ask(format!(
-                "This cannot be undone. Type the key id `{expected}` to confirm: "
+                "This cannot be undone. Type `{expected}` to confirm: "
             ))
             .await
             .map(|a| a == expected),

@@ -55,7 +55,12 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
                 |v: &serde_json::Value| v.as_i64().map_or("-".to_string(), |n| format!("{n} ms"));
             let _ = writeln!(
                 out,
-                "  {key}: time to revoke {}, time to restore {}",
+                "  {key}: {}, time to revoke {}, time to restore {}",
+                if t["finished"] == true {
+                    "done"
+                } else {
+                    "FAILED"
+                },
                 ms(&t["time_to_revoke_ms"]),
                 ms(&t["time_to_restore_ms"])
             );
@@ -85,16 +90,41 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
 pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
     match cmd {
         IncidentCommand::Start {
-            keys,
+            mut keys,
+            agent,
             dry_run,
             zero_downtime,
             exposed_since,
             reason,
+            logs,
             yes,
             no_tui: _,
         } => {
+            for l in &logs {
+                if !l.is_file() {
+                    return Err(CliError::input(format!(
+                        "--logs {}: no such file",
+                        l.display()
+                    )));
+                }
+            }
             let exposed_since = exposed_since.as_deref().map(parse_time).transpose()?;
             let setup = setup(ctx)?;
+            if let Some(agent) = agent {
+                if setup.inventory.agent(&agent).is_none() {
+                    return Err(CliError::input(format!(
+                        "unknown agent `{agent}`: it is not in the inventory"
+                    )));
+                }
+                for k in setup.inventory.keys_of_agent(&agent) {
+                    if !keys.contains(&k.id) {
+                        keys.push(k.id.clone());
+                    }
+                }
+                if keys.is_empty() {
+                    return Err(CliError::input(format!("agent `{agent}` holds no key")));
+                }
+            }
             let mut gate = TerminalGate::new(yes);
             if !dry_run && !gate.can_approve() {
                 return Err(CliError::input(
@@ -111,6 +141,8 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                 },
                 exposed_since,
                 reason,
+                logs,
+                ..Default::default()
             };
             let mut engine = Engine::open(setup, params).map_err(engine_error)?;
             drive_headless(&mut engine, &mut gate)
@@ -145,7 +177,7 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                     out,
                     "{:<28} {:<9} {:<25} {:<10} {}",
                     i.id,
-                    if i.drill { "drill" } else { "incident" },
+                    i.kind,
                     i.opened,
                     i.status,
                     i.keys.join(",")

@@ -171,13 +171,7 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
             if !history.is_empty() {
                 let _ = writeln!(out, "\nincidents and drills");
                 for i in &history {
-                    let _ = writeln!(
-                        out,
-                        "  {}  {}  {}",
-                        i.id,
-                        if i.drill { "drill" } else { "incident" },
-                        i.status
-                    );
+                    let _ = writeln!(out, "  {}  {}  {}", i.id, i.kind, i.status);
                 }
             }
             print!("{out}");

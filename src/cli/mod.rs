@@ -2,12 +2,15 @@
 //! code: 0 success, 1 a step failed / a finding was reported / the operator aborted, 2 usage,
 //! configuration or inventory error (nothing ran).
 
+mod audit;
 mod auth;
 mod demo;
 mod gate;
 mod incident;
 mod inventory;
 mod record;
+mod report;
+mod rotate;
 mod sink;
 
 use std::path::PathBuf;
@@ -75,12 +78,64 @@ pub enum Command {
         #[command(subcommand)]
         command: AuthCommand,
     },
+    /// Check keys' usage for anomalies over a window (exit 1 when a rule fires; for cron).
+    Audit {
+        /// The key to audit (or --all).
+        #[arg(
+            value_name = "KEY",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        key: Option<String>,
+        /// Every key in the inventory (default window: the last 24 hours).
+        #[arg(long)]
+        all: bool,
+        /// Start of the window (RFC 3339 time or YYYY-MM-DD); default: the key's last rotation.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Gateway logs to read (JSON Lines or CSV; see the README for the fields).
+        #[arg(long = "logs", value_name = "FILE")]
+        logs: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render an incident's breach report from its record (also written beside it).
+    Report {
+        id: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+    },
+    /// Rotate keys in the safe order: create, store, verify, then revoke the old key.
+    Rotate {
+        /// Keys to rotate (or --due).
+        #[arg(
+            value_name = "KEY",
+            required_unless_present = "due",
+            conflicts_with = "due"
+        )]
+        keys: Vec<String>,
+        /// Every key whose rotation is due or overdue.
+        #[arg(long)]
+        due: bool,
+        /// Rehearse: reads are sent, writes are shown and recorded, never sent.
+        #[arg(long)]
+        dry_run: bool,
+        /// Approve every write without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Run keyfire over its built-in training environment (no set-up, no network).
     Demo {
         /// Run a scripted incident headless and print the outcome.
         #[arg(long)]
         no_tui: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,10 +160,15 @@ pub enum InventoryCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum IncidentCommand {
-    /// Open an incident over one or more keys and run the compromise runbook.
+    /// Open an incident over one or more keys and run the compromise runbook. Several keys
+    /// (or --agent) make a campaign: one incident, keys run concurrently, one approval per
+    /// step for the batch.
     Start {
-        #[arg(required = true, value_name = "KEY")]
+        #[arg(required_unless_present = "agent", value_name = "KEY")]
         keys: Vec<String>,
+        /// Every key this agent holds (a leaked agent config).
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
         /// Drill: reads are sent, writes are shown and recorded but never sent.
         #[arg(long)]
         dry_run: bool,
@@ -121,6 +181,9 @@ pub enum IncidentCommand {
         /// Why the incident was opened (leak report, ticket), kept in the record.
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
+        /// Gateway logs (JSON Lines or CSV) the audit step reads besides the provider's usage.
+        #[arg(long = "logs", value_name = "FILE")]
+        logs: Vec<PathBuf>,
         /// Approve every write without asking (destructive ones included).
         #[arg(long)]
         yes: bool,
@@ -253,19 +316,50 @@ impl Context {
 pub fn run(cli: Cli) -> Exit {
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
-        None => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            let help = cmd.render_help();
-            Err(CliError::input(format!(
-                "{help}\nThe console arrives in a later release; use the subcommands above (for example `keyfire inventory list`)."
-            )))
-        }
+        None => console(&ctx),
         Some(Command::Inventory { command }) => inventory::run(&ctx, command),
         Some(Command::Incident { command }) => incident::run(&ctx, command),
         Some(Command::Record { command }) => record::run(&ctx, command),
         Some(Command::Auth { command }) => auth::run(&ctx, command),
+        Some(Command::Audit {
+            key,
+            all,
+            since,
+            logs,
+            json,
+        }) => audit::run(&ctx, key, all, since, logs, json),
+        Some(Command::Report { id, format }) => report::run(&ctx, &id, format),
+        Some(Command::Rotate {
+            keys,
+            due,
+            dry_run,
+            yes,
+        }) => rotate::run(&ctx, keys, due, dry_run, yes),
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
     }
+}
+
+/// `keyfire` with no subcommand: the console over the configured inventory. Input errors are
+/// reported before the terminal is touched.
+#[cfg(feature = "tui")]
+fn console(ctx: &Context) -> Exit {
+    use std::io::IsTerminal;
+    let setup = incident::setup(ctx)?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(CliError::input(
+            "the console needs a terminal; use a subcommand (see `keyfire --help`)",
+        ));
+    }
+    crate::tui::run(setup, crate::tui::ConsoleOptions::default())
+        .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
+    Ok(0)
+}
+
+#[cfg(not(feature = "tui"))]
+fn console(_ctx: &Context) -> Exit {
+    Err(CliError::input(
+        "this keyfire was built without the console (feature `tui`); use a subcommand (see `keyfire --help`)",
+    ))
 }
 
 /// One tokio runtime for a command that talks to the network.

@@ -30,7 +30,8 @@ pub enum EditError {
 pub struct Reschedule {
     pub key: String,
     pub last_rotated: NaiveDate,
-    pub rotation_days: u32,
+    /// A new interval (after an incident); `None` keeps the key's interval.
+    pub rotation_days: Option<u32>,
 }
 
 /// The text before and after an edit, and a line diff for people to read.
@@ -107,7 +108,8 @@ fn apply_to_table(table: &mut Table, r: &Reschedule) {
             table.insert("last_rotated", Item::Value(toml_date(r.last_rotated)));
         }
     }
-    let days = Value::from(i64::from(r.rotation_days));
+    let Some(days) = r.rotation_days else { return };
+    let days = Value::from(i64::from(days));
     match table.get_mut("rotation_days") {
         Some(item) => set_keeping_decor(item, days),
         None => {
@@ -128,7 +130,9 @@ fn apply_to_inline(table: &mut toml_edit::InlineTable, r: &Reschedule) {
         }
     };
     set("last_rotated", toml_date(r.last_rotated));
-    set("rotation_days", Value::from(i64::from(r.rotation_days)));
+    if let Some(days) = r.rotation_days {
+        set("rotation_days", Value::from(i64::from(days)));
+    }
 }
 
 fn has_id(id: Option<&Value>, key: &str) -> bool {
@@ -237,7 +241,7 @@ provider = "p"
         Reschedule {
             key: key.into(),
             last_rotated: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
-            rotation_days: 30,
+            rotation_days: Some(30),
         }
     }
 

@@ -429,6 +429,31 @@ fn validate_policy(c: &mut Checker<'_>, file: usize, p: PolicySpec) -> Policy {
         due_soon_days: positive_days(c, file, &p.due_soon_days, "due_soon_days", 365)
             .unwrap_or(d.due_soon_days),
         timezone,
+        volume_factor: match p.volume_factor {
+            Some(v) if !(1.0..=1000.0).contains(v.get_ref()) => {
+                c.at(
+                    file,
+                    v.span(),
+                    format!(
+                        "volume_factor must be between 1 and 1000, got {}",
+                        v.get_ref()
+                    ),
+                );
+                d.volume_factor
+            }
+            Some(v) => *v.get_ref(),
+            None => d.volume_factor,
+        },
+        auth_failure_threshold: positive_days(
+            c,
+            file,
+            &p.auth_failure_threshold,
+            "auth_failure_threshold",
+            1_000_000,
+        )
+        .unwrap_or(d.auth_failure_threshold),
+        baseline_days: positive_days(c, file, &p.baseline_days, "baseline_days", 365)
+            .unwrap_or(d.baseline_days),
     }
 }
 
@@ -470,9 +495,8 @@ fn check_url(c: &mut Checker<'_>, file: usize, v: &Spanned<String>, field: &str)
     }
 }
 
-fn table_to_json(t: Option<Spanned<toml::Table>>) -> serde_json::Map<String, serde_json::Value> {
-    t.map(Spanned::into_inner)
-        .and_then(|t| serde_json::to_value(t).ok())
+fn table_to_json(t: Option<toml::Table>) -> serde_json::Map<String, serde_json::Value> {
+    t.and_then(|t| serde_json::to_value(t).ok())
         .and_then(|v| match v {
             serde_json::Value::Object(m) => Some(m),
             _ => None,
@@ -513,15 +537,8 @@ fn validate_provider(
     if let Some(u) = &p.base_url {
         check_url(c, file, u, "base_url");
     }
+    check_provider_settings(c, file, kind, &p.id, p.settings.as_ref());
     let admin_credential = credential(c, file, p.admin_credential, None, store_refs);
-    check_settings(
-        c,
-        file,
-        &p.id,
-        kind.as_str(),
-        p.settings.as_ref(),
-        provider_settings(kind),
-    );
     if kind == ProviderKind::Postgres
         && let Some(u) = &p.base_url
     {
@@ -531,15 +548,126 @@ fn validate_provider(
             "postgres providers take the server from the admin credential (a postgresql:// URL); remove base_url",
         );
     }
+    let settings = p.settings.map(|t| {
+        t.into_inner()
+            .into_iter()
+            .map(|(k, v)| (k.into_inner(), v.into_inner()))
+            .collect::<toml::Table>()
+    });
     let def = ProviderDef {
         id: p.id.get_ref().clone(),
         kind,
         admin_credential,
         base_url: p.base_url.map(Spanned::into_inner),
-        settings: table_to_json(p.settings),
+        settings: table_to_json(settings),
         origin: Origin { file, line },
     };
     (def, p.id.span())
+}
+
+/// Settings a provider kind understands: (name, required, what it is).
+fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool, &'static str)]> {
+    match kind {
+        ProviderKind::OpenAi => Some(&[
+            (
+                "project_id",
+                true,
+                "the project whose keys keyfire manages (proj_...)",
+            ),
+            (
+                "organization",
+                false,
+                "the organization id sent as OpenAI-Organization (org-...)",
+            ),
+        ]),
+        ProviderKind::Anthropic => Some(&[(
+            "workspace_id",
+            false,
+            "limits key searches to one workspace (wrkspc_...)",
+        )]),
+        ProviderKind::AwsIam => Some(&[
+            (
+                "region",
+                false,
+                "the AWS region (default: the SDK's, else us-east-1)",
+            ),
+            (
+                "profile",
+                false,
+                "the AWS profile for the SDK's default credential chain",
+            ),
+            ("user", false, "the IAM user owning the keys"),
+            (
+                "cloudtrail_url",
+                false,
+                "a CloudTrail endpoint of its own (default: base_url, else AWS)",
+            ),
+        ]),
+        ProviderKind::Postgres => Some(&[(
+            "database",
+            false,
+            "where the role logs in to verify (default: the admin URL's)",
+        )]),
+        _ => None,
+    }
+}
+
+/// Kinds with API integrations get their settings checked: required ones present, every
+/// value a non-empty string, no unknown (misspelt) names.
+fn check_provider_settings(
+    c: &mut Checker<'_>,
+    file: usize,
+    kind: ProviderKind,
+    id: &Spanned<String>,
+    settings: Option<&Spanned<crate::inventory::spec::SettingsSpec>>,
+) {
+    let Some(known) = provider_settings(kind) else {
+        return;
+    };
+    let names = || {
+        known
+            .iter()
+            .map(|(n, _, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(settings) = settings {
+        for (name, value) in settings.get_ref() {
+            if !known.iter().any(|(n, _, _)| n == name.get_ref()) {
+                c.at(
+                    file,
+                    name.span(),
+                    format!(
+                        "unknown setting `{}` for a provider of kind {kind}: expected {}",
+                        name.get_ref(),
+                        names()
+                    ),
+                );
+                continue;
+            }
+            if value.get_ref().as_str().is_none_or(str::is_empty) {
+                c.at(
+                    file,
+                    value.span(),
+                    format!("setting `{}` must be a non-empty string", name.get_ref()),
+                );
+            }
+        }
+    }
+    for (name, required, what) in known {
+        let present = settings.is_some_and(|s| s.get_ref().keys().any(|k| k.get_ref() == name));
+        if *required && !present {
+            let span = settings.map_or_else(|| id.span(), Spanned::span);
+            c.at(
+                file,
+                span,
+                format!(
+                    "provider `{}` of kind {kind} needs settings.{name}: {what}",
+                    id.get_ref()
+                ),
+            );
+        }
+    }
 }
 
 fn validate_store(
@@ -629,20 +757,10 @@ fn validate_store(
         kind,
         address: s.address.map(Spanned::into_inner),
         credential,
-        settings: table_to_json(s.settings),
+        settings: table_to_json(s.settings.map(Spanned::into_inner)),
         origin: Origin { file, line },
     };
     (def, s.id.span())
-}
-
-/// The settings each kind understands (`None`: not checked, for kinds whose integration has
-/// not landed and may take anything).
-fn provider_settings(kind: ProviderKind) -> Option<&'static [&'static str]> {
-    match kind {
-        ProviderKind::AwsIam => Some(&["region", "profile", "user", "cloudtrail_url"]),
-        ProviderKind::Postgres => Some(&["database"]),
-        _ => None,
-    }
 }
 
 fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {

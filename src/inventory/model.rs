@@ -32,6 +32,12 @@ pub struct Policy {
     /// How many days before its due date a rotation counts as "due soon".
     pub due_soon_days: u32,
     pub timezone: String,
+    /// Audit: a day above this multiple of the baseline's daily average is a volume finding.
+    pub volume_factor: f64,
+    /// Audit: this many failed authentications in the window is a finding.
+    pub auth_failure_threshold: u32,
+    /// Audit: days before the exposure window used as the baseline.
+    pub baseline_days: u32,
 }
 
 impl Default for Policy {
@@ -43,6 +49,9 @@ impl Default for Policy {
             report_deadline_hours: 72,
             due_soon_days: 14,
             timezone: "UTC".into(),
+            volume_factor: 3.0,
+            auth_failure_threshold: 10,
+            baseline_days: 14,
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct PolicySpec {
     pub report_deadline_hours: Option<Spanned<i64>>,
     pub due_soon_days: Option<Spanned<i64>>,
     pub timezone: Option<Spanned<String>>,
+    pub volume_factor: Option<Spanned<f64>>,
+    pub auth_failure_threshold: Option<Spanned<i64>>,
+    pub baseline_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,8 +41,11 @@ pub struct ProviderSpec {
     pub kind: Spanned<String>,
     pub admin_credential: Option<Spanned<String>>,
     pub base_url: Option<Spanned<String>>,
-    pub settings: Option<Spanned<toml::Table>>,
+    /// Kind-specific; spans kept so that a bad setting is reported where it is written.
+    pub settings: Option<Spanned<SettingsSpec>>,
 }
+
+pub type SettingsSpec = std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

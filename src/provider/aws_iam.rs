@@ -21,7 +21,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
-use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageEvent};
+use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageEvent};
 use super::{UsageReport, Which};
 use crate::aws::{AwsError, KeyPair, Target, sdk_error};
 use crate::http::Http;
@@ -173,6 +173,11 @@ impl AwsIamProvider {
                 format!("Create a replacement access key for {user} ({name}); refused if the user already holds two keys"),
                 format!("iam:ListAccessKeys UserName={user}; iam:CreateAccessKey UserName={user} @ {iam}"),
                 Access::Write,
+            ),
+            Op::AuditLog { id, .. } => RequestPlan::read(
+                format!("No separate audit log for {id}: CloudTrail events come with usage"),
+                "AWS",
+                "(none)",
             ),
             Op::Usage { id, start, end } => self.admin(
                 format!(
@@ -476,6 +481,10 @@ impl AwsIamProvider {
                     value,
                 })
             }
+            Op::AuditLog { .. } => Err(ProviderError::Unsupported {
+                kind: crate::inventory::ProviderKind::AwsIam,
+                op: "audit_log",
+            }),
             Op::Usage { id, start, end } => {
                 let config = self.admin_config(secrets, r).await?;
                 let iam = aws_sdk_iam::Client::new(&config);
@@ -583,7 +592,14 @@ impl AwsIamProvider {
             }
         }
         report.events.sort_by_key(|e| e.time);
-        report.buckets = daily_buckets(&report.events);
+        // One event per call; no buckets as well, or the volume rule would count each twice.
+        report.events_source = Some(crate::audit::SourceInfo {
+            name: "CloudTrail".into(),
+            addresses: true,
+            statuses: true,
+            models: true,
+            per_request: true,
+        });
         report.notes.push(format!(
             "CloudTrail: {} events ({} failed) from {} source addresses",
             report.events.len(),
@@ -605,27 +621,6 @@ impl AwsIamProvider {
 
 fn tail(id: &str) -> &str {
     id.get(id.len().saturating_sub(4)..).unwrap_or(id)
-}
-
-/// One bucket per UTC day with events: requests are API calls (AWS bills no tokens).
-fn daily_buckets(events: &[UsageEvent]) -> Vec<UsageBucket> {
-    let mut days: std::collections::BTreeMap<chrono::NaiveDate, u64> = Default::default();
-    for e in events {
-        *days.entry(e.time.date_naive()).or_default() += 1;
-    }
-    days.into_iter()
-        .filter_map(|(d, n)| {
-            let start = d.and_time(chrono::NaiveTime::MIN).and_utc();
-            Some(UsageBucket {
-                start,
-                end: start.checked_add_signed(chrono::Duration::days(1))?,
-                requests: n,
-                input_tokens: 0,
-                output_tokens: 0,
-                cost_usd: 0.0,
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -669,25 +664,5 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-11-26T03:15:00+00:00");
         assert!(incident_time("keyfire-drill-20261126-031500-a1b2-k-2").is_some());
         assert!(incident_time("whatever").is_none());
-    }
-
-    #[test]
-    fn events_become_daily_buckets() {
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        let ev = |t: &str| UsageEvent {
-            time: at(t),
-            action: "ListBuckets".into(),
-            source_ip: None,
-            user_agent: None,
-            error_code: None,
-        };
-        let b = daily_buckets(&[
-            ev("2026-11-01T10:00:00Z"),
-            ev("2026-11-01T23:00:00Z"),
-            ev("2026-11-03T01:00:00Z"),
-        ]);
-        assert_eq!(b.len(), 2);
-        assert_eq!(b[0].requests, 2);
-        assert_eq!(b[1].start, at("2026-11-03T00:00:00Z"));
     }
 }

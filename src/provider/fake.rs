@@ -5,7 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageReport, Which};
+use super::{
+    KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageReport, Which, enc,
+    hint_matches,
+};
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::ProviderDef;
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
@@ -78,24 +81,6 @@ impl KeyObject {
     }
 }
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A hint like `fk-...Q2x7` matches a redacted value with the same prefix and last characters.
-fn hint_matches(hint: &str, redacted: &str) -> bool {
-    let split = |s: &str| -> Option<(String, String)> {
-        let (p, t) = s.split_once("...").or_else(|| s.split_once('…'))?;
-        Some((p.to_string(), t.to_string()))
-    };
-    match (split(hint), split(redacted)) {
-        (Some((hp, ht)), Some((rp, rt))) => {
-            rp.starts_with(&hp) && rt.ends_with(&ht) && !ht.is_empty()
-        }
-        _ => false,
-    }
-}
-
 impl FakeProvider {
     pub fn new(def: &ProviderDef) -> Self {
         let base = def
@@ -111,9 +96,9 @@ impl FakeProvider {
         plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential)
     }
 
-    pub fn plan(&self, op: &Op) -> RequestPlan {
+    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         let b = &self.base;
-        match op {
+        Ok(match op {
             Op::Locate { id: Some(id), .. } => self.admin(RequestPlan::read(
                 format!("Look up key {id}"),
                 "GET",
@@ -184,7 +169,13 @@ impl FakeProvider {
                     end.timestamp()
                 ),
             )),
-        }
+            Op::AuditLog { .. } => {
+                return Err(ProviderError::Unsupported {
+                    kind: crate::inventory::ProviderKind::Fake,
+                    op: op.name(),
+                });
+            }
+        })
     }
 
     pub async fn execute(
@@ -287,6 +278,10 @@ impl FakeProvider {
                     }
                 }
             }
+            Op::AuditLog { .. } => Err(ProviderError::Unsupported {
+                kind: crate::inventory::ProviderKind::Fake,
+                op: op.name(),
+            }),
         }
     }
 }

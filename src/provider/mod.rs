@@ -2,20 +2,24 @@
 //! plans (pure) and executes them through the shared HTTP layer. A missing capability becomes a
 //! guided manual step in the runbook.
 
+mod anthropic;
 mod aws_iam;
 mod fake;
+mod openai;
 mod postgres;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::http::{Http, HttpError};
+use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::{ProviderDef, ProviderKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
+pub use anthropic::AnthropicProvider;
 pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
+pub use openai::OpenAiProvider;
 pub use postgres::PostgresProvider;
 
 /// What a provider kind can do by API (DESIGN section 2).
@@ -36,6 +40,19 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Whether an operation is within these capabilities.
+    pub fn allows(&self, op: &Op) -> bool {
+        match op {
+            Op::Locate { .. } => self.locate,
+            Op::Verify { .. } => self.verify,
+            Op::Disable { .. } => self.disable,
+            Op::Revoke { .. } => self.revoke,
+            Op::Create { .. } => self.create,
+            Op::Usage { .. } => self.usage,
+            Op::AuditLog { .. } => self.audit,
+        }
+    }
+
     pub const NONE: Self = Self {
         locate: false,
         verify: false,
@@ -64,8 +81,37 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             create_idempotent: true,
             single_live_key: false,
         },
+        // Service-account keys only: user-owned project keys cannot be minted by API, so the
+        // replacement is always a service account's key in the same project.
+        ProviderKind::OpenAi => Capabilities {
+            locate: true,
+            verify: true,
+            disable: false,
+            revoke: true,
+            create: true,
+            usage: true,
+            audit: true,
+            // No idempotency key on service-account creation: a resumed incident finds a
+            // replacement by its name and revokes it rather than trusting a replay.
+            create_idempotent: false,
+            single_live_key: false,
+        },
+        // The Admin API can read, disable and archive keys but not create them: the
+        // replacement is made in the Console and pasted into keyfire.
+        ProviderKind::Anthropic => Capabilities {
+            locate: true,
+            verify: true,
+            disable: true,
+            revoke: true,
+            create: false,
+            usage: true,
+            audit: false,
+            create_idempotent: false,
+            single_live_key: false,
+        },
         // IAM allows two access keys per user, so a replacement can be created while the
-        // leaked key is still live (when the user holds only that one).
+        // leaked key is still live (when the user holds only that one). CloudTrail comes with
+        // usage (one event per call), not as a separate audit log.
         ProviderKind::AwsIam => Capabilities {
             locate: true,
             verify: true,
@@ -73,7 +119,7 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             revoke: true,
             create: true,
             usage: true,
-            audit: true,
+            audit: false,
             create_idempotent: false,
             single_live_key: false,
         },
@@ -89,10 +135,7 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             create_idempotent: false,
             single_live_key: true,
         },
-        ProviderKind::OpenAi
-        | ProviderKind::Anthropic
-        | ProviderKind::SendGrid
-        | ProviderKind::Manual => Capabilities::NONE,
+        ProviderKind::SendGrid | ProviderKind::Manual => Capabilities::NONE,
     }
 }
 
@@ -102,7 +145,11 @@ pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
         ProviderKind::Manual => {
             Some("this provider is declared manual: every step is done by the operator")
         }
-        ProviderKind::Fake | ProviderKind::AwsIam | ProviderKind::Postgres => None,
+        ProviderKind::Fake
+        | ProviderKind::OpenAi
+        | ProviderKind::Anthropic
+        | ProviderKind::AwsIam
+        | ProviderKind::Postgres => None,
         _ => Some(
             "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console",
         ),
@@ -145,6 +192,12 @@ pub enum Op {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     },
+    /// Audit-log events about a key (created, updated, deleted, ...) over a window.
+    AuditLog {
+        id: String,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
 }
 
 impl Op {
@@ -156,6 +209,7 @@ impl Op {
             Self::Revoke { .. } => "revoke",
             Self::Create { .. } => "create",
             Self::Usage { .. } => "usage",
+            Self::AuditLog { .. } => "audit_log",
         }
     }
 }
@@ -187,7 +241,7 @@ pub struct UsageBucket {
     pub cost_usd: f64,
 }
 
-/// One access seen by an audit source (a CloudTrail event, a live database session).
+/// One access seen by a per-request source (a CloudTrail event, a live database session).
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct UsageEvent {
     pub time: DateTime<Utc>,
@@ -199,13 +253,40 @@ pub struct UsageEvent {
     pub error_code: Option<String>,
 }
 
+impl UsageEvent {
+    /// The HTTP-like status the audit rules read: 403 for authentication and authorization
+    /// failures, 400 for other errors, 200 otherwise.
+    pub fn status(&self) -> u16 {
+        match self.error_code.as_deref() {
+            None => 200,
+            Some(c)
+                if [
+                    "AccessDenied",
+                    "Unauthorized",
+                    "InvalidClientTokenId",
+                    "SignatureDoesNotMatch",
+                    "AuthFailure",
+                    "ExpiredToken",
+                ]
+                .iter()
+                .any(|k| c.contains(k)) =>
+            {
+                403
+            }
+            Some(_) => 400,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct UsageReport {
     pub buckets: Vec<UsageBucket>,
     pub pages: u32,
     /// Individual accesses, where the source has them (CloudTrail, pg_stat_activity).
     pub events: Vec<UsageEvent>,
-    /// Facts that fit no bucket, in the operator's words ("last used 2026-11-20 by iam").
+    /// What the events can tell the audit rules (`None` when there are no events).
+    pub events_source: Option<crate::audit::SourceInfo>,
+    /// Facts that fit no bucket, in the operator's words ("IAM: last used ... by s3").
     pub notes: Vec<String>,
 }
 
@@ -224,6 +305,19 @@ impl UsageReport {
     }
 }
 
+/// One audit-log event about a key, as the provider recorded it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct AuditEvent {
+    pub id: String,
+    /// The provider's event type, e.g. `api_key.created`.
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    /// Who did it: an e-mail, a user id or an API key id.
+    pub actor: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 #[derive(Debug)]
 pub enum OpOutput {
     /// `None`: the provider does not know the key (deleted, or never existed).
@@ -239,6 +333,10 @@ pub enum OpOutput {
         value: Secret,
     },
     Usage(UsageReport),
+    AuditEvents {
+        events: Vec<AuditEvent>,
+        pages: u32,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +350,8 @@ pub enum ProviderError {
     },
     #[error("unexpected response from the provider: {0}")]
     Malformed(String),
+    #[error("provider settings: {0}")]
+    Misconfigured(String),
     #[error(transparent)]
     Aws(#[from] crate::aws::AwsError),
     #[error(transparent)]
@@ -272,14 +372,73 @@ impl ProviderError {
         }
     }
 
-    /// Worth another try later (the step stays retryable either way).
-    pub fn transient(&self) -> bool {
+    /// Whether running the step again can succeed: at once for transient failures (rate
+    /// limits, 5xx, timeouts, unreachable), or once the operator has fixed a credential or
+    /// a permission (401/403; a resumed incident resolves credentials again). Terminal:
+    /// the provider refused the request itself (400, 404, 409), answered something keyfire
+    /// cannot read, or cannot do it by API; repeating the same call cannot help.
+    pub fn retryable(&self) -> bool {
         match self {
-            Self::Http(e) => e.transient(),
-            Self::Aws(e) => e.transient(),
+            Self::Http(e) => matches!(
+                e.kind(),
+                FailureKind::RateLimited
+                    | FailureKind::ServerError
+                    | FailureKind::Timeout
+                    | FailureKind::Transport
+                    | FailureKind::Unauthorized
+                    | FailureKind::Forbidden
+            ),
+            // AWS: throttling, 5xx and network, or an authentication failure once the
+            // credential is fixed.
+            Self::Aws(e) => e.transient() || matches!(e.status(), Some(401 | 403)),
             Self::Postgres(e) => e.transient(),
-            _ => false,
+            Self::Unsupported { .. }
+            | Self::Malformed(_)
+            | Self::Misconfigured(_)
+            | Self::Refused(_)
+            | Self::DryRunBlocked(_) => false,
         }
+    }
+}
+
+/// Percent-encode one URL path segment or query value.
+pub(crate) fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A base URL without its trailing `/` or `/v1`: plans add the versioned paths themselves,
+/// and operators paste either form from the providers' docs.
+pub(crate) fn base_of(def: &ProviderDef, default: &str) -> String {
+    let base = def
+        .base_url
+        .as_deref()
+        .unwrap_or(default)
+        .trim_end_matches('/');
+    base.strip_suffix("/v1").unwrap_or(base).to_string()
+}
+
+/// A string setting of the provider (validated at inventory load).
+pub(crate) fn setting(def: &ProviderDef, name: &str) -> Option<String> {
+    def.settings
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .filter(|s| !s.is_empty())
+}
+
+/// A hint like `sk-proj-...Q2x7` matches a provider's redacted value (OpenAI's
+/// `redacted_value`, Anthropic's `partial_key_hint`, e.g. `sk-ant-api03-R2D...igAA`) when
+/// the redacted value starts with the hint's prefix and ends with its tail.
+pub(crate) fn hint_matches(hint: &str, redacted: &str) -> bool {
+    let split = |s: &str| -> Option<(String, String)> {
+        let (p, t) = s.split_once("...").or_else(|| s.split_once('…'))?;
+        Some((p.to_string(), t.to_string()))
+    };
+    match (split(hint), split(redacted)) {
+        (Some((hp, ht)), Some((rp, rt))) => {
+            rp.starts_with(&hp) && rt.ends_with(&ht) && !ht.is_empty()
+        }
+        _ => false,
     }
 }
 
@@ -287,6 +446,8 @@ impl ProviderError {
 #[derive(Debug, Clone)]
 pub enum AnyProvider {
     Fake(FakeProvider),
+    OpenAi(OpenAiProvider),
+    Anthropic(AnthropicProvider),
     AwsIam(AwsIamProvider),
     Postgres(PostgresProvider),
     /// Every capability is an operator checklist item.
@@ -299,6 +460,8 @@ impl AnyProvider {
     pub fn from_def(def: &ProviderDef) -> Self {
         match def.kind {
             ProviderKind::Fake => Self::Fake(FakeProvider::new(def)),
+            ProviderKind::OpenAi => Self::OpenAi(OpenAiProvider::new(def)),
+            ProviderKind::Anthropic => Self::Anthropic(AnthropicProvider::new(def)),
             ProviderKind::AwsIam => Self::AwsIam(AwsIamProvider::new(def)),
             ProviderKind::Postgres => Self::Postgres(PostgresProvider::new(def)),
             kind => Self::Manual { kind },
@@ -307,7 +470,7 @@ impl AnyProvider {
 
     /// Tell the provider which inventory key it works on, for providers whose API cannot
     /// name a key by itself (IAM access keys have no names: the leaked key's id tells a
-    /// replacement from it).
+    /// replacement from it; a PostgreSQL password belongs to the key's role).
     pub fn for_key(self, key: &crate::inventory::Key) -> Self {
         match self {
             Self::AwsIam(p) => Self::AwsIam(p.for_key(key)),
@@ -319,6 +482,8 @@ impl AnyProvider {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Self::Fake(_) => ProviderKind::Fake,
+            Self::OpenAi(_) => ProviderKind::OpenAi,
+            Self::Anthropic(_) => ProviderKind::Anthropic,
             Self::AwsIam(_) => ProviderKind::AwsIam,
             Self::Postgres(_) => ProviderKind::Postgres,
             Self::Manual { kind } => *kind,
@@ -330,8 +495,16 @@ impl AnyProvider {
     }
 
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+        if !self.capabilities().allows(op) {
+            return Err(ProviderError::Unsupported {
+                kind: self.kind(),
+                op: op.name(),
+            });
+        }
         match self {
-            Self::Fake(p) => Ok(p.plan(op)),
+            Self::Fake(p) => p.plan(op),
+            Self::OpenAi(p) => p.plan(op),
+            Self::Anthropic(p) => p.plan(op),
             Self::AwsIam(p) => Ok(p.plan(op)),
             Self::Postgres(p) => Ok(p.plan(op)),
             Self::Manual { kind } => Err(ProviderError::Unsupported {
@@ -350,6 +523,8 @@ impl AnyProvider {
     ) -> Result<OpOutput, ProviderError> {
         match self {
             Self::Fake(p) => p.execute(op, plan, http, secrets).await,
+            Self::OpenAi(p) => p.execute(op, plan, http, secrets).await,
+            Self::Anthropic(p) => p.execute(op, plan, http, secrets).await,
             Self::AwsIam(p) => p.execute(op, plan, http, secrets).await,
             Self::Postgres(p) => p.execute(op, plan, http, secrets).await,
             Self::Manual { kind } => Err(ProviderError::Unsupported {

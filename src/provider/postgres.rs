@@ -168,6 +168,11 @@ impl PostgresProvider {
                 "ALTER ROLE [role] WITH LOGIN PASSWORD '[SCRAM-SHA-256 verifier of the new key]'".into(),
                 Access::Write,
             ),
+            Op::AuditLog { id, .. } => Self::admin(
+                format!("No audit log for role {id}: sessions come with usage"),
+                "(no query)".into(),
+                Access::Read,
+            ),
             Op::Usage { id, .. } => Self::admin(
                 format!("Snapshot role {id}'s live sessions"),
                 format!(
@@ -383,6 +388,10 @@ impl PostgresProvider {
                     value: password,
                 })
             }
+            Op::AuditLog { .. } => Err(ProviderError::Unsupported {
+                kind: crate::inventory::ProviderKind::Postgres,
+                op: "audit_log",
+            }),
             Op::Usage { id, .. } => {
                 let client = Self::admin_client(secrets, r).await?;
                 let rows = client
@@ -395,6 +404,13 @@ impl PostgresProvider {
                     .map_err(|e| db_error("pg_stat_activity", &e, r))?;
                 let mut report = UsageReport {
                     pages: 1,
+                    events_source: Some(crate::audit::SourceInfo {
+                        name: "pg_stat_activity".into(),
+                        addresses: true,
+                        statuses: false,
+                        models: false,
+                        per_request: true,
+                    }),
                     ..UsageReport::default()
                 };
                 for row in rows {

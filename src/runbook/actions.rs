@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::action::{Action, StepId};
 use super::engine::{ActionOutcome, Ctx, Failure, KeyRun};
 use super::gate::{ApprovalRequest, Decision, Gate, ManualRequest, PasteRequest, Sink};
+use super::session::Status;
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{KeyState, Op, OpOutput, ProviderError, UsageReport, Which, manual_reason};
 use crate::store::{StoreError, StoreOp, StoreOutput, StoreVersion};
@@ -20,11 +21,10 @@ const PROPAGATION_WAIT_MS: u64 = 600;
 const EVIDENCE_EVENTS: usize = 500;
 
 fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
-    let transient = e.transient();
     Failure::Failed {
         error: format!("{step}: {e}"),
         status: e.status(),
-        retryable: transient || e.status().is_some(),
+        retryable: e.retryable(),
     }
 }
 
@@ -46,7 +46,7 @@ fn skipped(reason: impl Into<String>) -> Res {
 
 impl Ctx {
     pub(super) async fn run_action<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -76,7 +76,7 @@ impl Ctx {
     /// On resume: secrets were never persisted and the world may have moved on, so resolve
     /// credentials and read provider and store state again before continuing.
     pub(super) async fn refresh<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         sink: &mut S,
     ) -> Result<(), Failure> {
@@ -86,32 +86,38 @@ impl Ctx {
             self.locate(run, StepId::Open, sink).await?;
         }
         self.read_store(run, StepId::Open, sink).await?;
-        // A replacement was created, but its value died with the process before any store
-        // held it: create again (the provider replays it, or the orphan is revoked first).
-        let created = run
-            .session
-            .status_of(StepId::Redeploy, Action::Create)
-            .is_some_and(|s| s == super::session::Status::Done);
-        if created
-            && !self.params.dry_run
+        self.reopen_lost_replacement(run, sink)?;
+        Ok(())
+    }
+
+    /// A replacement created before the interruption whose value never reached the store is
+    /// unusable: its value lived only in the dead process's memory. Offer the create again;
+    /// it revokes that key first when the provider cannot replay a create (see `create`).
+    fn reopen_lost_replacement<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        let lost = !self.params.dry_run
             && run.store.is_some()
-            && run.facts.new_key_id.is_some()
             && run.facts.new_version.is_none()
             && run.bag.new_key.is_none()
-        {
-            run.session.replay_action(
-                StepId::Redeploy,
-                Action::Create,
-                super::session::Status::Pending,
-            );
-            let key = run.key.id.clone();
-            self.evidence(sink, StepId::Open, &key, Action::Create, json!({ "text": "the replacement created before the interruption never reached the store: creating it again" }))?;
+            && run.session.status_of(StepId::Redeploy, Action::Create) == Some(Status::Done);
+        if !lost || !run.session.reopen(StepId::Redeploy, Action::Create) {
+            return Ok(());
         }
+        // A pasted replacement is simply asked for again.
+        run.facts.create_sent = run.caps.create;
+        let key = run.key.id.clone();
+        self.evidence(sink, StepId::Redeploy, &key, Action::Create, json!({
+            "lost_replacement": run.facts.new_key_id,
+            "text": "the replacement made before the interruption never reached the store and its value is gone: the create runs again",
+        }))?;
         Ok(())
     }
 
     fn evidence<S: Sink>(
-        &mut self,
+        &self,
         sink: &mut S,
         step: StepId,
         key: &str,
@@ -129,7 +135,7 @@ impl Ctx {
     /// Record the plan, then decide: `Ok(true)` send it, `Ok(false)` drill (recorded as not
     /// sent). Writes in a live incident wait for the operator's approval.
     async fn gate_plan<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -202,7 +208,7 @@ impl Ctx {
     }
 
     fn response<S: Sink>(
-        &mut self,
+        &self,
         sink: &mut S,
         step: StepId,
         key: &str,
@@ -221,7 +227,7 @@ impl Ctx {
 
     /// Plan, gate, send a provider operation. `Ok(None)`: drilled, not sent.
     async fn provider_call<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -259,7 +265,7 @@ impl Ctx {
 
     /// Reads only: plan and send without a gate (drills send reads too).
     async fn provider_read<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -281,7 +287,7 @@ impl Ctx {
     }
 
     async fn store_call<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -335,7 +341,7 @@ impl Ctx {
     }
 
     async fn manual<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &KeyRun,
         step: StepId,
         action: Action,
@@ -396,7 +402,7 @@ impl Ctx {
     // ---- step 0: open -------------------------------------------------------------------
 
     async fn resolve_credentials<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         sink: &mut S,
@@ -454,7 +460,7 @@ impl Ctx {
         Ok(ActionOutcome::Done)
     }
 
-    async fn locate<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn locate<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.locate {
             return skipped(format!(
                 "{} cannot look keys up by API",
@@ -504,7 +510,7 @@ impl Ctx {
         }
     }
 
-    async fn read_store<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn read_store<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if run.store.is_none() {
             return skipped("the key has no store");
         }
@@ -575,7 +581,7 @@ impl Ctx {
     }
 
     async fn usage<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         action: Action,
@@ -595,12 +601,7 @@ impl Ctx {
         }
     }
 
-    async fn snapshot_usage<S: Sink>(
-        &mut self,
-        run: &mut KeyRun,
-        step: StepId,
-        sink: &mut S,
-    ) -> Res {
+    async fn snapshot_usage<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.usage {
             return skipped(format!(
                 "{} has no usage API in keyfire",
@@ -652,7 +653,7 @@ impl Ctx {
     // ---- step 1: revoke -----------------------------------------------------------------
 
     async fn disable<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -682,7 +683,7 @@ impl Ctx {
     }
 
     async fn revoke<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -754,12 +755,7 @@ impl Ctx {
 
     /// Call the provider with the old value and expect a rejection (live), or acceptance
     /// (drill: proves the check itself works).
-    async fn prove_revoked<S: Sink>(
-        &mut self,
-        run: &mut KeyRun,
-        step: StepId,
-        sink: &mut S,
-    ) -> Res {
+    async fn prove_revoked<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.verify {
             return skipped(format!(
                 "not provable: {} has no verify call in keyfire",
@@ -841,7 +837,7 @@ impl Ctx {
     }
 
     async fn create<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -964,28 +960,29 @@ impl Ctx {
 
     /// Revoke a replacement whose value was lost, so that no unknown key stays live.
     async fn revoke_orphan<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
         sink: &mut S,
     ) -> Result<(), Failure> {
-        let orphan = match run.facts.new_key_id.clone() {
-            Some(id) => Some(id),
-            None => {
-                let op = Op::Locate {
-                    id: None,
-                    name: Some(self.replacement_name(run)),
-                    hint: None,
-                };
-                match self
-                    .provider_read(run, step, Action::Create, op, sink)
-                    .await?
-                {
-                    OpOutput::Located(Some(k)) => Some(k.id),
-                    _ => None,
-                }
+        // Read the provider's state rather than trusting the record: the key may be gone
+        // already, and revoking it may need what only a lookup tells (its owner, at OpenAI).
+        let orphan = if run.caps.locate {
+            let op = Op::Locate {
+                id: run.facts.new_key_id.clone(),
+                name: Some(self.replacement_name(run)),
+                hint: None,
+            };
+            match self
+                .provider_read(run, step, Action::Create, op, sink)
+                .await?
+            {
+                OpOutput::Located(Some(k)) => Some(k.id),
+                _ => None,
             }
+        } else {
+            run.facts.new_key_id.clone()
         };
         // Never take the leaked key for an orphan while it still serves the agents.
         let leaked_live = |id: &String| {
@@ -1005,7 +1002,7 @@ impl Ctx {
     }
 
     async fn store_write<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -1086,7 +1083,7 @@ impl Ctx {
     /// pending version that the record never saw confirmed. Find it by its deterministic
     /// name and take the value back into memory, so no second replacement is made.
     async fn recover_pending<S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         sink: &mut S,
@@ -1125,7 +1122,7 @@ impl Ctx {
     }
 
     async fn promote<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -1187,12 +1184,7 @@ impl Ctx {
         Ok(ActionOutcome::Done)
     }
 
-    async fn store_read_back<S: Sink>(
-        &mut self,
-        run: &mut KeyRun,
-        step: StepId,
-        sink: &mut S,
-    ) -> Res {
+    async fn store_read_back<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if self.params.dry_run {
             return skipped("drill: nothing was written to read back");
         }
@@ -1249,7 +1241,7 @@ impl Ctx {
     }
 
     async fn verify_new<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -1317,18 +1309,19 @@ impl Ctx {
         (start.min(end), end)
     }
 
-    async fn fetch_usage<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    async fn fetch_usage<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.usage {
             return skipped(format!(
-                "not evaluable: {} has no usage API in keyfire; import gateway logs",
+                "{} has no usage API in keyfire: the rules use gateway logs only (pass --logs)",
                 run.provider_def.kind
             ));
         }
         if run.facts.provider_key_id.is_none() {
-            return skipped("not evaluable: the key was not located");
+            return skipped("the key was not located: no provider usage");
         }
         let (start, end) = self.exposure_window(run);
-        let baseline_start = start - Duration::days(crate::audit::BASELINE_DAYS);
+        let baseline_start =
+            start - Duration::days(i64::from(self.setup.inventory.policy.baseline_days));
         let Some(report) = self
             .usage(run, step, Action::FetchUsage, baseline_start, end, sink)
             .await?
@@ -1337,17 +1330,27 @@ impl Ctx {
         };
         let key = run.key.id.clone();
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
-        let in_window_events: Vec<_> = report.events.iter().filter(|e| e.time >= start).collect();
+        let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
         let requests: u64 = in_window.iter().map(|b| b.requests).sum();
         let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
-        let text = format!(
+        let mut text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
             start.format("%Y-%m-%d %H:%M"),
             end.format("%Y-%m-%d %H:%M"),
             report.buckets.len(),
-            crate::audit::BASELINE_DAYS,
+            self.setup.inventory.policy.baseline_days,
             report.pages
         );
+        if let Some(src) = &report.events_source {
+            text.push_str(&format!(
+                "; {}: {in_window_events} event(s) in the window",
+                src.name
+            ));
+        }
+        for note in &report.notes {
+            text.push_str("; ");
+            text.push_str(note);
+        }
         self.evidence(
             sink,
             step,
@@ -1358,52 +1361,160 @@ impl Ctx {
                 "window": { "start": start, "end": end },
                 "baseline_start": baseline_start,
                 "pages": report.pages,
-                "requests": in_window.iter().map(|b| b.requests).sum::<u64>(),
+                "requests": requests,
                 "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
-                "cost_usd": in_window.iter().map(|b| b.cost_usd).sum::<f64>(),
+                "cost_usd": cost,
                 "buckets": report.buckets,
-                "events_total": in_window_events.len(),
-                "events": in_window_events.iter().take(EVIDENCE_EVENTS).collect::<Vec<_>>(),
+                "events_source": report.events_source,
+                "events_in_window": in_window_events,
+                "events_total": report.events.len(),
+                // Baseline events too: the rules compare the window with them.
+                "events": report.events.iter().take(EVIDENCE_EVENTS).collect::<Vec<_>>(),
                 "notes": report.notes,
             }),
         )?;
+        if run.caps.audit {
+            self.fetch_audit_log(run, step, start, end, sink).await?;
+        }
         Ok(ActionOutcome::Done)
     }
 
-    fn evaluate_rules<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+    /// The provider's audit-log events about the key over the exposure window. An audit log
+    /// the organization never enabled (or a failure to read it) is recorded and does not
+    /// stop the audit: usage has been fetched and the rules can still run.
+    async fn fetch_audit_log<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        let Some(id) = run.facts.provider_key_id.clone() else {
+            return Ok(());
+        };
+        let key = run.key.id.clone();
+        let op = Op::AuditLog { id, start, end };
+        match self
+            .provider_read(run, step, Action::FetchUsage, op, sink)
+            .await
+        {
+            Ok(OpOutput::AuditEvents { events, pages }) => {
+                let mut text = format!(
+                    "{} audit-log event(s) about the key in the window ({pages} page(s))",
+                    events.len()
+                );
+                for e in events.iter().take(10) {
+                    text.push_str(&format!(
+                        "; {} {} by {}{}",
+                        e.at.format("%Y-%m-%d %H:%M"),
+                        e.kind,
+                        e.actor.as_deref().unwrap_or("unknown"),
+                        e.ip_address
+                            .as_deref()
+                            .map(|ip| format!(" from {ip}"))
+                            .unwrap_or_default()
+                    ));
+                }
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::FetchUsage,
+                    json!({ "audit_log": { "events": events, "pages": pages }, "text": text }),
+                )?;
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(Failure::Failed { error, status, .. }) => {
+                self.evidence(sink, step, &key, Action::FetchUsage, json!({
+                    "audit_log": { "unavailable": error, "status": status },
+                    "text": "the provider's audit log could not be read (is it enabled for the organization?); usage findings stand",
+                }))?;
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Run every rule over the provider's usage (recorded by fetch_usage) and the gateway
+    /// logs given when the incident opened, in one streaming pass.
+    fn evaluate_rules<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+        use crate::audit::{Evaluator, Event, SourceInfo, Window, expectations, logs};
+        let inv = self.setup.inventory.clone();
+        let (start, end) = self.exposure_window(run);
+        let window = Window {
+            baseline_start: start - Duration::days(i64::from(inv.policy.baseline_days)),
+            start,
+            end,
+        };
+        let mut eval = Evaluator::new(window, expectations(&inv, &run.key));
         let entries = crate::record::read_entries(&self.record.path())?;
+        // The usage evidence, not the audit-log evidence the same action may add after it.
         let usage = entries.iter().rev().find(|e| {
             e.kind == "evidence"
                 && e.data["key"] == run.key.id.as_str()
                 && e.data["action"] == "fetch_usage"
+                && e.data.get("buckets").is_some()
         });
-        let (start, _) = self.exposure_window(run);
-        let buckets: Vec<crate::provider::UsageBucket> = usage
-            .and_then(|e| serde_json::from_value(e.data["buckets"].clone()).ok())
-            .unwrap_or_default();
-        let mut results = crate::audit::evaluate_usage(&buckets, start, usage.is_some());
-        if let Some(events) = usage
-            .and_then(|e| {
-                serde_json::from_value::<Vec<crate::provider::UsageEvent>>(e.data["events"].clone())
-                    .ok()
-            })
-            .filter(|ev| !ev.is_empty())
-        {
-            let networks: Vec<ipnet::IpNet> = run
-                .key
-                .agents
-                .iter()
-                .filter_map(|a| self.setup.inventory.agent(a))
-                .flat_map(|a| a.expected_networks.iter().copied())
-                .collect();
-            crate::audit::evaluate_events(&mut results, &events, &networks);
+        if let Some(e) = usage {
+            eval.source(SourceInfo::provider_usage(&run.provider_def.id));
+            let buckets: Vec<crate::provider::UsageBucket> =
+                serde_json::from_value(e.data["buckets"].clone()).unwrap_or_default();
+            for b in &buckets {
+                eval.feed(&Event::bucket(
+                    b.start,
+                    b.end,
+                    b.requests,
+                    b.input_tokens + b.output_tokens,
+                    b.cost_usd,
+                ));
+            }
+            // Per-request sources that come with usage: CloudTrail calls, database sessions.
+            let s = &e.data["events_source"];
+            if let Some(name) = s["name"].as_str() {
+                eval.source(SourceInfo {
+                    name: name.to_string(),
+                    addresses: s["addresses"] == true,
+                    statuses: s["statuses"] == true,
+                    models: s["models"] == true,
+                    per_request: s["per_request"] == true,
+                });
+                let events: Vec<crate::provider::UsageEvent> =
+                    serde_json::from_value(e.data["events"].clone()).unwrap_or_default();
+                for ev in &events {
+                    eval.feed(&Event {
+                        ts: ev.time,
+                        until: None,
+                        source_ip: ev.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+                        status: s["statuses"].as_bool().filter(|b| *b).map(|_| ev.status()),
+                        model: (s["models"] == true).then(|| ev.action.clone()),
+                        requests: 1,
+                        tokens: 0,
+                        cost_usd: 0.0,
+                    });
+                }
+            }
         }
-        let fired = results
-            .iter()
-            .filter(|r| r.status == crate::audit::RuleStatus::Findings)
-            .count();
-        let key = run.key.id.clone();
-        let text = results
+        let matcher = logs::KeyMatch::new(
+            &run.key.id,
+            run.facts
+                .provider_key_id
+                .as_deref()
+                .or(run.key.provider_key_id.as_deref()),
+            run.key.hint.as_deref(),
+        );
+        for path in self.params.logs.clone() {
+            eval.source(logs::source_info(&path));
+            logs::read(&path, &matcher, |e| eval.feed(e)).map_err(|e| Failure::Failed {
+                error: format!("{step}: {e}"),
+                status: None,
+                retryable: true,
+            })?;
+        }
+        let summary = eval.finish();
+        let text = summary
+            .rules
             .iter()
             .map(|r| match r.status {
                 crate::audit::RuleStatus::Findings => {
@@ -1414,37 +1525,51 @@ impl Ctx {
             })
             .collect::<Vec<_>>()
             .join("; ");
-        self.evidence(
-            sink,
-            step,
-            &key,
-            Action::EvaluateRules,
-            json!({ "rules": results, "rules_with_findings": fired, "text": text }),
-        )?;
+        let key = run.key.id.clone();
+        let mut data = serde_json::to_value(&summary).unwrap_or_default();
+        if let Value::Object(m) = &mut data {
+            m.insert("text".into(), json!(text));
+            m.insert("rules_with_findings".into(), json!(summary.fired()));
+        }
+        self.evidence(sink, step, &key, Action::EvaluateRules, data)?;
         Ok(ActionOutcome::Done)
     }
 
     // ---- step 4: report -----------------------------------------------------------------
 
-    fn write_report<S: Sink>(&mut self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
-        let entries = crate::record::read_entries(&self.record.path())?;
-        let text = crate::report::render_markdown(&self.id, &entries, &self.setup.inventory);
-        let path = self.record.dir().join("report.md");
+    fn write_report<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
+        let key = run.key.id.clone();
+        let dir = self.record.dir().to_path_buf();
+        if self.params.keys.len() > 1 {
+            // Rendering the whole campaign's report once per key would cost keys x entries.
+            self.evidence(
+                sink,
+                step,
+                &key,
+                Action::WriteReport,
+                json!({
+                    "path": dir.join("report.md").display().to_string(),
+                    "text": "the campaign's report is rendered once, when the incident closes",
+                }),
+            )?;
+            return Ok(ActionOutcome::Done);
+        }
         super::engine::failpoint("write_report");
-        write_private(&path, text.as_bytes()).map_err(|e| Failure::Failed {
-            error: format!("{step}: cannot write {}: {e}", path.display()),
+        let report = super::engine::render_reports(self).map_err(|e| Failure::Failed {
+            error: format!("{step}: cannot write the report: {e}"),
             status: None,
             retryable: true,
         })?;
-        use sha2::Digest;
-        let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
-        let key = run.key.id.clone();
         self.evidence(
             sink,
             step,
             &key,
             Action::WriteReport,
-            json!({ "path": path.display().to_string(), "sha256": digest }),
+            json!({
+                "path": dir.join("report.md").display().to_string(),
+                "json": dir.join("report.json").display().to_string(),
+                "deadline": report.notification.deadline,
+            }),
         )?;
         Ok(ActionOutcome::Done)
     }
@@ -1452,7 +1577,7 @@ impl Ctx {
     // ---- step 5: reschedule -------------------------------------------------------------
 
     async fn update_inventory<G: Gate, S: Sink>(
-        &mut self,
+        &self,
         run: &mut KeyRun,
         step: StepId,
         gate: &mut G,
@@ -1466,8 +1591,21 @@ impl Ctx {
         let r = Reschedule {
             key: run.key.id.clone(),
             last_rotated: self.now().date_naive(),
-            rotation_days: inv.policy.after_incident_rotation_days,
+            // An incident shortens the interval; a scheduled rotation keeps it.
+            rotation_days: match self.params.purpose {
+                super::engine::Purpose::Incident => Some(inv.policy.after_incident_rotation_days),
+                super::engine::Purpose::Rotation => None,
+            },
         };
+        let reason = match self.params.purpose {
+            super::engine::Purpose::Incident => "incident",
+            super::engine::Purpose::Rotation => "scheduled",
+        };
+        let interval = r
+            .rotation_days
+            .map_or("keep rotation_days".to_string(), |d| {
+                format!("rotation_days = {d}")
+            });
         let edit = read_and_plan(&file.path, &r).map_err(|e| Failure::Failed {
             error: format!("{step}: {e}"),
             status: None,
@@ -1478,7 +1616,7 @@ impl Ctx {
             return skipped("the inventory already has this rotation");
         }
         let plan = RequestPlan::write(
-            format!("Set last_rotated = {} and rotation_days = {} for {key} in {}", r.last_rotated, r.rotation_days, file.path.display()),
+            format!("Set last_rotated = {} and {interval} for {key} in {}", r.last_rotated, file.path.display()),
             "EDIT",
             file.path.display().to_string(),
         )
@@ -1504,13 +1642,13 @@ impl Ctx {
             json!({ "path": file.path.display().to_string() }),
         )?;
         self.evidence(sink, step, &key, Action::UpdateInventory, json!({
-            "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": "incident" },
+            "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },
         }))?;
         Ok(ActionOutcome::Done)
     }
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -1534,5 +1672,8 @@ fn describe_output(out: &OpOutput) -> Value {
         OpOutput::Revoked { already } => json!({ "revoked": true, "already": already }),
         OpOutput::Created { id, value } => json!({ "created": id, "hint": value.hint() }),
         OpOutput::Usage(r) => json!({ "buckets": r.buckets.len(), "pages": r.pages }),
+        OpOutput::AuditEvents { events, pages } => {
+            json!({ "events": events.len(), "pages": pages })
+        }
     }
 }

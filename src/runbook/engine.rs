@@ -61,13 +61,27 @@ pub struct Setup {
     pub clock: Arc<dyn Clock>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Why the runbook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A leaked or suspected key (a drill when `dry_run`).
+    #[default]
+    Incident,
+    /// Scheduled rotation in the safe order (`keyfire rotate`).
+    Rotation,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct IncidentParams {
     pub keys: Vec<String>,
     pub dry_run: bool,
     pub order: Order,
     pub exposed_since: Option<DateTime<Utc>>,
     pub reason: Option<String>,
+    /// Gateway logs the audit step reads besides the provider's usage API.
+    pub logs: Vec<PathBuf>,
+    pub purpose: Purpose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,13 +117,50 @@ pub(super) struct KeyRun {
 }
 
 /// Everything an action may touch except the key being worked on.
+/// The incident record, shared by the keys of a campaign that run at the same time. Each
+/// append still takes one write and one fsync, under the lock.
+#[derive(Clone)]
+pub(super) struct SharedRecord {
+    writer: Arc<std::sync::Mutex<RecordWriter>>,
+    dir: PathBuf,
+}
+
+impl SharedRecord {
+    fn new(writer: RecordWriter) -> Self {
+        let dir = writer.dir().to_path_buf();
+        Self {
+            writer: Arc::new(std::sync::Mutex::new(writer)),
+            dir,
+        }
+    }
+
+    pub(super) fn append(
+        &self,
+        clock: &dyn Clock,
+        kind: &str,
+        step: Option<&str>,
+        data: Value,
+    ) -> Result<Entry, RecordError> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.append(clock, kind, step, data)
+    }
+
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    pub(super) fn path(&self) -> PathBuf {
+        self.dir.join(crate::record::RECORD_FILE)
+    }
+}
+
 pub(super) struct Ctx {
     pub setup: Setup,
     pub id: String,
     pub params: IncidentParams,
     pub opened_at: DateTime<Utc>,
     pub http: Http,
-    pub record: RecordWriter,
+    pub record: SharedRecord,
 }
 
 pub struct Engine {
@@ -119,7 +170,7 @@ pub struct Engine {
 }
 
 /// `inc-20261126-031500-a1b2` (`drill-…` for drills): sortable, unique per process and second.
-pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool) -> String {
+pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool, purpose: Purpose) -> String {
     use sha2::{Digest, Sha256};
     let noise = format!(
         "{}-{}-{:?}",
@@ -128,7 +179,11 @@ pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool) -> String {
         std::thread::current().id()
     );
     let tag = &hex::encode(Sha256::digest(noise.as_bytes()))[..4];
-    let prefix = if dry_run { "drill" } else { "inc" };
+    let prefix = match (purpose, dry_run) {
+        (Purpose::Rotation, _) => "rot",
+        (Purpose::Incident, true) => "drill",
+        (Purpose::Incident, false) => "inc",
+    };
     format!("{prefix}-{}-{tag}", now.format("%Y%m%d-%H%M%S"))
 }
 
@@ -136,7 +191,12 @@ pub fn incidents_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("incidents")
 }
 
-fn key_run(setup: &Setup, key_id: &str, order: Order) -> Result<KeyRun, EngineError> {
+fn key_run(
+    setup: &Setup,
+    key_id: &str,
+    order: Order,
+    purpose: Purpose,
+) -> Result<KeyRun, EngineError> {
     let inv = &setup.inventory;
     let key = inv
         .key(key_id)
@@ -160,7 +220,10 @@ fn key_run(setup: &Setup, key_id: &str, order: Order) -> Result<KeyRun, EngineEr
         }),
         _ => None,
     };
-    let session = Session::new(&key.id, &setup.runbook, order);
+    let session = match purpose {
+        Purpose::Incident => Session::new(&key.id, &setup.runbook, order),
+        Purpose::Rotation => Session::rotation(&key.id, &setup.runbook),
+    };
     Ok(KeyRun {
         key,
         provider_def,
@@ -182,7 +245,7 @@ impl Engine {
         }
         let mut keys = Vec::new();
         for k in &params.keys {
-            let run = key_run(&setup, k, params.order)?;
+            let run = key_run(&setup, k, params.order, params.purpose)?;
             if params.order == Order::ZeroDowntime {
                 if run.caps.single_live_key {
                     return Err(EngineError::ZeroDowntimeRefused {
@@ -203,19 +266,19 @@ impl Engine {
             keys.push(run);
         }
         let now = setup.clock.now();
-        let id = new_incident_id(now, params.dry_run);
+        let id = new_incident_id(now, params.dry_run, params.purpose);
         let redactor = Redactor::new();
         let http = Http::new(params.dry_run, redactor.clone())?;
         let dir = incidents_dir(&setup.data_dir).join(&id);
         let record = RecordWriter::create(&dir, redactor)?;
-        let mut engine = Self {
+        let engine = Self {
             ctx: Ctx {
                 setup,
                 id,
                 params,
                 opened_at: now,
                 http,
-                record,
+                record: SharedRecord::new(record),
             },
             keys,
             resumed: false,
@@ -233,6 +296,18 @@ impl Engine {
             "keys": engine.ctx.params.keys,
             "exposed_since": engine.ctx.params.exposed_since,
             "reason": engine.ctx.params.reason,
+            "logs": engine.ctx.params.logs,
+            "purpose": engine.ctx.params.purpose,
+            "report_deadline_hours": inv.policy.report_deadline_hours,
+            // What the report needs about each key, so it can be rendered from the record alone.
+            "key_facts": engine.keys.iter().map(|k| (k.key.id.clone(), json!({
+                "provider": k.provider_def.id,
+                "provider_kind": k.provider_def.kind,
+                "agents": k.key.agents,
+                "scopes": k.key.scopes,
+                "store": k.key.store,
+                "secret_path": k.key.secret_path,
+            }))).collect::<serde_json::Map<String, Value>>(),
         });
         engine.ctx.record.append(
             engine.ctx.setup.clock.as_ref(),
@@ -274,9 +349,11 @@ impl Engine {
             .unwrap_or_else(|_| setup.clock.now());
         let mut keys = Vec::new();
         for k in &params.keys {
-            let mut run = key_run(&setup, k, params.order).map_err(|e| EngineError::Mismatch {
-                id: id.to_string(),
-                reason: e.to_string(),
+            let mut run = key_run(&setup, k, params.order, params.purpose).map_err(|e| {
+                EngineError::Mismatch {
+                    id: id.to_string(),
+                    reason: e.to_string(),
+                }
             })?;
             replay(&mut run, &entries);
             keys.push(run);
@@ -289,7 +366,7 @@ impl Engine {
                 params,
                 opened_at,
                 http,
-                record,
+                record: SharedRecord::new(record),
             },
             keys,
             resumed: true,
@@ -338,6 +415,14 @@ fn params_from_opening(data: &Value) -> Option<IncidentParams> {
             .get("reason")
             .and_then(|r| r.as_str())
             .map(str::to_string),
+        logs: data
+            .get("logs")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default(),
+        purpose: data
+            .get("purpose")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -420,7 +505,7 @@ enum KeyOutcome {
 impl Ctx {
     /// Append to the record (durably), then tell the front-end.
     pub(super) fn log<S: Sink>(
-        &mut self,
+        &self,
         sink: &mut S,
         kind: &str,
         step: Option<StepId>,
@@ -471,36 +556,76 @@ pub async fn drive<G: Gate, S: Sink>(
             .append(ctx.setup.clock.as_ref(), "incident_resumed", None, data)?;
         sink.emit(&entry);
     }
+    // Keys with the widest blast radius go first; each provider runs a bounded number of keys
+    // at once (settings.max_concurrency, default 16) to respect its rate limits.
+    let inv = ctx.setup.inventory.clone();
+    keys.sort_by_key(|k| std::cmp::Reverse(crate::inventory::view::blast_size(&inv, &k.key)));
+    let mut limits: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
+    for k in keys.iter() {
+        let n = k
+            .provider_def
+            .settings
+            .get("max_concurrency")
+            .and_then(Value::as_u64)
+            .unwrap_or(16)
+            .clamp(1, 64) as usize;
+        limits
+            .entry(k.provider_def.id.clone())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n)));
+    }
+    let ids: Vec<String> = keys
+        .iter()
+        .filter(|k| !k.session.is_finished())
+        .map(|k| k.key.id.clone())
+        .collect();
+    let shared_gate = super::campaign::SharedGate::new(gate, &ids);
+    let shared_sink = super::campaign::SharedSink::new(sink);
+    let resumed = *resumed;
+    let ctx_ref: &Ctx = ctx;
+    let runs = keys.iter_mut().filter(|k| !k.session.is_finished()).map(|run| {
+        let limit = limits.get(&run.provider_def.id).cloned();
+        let shared_gate = &shared_gate;
+        let shared_sink = &shared_sink;
+        async move {
+            let _permit = match &limit {
+                Some(l) => l.acquire().await.ok(),
+                None => None,
+            };
+            let mut gate = shared_gate.handle();
+            let mut sink = shared_sink.handle();
+            if gate.abort_requested() {
+                return Ok(KeyOutcome::Aborted);
+            }
+            if resumed {
+                match ctx_ref.refresh(run, &mut sink).await {
+                    Ok(()) => {}
+                    Err(Failure::Fatal(e)) => return Err(e),
+                    Err(Failure::Aborted(_)) => return Ok(KeyOutcome::Aborted),
+                    Err(Failure::Failed { error, status, .. }) => {
+                        ctx_ref.log(&mut sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }))?;
+                        return Ok(KeyOutcome::Failed);
+                    }
+                }
+            }
+            let outcome = run_key(ctx_ref, run, &mut gate, &mut sink).await;
+            if matches!(outcome, Ok(KeyOutcome::Aborted)) {
+                shared_gate.abort_all();
+            }
+            outcome
+        }
+    });
+    let results = futures_util::future::join_all(runs).await;
     let mut outcome = Outcome::Completed;
-    for run in keys.iter_mut() {
-        if run.session.is_finished() {
-            continue;
-        }
-        if *resumed {
-            match ctx.refresh(run, sink).await {
-                Ok(()) => {}
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Aborted(_)) => {
-                    outcome = Outcome::Aborted;
-                    break;
-                }
-                Err(Failure::Failed { error, status, .. }) => {
-                    ctx.log(sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }))?;
-                    outcome = Outcome::Failed;
-                    continue;
-                }
-            }
-        }
-        match run_key(ctx, run, gate, sink).await? {
+    for r in results {
+        match r? {
             KeyOutcome::Done => {}
-            KeyOutcome::Failed => outcome = Outcome::Failed,
-            KeyOutcome::Aborted => {
-                outcome = Outcome::Aborted;
-                break;
-            }
+            KeyOutcome::Failed if outcome == Outcome::Completed => outcome = Outcome::Failed,
+            KeyOutcome::Failed => {}
+            KeyOutcome::Aborted => outcome = Outcome::Aborted,
         }
     }
-    close(ctx, keys, outcome, sink)?;
+    let mut sink = shared_sink.handle();
+    close(ctx, keys, outcome, &mut sink)?;
     Ok(outcome)
 }
 
@@ -517,7 +642,7 @@ fn step_title(ctx: &Ctx, step: StepId) -> String {
 }
 
 async fn run_key<G: Gate, S: Sink>(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     run: &mut KeyRun,
     gate: &mut G,
     sink: &mut S,
@@ -546,6 +671,16 @@ async fn run_key<G: Gate, S: Sink>(
                 &run.key.id,
                 json!({ "title": title, "checklist": checklist, "note": note }),
             )?;
+        }
+        if gate.abort_requested() {
+            ctx.log(
+                sink,
+                "operator_input",
+                Some(step),
+                &run.key.id,
+                json!({ "decision": "abort", "reason": "operator interrupted the incident" }),
+            )?;
+            return Ok(KeyOutcome::Aborted);
         }
         let Some(action) = run.session.action(c) else {
             let started = run
@@ -647,7 +782,7 @@ async fn run_key<G: Gate, S: Sink>(
 }
 
 fn close<S: Sink>(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     keys: &[KeyRun],
     outcome: Outcome,
     sink: &mut S,
@@ -678,5 +813,27 @@ fn close<S: Sink>(
         .record
         .append(ctx.setup.clock.as_ref(), "incident_closed", None, data)?;
     sink.emit(&entry);
+    // The final report, with the closing timings. A failure here loses nothing: the record
+    // is complete and `keyfire report` renders it again.
+    if ctx.params.purpose == Purpose::Incident {
+        let _ = render_reports(ctx);
+    }
     Ok(())
+}
+
+/// Write report.md and report.json beside the record, from the record.
+pub(super) fn render_reports(ctx: &Ctx) -> std::io::Result<crate::report::Report> {
+    let entries = crate::record::read_entries(&ctx.record.path()).map_err(std::io::Error::other)?;
+    let report = crate::report::build(&ctx.id, &entries)
+        .ok_or_else(|| std::io::Error::other("empty record"))?;
+    let dir = ctx.record.dir();
+    super::actions::write_private(
+        &dir.join("report.md"),
+        crate::report::render_markdown(&report).as_bytes(),
+    )?;
+    super::actions::write_private(
+        &dir.join("report.json"),
+        crate::report::render_json(&report).as_bytes(),
+    )?;
+    Ok(report)
 }

@@ -83,6 +83,11 @@ pub trait Gate: Send {
         &mut self,
         failure: &FailureView<'_>,
     ) -> impl Future<Output = FailureChoice> + Send;
+    /// Checked between actions: the operator asked to stop (Ctrl-C in the console). A call in
+    /// flight is never cut off; the incident stops at the next boundary and stays resumable.
+    fn abort_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Receives every record entry as soon as it is durable.

@@ -3,6 +3,8 @@
 
 pub mod action;
 mod actions;
+mod campaign;
+pub(crate) use actions::write_private;
 mod engine;
 pub mod facts;
 pub mod gate;
@@ -11,7 +13,8 @@ pub mod spec;
 
 pub use action::{Action, StepId};
 pub use engine::{
-    Engine, EngineError, IncidentParams, Outcome, Setup, drive, incidents_dir, new_incident_id,
+    Engine, EngineError, IncidentParams, Outcome, Purpose, Setup, drive, incidents_dir,
+    new_incident_id,
 };
 pub use facts::Facts;
 pub use gate::{

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::action::{Action, StepId};
 use super::spec::Runbook;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Order {
+    #[default]
     /// Revoke first, then redeploy (agents are down in between).
     ContainFirst,
     /// Create, store and verify the replacement, then revoke at once.
@@ -87,6 +88,15 @@ impl Session {
         }
     }
 
+    /// A scheduled rotation: open, redeploy the replacement, revoke the old key, reschedule.
+    /// No audit and no breach report: nothing leaked.
+    pub fn rotation(key: &str, runbook: &Runbook) -> Self {
+        let mut s = Self::new(key, runbook, Order::ZeroDowntime);
+        s.steps
+            .retain(|st| !matches!(st.id, StepId::Audit | StepId::Report));
+        s
+    }
+
     /// The next action to run, or `None` when every step is finished.
     pub fn next(&self) -> Option<Cursor> {
         for (si, step) in self.steps.iter().enumerate() {
@@ -160,7 +170,7 @@ impl Session {
         }
     }
 
-    /// Where an action stands (`None`: not in this runbook).
+    /// The status of an action, if the runbook has it.
     pub fn status_of(&self, step: StepId, action: Action) -> Option<Status> {
         self.steps
             .iter()
@@ -168,7 +178,26 @@ impl Session {
             .actions
             .iter()
             .find(|(a, _)| *a == action)
-            .map(|(_, s)| *s)
+            .map(|(_, st)| *st)
+    }
+
+    /// Offer a finished action again (its result was lost with an interrupted process).
+    /// Only within a step that is not finished.
+    pub fn reopen(&mut self, step: StepId, action: Action) -> bool {
+        let Some(s) = self
+            .steps
+            .iter_mut()
+            .find(|s| s.id == step && !matches!(s.status, Status::Done | Status::Skipped))
+        else {
+            return false;
+        };
+        match s.actions.iter_mut().find(|(a, _)| *a == action) {
+            Some(a) => {
+                a.1 = Status::Pending;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn replay_step_finished(&mut self, step: StepId) {

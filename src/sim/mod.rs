@@ -2,8 +2,10 @@
 //! environment: they follow the documented APIs (paths, status codes, error bodies,
 //! pagination), log every request they receive, and can be told to fail or stall.
 
+pub mod anthropic;
 pub mod cloudtrail;
 pub mod fake_api;
+pub mod openai;
 pub mod vault;
 
 use std::net::SocketAddr;
@@ -15,22 +17,105 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+pub use anthropic::AnthropicSim;
 pub use cloudtrail::{CloudTrailSim, TrailEvent};
 pub use fake_api::FakeApi;
+pub use openai::OpenAiSim;
 pub use vault::VaultSim;
 
-/// One request as the server saw it (no headers: they carry credentials).
+/// Headers whose values carry no credential and are kept in the request log; every other
+/// header is logged by name only (its value may be a key).
+const LOGGED_HEADER_VALUES: &[&str] = &[
+    "user-agent",
+    "content-type",
+    "anthropic-version",
+    "anthropic-beta",
+    "openai-organization",
+    "openai-project",
+    "idempotency-key",
+];
+
+/// One request as the server saw it. Header values are kept only for the headers in
+/// `LOGGED_HEADER_VALUES`: the others carry credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// Lower-case header names, with the value when it is not a credential.
+    pub headers: Vec<(String, Option<String>)>,
+    /// When it arrived (tests measure retry delays with it).
+    pub at: std::time::Instant,
 }
 
 impl LoggedRequest {
     /// Whether the request can change server state.
     pub fn is_write(&self) -> bool {
         !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
+
+    /// Whether the request carried this header (any case).
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The value of a non-credential header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// The decoded values of a query parameter, in order (repeated parameters included).
+    pub fn query_values(&self, name: &str) -> Vec<String> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .collect()
+    }
+}
+
+/// The error body a sim answers injected failures with, in its provider's documented shape.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorStyle {
+    /// `{"error": {"message", "type", "param", "code"}}` (OpenAI, and keyfire's fake provider).
+    #[default]
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message"}}` (Anthropic).
+    Anthropic,
+    /// `{"errors": [..]}` (Vault).
+    Vault,
+}
+
+impl ErrorStyle {
+    pub fn body(self, status: u16, message: &str) -> serde_json::Value {
+        match self {
+            Self::OpenAi => {
+                let kind = match status {
+                    429 => "rate_limit_exceeded",
+                    500..=599 => "server_error",
+                    _ => "invalid_request_error",
+                };
+                serde_json::json!({ "error": { "message": message, "type": kind, "param": null, "code": null } })
+            }
+            Self::Anthropic => {
+                let kind = match status {
+                    400 => "invalid_request_error",
+                    401 => "authentication_error",
+                    403 => "permission_error",
+                    404 => "not_found_error",
+                    409 => "conflict_error",
+                    429 => "rate_limit_error",
+                    529 => "overloaded_error",
+                    _ => "api_error",
+                };
+                serde_json::json!({ "type": "error", "error": { "type": kind, "message": message } })
+            }
+            Self::Vault => serde_json::json!({ "errors": [message] }),
+        }
     }
 }
 
@@ -44,6 +129,9 @@ pub enum FaultMode {
     /// Handle the request, then hold the response back this long (a client killed meanwhile
     /// never learns that the write happened).
     Hold(Duration),
+    /// Answer with this status and raw body instead of handling the request (a proxy's HTML
+    /// page, a truncated body).
+    Raw { status: u16, body: String },
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +188,36 @@ impl Fault {
         self
     }
 
+    /// Answer with this status and body verbatim.
+    pub fn raw(method: &str, path_prefix: &str, status: u16, body: &str, times: u32) -> Self {
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Raw {
+                status,
+                body: body.into(),
+            },
+            times,
+            after: 0,
+            exact: false,
+        }
+    }
+
+    /// Answer `200 OK` with a body that is not the JSON the API documents.
+    pub fn malformed(method: &str, path_prefix: &str, times: u32) -> Self {
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Raw {
+                status: 200,
+                body: "<html><body>502 Bad Gateway</body></html>".into(),
+            },
+            times,
+            after: 0,
+            exact: false,
+        }
+    }
+
     pub fn hold(method: &str, path_prefix: &str, d: Duration) -> Self {
         Self {
             method: Some(method.into()),
@@ -118,9 +236,18 @@ pub struct Observer {
     requests: Arc<Mutex<Vec<LoggedRequest>>>,
     faults: Arc<Mutex<Vec<Fault>>>,
     latency: Arc<Mutex<Duration>>,
+    style: ErrorStyle,
 }
 
 impl Observer {
+    /// An observer whose injected failures use this error body shape.
+    pub fn with_style(style: ErrorStyle) -> Self {
+        Self {
+            style,
+            ..Self::default()
+        }
+    }
+
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -172,11 +299,25 @@ pub async fn observe(State(obs): State<Observer>, req: Request, next: Next) -> R
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let name = name.as_str().to_ascii_lowercase();
+            let value = LOGGED_HEADER_VALUES
+                .contains(&name.as_str())
+                .then(|| value.to_str().ok().map(str::to_string))
+                .flatten();
+            (name, value)
+        })
+        .collect();
     if let Ok(mut r) = obs.requests.lock() {
         r.push(LoggedRequest {
             method: method.clone(),
             path: path.clone(),
             query,
+            headers,
+            at: std::time::Instant::now(),
         });
     }
     let latency = obs.latency.lock().map(|l| *l).unwrap_or_default();
@@ -189,12 +330,16 @@ pub async fn observe(State(obs): State<Observer>, req: Request, next: Next) -> R
             retry_after,
         }) => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = serde_json::json!({ "error": { "message": "injected failure", "type": "server_error", "code": null } });
+            let body = obs.style.body(status, "injected failure");
             let mut resp = (code, axum::Json(body)).into_response();
             if let Some(s) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
                 resp.headers_mut().insert("retry-after", s);
             }
             resp
+        }
+        Some(FaultMode::Raw { status, body }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (code, [("content-type", "text/html")], body).into_response()
         }
         Some(FaultMode::Hold(d)) => {
             let resp = next.run(req).await;

@@ -16,7 +16,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{LoggedRequest, Observer, Running, observe, serve};
+use super::{ErrorStyle, LoggedRequest, Observer, Running, observe, serve};
 
 struct Version {
     data: Map<String, Value>,
@@ -48,7 +48,7 @@ impl VaultSim {
             token: token.into(),
             secrets: HashMap::new(),
         }));
-        let observer = Observer::default();
+        let observer = Observer::with_style(ErrorStyle::Vault);
         let router = Router::new()
             .route(
                 "/v1/{mount}/data/{*path}",

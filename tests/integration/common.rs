@@ -265,5 +265,6 @@ pub fn params(
         order,
         exposed_since: None,
         reason: Some("test".into()),
+        ..Default::default()
     }
 }

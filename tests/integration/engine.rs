@@ -218,7 +218,7 @@ async fn live_incident_revokes_replaces_stores_and_verifies() {
     }
     let report = std::fs::read_to_string(engine.record_dir().join("report.md")).unwrap();
     assert!(
-        report.contains("revocation evidence: the provider rejects the old key with HTTP 401"),
+        report.contains("old key rejected by the provider (HTTP 401)"),
         "{report}"
     );
     assert!(verify_file(&engine.record_dir().join("record.jsonl")).ok());
@@ -439,4 +439,61 @@ async fn idempotent_reads_retry_through_transient_errors() {
         Outcome::Completed
     );
     assert!(!sink.0.iter().any(|e| e.kind == "step_failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_whose_value_was_lost_is_created_again_on_resume() {
+    let env = TestEnv::new();
+    // The store write fails once: the replacement exists at the provider, its value only in
+    // this engine's memory, which the resume below does not have.
+    env.vault
+        .observer()
+        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+    let setup = env.setup();
+    let mut engine = Engine::open(
+        setup.clone(),
+        params(&["support-llm"], false, Order::ContainFirst),
+    )
+    .unwrap();
+    let mut sink = CollectSink::default();
+    assert_eq!(
+        drive(&mut engine, &mut ApproveAll::default(), &mut sink)
+            .await
+            .unwrap(),
+        Outcome::Failed
+    );
+    let id = engine.id().to_string();
+    drop(engine);
+
+    let mut resumed = Engine::resume(setup, &id).unwrap();
+    let mut sink = CollectSink::default();
+    assert_eq!(
+        drive(&mut resumed, &mut ApproveAll::default(), &mut sink)
+            .await
+            .unwrap(),
+        Outcome::Completed,
+        "{:?}",
+        sink.0
+            .iter()
+            .filter(|e| e.kind == "step_failed")
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        sink.0
+            .iter()
+            .any(|e| e.kind == "evidence" && e.data.get("lost_replacement").is_some()),
+        "the resume says why the create runs again"
+    );
+    // The fake provider replays a create with the same Idempotency-Key: still one key.
+    let replacements: Vec<_> = env
+        .api
+        .live_keys()
+        .into_iter()
+        .filter(|k| k.name.starts_with("keyfire-"))
+        .collect();
+    assert_eq!(replacements.len(), 1, "{replacements:?}");
+    assert_eq!(
+        env.vault.value(OLD_PATH, "value", None).as_deref(),
+        Some(replacements[0].value())
+    );
 }

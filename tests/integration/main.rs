@@ -2,14 +2,22 @@
 
 mod common;
 mod emulators;
+mod llm;
 
+mod anthropic;
+mod audit;
 mod aws;
+mod campaign;
 mod canary;
 mod cli_incident;
 mod cli_inventory;
+mod contract;
 mod crash;
 mod engine;
 mod keyring;
+mod openai;
 mod openbao;
 mod postgres;
 mod record;
+mod tui;
+mod tui_tmux;

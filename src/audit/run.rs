@@ -1,0 +1,179 @@
+//! `keyfire audit`: the rules over a window outside any incident, for one key or every key
+//! (a cron job). Read-only by construction: its HTTP client refuses any write plan.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+
+use super::event::Event;
+use super::logs::{self, KeyMatch, LogError};
+use super::rules::{AuditSummary, Evaluator, Window};
+use super::{SourceInfo, expectations};
+use crate::http::Http;
+use crate::inventory::{Inventory, Key};
+use crate::plan::SecretBag;
+use crate::provider::{AnyProvider, Op, OpOutput};
+
+/// One key's audit: the summary, and why a source could not be read.
+#[derive(Debug, serde::Serialize)]
+pub struct KeyAudit {
+    pub key: String,
+    pub summary: AuditSummary,
+    pub problems: Vec<String>,
+}
+
+/// The window for a key: `since`, else its last rotation (or 30 days), to now.
+pub fn window_for(
+    inv: &Inventory,
+    key: &Key,
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Window {
+    let start = since
+        .or_else(|| {
+            key.issued_on()
+                .map(|d| d.and_time(NaiveTime::MIN).and_utc())
+        })
+        .unwrap_or(now - Duration::days(30))
+        .min(now);
+    Window {
+        baseline_start: start - Duration::days(i64::from(inv.policy.baseline_days)),
+        start,
+        end: now,
+    }
+}
+
+/// The provider's usage for the key over the window, as events. Errors are returned as text:
+/// a source that cannot be read makes rules "not evaluable", it does not stop the audit.
+async fn provider_usage(
+    inv: &Inventory,
+    key: &Key,
+    window: &Window,
+    http: &Http,
+) -> Result<Option<(String, Vec<Event>)>, String> {
+    let Some(def) = inv.provider_of(key) else {
+        return Ok(None);
+    };
+    let provider = AnyProvider::from_def(def);
+    if !provider.capabilities().usage {
+        return Ok(None);
+    }
+    let mut bag = SecretBag::default();
+    if let Some(cref) = &def.admin_credential {
+        bag.admin = Some(
+            crate::credential::resolve(cref, inv, http)
+                .await
+                .map_err(|e| format!("admin credential: {e}"))?,
+        );
+    }
+    let locate = Op::Locate {
+        id: key.provider_key_id.clone(),
+        name: None,
+        hint: key.hint.clone(),
+    };
+    let plan = provider.plan(&locate).map_err(|e| e.to_string())?;
+    let id = match provider
+        .execute(&locate, &plan, http, &bag)
+        .await
+        .map_err(|e| format!("locate: {e}"))?
+    {
+        OpOutput::Located(Some(k)) => k.id,
+        _ => return Err(format!("key not found at provider `{}`", def.id)),
+    };
+    let op = Op::Usage {
+        id,
+        start: window.baseline_start,
+        end: window.end,
+    };
+    let plan = provider.plan(&op).map_err(|e| e.to_string())?;
+    match provider
+        .execute(&op, &plan, http, &bag)
+        .await
+        .map_err(|e| format!("usage: {e}"))?
+    {
+        OpOutput::Usage(r) => Ok(Some((
+            def.id.clone(),
+            r.buckets
+                .iter()
+                .map(|b| {
+                    Event::bucket(
+                        b.start,
+                        b.end,
+                        b.requests,
+                        b.input_tokens + b.output_tokens,
+                        b.cost_usd,
+                    )
+                })
+                .collect(),
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// Audit keys over their windows: provider usage for each, and every gateway log read once.
+pub async fn audit_keys(
+    inv: &Inventory,
+    keys: &[&Key],
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    log_files: &[PathBuf],
+    http: &Http,
+) -> Result<Vec<KeyAudit>, LogError> {
+    let mut evals: Vec<Evaluator> = Vec::with_capacity(keys.len());
+    let mut problems: Vec<Vec<String>> = vec![Vec::new(); keys.len()];
+    for (i, key) in keys.iter().enumerate() {
+        let window = window_for(inv, key, since, now);
+        let mut eval = Evaluator::new(window, expectations(inv, key));
+        match provider_usage(inv, key, &window, http).await {
+            Ok(Some((provider, events))) => {
+                eval.source(SourceInfo::provider_usage(&provider));
+                events.iter().for_each(|e| eval.feed(e));
+            }
+            Ok(None) => {}
+            Err(e) => problems[i].push(format!(
+                "provider usage unavailable: {}",
+                http.redactor().scrub(&e)
+            )),
+        }
+        evals.push(eval);
+    }
+    let matchers: Vec<KeyMatch> = keys
+        .iter()
+        .map(|k| KeyMatch::new(&k.id, k.provider_key_id.as_deref(), k.hint.as_deref()))
+        .collect();
+    let mut exact: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in matchers.iter().enumerate() {
+        for n in &m.names {
+            exact.entry(n.as_str()).or_insert(i);
+        }
+    }
+    let single = keys.len() == 1;
+    for path in log_files {
+        for e in evals.iter_mut() {
+            e.source(logs::source_info(path));
+        }
+        logs::read_routed(
+            path,
+            |k| match k.filter(|k| !k.is_empty()) {
+                // A log without key ids belongs to the one key being audited.
+                None => single.then_some(0),
+                Some(k) => exact
+                    .get(k)
+                    .copied()
+                    .or_else(|| matchers.iter().position(|m| m.matches(Some(k)))),
+            },
+            |i, e| evals[i].feed(e),
+        )?;
+    }
+    Ok(keys
+        .iter()
+        .zip(evals)
+        .zip(problems)
+        .map(|((k, e), p)| KeyAudit {
+            key: k.id.clone(),
+            summary: e.finish(),
+            problems: p,
+        })
+        .collect())
+}

@@ -1,0 +1,443 @@
+//! Anthropic, through the Admin API (an `sk-ant-admin01-` key, `x-api-key` and
+//! `anthropic-version: 2023-06-01` on every call).
+//!
+//! | op | request |
+//! |---|---|
+//! | locate by id | `GET /v1/organizations/api_keys/{id}` |
+//! | locate by hint or name | `GET /v1/organizations/api_keys?limit=1000&after_id=` (`partial_key_hint`, `name`) |
+//! | verify | `GET /v1/models?limit=1` with the key itself (401: dead) |
+//! | disable | `POST /v1/organizations/api_keys/{id}` `{"status":"inactive"}` (reversible) |
+//! | revoke | `POST /v1/organizations/api_keys/{id}` `{"status":"archived"}` |
+//! | usage | `GET /v1/organizations/usage_report/messages?api_key_ids[]=&bucket_width=1d&page=` |
+//!
+//! The Admin API cannot create or delete keys: the replacement is created by the operator in
+//! the Console and pasted into keyfire (the engine's manual create), and "revoke" archives the
+//! key. The usage report has tokens but no request counts and no cost per key.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+
+use super::{
+    KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageReport, Which, base_of,
+    enc, hint_matches, setting,
+};
+use crate::http::{FailureKind, Http, HttpError};
+use crate::inventory::{ProviderDef, ProviderKind};
+use crate::plan::{RequestPlan, SecretBag, SecretRef};
+
+const DEFAULT_BASE: &str = "https://api.anthropic.com";
+/// The API version keyfire was written against; Anthropic requires the header on every call.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Keys per list page (the API allows 1 to 1000).
+const PAGE: u32 = 1000;
+/// Daily buckets per usage page (the API allows up to 31 for `1d`).
+const USAGE_PAGE: u32 = 31;
+const MAX_PAGES: u32 = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct AnthropicProvider {
+    base: String,
+    workspace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiKey {
+    id: String,
+    name: Option<String>,
+    partial_key_hint: Option<String>,
+    status: String,
+    created_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct KeyList {
+    data: Vec<ApiKey>,
+    has_more: bool,
+    last_id: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: u64,
+    #[serde(default)]
+    ephemeral_5m_input_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct UsageResult {
+    #[serde(default)]
+    uncached_input_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: u64,
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+    #[serde(default)]
+    output_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct UsageBucketWire {
+    starting_at: DateTime<Utc>,
+    ending_at: DateTime<Utc>,
+    results: Vec<UsageResult>,
+}
+
+#[derive(Deserialize)]
+struct UsagePage {
+    data: Vec<UsageBucketWire>,
+    has_more: bool,
+    next_page: Option<String>,
+}
+
+impl ApiKey {
+    fn located(&self) -> LocatedKey {
+        LocatedKey {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            state: state_of(&self.status),
+            hint: self.partial_key_hint.clone(),
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+/// `inactive` is a reversible disable; `archived` and `expired` keys can never authenticate
+/// again, which is all a revocation has to achieve.
+fn state_of(status: &str) -> KeyState {
+    match status {
+        "active" => KeyState::Active,
+        "inactive" => KeyState::Disabled,
+        _ => KeyState::Revoked,
+    }
+}
+
+fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The report returns only buckets that end before `ending_at`: ask up to the next UTC
+/// midnight so that today's (incomplete) bucket, often the one with the abuse, is included.
+fn end_of_day(t: &DateTime<Utc>) -> DateTime<Utc> {
+    let midnight = t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    if midnight == *t {
+        midnight
+    } else {
+        midnight + chrono::Duration::days(1)
+    }
+}
+
+impl AnthropicProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        Self {
+            base: base_of(def, DEFAULT_BASE),
+            workspace: setting(def, "workspace_id"),
+        }
+    }
+
+    fn versioned(plan: RequestPlan) -> RequestPlan {
+        plan.header("anthropic-version", ANTHROPIC_VERSION)
+    }
+
+    fn admin(plan: RequestPlan) -> RequestPlan {
+        Self::versioned(plan.secret_header("x-api-key", "", SecretRef::AdminCredential))
+    }
+
+    fn keys_url(&self, after: Option<&str>) -> String {
+        let mut url = format!("{}/v1/organizations/api_keys?limit={PAGE}", self.base);
+        if let Some(w) = &self.workspace {
+            url.push_str(&format!("&workspace_id={}", enc(w)));
+        }
+        if let Some(after) = after {
+            url.push_str(&format!("&after_id={}", enc(after)));
+        }
+        url
+    }
+
+    fn status_change(&self, id: &str, status: &str, summary: String) -> RequestPlan {
+        Self::admin(
+            RequestPlan::write(
+                summary,
+                "POST",
+                format!("{}/v1/organizations/api_keys/{}", self.base, enc(id)),
+            )
+            .json(serde_json::json!({ "status": status }))
+            // Setting a fixed status twice has the effect of setting it once.
+            .idempotent(true),
+        )
+    }
+
+    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+        let b = &self.base;
+        Ok(match op {
+            Op::Locate { id: Some(id), .. } => Self::admin(RequestPlan::read(
+                format!("Look up API key {id}"),
+                "GET",
+                format!("{b}/v1/organizations/api_keys/{}", enc(id)),
+            )),
+            Op::Locate { name, hint, .. } => {
+                let what = name.as_deref().or(hint.as_deref()).unwrap_or("?");
+                Self::admin(RequestPlan::read(
+                    format!("Search the organization's API keys for {what}"),
+                    "GET",
+                    self.keys_url(None),
+                ))
+            }
+            Op::Verify { which } => {
+                let (secret, label) = match which {
+                    Which::Old => (SecretRef::OldKey, "old"),
+                    Which::New => (SecretRef::NewKey, "new"),
+                };
+                Self::versioned(
+                    RequestPlan::read(
+                        format!("Authenticate with the {label} key (list models)"),
+                        "GET",
+                        format!("{b}/v1/models?limit=1"),
+                    )
+                    .secret_header("x-api-key", "", secret),
+                )
+            }
+            Op::Disable { id } => self.status_change(
+                id,
+                "inactive",
+                format!("Set API key {id} inactive (reversible)"),
+            ),
+            Op::Revoke { id } => self
+                .status_change(
+                    id,
+                    "archived",
+                    format!("Archive API key {id} (it can never be used again)"),
+                )
+                .destructive(),
+            Op::Usage { id, start, end } => Self::admin(RequestPlan::read(
+                format!(
+                    "Fetch the messages usage report of key {id} from {} to {}",
+                    start.format("%Y-%m-%d %H:%M"),
+                    end.format("%Y-%m-%d %H:%M")
+                ),
+                "GET",
+                format!(
+                    "{b}/v1/organizations/usage_report/messages?starting_at={}&ending_at={}&bucket_width=1d&api_key_ids[]={}&limit={USAGE_PAGE}",
+                    enc(&rfc3339(start)),
+                    enc(&rfc3339(&end_of_day(end))),
+                    enc(id)
+                ),
+            )),
+            Op::Create { .. } | Op::AuditLog { .. } => {
+                return Err(ProviderError::Unsupported {
+                    kind: ProviderKind::Anthropic,
+                    op: op.name(),
+                });
+            }
+        })
+    }
+
+    pub async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        match op {
+            Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
+                Ok(r) => Ok(OpOutput::Located(Some(r.json::<ApiKey>()?.located()))),
+                Err(e) if e.kind() == FailureKind::NotFound => Ok(OpOutput::Located(None)),
+                Err(e) => Err(e.into()),
+            },
+            Op::Locate { name, hint, .. } => {
+                let mut page = plan.clone();
+                for _ in 0..MAX_PAGES {
+                    let list: KeyList = http.send(&page, secrets).await?.json()?;
+                    let found = list.data.iter().find(|k| match name {
+                        Some(n) => k.name.as_deref() == Some(n),
+                        None => hint
+                            .as_deref()
+                            .zip(k.partial_key_hint.as_deref())
+                            .is_some_and(|(h, r)| hint_matches(h, r)),
+                    });
+                    if let Some(k) = found {
+                        return Ok(OpOutput::Located(Some(k.located())));
+                    }
+                    match (list.has_more, list.last_id) {
+                        (true, Some(last)) => page.url = self.keys_url(Some(&last)),
+                        (true, None) => {
+                            return Err(ProviderError::Malformed(
+                                "a key list page says has_more but has no last_id".into(),
+                            ));
+                        }
+                        (false, _) => return Ok(OpOutput::Located(None)),
+                    }
+                }
+                Err(ProviderError::Malformed(format!(
+                    "the key list did not end after {MAX_PAGES} pages"
+                )))
+            }
+            Op::Verify { .. } => match http.send(plan, secrets).await {
+                Ok(_) => Ok(OpOutput::Verified(Ok(()))),
+                // permission_error: the key authenticated but may not list models.
+                Err(e) if e.kind() == FailureKind::Forbidden => Ok(OpOutput::Verified(Ok(()))),
+                Err(HttpError::Status {
+                    kind: FailureKind::Unauthorized,
+                    status,
+                    ..
+                }) => Ok(OpOutput::Verified(Err(status))),
+                Err(e) => Err(e.into()),
+            },
+            Op::Disable { .. } => {
+                let k: ApiKey = http.send(plan, secrets).await?.json()?;
+                match state_of(&k.status) {
+                    KeyState::Active => Err(ProviderError::Malformed(format!(
+                        "key {} is still active after being set inactive",
+                        k.id
+                    ))),
+                    _ => Ok(OpOutput::Disabled),
+                }
+            }
+            Op::Revoke { .. } => match http.send(plan, secrets).await {
+                Ok(r) => {
+                    let k: ApiKey = r.json()?;
+                    if k.status != "archived" {
+                        return Err(ProviderError::Malformed(format!(
+                            "key {} is {} after being archived",
+                            k.id, k.status
+                        )));
+                    }
+                    Ok(OpOutput::Revoked { already: false })
+                }
+                Err(e) if e.kind() == FailureKind::NotFound => {
+                    Ok(OpOutput::Revoked { already: true })
+                }
+                Err(e) => Err(e.into()),
+            },
+            Op::Usage { .. } => {
+                let mut report = UsageReport::default();
+                let mut page = plan.clone();
+                for _ in 0..MAX_PAGES {
+                    let p: UsagePage = http.send(&page, secrets).await?.json()?;
+                    report.pages += 1;
+                    for b in p.data {
+                        let mut bucket = UsageBucket {
+                            start: b.starting_at,
+                            end: b.ending_at,
+                            // The usage report counts tokens, not requests.
+                            requests: 0,
+                            input_tokens: 0,
+                            output_tokens: 0,
+                            cost_usd: 0.0,
+                        };
+                        for r in b.results {
+                            let cache = r.cache_creation.unwrap_or_default();
+                            bucket.input_tokens += r.uncached_input_tokens
+                                + r.cache_read_input_tokens
+                                + cache.ephemeral_1h_input_tokens
+                                + cache.ephemeral_5m_input_tokens;
+                            bucket.output_tokens += r.output_tokens;
+                        }
+                        report.buckets.push(bucket);
+                    }
+                    match (p.has_more, p.next_page) {
+                        (true, Some(token)) => {
+                            page.url = format!("{}&page={}", plan.url, enc(&token))
+                        }
+                        (true, None) => {
+                            return Err(ProviderError::Malformed(
+                                "a usage page says has_more but has no next_page".into(),
+                            ));
+                        }
+                        (false, _) => return Ok(OpOutput::Usage(report)),
+                    }
+                }
+                Err(ProviderError::Malformed(format!(
+                    "the usage report did not end after {MAX_PAGES} pages"
+                )))
+            }
+            Op::Create { .. } | Op::AuditLog { .. } => Err(ProviderError::Unsupported {
+                kind: ProviderKind::Anthropic,
+                op: op.name(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Origin;
+
+    fn provider() -> AnthropicProvider {
+        AnthropicProvider::new(&ProviderDef {
+            id: "claude".into(),
+            kind: ProviderKind::Anthropic,
+            admin_credential: None,
+            base_url: None,
+            settings: Default::default(),
+            origin: Origin { file: 0, line: 1 },
+        })
+    }
+
+    #[test]
+    fn every_plan_carries_the_version_header_and_secret_placeholders_only() {
+        let p = provider();
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for op in [
+            Op::Locate {
+                id: None,
+                name: None,
+                hint: Some("sk-ant-api03-...igAA".into()),
+            },
+            Op::Verify { which: Which::Old },
+            Op::Disable {
+                id: "apikey_1".into(),
+            },
+            Op::Revoke {
+                id: "apikey_1".into(),
+            },
+            Op::Usage {
+                id: "apikey_1".into(),
+                start,
+                end: start,
+            },
+        ] {
+            let plan = p.plan(&op).unwrap();
+            let text = plan.render();
+            assert!(text.contains("anthropic-version: 2023-06-01"), "{text}");
+            assert!(text.contains("x-api-key: ["), "{text}");
+            assert!(plan.url.starts_with("https://api.anthropic.com/v1/"));
+        }
+        let revoke = p
+            .plan(&Op::Revoke {
+                id: "apikey_1".into(),
+            })
+            .unwrap();
+        assert_eq!(
+            revoke.body,
+            Some(serde_json::json!({ "status": "archived" }))
+        );
+        assert!(revoke.destructive && revoke.idempotent);
+        let usage = p
+            .plan(&Op::Usage {
+                id: "apikey_1".into(),
+                start,
+                end: start,
+            })
+            .unwrap();
+        assert!(usage.url.contains("starting_at=2023-11-14T22%3A13%3A20Z"));
+        assert!(usage.url.contains("api_key_ids[]=apikey_1"));
+        assert!(matches!(
+            p.plan(&Op::Create {
+                name: "n".into(),
+                idempotency_key: "i".into()
+            }),
+            Err(ProviderError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn archived_and_expired_keys_count_as_revoked() {
+        assert_eq!(state_of("active"), KeyState::Active);
+        assert_eq!(state_of("inactive"), KeyState::Disabled);
+        assert_eq!(state_of("archived"), KeyState::Revoked);
+        assert_eq!(state_of("expired"), KeyState::Revoked);
+    }
+}

@@ -1,0 +1,730 @@
+//! OpenAI, through the organization Admin API (an `sk-admin-` key) for one project.
+//!
+//! | op | request |
+//! |---|---|
+//! | locate by id | `GET /v1/organization/projects/{project}/api_keys/{id}` |
+//! | locate by hint or name | `GET /v1/organization/projects/{project}/api_keys?limit=100&owner_project_access=any&after=` |
+//! | verify | `GET /v1/models` with the key itself (401: dead; 403: alive but restricted) |
+//! | revoke a user key | `DELETE /v1/organization/projects/{project}/api_keys/{id}` |
+//! | revoke a service-account key | `DELETE /v1/organization/projects/{project}/service_accounts/{sa}` |
+//! | create | `POST /v1/organization/projects/{project}/service_accounts` `{name}`: the response carries the new key's value, once |
+//! | usage | `GET /v1/organization/usage/completions?api_key_ids=&bucket_width=1d&page=`, then `GET /v1/organization/costs?api_key_ids=&page=` |
+//! | audit log | `GET /v1/organization/audit_logs?resource_ids[]=&effective_at[gte]=&effective_at[lte]=&after=` |
+//!
+//! Every list is read to its last page. The spec says deleting a service account's key
+//! through the project `api_keys` path is an error, so keyfire remembers each key's owner from
+//! the lookups it made (a lookup always runs before a revoke, also on resume) and deletes the
+//! service account instead: the plan shown to the operator says so.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{
+    AuditEvent, KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageReport, Which,
+    base_of, enc, hint_matches, setting,
+};
+use crate::http::{FailureKind, Http, HttpError};
+use crate::inventory::{ProviderDef, ProviderKind};
+use crate::plan::{RequestPlan, SecretBag, SecretRef};
+use crate::secret::Secret;
+
+const DEFAULT_BASE: &str = "https://api.openai.com";
+/// Keys per list page (the API allows 1 to 100).
+const PAGE: u32 = 100;
+/// Daily buckets per usage page (the API allows up to 31 for `1d`).
+const USAGE_PAGE: u32 = 31;
+/// A list that keeps saying `has_more` past this many pages is not a list keyfire trusts.
+const MAX_PAGES: u32 = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    base: String,
+    project: Option<String>,
+    organization: Option<String>,
+    /// Key id → id of the service account that owns it, from every key object read.
+    owners: Arc<Mutex<HashMap<String, String>>>,
+}
+
+#[derive(Deserialize)]
+struct ServiceAccountRef {
+    id: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Owner {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    service_account: Option<ServiceAccountRef>,
+}
+
+#[derive(Deserialize)]
+struct ApiKey {
+    id: String,
+    name: Option<String>,
+    redacted_value: Option<String>,
+    created_at: Option<i64>,
+    /// Newer API versions report why a key stopped working (`expired`, `owner_access_lost`).
+    status: Option<String>,
+    owner: Option<Owner>,
+}
+
+#[derive(Deserialize)]
+struct KeyList {
+    data: Vec<ApiKey>,
+    has_more: bool,
+    last_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Deleted {
+    id: String,
+    deleted: bool,
+}
+
+#[derive(Deserialize)]
+struct CreatedKey {
+    id: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct CreatedServiceAccount {
+    id: String,
+    api_key: Option<CreatedKey>,
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    data: Vec<Bucket<T>>,
+    has_more: bool,
+    next_page: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Bucket<T> {
+    start_time: i64,
+    end_time: i64,
+    results: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct CompletionsResult {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    num_model_requests: u64,
+}
+
+#[derive(Deserialize)]
+struct Amount {
+    value: f64,
+    currency: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CostsResult {
+    amount: Option<Amount>,
+}
+
+#[derive(Deserialize)]
+struct Session {
+    user: Option<AuditUser>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuditUser {
+    id: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuditApiKey {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Actor {
+    session: Option<Session>,
+    api_key: Option<AuditApiKey>,
+}
+
+#[derive(Deserialize)]
+struct AuditLogEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    effective_at: i64,
+    actor: Option<Actor>,
+}
+
+#[derive(Deserialize)]
+struct AuditLogList {
+    data: Vec<AuditLogEvent>,
+    has_more: bool,
+    last_id: Option<String>,
+}
+
+fn ts(secs: i64) -> Result<DateTime<Utc>, ProviderError> {
+    DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| ProviderError::Malformed(format!("invalid timestamp {secs}")))
+}
+
+fn unsupported(op: &Op) -> ProviderError {
+    ProviderError::Unsupported {
+        kind: ProviderKind::OpenAi,
+        op: op.name(),
+    }
+}
+
+impl ApiKey {
+    fn service_account(&self) -> Option<&ServiceAccountRef> {
+        self.owner
+            .as_ref()
+            .filter(|o| o.kind.as_deref() == Some("service_account"))
+            .and_then(|o| o.service_account.as_ref())
+    }
+
+    fn located(&self) -> LocatedKey {
+        let state = match self.status.as_deref() {
+            None | Some("active") => KeyState::Active,
+            // Expired or orphaned keys fail to authenticate but still exist: delete them too.
+            Some(_) => KeyState::Disabled,
+        };
+        let name = match (self.name.as_deref(), self.service_account()) {
+            (Some(n), Some(sa)) => Some(format!(
+                "{n} (service account {})",
+                sa.name.as_deref().unwrap_or(&sa.id)
+            )),
+            (n, _) => n.map(str::to_string),
+        };
+        LocatedKey {
+            id: self.id.clone(),
+            name,
+            state,
+            hint: self.redacted_value.clone(),
+            created_at: self
+                .created_at
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+impl OpenAiProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        Self {
+            base: base_of(def, DEFAULT_BASE),
+            project: setting(def, "project_id"),
+            organization: setting(def, "organization"),
+            owners: Arc::default(),
+        }
+    }
+
+    fn project(&self) -> Result<String, ProviderError> {
+        self.project.as_deref().map(enc).ok_or_else(|| {
+            ProviderError::Misconfigured("openai providers need settings.project_id".into())
+        })
+    }
+
+    fn owner_of(&self, key_id: &str) -> Option<String> {
+        self.owners.lock().ok()?.get(key_id).cloned()
+    }
+
+    fn remember(&self, key: &ApiKey) {
+        if let (Some(sa), Ok(mut owners)) = (key.service_account(), self.owners.lock()) {
+            owners.insert(key.id.clone(), sa.id.clone());
+        }
+    }
+
+    fn forget_service_account(&self, sa: &str) {
+        if let Ok(mut owners) = self.owners.lock() {
+            owners.retain(|_, owner| owner != sa);
+        }
+    }
+
+    fn admin(&self, plan: RequestPlan) -> RequestPlan {
+        let plan = plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential);
+        match &self.organization {
+            Some(org) => plan.header("OpenAI-Organization", org),
+            None => plan,
+        }
+    }
+
+    fn keys_url(&self, project: &str, after: Option<&str>) -> String {
+        let mut url = format!(
+            "{}/v1/organization/projects/{project}/api_keys?limit={PAGE}&owner_project_access=any",
+            self.base
+        );
+        if let Some(after) = after {
+            url.push_str(&format!("&after={}", enc(after)));
+        }
+        url
+    }
+
+    fn costs_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        format!(
+            "{}/v1/organization/costs?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&limit={USAGE_PAGE}",
+            self.base,
+            start.timestamp(),
+            end.timestamp(),
+            enc(id)
+        )
+    }
+
+    fn audit_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        format!(
+            "{}/v1/organization/audit_logs?effective_at[gte]={}&effective_at[lte]={}&resource_ids[]={}&limit={PAGE}",
+            self.base,
+            start.timestamp(),
+            end.timestamp(),
+            enc(id)
+        )
+    }
+
+    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+        let b = &self.base;
+        let project = self.project()?;
+        let window = |start: &DateTime<Utc>, end: &DateTime<Utc>| {
+            format!(
+                "from {} to {}",
+                start.format("%Y-%m-%d %H:%M"),
+                end.format("%Y-%m-%d %H:%M")
+            )
+        };
+        Ok(match op {
+            Op::Locate { id: Some(id), .. } => self.admin(RequestPlan::read(
+                format!("Look up API key {id} in project {project}"),
+                "GET",
+                format!(
+                    "{b}/v1/organization/projects/{project}/api_keys/{}",
+                    enc(id)
+                ),
+            )),
+            Op::Locate { name, hint, .. } => {
+                let what = name.as_deref().or(hint.as_deref()).unwrap_or("?");
+                self.admin(RequestPlan::read(
+                    format!("Search the API keys of project {project} for {what}"),
+                    "GET",
+                    self.keys_url(&project, None),
+                ))
+            }
+            Op::Verify { which } => {
+                let (secret, label) = match which {
+                    Which::Old => (SecretRef::OldKey, "old"),
+                    Which::New => (SecretRef::NewKey, "new"),
+                };
+                RequestPlan::read(
+                    format!("Authenticate with the {label} key (list models)"),
+                    "GET",
+                    format!("{b}/v1/models"),
+                )
+                .secret_header("Authorization", "Bearer ", secret)
+            }
+            Op::Revoke { id } => match self.owner_of(id) {
+                Some(sa) => self.admin(
+                    RequestPlan::write(
+                        format!(
+                            "Delete service account {sa}, the owner of key {id}, and every key it holds"
+                        ),
+                        "DELETE",
+                        format!(
+                            "{b}/v1/organization/projects/{project}/service_accounts/{}",
+                            enc(&sa)
+                        ),
+                    )
+                    .destructive()
+                    .idempotent(true),
+                ),
+                None => self.admin(
+                    RequestPlan::write(
+                        format!("Delete API key {id} from project {project}"),
+                        "DELETE",
+                        format!(
+                            "{b}/v1/organization/projects/{project}/api_keys/{}",
+                            enc(id)
+                        ),
+                    )
+                    .destructive()
+                    .idempotent(true),
+                ),
+            },
+            Op::Create { name, .. } => self.admin(
+                RequestPlan::write(
+                    format!("Create service account {name} in project {project}, with a key"),
+                    "POST",
+                    format!("{b}/v1/organization/projects/{project}/service_accounts"),
+                )
+                .json(serde_json::json!({ "name": name })),
+            ),
+            Op::Usage { id, start, end } => self.admin(RequestPlan::read(
+                format!(
+                    "Fetch completions usage and costs of key {id} {}",
+                    window(start, end)
+                ),
+                "GET",
+                format!(
+                    "{b}/v1/organization/usage/completions?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&project_ids={project}&limit={USAGE_PAGE}",
+                    start.timestamp(),
+                    end.timestamp(),
+                    enc(id)
+                ),
+            )),
+            Op::AuditLog { id, start, end } => self.admin(RequestPlan::read(
+                format!(
+                    "Fetch audit-log events about key {id} {}",
+                    window(start, end)
+                ),
+                "GET",
+                self.audit_url(id, *start, *end),
+            )),
+            Op::Disable { .. } => return Err(unsupported(op)),
+        })
+    }
+
+    pub async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        match op {
+            Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
+                Ok(r) => {
+                    let key: ApiKey = r.json()?;
+                    self.remember(&key);
+                    Ok(OpOutput::Located(Some(key.located())))
+                }
+                Err(e) if e.kind() == FailureKind::NotFound => Ok(OpOutput::Located(None)),
+                Err(e) => Err(e.into()),
+            },
+            Op::Locate { name, hint, .. } => self.search(plan, http, secrets, name, hint).await,
+            Op::Verify { .. } => match http.send(plan, secrets).await {
+                Ok(_) => Ok(OpOutput::Verified(Ok(()))),
+                // A restricted key without the models permission still authenticates: 403
+                // says "alive", only 401 says the key is dead.
+                Err(e) if e.kind() == FailureKind::Forbidden => Ok(OpOutput::Verified(Ok(()))),
+                Err(HttpError::Status {
+                    kind: FailureKind::Unauthorized,
+                    status,
+                    ..
+                }) => Ok(OpOutput::Verified(Err(status))),
+                Err(e) => Err(e.into()),
+            },
+            Op::Revoke { id } => match http.send(plan, secrets).await {
+                Ok(r) => {
+                    let d: Deleted = r.json()?;
+                    if !d.deleted {
+                        return Err(ProviderError::Malformed(format!(
+                            "the provider did not confirm deleting {}",
+                            d.id
+                        )));
+                    }
+                    if let Some(sa) = self.owner_of(id) {
+                        self.forget_service_account(&sa);
+                    }
+                    Ok(OpOutput::Revoked { already: false })
+                }
+                Err(e) if e.kind() == FailureKind::NotFound => {
+                    Ok(OpOutput::Revoked { already: true })
+                }
+                Err(e) => Err(e.into()),
+            },
+            Op::Create { .. } => {
+                let sa: CreatedServiceAccount = http.send(plan, secrets).await?.json()?;
+                let Some(key) = sa.api_key else {
+                    return Err(ProviderError::Malformed(format!(
+                        "service account {} was created without a key",
+                        sa.id
+                    )));
+                };
+                let value = Secret::new(key.value);
+                http.redactor().learn(&value);
+                if let Ok(mut owners) = self.owners.lock() {
+                    owners.insert(key.id.clone(), sa.id);
+                }
+                Ok(OpOutput::Created { id: key.id, value })
+            }
+            Op::Usage { id, start, end } => self.usage(plan, http, secrets, id, *start, *end).await,
+            Op::AuditLog { .. } => self.audit_log(plan, http, secrets).await,
+            Op::Disable { .. } => Err(unsupported(op)),
+        }
+    }
+
+    async fn search(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+        name: &Option<String>,
+        hint: &Option<String>,
+    ) -> Result<OpOutput, ProviderError> {
+        let project = self.project()?;
+        let mut page = plan.clone();
+        for _ in 0..MAX_PAGES {
+            let list: KeyList = http.send(&page, secrets).await?.json()?;
+            for k in &list.data {
+                self.remember(k);
+            }
+            let found = list.data.iter().find(|k| match name {
+                // A replacement is found by its service account's name (keyfire names both).
+                Some(n) => {
+                    k.name.as_deref() == Some(n)
+                        || k.service_account().and_then(|sa| sa.name.as_deref()) == Some(n)
+                }
+                None => hint
+                    .as_deref()
+                    .zip(k.redacted_value.as_deref())
+                    .is_some_and(|(h, r)| hint_matches(h, r)),
+            });
+            if let Some(k) = found {
+                return Ok(OpOutput::Located(Some(k.located())));
+            }
+            match (list.has_more, list.last_id) {
+                (true, Some(last)) => page.url = self.keys_url(&project, Some(&last)),
+                (true, None) => {
+                    return Err(ProviderError::Malformed(
+                        "a key list page says has_more but has no last_id".into(),
+                    ));
+                }
+                (false, _) => return Ok(OpOutput::Located(None)),
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "the key list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    async fn usage(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+        id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<OpOutput, ProviderError> {
+        let mut buckets: std::collections::BTreeMap<i64, UsageBucket> = Default::default();
+        let mut pages = 0u32;
+
+        let mut page = plan.clone();
+        for _ in 0..MAX_PAGES {
+            let p: Page<CompletionsResult> = http.send(&page, secrets).await?.json()?;
+            pages += 1;
+            for b in p.data {
+                let slot = bucket(&mut buckets, b.start_time, b.end_time)?;
+                for r in b.results {
+                    slot.requests += r.num_model_requests;
+                    slot.input_tokens += r.input_tokens;
+                    slot.output_tokens += r.output_tokens;
+                }
+            }
+            match next(p.has_more, p.next_page)? {
+                Some(token) => page.url = format!("{}&page={}", plan.url, enc(&token)),
+                None => break,
+            }
+        }
+
+        // Costs come from their own endpoint, with the same key filter and daily buckets.
+        let first = self.costs_url(id, start, end);
+        page.url = first.clone();
+        for _ in 0..MAX_PAGES {
+            let p: Page<CostsResult> = http.send(&page, secrets).await?.json()?;
+            pages += 1;
+            for b in p.data {
+                let slot = bucket(&mut buckets, b.start_time, b.end_time)?;
+                for r in b.results {
+                    if let Some(a) = r.amount
+                        && a.currency
+                            .as_deref()
+                            .is_none_or(|c| c.eq_ignore_ascii_case("usd"))
+                    {
+                        slot.cost_usd += a.value;
+                    }
+                }
+            }
+            match next(p.has_more, p.next_page)? {
+                Some(token) => page.url = format!("{first}&page={}", enc(&token)),
+                None => break,
+            }
+        }
+        Ok(OpOutput::Usage(UsageReport {
+            buckets: buckets.into_values().collect(),
+            pages,
+            ..UsageReport::default()
+        }))
+    }
+
+    async fn audit_log(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        let mut events = Vec::new();
+        let mut page = plan.clone();
+        for pages in 1..=MAX_PAGES {
+            let list: AuditLogList = http.send(&page, secrets).await?.json()?;
+            for e in list.data {
+                let session = e.actor.as_ref().and_then(|a| a.session.as_ref());
+                let actor = e.actor.as_ref().and_then(|a| {
+                    a.session
+                        .as_ref()
+                        .and_then(|s| s.user.as_ref())
+                        .and_then(|u| u.email.clone().or_else(|| u.id.clone()))
+                        .or_else(|| {
+                            a.api_key
+                                .as_ref()
+                                .and_then(|k| k.id.clone())
+                                .map(|id| format!("api key {id}"))
+                        })
+                });
+                events.push(AuditEvent {
+                    id: e.id,
+                    kind: e.kind,
+                    at: ts(e.effective_at)?,
+                    actor,
+                    ip_address: session.and_then(|s| s.ip_address.clone()),
+                    user_agent: session.and_then(|s| s.user_agent.clone()),
+                });
+            }
+            match (list.has_more, list.last_id) {
+                (true, Some(last)) => page.url = format!("{}&after={}", plan.url, enc(&last)),
+                (true, None) => {
+                    return Err(ProviderError::Malformed(
+                        "an audit-log page says has_more but has no last_id".into(),
+                    ));
+                }
+                (false, _) => return Ok(OpOutput::AuditEvents { events, pages }),
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "the audit log did not end after {MAX_PAGES} pages"
+        )))
+    }
+}
+
+/// The merged bucket for a day, created on first sight.
+fn bucket(
+    buckets: &mut std::collections::BTreeMap<i64, UsageBucket>,
+    s: i64,
+    e: i64,
+) -> Result<&mut UsageBucket, ProviderError> {
+    let (start, end) = (ts(s)?, ts(e)?);
+    Ok(buckets.entry(s).or_insert(UsageBucket {
+        start,
+        end,
+        requests: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0.0,
+    }))
+}
+
+/// The next page token, if the page says there is one.
+fn next(has_more: bool, token: Option<String>) -> Result<Option<String>, ProviderError> {
+    match (has_more, token) {
+        (true, Some(t)) => Ok(Some(t)),
+        (true, None) => Err(ProviderError::Malformed(
+            "a usage page says has_more but has no next_page".into(),
+        )),
+        (false, _) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Origin;
+
+    fn provider(settings: serde_json::Value) -> OpenAiProvider {
+        let def = ProviderDef {
+            id: "openai".into(),
+            kind: ProviderKind::OpenAi,
+            admin_credential: None,
+            base_url: Some("https://api.openai.com/v1/".into()),
+            settings: settings.as_object().cloned().unwrap_or_default(),
+            origin: Origin { file: 0, line: 1 },
+        };
+        OpenAiProvider::new(&def)
+    }
+
+    #[test]
+    fn plans_name_the_documented_paths_and_never_a_secret() {
+        let p = provider(serde_json::json!({ "project_id": "proj_abc", "organization": "org-1" }));
+        let locate = p
+            .plan(&Op::Locate {
+                id: Some("key_1".into()),
+                name: None,
+                hint: None,
+            })
+            .unwrap();
+        assert_eq!(
+            locate.url,
+            "https://api.openai.com/v1/organization/projects/proj_abc/api_keys/key_1"
+        );
+        let rendered = locate.render();
+        assert!(rendered.contains("Authorization: Bearer [admin credential]"));
+        assert!(rendered.contains("OpenAI-Organization: org-1"));
+
+        let revoke = p.plan(&Op::Revoke { id: "key_1".into() }).unwrap();
+        assert_eq!(revoke.method, "DELETE");
+        assert!(revoke.destructive && revoke.idempotent);
+        let create = p
+            .plan(&Op::Create {
+                name: "keyfire-inc-1-k".into(),
+                idempotency_key: "x".into(),
+            })
+            .unwrap();
+        assert!(create.url.ends_with("/projects/proj_abc/service_accounts"));
+        assert!(!create.idempotent, "a create is never retried blindly");
+        assert!(matches!(
+            p.plan(&Op::Disable { id: "k".into() }),
+            Err(ProviderError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn a_service_account_key_is_revoked_by_deleting_its_service_account() {
+        let p = provider(serde_json::json!({ "project_id": "proj_abc" }));
+        let key: ApiKey = serde_json::from_value(serde_json::json!({
+            "object": "organization.project.api_key", "id": "key_sa", "name": "Secret Key",
+            "redacted_value": "sk-svcacct-...abcd", "created_at": 1, "owner": {
+                "type": "service_account",
+                "service_account": { "id": "svc_acct_1", "name": "bot", "role": "member" }
+            }
+        }))
+        .unwrap();
+        p.remember(&key);
+        let revoke = p
+            .plan(&Op::Revoke {
+                id: "key_sa".into(),
+            })
+            .unwrap();
+        assert!(
+            revoke
+                .url
+                .ends_with("/projects/proj_abc/service_accounts/svc_acct_1"),
+            "{}",
+            revoke.url
+        );
+        assert!(revoke.summary.contains("service account svc_acct_1"));
+    }
+
+    #[test]
+    fn a_missing_project_is_a_configuration_error() {
+        let p = provider(serde_json::json!({}));
+        assert!(matches!(
+            p.plan(&Op::Verify { which: Which::Old }),
+            Err(ProviderError::Misconfigured(_))
+        ));
+    }
+}

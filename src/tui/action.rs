@@ -1,0 +1,126 @@
+//! What the operator asked for (actions), what happened (events), and what `App::update`
+//! asks the loop to do (effects).
+
+use chrono::{DateTime, Utc};
+
+use crate::record::Entry;
+use crate::runbook::{Decision, FailureChoice, Order};
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Back,
+    Help,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    FilterStart,
+    CycleSort,
+    ShowIncidents,
+    StartIncident,
+    StartDrill,
+    ToggleOrder,
+    Resume,
+    ToggleAudit,
+    /// `y`: approve the plan on screen (non-destructive writes), or confirm a dialog.
+    Yes,
+    /// `n`: decline.
+    No,
+    Retry,
+    Skip,
+    LeaveFailed,
+    Abort,
+    /// Ctrl-C: ask whether to abort the running incident.
+    Interrupt,
+    /// A character typed into the active text field.
+    Char(char),
+    Backspace,
+    Submit,
+}
+
+/// A question from the engine, as the console shows it.
+#[derive(Debug, Clone)]
+pub enum PromptKind {
+    Approve {
+        key: String,
+        step: String,
+        action: String,
+        summary: String,
+        rendered: String,
+        confirm_text: Option<String>,
+    },
+    Manual {
+        key: String,
+        step: String,
+        action: String,
+        instructions: Vec<String>,
+    },
+    Paste {
+        key: String,
+        instructions: Vec<String>,
+    },
+    Failure {
+        key: String,
+        step: String,
+        action: String,
+        error: String,
+        status: Option<u16>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub id: u64,
+    pub kind: PromptKind,
+}
+
+/// Something that happened outside the app's own state.
+#[derive(Debug, Clone)]
+pub enum AppEvent {
+    Tick(DateTime<Utc>),
+    Entry(Box<Entry>),
+    Prompt(Prompt),
+    RunFailed(String),
+    RunFinished,
+    Resize,
+}
+
+/// What the app asks the loop to do; the loop performs it and reports back with events.
+#[derive(Debug)]
+pub enum Effect {
+    Quit,
+    StartRun {
+        keys: Vec<String>,
+        dry_run: bool,
+        order: Order,
+    },
+    ResumeRun {
+        id: String,
+    },
+    Reply {
+        prompt: u64,
+        reply: Reply,
+    },
+    /// Stop the running incident at the next action boundary (never in the middle of a call).
+    RequestAbort,
+    RefreshIncidents,
+}
+
+#[derive(Debug)]
+pub enum Reply {
+    Decision(Decision),
+    Paste(Option<Secret>),
+    Failure(FailureChoice),
+}
+
+impl PartialEq for Effect {
+    fn eq(&self, other: &Self) -> bool {
+        // Secrets are never compared; tests compare the effect's shape.
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}

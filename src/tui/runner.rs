@@ -1,0 +1,215 @@
+//! The console's event loop: one inbound stream (keys, resizes, ticks, engine events), pure
+//! updates, effects performed here, and a redraw only when something changed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::KeyEvent;
+use tokio::sync::mpsc;
+
+use super::action::{AppEvent, Effect, Reply};
+use super::app::App;
+use super::bridge::{ChannelGate, ChannelSink, FromEngine, Pending};
+use super::keymap;
+use super::theme::Theme;
+use super::ui::{self, ViewState};
+use crate::runbook::{Engine, IncidentParams, Setup, drive};
+
+/// What reaches the loop from the terminal side.
+#[derive(Debug)]
+pub enum Input {
+    Key(KeyEvent),
+    Resize,
+    Tick,
+    /// SIGTERM, SIGHUP: leave now (the record is durable; the incident stays resumable).
+    Quit,
+}
+
+/// Performs effects: starts and resumes incidents, delivers answers.
+pub struct Runner {
+    setup: Setup,
+    data_dir: PathBuf,
+    pending: HashMap<u64, Pending>,
+    engine_tx: mpsc::UnboundedSender<FromEngine>,
+    abort: Arc<AtomicBool>,
+}
+
+impl Runner {
+    pub fn new(setup: Setup, engine_tx: mpsc::UnboundedSender<FromEngine>) -> Self {
+        let data_dir = setup.data_dir.clone();
+        Self {
+            setup,
+            data_dir,
+            pending: HashMap::new(),
+            engine_tx,
+            abort: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn spawn_engine(
+        &self,
+        open: impl FnOnce(Setup) -> Result<Engine, crate::runbook::EngineError> + Send + 'static,
+    ) {
+        self.abort.store(false, Ordering::SeqCst);
+        let setup = self.setup.clone();
+        let tx = self.engine_tx.clone();
+        let abort = self.abort.clone();
+        tokio::spawn(async move {
+            let mut engine = match open(setup) {
+                Ok(e) => e,
+                Err(e) => {
+                    let _ = tx.send(FromEngine::Event(AppEvent::RunFailed(e.to_string())));
+                    return;
+                }
+            };
+            let mut gate = ChannelGate::new(tx.clone(), abort);
+            let mut sink = ChannelSink::new(tx.clone());
+            if let Err(e) = drive(&mut engine, &mut gate, &mut sink).await {
+                let _ = tx.send(FromEngine::Event(AppEvent::RunFailed(e.to_string())));
+            }
+            let _ = tx.send(FromEngine::Event(AppEvent::RunFinished));
+        });
+    }
+
+    pub fn perform(&mut self, app: &mut App, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Quit => app.quit = true,
+                Effect::StartRun {
+                    keys,
+                    dry_run,
+                    order,
+                } => {
+                    let params = IncidentParams {
+                        keys,
+                        dry_run,
+                        order,
+                        exposed_since: None,
+                        reason: Some("opened from the console".into()),
+                        ..Default::default()
+                    };
+                    self.spawn_engine(move |setup| Engine::open(setup, params));
+                }
+                Effect::ResumeRun { id } => {
+                    self.spawn_engine(move |setup| Engine::resume(setup, &id))
+                }
+                Effect::Reply { prompt, reply } => match (self.pending.remove(&prompt), reply) {
+                    (Some(Pending::Decision(tx)), Reply::Decision(d)) => {
+                        let _ = tx.send(d);
+                    }
+                    (Some(Pending::Paste(tx)), Reply::Paste(s)) => {
+                        let _ = tx.send(s);
+                    }
+                    (Some(Pending::Failure(tx)), Reply::Failure(f)) => {
+                        let _ = tx.send(f);
+                    }
+                    // A mismatched or stale answer: dropping the sender declines in the gate.
+                    _ => {}
+                },
+                Effect::RequestAbort => self.abort.store(true, Ordering::SeqCst),
+                Effect::RefreshIncidents => {
+                    app.set_incidents(crate::incidents::list(&self.data_dir))
+                }
+            }
+        }
+    }
+
+    fn engine_event(&mut self, app: &mut App, ev: FromEngine) {
+        let effects = match ev {
+            FromEngine::Event(e) => app.on_event(e),
+            FromEngine::Ask(prompt, pending) => {
+                self.pending.insert(prompt.id, pending);
+                app.on_event(AppEvent::Prompt(prompt))
+            }
+        };
+        self.perform(app, effects);
+    }
+}
+
+/// Keys a headless driver types in reaction to what the app shows (tests).
+pub type Script<'a> = &'a mut dyn FnMut(&App) -> Vec<KeyEvent>;
+
+/// Run until the operator quits. Generic over the backend, and optionally scripted, so tests
+/// drive the real loop headless.
+pub async fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    inputs: &mut mpsc::UnboundedReceiver<Input>,
+    engine_rx: &mut mpsc::UnboundedReceiver<FromEngine>,
+    runner: &mut Runner,
+    theme: Theme,
+    mut script: Option<Script<'_>>,
+) -> Result<(), B::Error> {
+    let mut view = ViewState::default();
+    terminal.draw(|f| ui::render(app, &mut view, theme, f))?;
+    loop {
+        if let Some(script) = script.as_mut() {
+            for key in script(app) {
+                handle_input(app, runner, Input::Key(key));
+            }
+            if app.quit {
+                break;
+            }
+            terminal.draw(|f| ui::render(app, &mut view, theme, f))?;
+        }
+        let mut dirty = false;
+        tokio::select! {
+            input = inputs.recv() => match input {
+                None | Some(Input::Quit) => break,
+                Some(i) => dirty |= handle_input(app, runner, i),
+            },
+            ev = engine_rx.recv() => {
+                if let Some(ev) = ev {
+                    runner.engine_event(app, ev);
+                    dirty = true;
+                }
+            }
+        }
+        // Drain whatever else is queued before drawing once.
+        while let Ok(i) = inputs.try_recv() {
+            if matches!(i, Input::Quit) {
+                app.quit = true;
+                break;
+            }
+            dirty |= handle_input(app, runner, i);
+        }
+        while let Ok(ev) = engine_rx.try_recv() {
+            runner.engine_event(app, ev);
+            dirty = true;
+        }
+        if app.quit {
+            break;
+        }
+        if dirty {
+            terminal.draw(|f| ui::render(app, &mut view, theme, f))?;
+        }
+    }
+    Ok(())
+}
+
+fn handle_input(app: &mut App, runner: &mut Runner, input: Input) -> bool {
+    match input {
+        Input::Key(key) => {
+            if let Some(action) = keymap::map(app.mode(), key) {
+                let effects = app.update(action);
+                runner.perform(app, effects);
+            }
+            true
+        }
+        Input::Resize => true,
+        Input::Tick => {
+            let effects = app.on_event(AppEvent::Tick(runner.setup.clock.now()));
+            runner.perform(app, effects);
+            // Timers only move while an incident runs.
+            app.running
+        }
+        Input::Quit => {
+            app.quit = true;
+            true
+        }
+    }
+}

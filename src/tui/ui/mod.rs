@@ -1,0 +1,209 @@
+//! Rendering: reads the app's state, never changes it (table scroll offsets live in
+//! `ViewState`). One module per screen.
+
+mod incident;
+mod incidents;
+mod inventory;
+mod key;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+
+use super::app::{App, Screen};
+use super::keymap::{Mode, bindings};
+use super::strings;
+use super::theme::Theme;
+use crate::runbook::Order;
+
+/// Scroll positions that only rendering needs.
+#[derive(Debug, Default)]
+pub struct ViewState {
+    pub table_offset: usize,
+    pub incidents_offset: usize,
+}
+
+pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
+    let area = f.area();
+    let banner_h = u16::from(app.training);
+    let [banner, header, body, footer] = Layout::vertical([
+        Constraint::Length(banner_h),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if app.training {
+        let width = usize::from(banner.width);
+        let text = format!("{:^width$}", strings::TRAINING_BANNER.trim());
+        f.render_widget(Paragraph::new(Span::styled(text, theme.banner())), banner);
+    }
+    render_header(app, theme, f, header);
+    match &app.screen {
+        Screen::Inventory => inventory::render(app, view, theme, f, body),
+        Screen::Key(id) => key::render(app, id, theme, f, body),
+        Screen::Incident => incident::render(app, theme, f, body),
+        Screen::Incidents => incidents::render(app, view, theme, f, body),
+    }
+    render_footer(app, theme, f, footer);
+    if let Some(d) = &app.start {
+        let what = if d.dry_run {
+            "drill (dry run: writes are shown, never sent)"
+        } else {
+            "LIVE incident (writes need your approval)"
+        };
+        let order = match d.order {
+            Order::ContainFirst => "contain-first: revoke, then redeploy (agents down in between)",
+            Order::ZeroDowntime => "zero-downtime: create, store, verify, then revoke",
+        };
+        let lines = vec![
+            Line::from(format!("Start a {what}")),
+            Line::from(format!("on key {}?", d.key)),
+            Line::from(""),
+            Line::from(format!("order: {order}")),
+            Line::from(""),
+            Line::from(Span::styled(
+                "y start · z change order · n/Esc cancel",
+                theme.key_hint(),
+            )),
+        ];
+        popup(f, area, strings::START_TITLE, lines, 64, 10, theme);
+    }
+    if app.abort_confirm {
+        popup(
+            f,
+            area,
+            " Abort? ",
+            vec![Line::from(strings::ABORT_CONFIRM)],
+            60,
+            5,
+            theme,
+        );
+    }
+    if app.help {
+        render_help(app, theme, f, area);
+    }
+}
+
+fn render_header(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
+    let drill = app
+        .days_since_last_drill()
+        .map_or("no drill yet".to_string(), |d| {
+            format!("last drill {d} d ago")
+        });
+    let spans = vec![
+        Span::styled(format!(" {} ", strings::APP), theme.title()),
+        Span::raw(format!("{} keys · ", app.rows.len())),
+        Span::styled(
+            format!("{} overdue", app.overdue_count()),
+            if app.overdue_count() > 0 {
+                theme.overdue()
+            } else {
+                Style::new()
+            },
+        ),
+        Span::raw(format!(
+            " · {} due soon · {} open incidents · {drill}",
+            app.due_soon_count(),
+            app.open_incidents
+        )),
+    ];
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_footer(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
+    let line = match &app.notice {
+        Some(n) => Line::from(Span::styled(format!(" {n}"), theme.due_soon())),
+        None => {
+            let hints: Vec<String> = bindings(app.mode())
+                .iter()
+                .take(7)
+                .map(|(k, d, _)| format!("{k} {d}"))
+                .collect();
+            Line::from(Span::styled(
+                format!(" {}", hints.join(" · ")),
+                theme.muted(),
+            ))
+        }
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+fn render_help(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
+    let mode = app.mode();
+    let mut lines: Vec<Line> = bindings(mode)
+        .iter()
+        .map(|(k, d, _)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<14}"), theme.key_hint()),
+                Span::raw(*d),
+            ])
+        })
+        .collect();
+    if matches!(
+        mode,
+        Mode::Inventory | Mode::Key | Mode::Incident | Mode::Incidents
+    ) {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            "Nothing destructive is one keystroke away: revocations need the key id typed.",
+            theme.muted(),
+        )));
+    }
+    let height = lines.len() as u16 + 2;
+    popup(f, area, strings::HELP_TITLE, lines, 76, height, theme);
+}
+
+/// A centred box over the screen.
+pub(super) fn popup(
+    f: &mut Frame,
+    area: Rect,
+    title: &str,
+    lines: Vec<Line>,
+    width: u16,
+    height: u16,
+    theme: Theme,
+) {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    f.render_widget(Clear, rect);
+    let block = Block::bordered().title(Span::styled(title.to_string(), theme.title()));
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+/// Cut text to a width, marking the cut.
+pub(super) fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s
+}
+
+pub(super) fn duration_text(ms: i64) -> String {
+    let secs = ms / 1000;
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if secs < 60 {
+        format!("{}.{}s", secs, (ms % 1000) / 100)
+    } else {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    }
+}

@@ -1,0 +1,267 @@
+//! The whole runbook on an `openai` provider through the binary, against the OpenAI sim.
+
+use keyfire::sim::Fault;
+use keyfire::sim::openai::{KeyOwner, ORGANIZATION};
+
+use crate::common::{stderr, stdout};
+use crate::llm::{LlmEnv, PATH, PROJECT};
+
+fn keys_path() -> String {
+    format!("/v1/organization/projects/{PROJECT}/api_keys")
+}
+
+fn service_accounts_path() -> String {
+    format!("/v1/organization/projects/{PROJECT}/service_accounts")
+}
+
+#[test]
+fn live_incident_revokes_replaces_stores_verifies_and_audits() {
+    let env = LlmEnv::openai();
+    let sim = env.openai_sim();
+    let out = env.live_incident();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+
+    // The leaked key is deleted and the provider now rejects it.
+    assert!(sim.key(&env.old_key_id).unwrap().deleted);
+    assert!(!env.accepts(&env.canaries.old_key));
+
+    // Exactly one replacement: a service account named after the incident, whose key is what
+    // the store now holds, and which authenticates.
+    let accounts: Vec<_> = sim
+        .service_accounts()
+        .into_iter()
+        .filter(|a| a.name.starts_with("keyfire-inc-"))
+        .collect();
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert!(accounts[0].name.ends_with("-support-llm"));
+    let new_key = sim
+        .live_keys()
+        .into_iter()
+        .find(|k| k.owner == KeyOwner::ServiceAccount(accounts[0].id.clone()))
+        .expect("the service account's key");
+    assert_eq!(
+        env.vault.value(PATH, "value", None).as_deref(),
+        Some(new_key.value())
+    );
+    assert_eq!(env.vault.version(PATH), 2);
+    assert!(env.accepts(new_key.value()));
+
+    // The record holds the evidence.
+    let id = &env.incident_ids()[0];
+    let proof = &env.evidence(id, "prove_revoked")[0];
+    assert_eq!(proof["old_key_rejected"], true);
+    assert_eq!(proof["status"], 401);
+    assert_eq!(env.evidence(id, "create")[0]["new_key_id"], new_key.id);
+    assert_eq!(env.evidence(id, "store_write")[0]["version"], 2);
+    assert_eq!(env.evidence(id, "store_read_back")[0]["matches"], true);
+    assert_eq!(env.evidence(id, "verify_new")[0]["new_key_works"], true);
+    let located = &env.evidence(id, "locate")[0];
+    assert_eq!(located["found"]["id"], env.old_key_id);
+
+    let usage = env.evidence(id, "fetch_usage");
+    let fetched = usage.iter().find(|e| e.get("pages").is_some()).unwrap();
+    assert!(
+        fetched["pages"].as_u64().unwrap() >= 4,
+        "usage and costs each span two pages: {fetched}"
+    );
+    assert!(fetched["requests"].as_u64().unwrap() >= 18_000, "{fetched}");
+    assert!(fetched["cost_usd"].as_f64().unwrap() > 180.0, "{fetched}");
+    let audit = usage
+        .iter()
+        .find(|e| e.get("audit_log").is_some())
+        .expect("audit-log evidence");
+    let events = audit["audit_log"]["events"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["kind"] == "api_key.deleted"),
+        "the key's own deletion is in the audit log: {audit}"
+    );
+    let rules = &env.evidence(id, "evaluate_rules")[0];
+    assert_eq!(rules["rules"][0]["rule"], "volume");
+    assert_eq!(rules["rules"][0]["status"], "findings", "{rules}");
+    let report =
+        std::fs::read_to_string(env.data_dir().join("incidents").join(id).join("report.md"))
+            .unwrap();
+    assert!(
+        report.contains("over") && report.contains("requests in the exposure window"),
+        "{report}"
+    );
+    assert!(report.contains("Provider audit log: "), "{report}");
+    assert!(report.contains("api_key.deleted"), "{report}");
+
+    // What the provider saw: the hint search read two pages of keys, one delete, one create,
+    // usage and costs filtered by the key across pages, every admin call authenticated.
+    let requests = env.requests();
+    let list_pages = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == keys_path())
+        .collect::<Vec<_>>();
+    assert_eq!(list_pages.len(), 2, "{list_pages:?}");
+    assert_eq!(list_pages[0].query_values("owner_project_access"), ["any"]);
+    assert!(!list_pages[1].query_values("after").is_empty());
+    let deletes: Vec<_> = requests.iter().filter(|r| r.method == "DELETE").collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(
+        deletes[0].path,
+        format!("{}/{}", keys_path(), env.old_key_id)
+    );
+    let creates: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == service_accounts_path())
+        .collect();
+    assert_eq!(creates.len(), 1);
+    for path in [
+        "/v1/organization/usage/completions",
+        "/v1/organization/costs",
+    ] {
+        let pages: Vec<_> = requests.iter().filter(|r| r.path == path).collect();
+        assert!(
+            pages.len() >= 3,
+            "snapshot, then two pages in the audit: {path}"
+        );
+        assert!(
+            pages.iter().any(|p| !p.query_values("page").is_empty()),
+            "{path}"
+        );
+        for p in pages {
+            assert_eq!(
+                p.query_values("api_key_ids"),
+                std::slice::from_ref(&env.old_key_id)
+            );
+        }
+    }
+    for r in requests
+        .iter()
+        .filter(|r| r.path.starts_with("/v1/organization/"))
+    {
+        assert!(r.has_header("authorization"), "{r:?}");
+        assert_eq!(r.header("openai-organization"), Some(ORGANIZATION));
+    }
+    for r in &requests {
+        assert!(
+            r.header("user-agent")
+                .is_some_and(|ua| ua.starts_with("keyfire/")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(env.run(&["record", "verify", id]).status.code(), Some(0));
+}
+
+#[test]
+fn drill_sends_reads_only_and_changes_nothing() {
+    let env = LlmEnv::openai();
+    let sim = env.openai_sim();
+    let out = env.drill();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    let requests = env.requests();
+    assert!(!requests.is_empty());
+    let vault_requests = env.vault.requests();
+    let writes: Vec<_> = requests
+        .iter()
+        .chain(vault_requests.iter())
+        .filter(|r| r.is_write())
+        .collect();
+    assert!(writes.is_empty(), "a drill sent writes: {writes:?}");
+    assert!(env.accepts(&env.canaries.old_key));
+    assert!(sim.service_accounts().is_empty());
+    // Reads are real: the key was found, the proof call works, usage was fetched.
+    assert!(requests.iter().any(|r| r.path == "/v1/models"));
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path == "/v1/organization/usage/completions")
+    );
+    let id = &env.incident_ids()[0];
+    let entries = env.entries(id);
+    for action in ["revoke", "create", "store_write"] {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.kind == "not_sent" && e.data["action"] == action),
+            "{action} is recorded as not sent"
+        );
+    }
+    assert_eq!(
+        env.evidence(id, "prove_revoked")[0]["old_key_authenticates"],
+        true
+    );
+}
+
+#[test]
+fn a_service_account_key_is_revoked_by_deleting_its_service_account() {
+    let env = LlmEnv::openai_service_account();
+    let sim = env.openai_sim();
+    let sa = match sim.key(&env.old_key_id).unwrap().owner {
+        KeyOwner::ServiceAccount(sa) => sa,
+        other => panic!("{other:?}"),
+    };
+    let out = env.live_incident();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!env.accepts(&env.canaries.old_key));
+    let deletes: Vec<_> = env
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(deletes, [format!("{}/{sa}", service_accounts_path())]);
+    assert!(
+        stdout(&out).contains(&format!("Delete service account {sa}")),
+        "the plan says what is deleted: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_replacement_whose_value_was_lost_is_revoked_and_made_again_on_resume() {
+    let env = LlmEnv::openai();
+    let sim = env.openai_sim();
+    // The store write fails: the replacement exists at OpenAI but its value dies with the
+    // process. (The same state as a crash between create and store.)
+    env.vault
+        .observer()
+        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+    let out = env.live_incident();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("store_write: STEP FAILED"),
+        "{}",
+        stdout(&out)
+    );
+    let first: Vec<_> = sim.service_accounts();
+    assert_eq!(first.len(), 1);
+
+    let id = env.incident_ids().pop().unwrap();
+    let resumed = env.run(&["incident", "resume", &id, "--yes", "--no-tui"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stdout(&resumed));
+
+    let accounts = sim.service_accounts();
+    assert_eq!(accounts.len(), 2, "{accounts:?}");
+    assert!(accounts[0].deleted, "the unusable replacement was revoked");
+    assert!(!accounts[1].deleted);
+    assert!(accounts[1].name.ends_with("-2"), "{}", accounts[1].name);
+    let live: Vec<_> = sim
+        .live_keys()
+        .into_iter()
+        .filter(|k| matches!(&k.owner, KeyOwner::ServiceAccount(_)))
+        .collect();
+    assert_eq!(live.len(), 1, "exactly one replacement is live");
+    assert_eq!(
+        env.vault.value(PATH, "value", None).as_deref(),
+        Some(live[0].value())
+    );
+    assert!(!env.accepts(&env.canaries.old_key));
+}
+
+#[test]
+fn a_key_whose_owner_lost_project_access_is_still_found_and_revoked() {
+    let env = LlmEnv::openai();
+    let sim = env.openai_sim();
+    // Listed only with owner_project_access=inactive|any: a search without it misses the key.
+    sim.set_owner_access(&env.old_key_id, false);
+    let out = env.live_incident();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(sim.key(&env.old_key_id).unwrap().deleted);
+    assert!(!env.accepts(&env.canaries.old_key));
+}

@@ -1,0 +1,592 @@
+//! The console: render snapshots of every screen, pure `App::update` behaviour, and a whole
+//! incident driven through the real event loop with the fake provider.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use keyfire::incidents::IncidentSummary;
+use keyfire::record::Entry;
+use keyfire::tui::action::{Action, AppEvent, Effect, Prompt, PromptKind};
+use keyfire::tui::app::{App, Screen};
+use keyfire::tui::theme::Theme;
+use keyfire::tui::ui::{ViewState, render};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::json;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 3, 0, 0).unwrap()
+}
+
+const FLEET: &str = r##"schema = 1
+[[providers]]
+id = "llm"
+kind = "fake"
+admin_credential = "env:X"
+[[providers]]
+id = "crm"
+kind = "manual"
+[[stores]]
+id = "vault"
+kind = "memory"
+[[agents]]
+id = "support-bot"
+owner = "support@example.com"
+oncall = "#support-oncall"
+[[agents]]
+id = "research"
+owner = "research@example.com"
+[[keys]]
+id = "support-llm"
+agents = ["support-bot"]
+provider = "llm"
+provider_key_id = "key_1"
+scopes = ["model.request"]
+store = "vault"
+secret_path = "agents/support/llm"
+last_rotated = 2026-07-01
+[[keys]]
+id = "research-llm"
+agents = ["research", "support-bot"]
+provider = "llm"
+provider_key_id = "key_2"
+scopes = ["model.request", "files.write"]
+store = "vault"
+secret_path = "agents/research/llm"
+last_rotated = 2026-09-10
+[[keys]]
+id = "sales-crm"
+agents = ["research"]
+provider = "crm"
+scopes = ["contacts.read"]
+created_at = 2026-11-01
+"##;
+
+fn app_with(text: &str) -> App {
+    let inv = keyfire::inventory::load_str(std::path::Path::new("fleet.toml"), text).unwrap();
+    let incidents = vec![IncidentSummary {
+        id: "drill-20261101-100000-ab12".into(),
+        kind: "drill".into(),
+        drill: true,
+        opened: "2026-11-01T10:00:00.000Z".into(),
+        keys: vec!["support-llm".into()],
+        status: "completed".into(),
+        reason: None,
+        entries: 40,
+        path: "x".into(),
+        total_ms: Some(812),
+    }];
+    App::new(Arc::new(inv), incidents, now())
+}
+
+fn app() -> App {
+    app_with(FLEET)
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut view = ViewState::default();
+    terminal
+        .draw(|f| render(app, &mut view, Theme::plain(), f))
+        .unwrap();
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn both(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}_100x30"), screen(app, 100, 30));
+    insta::assert_snapshot!(format!("{name}_80x24"), screen(app, 80, 24));
+}
+
+fn entry(seq: u64, kind: &str, step: Option<&str>, data: serde_json::Value) -> Entry {
+    Entry {
+        seq,
+        ts: format!("2026-11-26T03:00:{:02}.000Z", seq.min(59)),
+        kind: kind.into(),
+        step: step.map(str::to_string),
+        data,
+        prev: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// An app in the middle of a live incident on support-llm, waiting in the revoke step.
+fn incident_app(dry_run: bool) -> App {
+    let mut a = app();
+    a.update(Action::StartIncident);
+    if dry_run {
+        a.start.as_mut().unwrap().dry_run = true;
+    }
+    a.update(Action::Yes);
+    let id = if dry_run {
+        "drill-20261126-030000-aa11"
+    } else {
+        "inc-20261126-030000-aa11"
+    };
+    let events = [
+        entry(
+            1,
+            "incident_opened",
+            None,
+            json!({"incident": id, "dry_run": dry_run, "order": "contain-first", "keys": ["support-llm"]}),
+        ),
+        entry(
+            2,
+            "step_started",
+            Some("open"),
+            json!({"key": "support-llm", "title": "Open: credentials, locate the key, snapshot before any change", "checklist": []}),
+        ),
+        entry(
+            3,
+            "step_finished",
+            Some("open"),
+            json!({"key": "support-llm", "duration_ms": 42, "status": "done"}),
+        ),
+        entry(
+            4,
+            "step_started",
+            Some("revoke"),
+            json!({"key": "support-llm", "title": "Revoke the leaked key", "checklist": ["Check that the key id matches the leak report.", "Agents stop working until step 2 finishes."], "note": "The fake provider deletes keys for good."}),
+        ),
+        entry(
+            5,
+            "plan",
+            Some("revoke"),
+            json!({"key": "support-llm", "action": "disable", "rendered": "POST http://127.0.0.1:7878/v1/keys/key_1/disable\n  Authorization: Bearer [admin credential]", "plan": {"summary": "Disable key key_1", "access": "write"}}),
+        ),
+        entry(
+            6,
+            "response",
+            Some("revoke"),
+            json!({"key": "support-llm", "action": "disable", "ok": true, "disabled": true}),
+        ),
+    ];
+    for e in events {
+        a.on_event(AppEvent::Entry(Box::new(e)));
+    }
+    a.on_event(AppEvent::Tick(now() + chrono::Duration::seconds(9)));
+    a
+}
+
+fn approve_delete(id: u64) -> AppEvent {
+    AppEvent::Prompt(Prompt {
+        id,
+        kind: PromptKind::Approve {
+            key: "support-llm".into(),
+            step: "revoke".into(),
+            action: "revoke".into(),
+            summary: "Delete key key_1".into(),
+            rendered: "DELETE http://127.0.0.1:7878/v1/keys/key_1\n  Authorization: Bearer [admin credential]".into(),
+            confirm_text: Some("support-llm".into()),
+        },
+    })
+}
+
+#[test]
+fn snapshot_inventory_with_overdue_keys() {
+    both("inventory", &app());
+}
+
+#[test]
+fn snapshot_empty_inventory() {
+    both("inventory_empty", &app_with("schema = 1\n"));
+}
+
+#[test]
+fn snapshot_filter_active() {
+    let mut a = app();
+    for act in [
+        Action::FilterStart,
+        Action::Char('f'),
+        Action::Char('i'),
+        Action::Char('l'),
+    ] {
+        a.update(act);
+    }
+    assert_eq!(
+        a.visible.len(),
+        1,
+        "the files.write scope matches research-llm only"
+    );
+    both("filter", &a);
+}
+
+#[test]
+fn snapshot_key_screen() {
+    let mut a = app();
+    a.update(Action::Down);
+    a.update(Action::Open);
+    assert!(matches!(a.screen, Screen::Key(_)));
+    both("key", &a);
+}
+
+#[test]
+fn snapshot_help_overlay() {
+    let mut a = app();
+    a.update(Action::Help);
+    both("help", &a);
+}
+
+#[test]
+fn snapshot_incident_awaiting_typed_approval() {
+    let mut a = incident_app(false);
+    a.on_event(approve_delete(7));
+    a.update(Action::Char('s'));
+    a.update(Action::Char('u'));
+    both("incident_approval", &a);
+}
+
+#[test]
+fn snapshot_step_failed() {
+    let mut a = incident_app(false);
+    a.on_event(AppEvent::Entry(Box::new(entry(7, "step_failed", Some("revoke"), json!({"key": "support-llm", "action": "revoke", "error": "revoke: server error 500: injected failure", "status": 500, "retryable": true})))));
+    a.on_event(AppEvent::Prompt(Prompt {
+        id: 9,
+        kind: PromptKind::Failure {
+            key: "support-llm".into(),
+            step: "revoke".into(),
+            action: "revoke".into(),
+            error: "revoke: server error 500: injected failure".into(),
+            status: Some(500),
+        },
+    }));
+    both("step_failed", &a);
+}
+
+#[test]
+fn snapshot_drill_banner() {
+    let mut a = incident_app(true);
+    a.on_event(AppEvent::Entry(Box::new(entry(7, "not_sent", Some("revoke"), json!({"key": "support-llm", "action": "revoke", "summary": "Delete key key_1", "would_send": "DELETE http://127.0.0.1:7878/v1/keys/key_1"})))));
+    both("drill", &a);
+}
+
+#[test]
+fn snapshot_audit_chart() {
+    let mut a = incident_app(false);
+    let start = Utc.with_ymd_and_hms(2026, 11, 10, 0, 0, 0).unwrap();
+    let buckets: Vec<serde_json::Value> = (0..16)
+        .map(|i| {
+            let s = start + chrono::Duration::days(i);
+            let requests = if i >= 14 { 9000 } else { 200 + i as u64 * 10 };
+            json!({"start": s, "end": s + chrono::Duration::days(1), "requests": requests, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
+        })
+        .collect();
+    a.on_event(AppEvent::Entry(Box::new(entry(8, "evidence", Some("audit"), json!({"key": "support-llm", "action": "fetch_usage", "buckets": buckets, "window": {"start": "2026-11-24T00:00:00Z", "end": "2026-11-26T03:00:00Z"}})))));
+    a.on_event(AppEvent::Entry(Box::new(entry(9, "evidence", Some("audit"), json!({"key": "support-llm", "action": "evaluate_rules", "rules": [
+        {"rule": "volume", "status": "findings", "source": "provider usage buckets", "findings": ["2026-11-24: 9000 requests, 32.1x the baseline daily average of 280 (cost $108.00)"]},
+        {"rule": "network", "status": "not_evaluable", "source": "no source addresses; import gateway logs", "findings": []}
+    ]})))));
+    a.update(Action::ToggleAudit);
+    both("audit", &a);
+}
+
+#[test]
+fn snapshot_incidents_screen() {
+    let mut a = app();
+    a.update(Action::ShowIncidents);
+    both("incidents", &a);
+}
+
+// ---- pure update ---------------------------------------------------------------------
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+#[test]
+fn keys_map_to_named_actions_per_mode() {
+    use keyfire::tui::keymap::{Mode, map};
+    assert_eq!(map(Mode::Inventory, key('q')), Some(Action::Quit));
+    assert_eq!(map(Mode::Key, key('q')), Some(Action::Back));
+    assert_eq!(map(Mode::Inventory, key('/')), Some(Action::FilterStart));
+    assert_eq!(
+        map(Mode::Text, key('q')),
+        Some(Action::Char('q')),
+        "typing q into a field does not quit"
+    );
+    assert_eq!(
+        map(
+            Mode::Inventory,
+            KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)
+        ),
+        Some(Action::Interrupt)
+    );
+    assert_eq!(map(Mode::Failure, key('r')), Some(Action::Retry));
+}
+
+#[test]
+fn no_destructive_approval_without_the_typed_key_id() {
+    let mut a = incident_app(false);
+    a.on_event(approve_delete(7));
+    assert!(
+        a.update(Action::Yes).is_empty(),
+        "y does not approve a deletion"
+    );
+    assert!(a.update(Action::Open).is_empty());
+    for c in "support-lm".chars() {
+        assert!(a.update(Action::Char(c)).is_empty());
+    }
+    assert!(a.update(Action::Submit).is_empty(), "a typo sends nothing");
+    assert!(a.notice.as_deref().unwrap().contains("does not match"));
+    for c in "support-llm".chars() {
+        a.update(Action::Char(c));
+    }
+    let effects = a.update(Action::Submit);
+    assert!(
+        matches!(effects.as_slice(), [Effect::Reply { prompt: 7, .. }]),
+        "{effects:?}"
+    );
+    assert!(a.prompt.is_none());
+}
+
+#[test]
+fn non_destructive_writes_need_one_explicit_key() {
+    let mut a = incident_app(false);
+    a.on_event(AppEvent::Prompt(Prompt {
+        id: 3,
+        kind: PromptKind::Approve {
+            key: "support-llm".into(),
+            step: "redeploy".into(),
+            action: "store_write".into(),
+            summary: "Write".into(),
+            rendered: "PATCH …".into(),
+            confirm_text: None,
+        },
+    }));
+    assert!(a.update(Action::Down).is_empty());
+    assert!(a.prompt.is_some());
+    let effects = a.update(Action::Yes);
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Reply {
+            prompt: 3,
+            reply: keyfire::tui::action::Reply::Decision(
+                keyfire::runbook::Decision::Approve { .. }
+            )
+        }]
+    ));
+}
+
+#[test]
+fn start_dialog_chooses_drill_or_incident_and_order() {
+    let mut a = app();
+    assert!(
+        a.update(Action::StartDrill).is_empty(),
+        "a dialog first, nothing starts on one key"
+    );
+    a.update(Action::ToggleOrder);
+    let effects = a.update(Action::Yes);
+    match effects.as_slice() {
+        [
+            Effect::StartRun {
+                keys,
+                dry_run: true,
+                order: keyfire::runbook::Order::ZeroDowntime,
+            },
+        ] => assert_eq!(keys.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.screen, Screen::Incident);
+    assert!(
+        a.update(Action::Quit).is_empty(),
+        "no quitting while an incident runs"
+    );
+    assert!(!a.quit);
+}
+
+#[test]
+fn ctrl_c_asks_then_requests_an_abort_and_declines_the_open_question() {
+    let mut a = incident_app(false);
+    a.on_event(approve_delete(7));
+    assert!(a.update(Action::Interrupt).is_empty());
+    assert!(a.abort_confirm);
+    let effects = a.update(Action::Yes);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::RequestAbort, Effect::Reply { prompt: 7, .. }]
+        ),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn pasted_secret_is_never_rendered() {
+    let mut a = incident_app(false);
+    a.on_event(AppEvent::Prompt(Prompt {
+        id: 5,
+        kind: PromptKind::Paste {
+            key: "support-llm".into(),
+            instructions: vec!["Create a key in the console.".into()],
+        },
+    }));
+    let canary = "sk-CANARYpastedValue9Zq8Wx7";
+    for c in canary.chars() {
+        a.update(Action::Char(c));
+    }
+    let text = screen(&a, 100, 30);
+    assert!(!text.contains("CANARY"), "{text}");
+    assert!(text.contains(&format!("({} characters, hidden)", canary.len())));
+    let effects = a.update(Action::Submit);
+    match effects.as_slice() {
+        [
+            Effect::Reply {
+                reply: keyfire::tui::action::Reply::Paste(Some(s)),
+                ..
+            },
+        ] => assert_eq!(s.expose(), canary),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn skipping_a_failed_step_needs_a_reason() {
+    let mut a = incident_app(false);
+    a.on_event(AppEvent::Prompt(Prompt {
+        id: 2,
+        kind: PromptKind::Failure {
+            key: "k".into(),
+            step: "audit".into(),
+            action: "fetch_usage".into(),
+            error: "x".into(),
+            status: Some(503),
+        },
+    }));
+    assert!(a.update(Action::Skip).is_empty());
+    assert!(a.update(Action::Submit).is_empty(), "empty reason refused");
+    for c in "usage api down".chars() {
+        a.update(Action::Char(c));
+    }
+    let effects = a.update(Action::Submit);
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Reply {
+            reply: keyfire::tui::action::Reply::Failure(
+                keyfire::runbook::FailureChoice::Skip { .. }
+            ),
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn filter_keeps_up_with_100k_keys() {
+    let mut text = String::from(
+        "schema = 1\n[[providers]]\nid = \"p\"\nkind = \"manual\"\n[[agents]]\nid = \"a\"\n",
+    );
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "[[keys]]\nid = \"key-{i}\"\nagents = [\"a\"]\nprovider = \"p\"\n"
+        ));
+    }
+    let mut a = app_with(&text);
+    a.update(Action::FilterStart);
+    for c in "key-9999".chars() {
+        a.update(Action::Char(c));
+    }
+    assert_eq!(a.visible.len(), 11, "key-9999 and key-99990..99999");
+    let shown = screen(&a, 80, 24);
+    assert!(shown.contains("key-9999"));
+}
+
+// ---- the real loop, headless ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_incident_runs_through_the_console_loop() {
+    use keyfire::tui::runner::{Runner, run_loop};
+    let env = crate::common::TestEnv::new();
+    let setup = env.setup();
+    let mut app = App::new(setup.inventory.clone(), Vec::new(), Utc::now());
+    let (_input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (engine_tx, mut engine_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner = Runner::new(setup, engine_tx);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let mut stage = 0;
+    let mut typed_confirmations = 0;
+    let mut script = |app: &App| -> Vec<KeyEvent> {
+        let chars = |s: &str| s.chars().map(key).collect::<Vec<_>>();
+        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+        if stage == 0 {
+            stage = 1;
+            let mut keys = vec![key('/')];
+            keys.extend(chars("support"));
+            keys.extend([enter, key('i'), key('y')]);
+            return keys;
+        }
+        if let Some(p) = &app.prompt {
+            return match &p.kind {
+                PromptKind::Approve {
+                    confirm_text: Some(t),
+                    ..
+                } => {
+                    typed_confirmations += 1;
+                    let mut keys = chars(t);
+                    keys.push(enter);
+                    keys
+                }
+                PromptKind::Approve { .. } => vec![key('y')],
+                PromptKind::Manual { .. } => {
+                    let mut keys = chars("done");
+                    keys.push(enter);
+                    keys
+                }
+                PromptKind::Paste { .. } => vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)],
+                PromptKind::Failure { .. } => vec![key('a')],
+            };
+        }
+        if !app.running && app.run.as_ref().is_some_and(|r| r.outcome.is_some()) {
+            return vec![key('q'), key('q')];
+        }
+        Vec::new()
+    };
+    let run = run_loop(
+        &mut terminal,
+        &mut app,
+        &mut input_rx,
+        &mut engine_rx,
+        &mut runner,
+        Theme::plain(),
+        Some(&mut script),
+    );
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(20), run).await;
+    assert!(
+        finished.is_ok(),
+        "the incident did not finish: screen {:?}, prompt {:?}, log {:#?}",
+        app.screen,
+        app.prompt,
+        app.run.as_ref().map(|r| r.log.clone())
+    );
+
+    let run = app.run.as_ref().unwrap();
+    assert_eq!(run.outcome.as_deref(), Some("completed"), "{:?}", run.log);
+    assert_eq!(
+        typed_confirmations, 1,
+        "only the deletion needs the typed key id"
+    );
+    assert!(app.quit);
+    assert!(!env.api.accepts(&env.canaries.old_key));
+    let id = run.id.clone().unwrap();
+    let entries = env.entries(&id);
+    let approvals: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.kind == "operator_input")
+        .filter_map(|e| e.data["via"].as_str())
+        .collect();
+    assert!(
+        approvals.contains(&"console (typed key id)"),
+        "{approvals:?}"
+    );
+    assert!(keyfire::record::verify_file(&env.record_path(&id)).ok());
+    let buf = terminal.backend().buffer();
+    let text: String = buf.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("keyfire"), "the last frame was drawn");
+}

@@ -1,0 +1,228 @@
+//! End to end: the real binary in a real terminal (tmux on a private socket), driven with
+//! send-keys and read back with capture-pane.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{ADMIN_VAR, TestEnv, VAULT_VAR};
+
+fn tmux_ready() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        if std::env::var("KEYFIRE_REQUIRE_EMULATORS").is_ok_and(|v| v == "1") {
+            panic!("tmux is required (KEYFIRE_REQUIRE_EMULATORS=1) but not installed");
+        }
+        eprintln!(
+            "\n!!! SKIPPED: tmux is not installed, the console end-to-end tests did not run !!!\n"
+        );
+    }
+    ok
+}
+
+struct Tmux {
+    socket: String,
+    captures: Vec<String>,
+}
+
+impl Tmux {
+    fn start(env: &TestEnv, name: &str) -> Self {
+        let socket = format!("keyfire-test-{}-{name}", std::process::id());
+        let script = env.dir.path().join(format!("{name}.sh"));
+        let bin = env!("CARGO_BIN_EXE_keyfire");
+        let text = format!(
+            "#!/bin/sh\nexport {ADMIN_VAR}='{}' {VAULT_VAR}='{}' KEYFIRE_DATA_DIR='{}' KEYFIRE_INVENTORY='{}' NO_COLOR=1\nunset KEYFIRE_CONFIG\n'{bin}'\necho EXITED rc=$?\nstty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{{0,1\\}}icanon'\nsleep 60\n",
+            env.canaries.admin,
+            env.canaries.vault_token,
+            env.data_dir().display(),
+            env.inventory_path().display()
+        );
+        std::fs::write(&script, text).unwrap();
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "main",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "sh",
+            ])
+            .arg(script_path(&script))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Self {
+            socket,
+            captures: Vec::new(),
+        }
+    }
+
+    fn capture(&mut self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "main"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        self.captures.push(text.clone());
+        text
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "main"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(80));
+    }
+
+    fn literal(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-l", "-t", "main", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(80));
+    }
+
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.capture();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {text:?}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn script_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn console_drill_from_filter_to_quit_restores_the_terminal() {
+    if !tmux_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let mut t = Tmux::start(&env, "drill");
+    t.wait_for("Inventory");
+    t.keys(&["/"]);
+    t.literal("support");
+    let screen = t.wait_for("/ support");
+    assert!(screen.contains("support-llm"));
+    assert!(
+        !screen.contains("sales-crm"),
+        "the filter hides other keys:\n{screen}"
+    );
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("Blast radius");
+    t.keys(&["d"]);
+    t.wait_for("Start a drill");
+    t.keys(&["y"]);
+    let done = t.wait_for("COMPLETED");
+    assert!(done.contains("DRY RUN"), "{done}");
+    assert!(
+        env.api.requests().iter().all(|r| !r.is_write()),
+        "the console's drill sent no write"
+    );
+    t.keys(&["q"]);
+    t.wait_for("Blast radius");
+    t.keys(&["q"]);
+    t.wait_for("Inventory");
+    t.keys(&["q"]);
+    let end = t.wait_for("EXITED rc=0");
+    let tail: Vec<&str> = end
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mode = tail
+        .iter()
+        .position(|l| l.starts_with("EXITED"))
+        .and_then(|i| tail.get(i + 1))
+        .copied();
+    assert_eq!(
+        mode,
+        Some("icanon"),
+        "the terminal is back in cooked mode:\n{end}"
+    );
+}
+
+#[test]
+fn console_live_incident_with_a_pasted_replacement_never_shows_it() {
+    if !tmux_ready() {
+        return;
+    }
+    let env = TestEnv::with_inventory_extra(
+        "\n[[keys]]\nid = \"crm-stored\"\nagents = [\"research\"]\nprovider = \"crm\"\nscopes = [\"contacts.read\"]\nstore = \"vault\"\nsecret_path = \"agents/research/crm\"\ncreated_at = 2026-11-01\n",
+    );
+    env.vault
+        .put("agents/research/crm", "value", "crm-old-value-0000000000");
+    let pasted = "crm-PASTEDcanary7Hk2Lp9Qz4Wm1";
+    let mut t = Tmux::start(&env, "live");
+    t.wait_for("Inventory");
+    t.keys(&["/"]);
+    t.literal("crm-stored");
+    t.keys(&["Enter", "i"]);
+    t.wait_for("LIVE incident");
+    t.keys(&["y"]);
+    t.wait_for("MANUAL STEP");
+    t.literal("done");
+    t.keys(&["Enter"]);
+    t.wait_for("REPLACEMENT KEY");
+    for chunk in pasted.as_bytes().chunks(7) {
+        t.literal(std::str::from_utf8(chunk).unwrap());
+        t.capture();
+    }
+    t.wait_for(&format!("({} characters, hidden)", pasted.len()));
+    t.keys(&["Enter"]);
+    t.wait_for("store_write");
+    t.keys(&["y"]);
+    t.wait_for("verify_new");
+    t.literal("done");
+    t.keys(&["Enter"]);
+    t.wait_for("update_inventory");
+    t.keys(&["y"]);
+    t.wait_for("COMPLETED");
+    assert_eq!(
+        env.vault
+            .value("agents/research/crm", "value", None)
+            .as_deref(),
+        Some(pasted),
+        "the pasted key reached the store"
+    );
+    for screen in &t.captures {
+        assert!(
+            !screen.contains("PASTED"),
+            "the pasted secret appeared on screen:\n{screen}"
+        );
+    }
+    t.keys(&["q", "q"]);
+    t.wait_for("EXITED rc=0");
+}
