@@ -117,3 +117,26 @@ pub fn record_path(data_dir: &Path, id_or_path: &str) -> PathBuf {
     }
     incidents_dir(data_dir).join(id_or_path).join(RECORD_FILE)
 }
+
+/// The day of the last drill of each provider's keys.
+pub fn last_drill_by_provider(
+    data_dir: &Path,
+    inv: &crate::inventory::Inventory,
+) -> std::collections::HashMap<String, chrono::NaiveDate> {
+    let mut out = std::collections::HashMap::new();
+    for d in list(data_dir).into_iter().filter(|i| i.kind == "drill") {
+        let Ok(day) = chrono::DateTime::parse_from_rfc3339(&d.opened).map(|t| t.date_naive())
+        else {
+            continue;
+        };
+        for k in &d.keys {
+            if let Some(p) = inv.key(k).map(|k| k.provider.clone()) {
+                let e = out.entry(p).or_insert(day);
+                if day > *e {
+                    *e = day;
+                }
+            }
+        }
+    }
+    out
+}

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod credential;
+pub mod demo;
 pub mod describe;
 pub mod http;
 pub mod incidents;

@@ -18,6 +18,13 @@ fn engine_error(e: EngineError) -> CliError {
     }
 }
 
+/// The console runs an incident when both ends of the session are a terminal.
+#[cfg(feature = "tui")]
+fn console_available() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
 pub fn setup(ctx: &Context) -> Result<Setup, CliError> {
     Ok(Setup {
         inventory: Arc::new(ctx.inventory()?),
@@ -98,7 +105,7 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             reason,
             logs,
             yes,
-            no_tui: _,
+            no_tui,
         } => {
             for l in &logs {
                 if !l.is_file() {
@@ -144,13 +151,30 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                 logs,
                 ..Default::default()
             };
+            #[cfg(feature = "tui")]
+            if !no_tui && console_available() {
+                crate::tui::run_incident(setup, crate::tui::Opening::Start(Box::new(params)))
+                    .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
+                return Ok(0);
+            }
+            let _ = no_tui;
             let mut engine = Engine::open(setup, params).map_err(engine_error)?;
             drive_headless(&mut engine, &mut gate)
         }
-        IncidentCommand::Resume { id, yes, no_tui: _ } => {
+        IncidentCommand::Resume { id, yes, no_tui } => {
             let setup = setup(ctx)?;
             let mut gate = TerminalGate::new(yes);
-            let mut engine = Engine::resume(setup, &id).map_err(engine_error)?;
+            let mut engine = Engine::resume(setup.clone(), &id).map_err(engine_error)?;
+            #[cfg(feature = "tui")]
+            if !no_tui && console_available() {
+                let keys = engine.keys();
+                let dry_run = engine.dry_run();
+                drop(engine);
+                crate::tui::run_incident(setup, crate::tui::Opening::Resume { id, keys, dry_run })
+                    .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
+                return Ok(0);
+            }
+            let _ = no_tui;
             if !engine.dry_run() && !gate.can_approve() {
                 return Err(CliError::input(
                     "resuming a live incident needs approval for writes: pass --yes, or run from a terminal",

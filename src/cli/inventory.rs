@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use super::{Context, Exit, InventoryCommand};
 use crate::incidents::keys_with_open_incidents;
-use crate::inventory::lint::lint;
 use crate::inventory::view::{blast_radius, key_row};
 use crate::provider::capabilities_of;
 
@@ -178,13 +177,18 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
             Ok(0)
         }
         InventoryCommand::Lint { json } => {
-            let findings = lint(&inv, today);
+            let drills = crate::incidents::last_drill_by_provider(&ctx.data_dir, &inv);
+            let findings = crate::inventory::lint::lint_with_drills(&inv, today, &drills);
             if json {
                 print_json(&serde_json::json!({ "keys": inv.keys.len(), "findings": findings }))?;
             } else {
                 let mut out = String::new();
                 for f in &findings {
-                    let _ = writeln!(out, "{:<20} {:<28} {}", f.code, f.key, f.message);
+                    let subject = f
+                        .provider
+                        .as_ref()
+                        .map_or_else(|| f.key.clone(), |p| format!("provider:{p}"));
+                    let _ = writeln!(out, "{:<20} {:<28} {}", f.code, subject, f.message);
                 }
                 let _ = writeln!(
                     out,

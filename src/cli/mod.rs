@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod demo;
+mod drill;
 mod gate;
 mod incident;
 mod inventory;
@@ -77,6 +78,18 @@ pub enum Command {
     Auth {
         #[command(subcommand)]
         command: AuthCommand,
+    },
+    /// Rehearse the runbook: reads are real, writes are shown and never sent (exit 1 when the
+    /// reads found problems).
+    Drill {
+        #[arg(value_name = "KEY", required_unless_present_any = ["agent", "all"])]
+        keys: Vec<String>,
+        /// Every key this agent holds.
+        #[arg(long, value_name = "ID")]
+        agent: Option<String>,
+        /// Every key in the inventory.
+        #[arg(long)]
+        all: bool,
     },
     /// Check keys' usage for anomalies over a window (exit 1 when a rule fires; for cron).
     Audit {
@@ -329,6 +342,7 @@ pub fn run(cli: Cli) -> Exit {
             json,
         }) => audit::run(&ctx, key, all, since, logs, json),
         Some(Command::Report { id, format }) => report::run(&ctx, &id, format),
+        Some(Command::Drill { keys, agent, all }) => drill::run(&ctx, keys, agent, all),
         Some(Command::Rotate {
             keys,
             due,

@@ -18,7 +18,11 @@ pub struct Finding {
     /// Stable identifier (`shared-key`, `rotation-overdue`, ...); documented in the README.
     pub code: &'static str,
     pub severity: Severity,
+    /// The key the finding is about (empty for provider-level findings).
     pub key: String,
+    /// The provider, for provider-level findings (`drill-overdue`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     pub message: String,
 }
 
@@ -55,7 +59,44 @@ pub const CODES: &[(&str, &str)] = &[
         "manual-revoke",
         "the key's provider cannot revoke by API: the runbook falls back to a manual step",
     ),
+    (
+        "drill-overdue",
+        "no drill of this provider's keys within policy.drill_every_days",
+    ),
 ];
+
+/// Lint with the drill history: `last_drill` maps provider ids to the day of their last drill.
+pub fn lint_with_drills(
+    inv: &Inventory,
+    today: NaiveDate,
+    last_drill: &std::collections::HashMap<String, NaiveDate>,
+) -> Vec<Finding> {
+    let mut out = lint(inv, today);
+    let every = i64::from(inv.policy.drill_every_days);
+    for p in &inv.providers {
+        if !inv.keys.iter().any(|k| k.provider == p.id) {
+            continue;
+        }
+        let message = match last_drill.get(&p.id) {
+            Some(d) if (today - *d).num_days() <= every => continue,
+            Some(d) => format!(
+                "last drill {d} ({} days ago; policy: every {every} days)",
+                (today - *d).num_days()
+            ),
+            None => {
+                format!("never drilled (policy: every {every} days): run `keyfire drill --all`")
+            }
+        };
+        out.push(Finding {
+            code: "drill-overdue",
+            severity: Severity::Warning,
+            key: String::new(),
+            provider: Some(p.id.clone()),
+            message,
+        });
+    }
+    out
+}
 
 pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -65,6 +106,7 @@ pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
                 code,
                 severity,
                 key: key.id.clone(),
+                provider: None,
                 message,
             });
         };

@@ -169,7 +169,11 @@ impl RecordWriter {
         })?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io(&path))?;
-        self.file.sync_data().map_err(io(&path))?;
+        // Entries that precede no external action (a response, evidence) become durable with
+        // the next synced entry; every entry that precedes one is synced before it happens.
+        if durable(kind) {
+            self.file.sync_data().map_err(io(&path))?;
+        }
         self.write_head(seq, &entry.hash)?;
         self.next_seq += 1;
         self.prev = entry.hash.clone();
@@ -187,6 +191,15 @@ impl RecordWriter {
         write_at_start(&self.head, padded.as_bytes()).map_err(io(&head))?;
         Ok(())
     }
+}
+
+/// Kinds after which something happens outside keyfire (a request, an operator's decision,
+/// the end of an action or of the incident): these are fsynced before the caller goes on.
+fn durable(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "plan" | "response" | "evidence" | "step_started" | "step_finished"
+    )
 }
 
 /// Every head is this long (plus a newline), so each write replaces the whole file.

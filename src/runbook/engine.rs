@@ -377,6 +377,11 @@ impl Engine {
         &self.ctx.id
     }
 
+    /// The incident's keys, in the order they run.
+    pub fn keys(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.key.id.clone()).collect()
+    }
+
     pub fn dry_run(&self) -> bool {
         self.ctx.params.dry_run
     }

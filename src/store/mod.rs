@@ -147,7 +147,14 @@ impl AnyStore {
     /// within the process (`memory` is the training and test store).
     pub fn from_def(def: &StoreDef) -> Self {
         match def.kind {
-            StoreKind::Memory => Self::Memory(MemoryStore::named(&def.id)),
+            StoreKind::Memory => {
+                let name = def
+                    .settings
+                    .get("instance")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(&def.id);
+                Self::Memory(MemoryStore::named(name))
+            }
             StoreKind::VaultKv2 => Self::VaultKv2(VaultKv2::new(def)),
             StoreKind::AwsSecretsManager => Self::AwsSecretsManager(AwsSecretsManager::new(def)),
             StoreKind::Keyring => Self::Keyring(KeyringStore::new(def)),

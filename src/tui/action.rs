@@ -102,6 +102,8 @@ pub enum Effect {
     ResumeRun {
         id: String,
     },
+    /// Open an incident with every parameter given on the command line.
+    Open(Box<crate::runbook::IncidentParams>),
     Reply {
         prompt: u64,
         reply: Reply,

@@ -584,6 +584,26 @@ impl App {
             .unwrap_or(0);
     }
 
+    /// Start in an incident (`keyfire incident start|resume` on a terminal).
+    pub fn open_incident(&mut self, opening: super::Opening) -> Vec<Effect> {
+        self.running = true;
+        self.go(Screen::Incident);
+        match opening {
+            super::Opening::Start(params) => {
+                self.run = Some(RunView::new(
+                    params.keys.clone(),
+                    params.dry_run,
+                    params.order,
+                ));
+                vec![Effect::Open(params)]
+            }
+            super::Opening::Resume { id, keys, dry_run } => {
+                self.run = Some(RunView::new(keys, dry_run, Order::ContainFirst));
+                vec![Effect::ResumeRun { id }]
+            }
+        }
+    }
+
     fn go(&mut self, screen: Screen) {
         let prev = std::mem::replace(&mut self.screen, screen);
         self.back.push(prev);

@@ -27,8 +27,28 @@ pub struct ConsoleOptions {
     pub training: bool,
 }
 
+/// What the console starts with instead of the inventory screen.
+#[derive(Debug, Clone)]
+pub enum Opening {
+    Start(Box<crate::runbook::IncidentParams>),
+    Resume {
+        id: String,
+        keys: Vec<String>,
+        dry_run: bool,
+    },
+}
+
+/// The console, straight into an incident (`keyfire incident start|resume` on a terminal).
+pub fn run_incident(setup: Setup, opening: Opening) -> std::io::Result<()> {
+    run_with(setup, ConsoleOptions::default(), Some(opening))
+}
+
 /// Open the console until the operator quits. The terminal is restored on every way out.
 pub fn run(setup: Setup, opts: ConsoleOptions) -> std::io::Result<()> {
+    run_with(setup, opts, None)
+}
+
+fn run_with(setup: Setup, opts: ConsoleOptions, opening: Option<Opening>) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -41,6 +61,10 @@ pub fn run(setup: Setup, opts: ConsoleOptions) -> std::io::Result<()> {
         let (input_tx, mut input_rx) = mpsc::unbounded_channel();
         let (engine_tx, mut engine_rx) = mpsc::unbounded_channel();
         let mut runner = Runner::new(setup, engine_tx);
+        if let Some(opening) = opening {
+            let effects = app.open_incident(opening);
+            runner.perform(&mut app, effects);
+        }
 
         let (guard, mut terminal) = terminal::TerminalGuard::enter()?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -94,6 +94,9 @@ impl Runner {
                     };
                     self.spawn_engine(move |setup| Engine::open(setup, params));
                 }
+                Effect::Open(params) => {
+                    self.spawn_engine(move |setup| Engine::open(setup, *params));
+                }
                 Effect::ResumeRun { id } => {
                     self.spawn_engine(move |setup| Engine::resume(setup, &id))
                 }

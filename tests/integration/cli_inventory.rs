@@ -222,7 +222,34 @@ fn lint_is_clean_with_exit_0_on_a_healthy_inventory() {
         ),
     )
     .unwrap();
+    let data = dir.path().join("data");
+    // Never drilled: the provider gets a drill-overdue finding.
     let out = keyfire()
+        .env("KEYFIRE_DATA_DIR", &data)
+        .args(["inventory", "lint", "--json", "--inventory"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["findings"][0]["code"], "drill-overdue");
+    assert_eq!(v["findings"][0]["provider"], "p");
+    // A drill (even one whose reads fail: nothing listens there) is a drill.
+    let drill = keyfire()
+        .env("KEYFIRE_DATA_DIR", &data)
+        .env("X", "token")
+        .args(["drill", "--all", "--inventory"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(drill.status.code(), Some(1), "{}", stdout(&drill));
+    assert!(
+        stdout(&drill).contains("PROBLEM: provider unreachable"),
+        "{}",
+        stdout(&drill)
+    );
+    let out = keyfire()
+        .env("KEYFIRE_DATA_DIR", &data)
         .args(["inventory", "lint", "--inventory"])
         .arg(&path)
         .output()

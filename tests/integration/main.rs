@@ -13,6 +13,7 @@ mod cli_incident;
 mod cli_inventory;
 mod contract;
 mod crash;
+mod demo;
 mod engine;
 mod keyring;
 mod openai;

@@ -1,0 +1,142 @@
+//! `keyfire drill [KEY... | --agent ID | --all]`: the runbook in dry-run over the chosen keys.
+//! Reads are real, writes are recorded as "would send"; the drill report lists what would
+//! have happened, how long each step took, and every problem the reads found.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::incident::{drive_headless, setup};
+use super::{CliError, Context, Exit, TerminalGate};
+use crate::record::read_entries;
+use crate::runbook::{Engine, IncidentParams, Order};
+
+/// What a failed read means for the next real incident.
+fn diagnose(action: &str, status: Option<u64>, error: &str) -> String {
+    let what = match (action, status) {
+        ("resolve_credentials", _) => "admin or store credential could not be resolved",
+        ("read_store" | "store_read_back", Some(403)) => "store credential lacks permission",
+        ("read_store" | "store_read_back", _) => "store unreachable or unreadable",
+        (_, Some(401)) => "admin credential rejected by the provider",
+        (_, Some(403)) => "admin credential lacks a permission the runbook needs",
+        (_, Some(404)) => "key not found at the provider",
+        (_, Some(429)) => "rate limited by the provider",
+        (_, Some(s)) if s >= 500 => "provider failing",
+        _ if error.contains("cannot reach") || error.contains("timed out") => {
+            "provider unreachable"
+        }
+        _ => "read failed",
+    };
+    format!("{what} ({action}: {error})")
+}
+
+pub fn run(ctx: &Context, keys: Vec<String>, agent: Option<String>, all: bool) -> Exit {
+    let setup = setup(ctx)?;
+    let inv = setup.inventory.clone();
+    let mut chosen: Vec<String> = if all {
+        inv.keys.iter().map(|k| k.id.clone()).collect()
+    } else {
+        keys
+    };
+    if let Some(agent) = agent {
+        if inv.agent(&agent).is_none() {
+            return Err(CliError::input(format!(
+                "unknown agent `{agent}`: it is not in the inventory"
+            )));
+        }
+        for k in inv.keys_of_agent(&agent) {
+            if !chosen.contains(&k.id) {
+                chosen.push(k.id.clone());
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err(CliError::input("name keys, --agent ID or --all"));
+    }
+    let params = IncidentParams {
+        keys: chosen,
+        dry_run: true,
+        order: Order::ContainFirst,
+        reason: Some("drill".into()),
+        ..Default::default()
+    };
+    let mut engine = Engine::open(setup, params).map_err(|e| CliError::input(e.to_string()))?;
+    // Drills send no write, so nothing needs approving; manual steps are shown, not asked.
+    let code = drive_headless(&mut engine, &mut TerminalGate::new(true))?;
+    let path = engine.record_dir().join(crate::record::RECORD_FILE);
+    let entries = read_entries(&path).map_err(|e| CliError::failed(e.to_string()))?;
+
+    let mut would: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut steps: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &entries {
+        let key = e.data["key"].as_str().unwrap_or("").to_string();
+        match e.kind.as_str() {
+            "not_sent" => {
+                let text = e.data["summary"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        format!("{} (operator)", e.data["action"].as_str().unwrap_or(""))
+                    });
+                would.entry(key).or_default().push(text);
+            }
+            "step_failed" => {
+                let action = e.data["action"].as_str().unwrap_or("");
+                problems.entry(key).or_default().push(diagnose(
+                    action,
+                    e.data["status"].as_u64(),
+                    e.data["error"].as_str().unwrap_or(""),
+                ));
+            }
+            "step_finished" => {
+                let ms = e.data["duration_ms"].as_i64().unwrap_or(0);
+                steps
+                    .entry(key)
+                    .or_default()
+                    .push(format!("{} {ms} ms", e.step.as_deref().unwrap_or("")));
+            }
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "\nDrill report {}", engine.id());
+    let keys: Vec<String> = entries
+        .first()
+        .and_then(|e| e.data["keys"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect();
+    for key in &keys {
+        let _ = writeln!(out, "\n  {key}");
+        let _ = writeln!(
+            out,
+            "    steps: {}",
+            steps
+                .get(key)
+                .map_or("none finished".into(), |s| s.join(", "))
+        );
+        for w in would.get(key).into_iter().flatten() {
+            let _ = writeln!(out, "    would send: {w}");
+        }
+        for p in problems.get(key).into_iter().flatten() {
+            let _ = writeln!(out, "    PROBLEM: {p}");
+        }
+    }
+    let n: usize = problems.values().map(Vec::len).sum();
+    let _ = writeln!(
+        out,
+        "\n{} keys drilled, {n} problems found{}",
+        keys.len(),
+        if n > 0 {
+            ": fix them before a real incident needs these calls"
+        } else {
+            ""
+        }
+    );
+    print!("{out}");
+    Ok(if n > 0 { 1 } else { code })
+}

@@ -1,0 +1,238 @@
+//! The training environment behind `keyfire demo`: loopback OpenAI, Anthropic and gateway
+//! services that follow the providers' APIs, an in-memory store, a throw-away directory, and
+//! a fleet with problems planted for practice (see `assets/demo/inventory.toml`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveTime, Utc};
+
+use crate::clock::SystemClock;
+use crate::provider::UsageBucket;
+use crate::runbook::{Runbook, RunbookError, Setup};
+use crate::secret::Secret;
+use crate::sim::anthropic::AnthropicSim;
+use crate::sim::openai::OpenAiSim;
+use crate::sim::{FakeApi, token};
+use crate::store::MemoryStore;
+
+pub const INVENTORY: &str = include_str!("../assets/demo/inventory.toml");
+pub const BANNER: &str =
+    "TRAINING ENVIRONMENT: loopback services, throw-away data; no real key is touched";
+/// The key whose leak the scripted scenario plays, with a usage spike planted on it.
+pub const SCENARIO_KEY: &str = "support-openai";
+const PROJECT: &str = "proj_training";
+const STORE: &str = "training-vault";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("cannot start the training environment: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the training inventory is invalid: {0}")]
+    Inventory(#[from] crate::inventory::InventoryError),
+    #[error(transparent)]
+    Runbook(#[from] RunbookError),
+}
+
+/// A running training environment. Dropping it stops the services.
+pub struct Training {
+    pub openai: OpenAiSim,
+    pub anthropic: AnthropicSim,
+    pub gateway: FakeApi,
+    pub dir: PathBuf,
+    pub inventory_path: PathBuf,
+    pub setup: Setup,
+    /// Values of the seeded keys by inventory id (to check, after a run, what still works).
+    pub values: HashMap<String, Secret>,
+}
+
+/// Twenty-one days of usage: a quiet baseline, then the last two days at forty times that.
+pub fn planted_usage() -> Vec<UsageBucket> {
+    let today = Utc::now().date_naive().and_time(NaiveTime::MIN).and_utc();
+    (0..21)
+        .map(|i| {
+            let start = today - Duration::days(20 - i);
+            let abuse = i >= 19;
+            let requests = if abuse {
+                9_000 + 700 * i as u64
+            } else {
+                180 + (i as u64 * 37) % 60
+            };
+            UsageBucket {
+                start,
+                end: start + Duration::days(1),
+                requests,
+                input_tokens: requests * 900,
+                output_tokens: requests * 300,
+                cost_usd: requests as f64 * 0.012,
+            }
+        })
+        .collect()
+}
+
+fn quiet_usage() -> Vec<UsageBucket> {
+    let today = Utc::now().date_naive().and_time(NaiveTime::MIN).and_utc();
+    (0..21)
+        .map(|i| {
+            let start = today - Duration::days(20 - i);
+            let requests = 120 + (i as u64 * 13) % 40;
+            UsageBucket {
+                start,
+                end: start + Duration::days(1),
+                requests,
+                input_tokens: requests * 700,
+                output_tokens: requests * 200,
+                cost_usd: requests as f64 * 0.008,
+            }
+        })
+        .collect()
+}
+
+impl Training {
+    /// Start the services, seed them and the store, and write the inventory.
+    pub fn start() -> Result<Self, DemoError> {
+        let openai = OpenAiSim::start()?;
+        let anthropic = AnthropicSim::start()?;
+        let gateway = FakeApi::start()?;
+        openai.add_project(PROJECT);
+        let dir =
+            std::env::temp_dir().join(format!("keyfire-demo-{}-{}", std::process::id(), token(6)));
+        std::fs::create_dir_all(&dir)?;
+        let instance = format!("{STORE}-{}", token(8));
+        let vault = MemoryStore::named(&instance);
+
+        let openai_admin = format!("sk-admin-{}", token(40));
+        openai.add_admin_key(&openai_admin);
+        vault.seed("admin/openai", "value", Secret::new(openai_admin));
+        // Planted: the stored Anthropic admin key is not one the provider knows.
+        anthropic.add_admin_key(&format!("sk-ant-admin01-{}", token(40)));
+        vault.seed(
+            "admin/anthropic",
+            "value",
+            Secret::new(format!("sk-ant-admin01-{}", token(40))),
+        );
+        let gateway_admin = format!("fk-admin-{}", token(32));
+        gateway.add_admin_token(&gateway_admin);
+        vault.seed("admin/gateway", "value", Secret::new(gateway_admin));
+        vault.seed(
+            "admin/email",
+            "value",
+            Secret::new(format!("SG.{}", token(40))),
+        );
+
+        let mut ids = HashMap::new();
+        let mut values = HashMap::new();
+        let seeded: &[(&str, &str, &str)] = &[
+            ("support-openai", "openai", "agents/support-bot/openai"),
+            ("research-openai", "openai", "agents/research/openai"),
+            ("sales-openai", "openai", "agents/sales/openai"),
+            ("ops-openai", "openai", "agents/ops/openai"),
+            ("email-openai", "openai", "agents/email/openai"),
+            (
+                "support-anthropic",
+                "anthropic",
+                "agents/support-bot/anthropic",
+            ),
+            (
+                "research-anthropic",
+                "anthropic",
+                "agents/research/anthropic",
+            ),
+            ("ops-anthropic", "anthropic", "agents/ops/anthropic"),
+            ("support-gateway", "gateway", "agents/support-bot/gateway"),
+            ("research-gateway", "gateway", "agents/research/gateway"),
+            ("billing-gateway", "gateway", "agents/billing/gateway"),
+            ("ops-gateway", "gateway", "agents/ops/gateway"),
+            ("email-gateway", "gateway", "agents/email/gateway"),
+            ("legacy-gateway", "gateway", "agents/legacy/gateway"),
+        ];
+        for (key, provider, path) in seeded {
+            let (value, id) = match *provider {
+                "openai" => {
+                    let v = format!("sk-proj-{}", token(48));
+                    let id = openai.add_user_key(PROJECT, key, &v);
+                    openai.set_usage(
+                        &id,
+                        if *key == SCENARIO_KEY {
+                            planted_usage()
+                        } else {
+                            quiet_usage()
+                        },
+                    );
+                    (v, id)
+                }
+                "anthropic" => {
+                    let v = format!("sk-ant-api03-{}", token(48));
+                    let id = anthropic.add_key(key, &v);
+                    anthropic.set_usage(&id, quiet_usage());
+                    (v, id)
+                }
+                _ => {
+                    let v = format!("fk-{}", token(40));
+                    let id = gateway.add_key(key, &v);
+                    gateway.set_usage(&id, quiet_usage());
+                    (v, id)
+                }
+            };
+            vault.seed(path, "value", Secret::new(value.clone()));
+            ids.insert(key.to_string(), id);
+            values.insert(key.to_string(), Secret::new(value));
+        }
+        for (key, path) in [
+            ("support-crm", "agents/support-bot/crm"),
+            ("billing-db", "agents/billing/db"),
+            ("billing-openai", "agents/billing/openai"),
+        ] {
+            let v = Secret::new(format!("train-{}", token(32)));
+            vault.seed(path, "value", v.clone());
+            values.insert(key.to_string(), v);
+        }
+
+        let mut text = INVENTORY
+            .replace("@INSTANCE@", &instance)
+            .replace("@OPENAI@", &openai.base_url())
+            .replace("@ANTHROPIC@", &anthropic.base_url())
+            .replace("@GATEWAY@", &gateway.base_url());
+        for (key, id) in &ids {
+            text = text.replace(&format!("@KEY:{key}@"), id);
+        }
+        let today = Utc::now().date_naive();
+        while let Some(at) = text.find("@DAYS_AGO:") {
+            let end = text[at + 10..]
+                .find('@')
+                .map_or(text.len(), |e| at + 10 + e);
+            let days: u64 = text[at + 10..end].parse().unwrap_or(0);
+            let date = (today - chrono::Days::new(days)).to_string();
+            text.replace_range(at..(end + 1).min(text.len()), &date);
+        }
+        let inventory_path = dir.join("inventory.toml");
+        std::fs::write(&inventory_path, text)?;
+        let inventory = crate::inventory::load(std::slice::from_ref(&inventory_path))?;
+        let setup = Setup {
+            inventory: Arc::new(inventory),
+            runbook: Arc::new(Runbook::builtin()?),
+            data_dir: dir.join("data"),
+            clock: Arc::new(SystemClock),
+        };
+        Ok(Self {
+            openai,
+            anthropic,
+            gateway,
+            dir,
+            inventory_path,
+            setup,
+            values,
+        })
+    }
+
+    /// Whether a seeded key's original value still authenticates at its provider.
+    pub fn still_works(&self, key: &str) -> bool {
+        let Some(v) = self.values.get(key) else {
+            return false;
+        };
+        self.openai.accepts(v.expose())
+            || self.anthropic.accepts(v.expose())
+            || self.gateway.accepts(v.expose())
+    }
+}
