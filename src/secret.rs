@@ -71,7 +71,15 @@ const REDACTED: &str = "[REDACTED]";
 /// (record line, status line, error message) can be scrubbed of them.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    known: Arc<Mutex<Vec<Secret>>>,
+    known: Arc<Mutex<Known>>,
+}
+
+/// The secrets seen so far and one automaton that finds any of them in a single pass (a
+/// campaign learns hundreds of values, and every record line is scrubbed of all of them).
+#[derive(Default)]
+struct Known {
+    secrets: Vec<Secret>,
+    finder: Option<aho_corasick::AhoCorasick>,
 }
 
 impl fmt::Debug for Redactor {
@@ -92,21 +100,26 @@ impl Redactor {
             return;
         }
         if let Ok(mut known) = self.known.lock()
-            && !known.iter().any(|k| k.expose() == secret.expose())
+            && !known.secrets.iter().any(|k| k.expose() == secret.expose())
         {
-            known.push(secret.clone());
+            known.secrets.push(secret.clone());
+            // Leftmost-longest, so a value that contains another is redacted whole.
+            known.finder = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(known.secrets.iter().map(|s| s.expose()))
+                .ok();
         }
     }
 
     /// Replace every known secret and every key-shaped token in `text`.
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        if let Ok(known) = self.known.lock() {
-            for secret in known.iter() {
-                if out.contains(secret.expose()) {
-                    out = out.replace(secret.expose(), REDACTED);
-                }
-            }
+        let mut out = std::borrow::Cow::Borrowed(text);
+        if let Ok(known) = self.known.lock()
+            && let Some(finder) = &known.finder
+            && finder.is_match(text)
+        {
+            let with: Vec<&str> = vec![REDACTED; known.secrets.len()];
+            out = std::borrow::Cow::Owned(finder.replace_all(text, &with));
         }
         scrub_key_shapes(&out)
     }

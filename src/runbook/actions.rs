@@ -1373,6 +1373,7 @@ impl Ctx {
                 "notes": report.notes,
             }),
         )?;
+        run.usage = Some(report);
         if run.caps.audit {
             self.fetch_audit_log(run, step, start, end, sink).await?;
         }
@@ -1449,19 +1450,24 @@ impl Ctx {
             end,
         };
         let mut eval = Evaluator::new(window, expectations(&inv, &run.key));
-        let entries = crate::record::read_entries(&self.record.path())?;
-        // The usage evidence, not the audit-log evidence the same action may add after it.
-        let usage = entries.iter().rev().find(|e| {
-            e.kind == "evidence"
-                && e.data["key"] == run.key.id.as_str()
-                && e.data["action"] == "fetch_usage"
-                && e.data.get("buckets").is_some()
-        });
-        if let Some(e) = usage {
+        // In memory when this process fetched it; after a resume, from the record (the usage
+        // evidence, not the audit-log evidence the same action may add after it).
+        let usage = match run.usage.take() {
+            Some(r) => Some(r),
+            None => crate::record::read_entries(&self.record.path())?
+                .iter()
+                .rev()
+                .find(|e| {
+                    e.kind == "evidence"
+                        && e.data["key"] == run.key.id.as_str()
+                        && e.data["action"] == "fetch_usage"
+                        && e.data.get("buckets").is_some()
+                })
+                .map(|e| usage_from_evidence(&e.data)),
+        };
+        if let Some(usage) = usage {
             eval.source(SourceInfo::provider_usage(&run.provider_def.id));
-            let buckets: Vec<crate::provider::UsageBucket> =
-                serde_json::from_value(e.data["buckets"].clone()).unwrap_or_default();
-            for b in &buckets {
+            for b in &usage.buckets {
                 eval.feed(&Event::bucket(
                     b.start,
                     b.end,
@@ -1471,29 +1477,20 @@ impl Ctx {
                 ));
             }
             // Per-request sources that come with usage: CloudTrail calls, database sessions.
-            let s = &e.data["events_source"];
-            if let Some(name) = s["name"].as_str() {
-                eval.source(SourceInfo {
-                    name: name.to_string(),
-                    addresses: s["addresses"] == true,
-                    statuses: s["statuses"] == true,
-                    models: s["models"] == true,
-                    per_request: s["per_request"] == true,
-                });
-                let events: Vec<crate::provider::UsageEvent> =
-                    serde_json::from_value(e.data["events"].clone()).unwrap_or_default();
-                for ev in &events {
+            if let Some(src) = usage.events_source {
+                for ev in &usage.events {
                     eval.feed(&Event {
                         ts: ev.time,
                         until: None,
                         source_ip: ev.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-                        status: s["statuses"].as_bool().filter(|b| *b).map(|_| ev.status()),
-                        model: (s["models"] == true).then(|| ev.action.clone()),
+                        status: src.statuses.then(|| ev.status()),
+                        model: src.models.then(|| ev.action.clone()),
                         requests: 1,
                         tokens: 0,
                         cost_usd: 0.0,
                     });
                 }
+                eval.source(src);
             }
         }
         let matcher = logs::KeyMatch::new(
@@ -1645,6 +1642,25 @@ impl Ctx {
             "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },
         }))?;
         Ok(ActionOutcome::Done)
+    }
+}
+
+/// The usage a `fetch_usage` evidence entry recorded (after a resume: the process that fetched
+/// it is gone). Events beyond the recorded cap are not in the record.
+fn usage_from_evidence(data: &Value) -> crate::provider::UsageReport {
+    let s = &data["events_source"];
+    crate::provider::UsageReport {
+        buckets: serde_json::from_value(data["buckets"].clone()).unwrap_or_default(),
+        pages: data["pages"].as_u64().unwrap_or(0) as u32,
+        events: serde_json::from_value(data["events"].clone()).unwrap_or_default(),
+        events_source: s["name"].as_str().map(|name| crate::audit::SourceInfo {
+            name: name.to_string(),
+            addresses: s["addresses"] == true,
+            statuses: s["statuses"] == true,
+            models: s["models"] == true,
+            per_request: s["per_request"] == true,
+        }),
+        notes: Vec::new(),
     }
 }
 

@@ -114,6 +114,8 @@ pub(super) struct KeyRun {
     pub facts: Facts,
     pub session: Session,
     pub step_started: HashMap<StepId, DateTime<Utc>>,
+    /// The usage fetched by this process's audit step (read back from the record on resume).
+    pub usage: Option<crate::provider::UsageReport>,
 }
 
 /// Everything an action may touch except the key being worked on.
@@ -234,6 +236,7 @@ fn key_run(
         facts: Facts::default(),
         session,
         step_started: HashMap::new(),
+        usage: None,
     })
 }
 
