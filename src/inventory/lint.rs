@@ -1,9 +1,11 @@
 //! `inventory lint`: hygiene findings, each with a stable code that scripts can match on.
 
+use std::fmt;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::model::Inventory;
+use super::model::{Inventory, ProviderKind};
 use crate::provider::capabilities_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -14,16 +16,115 @@ pub enum Severity {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Finding {
+pub struct Finding<'a> {
     /// Stable identifier (`shared-key`, `rotation-overdue`, ...); documented in the README.
     pub code: &'static str,
     pub severity: Severity,
-    /// The key the finding is about (empty for provider-level findings).
-    pub key: String,
-    /// The provider, for provider-level findings (`drill-overdue`).
+    /// Borrowed from the inventory: a lint of 100,000 keys makes over 100,000 findings, and a
+    /// copy of the id and a formatted message each was most of lint's time and memory.
+    pub key: &'a str,
+    /// The provider, for provider-level findings (`drill-overdue`; `key` is empty then).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<String>,
-    pub message: String,
+    pub provider: Option<&'a str>,
+    pub message: Message<'a>,
+}
+
+/// A finding's text, written out only when printed (`Display`) or serialized (as a string).
+#[derive(Debug, Clone)]
+pub enum Message<'a> {
+    NoAgent,
+    Shared(&'a [String]),
+    ScopeBeyondNeeds {
+        scopes: &'a [String],
+        needs: &'a [String],
+    },
+    Overdue {
+        due: NaiveDate,
+        days_ago: i64,
+    },
+    DueSoon {
+        due: NaiveDate,
+        in_days: i64,
+    },
+    UnknownAge,
+    NoOwner(&'a str),
+    NoOncall(&'a str),
+    NoStore,
+    ManualRevoke {
+        provider: &'a str,
+        kind: ProviderKind,
+    },
+    DrillOverdue {
+        last: Option<NaiveDate>,
+        days_ago: i64,
+        every: i64,
+    },
+}
+
+impl fmt::Display for Message<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::NoAgent => f.write_str("no agent holds this key"),
+            Message::Shared(agents) => write!(
+                f,
+                "shared by {} agents ({}): one leak exposes all of them",
+                agents.len(),
+                agents.join(", ")
+            ),
+            Message::ScopeBeyondNeeds { scopes, needs } => {
+                f.write_str("scopes beyond what the agents need: ")?;
+                for (i, s) in scopes.iter().filter(|s| !needs.contains(s)).enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(s)?;
+                }
+                Ok(())
+            }
+            Message::Overdue { due, days_ago } => {
+                write!(f, "rotation was due {due} ({days_ago} days ago)")
+            }
+            Message::DueSoon { due, in_days } => {
+                write!(f, "rotation due {due} (in {in_days} days)")
+            }
+            Message::UnknownAge => {
+                f.write_str("set created_at or last_rotated so rotation can be tracked")
+            }
+            Message::NoOwner(agent) => write!(f, "agent `{agent}` has no owner"),
+            Message::NoOncall(agent) => write!(f, "agent `{agent}` has no on-call contact"),
+            Message::NoStore => {
+                f.write_str("no store: the replacement must be delivered to the agents by hand")
+            }
+            Message::ManualRevoke { provider, kind } => write!(
+                f,
+                "provider `{provider}` ({kind}) cannot revoke by API: the runbook walks the operator through it"
+            ),
+            Message::DrillOverdue {
+                last: Some(d),
+                days_ago,
+                every,
+            } => {
+                write!(
+                    f,
+                    "last drill {d} ({days_ago} days ago; policy: every {every} days)"
+                )
+            }
+            Message::DrillOverdue {
+                last: None, every, ..
+            } => {
+                write!(
+                    f,
+                    "never drilled (policy: every {every} days): run `keyfire drill --all`"
+                )
+            }
+        }
+    }
+}
+
+impl Serialize for Message<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Every finding code `lint` can report, with what it means.
@@ -66,127 +167,105 @@ pub const CODES: &[(&str, &str)] = &[
 ];
 
 /// Lint with the drill history: `last_drill` maps provider ids to the day of their last drill.
-pub fn lint_with_drills(
-    inv: &Inventory,
+pub fn lint_with_drills<'a>(
+    inv: &'a Inventory,
     today: NaiveDate,
     last_drill: &std::collections::HashMap<String, NaiveDate>,
-) -> Vec<Finding> {
+) -> Vec<Finding<'a>> {
     let mut out = lint(inv, today);
     let every = i64::from(inv.policy.drill_every_days);
-    for p in &inv.providers {
-        if !inv.keys.iter().any(|k| k.provider == p.id) {
-            continue;
+    let used: std::collections::HashSet<&str> =
+        inv.keys.iter().map(|k| k.provider.as_str()).collect();
+    for p in inv
+        .providers
+        .iter()
+        .filter(|p| used.contains(p.id.as_str()))
+    {
+        let last = last_drill.get(&p.id).copied();
+        let days_ago = last.map_or(i64::MAX, |d| (today - d).num_days());
+        if days_ago > every {
+            out.push(Finding {
+                code: "drill-overdue",
+                severity: Severity::Warning,
+                key: "",
+                provider: Some(&p.id),
+                message: Message::DrillOverdue {
+                    last,
+                    days_ago,
+                    every,
+                },
+            });
         }
-        let message = match last_drill.get(&p.id) {
-            Some(d) if (today - *d).num_days() <= every => continue,
-            Some(d) => format!(
-                "last drill {d} ({} days ago; policy: every {every} days)",
-                (today - *d).num_days()
-            ),
-            None => {
-                format!("never drilled (policy: every {every} days): run `keyfire drill --all`")
-            }
-        };
-        out.push(Finding {
-            code: "drill-overdue",
-            severity: Severity::Warning,
-            key: String::new(),
-            provider: Some(p.id.clone()),
-            message,
-        });
     }
     out
 }
 
-pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
+pub fn lint<'a>(inv: &'a Inventory, today: NaiveDate) -> Vec<Finding<'a>> {
     let mut out = Vec::new();
     for key in &inv.keys {
-        let mut push = |code: &'static str, severity: Severity, message: String| {
+        let mut push = |code: &'static str, severity: Severity, message: Message<'a>| {
             out.push(Finding {
                 code,
                 severity,
-                key: key.id.clone(),
+                key: &key.id,
                 provider: None,
                 message,
             });
         };
         match key.agents.len() {
-            0 => push(
-                "no-agent",
-                Severity::Warning,
-                "no agent holds this key".into(),
-            ),
+            0 => push("no-agent", Severity::Warning, Message::NoAgent),
             1 => {}
-            n => push(
+            _ => push(
                 "shared-key",
                 Severity::Warning,
-                format!(
-                    "shared by {n} agents ({}): one leak exposes all of them",
-                    key.agents.join(", ")
-                ),
+                Message::Shared(&key.agents),
             ),
         }
-        if let Some(needs) = &key.needs {
-            let extra: Vec<&str> = key
-                .scopes
-                .iter()
-                .filter(|s| !needs.contains(s))
-                .map(String::as_str)
-                .collect();
-            if !extra.is_empty() {
-                push(
-                    "scope-beyond-needs",
-                    Severity::Warning,
-                    format!("scopes beyond what the agents need: {}", extra.join(", ")),
-                );
-            }
+        if let Some(needs) = &key.needs
+            && key.scopes.iter().any(|s| !needs.contains(s))
+        {
+            push(
+                "scope-beyond-needs",
+                Severity::Warning,
+                Message::ScopeBeyondNeeds {
+                    scopes: &key.scopes,
+                    needs,
+                },
+            );
         }
         match inv.due_on(key) {
             Some(due) if due < today => push(
                 "rotation-overdue",
                 Severity::Warning,
-                format!(
-                    "rotation was due {due} ({} days ago)",
-                    (today - due).num_days()
-                ),
+                Message::Overdue {
+                    due,
+                    days_ago: (today - due).num_days(),
+                },
             ),
             Some(due) if (due - today).num_days() <= i64::from(inv.policy.due_soon_days) => push(
                 "rotation-due-soon",
                 Severity::Notice,
-                format!("rotation due {due} (in {} days)", (due - today).num_days()),
+                Message::DueSoon {
+                    due,
+                    in_days: (due - today).num_days(),
+                },
             ),
             Some(_) => {}
-            None => push(
-                "unknown-age",
-                Severity::Notice,
-                "set created_at or last_rotated so rotation can be tracked".into(),
-            ),
+            None => push("unknown-age", Severity::Notice, Message::UnknownAge),
         }
         for agent_id in &key.agents {
             let Some(agent) = inv.agent(agent_id) else {
                 continue;
             };
             if agent.owner.is_none() {
-                push(
-                    "no-owner",
-                    Severity::Warning,
-                    format!("agent `{agent_id}` has no owner"),
-                );
+                push("no-owner", Severity::Warning, Message::NoOwner(agent_id));
             }
             if agent.oncall.is_none() {
-                push(
-                    "no-oncall",
-                    Severity::Warning,
-                    format!("agent `{agent_id}` has no on-call contact"),
-                );
+                push("no-oncall", Severity::Warning, Message::NoOncall(agent_id));
             }
         }
         if key.store.is_none() {
-            push(
-                "no-store",
-                Severity::Warning,
-                "no store: the replacement must be delivered to the agents by hand".into(),
-            );
+            push("no-store", Severity::Warning, Message::NoStore);
         }
         if let Some(provider) = inv.provider_of(key)
             && !capabilities_of(provider.kind).revoke
@@ -194,10 +273,10 @@ pub fn lint(inv: &Inventory, today: NaiveDate) -> Vec<Finding> {
             push(
                 "manual-revoke",
                 Severity::Notice,
-                format!(
-                    "provider `{}` ({}) cannot revoke by API: the runbook walks the operator through it",
-                    provider.id, provider.kind
-                ),
+                Message::ManualRevoke {
+                    provider: &provider.id,
+                    kind: provider.kind,
+                },
             );
         }
     }

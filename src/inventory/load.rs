@@ -1,6 +1,13 @@
-//! Loading and validating inventory files. Every problem names file, line and column.
+//! Loading and validating inventory files. Every problem names file, line and column, and
+//! every problem is reported, not just the first.
+//!
+//! Files are read with the streaming reader (`inventory::reader`): each `[[keys]]` entry is
+//! validated and turned into a model `Key` as soon as it is read, then its tree is dropped, so
+//! the text and the model are the only large things in memory. Checks that need the whole
+//! inventory (references between tables, across files) run at the end on the positions kept
+//! for them.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -8,11 +15,10 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
-use toml::Spanned;
-use toml::value::Datetime;
 
 use super::model::*;
-use super::spec::*;
+use super::reader::{self, Item, Key as TomlKey, Table, Value};
+use super::spec::{self, Int, Problems, Str};
 use crate::textpos::LineIndex;
 
 /// One thing wrong with an inventory, at a place in a file.
@@ -62,34 +68,10 @@ fn render_problems(problems: &[Problem]) -> String {
     lines.join("\n")
 }
 
-struct Source {
+struct Source<'t> {
     path: PathBuf,
-    text: String,
-    lines: LineIndex,
-}
-
-/// Collects problems while validating; everything is reported, not just the first.
-struct Checker<'a> {
-    sources: &'a [Source],
-    problems: Vec<Problem>,
-}
-
-impl Checker<'_> {
-    fn at(&mut self, file: usize, span: Range<usize>, message: impl Into<String>) {
-        let src = &self.sources[file];
-        let (line, column) = src.lines.locate(&src.text, span.start);
-        self.problems.push(Problem {
-            path: src.path.clone(),
-            line,
-            column,
-            message: message.into(),
-        });
-    }
-
-    fn line_of(&self, file: usize, span: &Range<usize>) -> usize {
-        let src = &self.sources[file];
-        src.lines.locate(&src.text, span.start).0
-    }
+    /// Borrowed for `load_str`, so a caller's text is not copied.
+    text: Cow<'t, str>,
 }
 
 /// Expand `--inventory` arguments: files as given, directories to their `*.toml` files.
@@ -131,438 +113,889 @@ pub fn load(paths: &[PathBuf]) -> Result<Inventory, InventoryError> {
             source,
         })?;
         sources.push(Source {
-            lines: LineIndex::new(&text),
             path,
-            text,
+            text: Cow::Owned(text),
         });
     }
-    load_sources(sources)
+    load_sources(&sources)
 }
 
 /// Load an inventory from text (the training environment, tests).
 pub fn load_str(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
-    load_sources(vec![Source {
+    load_sources(&[Source {
         path: path.to_path_buf(),
-        lines: LineIndex::new(text),
-        text: text.to_string(),
+        text: Cow::Borrowed(text),
     }])
 }
 
-fn load_sources(sources: Vec<Source>) -> Result<Inventory, InventoryError> {
-    let mut checker = Checker {
-        sources: &sources,
-        problems: Vec::new(),
-    };
-    let mut specs = Vec::with_capacity(sources.len());
-    for (i, src) in sources.iter().enumerate() {
-        match toml::from_str::<FileSpec>(&src.text) {
-            Ok(spec) => specs.push((i, spec)),
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                let message = e.message().trim().to_string();
-                checker.at(i, span, describe_parse_error(&message));
-            }
+/// A problem found while loading: file index, byte offset, message. Turned into line and
+/// column only at the end, and only for files that have problems.
+struct Found {
+    file: usize,
+    at: usize,
+    message: String,
+}
+
+fn load_sources(sources: &[Source<'_>]) -> Result<Inventory, InventoryError> {
+    let mut b = Builder::default();
+    let mut found = Vec::new();
+    let mut unreadable = false;
+    for (file, src) in sources.iter().enumerate() {
+        // The model's key list is the largest allocation: sized from the headers up front
+        // (a fast substring count) rather than doubled and copied as keys arrive.
+        let headers = src.text.matches("[[keys]]").count();
+        b.keys.reserve(headers);
+        b.key_index.reserve(headers);
+        let mut sink = FileSink {
+            b: &mut b,
+            sources,
+            file,
+            text: &src.text,
+            lines: LineCounter::default(),
+            problems: Vec::new(),
+        };
+        if let Err(e) = reader::read(&src.text, &mut sink) {
+            sink.problems.push((e.at, e.message));
+            unreadable = true;
         }
+        found.extend(
+            sink.problems
+                .into_iter()
+                .map(|(at, message)| Found { file, at, message }),
+        );
     }
-    if !checker.problems.is_empty() {
-        return Err(InventoryError::Invalid(checker.problems));
+    // With a file that could not be read, every reference into it would dangle: checking
+    // references then only adds noise to the syntax error that needs fixing.
+    if !unreadable {
+        b.check_references(&mut found);
     }
-    let inventory = validate(&mut checker, specs);
-    if checker.problems.is_empty() {
-        let files = sources
+    if !found.is_empty() {
+        return Err(InventoryError::Invalid(locate(sources, found)));
+    }
+    let files = sources
+        .iter()
+        .map(|s| SourceFile {
+            path: s.path.clone(),
+            digest: hex::encode(Sha256::digest(s.text.as_bytes())),
+        })
+        .collect();
+    Ok(b.finish(files))
+}
+
+/// Problems in file order, then position order, with line and column.
+fn locate(sources: &[Source<'_>], mut found: Vec<Found>) -> Vec<Problem> {
+    found.sort_by_key(|f| (f.file, f.at));
+    let mut problems = Vec::with_capacity(found.len());
+    let mut index: Option<(usize, LineIndex)> = None;
+    for f in found {
+        let src = &sources[f.file];
+        let lines = match &index {
+            Some((file, lines)) if *file == f.file => lines,
+            _ => &index.insert((f.file, LineIndex::new(&src.text))).1,
+        };
+        let (line, column) = lines.locate(&src.text, f.at);
+        problems.push(Problem {
+            path: src.path.clone(),
+            line,
+            column,
+            message: f.message,
+        });
+    }
+    problems
+}
+
+/// Line numbers for entries, which arrive in file order: counting newlines from the last
+/// position is one pass over the file, where a line index would be a large table.
+#[derive(Default)]
+struct LineCounter {
+    at: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    fn line(&mut self, text: &str, at: usize) -> usize {
+        let at = at.min(text.len());
+        if at < self.at || self.line == 0 {
+            // Entries written as inline arrays arrive at the end, out of order.
+            self.at = 0;
+            self.line = 1;
+        }
+        self.line += text.as_bytes()[self.at..at]
             .iter()
-            .map(|s| SourceFile {
-                path: s.path.clone(),
-                digest: hex::encode(Sha256::digest(s.text.as_bytes())),
-            })
-            .collect();
-        Ok(Inventory { files, ..inventory })
-    } else {
-        Err(InventoryError::Invalid(checker.problems))
+            .filter(|&&c| c == b'\n')
+            .count();
+        self.at = at;
+        self.line
     }
 }
 
-fn describe_parse_error(message: &str) -> String {
-    if message.starts_with("unknown field") {
-        format!("{message} (inventory schema 1 allows only the documented fields)")
-    } else {
-        message.to_string()
-    }
+/// Positions kept per key for the checks that need the whole inventory.
+struct KeyRefs {
+    file: usize,
+    id_at: usize,
+    provider_at: usize,
+    store_at: Option<usize>,
+    /// Range into `Builder::agent_refs`, one position per name in `Key::agents`.
+    agents: Range<usize>,
 }
 
-fn validate(c: &mut Checker<'_>, specs: Vec<(usize, FileSpec)>) -> Inventory {
-    let mut policy: Option<Policy> = None;
-    let mut providers = Vec::new();
-    let mut stores = Vec::new();
-    let mut agents = Vec::new();
-    let mut keys: Vec<(usize, Spanned<KeySpec>)> = Vec::new();
-    let mut store_refs: Vec<(usize, Range<usize>, String, Option<String>)> = Vec::new();
+/// A `store:ID:PATH` credential reference, checked once every store is known.
+struct StoreRef {
+    file: usize,
+    at: usize,
+    store: String,
+    /// The store whose own credential this is, which cannot come from itself.
+    owner: Option<String>,
+}
 
-    for (file, spec) in specs {
-        if let Some(schema) = &spec.schema
-            && *schema.get_ref() != 1
-        {
-            c.at(
-                file,
-                schema.span(),
-                format!(
-                    "unsupported schema {}: this keyfire reads schema = 1",
-                    schema.get_ref()
-                ),
-            );
-        }
-        if let Some(p) = spec.policy {
-            if policy.is_some() {
-                c.at(
-                    file,
-                    p.span(),
-                    "a second [policy] table: the policy may be set in one file only",
-                );
-            } else {
-                policy = Some(validate_policy(c, file, p.into_inner()));
-            }
-        }
-        for p in spec.providers {
-            providers.push(validate_provider(c, file, p, &mut store_refs));
-        }
-        for s in spec.stores {
-            stores.push(validate_store(c, file, s, &mut store_refs));
-        }
-        for a in spec.agents {
-            agents.push(validate_agent(c, file, a));
-        }
-        for k in spec.keys {
-            keys.push((file, k));
-        }
-    }
+/// The inventory as it is being read, over all files.
+#[derive(Default)]
+struct Builder {
+    policy: Option<Policy>,
+    providers: Vec<ProviderDef>,
+    stores: Vec<StoreDef>,
+    agents: Vec<Agent>,
+    keys: Vec<Key>,
+    provider_index: foldhash::HashMap<String, usize>,
+    store_index: foldhash::HashMap<String, usize>,
+    agent_index: foldhash::HashMap<String, usize>,
+    key_index: foldhash::HashMap<String, usize>,
+    key_refs: Vec<KeyRefs>,
+    agent_refs: Vec<usize>,
+    store_refs: Vec<StoreRef>,
+}
 
-    let provider_index = index_ids(
-        c,
-        "provider",
-        providers
-            .iter()
-            .map(|(p, s)| (&p.id, p.origin.file, s.clone())),
-    );
-    let store_index = index_ids(
-        c,
-        "store",
-        stores
-            .iter()
-            .map(|(s, sp)| (&s.id, s.origin.file, sp.clone())),
-    );
-    let agent_index = index_ids(
-        c,
-        "agent",
-        agents
-            .iter()
-            .map(|(a, sp)| (&a.id, a.origin.file, sp.clone())),
-    );
-
-    for (file, span, store, owner) in store_refs {
-        if !store_index.contains_key(&store) {
-            c.at(
-                file,
-                span,
+impl Builder {
+    fn check_references(&self, found: &mut Vec<Found>) {
+        for r in &self.store_refs {
+            let store = &r.store;
+            let message = if !self.store_index.contains_key(store) {
                 format!(
                     "credential reference names store `{store}`, which is not defined in [[stores]]"
+                )
+            } else if r.owner.as_deref() == Some(store.as_str()) {
+                format!("store `{store}` cannot read its own credential from itself")
+            } else {
+                continue;
+            };
+            found.push(Found {
+                file: r.file,
+                at: r.at,
+                message,
+            });
+        }
+        for (key, r) in self.keys.iter().zip(&self.key_refs) {
+            let id = &key.id;
+            let mut at = |at: usize, message: String| {
+                found.push(Found {
+                    file: r.file,
+                    at,
+                    message,
+                });
+            };
+            let agent_refs = self.agent_refs.get(r.agents.clone()).unwrap_or_default();
+            for (agent, &agent_at) in key.agents.iter().zip(agent_refs) {
+                if !self.agent_index.contains_key(agent) {
+                    at(
+                        agent_at,
+                        format!(
+                            "key `{id}` names agent `{agent}`, which is not defined in [[agents]]"
+                        ),
+                    );
+                }
+            }
+            let provider_kind = match self.provider_index.get(&key.provider) {
+                Some(&i) => Some(self.providers[i].kind),
+                None => {
+                    at(
+                        r.provider_at,
+                        format!(
+                            "key `{id}` names provider `{}`, which is not defined in [[providers]]",
+                            key.provider
+                        ),
+                    );
+                    None
+                }
+            };
+            if let (Some(store), Some(store_at)) = (&key.store, r.store_at)
+                && !self.store_index.contains_key(store)
+            {
+                at(
+                    store_at,
+                    format!("key `{id}` names store `{store}`, which is not defined in [[stores]]"),
+                );
+            }
+            if provider_kind == Some(ProviderKind::Postgres) && key.provider_key_id.is_none() {
+                at(
+                    r.id_at,
+                    format!(
+                        "key `{id}` of a postgres provider needs provider_key_id (the role name)"
+                    ),
+                );
+            }
+            let locatable = key.provider_key_id.is_some() || key.hint.is_some();
+            if !locatable && provider_kind.is_some_and(|kind| kind != ProviderKind::Manual) {
+                at(
+                    r.id_at,
+                    format!(
+                        "key `{id}` needs provider_key_id or hint so keyfire can find it at the provider"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn finish(self, files: Vec<SourceFile>) -> Inventory {
+        Inventory {
+            policy: self.policy.unwrap_or_default(),
+            providers: self.providers,
+            stores: self.stores,
+            agents: self.agents,
+            keys: self.keys,
+            files,
+            provider_index: self.provider_index,
+            store_index: self.store_index,
+            agent_index: self.agent_index,
+            key_index: self.key_index,
+        }
+    }
+}
+
+/// Reads one file into the builder.
+struct FileSink<'b, 's, 't> {
+    b: &'b mut Builder,
+    sources: &'s [Source<'t>],
+    file: usize,
+    text: &'s str,
+    lines: LineCounter,
+    problems: Problems,
+}
+
+impl<'a> reader::Sink<'a> for FileSink<'_, '_, '_> {
+    fn element(&mut self, name: &TomlKey<'a>, element: Item<'a>) {
+        match name.name.as_ref() {
+            "providers" => self.provider(element),
+            "stores" => self.store(element),
+            "agents" => self.agent(element),
+            "keys" => self.key(element),
+            // Reported once, as an unknown field of the root table.
+            _ => {}
+        }
+    }
+
+    fn root(&mut self, root: Table<'a>) {
+        for (key, item) in root.into_entries() {
+            match key.name.as_ref() {
+                "schema" => match item.value {
+                    Value::Integer(1) => {}
+                    Value::Integer(n) => self.problems.push((
+                        item.span.start,
+                        format!("unsupported schema {n}: this keyfire reads schema = 1"),
+                    )),
+                    _ => self.problems.push((
+                        item.span.start,
+                        format!(
+                            "invalid type: {}, expected an integer for `schema`",
+                            spec::found(&item)
+                        ),
+                    )),
+                },
+                "policy" => self.policy(item),
+                "providers" | "stores" | "agents" | "keys" => match item.value {
+                    // Its elements were streamed to `element` already.
+                    Value::Array(a) if a.of_tables => {}
+                    Value::Array(a) => {
+                        for element in a.items {
+                            self.element(&key, element);
+                        }
+                    }
+                    _ => self.problems.push((
+                        item.span.start,
+                        format!(
+                            "invalid type: {}, expected an array of tables ([[{}]]) for `{}`",
+                            spec::found(&item),
+                            key.name,
+                            key.name
+                        ),
+                    )),
+                },
+                name => self
+                    .problems
+                    .push((key.span.start, spec::unknown_field(name, spec::ROOT_FIELDS))),
+            }
+        }
+    }
+}
+
+impl FileSink<'_, '_, '_> {
+    fn at(&mut self, at: usize, message: impl Into<String>) {
+        self.problems.push((at, message.into()));
+    }
+
+    fn line(&mut self, at: usize) -> usize {
+        self.lines.line(self.text, at)
+    }
+
+    /// `path:line` of an earlier definition, for duplicate messages.
+    fn place(&self, origin: Origin) -> String {
+        format!(
+            "{}:{}",
+            self.sources[origin.file].path.display(),
+            origin.line
+        )
+    }
+
+    fn policy(&mut self, item: Item<'_>) {
+        let at = item.span.start;
+        let Some(p) = spec::policy(item, &mut self.problems) else {
+            return;
+        };
+        if self.b.policy.is_some() {
+            self.at(
+                at,
+                "a second [policy] table: the policy may be set in one file only",
+            );
+            return;
+        }
+        let policy = validate_policy(&mut self.problems, p);
+        self.b.policy = Some(policy);
+    }
+
+    fn check_id(&mut self, id: &Str<'_>, table: &str) {
+        let valid = !id.text.is_empty()
+            && id
+                .text
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
+        if !valid {
+            self.at(
+                id.at,
+                format!(
+                    "invalid {table} id {:?}: expected letters, digits, `-`, `_` or `.`",
+                    id.as_str()
                 ),
             );
-        } else if owner.as_deref() == Some(store.as_str()) {
-            c.at(
-                file,
-                span,
-                format!("store `{store}` cannot read its own credential from itself"),
-            );
         }
     }
 
-    let providers: Vec<ProviderDef> = providers.into_iter().map(|(p, _)| p).collect();
-    let stores: Vec<StoreDef> = stores.into_iter().map(|(s, _)| s).collect();
-    let agents: Vec<Agent> = agents.into_iter().map(|(a, _)| a).collect();
-
-    let mut key_index: HashMap<String, usize> = HashMap::with_capacity(keys.len());
-    let mut first_seen: HashMap<String, (usize, usize)> = HashMap::new();
-    let mut out_keys = Vec::with_capacity(keys.len());
-    for (file, spanned) in keys {
-        let span = spanned.span();
-        let spec = spanned.into_inner();
-        let id = spec.id.get_ref().clone();
-        if let Some((f0, line0)) = first_seen.get(&id) {
-            let where_ = format!("{}:{line0}", c.sources[*f0].path.display());
-            c.at(
-                file,
-                spec.id.span(),
-                format!("duplicate key id `{id}` (first defined at {where_})"),
-            );
-            continue;
-        }
-        let line = c.line_of(file, &span);
-        first_seen.insert(id.clone(), (file, line));
-        let key = validate_key(
-            c,
-            file,
-            line,
-            spec,
-            &provider_index,
-            &providers,
-            &store_index,
-            &agent_index,
-        );
-        key_index.insert(id, out_keys.len());
-        out_keys.push(key);
-    }
-
-    Inventory {
-        policy: policy.unwrap_or_default(),
-        providers,
-        stores,
-        agents,
-        keys: out_keys,
-        files: Vec::new(),
-        provider_index,
-        store_index,
-        agent_index,
-        key_index,
-    }
-}
-
-fn index_ids<'a>(
-    c: &mut Checker<'_>,
-    table: &str,
-    items: impl Iterator<Item = (&'a String, usize, Range<usize>)>,
-) -> HashMap<String, usize> {
-    let mut index = HashMap::new();
-    let mut first: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (i, (id, file, span)) in items.enumerate() {
-        if let Some((f0, l0)) = first.get(id.as_str()) {
-            let where_ = format!("{}:{l0}", c.sources[*f0].path.display());
-            c.at(
-                file,
-                span,
-                format!("duplicate {table} id `{id}` (first defined at {where_})"),
-            );
-        } else {
-            first.insert(id, (file, c.line_of(file, &span)));
-            index.insert(id.clone(), i);
-        }
-    }
-    index
-}
-
-fn check_id(c: &mut Checker<'_>, file: usize, id: &Spanned<String>, table: &str) {
-    let valid = !id.get_ref().is_empty()
-        && id
-            .get_ref()
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
-    if !valid {
-        c.at(
-            file,
-            id.span(),
+    /// Reports a duplicate id; true when `first` (the earlier definition) exists.
+    fn duplicate(&mut self, first: Option<Origin>, id: &Str<'_>, table: &str) -> bool {
+        let Some(origin) = first else {
+            return false;
+        };
+        let place = self.place(origin);
+        self.at(
+            id.at,
             format!(
-                "invalid {table} id {:?}: expected letters, digits, `-`, `_` or `.`",
-                id.get_ref()
+                "duplicate {table} id `{}` (first defined at {place})",
+                id.as_str()
             ),
         );
+        true
+    }
+
+    fn credential(
+        &mut self,
+        v: Option<Str<'_>>,
+        owner_store: Option<&str>,
+    ) -> Option<CredentialRef> {
+        let v = v?;
+        match CredentialRef::parse(v.as_str()) {
+            Ok(r) => {
+                if let CredentialRef::Store { store, .. } = &r {
+                    self.b.store_refs.push(StoreRef {
+                        file: self.file,
+                        at: v.at,
+                        store: store.clone(),
+                        owner: owner_store.map(str::to_string),
+                    });
+                }
+                Some(r)
+            }
+            Err(msg) => {
+                self.at(v.at, msg);
+                None
+            }
+        }
+    }
+
+    fn check_url(&mut self, v: &Str<'_>, field: &str) {
+        match url::Url::parse(v.as_str()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => self.at(
+                v.at,
+                format!("{field} {:?} is not an http(s) URL", v.as_str()),
+            ),
+        }
+    }
+
+    /// Kinds with API integrations get their settings checked: required ones present, every
+    /// value a non-empty string, no unknown (misspelt) names.
+    fn check_provider_settings(
+        &mut self,
+        kind: ProviderKind,
+        id: &Str<'_>,
+        settings: Option<&crate::inventory::reader::Table<'_>>,
+        table_at: usize,
+    ) {
+        let Some(known) = provider_settings(kind) else {
+            return;
+        };
+        let names = || {
+            known
+                .iter()
+                .map(|(n, _, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (key, item) in settings.map(|t| t.entries.as_slice()).unwrap_or_default() {
+            if !known.iter().any(|(n, _, _)| *n == key.name.as_ref()) {
+                self.at(
+                    key.span.start,
+                    format!(
+                        "unknown setting `{}` for a provider of kind {kind}: expected {}",
+                        key.name,
+                        names()
+                    ),
+                );
+                continue;
+            }
+            use crate::inventory::reader::Value;
+            if key.name == "max_concurrency" {
+                if !matches!(&item.value, Value::Integer(n) if (1..=64).contains(n)) {
+                    self.at(
+                        item.span.start,
+                        "setting `max_concurrency` must be an integer from 1 to 64".to_string(),
+                    );
+                }
+                continue;
+            }
+            let ok = matches!(&item.value, Value::String(s) if !s.is_empty());
+            if !ok {
+                self.at(
+                    item.span.start,
+                    format!("setting `{}` must be a non-empty string", key.name),
+                );
+            }
+        }
+        for (name, required, what) in known {
+            let present = settings.is_some_and(|t| t.entries.iter().any(|(k, _)| k.name == *name));
+            if *required && !present {
+                let at = if settings.is_some() { table_at } else { id.at };
+                self.at(
+                    at,
+                    format!(
+                        "provider `{}` of kind {kind} needs settings.{name}: {what}",
+                        id.as_str()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Store settings: known names only, every value a non-empty string, and AppRole needs
+    /// its role id.
+    fn check_store_settings(
+        &mut self,
+        kind: StoreKind,
+        id: &Str<'_>,
+        settings: Option<&crate::inventory::reader::Table<'_>>,
+    ) {
+        use crate::inventory::reader::Value;
+        let Some(known) = store_settings(kind) else {
+            return;
+        };
+        let entries = settings.map(|t| t.entries.as_slice()).unwrap_or_default();
+        for (key, item) in entries {
+            if !known.contains(&key.name.as_ref()) {
+                self.at(
+                    key.span.start,
+                    format!(
+                        "unknown setting `{}` for a store of kind {kind}: expected {}",
+                        key.name,
+                        known.join(", ")
+                    ),
+                );
+            } else if !matches!(&item.value, Value::String(s) if !s.is_empty()) {
+                self.at(
+                    item.span.start,
+                    format!("setting `{}` must be a non-empty string", key.name),
+                );
+            }
+        }
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .map(|(_, item)| item)
+        };
+        if kind == StoreKind::VaultKv2
+            && let Some(auth) = get("auth")
+        {
+            match &auth.value {
+                Value::String(a) if a == "token" => {}
+                Value::String(a) if a == "approle" => {
+                    if get("role_id").is_none() {
+                        self.at(
+                            auth.span.start,
+                            format!("store `{}`: auth = \"approle\" needs settings.role_id (the credential is the secret id)", id.as_str()),
+                        );
+                    }
+                }
+                _ => self.at(
+                    auth.span.start,
+                    format!(
+                        "store `{}`: auth must be \"token\" or \"approle\"",
+                        id.as_str()
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn provider(&mut self, item: Item<'_>) {
+        let Some(p) = spec::provider(item, &mut self.problems) else {
+            return;
+        };
+        self.check_id(&p.id, "provider");
+        let kind = ProviderKind::parse(p.kind.as_str()).unwrap_or_else(|| {
+            self.at(
+                p.kind.at,
+                format!(
+                    "unknown provider kind {:?}: expected one of {}",
+                    p.kind.as_str(),
+                    ProviderKind::names()
+                ),
+            );
+            ProviderKind::Manual
+        });
+        let needs_credential = !matches!(kind, ProviderKind::Manual | ProviderKind::AwsIam);
+        if needs_credential && p.admin_credential.is_none() {
+            self.at(
+                p.id.at,
+                format!("provider `{}` of kind {kind} needs admin_credential (keyring:NAME, env:VAR or store:STORE_ID:PATH)", p.id.as_str()),
+            );
+        }
+        if let Some(u) = &p.base_url {
+            self.check_url(u, "base_url");
+            if kind == ProviderKind::Postgres {
+                self.at(
+                    u.at,
+                    "postgres providers take the server from the admin credential (a postgresql:// URL); remove base_url",
+                );
+            }
+        }
+        self.check_provider_settings(kind, &p.id, p.settings.as_ref(), p.at);
+        let admin_credential = self.credential(p.admin_credential, None);
+        let first = (self.b.provider_index.get(p.id.as_str())).map(|&i| self.b.providers[i].origin);
+        let duplicate = self.duplicate(first, &p.id, "provider");
+        let line = self.line(p.at);
+        let def = ProviderDef {
+            id: p.id.into_string(),
+            kind,
+            admin_credential,
+            base_url: p.base_url.map(Str::into_string),
+            settings: p.settings.map(table_to_json).unwrap_or_default(),
+            origin: Origin {
+                file: self.file,
+                line,
+            },
+        };
+        if !duplicate {
+            self.b
+                .provider_index
+                .insert(def.id.clone(), self.b.providers.len());
+        }
+        self.b.providers.push(def);
+    }
+
+    fn store(&mut self, item: Item<'_>) {
+        let Some(s) = spec::store(item, &mut self.problems) else {
+            return;
+        };
+        self.check_id(&s.id, "store");
+        let kind = StoreKind::parse(s.kind.as_str()).unwrap_or_else(|| {
+            self.at(
+                s.kind.at,
+                format!(
+                    "unknown store kind {:?}: expected one of {}",
+                    s.kind.as_str(),
+                    StoreKind::names()
+                ),
+            );
+            StoreKind::Memory
+        });
+        if kind == StoreKind::VaultKv2 {
+            if s.address.is_none() {
+                self.at(
+                    s.id.at,
+                    format!("store `{}` of kind vault-kv2 needs address", s.id.as_str()),
+                );
+            }
+            if s.credential.is_none() {
+                self.at(
+                    s.id.at,
+                    format!(
+                        "store `{}` of kind vault-kv2 needs credential (a Vault token reference)",
+                        s.id.as_str()
+                    ),
+                );
+            }
+        }
+        if let Some(a) = &s.address {
+            self.check_url(a, "address");
+            if kind == StoreKind::Keyring {
+                self.at(a.at, "keyring stores live on this machine: remove address");
+            }
+        }
+        self.check_store_settings(kind, &s.id, s.settings.as_ref());
+        let credential = self.credential(s.credential, Some(s.id.as_str()));
+        let first = (self.b.store_index.get(s.id.as_str())).map(|&i| self.b.stores[i].origin);
+        let duplicate = self.duplicate(first, &s.id, "store");
+        let line = self.line(s.at);
+        let def = StoreDef {
+            id: s.id.into_string(),
+            kind,
+            address: s.address.map(Str::into_string),
+            credential,
+            settings: s.settings.map(table_to_json).unwrap_or_default(),
+            origin: Origin {
+                file: self.file,
+                line,
+            },
+        };
+        if !duplicate {
+            self.b
+                .store_index
+                .insert(def.id.clone(), self.b.stores.len());
+        }
+        self.b.stores.push(def);
+    }
+
+    fn agent(&mut self, item: Item<'_>) {
+        let Some(a) = spec::agent(item, &mut self.problems) else {
+            return;
+        };
+        self.check_id(&a.id, "agent");
+        let mut expected_networks = Vec::with_capacity(a.expected_networks.len());
+        for n in &a.expected_networks {
+            let text = n.as_str();
+            let parsed = text
+                .parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from));
+            match parsed {
+                Ok(net) => expected_networks.push(net),
+                Err(_) => self.at(
+                    n.at,
+                    format!("invalid network {text:?} in expected_networks: expected CIDR like 203.0.113.0/24 or 2001:db8::/32"),
+                ),
+            }
+        }
+        let active_hours = a.active_hours.and_then(|h| {
+            let days = parse_days(h.days.as_str());
+            if days.is_none() {
+                self.at(
+                    h.days.at,
+                    format!("invalid active_hours.days {:?}: expected day names like \"mon-fri\", \"sat,sun\" or \"daily\"", h.days.as_str()),
+                );
+            }
+            let mut time = |v: &Str<'_>, field: &str| {
+                let t = NaiveTime::parse_from_str(v.as_str(), "%H:%M").ok();
+                if t.is_none() {
+                    self.at(
+                        v.at,
+                        format!(
+                            "invalid active_hours.{field} {:?}: expected HH:MM (24-hour)",
+                            v.as_str()
+                        ),
+                    );
+                }
+                t
+            };
+            let start = time(&h.start, "start");
+            let end = time(&h.end, "end");
+            Some(ActiveHours {
+                days: days?,
+                start: start?,
+                end: end?,
+            })
+        });
+        let first = (self.b.agent_index.get(a.id.as_str())).map(|&i| self.b.agents[i].origin);
+        let duplicate = self.duplicate(first, &a.id, "agent");
+        let line = self.line(a.at);
+        let non_blank = |s: Option<Str<'_>>| {
+            s.filter(|s| !s.as_str().trim().is_empty())
+                .map(Str::into_string)
+        };
+        let def = Agent {
+            id: a.id.into_string(),
+            owner: non_blank(a.owner),
+            oncall: non_blank(a.oncall),
+            description: a.description.map(Str::into_string),
+            expected_networks,
+            active_hours,
+            origin: Origin {
+                file: self.file,
+                line,
+            },
+        };
+        if !duplicate {
+            self.b
+                .agent_index
+                .insert(def.id.clone(), self.b.agents.len());
+        }
+        self.b.agents.push(def);
+    }
+
+    /// Everything about a key that needs no other table; references are checked at the end.
+    fn key(&mut self, item: Item<'_>) {
+        let Some(k) = spec::key(item, &mut self.problems) else {
+            return;
+        };
+        self.check_id(&k.id, "key");
+        let first = (self.b.key_index.get(k.id.as_str())).map(|&i| self.b.keys[i].origin);
+        if self.duplicate(first, &k.id, "key") {
+            return;
+        }
+        let id = k.id.as_str();
+        match (&k.store, &k.secret_path) {
+            (Some(s), None) => {
+                self.at(s.at, format!("key `{id}` has a store but no secret_path"));
+            }
+            (None, Some(p)) => {
+                self.at(p.at, format!("key `{id}` has secret_path but no store"));
+            }
+            _ => {}
+        }
+        if let Some(h) = &k.hint {
+            check_hint(&mut self.problems, h);
+        }
+        let created_at = date(&mut self.problems, k.created_at, "created_at");
+        let last_rotated = date(&mut self.problems, k.last_rotated, "last_rotated");
+        let rotation_days =
+            positive_days(&mut self.problems, k.rotation_days, "rotation_days", 3650);
+        let line = self.line(k.at);
+
+        let agents_start = self.b.agent_refs.len();
+        self.b.agent_refs.extend(k.agents.iter().map(|a| a.at));
+        self.b.key_refs.push(KeyRefs {
+            file: self.file,
+            id_at: k.id.at,
+            provider_at: k.provider.at,
+            store_at: k.store.as_ref().map(|s| s.at),
+            agents: agents_start..self.b.agent_refs.len(),
+        });
+        let strings = |v: Vec<Str<'_>>| v.into_iter().map(Str::into_string).collect::<Vec<_>>();
+        let key = Key {
+            id: k.id.into_string(),
+            agents: strings(k.agents),
+            provider: k.provider.into_string(),
+            provider_key_id: k.provider_key_id.map(Str::into_string),
+            hint: k.hint.map(Str::into_string),
+            scopes: strings(k.scopes),
+            needs: k.needs.map(strings),
+            store: k.store.map(Str::into_string),
+            secret_path: k.secret_path.map(Str::into_string),
+            secret_field: k
+                .secret_field
+                .map_or_else(|| "value".to_string(), Str::into_string),
+            created_at,
+            last_rotated,
+            rotation_days,
+            description: k.description.map(Str::into_string),
+            origin: Origin {
+                file: self.file,
+                line,
+            },
+        };
+        self.b.key_index.insert(key.id.clone(), self.b.keys.len());
+        self.b.keys.push(key);
     }
 }
 
-fn positive_days(
-    c: &mut Checker<'_>,
-    file: usize,
-    v: &Option<Spanned<i64>>,
-    field: &str,
-    max: i64,
-) -> Option<u32> {
-    let v = v.as_ref()?;
-    let n = *v.get_ref();
+fn positive_days(out: &mut Problems, v: Option<Int>, field: &str, max: i64) -> Option<u32> {
+    let v = v?;
+    let n = v.value;
     if n < 1 || n > max {
-        c.at(
-            file,
-            v.span(),
+        out.push((
+            v.at,
             format!("{field} must be between 1 and {max}, got {n}"),
-        );
+        ));
         None
     } else {
         u32::try_from(n).ok()
     }
 }
 
-fn validate_policy(c: &mut Checker<'_>, file: usize, p: PolicySpec) -> Policy {
+fn validate_policy(out: &mut Problems, p: spec::PolicySpec<'_>) -> Policy {
     let d = Policy::default();
     let timezone = match p.timezone {
-        Some(tz) if tz.get_ref() == "UTC" => tz.into_inner(),
+        Some(tz) if tz.as_str() == "UTC" => tz.into_string(),
         Some(tz) => {
-            c.at(
-                file,
-                tz.span(),
+            out.push((
+                tz.at,
                 format!(
                     "unsupported timezone {:?}: this keyfire supports \"UTC\"",
-                    tz.get_ref()
+                    tz.as_str()
                 ),
-            );
+            ));
             d.timezone.clone()
         }
         None => d.timezone.clone(),
     };
     Policy {
-        rotation_days: positive_days(c, file, &p.rotation_days, "rotation_days", 3650)
+        rotation_days: positive_days(out, p.rotation_days, "rotation_days", 3650)
             .unwrap_or(d.rotation_days),
         after_incident_rotation_days: positive_days(
-            c,
-            file,
-            &p.after_incident_rotation_days,
+            out,
+            p.after_incident_rotation_days,
             "after_incident_rotation_days",
             3650,
         )
         .unwrap_or(d.after_incident_rotation_days),
-        drill_every_days: positive_days(c, file, &p.drill_every_days, "drill_every_days", 3650)
+        drill_every_days: positive_days(out, p.drill_every_days, "drill_every_days", 3650)
             .unwrap_or(d.drill_every_days),
         report_deadline_hours: positive_days(
-            c,
-            file,
-            &p.report_deadline_hours,
+            out,
+            p.report_deadline_hours,
             "report_deadline_hours",
             8760,
         )
         .unwrap_or(d.report_deadline_hours),
-        due_soon_days: positive_days(c, file, &p.due_soon_days, "due_soon_days", 365)
+        due_soon_days: positive_days(out, p.due_soon_days, "due_soon_days", 365)
             .unwrap_or(d.due_soon_days),
         timezone,
         volume_factor: match p.volume_factor {
-            Some(v) if !(1.0..=1000.0).contains(v.get_ref()) => {
-                c.at(
-                    file,
-                    v.span(),
-                    format!(
-                        "volume_factor must be between 1 and 1000, got {}",
-                        v.get_ref()
-                    ),
-                );
+            Some(v) if !(1.0..=1000.0).contains(&v.value) => {
+                out.push((
+                    v.at,
+                    format!("volume_factor must be between 1 and 1000, got {}", v.value),
+                ));
                 d.volume_factor
             }
-            Some(v) => *v.get_ref(),
+            Some(v) => v.value,
             None => d.volume_factor,
         },
         auth_failure_threshold: positive_days(
-            c,
-            file,
-            &p.auth_failure_threshold,
+            out,
+            p.auth_failure_threshold,
             "auth_failure_threshold",
             1_000_000,
         )
         .unwrap_or(d.auth_failure_threshold),
-        baseline_days: positive_days(c, file, &p.baseline_days, "baseline_days", 365)
+        baseline_days: positive_days(out, p.baseline_days, "baseline_days", 365)
             .unwrap_or(d.baseline_days),
     }
 }
 
-fn credential(
-    c: &mut Checker<'_>,
-    file: usize,
-    v: Option<Spanned<String>>,
-    owner_store: Option<&str>,
-    store_refs: &mut Vec<(usize, Range<usize>, String, Option<String>)>,
-) -> Option<CredentialRef> {
-    let v = v?;
-    match CredentialRef::parse(v.get_ref()) {
-        Ok(r) => {
-            if let CredentialRef::Store { store, .. } = &r {
-                store_refs.push((
-                    file,
-                    v.span(),
-                    store.clone(),
-                    owner_store.map(str::to_string),
-                ));
-            }
-            Some(r)
-        }
-        Err(msg) => {
-            c.at(file, v.span(), msg);
-            None
-        }
+/// Settings a store kind understands (`None`: not checked).
+fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
+    match kind {
+        StoreKind::VaultKv2 => Some(&["mount", "namespace", "auth", "role_id", "approle_mount"]),
+        StoreKind::AwsSecretsManager => Some(&["region", "profile"]),
+        StoreKind::Keyring => Some(&["service"]),
+        StoreKind::Memory => None,
     }
-}
-
-fn check_url(c: &mut Checker<'_>, file: usize, v: &Spanned<String>, field: &str) {
-    match url::Url::parse(v.get_ref()) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => c.at(
-            file,
-            v.span(),
-            format!("{field} {:?} is not an http(s) URL", v.get_ref()),
-        ),
-    }
-}
-
-fn table_to_json(t: Option<toml::Table>) -> serde_json::Map<String, serde_json::Value> {
-    t.and_then(|t| serde_json::to_value(t).ok())
-        .and_then(|v| match v {
-            serde_json::Value::Object(m) => Some(m),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-fn validate_provider(
-    c: &mut Checker<'_>,
-    file: usize,
-    spanned: Spanned<ProviderSpec>,
-    store_refs: &mut Vec<(usize, Range<usize>, String, Option<String>)>,
-) -> (ProviderDef, Range<usize>) {
-    let span = spanned.span();
-    let line = c.line_of(file, &span);
-    let p = spanned.into_inner();
-    check_id(c, file, &p.id, "provider");
-    let kind = ProviderKind::parse(p.kind.get_ref()).unwrap_or_else(|| {
-        c.at(
-            file,
-            p.kind.span(),
-            format!(
-                "unknown provider kind {:?}: expected one of {}",
-                p.kind.get_ref(),
-                ProviderKind::names()
-            ),
-        );
-        ProviderKind::Manual
-    });
-    let needs_credential = !matches!(kind, ProviderKind::Manual | ProviderKind::AwsIam);
-    if needs_credential && p.admin_credential.is_none() {
-        c.at(
-            file,
-            p.id.span(),
-            format!("provider `{}` of kind {kind} needs admin_credential (keyring:NAME, env:VAR or store:STORE_ID:PATH)", p.id.get_ref()),
-        );
-    }
-    if let Some(u) = &p.base_url {
-        check_url(c, file, u, "base_url");
-    }
-    check_provider_settings(c, file, kind, &p.id, p.settings.as_ref());
-    let admin_credential = credential(c, file, p.admin_credential, None, store_refs);
-    if kind == ProviderKind::Postgres
-        && let Some(u) = &p.base_url
-    {
-        c.at(
-            file,
-            u.span(),
-            "postgres providers take the server from the admin credential (a postgresql:// URL); remove base_url",
-        );
-    }
-    let settings = p.settings.map(|t| {
-        t.into_inner()
-            .into_iter()
-            .map(|(k, v)| (k.into_inner(), v.into_inner()))
-            .collect::<toml::Table>()
-    });
-    let def = ProviderDef {
-        id: p.id.get_ref().clone(),
-        kind,
-        admin_credential,
-        base_url: p.base_url.map(Spanned::into_inner),
-        settings: table_to_json(settings),
-        origin: Origin { file, line },
-    };
-    (def, p.id.span())
 }
 
 /// Settings a provider kind understands: (name, required, what it is).
@@ -579,12 +1012,24 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 false,
                 "the organization id sent as OpenAI-Organization (org-...)",
             ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
         ]),
-        ProviderKind::Anthropic => Some(&[(
-            "workspace_id",
-            false,
-            "limits key searches to one workspace (wrkspc_...)",
-        )]),
+        ProviderKind::Anthropic => Some(&[
+            (
+                "workspace_id",
+                false,
+                "limits key searches to one workspace (wrkspc_...)",
+            ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
+        ]),
         ProviderKind::AwsIam => Some(&[
             (
                 "region",
@@ -602,221 +1047,52 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 false,
                 "a CloudTrail endpoint of its own (default: base_url, else AWS)",
             ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
         ]),
-        ProviderKind::Postgres => Some(&[(
-            "database",
-            false,
-            "where the role logs in to verify (default: the admin URL's)",
-        )]),
+        ProviderKind::Postgres => Some(&[
+            (
+                "database",
+                false,
+                "where the role logs in to verify (default: the admin URL's)",
+            ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
+        ]),
         _ => None,
     }
 }
 
-/// Kinds with API integrations get their settings checked: required ones present, every
-/// value a non-empty string, no unknown (misspelt) names.
-fn check_provider_settings(
-    c: &mut Checker<'_>,
-    file: usize,
-    kind: ProviderKind,
-    id: &Spanned<String>,
-    settings: Option<&Spanned<crate::inventory::spec::SettingsSpec>>,
-) {
-    let Some(known) = provider_settings(kind) else {
-        return;
-    };
-    let names = || {
-        known
-            .iter()
-            .map(|(n, _, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Some(settings) = settings {
-        for (name, value) in settings.get_ref() {
-            if !known.iter().any(|(n, _, _)| n == name.get_ref()) {
-                c.at(
-                    file,
-                    name.span(),
-                    format!(
-                        "unknown setting `{}` for a provider of kind {kind}: expected {}",
-                        name.get_ref(),
-                        names()
-                    ),
-                );
-                continue;
-            }
-            if value.get_ref().as_str().is_none_or(str::is_empty) {
-                c.at(
-                    file,
-                    value.span(),
-                    format!("setting `{}` must be a non-empty string", name.get_ref()),
-                );
-            }
-        }
-    }
-    for (name, required, what) in known {
-        let present = settings.is_some_and(|s| s.get_ref().keys().any(|k| k.get_ref() == name));
-        if *required && !present {
-            let span = settings.map_or_else(|| id.span(), Spanned::span);
-            c.at(
-                file,
-                span,
-                format!(
-                    "provider `{}` of kind {kind} needs settings.{name}: {what}",
-                    id.get_ref()
-                ),
-            );
-        }
-    }
+/// `settings` tables go to providers and stores as JSON objects. Dates become their TOML
+/// text; a NaN or infinite float becomes null, as JSON has neither.
+fn table_to_json(t: Table<'_>) -> serde_json::Map<String, serde_json::Value> {
+    t.into_entries()
+        .into_iter()
+        .map(|(k, v)| (k.name.into_owned(), value_to_json(v.value)))
+        .collect()
 }
 
-fn validate_store(
-    c: &mut Checker<'_>,
-    file: usize,
-    spanned: Spanned<StoreSpec>,
-    store_refs: &mut Vec<(usize, Range<usize>, String, Option<String>)>,
-) -> (StoreDef, Range<usize>) {
-    let span = spanned.span();
-    let line = c.line_of(file, &span);
-    let s = spanned.into_inner();
-    check_id(c, file, &s.id, "store");
-    let kind = StoreKind::parse(s.kind.get_ref()).unwrap_or_else(|| {
-        c.at(
-            file,
-            s.kind.span(),
-            format!(
-                "unknown store kind {:?}: expected one of {}",
-                s.kind.get_ref(),
-                StoreKind::names()
-            ),
-        );
-        StoreKind::Memory
-    });
-    if kind == StoreKind::VaultKv2 {
-        if s.address.is_none() {
-            c.at(
-                file,
-                s.id.span(),
-                format!("store `{}` of kind vault-kv2 needs address", s.id.get_ref()),
-            );
-        }
-        if s.credential.is_none() {
-            c.at(
-                file,
-                s.id.span(),
-                format!(
-                    "store `{}` of kind vault-kv2 needs credential (a Vault token reference)",
-                    s.id.get_ref()
-                ),
-            );
-        }
-    }
-    if let Some(a) = &s.address {
-        check_url(c, file, a, "address");
-    }
-    check_settings(
-        c,
-        file,
-        &s.id,
-        kind.as_str(),
-        s.settings.as_ref(),
-        store_settings(kind),
-    );
-    if kind == StoreKind::VaultKv2
-        && let Some(t) = &s.settings
-    {
-        let auth = t.get_ref().get("auth").and_then(|v| v.as_str());
-        match auth {
-            None | Some("token") => {}
-            Some("approle") if t.get_ref().get("role_id").is_some() => {}
-            Some("approle") => c.at(
-                file,
-                t.span(),
-                format!("store `{}`: auth = \"approle\" needs settings.role_id (the credential is the secret id)", s.id.get_ref()),
-            ),
-            Some(other) => c.at(
-                file,
-                t.span(),
-                format!("store `{}`: unknown auth {other:?}: expected \"token\" or \"approle\"", s.id.get_ref()),
-            ),
-        }
-    }
-    if kind == StoreKind::Keyring
-        && let Some(a) = &s.address
-    {
-        c.at(
-            file,
-            a.span(),
-            "keyring stores live on this machine: remove address",
-        );
-    }
-    let id = s.id.get_ref().clone();
-    let credential = credential(c, file, s.credential, Some(&id), store_refs);
-    let def = StoreDef {
-        id,
-        kind,
-        address: s.address.map(Spanned::into_inner),
-        credential,
-        settings: table_to_json(s.settings.map(Spanned::into_inner)),
-        origin: Origin { file, line },
-    };
-    (def, s.id.span())
-}
-
-fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
-    match kind {
-        StoreKind::VaultKv2 => Some(&["mount", "namespace", "auth", "role_id", "approle_mount"]),
-        StoreKind::AwsSecretsManager => Some(&["region", "profile"]),
-        StoreKind::Keyring => Some(&["service"]),
-        StoreKind::Memory => None,
-    }
-}
-
-/// Unknown settings are errors like unknown fields; every known one is a string.
-fn check_settings(
-    c: &mut Checker<'_>,
-    file: usize,
-    id: &Spanned<String>,
-    kind: &str,
-    settings: Option<&Spanned<toml::Table>>,
-    known: Option<&[&str]>,
-) {
-    let (Some(t), Some(known)) = (settings, known) else {
-        return;
-    };
-    for (name, value) in t.get_ref() {
-        if !known.contains(&name.as_str()) {
-            c.at(
-                file,
-                t.span(),
-                format!(
-                    "`{}` ({kind}): unknown setting `{name}`: expected {}",
-                    id.get_ref(),
-                    known.join(", ")
-                ),
-            );
-        } else if !value.is_str() {
-            c.at(
-                file,
-                t.span(),
-                format!(
-                    "`{}` ({kind}): setting `{name}` must be a string",
-                    id.get_ref()
-                ),
-            );
-        } else if name.ends_with("_url")
-            && let Some(u) = value.as_str()
-            && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-        {
-            c.at(
-                file,
-                t.span(),
-                format!(
-                    "`{}` ({kind}): setting `{name}` {u:?} is not an http(s) URL",
-                    id.get_ref()
-                ),
-            );
-        }
+fn value_to_json(v: Value<'_>) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::String(s) => J::String(s.into_owned()),
+        Value::Integer(i) => J::from(i),
+        Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+        Value::Boolean(b) => J::Bool(b),
+        Value::Datetime(d) => J::String(d.to_string()),
+        Value::Array(a) => J::Array(
+            a.items
+                .into_iter()
+                .map(|i| value_to_json(i.value))
+                .collect(),
+        ),
+        Value::Table(t) => J::Object(table_to_json(t)),
     }
 }
 
@@ -868,204 +1144,34 @@ fn parse_days(text: &str) -> Option<Vec<Weekday>> {
     (!days.is_empty()).then_some(days)
 }
 
-fn validate_agent(
-    c: &mut Checker<'_>,
-    file: usize,
-    spanned: Spanned<AgentSpec>,
-) -> (Agent, Range<usize>) {
-    let span = spanned.span();
-    let line = c.line_of(file, &span);
-    let a = spanned.into_inner();
-    check_id(c, file, &a.id, "agent");
-    let mut expected_networks = Vec::new();
-    for n in &a.expected_networks {
-        let text = n.get_ref();
-        let parsed = text
-            .parse::<IpNet>()
-            .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from));
-        match parsed {
-            Ok(net) => expected_networks.push(net),
-            Err(_) => c.at(
-                file,
-                n.span(),
-                format!("invalid network {text:?} in expected_networks: expected CIDR like 203.0.113.0/24 or 2001:db8::/32"),
-            ),
-        }
-    }
-    let active_hours = a.active_hours.and_then(|h| {
-        let h = h.into_inner();
-        let days = parse_days(h.days.get_ref());
-        if days.is_none() {
-            c.at(
-                file,
-                h.days.span(),
-                format!("invalid active_hours.days {:?}: expected day names like \"mon-fri\", \"sat,sun\" or \"daily\"", h.days.get_ref()),
-            );
-        }
-        let time = |c: &mut Checker<'_>, v: &Spanned<String>, field: &str| {
-            let t = NaiveTime::parse_from_str(v.get_ref(), "%H:%M").ok();
-            if t.is_none() {
-                c.at(file, v.span(), format!("invalid active_hours.{field} {:?}: expected HH:MM (24-hour)", v.get_ref()));
-            }
-            t
-        };
-        let start = time(c, &h.start, "start");
-        let end = time(c, &h.end, "end");
-        Some(ActiveHours { days: days?, start: start?, end: end? })
-    });
-    let def = Agent {
-        id: a.id.get_ref().clone(),
-        owner: a.owner.filter(|s| !s.trim().is_empty()),
-        oncall: a.oncall.filter(|s| !s.trim().is_empty()),
-        description: a.description,
-        expected_networks,
-        active_hours,
-        origin: Origin { file, line },
-    };
-    (def, a.id.span())
-}
-
-fn date(
-    c: &mut Checker<'_>,
-    file: usize,
-    v: Option<Spanned<Datetime>>,
-    field: &str,
-) -> Option<NaiveDate> {
+fn date(out: &mut Problems, v: Option<spec::Date>, field: &str) -> Option<NaiveDate> {
     let v = v?;
-    let dt = v.get_ref();
+    let dt = v.value;
     let parsed = dt.date.and_then(|d| {
         NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
     });
     if parsed.is_none() {
-        c.at(
-            file,
-            v.span(),
+        out.push((
+            v.at,
             format!("{field} must be a date like 2026-08-01, got {dt}"),
-        );
+        ));
     }
     parsed
 }
 
 /// A hint may hold a prefix and at most the last four characters, nothing more.
-fn check_hint(c: &mut Checker<'_>, file: usize, v: &Spanned<String>) {
-    let text = v.get_ref();
+fn check_hint(out: &mut Problems, v: &Str<'_>) {
+    let text = v.as_str();
     let split = text.split_once("...").or_else(|| text.split_once('…'));
     let ok = match split {
         Some((prefix, suffix)) => prefix.chars().count() <= 16 && suffix.chars().count() <= 4,
         None => false,
     };
     if !ok {
-        c.at(
-            file,
-            v.span(),
-            "hint must be a prefix, `...` and at most the last 4 characters (like \"sk-proj-...Q2x\"); never write more of a key into the inventory",
-        );
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn validate_key(
-    c: &mut Checker<'_>,
-    file: usize,
-    line: usize,
-    k: KeySpec,
-    provider_index: &HashMap<String, usize>,
-    providers: &[ProviderDef],
-    store_index: &HashMap<String, usize>,
-    agent_index: &HashMap<String, usize>,
-) -> Key {
-    check_id(c, file, &k.id, "key");
-    let id = k.id.get_ref().clone();
-    for a in &k.agents {
-        if !agent_index.contains_key(a.get_ref()) {
-            c.at(
-                file,
-                a.span(),
-                format!(
-                    "key `{id}` names agent `{}`, which is not defined in [[agents]]",
-                    a.get_ref()
-                ),
-            );
-        }
-    }
-    let provider_kind = match provider_index.get(k.provider.get_ref()) {
-        Some(&i) => Some(providers[i].kind),
-        None => {
-            c.at(
-                file,
-                k.provider.span(),
-                format!(
-                    "key `{id}` names provider `{}`, which is not defined in [[providers]]",
-                    k.provider.get_ref()
-                ),
-            );
-            None
-        }
-    };
-    if let Some(s) = &k.store {
-        if !store_index.contains_key(s.get_ref()) {
-            c.at(
-                file,
-                s.span(),
-                format!(
-                    "key `{id}` names store `{}`, which is not defined in [[stores]]",
-                    s.get_ref()
-                ),
-            );
-        }
-        if k.secret_path.is_none() {
-            c.at(
-                file,
-                s.span(),
-                format!("key `{id}` has a store but no secret_path"),
-            );
-        }
-    } else if let Some(p) = &k.secret_path {
-        c.at(
-            file,
-            p.span(),
-            format!("key `{id}` has secret_path but no store"),
-        );
-    }
-    if let Some(h) = &k.hint {
-        check_hint(c, file, h);
-    }
-    if provider_kind == Some(ProviderKind::Postgres) && k.provider_key_id.is_none() {
-        c.at(
-            file,
-            k.id.span(),
-            format!("key `{id}` of a postgres provider needs provider_key_id (the role name)"),
-        );
-    }
-    let locatable = k.provider_key_id.is_some() || k.hint.is_some();
-    if !locatable && provider_kind.is_some_and(|kind| kind != ProviderKind::Manual) {
-        c.at(
-            file,
-            k.id.span(),
-            format!(
-                "key `{id}` needs provider_key_id or hint so keyfire can find it at the provider"
-            ),
-        );
-    }
-    let created_at = date(c, file, k.created_at, "created_at");
-    let last_rotated = date(c, file, k.last_rotated, "last_rotated");
-    let rotation_days = positive_days(c, file, &k.rotation_days, "rotation_days", 3650);
-    Key {
-        id,
-        agents: k.agents.into_iter().map(Spanned::into_inner).collect(),
-        provider: k.provider.into_inner(),
-        provider_key_id: k.provider_key_id,
-        hint: k.hint.map(Spanned::into_inner),
-        scopes: k.scopes,
-        needs: k.needs,
-        store: k.store.map(Spanned::into_inner),
-        secret_path: k.secret_path.map(Spanned::into_inner),
-        secret_field: k.secret_field.unwrap_or_else(|| "value".into()),
-        created_at,
-        last_rotated,
-        rotation_days,
-        description: k.description,
-        origin: Origin { file, line },
+        out.push((
+            v.at,
+            "hint must be a prefix, `...` and at most the last 4 characters (like \"sk-proj-...Q2x\"); never write more of a key into the inventory".into(),
+        ));
     }
 }
 
@@ -1107,10 +1213,83 @@ mod tests {
 
     fn problems(text: &str) -> Vec<String> {
         match load_str(Path::new("inv.toml"), text) {
-            Ok(_) => Vec::new(),
-            Err(InventoryError::Invalid(p)) => p.iter().map(|p| p.to_string()).collect(),
-            Err(e) => vec![e.to_string()],
+            Err(InventoryError::Invalid(p)) => p
+                .iter()
+                .map(|p| format!("{}:{}: {}", p.line, p.column, p.message))
+                .collect(),
+            other => panic!("expected problems, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn every_problem_of_a_table_is_reported() {
+        let p = problems(
+            "schema = 1\n[[keys]]\nidd = \"a\"\nprovider = 5\ncreated_at = \"2026-01-01\"\nscopes = [\"x\", 3]\n",
+        );
+        assert_eq!(p.len(), 5, "{p:#?}");
+        assert!(
+            p[0].starts_with("2:1: missing field `id` in [[keys]]"),
+            "{p:#?}"
+        );
+        assert!(
+            p[1].starts_with("3:1: unknown field `idd`, expected one of `id`"),
+            "{p:#?}"
+        );
+        assert!(
+            p[2].starts_with("4:12: invalid type: integer `5`, expected a string for `provider`"),
+            "{p:#?}"
+        );
+        assert!(
+            p[3].starts_with("5:14: invalid type: string \"2026-01-01\", expected a TOML date"),
+            "{p:#?}"
+        );
+        assert!(
+            p[4].starts_with("6:16: invalid type: integer `3`, expected a string for `scopes`"),
+            "{p:#?}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_not_buried_under_dangling_references() {
+        let p = problems("[[keys]]\nid = \"k\"\nprovider = \"nowhere\"\n[[agents]\n");
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(
+            p[0].starts_with("4:9: expected `]]` to close the table header, found `]`"),
+            "{p:#?}"
+        );
+    }
+
+    #[test]
+    fn inline_arrays_settings_and_origins() {
+        let text = "schema = 1\nproviders = [{ id = \"p\", kind = \"manual\", settings = { project = \"x\", n = 2, on = 2026-08-01, deep = { ok = true } } }]\n\n# a comment\n[[agents]]\nid = \"a\"\n\n[[keys]]\nid = \"k1\"\nagents = [\"a\"]\nprovider = \"p\"\n\n[[keys]]\nid = \"k2\"\nprovider = \"p\"\nlast_rotated = 2026-08-01T10:00:00Z\n";
+        let inv = load_str(Path::new("inv.toml"), text).expect("valid");
+        let p = inv.provider("p").expect("provider");
+        assert_eq!(p.origin.line, 2);
+        assert_eq!(p.settings["project"], "x");
+        assert_eq!(p.settings["n"], 2);
+        assert_eq!(p.settings["on"], "2026-08-01");
+        assert_eq!(p.settings["deep"]["ok"], true);
+        assert_eq!(inv.agent("a").map(|a| a.origin.line), Some(5));
+        assert_eq!(inv.key("k1").map(|k| k.origin.line), Some(8));
+        let k2 = inv.key("k2").expect("k2");
+        assert_eq!(k2.origin.line, 13);
+        assert_eq!(k2.secret_field, "value");
+        assert_eq!(k2.last_rotated, NaiveDate::from_ymd_opt(2026, 8, 1));
+        assert_eq!(inv.keys.len(), 2);
+    }
+
+    #[test]
+    fn duplicates_name_the_first_definition() {
+        let p = problems(
+            "[[providers]]\nid = \"p\"\nkind = \"manual\"\n[[providers]]\nid = \"p\"\nkind = \"manual\"\n[[keys]]\nid = \"k\"\nprovider = \"p\"\n[[keys]]\nid = \"k\"\nprovider = \"p\"\n",
+        );
+        assert_eq!(
+            p,
+            [
+                "5:6: duplicate provider id `p` (first defined at inv.toml:1)".to_string(),
+                "11:6: duplicate key id `k` (first defined at inv.toml:7)".to_string(),
+            ]
+        );
     }
 
     #[test]
@@ -1147,12 +1326,15 @@ hint = "...abcd"
         let p = problems(text);
         let has = |needle: &str, line: usize| {
             p.iter()
-                .any(|x| x.contains(needle) && x.starts_with(&format!("inv.toml:{line}:")))
+                .any(|x| x.contains(needle) && x.starts_with(&format!("{line}:")))
         };
         assert!(has("unknown setting `usr`", 5), "{p:#?}");
         assert!(has("remove base_url", 11), "{p:#?}");
         assert!(has("needs settings.role_id", 18), "{p:#?}");
-        assert!(has("setting `region` must be a string", 23), "{p:#?}");
+        assert!(
+            has("setting `region` must be a non-empty string", 23),
+            "{p:#?}"
+        );
         assert!(has("needs provider_key_id (the role name)", 26), "{p:#?}");
         assert_eq!(p.len(), 5, "{p:#?}");
         // AWS needs no credential (the SDK's default chain), and valid settings pass.
@@ -1169,6 +1351,6 @@ id = "local"
 kind = "keyring"
 settings = { service = "agents" }
 "#;
-        assert_eq!(problems(ok), Vec::<String>::new());
+        assert!(load_str(Path::new("inv.toml"), ok).is_ok());
     }
 }

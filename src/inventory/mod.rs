@@ -4,6 +4,7 @@ pub mod edit;
 pub mod lint;
 pub mod load;
 pub mod model;
+mod reader;
 mod spec;
 pub mod view;
 

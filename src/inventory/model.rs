@@ -1,6 +1,5 @@
 //! The validated inventory: providers, stores, agents and keys (metadata only, never a secret).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -273,10 +272,12 @@ pub struct Inventory {
     pub agents: Vec<Agent>,
     pub keys: Vec<Key>,
     pub files: Vec<SourceFile>,
-    pub(crate) provider_index: HashMap<String, usize>,
-    pub(crate) store_index: HashMap<String, usize>,
-    pub(crate) agent_index: HashMap<String, usize>,
-    pub(crate) key_index: HashMap<String, usize>,
+    // foldhash rather than SipHash: ids come from the operator's own files (no flooding
+    // concern) and every key is looked up several times while loading and linting.
+    pub(crate) provider_index: foldhash::HashMap<String, usize>,
+    pub(crate) store_index: foldhash::HashMap<String, usize>,
+    pub(crate) agent_index: foldhash::HashMap<String, usize>,
+    pub(crate) key_index: foldhash::HashMap<String, usize>,
 }
 
 impl Inventory {
