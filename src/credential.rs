@@ -8,7 +8,7 @@ use crate::secret::Secret;
 use crate::store::{AnyStore, SecretLocation, StoreOp, StoreOutput};
 
 /// The keyring service name under which `keyring:NAME` credentials live.
-pub const KEYRING_SERVICE: &str = "keyfire";
+pub const KEYRING_SERVICE: &str = crate::keyring::ADMIN_SERVICE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -89,38 +89,11 @@ fn resolve_depth<'a>(
     })
 }
 
-#[cfg(target_os = "linux")]
-fn ensure_default_store() -> Result<(), String> {
-    use std::sync::OnceLock;
-    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| {
-        let store = linux_keyutils_keyring_store::Store::new().map_err(|e| e.to_string())?;
-        keyring_core::set_default_store(store);
-        Ok(())
-    })
-    .clone()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn ensure_default_store() -> Result<(), String> {
-    Err("no OS keyring back-end is built for this platform; use env: references".into())
-}
-
 fn keyring_get(name: &str) -> Result<Secret, CredentialError> {
-    let fail = |reason: String| CredentialError::Keyring {
-        name: name.to_string(),
-        reason,
-    };
-    ensure_default_store().map_err(fail)?;
-    let entry = keyring_core::Entry::new(KEYRING_SERVICE, name).map_err(|e| fail(e.to_string()))?;
-    match entry.get_password() {
-        Ok(v) => Ok(Secret::new(v)),
-        Err(keyring_core::Error::NoEntry) => {
-            Err(fail("no such entry in the kernel keyring".into()))
-        }
-        Err(keyring_core::Error::NoStorageAccess(e)) => Err(fail(format!(
-            "the keyring is not accessible ({e}); on a headless Linux host run keyfire under `keyctl session -`, or use an env: reference"
-        ))),
-        Err(e) => Err(fail(e.to_string())),
-    }
+    crate::keyring::Keyring::system()
+        .get(KEYRING_SERVICE, name)
+        .map_err(|e| CredentialError::Keyring {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })
 }

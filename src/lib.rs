@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod audit;
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod credential;
@@ -15,6 +16,7 @@ pub mod describe;
 pub mod http;
 pub mod incidents;
 pub mod inventory;
+pub mod keyring;
 pub mod paths;
 pub mod plan;
 pub mod provider;

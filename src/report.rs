@@ -89,8 +89,11 @@ pub struct Evidence {
     pub new_key_id: Option<String>,
     pub new_key_hint: Option<String>,
     pub new_key_verified: bool,
-    pub store_version: Option<u64>,
-    pub previous_store_version: Option<u64>,
+    /// A number (Vault, keyring, memory) or an id (AWS Secrets Manager's `VersionId`).
+    pub store_version: Option<crate::store::StoreVersion>,
+    pub previous_store_version: Option<crate::store::StoreVersion>,
+    /// The stored replacement is the version agents read (promoted, or written live).
+    pub promoted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -260,8 +263,10 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                     new_key_id: created.and_then(|e| s(&e.data["new_key_id"])),
                     new_key_hint: created.and_then(|e| s(&e.data["hint"])).or_else(|| final_facts.and_then(|f| s(&f["new_key_hint"]))),
                     new_key_verified: verified,
-                    store_version: stored.and_then(|e| e.data["version"].as_u64()),
-                    previous_store_version: stored.and_then(|e| e.data["previous_version"].as_u64()),
+                    store_version: stored.and_then(|e| serde_json::from_value(e.data["version"].clone()).ok()),
+                    previous_store_version: stored.and_then(|e| serde_json::from_value(e.data["previous_version"].clone()).ok()),
+                    promoted: last(entries, key, "evidence", "promote").is_some()
+                        || stored.is_some_and(|e| e.data["pending"] != true),
                 },
                 customer_data: CustomerData {
                     possible: !reaching.is_empty(),
@@ -433,11 +438,17 @@ pub fn render_markdown(r: &Report) -> String {
                 .unwrap_or_default(),
             if e.new_key_verified { "yes" } else { "no" }
         ));
-        if let Some(v) = e.store_version {
+        if let Some(v) = &e.store_version {
             out.push_str(&format!(
-                "- store version {v} (was {})\n",
+                "- store version {v} (was {}){}\n",
                 e.previous_store_version
-                    .map_or("-".into(), |p| p.to_string())
+                    .as_ref()
+                    .map_or("-".into(), |p| p.to_string()),
+                if e.promoted {
+                    ""
+                } else {
+                    ", still pending: not promoted"
+                }
             ));
         }
         out.push_str("\n### Customer data\n\n");

@@ -3,6 +3,7 @@
 //! configuration or inventory error (nothing ran).
 
 mod audit;
+mod auth;
 mod demo;
 mod drill;
 mod gate;
@@ -72,6 +73,11 @@ pub enum Command {
     Record {
         #[command(subcommand)]
         command: RecordCommand,
+    },
+    /// Admin credentials in the OS keyring, referenced as `keyring:NAME`.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
     },
     /// Rehearse the runbook: reads are real, writes are shown and never sent (exit 1 when the
     /// reads found problems).
@@ -220,6 +226,19 @@ pub enum IncidentCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Store a credential: masked prompt, or one line of stdin when it is not a terminal.
+    Set { name: String },
+    /// Names stored by `auth set` and the keyring back-end (never values).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a stored credential.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum RecordCommand {
     /// Check the hash chain of one record (incident id or path), or of every record.
     Verify {
@@ -314,6 +333,7 @@ pub fn run(cli: Cli) -> Exit {
         Some(Command::Inventory { command }) => inventory::run(&ctx, command),
         Some(Command::Incident { command }) => incident::run(&ctx, command),
         Some(Command::Record { command }) => record::run(&ctx, command),
+        Some(Command::Auth { command }) => auth::run(&ctx, command),
         Some(Command::Audit {
             key,
             all,

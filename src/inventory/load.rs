@@ -325,6 +325,14 @@ impl Builder {
                     format!("key `{id}` names store `{store}`, which is not defined in [[stores]]"),
                 );
             }
+            if provider_kind == Some(ProviderKind::Postgres) && key.provider_key_id.is_none() {
+                at(
+                    r.id_at,
+                    format!(
+                        "key `{id}` of a postgres provider needs provider_key_id (the role name)"
+                    ),
+                );
+            }
             let locatable = key.provider_key_id.is_some() || key.hint.is_some();
             if !locatable && provider_kind.is_some_and(|kind| kind != ProviderKind::Manual) {
                 at(
@@ -585,6 +593,66 @@ impl FileSink<'_, '_, '_> {
         }
     }
 
+    /// Store settings: known names only, every value a non-empty string, and AppRole needs
+    /// its role id.
+    fn check_store_settings(
+        &mut self,
+        kind: StoreKind,
+        id: &Str<'_>,
+        settings: Option<&crate::inventory::reader::Table<'_>>,
+    ) {
+        use crate::inventory::reader::Value;
+        let Some(known) = store_settings(kind) else {
+            return;
+        };
+        let entries = settings.map(|t| t.entries.as_slice()).unwrap_or_default();
+        for (key, item) in entries {
+            if !known.contains(&key.name.as_ref()) {
+                self.at(
+                    key.span.start,
+                    format!(
+                        "unknown setting `{}` for a store of kind {kind}: expected {}",
+                        key.name,
+                        known.join(", ")
+                    ),
+                );
+            } else if !matches!(&item.value, Value::String(s) if !s.is_empty()) {
+                self.at(
+                    item.span.start,
+                    format!("setting `{}` must be a non-empty string", key.name),
+                );
+            }
+        }
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .map(|(_, item)| item)
+        };
+        if kind == StoreKind::VaultKv2
+            && let Some(auth) = get("auth")
+        {
+            match &auth.value {
+                Value::String(a) if a == "token" => {}
+                Value::String(a) if a == "approle" => {
+                    if get("role_id").is_none() {
+                        self.at(
+                            auth.span.start,
+                            format!("store `{}`: auth = \"approle\" needs settings.role_id (the credential is the secret id)", id.as_str()),
+                        );
+                    }
+                }
+                _ => self.at(
+                    auth.span.start,
+                    format!(
+                        "store `{}`: auth must be \"token\" or \"approle\"",
+                        id.as_str()
+                    ),
+                ),
+            }
+        }
+    }
+
     fn provider(&mut self, item: Item<'_>) {
         let Some(p) = spec::provider(item, &mut self.problems) else {
             return;
@@ -610,6 +678,12 @@ impl FileSink<'_, '_, '_> {
         }
         if let Some(u) = &p.base_url {
             self.check_url(u, "base_url");
+            if kind == ProviderKind::Postgres {
+                self.at(
+                    u.at,
+                    "postgres providers take the server from the admin credential (a postgresql:// URL); remove base_url",
+                );
+            }
         }
         self.check_provider_settings(kind, &p.id, p.settings.as_ref(), p.at);
         let admin_credential = self.credential(p.admin_credential, None);
@@ -670,7 +744,11 @@ impl FileSink<'_, '_, '_> {
         }
         if let Some(a) = &s.address {
             self.check_url(a, "address");
+            if kind == StoreKind::Keyring {
+                self.at(a.at, "keyring stores live on this machine: remove address");
+            }
         }
+        self.check_store_settings(kind, &s.id, s.settings.as_ref());
         let credential = self.credential(s.credential, Some(s.id.as_str()));
         let first = (self.b.store_index.get(s.id.as_str())).map(|&i| self.b.stores[i].origin);
         let duplicate = self.duplicate(first, &s.id, "store");
@@ -910,6 +988,16 @@ fn validate_policy(out: &mut Problems, p: spec::PolicySpec<'_>) -> Policy {
     }
 }
 
+/// Settings a store kind understands (`None`: not checked).
+fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
+    match kind {
+        StoreKind::VaultKv2 => Some(&["mount", "namespace", "auth", "role_id", "approle_mount"]),
+        StoreKind::AwsSecretsManager => Some(&["region", "profile"]),
+        StoreKind::Keyring => Some(&["service"]),
+        StoreKind::Memory => None,
+    }
+}
+
 /// Settings a provider kind understands: (name, required, what it is).
 fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool, &'static str)]> {
     match kind {
@@ -935,6 +1023,41 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "workspace_id",
                 false,
                 "limits key searches to one workspace (wrkspc_...)",
+            ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
+        ]),
+        ProviderKind::AwsIam => Some(&[
+            (
+                "region",
+                false,
+                "the AWS region (default: the SDK's, else us-east-1)",
+            ),
+            (
+                "profile",
+                false,
+                "the AWS profile for the SDK's default credential chain",
+            ),
+            ("user", false, "the IAM user owning the keys"),
+            (
+                "cloudtrail_url",
+                false,
+                "a CloudTrail endpoint of its own (default: base_url, else AWS)",
+            ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
+        ]),
+        ProviderKind::Postgres => Some(&[
+            (
+                "database",
+                false,
+                "where the role logs in to verify (default: the admin URL's)",
             ),
             (
                 "max_concurrency",
@@ -1167,5 +1290,67 @@ mod tests {
                 "11:6: duplicate key id `k` (first defined at inv.toml:7)".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn aws_postgres_and_store_settings_are_checked_with_positions() {
+        let text = r#"schema = 1
+[[providers]]
+id = "aws"
+kind = "aws-iam"
+settings = { region = "us-east-1", usr = "typo" }
+
+[[providers]]
+id = "db"
+kind = "postgres"
+admin_credential = "env:PG_ADMIN"
+base_url = "http://127.0.0.1:5432"
+
+[[stores]]
+id = "bao"
+kind = "vault-kv2"
+address = "http://127.0.0.1:8200"
+credential = "env:SECRET_ID"
+settings = { auth = "approle" }
+
+[[stores]]
+id = "sm"
+kind = "aws-secrets-manager"
+settings = { region = 1 }
+
+[[keys]]
+id = "db-key"
+provider = "db"
+hint = "...abcd"
+"#;
+        let p = problems(text);
+        let has = |needle: &str, line: usize| {
+            p.iter()
+                .any(|x| x.contains(needle) && x.starts_with(&format!("{line}:")))
+        };
+        assert!(has("unknown setting `usr`", 5), "{p:#?}");
+        assert!(has("remove base_url", 11), "{p:#?}");
+        assert!(has("needs settings.role_id", 18), "{p:#?}");
+        assert!(
+            has("setting `region` must be a non-empty string", 23),
+            "{p:#?}"
+        );
+        assert!(has("needs provider_key_id (the role name)", 26), "{p:#?}");
+        assert_eq!(p.len(), 5, "{p:#?}");
+        // AWS needs no credential (the SDK's default chain), and valid settings pass.
+        let ok = r#"schema = 1
+[[providers]]
+id = "aws"
+kind = "aws-iam"
+settings = { region = "eu-west-1", profile = "ir", user = "agent", cloudtrail_url = "http://127.0.0.1:9" }
+[[stores]]
+id = "sm"
+kind = "aws-secrets-manager"
+[[stores]]
+id = "local"
+kind = "keyring"
+settings = { service = "agents" }
+"#;
+        assert!(load_str(Path::new("inv.toml"), ok).is_ok());
     }
 }

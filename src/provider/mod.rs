@@ -3,8 +3,10 @@
 //! guided manual step in the runbook.
 
 mod anthropic;
+mod aws_iam;
 mod fake;
 mod openai;
+mod postgres;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,8 +17,10 @@ use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
 pub use anthropic::AnthropicProvider;
+pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
 pub use openai::OpenAiProvider;
+pub use postgres::PostgresProvider;
 
 /// What a provider kind can do by API (DESIGN section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -105,10 +109,33 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             create_idempotent: false,
             single_live_key: false,
         },
-        ProviderKind::AwsIam
-        | ProviderKind::SendGrid
-        | ProviderKind::Postgres
-        | ProviderKind::Manual => Capabilities::NONE,
+        // IAM allows two access keys per user, so a replacement can be created while the
+        // leaked key is still live (when the user holds only that one). CloudTrail comes with
+        // usage (one event per call), not as a separate audit log.
+        ProviderKind::AwsIam => Capabilities {
+            locate: true,
+            verify: true,
+            disable: true,
+            revoke: true,
+            create: true,
+            usage: true,
+            audit: false,
+            create_idempotent: false,
+            single_live_key: false,
+        },
+        // A role has one password: the replacement replaces it, so there is no overlap.
+        ProviderKind::Postgres => Capabilities {
+            locate: true,
+            verify: true,
+            disable: true,
+            revoke: true,
+            create: true,
+            usage: true,
+            audit: false,
+            create_idempotent: false,
+            single_live_key: true,
+        },
+        ProviderKind::SendGrid | ProviderKind::Manual => Capabilities::NONE,
     }
 }
 
@@ -118,7 +145,11 @@ pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
         ProviderKind::Manual => {
             Some("this provider is declared manual: every step is done by the operator")
         }
-        ProviderKind::Fake | ProviderKind::OpenAi | ProviderKind::Anthropic => None,
+        ProviderKind::Fake
+        | ProviderKind::OpenAi
+        | ProviderKind::Anthropic
+        | ProviderKind::AwsIam
+        | ProviderKind::Postgres => None,
         _ => Some(
             "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console",
         ),
@@ -210,10 +241,53 @@ pub struct UsageBucket {
     pub cost_usd: f64,
 }
 
+/// One access seen by a per-request source (a CloudTrail event, a live database session).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct UsageEvent {
+    pub time: DateTime<Utc>,
+    /// What was done: the API call, or `session` for a database connection.
+    pub action: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The provider's error code when the call failed (`AccessDenied`, ...).
+    pub error_code: Option<String>,
+}
+
+impl UsageEvent {
+    /// The HTTP-like status the audit rules read: 403 for authentication and authorization
+    /// failures, 400 for other errors, 200 otherwise.
+    pub fn status(&self) -> u16 {
+        match self.error_code.as_deref() {
+            None => 200,
+            Some(c)
+                if [
+                    "AccessDenied",
+                    "Unauthorized",
+                    "InvalidClientTokenId",
+                    "SignatureDoesNotMatch",
+                    "AuthFailure",
+                    "ExpiredToken",
+                ]
+                .iter()
+                .any(|k| c.contains(k)) =>
+            {
+                403
+            }
+            Some(_) => 400,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct UsageReport {
     pub buckets: Vec<UsageBucket>,
     pub pages: u32,
+    /// Individual accesses, where the source has them (CloudTrail, pg_stat_activity).
+    pub events: Vec<UsageEvent>,
+    /// What the events can tell the audit rules (`None` when there are no events).
+    pub events_source: Option<crate::audit::SourceInfo>,
+    /// Facts that fit no bucket, in the operator's words ("IAM: last used ... by s3").
+    pub notes: Vec<String>,
 }
 
 impl UsageReport {
@@ -278,12 +352,22 @@ pub enum ProviderError {
     Malformed(String),
     #[error("provider settings: {0}")]
     Misconfigured(String),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
+    /// The provider's state forbids the operation; retrying will not help until it changes.
+    #[error("{0}")]
+    Refused(String),
+    #[error("refused to send a write in a drill: {0}")]
+    DryRunBlocked(String),
 }
 
 impl ProviderError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Http(e) => e.status(),
+            Self::Aws(e) => e.status(),
             _ => None,
         }
     }
@@ -304,7 +388,15 @@ impl ProviderError {
                     | FailureKind::Unauthorized
                     | FailureKind::Forbidden
             ),
-            Self::Unsupported { .. } | Self::Malformed(_) | Self::Misconfigured(_) => false,
+            // AWS: throttling, 5xx and network, or an authentication failure once the
+            // credential is fixed.
+            Self::Aws(e) => e.transient() || matches!(e.status(), Some(401 | 403)),
+            Self::Postgres(e) => e.transient(),
+            Self::Unsupported { .. }
+            | Self::Malformed(_)
+            | Self::Misconfigured(_)
+            | Self::Refused(_)
+            | Self::DryRunBlocked(_) => false,
         }
     }
 }
@@ -356,6 +448,8 @@ pub enum AnyProvider {
     Fake(FakeProvider),
     OpenAi(OpenAiProvider),
     Anthropic(AnthropicProvider),
+    AwsIam(AwsIamProvider),
+    Postgres(PostgresProvider),
     /// Every capability is an operator checklist item.
     Manual {
         kind: ProviderKind,
@@ -368,7 +462,20 @@ impl AnyProvider {
             ProviderKind::Fake => Self::Fake(FakeProvider::new(def)),
             ProviderKind::OpenAi => Self::OpenAi(OpenAiProvider::new(def)),
             ProviderKind::Anthropic => Self::Anthropic(AnthropicProvider::new(def)),
+            ProviderKind::AwsIam => Self::AwsIam(AwsIamProvider::new(def)),
+            ProviderKind::Postgres => Self::Postgres(PostgresProvider::new(def)),
             kind => Self::Manual { kind },
+        }
+    }
+
+    /// Tell the provider which inventory key it works on, for providers whose API cannot
+    /// name a key by itself (IAM access keys have no names: the leaked key's id tells a
+    /// replacement from it; a PostgreSQL password belongs to the key's role).
+    pub fn for_key(self, key: &crate::inventory::Key) -> Self {
+        match self {
+            Self::AwsIam(p) => Self::AwsIam(p.for_key(key)),
+            Self::Postgres(p) => Self::Postgres(p.for_key(key)),
+            other => other,
         }
     }
 
@@ -377,6 +484,8 @@ impl AnyProvider {
             Self::Fake(_) => ProviderKind::Fake,
             Self::OpenAi(_) => ProviderKind::OpenAi,
             Self::Anthropic(_) => ProviderKind::Anthropic,
+            Self::AwsIam(_) => ProviderKind::AwsIam,
+            Self::Postgres(_) => ProviderKind::Postgres,
             Self::Manual { kind } => *kind,
         }
     }
@@ -396,6 +505,8 @@ impl AnyProvider {
             Self::Fake(p) => p.plan(op),
             Self::OpenAi(p) => p.plan(op),
             Self::Anthropic(p) => p.plan(op),
+            Self::AwsIam(p) => Ok(p.plan(op)),
+            Self::Postgres(p) => Ok(p.plan(op)),
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),
@@ -414,6 +525,8 @@ impl AnyProvider {
             Self::Fake(p) => p.execute(op, plan, http, secrets).await,
             Self::OpenAi(p) => p.execute(op, plan, http, secrets).await,
             Self::Anthropic(p) => p.execute(op, plan, http, secrets).await,
+            Self::AwsIam(p) => p.execute(op, plan, http, secrets).await,
+            Self::Postgres(p) => p.execute(op, plan, http, secrets).await,
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),

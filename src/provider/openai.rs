@@ -559,6 +559,7 @@ impl OpenAiProvider {
         Ok(OpOutput::Usage(UsageReport {
             buckets: buckets.into_values().collect(),
             pages,
+            ..UsageReport::default()
         }))
     }
 

@@ -69,6 +69,7 @@ pub enum Action {
     StoreWrite,
     StoreReadBack,
     VerifyNew,
+    Promote,
     FetchUsage,
     EvaluateRules,
     WriteReport,
@@ -98,6 +99,9 @@ const TABLE: &[(Action, StepId, bool, &str)] = &[
         "store_read_back",
     ),
     (Action::VerifyNew, StepId::Redeploy, false, "verify_new"),
+    // Optional so that runbooks written before stages existed still load; without it a
+    // staged store gets the replacement as current at once.
+    (Action::Promote, StepId::Redeploy, false, "promote"),
     (Action::FetchUsage, StepId::Audit, true, "fetch_usage"),
     (
         Action::EvaluateRules,

@@ -10,13 +10,15 @@ use super::gate::{ApprovalRequest, Decision, Gate, ManualRequest, PasteRequest, 
 use super::session::Status;
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{KeyState, Op, OpOutput, ProviderError, UsageReport, Which, manual_reason};
-use crate::store::{StoreError, StoreOp, StoreOutput};
+use crate::store::{StoreError, StoreOp, StoreOutput, StoreVersion};
 
 type Res = Result<ActionOutcome, Failure>;
 
 /// How often and how long to wait for a provider to reflect a revocation or a new key.
 const PROPAGATION_TRIES: u32 = 5;
 const PROPAGATION_WAIT_MS: u64 = 600;
+/// Individual access events kept in the record per key (the count is always recorded).
+const EVIDENCE_EVENTS: usize = 500;
 
 fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
     Failure::Failed {
@@ -63,6 +65,7 @@ impl Ctx {
             Action::StoreWrite => self.store_write(run, step, gate, sink).await,
             Action::StoreReadBack => self.store_read_back(run, step, sink).await,
             Action::VerifyNew => self.verify_new(run, step, gate, sink).await,
+            Action::Promote => self.promote(run, step, gate, sink).await,
             Action::FetchUsage => self.fetch_usage(run, step, sink).await,
             Action::EvaluateRules => self.evaluate_rules(run, step, sink),
             Action::WriteReport => self.write_report(run, step, sink),
@@ -312,6 +315,9 @@ impl Ctx {
                     }
                     StoreOutput::Missing => json!({ "missing": true }),
                     StoreOutput::Written { version } => json!({ "version": version }),
+                    StoreOutput::Promoted { version, noop } => {
+                        json!({ "promoted": version, "noop": noop })
+                    }
                 };
                 self.response(sink, step, &key, action, true, data)?;
                 Ok(Some(out))
@@ -522,15 +528,20 @@ impl Ctx {
             .await?;
         match current {
             Some(StoreOutput::Value { value, version }) => {
-                let old_version = *run.facts.old_version.get_or_insert(version);
+                let old_version = run
+                    .facts
+                    .old_version
+                    .get_or_insert_with(|| version.clone())
+                    .clone();
                 if version == old_version {
                     run.bag.old_key = Some(value);
                 } else {
                     // The store moved on since the incident opened: a replacement was written.
                     if run.facts.new_version.is_none() && run.facts.store_write_sent {
-                        run.facts.new_version = Some(version);
+                        run.facts.new_version = Some(version.clone());
                     }
-                    if run.facts.new_version == Some(version) {
+                    if run.facts.new_version.as_ref() == Some(&version) {
+                        run.facts.promoted = true;
                         run.bag.new_key = Some(value);
                     }
                     let old = self
@@ -539,7 +550,7 @@ impl Ctx {
                             step,
                             Action::ReadStore,
                             StoreOp::Read {
-                                version: Some(old_version),
+                                version: Some(old_version.clone()),
                             },
                             &mut gate,
                             sink,
@@ -559,9 +570,10 @@ impl Ctx {
                     Action::ReadStore,
                     json!({ "current_version": version, "old_version": old_version, "text": text }),
                 )?;
+                self.recover_pending(run, step, sink).await?;
             }
             _ => {
-                run.facts.old_version.get_or_insert(0);
+                run.facts.old_version.get_or_insert(StoreVersion::Number(0));
                 self.evidence(sink, step, &key, Action::ReadStore, json!({ "current_version": null, "text": "nothing stored at the secret path yet" }))?;
             }
         }
@@ -631,6 +643,8 @@ impl Ctx {
                 "tokens": report.tokens(),
                 "cost_usd": report.cost_usd(),
                 "pages": report.pages,
+                "events": report.events.len(),
+                "notes": report.notes,
             }),
         )?;
         Ok(ActionOutcome::Done)
@@ -845,7 +859,7 @@ impl Ctx {
                 .manual(run, step, Action::Create, text, gate, sink)
                 .await;
         }
-        if let Some(v) = run.facts.new_version {
+        if let Some(v) = &run.facts.new_version {
             return skipped(format!("the replacement is already stored (version {v})"));
         }
         if run.bag.new_key.is_some() {
@@ -970,7 +984,12 @@ impl Ctx {
         } else {
             run.facts.new_key_id.clone()
         };
-        if let Some(id) = orphan {
+        // Never take the leaked key for an orphan while it still serves the agents.
+        let leaked_live = |id: &String| {
+            run.facts.provider_key_id.as_ref() == Some(id)
+                && run.facts.old_state != Some(KeyState::Revoked)
+        };
+        if let Some(id) = orphan.filter(|id| !leaked_live(id)) {
             let key = run.key.id.clone();
             self.evidence(sink, step, &key, Action::Create, json!({ "orphan": id, "text": "a replacement created before the interruption has no stored value: revoking it" }))?;
             self.provider_call(run, step, Action::Create, Op::Revoke { id }, gate, sink)
@@ -992,7 +1011,7 @@ impl Ctx {
         if run.store.is_none() {
             return skipped("the key has no store (the operator deployed the replacement)");
         }
-        if let Some(v) = run.facts.new_version {
+        if let Some(v) = &run.facts.new_version {
             return skipped(format!("already stored as version {v}"));
         }
         if run.bag.new_key.is_none() && !self.params.dry_run {
@@ -1002,27 +1021,165 @@ impl Ctx {
                 retryable: true,
             });
         }
-        let cas = run.facts.old_version;
+        let cas = run.facts.old_version.clone();
         let key = run.key.id.clone();
+        let pending = self.stages_replacement(run);
+        let token = self.store_token(run);
+        if !self.params.dry_run {
+            super::engine::failpoint("store_write");
+        }
         if let Some(StoreOutput::Written { version }) = self
             .store_call(
                 run,
                 step,
                 Action::StoreWrite,
-                StoreOp::Write { cas },
+                StoreOp::Write {
+                    cas: cas.clone(),
+                    pending,
+                    token,
+                },
                 gate,
                 sink,
             )
             .await?
         {
-            run.facts.new_version = Some(version);
+            run.facts.new_version = Some(version.clone());
+            run.facts.promoted = !pending;
             self.evidence(
                 sink,
                 step,
                 &key,
                 Action::StoreWrite,
-                json!({ "version": version, "previous_version": cas }),
+                json!({ "version": version, "previous_version": cas, "pending": pending }),
             )?;
+        }
+        Ok(ActionOutcome::Done)
+    }
+
+    /// Whether the replacement waits in a pending stage for `promote`: only when the store
+    /// has stages and the runbook promotes.
+    fn stages_replacement(&self, run: &KeyRun) -> bool {
+        let store_has_stages = run.store.as_ref().is_some_and(|(s, _)| s.has_stages());
+        let runbook_promotes = self
+            .setup
+            .runbook
+            .step(StepId::Redeploy)
+            .is_some_and(|s| s.actions.contains(&Action::Promote));
+        store_has_stages && runbook_promotes
+    }
+
+    /// The name of this replacement's store write: the same on every retry and resume of the
+    /// same create attempt, different for a new attempt (a new value).
+    fn store_token(&self, run: &KeyRun) -> String {
+        format!(
+            "{}:{}:store:{}",
+            self.id,
+            run.key.id,
+            run.facts.create_attempt.max(1)
+        )
+    }
+
+    /// After an interruption during a staged write: the store may hold the replacement as a
+    /// pending version that the record never saw confirmed. Find it by its deterministic
+    /// name and take the value back into memory, so no second replacement is made.
+    async fn recover_pending<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        if run.facts.new_version.is_some() || !run.facts.store_write_sent {
+            return Ok(());
+        }
+        let token = self.store_token(run);
+        let Some(version) = run
+            .store
+            .as_ref()
+            .and_then(|(s, _)| s.version_for_token(&token))
+        else {
+            return Ok(());
+        };
+        let mut gate = super::gate::ApproveAll::default();
+        let found = self
+            .store_call(
+                run,
+                step,
+                Action::ReadStore,
+                StoreOp::Read {
+                    version: Some(version.clone()),
+                },
+                &mut gate,
+                sink,
+            )
+            .await?;
+        if let Some(StoreOutput::Value { value, .. }) = found {
+            run.facts.new_version = Some(version.clone());
+            run.bag.new_key = Some(value);
+            let key = run.key.id.clone();
+            self.evidence(sink, step, &key, Action::ReadStore, json!({ "pending_version": version, "text": "the replacement written before the interruption is in the store: it is used, not recreated" }))?;
+        }
+        Ok(())
+    }
+
+    async fn promote<G: Gate, S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
+        let Some((store, _)) = run.store.clone() else {
+            return skipped("the key has no store");
+        };
+        let key = run.key.id.clone();
+        if !self.stages_replacement(run) {
+            if let Some(v) = run.facts.new_version.clone() {
+                run.facts.promoted = true;
+                self.evidence(sink, step, &key, Action::Promote, json!({ "version": v, "noop": true, "text": format!("{} has no stages: version {v} became current when it was written", store.kind()) }))?;
+                return Ok(ActionOutcome::Done);
+            }
+            return skipped(format!(
+                "{} has no stages: nothing to promote",
+                store.kind()
+            ));
+        }
+        if run.facts.promoted {
+            return skipped("the replacement is already current");
+        }
+        let version = match (&run.facts.new_version, self.params.dry_run) {
+            (Some(v), _) => v.clone(),
+            // A drill shows the promotion it would send, naming the version the write
+            // would have created.
+            (None, true) => match store.version_for_token(&self.store_token(run)) {
+                Some(v) => v,
+                None => return skipped("drill: nothing was written to promote"),
+            },
+            (None, false) => return skipped("nothing was written by keyfire"),
+        };
+        if !self.params.dry_run {
+            super::engine::failpoint("promote");
+        }
+        let from = run
+            .facts
+            .old_version
+            .clone()
+            .filter(|v| v.number() != Some(0));
+        if let Some(StoreOutput::Promoted { version, .. }) = self
+            .store_call(
+                run,
+                step,
+                Action::Promote,
+                StoreOp::Promote {
+                    version: version.clone(),
+                    from: from.clone(),
+                },
+                gate,
+                sink,
+            )
+            .await?
+        {
+            run.facts.promoted = true;
+            self.evidence(sink, step, &key, Action::Promote, json!({ "version": version, "previous_version": from, "noop": false, "text": format!("version {version} is now the one agents read") }))?;
         }
         Ok(ActionOutcome::Done)
     }
@@ -1031,7 +1188,7 @@ impl Ctx {
         if self.params.dry_run {
             return skipped("drill: nothing was written to read back");
         }
-        let Some(version) = run.facts.new_version else {
+        let Some(version) = run.facts.new_version.clone() else {
             return skipped("nothing was written by keyfire");
         };
         let mut gate = super::gate::ApproveAll::default();
@@ -1042,7 +1199,7 @@ impl Ctx {
                 step,
                 Action::StoreReadBack,
                 StoreOp::Read {
-                    version: Some(version),
+                    version: Some(version.clone()),
                 },
                 &mut gate,
                 sink,
@@ -1173,9 +1330,10 @@ impl Ctx {
         };
         let key = run.key.id.clone();
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
+        let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
         let requests: u64 = in_window.iter().map(|b| b.requests).sum();
         let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
-        let text = format!(
+        let mut text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
             start.format("%Y-%m-%d %H:%M"),
             end.format("%Y-%m-%d %H:%M"),
@@ -1183,6 +1341,16 @@ impl Ctx {
             self.setup.inventory.policy.baseline_days,
             report.pages
         );
+        if let Some(src) = &report.events_source {
+            text.push_str(&format!(
+                "; {}: {in_window_events} event(s) in the window",
+                src.name
+            ));
+        }
+        for note in &report.notes {
+            text.push_str("; ");
+            text.push_str(note);
+        }
         self.evidence(
             sink,
             step,
@@ -1197,9 +1365,15 @@ impl Ctx {
                 "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
                 "cost_usd": cost,
                 "buckets": report.buckets,
+                "events_source": report.events_source,
+                "events_in_window": in_window_events,
+                "events_total": report.events.len(),
+                // Baseline events too: the rules compare the window with them.
+                "events": report.events.iter().take(EVIDENCE_EVENTS).collect::<Vec<_>>(),
+                "notes": report.notes,
             }),
         )?;
-        run.usage = Some(report.buckets);
+        run.usage = Some(report);
         if run.caps.audit {
             self.fetch_audit_log(run, step, start, end, sink).await?;
         }
@@ -1278,8 +1452,8 @@ impl Ctx {
         let mut eval = Evaluator::new(window, expectations(&inv, &run.key));
         // In memory when this process fetched it; after a resume, from the record (the usage
         // evidence, not the audit-log evidence the same action may add after it).
-        let buckets = match run.usage.take() {
-            Some(b) => Some(b),
+        let usage = match run.usage.take() {
+            Some(r) => Some(r),
             None => crate::record::read_entries(&self.record.path())?
                 .iter()
                 .rev()
@@ -1289,16 +1463,11 @@ impl Ctx {
                         && e.data["action"] == "fetch_usage"
                         && e.data.get("buckets").is_some()
                 })
-                .map(|e| {
-                    serde_json::from_value::<Vec<crate::provider::UsageBucket>>(
-                        e.data["buckets"].clone(),
-                    )
-                    .unwrap_or_default()
-                }),
+                .map(|e| usage_from_evidence(&e.data)),
         };
-        if let Some(buckets) = buckets {
+        if let Some(usage) = usage {
             eval.source(SourceInfo::provider_usage(&run.provider_def.id));
-            for b in &buckets {
+            for b in &usage.buckets {
                 eval.feed(&Event::bucket(
                     b.start,
                     b.end,
@@ -1306,6 +1475,22 @@ impl Ctx {
                     b.input_tokens + b.output_tokens,
                     b.cost_usd,
                 ));
+            }
+            // Per-request sources that come with usage: CloudTrail calls, database sessions.
+            if let Some(src) = usage.events_source {
+                for ev in &usage.events {
+                    eval.feed(&Event {
+                        ts: ev.time,
+                        until: None,
+                        source_ip: ev.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+                        status: src.statuses.then(|| ev.status()),
+                        model: src.models.then(|| ev.action.clone()),
+                        requests: 1,
+                        tokens: 0,
+                        cost_usd: 0.0,
+                    });
+                }
+                eval.source(src);
             }
         }
         let matcher = logs::KeyMatch::new(
@@ -1457,6 +1642,25 @@ impl Ctx {
             "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },
         }))?;
         Ok(ActionOutcome::Done)
+    }
+}
+
+/// The usage a `fetch_usage` evidence entry recorded (after a resume: the process that fetched
+/// it is gone). Events beyond the recorded cap are not in the record.
+fn usage_from_evidence(data: &Value) -> crate::provider::UsageReport {
+    let s = &data["events_source"];
+    crate::provider::UsageReport {
+        buckets: serde_json::from_value(data["buckets"].clone()).unwrap_or_default(),
+        pages: data["pages"].as_u64().unwrap_or(0) as u32,
+        events: serde_json::from_value(data["events"].clone()).unwrap_or_default(),
+        events_source: s["name"].as_str().map(|name| crate::audit::SourceInfo {
+            name: name.to_string(),
+            addresses: s["addresses"] == true,
+            statuses: s["statuses"] == true,
+            models: s["models"] == true,
+            per_request: s["per_request"] == true,
+        }),
+        notes: Vec::new(),
     }
 }
 

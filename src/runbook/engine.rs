@@ -115,7 +115,7 @@ pub(super) struct KeyRun {
     pub session: Session,
     pub step_started: HashMap<StepId, DateTime<Utc>>,
     /// The usage fetched by this process's audit step (read back from the record on resume).
-    pub usage: Option<Vec<crate::provider::UsageBucket>>,
+    pub usage: Option<crate::provider::UsageReport>,
 }
 
 /// Everything an action may touch except the key being worked on.
@@ -208,7 +208,7 @@ fn key_run(
         .provider_of(&key)
         .ok_or_else(|| EngineError::UnknownKey(key_id.to_string()))?
         .clone();
-    let provider = AnyProvider::from_def(&provider_def);
+    let provider = AnyProvider::from_def(&provider_def).for_key(&key);
     let caps = provider.capabilities();
     let store = match (&key.store, &key.secret_path) {
         (Some(store_id), Some(path)) => inv.store(store_id).map(|def| {

@@ -7,14 +7,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::provider::KeyState;
+use crate::store::StoreVersion;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Facts {
     /// The leaked key's id at the provider.
     pub provider_key_id: Option<String>,
     pub old_state: Option<KeyState>,
     /// Store version that held the leaked key when the incident opened (0: nothing stored).
-    pub old_version: Option<u64>,
+    pub old_version: Option<StoreVersion>,
     pub new_key_id: Option<String>,
     pub new_key_hint: Option<String>,
     /// Replacement attempts; a replacement whose value was lost is revoked and replaced.
@@ -22,7 +24,10 @@ pub struct Facts {
     pub create_sent: bool,
     pub revoke_sent: bool,
     pub store_write_sent: bool,
-    pub new_version: Option<u64>,
+    pub new_version: Option<StoreVersion>,
+    /// The stored replacement is the version agents read (promoted from its pending stage,
+    /// or written live by a store without stages).
+    pub promoted: bool,
     /// When the provider confirmed the revocation (and, if provable, rejected the old key).
     pub revoked_at: Option<DateTime<Utc>>,
     /// When the replacement was verified to work.

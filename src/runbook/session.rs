@@ -267,7 +267,7 @@ mod tests {
         }
         assert_eq!(seen.first(), Some(&Action::ResolveCredentials));
         assert_eq!(seen.last(), Some(&Action::UpdateInventory));
-        assert_eq!(seen.len(), 4 + 3 + 4 + 2 + 1 + 1);
+        assert_eq!(seen.len(), 4 + 3 + 5 + 2 + 1 + 1);
     }
 
     #[test]

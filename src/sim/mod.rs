@@ -3,6 +3,7 @@
 //! pagination), log every request they receive, and can be told to fail or stall.
 
 pub mod anthropic;
+pub mod cloudtrail;
 pub mod fake_api;
 pub mod openai;
 pub mod vault;
@@ -17,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 pub use anthropic::AnthropicSim;
+pub use cloudtrail::{CloudTrailSim, TrailEvent};
 pub use fake_api::FakeApi;
 pub use openai::OpenAiSim;
 pub use vault::VaultSim;

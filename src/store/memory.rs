@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::{SecretLocation, StoreError, StoreOp, StoreOutput};
+use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::{Http, HttpError};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
@@ -51,11 +51,12 @@ impl MemoryStore {
         let url = format!("memory://{}/{}#{}", self.name, loc.path, loc.field);
         match op {
             StoreOp::Read { version } => {
-                let which =
-                    version.map_or("current version".to_string(), |v| format!("version {v}"));
+                let which = version
+                    .as_ref()
+                    .map_or("current version".to_string(), |v| format!("version {v}"));
                 RequestPlan::read(format!("Read the {which} of {}", loc.path), "READ", url)
             }
-            StoreOp::Write { cas } => {
+            StoreOp::Write { cas, .. } => {
                 let mut p = RequestPlan::write(
                     format!("Store the new key as a new version of {}", loc.path),
                     "WRITE",
@@ -64,6 +65,15 @@ impl MemoryStore {
                 p.body = Some(serde_json::json!({ "cas": cas, "field": loc.field }));
                 p
             }
+            StoreOp::Promote { version, .. } => RequestPlan::write(
+                format!(
+                    "Promote version {version} of {} (no stages: already current)",
+                    loc.path
+                ),
+                "NOOP",
+                url,
+            )
+            .idempotent(true),
         }
     }
 
@@ -80,7 +90,11 @@ impl MemoryStore {
                 let Some(versions) = paths.get(&loc.path).filter(|v| !v.is_empty()) else {
                     return Ok(StoreOutput::Missing);
                 };
-                let n = version.unwrap_or(versions.len() as u64);
+                let n = match version {
+                    None => versions.len() as u64,
+                    Some(StoreVersion::Number(n)) => *n,
+                    Some(StoreVersion::Id(_)) => return Ok(StoreOutput::Missing),
+                };
                 let Some(data) = n.checked_sub(1).and_then(|i| versions.get(i as usize)) else {
                     return Ok(StoreOutput::Missing);
                 };
@@ -91,29 +105,36 @@ impl MemoryStore {
                         path: loc.path.clone(),
                         field: loc.field.clone(),
                     })?;
-                Ok(StoreOutput::Value { value, version: n })
+                Ok(StoreOutput::Value {
+                    value,
+                    version: n.into(),
+                })
             }
-            StoreOp::Write { cas } => {
+            StoreOp::Write { cas, .. } => {
                 if http.dry_run() {
                     return Err(HttpError::DryRunBlocked(format!("write {}", loc.path)).into());
                 }
                 let new = secrets.new_key.clone().ok_or(StoreError::NoNewKey)?;
                 let versions = paths.entry(loc.path.clone()).or_default();
                 if let Some(expected) = cas
-                    && versions.len() as u64 != *expected
+                    && Some(versions.len() as u64) != expected.number()
                 {
                     return Err(StoreError::CasMismatch {
                         path: loc.path.clone(),
-                        expected: *expected,
+                        expected: expected.clone(),
                     });
                 }
                 let mut data = versions.last().cloned().unwrap_or_default();
                 data.insert(loc.field.clone(), new);
                 versions.push(data);
                 Ok(StoreOutput::Written {
-                    version: versions.len() as u64,
+                    version: (versions.len() as u64).into(),
                 })
             }
+            StoreOp::Promote { version, .. } => Ok(StoreOutput::Promoted {
+                version: version.clone(),
+                noop: true,
+            }),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Stores: the secrets managers agents read their keys from. A replacement goes from the
 //! provider's response straight into one of these, as a new version, and is read back.
 
+mod aws_sm;
+mod keyring;
 mod memory;
 mod vault;
 
@@ -11,8 +13,44 @@ use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
+pub use aws_sm::AwsSecretsManager;
+pub use keyring::KeyringStore;
 pub use memory::MemoryStore;
 pub use vault::VaultKv2;
+
+/// A store's name for one version of a secret: a number in Vault and the memory store, an
+/// opaque id in AWS Secrets Manager (the `VersionId`, which keyfire derives from the incident).
+/// Serialized untagged, so records written before ids existed still read back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum StoreVersion {
+    Number(u64),
+    Id(String),
+}
+
+impl StoreVersion {
+    pub fn number(&self) -> Option<u64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::Id(_) => None,
+        }
+    }
+}
+
+impl From<u64> for StoreVersion {
+    fn from(n: u64) -> Self {
+        Self::Number(n)
+    }
+}
+
+impl std::fmt::Display for StoreVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Id(id) => f.write_str(id),
+        }
+    }
+}
 
 /// Where one key's value lives in a store.
 #[derive(Debug, Clone, Serialize)]
@@ -24,17 +62,50 @@ pub struct SecretLocation {
 #[derive(Debug, Clone)]
 pub enum StoreOp {
     /// Read the current version, or a given one.
-    Read { version: Option<u64> },
+    Read { version: Option<StoreVersion> },
     /// Write the new key (`SecretRef::NewKey`) as a new version, refusing if the current
-    /// version is no longer `cas` (someone else wrote in between).
-    Write { cas: Option<u64> },
+    /// version is no longer `cas` (someone else wrote in between). With `pending`, a store
+    /// with stages parks the version where agents do not read it until `Promote`; stores
+    /// without stages make it current at once. `token` names the write deterministically
+    /// (derived from the incident), so a retried write is recognised instead of repeated.
+    Write {
+        cas: Option<StoreVersion>,
+        pending: bool,
+        token: String,
+    },
+    /// Make a pending version the one agents read, taking the label from `from` (the version
+    /// observed when the incident opened). A recorded no-op for stores without stages.
+    Promote {
+        version: StoreVersion,
+        from: Option<StoreVersion>,
+    },
+}
+
+impl StoreOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "read",
+            Self::Write { .. } => "write",
+            Self::Promote { .. } => "promote",
+        }
+    }
 }
 
 #[derive(Debug)]
 pub enum StoreOutput {
-    Value { value: Secret, version: u64 },
+    Value {
+        value: Secret,
+        version: StoreVersion,
+    },
     Missing,
-    Written { version: u64 },
+    Written {
+        version: StoreVersion,
+    },
+    Promoted {
+        version: StoreVersion,
+        /// The store had no stages: the write already made the version current.
+        noop: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +115,16 @@ pub enum StoreError {
     #[error("the secret at {path} has no field `{field}`")]
     NoField { path: String, field: String },
     #[error("check-and-set failed at {path}: the secret changed since version {expected} was read")]
-    CasMismatch { path: String, expected: u64 },
+    CasMismatch {
+        path: String,
+        expected: StoreVersion,
+    },
+    #[error("{0}")]
+    Aws(#[from] crate::aws::AwsError),
+    #[error("keyring: {0}")]
+    Keyring(String),
+    #[error("refused to send a write in a drill: {0}")]
+    DryRunBlocked(String),
     #[error("unexpected response from the store: {0}")]
     Malformed(String),
     #[error("{0} stores are not supported by this keyfire yet")]
@@ -57,6 +137,8 @@ pub enum StoreError {
 pub enum AnyStore {
     Memory(MemoryStore),
     VaultKv2(VaultKv2),
+    AwsSecretsManager(AwsSecretsManager),
+    Keyring(KeyringStore),
     Unsupported(StoreKind),
 }
 
@@ -74,7 +156,8 @@ impl AnyStore {
                 Self::Memory(MemoryStore::named(name))
             }
             StoreKind::VaultKv2 => Self::VaultKv2(VaultKv2::new(def)),
-            kind => Self::Unsupported(kind),
+            StoreKind::AwsSecretsManager => Self::AwsSecretsManager(AwsSecretsManager::new(def)),
+            StoreKind::Keyring => Self::Keyring(KeyringStore::new(def)),
         }
     }
 
@@ -82,19 +165,39 @@ impl AnyStore {
         match self {
             Self::Memory(_) => StoreKind::Memory,
             Self::VaultKv2(_) => StoreKind::VaultKv2,
+            Self::AwsSecretsManager(_) => StoreKind::AwsSecretsManager,
+            Self::Keyring(_) => StoreKind::Keyring,
             Self::Unsupported(k) => *k,
         }
     }
 
-    /// Whether the store authenticates with `credential` (so the engine resolves it).
+    /// Whether the store authenticates with `credential` (so the engine resolves it). AWS
+    /// falls back to the SDK's default credential chain when no reference is given.
     pub fn needs_credential(&self) -> bool {
-        matches!(self, Self::VaultKv2(_))
+        matches!(self, Self::VaultKv2(_) | Self::AwsSecretsManager(_))
+    }
+
+    /// Whether a written version can wait in a pending stage until it is promoted. Without
+    /// stages a write is live at once and `Promote` is a recorded no-op.
+    pub fn has_stages(&self) -> bool {
+        matches!(self, Self::AwsSecretsManager(_))
+    }
+
+    /// The version a `Write` named `token` creates, for stores that derive version ids from
+    /// the write's name (so an interrupted write can be found again).
+    pub fn version_for_token(&self, token: &str) -> Option<StoreVersion> {
+        match self {
+            Self::AwsSecretsManager(_) => Some(StoreVersion::Id(aws_sm::request_token(token))),
+            _ => None,
+        }
     }
 
     pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
         match self {
             Self::Memory(s) => Ok(s.plan(op, loc)),
             Self::VaultKv2(s) => Ok(s.plan(op, loc)),
+            Self::AwsSecretsManager(s) => Ok(s.plan(op, loc)),
+            Self::Keyring(s) => Ok(s.plan(op, loc)),
             Self::Unsupported(k) => Err(StoreError::Unsupported(*k)),
         }
     }
@@ -110,6 +213,8 @@ impl AnyStore {
         match self {
             Self::Memory(s) => s.execute(op, loc, http, secrets),
             Self::VaultKv2(s) => s.execute(op, loc, plan, http, secrets).await,
+            Self::AwsSecretsManager(s) => s.execute(op, loc, plan, http, secrets).await,
+            Self::Keyring(s) => s.execute(op, loc, plan, http, secrets).await,
             Self::Unsupported(k) => Err(StoreError::Unsupported(*k)),
         }
     }

@@ -1,20 +1,36 @@
 //! HashiCorp Vault / OpenBao KV version 2: new versions with check-and-set, reads by version.
 //! API: `GET/POST/PATCH /v1/{mount}/data/{path}`, token in `X-Vault-Token`, optional
-//! `X-Vault-Namespace`.
+//! `X-Vault-Namespace`. Authentication is a token, or AppRole (`settings.auth = "approle"`,
+//! `settings.role_id`, the credential being the secret id): keyfire logs in with
+//! `POST /v1/auth/{approle_mount}/login` and uses the returned client token.
+//!
+//! KV v2 has versions but no stages: a write is live at once, so `Promote` is a recorded
+//! no-op and the engine verifies the replacement right after the write.
+
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use super::{SecretLocation, StoreError, StoreOp, StoreOutput};
+use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::StoreDef;
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
+pub enum VaultAuth {
+    Token,
+    AppRole { role_id: String, mount: String },
+}
+
+#[derive(Debug, Clone)]
 pub struct VaultKv2 {
     address: String,
     mount: String,
     namespace: Option<String>,
+    auth: VaultAuth,
+    /// The client token from the last AppRole login, shared by clones of this store.
+    login: Arc<Mutex<Option<Secret>>>,
 }
 
 #[derive(Deserialize)]
@@ -38,6 +54,16 @@ struct WriteResponse {
     data: Metadata,
 }
 
+#[derive(Deserialize)]
+struct LoginResponse {
+    auth: LoginAuth,
+}
+
+#[derive(Deserialize)]
+struct LoginAuth {
+    client_token: String,
+}
+
 impl VaultKv2 {
     pub fn new(def: &StoreDef) -> Self {
         let setting = |name: &str| {
@@ -45,6 +71,16 @@ impl VaultKv2 {
                 .get(name)
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
+        };
+        let auth = match setting("auth").as_deref() {
+            Some("approle") => VaultAuth::AppRole {
+                role_id: setting("role_id").unwrap_or_default(),
+                mount: setting("approle_mount")
+                    .unwrap_or_else(|| "approle".into())
+                    .trim_matches('/')
+                    .to_string(),
+            },
+            _ => VaultAuth::Token,
         };
         Self {
             address: def
@@ -58,6 +94,8 @@ impl VaultKv2 {
                 .trim_matches('/')
                 .to_string(),
             namespace: setting("namespace"),
+            auth,
+            login: Arc::default(),
         }
     }
 
@@ -78,7 +116,30 @@ impl VaultKv2 {
         plan
     }
 
+    /// The AppRole login, as a plan: it creates a token but changes no secret, so drills send
+    /// it like a read (a drill must prove that keyfire can log in).
+    pub fn login_plan(&self) -> Option<RequestPlan> {
+        let VaultAuth::AppRole { role_id, mount } = &self.auth else {
+            return None;
+        };
+        let mut plan = RequestPlan::read(
+            format!("Log in with AppRole role {role_id}"),
+            "POST",
+            format!("{}/v1/auth/{mount}/login", self.address),
+        )
+        .json(serde_json::json!({ "role_id": role_id, "secret_id": null }))
+        .body_secret("/secret_id", SecretRef::StoreCredential);
+        if let Some(ns) = &self.namespace {
+            plan = plan.header("X-Vault-Namespace", ns);
+        }
+        Some(plan)
+    }
+
     pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
+        let via = match &self.auth {
+            VaultAuth::Token => String::new(),
+            VaultAuth::AppRole { role_id, .. } => format!(" (token from AppRole {role_id})"),
+        };
         match op {
             StoreOp::Read { version } => {
                 let mut url = self.url(&loc.path);
@@ -90,21 +151,21 @@ impl VaultKv2 {
                     None => "current version".into(),
                 };
                 self.auth(RequestPlan::read(
-                    format!("Read the {which} of {}", loc.path),
+                    format!("Read the {which} of {}{via}", loc.path),
                     "GET",
                     url,
                 ))
             }
-            StoreOp::Write { cas } => {
+            StoreOp::Write { cas, .. } => {
                 let pointer = format!("/data/{}", loc.field.replace('~', "~0").replace('/', "~1"));
                 // PATCH merges into the existing secret (other fields survive); a secret that
                 // does not exist yet is created with POST and cas 0.
-                let (method, cas) = match cas {
-                    Some(v) if *v > 0 => ("PATCH", *v),
+                let (method, cas) = match cas.as_ref().and_then(StoreVersion::number) {
+                    Some(v) if v > 0 => ("PATCH", v),
                     _ => ("POST", 0),
                 };
                 let mut plan = RequestPlan::write(
-                    format!("Write the new key as a new version of {} (check-and-set on version {cas})", loc.path),
+                    format!("Write the new key as a new version of {} (check-and-set on version {cas}){via}", loc.path),
                     method,
                     self.url(&loc.path),
                 )
@@ -115,10 +176,80 @@ impl VaultKv2 {
                 }
                 self.auth(plan)
             }
+            StoreOp::Promote { version, .. } => RequestPlan::write(
+                format!(
+                    "Promote version {version} of {}: KV v2 has no stages, the write made it current",
+                    loc.path
+                ),
+                "NOOP",
+                self.url(&loc.path),
+            )
+            .idempotent(true),
         }
     }
 
+    /// The bag to send with: for AppRole, the store credential (the secret id) is swapped
+    /// for a client token, logging in first when there is none yet.
+    async fn session(
+        &self,
+        http: &Http,
+        secrets: &SecretBag,
+        fresh: bool,
+    ) -> Result<SecretBag, StoreError> {
+        let Some(login) = self.login_plan() else {
+            return Ok(secrets.clone());
+        };
+        let cached = if fresh {
+            None
+        } else {
+            self.login.lock().ok().and_then(|g| g.clone())
+        };
+        let token = match cached {
+            Some(t) => t,
+            None => {
+                let resp: LoginResponse = http.send(&login, secrets).await?.json()?;
+                let token = Secret::new(resp.auth.client_token);
+                http.redactor().learn(&token);
+                if let Ok(mut g) = self.login.lock() {
+                    *g = Some(token.clone());
+                }
+                token
+            }
+        };
+        let mut bag = secrets.clone();
+        bag.store_credential = Some(token);
+        Ok(bag)
+    }
+
     pub async fn execute(
+        &self,
+        op: &StoreOp,
+        loc: &SecretLocation,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<StoreOutput, StoreError> {
+        if let StoreOp::Promote { version, .. } = op {
+            return Ok(StoreOutput::Promoted {
+                version: version.clone(),
+                noop: true,
+            });
+        }
+        let bag = self.session(http, secrets, false).await?;
+        match self.send(op, loc, plan, http, &bag).await {
+            // An expired AppRole token: log in again once.
+            Err(StoreError::Http(e))
+                if e.kind() == FailureKind::Forbidden
+                    && matches!(self.auth, VaultAuth::AppRole { .. }) =>
+            {
+                let bag = self.session(http, secrets, true).await?;
+                self.send(op, loc, plan, http, &bag).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send(
         &self,
         op: &StoreOp,
         loc: &SecretLocation,
@@ -149,14 +280,14 @@ impl VaultKv2 {
                 http.redactor().learn(&value);
                 Ok(StoreOutput::Value {
                     value,
-                    version: body.data.metadata.version,
+                    version: body.data.metadata.version.into(),
                 })
             }
-            StoreOp::Write { cas } => match http.send(plan, secrets).await {
+            StoreOp::Write { cas, .. } => match http.send(plan, secrets).await {
                 Ok(resp) => {
                     let body: WriteResponse = resp.json()?;
                     Ok(StoreOutput::Written {
-                        version: body.data.version,
+                        version: body.data.version.into(),
                     })
                 }
                 Err(HttpError::Status {
@@ -165,10 +296,14 @@ impl VaultKv2 {
                     ..
                 }) if reason.contains("check-and-set") => Err(StoreError::CasMismatch {
                     path: loc.path.clone(),
-                    expected: cas.unwrap_or(0),
+                    expected: cas.clone().unwrap_or(StoreVersion::Number(0)),
                 }),
                 Err(e) => Err(e.into()),
             },
+            StoreOp::Promote { version, .. } => Ok(StoreOutput::Promoted {
+                version: version.clone(),
+                noop: true,
+            }),
         }
     }
 }

@@ -155,7 +155,7 @@ async fn live_incident_revokes_replaces_stores_and_verifies() {
         Some("gpt-test"),
         "other fields survive"
     );
-    assert_eq!(facts.new_version, Some(old_version + 1));
+    assert_eq!(facts.new_version, Some((old_version + 1).into()));
     assert!(
         facts.revoked_at.unwrap() <= facts.restored_at.unwrap(),
         "contain-first revokes before restoring"

@@ -1,10 +1,12 @@
 //! keyfire's integration tests: one binary (faster to build), one module per area.
 
 mod common;
+mod emulators;
 mod llm;
 
 mod anthropic;
 mod audit;
+mod aws;
 mod campaign;
 mod canary;
 mod cli_incident;
@@ -13,7 +15,10 @@ mod contract;
 mod crash;
 mod demo;
 mod engine;
+mod keyring;
 mod openai;
+mod openbao;
+mod postgres;
 mod record;
 mod tui;
 mod tui_tmux;

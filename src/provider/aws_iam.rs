@@ -1,0 +1,668 @@
+//! `aws-iam`: IAM user access keys through the official AWS SDK for Rust.
+//!
+//! - locate: `ListAccessKeys` of the user (settings `user`), or `GetAccessKeyLastUsed` to
+//!   learn the user from the key id;
+//! - verify: `sts:GetCallerIdentity` signed with the key itself (always allowed by IAM, so
+//!   only a dead key fails it);
+//! - disable: `UpdateAccessKey Status=Inactive`; revoke: `DeleteAccessKey`;
+//! - create: `CreateAccessKey`. IAM allows two keys per user: when the user already has two,
+//!   keyfire refuses before asking AWS and says why (zero-downtime is impossible then);
+//! - usage: `GetAccessKeyLastUsed` and CloudTrail `LookupEvents` by `AccessKeyId` (source
+//!   address, user agent, error code per call). `settings.cloudtrail_url` sends only CloudTrail
+//!   elsewhere (tests: moto has no LookupEvents, a loopback stand-in answers it).
+//!
+//! The key's value, in the store and in memory, is the JSON pair
+//! `{"AccessKeyId": ..., "SecretAccessKey": ...}`. The admin credential is optional: without
+//! it the SDK's default chain (environment, profile, SSO, IMDS) is used.
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_sdk_iam::types::StatusType;
+use chrono::{DateTime, Utc};
+
+use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageEvent};
+use super::{UsageReport, Which};
+use crate::aws::{AwsError, KeyPair, Target, sdk_error};
+use crate::http::Http;
+use crate::inventory::{Key, ProviderDef};
+use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
+use crate::secret::Redactor;
+
+/// IAM's limit of access keys per user.
+const KEYS_PER_USER: usize = 2;
+/// CloudTrail pages read at most (50 events each) before the audit says it stopped short.
+const MAX_TRAIL_PAGES: u32 = 100;
+
+#[derive(Debug, Clone)]
+pub struct AwsIamProvider {
+    target: Target,
+    /// `settings.user`, or the user learned from the leaked key at locate.
+    user: Arc<Mutex<Option<String>>>,
+    cloudtrail_url: Option<String>,
+    /// The inventory key's access key id (the leaked key), to tell replacements from it.
+    leaked: Option<String>,
+    chain: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
+}
+
+struct Listed {
+    id: String,
+    active: bool,
+    created: Option<DateTime<Utc>>,
+}
+
+fn chrono_of(t: &aws_sdk_iam::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// `keyfire-inc-20261126-031500-a1b2-KEY[-N]` → the incident's opening second.
+fn incident_time(name: &str) -> Option<DateTime<Utc>> {
+    let at = name.find("inc-").or_else(|| name.find("drill-"))?;
+    let rest = &name[at..];
+    let stamp = rest.split_once('-')?.1.get(..15)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+impl AwsIamProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        let s = |k: &str| {
+            def.settings
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        Self {
+            target: Target::from_settings(&def.settings, def.base_url.as_deref()),
+            user: Arc::new(Mutex::new(s("user"))),
+            cloudtrail_url: s("cloudtrail_url"),
+            leaked: None,
+            chain: Arc::default(),
+        }
+    }
+
+    pub fn for_key(mut self, key: &Key) -> Self {
+        self.leaked = key.provider_key_id.clone();
+        self
+    }
+
+    fn user(&self) -> Option<String> {
+        self.user.lock().ok().and_then(|u| u.clone())
+    }
+
+    fn user_text(&self) -> String {
+        self.user()
+            .map_or_else(|| "(the key's user)".into(), |u| u.to_string())
+    }
+
+    fn at(&self, service: &str) -> String {
+        match (service, &self.cloudtrail_url) {
+            ("cloudtrail", Some(u)) => u.clone(),
+            _ => self.target.describe(service),
+        }
+    }
+
+    fn admin(&self, summary: String, call: String, access: Access) -> RequestPlan {
+        let plan = match access {
+            Access::Read => RequestPlan::read(summary, "AWS", call),
+            Access::Write => RequestPlan::write(summary, "AWS", call),
+        };
+        // Shown so the operator sees which identity signs; the value is never in a plan.
+        plan.secret_header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 ",
+            SecretRef::AdminCredential,
+        )
+    }
+
+    pub fn plan(&self, op: &Op) -> RequestPlan {
+        let iam = self.at("iam");
+        let user = self.user_text();
+        match op {
+            Op::Locate { id: Some(id), .. } => self.admin(
+                format!("Look up access key {id} and its status"),
+                format!(
+                    "iam:GetAccessKeyLastUsed AccessKeyId={id}; iam:ListAccessKeys UserName={user} @ {iam}"
+                ),
+                Access::Read,
+            ),
+            Op::Locate { name: Some(name), .. } => self.admin(
+                format!("Look for a replacement made by {name} (a key of {user} created since the incident opened)"),
+                format!("iam:ListAccessKeys UserName={user} @ {iam}"),
+                Access::Read,
+            ),
+            Op::Locate { hint, .. } => self.admin(
+                format!(
+                    "Find the access key matching {} among {user}'s keys",
+                    hint.as_deref().unwrap_or("?")
+                ),
+                format!("iam:ListAccessKeys UserName={user} @ {iam}"),
+                Access::Read,
+            ),
+            Op::Verify { which } => {
+                let (secret, label) = match which {
+                    Which::Old => (SecretRef::OldKey, "old"),
+                    Which::New => (SecretRef::NewKey, "new"),
+                };
+                RequestPlan::read(
+                    format!("Authenticate with the {label} access key (GetCallerIdentity needs no permission: only a dead key fails)"),
+                    "AWS",
+                    format!("sts:GetCallerIdentity @ {}", self.at("sts")),
+                )
+                .secret_header("Authorization", "AWS4-HMAC-SHA256 ", secret)
+            }
+            Op::Disable { id } => self
+                .admin(
+                    format!("Deactivate access key {id} (reversible)"),
+                    format!(
+                        "iam:UpdateAccessKey UserName={user} AccessKeyId={id} Status=Inactive @ {iam}"
+                    ),
+                    Access::Write,
+                )
+                .idempotent(true),
+            Op::Revoke { id } => self
+                .admin(
+                    format!("Delete access key {id} (permanent)"),
+                    format!("iam:DeleteAccessKey UserName={user} AccessKeyId={id} @ {iam}"),
+                    Access::Write,
+                )
+                .destructive()
+                .idempotent(true),
+            Op::Create { name, .. } => self.admin(
+                format!("Create a replacement access key for {user} ({name}); refused if the user already holds two keys"),
+                format!("iam:ListAccessKeys UserName={user}; iam:CreateAccessKey UserName={user} @ {iam}"),
+                Access::Write,
+            ),
+            Op::AuditLog { id, .. } => RequestPlan::read(
+                format!("No separate audit log for {id}: CloudTrail events come with usage"),
+                "AWS",
+                "(none)",
+            ),
+            Op::Usage { id, start, end } => self.admin(
+                format!(
+                    "Fetch last use of {id} and its CloudTrail events from {} to {}",
+                    start.format("%Y-%m-%d %H:%M"),
+                    end.format("%Y-%m-%d %H:%M")
+                ),
+                format!(
+                    "iam:GetAccessKeyLastUsed AccessKeyId={id} @ {iam}; cloudtrail:LookupEvents LookupAttributes=[AccessKeyId={id}] StartTime={} EndTime={} @ {}",
+                    start.to_rfc3339(),
+                    end.to_rfc3339(),
+                    self.at("cloudtrail")
+                ),
+                Access::Read,
+            ),
+        }
+    }
+
+    async fn admin_config(
+        &self,
+        secrets: &SecretBag,
+        r: &Redactor,
+    ) -> Result<aws_config::SdkConfig, AwsError> {
+        Ok(match &secrets.admin {
+            Some(c) => {
+                self.target
+                    .config(Some(&KeyPair::parse_learned(c, r)?))
+                    .await
+            }
+            None => self
+                .chain
+                .get_or_init(|| self.target.config(None))
+                .await
+                .clone(),
+        })
+    }
+
+    async fn iam(
+        &self,
+        secrets: &SecretBag,
+        r: &Redactor,
+    ) -> Result<aws_sdk_iam::Client, AwsError> {
+        Ok(aws_sdk_iam::Client::new(
+            &self.admin_config(secrets, r).await?,
+        ))
+    }
+
+    /// The IAM user: settings, the cache, or asked of IAM from a key id.
+    async fn resolve_user(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        key_id: Option<&str>,
+        r: &Redactor,
+    ) -> Result<String, ProviderError> {
+        if let Some(u) = self.user() {
+            return Ok(u);
+        }
+        let Some(id) = key_id.or(self.leaked.as_deref()) else {
+            return Err(ProviderError::Refused(
+                "the IAM user is unknown: set settings.user on the aws-iam provider".into(),
+            ));
+        };
+        let out = iam
+            .get_access_key_last_used()
+            .access_key_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("iam:GetAccessKeyLastUsed", &e, r))?;
+        let user = out.user_name().map(str::to_string).ok_or_else(|| {
+            ProviderError::Refused(format!(
+                "IAM does not say which user owns {id}: set settings.user on the aws-iam provider"
+            ))
+        })?;
+        if let Ok(mut g) = self.user.lock() {
+            *g = Some(user.clone());
+        }
+        Ok(user)
+    }
+
+    async fn list(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        user: &str,
+        r: &Redactor,
+    ) -> Result<Vec<Listed>, ProviderError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = iam
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("iam:ListAccessKeys", &e, r))?;
+            for k in page.access_key_metadata() {
+                if let Some(id) = k.access_key_id() {
+                    out.push(Listed {
+                        id: id.to_string(),
+                        active: k.status() == Some(&StatusType::Active),
+                        created: k.create_date().and_then(chrono_of),
+                    });
+                }
+            }
+            match page.marker() {
+                Some(m) if page.is_truncated() => marker = Some(m.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn located(k: &Listed) -> LocatedKey {
+        LocatedKey {
+            id: k.id.clone(),
+            name: None,
+            state: if k.active {
+                KeyState::Active
+            } else {
+                KeyState::Disabled
+            },
+            hint: Some(format!("{}...{}", &k.id[..4.min(k.id.len())], tail(&k.id))),
+            created_at: k.created.map(|t| t.to_rfc3339()),
+        }
+    }
+
+    pub async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        // Defence in depth: the engine never executes a write in a drill.
+        if http.dry_run() && plan.access == Access::Write {
+            return Err(ProviderError::DryRunBlocked(plan.url.clone()));
+        }
+        let r = http.redactor();
+        match op {
+            Op::Verify { which } => {
+                let secret = match which {
+                    Which::Old => secrets.old_key.as_ref(),
+                    Which::New => secrets.new_key.as_ref(),
+                }
+                .ok_or_else(|| {
+                    ProviderError::Malformed("the key to verify is not in memory".into())
+                })?;
+                let pair = KeyPair::parse_learned(secret, r)?;
+                let config = self.target.config(Some(&pair)).await;
+                match aws_sdk_sts::Client::new(&config)
+                    .get_caller_identity()
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(OpOutput::Verified(Ok(()))),
+                    Err(e) => {
+                        let e = sdk_error("sts:GetCallerIdentity", &e, r);
+                        let rejected = matches!(
+                            e.code(),
+                            Some(
+                                "InvalidClientTokenId"
+                                    | "SignatureDoesNotMatch"
+                                    | "AccessDenied"
+                                    | "ExpiredToken"
+                                    | "UnrecognizedClientException"
+                            )
+                        ) || e.status() == Some(403);
+                        if rejected {
+                            Ok(OpOutput::Verified(Err(e.status().unwrap_or(403))))
+                        } else {
+                            Err(e.into())
+                        }
+                    }
+                }
+            }
+            Op::Locate { id: Some(id), .. } => {
+                let iam = self.iam(secrets, r).await?;
+                let user = match self.resolve_user(&iam, Some(id), r).await {
+                    Ok(u) => u,
+                    // IAM no longer knows the key: deleted.
+                    Err(ProviderError::Aws(e)) if e.code() == Some("NoSuchEntity") => {
+                        return Ok(OpOutput::Located(None));
+                    }
+                    Err(e) => return Err(e),
+                };
+                let keys = self.list(&iam, &user, r).await?;
+                Ok(OpOutput::Located(
+                    keys.iter().find(|k| k.id == *id).map(Self::located),
+                ))
+            }
+            Op::Locate {
+                name: Some(name), ..
+            } => {
+                let iam = self.iam(secrets, r).await?;
+                let user = self.resolve_user(&iam, None, r).await?;
+                let Some(since) = incident_time(name) else {
+                    return Ok(OpOutput::Located(None));
+                };
+                // AWS stamps CreateDate with its own clock: allow a little skew.
+                let since = since - chrono::Duration::seconds(2);
+                let keys = self.list(&iam, &user, r).await?;
+                let found = keys
+                    .iter()
+                    .filter(|k| Some(&k.id) != self.leaked.as_ref())
+                    .filter(|k| k.created.is_some_and(|c| c >= since))
+                    .max_by_key(|k| k.created);
+                Ok(OpOutput::Located(found.map(Self::located)))
+            }
+            Op::Locate { hint, .. } => {
+                let iam = self.iam(secrets, r).await?;
+                let user = self.resolve_user(&iam, None, r).await?;
+                let keys = self.list(&iam, &user, r).await?;
+                let found = hint.as_deref().and_then(|h| {
+                    let (prefix, t) = h.split_once("...")?;
+                    keys.iter()
+                        .find(|k| !t.is_empty() && k.id.starts_with(prefix) && k.id.ends_with(t))
+                });
+                Ok(OpOutput::Located(found.map(Self::located)))
+            }
+            Op::Disable { id } => {
+                let iam = self.iam(secrets, r).await?;
+                let user = self.resolve_user(&iam, Some(id), r).await?;
+                iam.update_access_key()
+                    .user_name(&user)
+                    .access_key_id(id)
+                    .status(StatusType::Inactive)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("iam:UpdateAccessKey", &e, r))?;
+                let keys = self.list(&iam, &user, r).await?;
+                if keys.iter().any(|k| k.id == *id && k.active) {
+                    return Err(ProviderError::Malformed(format!(
+                        "access key {id} is still active after UpdateAccessKey"
+                    )));
+                }
+                Ok(OpOutput::Disabled)
+            }
+            Op::Revoke { id } => {
+                let iam = self.iam(secrets, r).await?;
+                let user = match self.resolve_user(&iam, Some(id), r).await {
+                    Ok(u) => u,
+                    Err(ProviderError::Aws(e)) if e.code() == Some("NoSuchEntity") => {
+                        return Ok(OpOutput::Revoked { already: true });
+                    }
+                    Err(e) => return Err(e),
+                };
+                match iam
+                    .delete_access_key()
+                    .user_name(&user)
+                    .access_key_id(id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(OpOutput::Revoked { already: false }),
+                    Err(e) => {
+                        let e = sdk_error("iam:DeleteAccessKey", &e, r);
+                        if e.code() == Some("NoSuchEntity") {
+                            Ok(OpOutput::Revoked { already: true })
+                        } else {
+                            Err(e.into())
+                        }
+                    }
+                }
+            }
+            Op::Create { .. } => {
+                let iam = self.iam(secrets, r).await?;
+                let user = self.resolve_user(&iam, None, r).await?;
+                let keys = self.list(&iam, &user, r).await?;
+                if keys.len() >= KEYS_PER_USER {
+                    let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+                    return Err(ProviderError::Refused(format!(
+                        "IAM user `{user}` already holds {} access keys ({}), the most AWS allows: no replacement can be created while both exist, so zero-downtime rotation is impossible for this user. Run the incident contain-first (without --zero-downtime) so the leaked key is deleted first, or delete the user's other key",
+                        keys.len(),
+                        ids.join(", ")
+                    )));
+                }
+                // Not idempotent: a retry after a lost answer would make a second key.
+                let out = iam
+                    .create_access_key()
+                    .user_name(&user)
+                    .customize()
+                    .config_override(
+                        aws_sdk_iam::config::Builder::default()
+                            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("iam:CreateAccessKey", &e, r))?;
+                let key = out.access_key().ok_or_else(|| {
+                    ProviderError::Malformed("CreateAccessKey returned no key".into())
+                })?;
+                let pair = KeyPair {
+                    access_key_id: key.access_key_id().to_string(),
+                    secret_access_key: crate::secret::Secret::new(key.secret_access_key()),
+                    session_token: None,
+                };
+                r.learn(&pair.secret_access_key);
+                let value = pair.to_json();
+                r.learn(&value);
+                Ok(OpOutput::Created {
+                    id: pair.access_key_id.clone(),
+                    value,
+                })
+            }
+            Op::AuditLog { .. } => Err(ProviderError::Unsupported {
+                kind: crate::inventory::ProviderKind::AwsIam,
+                op: "audit_log",
+            }),
+            Op::Usage { id, start, end } => {
+                let config = self.admin_config(secrets, r).await?;
+                let iam = aws_sdk_iam::Client::new(&config);
+                let mut report = UsageReport::default();
+                match iam
+                    .get_access_key_last_used()
+                    .access_key_id(id)
+                    .send()
+                    .await
+                {
+                    Ok(out) => {
+                        let note = match out.access_key_last_used() {
+                            Some(u) => match u.last_used_date().and_then(chrono_of) {
+                                Some(t) => format!(
+                                    "IAM: last used {} by {} in {}",
+                                    t.to_rfc3339(),
+                                    u.service_name(),
+                                    u.region()
+                                ),
+                                None => "IAM: never used".to_string(),
+                            },
+                            None => "IAM: no last-used record".to_string(),
+                        };
+                        report.notes.push(note);
+                    }
+                    Err(e) => {
+                        let e = sdk_error("iam:GetAccessKeyLastUsed", &e, r);
+                        if e.code() != Some("NoSuchEntity") {
+                            return Err(e.into());
+                        }
+                        report
+                            .notes
+                            .push("IAM: the key no longer exists (no last-used record)".into());
+                    }
+                }
+                let mut ct = aws_sdk_cloudtrail::config::Builder::from(&config);
+                if let Some(u) = &self.cloudtrail_url {
+                    ct = ct.endpoint_url(u);
+                }
+                let trail = aws_sdk_cloudtrail::Client::from_conf(ct.build());
+                self.lookup_events(&trail, id, *start, *end, &mut report, r)
+                    .await?;
+                Ok(OpOutput::Usage(report))
+            }
+        }
+    }
+
+    async fn lookup_events(
+        &self,
+        trail: &aws_sdk_cloudtrail::Client,
+        id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        report: &mut UsageReport,
+        r: &Redactor,
+    ) -> Result<(), ProviderError> {
+        let attr = LookupAttribute::builder()
+            .attribute_key(LookupAttributeKey::AccessKeyId)
+            .attribute_value(id)
+            .build()
+            .map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let mut token: Option<String> = None;
+        loop {
+            let page = trail
+                .lookup_events()
+                .lookup_attributes(attr.clone())
+                .start_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+                    start.timestamp(),
+                ))
+                .end_time(aws_sdk_cloudtrail::primitives::DateTime::from_secs(
+                    end.timestamp(),
+                ))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("cloudtrail:LookupEvents", &e, r))?;
+            report.pages += 1;
+            for ev in page.events() {
+                let Some(time) = ev.event_time().and_then(chrono_of) else {
+                    continue;
+                };
+                let detail: serde_json::Value = ev
+                    .cloud_trail_event()
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or_default();
+                let field = |k: &str| detail.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                report.events.push(UsageEvent {
+                    time,
+                    action: ev.event_name().unwrap_or("?").to_string(),
+                    source_ip: field("sourceIPAddress"),
+                    user_agent: field("userAgent")
+                        .map(|u| crate::http::truncate(&r.scrub(&u), 200)),
+                    error_code: field("errorCode"),
+                });
+            }
+            match page.next_token() {
+                Some(t) if report.pages < MAX_TRAIL_PAGES => token = Some(t.to_string()),
+                Some(_) => {
+                    report.notes.push(format!(
+                        "CloudTrail: stopped after {MAX_TRAIL_PAGES} pages; narrow the window with --exposed-since"
+                    ));
+                    break;
+                }
+                None => break,
+            }
+        }
+        report.events.sort_by_key(|e| e.time);
+        // One event per call; no buckets as well, or the volume rule would count each twice.
+        report.events_source = Some(crate::audit::SourceInfo {
+            name: "CloudTrail".into(),
+            addresses: true,
+            statuses: true,
+            models: true,
+            per_request: true,
+        });
+        report.notes.push(format!(
+            "CloudTrail: {} events ({} failed) from {} source addresses",
+            report.events.len(),
+            report
+                .events
+                .iter()
+                .filter(|e| e.error_code.is_some())
+                .count(),
+            report
+                .events
+                .iter()
+                .filter_map(|e| e.source_ip.as_deref())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        ));
+        Ok(())
+    }
+}
+
+fn tail(id: &str) -> &str {
+    id.get(id.len().saturating_sub(4)..).unwrap_or(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_is_never_executed_in_a_drill() {
+        let def = ProviderDef {
+            id: "aws".into(),
+            kind: crate::inventory::ProviderKind::AwsIam,
+            admin_credential: None,
+            // Nothing listens here: reaching the network would fail differently.
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::Map::new(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        };
+        let p = AwsIamProvider::new(&def);
+        let http = Http::new(true, Redactor::new()).unwrap();
+        for op in [
+            Op::Revoke { id: "AKIAX".into() },
+            Op::Disable { id: "AKIAX".into() },
+            Op::Create {
+                name: "n".into(),
+                idempotency_key: "k".into(),
+            },
+        ] {
+            let plan = p.plan(&op);
+            assert_eq!(plan.access, Access::Write);
+            let err = p
+                .execute(&op, &plan, &http, &SecretBag::default())
+                .await
+                .unwrap_err();
+            assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn replacement_names_carry_the_incident_time() {
+        let t = incident_time("keyfire-inc-20261126-031500-a1b2-support-aws").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-26T03:15:00+00:00");
+        assert!(incident_time("keyfire-drill-20261126-031500-a1b2-k-2").is_some());
+        assert!(incident_time("whatever").is_none());
+    }
+}

@@ -1,0 +1,495 @@
+//! `postgres`: a database role's password is the "key". The admin credential resolves to an
+//! admin connection URL (`postgresql://admin:PASSWORD@host:5432/db`), `provider_key_id` is
+//! the role name, and the stored value is the role's password.
+//!
+//! - verify: log in as the role with the password, `SELECT 1`;
+//! - disable: `ALTER ROLE ... NOLOGIN`;
+//! - revoke: set a random password nobody knows, then terminate the role's live sessions
+//!   (a password change does not end them: the trap this closes) and check none survived;
+//! - create: `ALTER ROLE ... WITH LOGIN PASSWORD` with a newly generated password. Only its
+//!   SCRAM-SHA-256 verifier, computed here, goes over the wire, so the password cannot end up
+//!   in the server's statement log;
+//! - usage: a snapshot of the role's sessions in `pg_stat_activity` (client address,
+//!   application, start time).
+//!
+//! A role has one password, so there is no overlap: zero-downtime rotation is refused for
+//! this kind. Connections use no TLS: reach remote servers through a private network or a
+//! tunnel.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageEvent, UsageReport, Which};
+use crate::http::Http;
+use crate::inventory::ProviderDef;
+use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
+use crate::secret::{Redactor, Secret};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long terminated sessions get to disappear from `pg_stat_activity`.
+const TERMINATE_WAIT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("the admin credential is not a PostgreSQL connection URL: {0}")]
+    Url(String),
+    #[error("PostgreSQL: cannot connect as {role}: {message}")]
+    Connect { role: String, message: String },
+    #[error("PostgreSQL: {what} failed{}: {message}", code.as_ref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
+    Query {
+        what: String,
+        code: Option<String>,
+        message: String,
+    },
+}
+
+impl PgError {
+    pub fn transient(&self) -> bool {
+        matches!(self, Self::Connect { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresProvider {
+    /// `settings.database`: where the role logs in for `verify` (default: the admin URL's).
+    database: Option<String>,
+    /// The inventory key's role (`provider_key_id`): verify and create act on it.
+    role: Option<String>,
+}
+
+/// `"name"` with embedded quotes doubled: role names go into DDL, which takes no parameters.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A password of 32 letters and digits (about 190 bits) from the OS's random source.
+fn generate_password() -> Result<Secret, ProviderError> {
+    use ring::rand::SecureRandom;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let rng = ring::rand::SystemRandom::new();
+    let mut out = String::with_capacity(32);
+    while out.len() < 32 {
+        let mut buf = [0u8; 64];
+        rng.fill(&mut buf)
+            .map_err(|_| ProviderError::Malformed("the OS random source failed".into()))?;
+        // Reject bytes past the largest multiple of the alphabet size: no modulo bias.
+        let limit = 256 - 256 % ALPHABET.len();
+        for b in buf {
+            if usize::from(b) < limit && out.len() < 32 {
+                out.push(ALPHABET[usize::from(b) % ALPHABET.len()] as char);
+            }
+        }
+    }
+    Ok(Secret::new(out))
+}
+
+fn db_error(what: &str, e: &tokio_postgres::Error, r: &Redactor) -> PgError {
+    PgError::Query {
+        what: what.into(),
+        code: e.code().map(|c| c.code().to_string()),
+        message: r.scrub(
+            &e.as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_string()),
+        ),
+    }
+}
+
+impl PostgresProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        Self {
+            database: def
+                .settings
+                .get("database")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            role: None,
+        }
+    }
+
+    pub fn for_key(mut self, key: &crate::inventory::Key) -> Self {
+        self.role = key.provider_key_id.clone();
+        self
+    }
+
+    fn admin(summary: String, sql: String, access: Access) -> RequestPlan {
+        let plan = match access {
+            Access::Read => RequestPlan::read(summary, "SQL", sql),
+            Access::Write => RequestPlan::write(summary, "SQL", sql),
+        };
+        plan.secret_header("Connection", "", SecretRef::AdminCredential)
+    }
+
+    pub fn plan(&self, op: &Op) -> RequestPlan {
+        match op {
+            Op::Locate { id: Some(role), .. } => Self::admin(
+                format!("Look up role {role}"),
+                format!("SELECT rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = '{role}'"),
+                Access::Read,
+            ),
+            Op::Locate { .. } => Self::admin(
+                "PostgreSQL roles are found by name only (provider_key_id)".into(),
+                "(no query)".into(),
+                Access::Read,
+            ),
+            Op::Verify { which } => {
+                let (secret, label) = match which {
+                    Which::Old => (SecretRef::OldKey, "old"),
+                    Which::New => (SecretRef::NewKey, "new"),
+                };
+                RequestPlan::read(
+                    format!("Log in as the role with the {label} password"),
+                    "SQL",
+                    "connect as the role; SELECT 1".to_string(),
+                )
+                .secret_header("Password", "", secret)
+            }
+            Op::Disable { id } => Self::admin(
+                format!("Refuse new logins for role {id} (reversible)"),
+                format!("ALTER ROLE {} NOLOGIN", ident(id)),
+                Access::Write,
+            )
+            .idempotent(true),
+            Op::Revoke { id } => Self::admin(
+                format!("Replace role {id}'s password with a random one nobody knows, then terminate its live sessions"),
+                format!(
+                    "ALTER ROLE {} PASSWORD '[verifier of a random, discarded password]'; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{id}'",
+                    ident(id)
+                ),
+                Access::Write,
+            )
+            .destructive()
+            .idempotent(true),
+            Op::Create { .. } => Self::admin(
+                "Give the role a newly generated password (only its SCRAM verifier is sent) and allow logins".into(),
+                "ALTER ROLE [role] WITH LOGIN PASSWORD '[SCRAM-SHA-256 verifier of the new key]'".into(),
+                Access::Write,
+            ),
+            Op::AuditLog { id, .. } => Self::admin(
+                format!("No audit log for role {id}: sessions come with usage"),
+                "(no query)".into(),
+                Access::Read,
+            ),
+            Op::Usage { id, .. } => Self::admin(
+                format!("Snapshot role {id}'s live sessions"),
+                format!(
+                    "SELECT pid, client_addr, application_name, backend_start FROM pg_stat_activity WHERE usename = '{id}'"
+                ),
+                Access::Read,
+            ),
+        }
+    }
+
+    fn admin_config(secrets: &SecretBag, r: &Redactor) -> Result<Config, PgError> {
+        let url = secrets
+            .admin
+            .as_ref()
+            .ok_or_else(|| PgError::Url("no admin credential was resolved".into()))?;
+        let mut config = Config::from_str(url.expose())
+            // The parser's message may quote the URL; never show it.
+            .map_err(|_| {
+                PgError::Url("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into())
+            })?;
+        // The whole URL is known to the redactor; its password alone must be too.
+        if let Some(pw) = config.get_password() {
+            r.learn(&Secret::new(String::from_utf8_lossy(pw)));
+        }
+        config.connect_timeout(CONNECT_TIMEOUT);
+        config.application_name("keyfire");
+        Ok(config)
+    }
+
+    async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            // Ends when the client is dropped; errors then are of no interest.
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    async fn admin_client(secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
+        let config = Self::admin_config(secrets, r)?;
+        let user = config.get_user().unwrap_or("?").to_string();
+        Self::connect(&config).await.map_err(|e| PgError::Connect {
+            role: user,
+            message: r.scrub(&e.to_string()),
+        })
+    }
+
+    async fn role_state(
+        client: &Client,
+        role: &str,
+        r: &Redactor,
+    ) -> Result<Option<bool>, PgError> {
+        let rows = client
+            .query(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+                &[&role],
+            )
+            .await
+            .map_err(|e| db_error("role lookup", &e, r))?;
+        Ok(rows.first().map(|row| row.get::<_, bool>(0)))
+    }
+
+    async fn sessions(client: &Client, role: &str, r: &Redactor) -> Result<i64, PgError> {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+                &[&role],
+            )
+            .await
+            .map_err(|e| db_error("session count", &e, r))?;
+        Ok(row.get(0))
+    }
+
+    pub async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        // Defence in depth: the engine never executes a write in a drill.
+        if http.dry_run() && plan.access == Access::Write {
+            return Err(ProviderError::DryRunBlocked(plan.url.clone()));
+        }
+        let r = http.redactor();
+        match op {
+            Op::Verify { which } => {
+                let secret = match which {
+                    Which::Old => secrets.old_key.as_ref(),
+                    Which::New => secrets.new_key.as_ref(),
+                }
+                .ok_or_else(|| {
+                    ProviderError::Malformed("the password to verify is not in memory".into())
+                })?;
+                let mut config = Self::admin_config(secrets, r)?;
+                let role = self.role()?;
+                config.user(&role).password(secret.expose());
+                if let Some(db) = &self.database {
+                    config.dbname(db);
+                }
+                match Self::connect(&config).await {
+                    Ok(client) => {
+                        client
+                            .simple_query("SELECT 1")
+                            .await
+                            .map_err(|e| db_error("SELECT 1 as the role", &e, r))?;
+                        Ok(OpOutput::Verified(Ok(())))
+                    }
+                    Err(e)
+                        if matches!(
+                            e.code(),
+                            Some(&SqlState::INVALID_PASSWORD)
+                                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+                        ) =>
+                    {
+                        // Reported like an HTTP 401: the server refused the credential.
+                        Ok(OpOutput::Verified(Err(401)))
+                    }
+                    Err(e) => Err(PgError::Connect {
+                        role,
+                        message: r.scrub(&e.to_string()),
+                    }
+                    .into()),
+                }
+            }
+            Op::Locate { id: Some(role), .. } => {
+                let client = Self::admin_client(secrets, r).await?;
+                Ok(OpOutput::Located(
+                    Self::role_state(&client, role, r)
+                        .await?
+                        .map(|can_login| LocatedKey {
+                            id: role.clone(),
+                            name: Some(role.clone()),
+                            state: if can_login {
+                                KeyState::Active
+                            } else {
+                                KeyState::Disabled
+                            },
+                            hint: None,
+                            created_at: None,
+                        }),
+                ))
+            }
+            // Passwords have no names: a replacement lost in a crash is simply replaced.
+            Op::Locate { .. } => Ok(OpOutput::Located(None)),
+            Op::Disable { id } => {
+                let client = Self::admin_client(secrets, r).await?;
+                client
+                    .batch_execute(&format!("ALTER ROLE {} NOLOGIN", ident(id)))
+                    .await
+                    .map_err(|e| db_error("ALTER ROLE NOLOGIN", &e, r))?;
+                match Self::role_state(&client, id, r).await? {
+                    Some(false) => Ok(OpOutput::Disabled),
+                    _ => Err(ProviderError::Malformed(format!(
+                        "role {id} can still log in after NOLOGIN"
+                    ))),
+                }
+            }
+            Op::Revoke { id } => {
+                let client = Self::admin_client(secrets, r).await?;
+                if Self::role_state(&client, id, r).await?.is_none() {
+                    return Ok(OpOutput::Revoked { already: true });
+                }
+                let throwaway = generate_password()?;
+                let verifier =
+                    postgres_protocol::password::scram_sha_256(throwaway.expose().as_bytes());
+                client
+                    .batch_execute(&format!("ALTER ROLE {} PASSWORD '{verifier}'", ident(id)))
+                    .await
+                    .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
+                client
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+                        &[id],
+                    )
+                    .await
+                    .map_err(|e| db_error("pg_terminate_backend", &e, r))?;
+                let deadline = tokio::time::Instant::now() + TERMINATE_WAIT;
+                loop {
+                    let left = Self::sessions(&client, id, r).await?;
+                    if left == 0 {
+                        return Ok(OpOutput::Revoked { already: false });
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(ProviderError::Malformed(format!(
+                            "{left} session(s) of role {id} survived pg_terminate_backend"
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Op::Create { .. } => {
+                let role = self.role()?;
+                let client = Self::admin_client(secrets, r).await?;
+                if Self::role_state(&client, &role, r).await?.is_none() {
+                    return Err(ProviderError::Refused(format!(
+                        "role {role} does not exist; keyfire replaces passwords of existing roles only"
+                    )));
+                }
+                let password = generate_password()?;
+                r.learn(&password);
+                let verifier =
+                    postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
+                client
+                    .batch_execute(&format!(
+                        "ALTER ROLE {} WITH LOGIN PASSWORD '{verifier}'",
+                        ident(&role)
+                    ))
+                    .await
+                    .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
+                Ok(OpOutput::Created {
+                    id: role,
+                    value: password,
+                })
+            }
+            Op::AuditLog { .. } => Err(ProviderError::Unsupported {
+                kind: crate::inventory::ProviderKind::Postgres,
+                op: "audit_log",
+            }),
+            Op::Usage { id, .. } => {
+                let client = Self::admin_client(secrets, r).await?;
+                let rows = client
+                    .query(
+                        "SELECT client_addr::text, application_name, extract(epoch FROM backend_start)::float8 \
+                         FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid() ORDER BY backend_start",
+                        &[id],
+                    )
+                    .await
+                    .map_err(|e| db_error("pg_stat_activity", &e, r))?;
+                let mut report = UsageReport {
+                    pages: 1,
+                    events_source: Some(crate::audit::SourceInfo {
+                        name: "pg_stat_activity".into(),
+                        addresses: true,
+                        statuses: false,
+                        models: false,
+                        per_request: true,
+                    }),
+                    ..UsageReport::default()
+                };
+                for row in rows {
+                    let started: Option<f64> = row.get(2);
+                    let Some(time) = started
+                        .and_then(|s| DateTime::<Utc>::from_timestamp_millis((s * 1000.0) as i64))
+                    else {
+                        continue;
+                    };
+                    let app: Option<String> = row.get(1);
+                    report.events.push(UsageEvent {
+                        time,
+                        action: "session".into(),
+                        source_ip: row.get::<_, Option<String>>(0),
+                        user_agent: app.filter(|a| !a.is_empty()),
+                        error_code: None,
+                    });
+                }
+                report.notes.push(format!(
+                    "PostgreSQL: {} live session(s) of role {id} now (pg_stat_activity); past connections need log_connections in the server log",
+                    report.events.len()
+                ));
+                Ok(OpOutput::Usage(report))
+            }
+        }
+    }
+
+    /// The role verify and create act on.
+    fn role(&self) -> Result<String, ProviderError> {
+        self.role
+            .clone()
+            .ok_or_else(|| ProviderError::Malformed("the role is unknown (provider_key_id)".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_is_never_executed_in_a_drill() {
+        let p = PostgresProvider {
+            database: None,
+            role: Some("agent".into()),
+        };
+        let http = Http::new(true, Redactor::new()).unwrap();
+        let bag = SecretBag {
+            // Nothing listens here: reaching the server would fail differently.
+            admin: Some(Secret::new("postgresql://admin:pw@127.0.0.1:9/postgres")),
+            ..SecretBag::default()
+        };
+        for op in [
+            Op::Revoke { id: "agent".into() },
+            Op::Disable { id: "agent".into() },
+            Op::Create {
+                name: "n".into(),
+                idempotency_key: "k".into(),
+            },
+        ] {
+            let plan = p.plan(&op);
+            assert_eq!(plan.access, Access::Write);
+            assert!(!plan.render().contains("pw@"));
+            let err = p.execute(&op, &plan, &http, &bag).await.unwrap_err();
+            assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(ident("agent"), "\"agent\"");
+        assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
+    }
+
+    #[test]
+    fn generated_passwords_are_long_distinct_and_alphanumeric() {
+        let a = generate_password().unwrap();
+        let b = generate_password().unwrap();
+        assert_eq!(a.expose().len(), 32);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.expose(), b.expose());
+    }
+}

@@ -1,0 +1,273 @@
+//! The postgres provider against a real PostgreSQL on loopback: a live incident ends the
+//! sessions a password change would leave running, and a drill changes nothing.
+
+use std::process::{Command, Output, Stdio};
+
+use keyfire::sim::VaultSim;
+
+use crate::common::{files_under, stderr, stdout};
+use crate::emulators::{Postgres, pg_connect};
+
+const ROLE: &str = "agent_support";
+const OLD_PASSWORD: &str = "old-Passw0rd-CANARY-9f8e7d";
+const PATH: &str = "agents/support/db";
+const VAULT_TOKEN: &str = "hvs.CANARYpgvault5Hj8Kp2Lm9Qr4";
+
+struct Db {
+    dir: tempfile::TempDir,
+    pg: Postgres,
+    vault: VaultSim,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Db {
+    fn start(test: &str) -> Option<Self> {
+        let pg = Postgres::start(test)?;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let admin = pg_connect(&pg.admin_url()).await.unwrap();
+            admin
+                .batch_execute(&format!(
+                    "CREATE ROLE {ROLE} LOGIN PASSWORD '{OLD_PASSWORD}'"
+                ))
+                .await
+                .unwrap();
+        });
+        let vault = VaultSim::start("secret", VAULT_TOKEN).unwrap();
+        vault.put(PATH, "value", OLD_PASSWORD);
+        let dir = tempfile::tempdir().unwrap();
+        let inv = format!(
+            r#"schema = 1
+
+[[providers]]
+id = "db"
+kind = "postgres"
+admin_credential = "env:KF_PG_ADMIN"
+
+[[stores]]
+id = "vault"
+kind = "vault-kv2"
+address = "{}"
+credential = "env:KF_PG_VAULT"
+
+[[agents]]
+id = "support-bot"
+expected_networks = ["127.0.0.0/8"]
+
+[[keys]]
+id = "support-db"
+agents = ["support-bot"]
+provider = "db"
+provider_key_id = "{ROLE}"
+store = "vault"
+secret_path = "{PATH}"
+created_at = 2026-10-01
+"#,
+            vault.address()
+        );
+        std::fs::write(dir.path().join("inventory.toml"), inv).unwrap();
+        Some(Self { dir, pg, vault, rt })
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_keyfire"))
+            .args(args)
+            .env("KF_PG_ADMIN", self.pg.admin_url())
+            .env("KF_PG_VAULT", VAULT_TOKEN)
+            .env("KEYFIRE_DATA_DIR", self.dir.path().join("data"))
+            .env("KEYFIRE_INVENTORY", self.dir.path().join("inventory.toml"))
+            .env_remove("KEYFIRE_CONFIG")
+            .env_remove("KEYFIRE_FAILPOINT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn login(&self, password: &str) -> Result<(), String> {
+        self.rt.block_on(async {
+            let text = |e: tokio_postgres::Error| {
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
+            };
+            match pg_connect(&self.pg.url_for(ROLE, password)).await {
+                Ok(c) => c.simple_query("SELECT 1").await.map(|_| ()).map_err(text),
+                Err(e) => Err(text(e)),
+            }
+        })
+    }
+
+    /// Roles with their login flag and password verifier, and the role's sessions: what a
+    /// drill must leave alone.
+    fn listing(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let admin = pg_connect(&self.pg.admin_url()).await.unwrap();
+            let mut out: Vec<String> = admin
+                .query(
+                    "SELECT rolname, rolcanlogin, coalesce(rolpassword, ''), coalesce(rolvaliduntil::text, '') FROM pg_authid ORDER BY rolname",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| format!("{}|{}|{}|{}", r.get::<_, String>(0), r.get::<_, bool>(1), r.get::<_, String>(2), r.get::<_, String>(3)))
+                .collect();
+            let n: i64 = admin
+                .query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", &[&ROLE])
+                .await
+                .unwrap()
+                .get(0);
+            out.push(format!("sessions of {ROLE}: {n}"));
+            out
+        })
+    }
+
+    fn entries(&self) -> Vec<keyfire::record::Entry> {
+        let dir = self.dir.path().join("data/incidents");
+        let id = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .file_name();
+        keyfire::record::read_entries(&dir.join(id).join("record.jsonl")).unwrap()
+    }
+}
+
+#[test]
+fn live_incident_terminates_sessions_and_rotates_the_password() {
+    let Some(db) =
+        Db::start("postgres::live_incident_terminates_sessions_and_rotates_the_password")
+    else {
+        return;
+    };
+    // An agent (or an attacker) holding a session open under the leaked password.
+    let session = db
+        .rt
+        .block_on(pg_connect(&db.pg.url_for(ROLE, OLD_PASSWORD)))
+        .unwrap();
+    db.rt.block_on(session.simple_query("SELECT 1")).unwrap();
+
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // The live session was terminated by the server.
+    let err = db
+        .rt
+        .block_on(session.simple_query("SELECT 1"))
+        .expect_err("the old session must be gone");
+    assert!(session.is_closed(), "{err}");
+    // The old password no longer logs in; the one in the store (a new version) does.
+    assert!(
+        db.login(OLD_PASSWORD)
+            .unwrap_err()
+            .contains("password authentication failed")
+    );
+    assert_eq!(db.vault.version(PATH), 2);
+    let new = db.vault.value(PATH, "value", None).unwrap();
+    assert_ne!(new, OLD_PASSWORD);
+    assert!(new.len() >= 32);
+    db.login(&new)
+        .expect("the new password from the store logs in");
+
+    let entries = db.entries();
+    let proof = entries
+        .iter()
+        .find(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
+        .unwrap();
+    assert_eq!(proof.data["old_key_rejected"], true);
+    // The audit saw the session before anything changed.
+    let snap = entries
+        .iter()
+        .find(|e| e.kind == "evidence" && e.data["action"] == "snapshot_usage")
+        .unwrap();
+    assert_eq!(snap.data["events"], 1, "{}", snap.data);
+    // No password or the admin URL anywhere keyfire wrote or printed.
+    for f in files_under(&db.dir.path().join("data")) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for s in [
+            OLD_PASSWORD,
+            new.as_str(),
+            db.pg.super_password.as_str(),
+            VAULT_TOKEN,
+        ] {
+            assert!(!text.contains(s), "secret in {}", f.display());
+        }
+    }
+    for s in [OLD_PASSWORD, new.as_str(), db.pg.super_password.as_str()] {
+        assert!(!stdout(&out).contains(s) && !stderr(&out).contains(s));
+    }
+}
+
+#[test]
+fn zero_downtime_is_refused_for_a_role_with_one_password() {
+    let Some(db) = Db::start("postgres::zero_downtime_is_refused_for_a_role_with_one_password")
+    else {
+        return;
+    };
+    let out = db.run(&[
+        "incident",
+        "start",
+        "support-db",
+        "--zero-downtime",
+        "--yes",
+        "--no-tui",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("allows only one live key"),
+        "{}",
+        stderr(&out)
+    );
+    db.login(OLD_PASSWORD).unwrap();
+}
+
+#[test]
+fn drill_leaves_postgres_exactly_as_it_was() {
+    let Some(db) = Db::start("postgres::drill_leaves_postgres_exactly_as_it_was") else {
+        return;
+    };
+    let before = db.listing();
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(db.listing(), before);
+    assert_eq!(db.vault.version(PATH), 1);
+    db.login(OLD_PASSWORD).unwrap();
+    let entries = db.entries();
+    let writes: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == "plan" && e.data["plan"]["access"] == "write")
+        .collect();
+    assert!(
+        writes.len() >= 4,
+        "disable, revoke, create, store write: {}",
+        writes.len()
+    );
+    for p in &writes {
+        let next = entries.iter().find(|e| e.seq == p.seq + 1).unwrap();
+        assert_eq!(next.kind, "not_sent", "{}", p.data["rendered"]);
+    }
+    // The drill logged in with the old password to prove the proof call works.
+    let proof = entries
+        .iter()
+        .find(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
+        .unwrap();
+    assert_eq!(proof.data["old_key_authenticates"], true);
+}
