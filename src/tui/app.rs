@@ -370,6 +370,8 @@ pub struct App {
     pub training: bool,
     pub last_drill: HashMap<String, NaiveDate>,
     pub open_incidents: usize,
+    /// Providers with keys but no drill within `policy.drill_every_days`.
+    pub drill_due_providers: Vec<String>,
     pub quit: bool,
     pub page: usize,
 }
@@ -465,9 +467,11 @@ impl App {
             training: false,
             last_drill,
             open_incidents,
+            drill_due_providers: Vec::new(),
             quit: false,
             page: 20,
         };
+        app.compute_drill_due();
         app.resort();
         app
     }
@@ -534,6 +538,31 @@ impl App {
             .iter()
             .filter(|r| r.status == KeyStatus::DueSoon)
             .count()
+    }
+
+    fn compute_drill_due(&mut self) {
+        let mut last: HashMap<&str, NaiveDate> = HashMap::new();
+        let mut used: Vec<&str> = Vec::new();
+        for k in &self.inventory.keys {
+            if !used.contains(&k.provider.as_str()) {
+                used.push(&k.provider);
+            }
+            if let Some(d) = self.last_drill.get(&k.id) {
+                let e = last.entry(&k.provider).or_insert(*d);
+                if d > e {
+                    *e = *d;
+                }
+            }
+        }
+        let every = i64::from(self.inventory.policy.drill_every_days);
+        self.drill_due_providers = used
+            .into_iter()
+            .filter(|p| {
+                last.get(p)
+                    .is_none_or(|d| (self.today - *d).num_days() > every)
+            })
+            .map(str::to_string)
+            .collect();
     }
 
     pub fn days_since_last_drill(&self) -> Option<i64> {
@@ -1169,6 +1198,18 @@ impl App {
 
     /// The loop's refreshed incident list.
     pub fn set_incidents(&mut self, incidents: Vec<IncidentSummary>) {
+        for i in incidents.iter().filter(|i| i.drill) {
+            if let Ok(t) = DateTime::parse_from_rfc3339(&i.opened) {
+                for k in &i.keys {
+                    let d = t.date_naive();
+                    let e = self.last_drill.entry(k.clone()).or_insert(d);
+                    if d > *e {
+                        *e = d;
+                    }
+                }
+            }
+        }
+        self.compute_drill_due();
         self.open_incidents = incidents
             .iter()
             .filter(|i| i.kind == "incident" && i.is_open())

@@ -85,6 +85,31 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
         };
         meta.push(Line::from(vec![label("by API"), Span::raw(text)]));
     }
+    let provider_drill = inv
+        .keys
+        .iter()
+        .filter(|k| k.provider == key.provider)
+        .filter_map(|k| app.last_drill.get(&k.id))
+        .max();
+    let due = app.drill_due_providers.contains(&key.provider);
+    meta.push(Line::from(vec![
+        label("last drill"),
+        Span::styled(
+            format!(
+                "{} (provider {}){}",
+                app.last_drill
+                    .get(&key.id)
+                    .map_or("never".into(), |d| d.to_string()),
+                provider_drill.map_or("never".into(), |d| d.to_string()),
+                if due { ", due" } else { "" }
+            ),
+            if due {
+                theme.due_soon()
+            } else {
+                ratatui::style::Style::new()
+            },
+        ),
+    ]));
     meta.push(Line::from(""));
     meta.push(Line::from(Span::styled(
         "i start an incident · d start a drill · Esc back",

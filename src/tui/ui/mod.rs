@@ -93,7 +93,7 @@ fn render_header(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
         .map_or("no drill yet".to_string(), |d| {
             format!("last drill {d} d ago")
         });
-    let spans = vec![
+    let mut spans = vec![
         Span::styled(format!(" {} ", strings::APP), theme.title()),
         Span::raw(format!("{} keys · ", app.rows.len())),
         Span::styled(
@@ -110,6 +110,12 @@ fn render_header(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
             app.open_incidents
         )),
     ];
+    if !app.drill_due_providers.is_empty() {
+        spans.push(Span::styled(
+            format!(" · {} providers due a drill", app.drill_due_providers.len()),
+            theme.due_soon(),
+        ));
+    }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
