@@ -116,6 +116,23 @@ impl Ctx {
         Ok(())
     }
 
+    /// Record an entry about one action of one key.
+    fn log_action<S: Sink>(
+        &self,
+        sink: &mut S,
+        kind: &str,
+        step: StepId,
+        key: &str,
+        action: Action,
+        mut data: Value,
+    ) -> Result<(), Failure> {
+        if let Value::Object(m) = &mut data {
+            m.insert("action".into(), json!(action));
+        }
+        self.log(sink, kind, Some(step), key, data)?;
+        Ok(())
+    }
+
     fn evidence<S: Sink>(
         &self,
         sink: &mut S,
@@ -124,12 +141,7 @@ impl Ctx {
         action: Action,
         data: Value,
     ) -> Result<(), Failure> {
-        let mut data = data;
-        if let Value::Object(m) = &mut data {
-            m.insert("action".into(), json!(action));
-        }
-        self.log(sink, "evidence", Some(step), key, data)?;
-        Ok(())
+        self.log_action(sink, "evidence", step, key, action, data)
     }
 
     /// Record the plan, then decide: `Ok(true)` send it, `Ok(false)` drill (recorded as not
@@ -218,11 +230,9 @@ impl Ctx {
     ) -> Result<(), Failure> {
         let mut data = data;
         if let Value::Object(m) = &mut data {
-            m.insert("action".into(), json!(action));
             m.insert("ok".into(), json!(ok));
         }
-        self.log(sink, "response", Some(step), key, data)?;
-        Ok(())
+        self.log_action(sink, "response", step, key, action, data)
     }
 
     /// Plan, gate, send a provider operation. `Ok(None)`: drilled, not sent.
