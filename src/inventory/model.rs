@@ -130,9 +130,13 @@ impl CredentialRef {
     pub fn parse(text: &str) -> Result<Self, String> {
         let expected = "expected `keyring:NAME`, `env:VAR` or `store:STORE_ID:PATH`";
         let Some((scheme, rest)) = text.split_once(':') else {
-            return Err(format!("invalid credential reference {text:?}: {expected}"));
+            return Err(format!(
+                "invalid credential reference (value not shown: it may be a secret): {expected}"
+            ));
         };
-        let bad = |what: &str| format!("invalid credential reference {text:?}: {what}; {expected}");
+        // Only the scheme is quoted: a pasted secret must not reach the terminal.
+        let bad =
+            |what: &str| format!("invalid credential reference `{scheme}:…`: {what}; {expected}");
         match scheme {
             "keyring" if !rest.is_empty() => Ok(Self::Keyring { name: rest.into() }),
             "env" => {

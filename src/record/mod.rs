@@ -45,6 +45,10 @@ pub enum RecordError {
         line: usize,
         reason: String,
     },
+    #[error(
+        "another keyfire process is running this incident (it holds {path}); let it finish or stop it first"
+    )]
+    Busy { path: std::path::PathBuf },
 }
 
 /// Hash of an entry's canonical form without `hash`.

@@ -15,6 +15,8 @@ pub struct RecordWriter {
     dir: PathBuf,
     file: File,
     head: File,
+    /// Held for the writer's life: two processes never run (and append to) one incident.
+    _lock: File,
     next_seq: u64,
     prev: String,
     redactor: Redactor,
@@ -65,6 +67,44 @@ fn open_append(path: &Path, create_new: bool) -> std::io::Result<File> {
     opts.open(path)
 }
 
+/// An exclusive lock on `dir/lock`, or `Busy` when another process holds it.
+fn take_lock(dir: &Path) -> Result<File, RecordError> {
+    let path = dir.join("lock");
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let file = opts.open(&path).map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(RecordError::Busy { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(RecordError::Io { path, source: e }),
+    }
+}
+
+/// A process killed in the middle of a large `write` can leave a partial last line. Every
+/// complete line before it is intact (each was fsynced before the next action), so the
+/// fragment is moved to `record.jsonl.torn` and the record continues from the last full line.
+fn set_aside_torn_line(path: &Path) -> Result<(), RecordError> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let torn = path.with_extension("jsonl.torn");
+    std::fs::write(&torn, &bytes[keep..]).map_err(io(&torn))?;
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
+    f.set_len(keep as u64).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    Ok(())
+}
+
 /// Scrub every string in a JSON value of known secrets and key-shaped tokens.
 fn scrub_value(v: &mut Value, r: &Redactor) {
     match v {
@@ -84,6 +124,7 @@ impl RecordWriter {
     /// Create `dir` (0700) and a new, empty record in it (0600).
     pub fn create(dir: &Path, redactor: Redactor) -> Result<Self, RecordError> {
         private_dir(dir).map_err(io(dir))?;
+        let lock = take_lock(dir)?;
         let path = dir.join(RECORD_FILE);
         let file = open_append(&path, true).map_err(io(&path))?;
         let head = open_head(dir).map_err(io(dir))?;
@@ -91,6 +132,7 @@ impl RecordWriter {
             dir: dir.to_path_buf(),
             file,
             head,
+            _lock: lock,
             next_seq: 1,
             prev: GENESIS.into(),
             redactor,
@@ -100,7 +142,9 @@ impl RecordWriter {
     /// Reopen an existing record to continue it. The whole chain is checked first: an
     /// incident is never resumed on top of a damaged record.
     pub fn reopen(dir: &Path, redactor: Redactor) -> Result<(Self, Vec<Entry>), RecordError> {
+        let lock = take_lock(dir)?;
         let path = dir.join(RECORD_FILE);
+        set_aside_torn_line(&path)?;
         let report = super::verify_file(&path);
         if let Some(bad) = report.first_bad.as_ref() {
             return Err(RecordError::Damaged {
@@ -121,6 +165,7 @@ impl RecordWriter {
                 dir: dir.to_path_buf(),
                 file,
                 head,
+                _lock: lock,
                 next_seq,
                 prev,
                 redactor,

@@ -1261,6 +1261,24 @@ impl Ctx {
             return skipped("drill: no replacement was created");
         }
         let key = run.key.id.clone();
+        // After a resume the replacement may sit in the store (a pending version agents do
+        // not read yet) but not in memory: read it back rather than fall back to asking.
+        if run.caps.verify
+            && run.bag.new_key.is_none()
+            && run.store.is_some()
+            && let Some(version) = run.facts.new_version.clone()
+        {
+            let mut reads = super::gate::ApproveAll::default();
+            let op = StoreOp::Read {
+                version: Some(version),
+            };
+            if let Some(StoreOutput::Value { value, .. }) = self
+                .store_call(run, step, Action::VerifyNew, op, &mut reads, sink)
+                .await?
+            {
+                run.bag.new_key = Some(value);
+            }
+        }
         if !run.caps.verify || run.bag.new_key.is_none() {
             let text = vec![format!(
                 "Confirm that the agents ({}) work with the replacement.",

@@ -18,7 +18,9 @@ pub(super) struct SharedGate<'a, G: Gate> {
     inner: Mutex<&'a mut G>,
     /// Set for campaigns: the keys, so one approval covers them all.
     batch: Option<Vec<String>>,
-    decisions: Mutex<HashMap<(StepId, Action), Decision>>,
+    /// Keyed by what is approved, not only where: an orphan's deletion during `create` is
+    /// a different question from the create itself.
+    decisions: Mutex<HashMap<(StepId, Action, bool, String), Decision>>,
     abort: AtomicBool,
 }
 
@@ -64,7 +66,13 @@ impl<G: Gate> Gate for GateHandle<'_, '_, G> {
         };
         // Whoever asks first asks for everyone; the others wait here for the answer.
         let mut decisions = self.shared.decisions.lock().await;
-        if let Some(d) = decisions.get(&(req.step, req.action)) {
+        let what = (
+            req.step,
+            req.action,
+            req.plan.destructive,
+            req.plan.method.clone(),
+        );
+        if let Some(d) = decisions.get(&what) {
             return d.clone();
         }
         let mut plan = req.plan.clone();
@@ -85,7 +93,7 @@ impl<G: Gate> Gate for GateHandle<'_, '_, G> {
             confirm_text: req.confirm_text.map(|_| count.as_str()),
         };
         let d = self.shared.inner.lock().await.approve(&batch).await;
-        decisions.insert((req.step, req.action), d.clone());
+        decisions.insert(what, d.clone());
         d
     }
 

@@ -48,6 +48,9 @@ pub enum EngineError {
 impl EngineError {
     /// Input and configuration problems (exit 2) as opposed to runtime failures.
     pub fn is_input_error(&self) -> bool {
+        if let Self::Record(RecordError::Busy { .. }) = self {
+            return false;
+        }
         !matches!(self, Self::Record(_) | Self::Http(_) | Self::Busy(_))
     }
 }
@@ -740,6 +743,8 @@ async fn run_key<G: Gate, S: Sink>(
                 status,
                 retryable,
             }) => {
+                // Error texts can quote what a server sent back: scrub before anyone sees them.
+                let error = ctx.http.redactor().scrub(&error);
                 run.session.settle(c, Status::Failed);
                 ctx.log(sink, "step_failed", Some(step), &run.key.id, json!({ "action": action, "error": error, "status": status, "retryable": retryable }))?;
                 let view = FailureView {

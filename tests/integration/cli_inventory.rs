@@ -68,6 +68,10 @@ fn every_invalid_inventory_exits_2_naming_file_line_and_column() {
                 stdout(&out).is_empty(),
                 "nothing is printed on stdout for invalid input"
             );
+            assert!(
+                !err.contains("pasted-by-mistake"),
+                "a value pasted where a reference belongs is never echoed: {err}"
+            );
         }
         checked += 1;
     }

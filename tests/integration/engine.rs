@@ -401,8 +401,9 @@ async fn provider_failure_names_step_status_and_stays_retryable() {
     );
     assert!(!env.api.key(&env.old_key_id).unwrap().deleted);
 
-    // The incident stays open; resuming finishes it.
+    // The incident stays open; resuming finishes it (once this process lets go of it).
     let id = engine.id().to_string();
+    drop(engine);
     let mut resumed = Engine::resume(setup, &id).unwrap();
     let mut sink = CollectSink::default();
     assert_eq!(
@@ -496,4 +497,59 @@ async fn a_replacement_whose_value_was_lost_is_created_again_on_resume() {
         env.vault.value(OLD_PATH, "value", None).as_deref(),
         Some(replacements[0].value())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_never_run_one_incident() {
+    let env = TestEnv::new();
+    let setup = env.setup();
+    let engine = Engine::open(
+        setup.clone(),
+        params(&["support-llm"], true, Order::ContainFirst),
+    )
+    .unwrap();
+    let id = engine.id().to_string();
+    let err = Engine::resume(setup.clone(), &id)
+        .err()
+        .expect("the incident is busy");
+    assert!(
+        err.to_string()
+            .contains("another keyfire process is running this incident"),
+        "{err}"
+    );
+    drop(engine);
+    assert!(
+        Engine::resume(setup, &id).is_ok(),
+        "free again once the first one is gone"
+    );
+}
+
+#[test]
+fn a_torn_last_line_is_set_aside_and_the_incident_resumes() {
+    let env = TestEnv::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let setup = env.setup();
+    let engine = Engine::open(
+        setup.clone(),
+        params(&["support-llm"], false, Order::ContainFirst),
+    )
+    .unwrap();
+    let id = engine.id().to_string();
+    drop(engine);
+    // A process killed in the middle of writing a line.
+    let path = env.record_path(&id);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"{\"seq\":2,\"ts\":\"2026-");
+    std::fs::write(&path, &bytes).unwrap();
+    let mut engine = Engine::resume(setup, &id).unwrap();
+    let outcome = rt
+        .block_on(drive(
+            &mut engine,
+            &mut ApproveAll::default(),
+            &mut CollectSink::default(),
+        ))
+        .unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    assert!(path.with_extension("jsonl.torn").exists());
+    assert!(verify_file(&path).ok());
 }
