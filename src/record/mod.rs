@@ -20,8 +20,9 @@ pub const RECORD_FILE: &str = "record.jsonl";
 pub const HEAD_FILE: &str = "head";
 pub const SCHEMA: u32 = 1;
 
-/// One record line.
+/// One record line. Unknown fields are refused: they would not be covered by the hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Entry {
     pub seq: u64,
     pub ts: String,

@@ -282,6 +282,18 @@ impl Ctx {
         op: Op,
         sink: &mut S,
     ) -> Result<OpOutput, Failure> {
+        // These calls go through an approve-everything gate: they must never plan a write.
+        if run
+            .provider
+            .plan(&op)
+            .is_ok_and(|p| p.access == Access::Write)
+        {
+            return Err(Failure::Failed {
+                error: format!("{step}: a read was planned as a write"),
+                status: None,
+                retryable: false,
+            });
+        }
         let mut gate = super::gate::ApproveAll::default();
         match self
             .provider_call(run, step, action, op, &mut gate, sink)
@@ -546,8 +558,15 @@ impl Ctx {
                 if version == old_version {
                     run.bag.old_key = Some(value);
                 } else {
-                    // The store moved on since the incident opened: a replacement was written.
-                    if run.facts.new_version.is_none() && run.facts.store_write_sent {
+                    // The store moved on since the incident opened. It is keyfire's replacement
+                    // only if keyfire sent a write and the value is the one it created (same
+                    // hint); someone else's write is never adopted.
+                    let ours = run
+                        .facts
+                        .new_key_hint
+                        .as_ref()
+                        .is_none_or(|h| *h == value.hint());
+                    if run.facts.new_version.is_none() && run.facts.store_write_sent && ours {
                         run.facts.new_version = Some(version.clone());
                     }
                     if run.facts.new_version.as_ref() == Some(&version) {
