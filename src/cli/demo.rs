@@ -61,9 +61,7 @@ fn headless(t: &Training) -> Exit {
     println!("Inventory after step 5: {}", t.inventory_path.display());
     println!("Everything this session wrote: {}", t.dir.display());
     println!(
-        "Next: `keyfire --inventory {} --data-dir {} drill --all` finds the problems planted in the fleet.",
-        t.inventory_path.display(),
-        t.dir.join("data").display()
+        "Next: `keyfire demo` on a terminal opens the console over the same fleet; drills there (d on a key) find the problems planted in it."
     );
     println!("\n{BANNER}");
     Ok(code)
