@@ -988,7 +988,7 @@ impl Ctx {
     }
 
     /// Revoke a replacement whose value was lost, so that no unknown key stays live.
-    async fn revoke_orphan<G: Gate, S: Sink>(
+    pub(super) async fn revoke_orphan<G: Gate, S: Sink>(
         &self,
         run: &mut KeyRun,
         step: StepId,

@@ -776,7 +776,24 @@ async fn run_key<G: Gate, S: Sink>(
                         run.session.settle(c, Status::Skipped);
                         ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": format!("operator skipped after failure: {reason}"), "facts": run.facts }))?;
                     }
-                    FailureChoice::LeaveFailed => return Ok(KeyOutcome::Failed),
+                    FailureChoice::LeaveFailed => {
+                        // A scheduled rotation is not resumed (the next run opens a new one): a
+                        // replacement created but never stored would stay live and unknown.
+                        let unstored =
+                            run.facts.new_key_id.is_some() && run.facts.new_version.is_none();
+                        if ctx.params.purpose == Purpose::Rotation
+                            && unstored
+                            && !ctx.params.dry_run
+                        {
+                            ctx.log(sink, "evidence", Some(step), &run.key.id, json!({ "action": Action::Create, "text": "the rotation failed before its replacement was stored: revoking the replacement, the old key stays in use" }))?;
+                            match ctx.revoke_orphan(run, step, gate, sink).await {
+                                Ok(()) | Err(Failure::Failed { .. }) | Err(Failure::Aborted(_)) => {
+                                }
+                                Err(Failure::Fatal(e)) => return Err(e),
+                            }
+                        }
+                        return Ok(KeyOutcome::Failed);
+                    }
                     FailureChoice::Abort => {
                         ctx.log(
                             sink,

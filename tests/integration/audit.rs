@@ -512,3 +512,35 @@ fn rotate_due_rotates_exactly_the_due_keys_and_survives_a_failure() {
         "rotations skip the audit"
     );
 }
+
+#[test]
+fn a_rotation_that_fails_after_create_revokes_its_replacement() {
+    let env = TestEnv::new();
+    let before = env.vault.version(OLD_PATH);
+    // The store refuses the write once (a write is never retried blindly).
+    env.vault
+        .observer()
+        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+    let out = env.run(&["rotate", "support-llm", "--yes"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        env.api.accepts(&env.canaries.old_key),
+        "the old key keeps working"
+    );
+    assert_eq!(env.vault.version(OLD_PATH), before, "nothing was stored");
+    let live: Vec<_> = env
+        .api
+        .live_keys()
+        .into_iter()
+        .filter(|k| k.name.starts_with("keyfire-"))
+        .collect();
+    assert!(
+        live.is_empty(),
+        "no unknown replacement stays live: {live:?}"
+    );
+    assert!(
+        text.contains("revoking the replacement, the old key stays in use"),
+        "{text}"
+    );
+}
