@@ -201,6 +201,14 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether the operation changes anything at the provider, whatever its plan says.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Self::Disable { .. } | Self::Revoke { .. } | Self::Create { .. }
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Locate { .. } => "locate",

@@ -254,7 +254,7 @@ impl PostgresProvider {
         secrets: &SecretBag,
     ) -> Result<OpOutput, ProviderError> {
         // Defence in depth: the engine never executes a write in a drill.
-        if http.dry_run() && plan.access == Access::Write {
+        if http.dry_run() && (plan.access == Access::Write || op.is_write()) {
             return Err(ProviderError::DryRunBlocked(plan.url.clone()));
         }
         let r = http.redactor();

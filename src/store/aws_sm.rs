@@ -157,7 +157,7 @@ impl AwsSecretsManager {
         secrets: &SecretBag,
     ) -> Result<StoreOutput, StoreError> {
         // Defence in depth: the engine never executes a write in a drill.
-        if http.dry_run() && plan.access == crate::plan::Access::Write {
+        if http.dry_run() && (plan.access == crate::plan::Access::Write || op.is_write()) {
             return Err(StoreError::DryRunBlocked(plan.url.clone()));
         }
         let r = http.redactor();

@@ -95,7 +95,7 @@ impl KeyringStore {
                 noop: true,
             });
         }
-        if http.dry_run() && plan.access == Access::Write {
+        if http.dry_run() && (plan.access == Access::Write || op.is_write()) {
             return Err(StoreError::DryRunBlocked(plan.url.clone()));
         }
         let service = self.service.clone();

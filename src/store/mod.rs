@@ -82,6 +82,11 @@ pub enum StoreOp {
 }
 
 impl StoreOp {
+    /// Whether the operation changes the store, whatever its plan says.
+    pub fn is_write(&self) -> bool {
+        matches!(self, Self::Write { .. } | Self::Promote { .. })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Read { .. } => "read",
