@@ -308,6 +308,34 @@ impl Ctx {
         }
     }
 
+    /// Read the store (the current version, or a given one). Reads need no approval, so this
+    /// goes through an approve-everything gate and refuses a plan that would write.
+    async fn store_read<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        action: Action,
+        version: Option<StoreVersion>,
+        sink: &mut S,
+    ) -> Result<Option<StoreOutput>, Failure> {
+        let op = StoreOp::Read { version };
+        let is_write = run.store.as_ref().is_some_and(|(store, loc)| {
+            store
+                .plan(&op, loc)
+                .is_ok_and(|p| p.access == Access::Write)
+        });
+        if is_write {
+            return Err(Failure::Failed {
+                error: format!("{step}: a store read was planned as a write"),
+                status: None,
+                retryable: false,
+            });
+        }
+        let mut reads = super::gate::ApproveAll::default();
+        self.store_call(run, step, action, op, &mut reads, sink)
+            .await
+    }
+
     async fn store_call<G: Gate, S: Sink>(
         &self,
         run: &mut KeyRun,
@@ -537,16 +565,8 @@ impl Ctx {
             return skipped("the key has no store");
         }
         let key = run.key.id.clone();
-        let mut gate = super::gate::ApproveAll::default();
         let current = self
-            .store_call(
-                run,
-                step,
-                Action::ReadStore,
-                StoreOp::Read { version: None },
-                &mut gate,
-                sink,
-            )
+            .store_read(run, step, Action::ReadStore, None, sink)
             .await?;
         match current {
             Some(StoreOutput::Value { value, version }) => {
@@ -574,14 +594,11 @@ impl Ctx {
                         run.bag.new_key = Some(value);
                     }
                     let old = self
-                        .store_call(
+                        .store_read(
                             run,
                             step,
                             Action::ReadStore,
-                            StoreOp::Read {
-                                version: Some(old_version.clone()),
-                            },
-                            &mut gate,
+                            Some(old_version.clone()),
                             sink,
                         )
                         .await?;
@@ -1128,18 +1145,8 @@ impl Ctx {
         else {
             return Ok(());
         };
-        let mut gate = super::gate::ApproveAll::default();
         let found = self
-            .store_call(
-                run,
-                step,
-                Action::ReadStore,
-                StoreOp::Read {
-                    version: Some(version.clone()),
-                },
-                &mut gate,
-                sink,
-            )
+            .store_read(run, step, Action::ReadStore, Some(version.clone()), sink)
             .await?;
         if let Some(StoreOutput::Value { value, .. }) = found {
             run.facts.new_version = Some(version.clone());
@@ -1220,17 +1227,13 @@ impl Ctx {
         let Some(version) = run.facts.new_version.clone() else {
             return skipped("nothing was written by keyfire");
         };
-        let mut gate = super::gate::ApproveAll::default();
         let key = run.key.id.clone();
         match self
-            .store_call(
+            .store_read(
                 run,
                 step,
                 Action::StoreReadBack,
-                StoreOp::Read {
-                    version: Some(version.clone()),
-                },
-                &mut gate,
+                Some(version.clone()),
                 sink,
             )
             .await?
@@ -1286,17 +1289,11 @@ impl Ctx {
             && run.bag.new_key.is_none()
             && run.store.is_some()
             && let Some(version) = run.facts.new_version.clone()
-        {
-            let mut reads = super::gate::ApproveAll::default();
-            let op = StoreOp::Read {
-                version: Some(version),
-            };
-            if let Some(StoreOutput::Value { value, .. }) = self
-                .store_call(run, step, Action::VerifyNew, op, &mut reads, sink)
+            && let Some(StoreOutput::Value { value, .. }) = self
+                .store_read(run, step, Action::VerifyNew, Some(version), sink)
                 .await?
-            {
-                run.bag.new_key = Some(value);
-            }
+        {
+            run.bag.new_key = Some(value);
         }
         if !run.caps.verify || run.bag.new_key.is_none() {
             let text = vec![format!(
