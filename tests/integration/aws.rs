@@ -98,6 +98,7 @@ impl Fleet {
             (2, "198.51.100.23", Some("AccessDenied")),
         ] {
             trail.add(TrailEvent {
+                region: "us-east-1".into(),
                 access_key_id: old.access_key_id.clone(),
                 time: now - chrono::Duration::hours(ago),
                 name: "ListBuckets".into(),
