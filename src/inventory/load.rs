@@ -1461,14 +1461,33 @@ settings = { regions = [
         };
         assert!(has("must be an array of AWS region names", 5), "{p:#?}");
         assert!(has("must name at least one AWS region", 10), "{p:#?}");
-        assert!(has("item 2 (\"us-east1\") is not an AWS region name", 17), "{p:#?}");
-        assert!(has("item 3 is not an AWS region name (found integer)", 18), "{p:#?}");
+        assert!(
+            has("item 2 (\"us-east1\") is not an AWS region name", 17),
+            "{p:#?}"
+        );
+        assert!(
+            has("item 3 is not an AWS region name (found integer)", 18),
+            "{p:#?}"
+        );
         assert!(has("names region \"us-east-1\" twice", 19), "{p:#?}");
         assert_eq!(p.len(), 5, "{p:#?}");
-        for ok in ["us-east-1", "ap-southeast-2", "us-gov-west-1", "cn-north-1", "il-central-1"] {
+        for ok in [
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "il-central-1",
+        ] {
             assert!(is_region_name(ok), "{ok}");
         }
-        for bad in ["us-east1", "US-EAST-1", "east-1", "us-east-", "", "useast-1"] {
+        for bad in [
+            "us-east1",
+            "US-EAST-1",
+            "east-1",
+            "us-east-",
+            "",
+            "useast-1",
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
     }

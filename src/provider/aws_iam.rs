@@ -644,7 +644,9 @@ impl AwsIamProvider {
             models: true,
             per_request: true,
         });
-        report.notes.push(format!("CloudTrail coverage: {coverage}"));
+        report
+            .notes
+            .push(format!("CloudTrail coverage: {coverage}"));
         report.notes.push(format!(
             "CloudTrail: {} events ({} failed) from {} source addresses; by region: {}",
             report.events.len(),
@@ -791,6 +793,155 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cloudtrail_is_searched_in_every_region_and_paced_per_region() {
+        use crate::provider::pace::{ManualPaceClock, PaceClock};
+        use crate::sim::{CloudTrailSim, TrailEvent};
+        use std::time::Duration;
+
+        let sim = CloudTrailSim::start().unwrap();
+        let now = Utc::now();
+        // 120 events (3 pages) in us-east-1, 60 (2 pages) in eu-west-1, none in ap-southeast-2,
+        // and events of another key that no lookup returns.
+        for (region, n, key) in [
+            ("us-east-1", 120, "AKIALEAKED"),
+            ("eu-west-1", 60, "AKIALEAKED"),
+            ("eu-west-1", 5, "AKIAOTHER"),
+        ] {
+            for i in 0..n {
+                sim.add(TrailEvent {
+                    region: region.into(),
+                    access_key_id: key.into(),
+                    time: now - chrono::Duration::minutes(i + 1),
+                    name: "ListBuckets".into(),
+                    source_ip: "198.51.100.23".into(),
+                    user_agent: "aws-cli/2.15".into(),
+                    error_code: None,
+                });
+            }
+        }
+        let def = ProviderDef {
+            id: "aws".into(),
+            kind: crate::inventory::ProviderKind::AwsIam,
+            admin_credential: None,
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::json!({
+                "region": "us-east-1",
+                "cloudtrail_url": sim.address(),
+                "regions": ["us-east-1", "eu-west-1", "ap-southeast-2"],
+            })
+            .as_object()
+            .cloned()
+            .unwrap(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        };
+        let clock = Arc::new(ManualPaceClock::default());
+        let pacer = Arc::new(Pacer::per_second(2, clock.clone()));
+        let p = AwsIamProvider::new(&def).with_pacer(pacer.clone());
+        let admin = KeyPair {
+            access_key_id: "AKIAADMIN".into(),
+            secret_access_key: crate::secret::Secret::new("admin-secret"),
+            session_token: None,
+        };
+        let config = p.target.config(Some(&admin)).await;
+        let mut report = UsageReport::default();
+        let start = now - chrono::Duration::days(120);
+        p.cloudtrail(
+            &config,
+            "AKIALEAKED",
+            start,
+            now,
+            &mut report,
+            &Redactor::new(),
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(report.events.len(), 180);
+        assert_eq!(report.pages, 6);
+        // The stand-in saw each region's pages, signed for that region.
+        let lookups = sim.lookups();
+        let pages_in = |r: &str| lookups.iter().filter(|l| l.region == r).count();
+        assert_eq!(
+            (
+                pages_in("us-east-1"),
+                pages_in("eu-west-1"),
+                pages_in("ap-southeast-2")
+            ),
+            (3, 2, 1)
+        );
+        // The pacer released each region's calls at least 500 ms apart, and no region
+        // waited for another's.
+        let decisions = pacer.decisions();
+        assert_eq!(decisions.len(), 6);
+        for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+            let times: Vec<Duration> = decisions
+                .iter()
+                .filter(|(k, _)| k.ends_with(&format!("|{region}")))
+                .map(|(_, t)| *t)
+                .collect();
+            assert_eq!(times.len(), pages_in(region), "{region}: {decisions:?}");
+            for pair in times.windows(2) {
+                assert!(
+                    pair[1] - pair[0] >= Duration::from_millis(500),
+                    "{region}: {decisions:?}"
+                );
+            }
+        }
+        let firsts: Vec<Duration> = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+            .iter()
+            .filter_map(|r| {
+                decisions
+                    .iter()
+                    .find(|(k, _)| k.ends_with(&format!("|{r}")))
+                    .map(|(_, t)| *t)
+            })
+            .collect();
+        assert_eq!(firsts, [Duration::ZERO; 3], "{decisions:?}");
+        assert_eq!(
+            clock.now(),
+            Duration::from_millis(1000),
+            "three pages: two waits"
+        );
+
+        // The coverage is stated, in the notes and in the audit source's name.
+        let coverage = "management events, regions us-east-1, eu-west-1, ap-southeast-2, last 90 days; data events not searched";
+        assert!(
+            report.notes.iter().any(|n| n.contains(coverage)),
+            "{:?}",
+            report.notes
+        );
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("by region: us-east-1 120, eu-west-1 60, ap-southeast-2 0")),
+            "{:?}",
+            report.notes
+        );
+        assert!(
+            report.notes.iter().any(|n| n.contains("nothing before")),
+            "a 120-day window is beyond LookupEvents' 90 days: {:?}",
+            report.notes
+        );
+        let source = report.events_source.unwrap();
+        assert!(
+            source.name.starts_with("CloudTrail (management events"),
+            "{}",
+            source.name
+        );
+    }
+
+    #[test]
+    fn coverage_names_one_region_in_the_singular() {
+        let now = Utc::now();
+        let text = coverage(&["eu-west-1".into()], now - chrono::Duration::days(3), now);
+        assert_eq!(
+            text,
+            "management events, region eu-west-1, last 90 days; data events not searched"
+        );
     }
 
     #[test]

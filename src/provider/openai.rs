@@ -351,12 +351,6 @@ impl OpenAiProvider {
         }
     }
 
-    fn forget_service_account(&self, sa: &str) {
-        if let Ok(mut owners) = self.owners.lock() {
-            owners.retain(|_, owner| owner != sa);
-        }
-    }
-
     fn admin(&self, plan: RequestPlan) -> RequestPlan {
         let plan = plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential);
         match &self.organization {
@@ -566,9 +560,8 @@ impl OpenAiProvider {
                             d.id
                         )));
                     }
-                    if let Some(sa) = self.owner_of(id) {
-                        self.forget_service_account(&sa);
-                    }
+                    // The owner stays remembered: the audit-log search after the revoke looks
+                    // for the service account's deletion under its id.
                     Ok(OpOutput::Revoked { already: false })
                 }
                 Err(e) if e.kind() == FailureKind::NotFound => {
@@ -949,7 +942,10 @@ mod tests {
         assert_eq!(key("active".into()).located().state, KeyState::Active);
         assert_eq!(key("inactive".into()).located().state, KeyState::Disabled);
         // Absent (not in the spec, but never read as dead): live until proven otherwise.
-        assert_eq!(key(serde_json::Value::Null).located().state, KeyState::Active);
+        assert_eq!(
+            key(serde_json::Value::Null).located().state,
+            KeyState::Active
+        );
     }
 
     #[test]
@@ -1003,7 +999,9 @@ mod tests {
         ];
         let note = traffic_note(&totals, start);
         assert!(
-            note.contains("completions 12 requests, images 3 requests, web_search_calls 5 tool calls"),
+            note.contains(
+                "completions 12 requests, images 3 requests, web_search_calls 5 tool calls"
+            ),
             "{note}"
         );
         assert!(!note.contains("embeddings"), "{note}");

@@ -101,12 +101,7 @@ impl Pacer {
     fn reserve(&self, key: &str) -> Duration {
         let now = self.clock.now();
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = s
-            .next_free
-            .get(key)
-            .copied()
-            .unwrap_or_default()
-            .max(now);
+        let slot = s.next_free.get(key).copied().unwrap_or_default().max(now);
         s.next_free.insert(key.to_string(), slot + self.interval);
         if s.decisions.len() == KEEP_DECISIONS {
             s.decisions.pop_front();

@@ -162,7 +162,10 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
             "invalid JSON",
         );
     };
-    let attrs = req["LookupAttributes"].as_array().cloned().unwrap_or_default();
+    let attrs = req["LookupAttributes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if attrs.len() > 1 {
         return aws_error(
             StatusCode::BAD_REQUEST,
