@@ -551,7 +551,7 @@ impl OpenAiProvider {
                 }) => Ok(OpOutput::Verified(Err(status))),
                 Err(e) => Err(e.into()),
             },
-            Op::Revoke { id } => match http.send(plan, secrets).await {
+            Op::Revoke { .. } => match http.send(plan, secrets).await {
                 Ok(r) => {
                     let d: Deleted = r.json()?;
                     if !d.deleted {

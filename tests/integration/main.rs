@@ -20,5 +20,6 @@ mod openai;
 mod openbao;
 mod postgres;
 mod record;
+mod spec_conformance;
 mod tui;
 mod tui_tmux;
