@@ -22,5 +22,6 @@ mod openai;
 mod openbao;
 mod postgres;
 mod record;
+mod spec_conformance;
 mod tui;
 mod tui_tmux;
