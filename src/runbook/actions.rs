@@ -1531,28 +1531,32 @@ impl Ctx {
                         model: src.models.then(|| ev.action.clone()),
                         requests: 1,
                         tokens: 0,
-                        cost_usd: 0.0,
+                        cost_usd: None,
                     });
                 }
                 eval.source(src);
             }
         }
-        let matcher = logs::KeyMatch::new(
-            &run.key.id,
-            run.facts
-                .provider_key_id
-                .as_deref()
-                .or(run.key.provider_key_id.as_deref()),
-            run.key.hint.as_deref(),
+        // The store's value (read in memory by the redeploy step) also matches by its SHA-256:
+        // gateways such as LiteLLM log that instead of the key.
+        let matcher = logs::KeyMatch::for_key(
+            &run.key,
+            run.facts.provider_key_id.as_deref(),
+            run.bag.old_key.as_ref().map(|v| v.expose()),
         );
-        for path in self.params.logs.clone() {
-            eval.source(logs::source_info(&path));
-            logs::read(&path, &matcher, |e| eval.feed(e)).map_err(|e| Failure::Failed {
-                error: format!("{step}: {e}"),
-                status: None,
-                retryable: true,
-            })?;
-        }
+        let paths = self.params.logs.clone();
+        crate::audit::feed_logs(
+            &mut eval,
+            &run.key.id,
+            &matcher,
+            &paths,
+            logs::OnBadLine::Count,
+        )
+        .map_err(|e| Failure::Failed {
+            error: format!("{step}: {e}"),
+            status: None,
+            retryable: true,
+        })?;
         let summary = eval.finish();
         let text = summary
             .rules
@@ -1564,6 +1568,7 @@ impl Ctx {
                 crate::audit::RuleStatus::Clean => format!("{}: clean", r.rule),
                 crate::audit::RuleStatus::NotEvaluable => format!("{}: not evaluable", r.rule),
             })
+            .chain(summary.notes.iter().cloned())
             .collect::<Vec<_>>()
             .join("; ");
         let key = run.key.id.clone();
