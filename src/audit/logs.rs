@@ -38,7 +38,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use std::sync::LazyLock;
+
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -370,36 +373,54 @@ struct Line<'a> {
     metadata: Option<Metadata>,
 }
 
+/// The text forms of a time besides RFC 3339, parsed once: parsing a format string for every
+/// line cost more than the rest of the line.
+static TIME_FORMATS: LazyLock<Vec<(Vec<Item<'static>>, bool)>> = LazyLock::new(|| {
+    [
+        // LiteLLM's `startTime` in a JSON export, and ISO 8601 without an offset (UTC).
+        ("%Y-%m-%dT%H:%M:%S%.f", false),
+        // SQL's text form (PostgreSQL `timestamp`), UTC.
+        ("%Y-%m-%d %H:%M:%S%.f", false),
+        // PostgreSQL's text form of a `timestamptz`: `2026-11-20 10:00:00.123+00`.
+        ("%Y-%m-%d %H:%M:%S%.f%#z", true),
+        ("%Y-%m-%dT%H:%M:%S%.f%#z", true),
+    ]
+    .into_iter()
+    .filter_map(|(f, offset)| {
+        StrftimeItems::new(f)
+            .parse_to_owned()
+            .ok()
+            .map(|i| (i, offset))
+    })
+    .collect()
+});
+
 fn parse_time(v: &Scalar<'_>) -> Option<DateTime<Utc>> {
     match v {
         Scalar::N(n) if n.is_finite() => DateTime::from_timestamp(*n as i64, 0),
         Scalar::N(_) => None,
         Scalar::S(s) => {
             let s = s.trim();
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Some(t.with_timezone(&Utc));
+            }
+            for (items, offset) in TIME_FORMATS.iter() {
+                let mut p = Parsed::new();
+                if chrono::format::parse(&mut p, s, items.iter()).is_err() {
+                    continue;
+                }
+                let t = if *offset {
+                    p.to_datetime().ok().map(|t| t.with_timezone(&Utc))
+                } else {
+                    p.to_naive_datetime_with_offset(0).ok().map(|t| t.and_utc())
+                };
+                if t.is_some() {
+                    return t;
+                }
+            }
+            s.parse::<i64>()
                 .ok()
-                .or_else(|| {
-                    // PostgreSQL's text form of a timestamptz: `2026-11-20 10:00:00.123+00`.
-                    DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%#z")
-                        .ok()
-                        .map(|t| t.with_timezone(&Utc))
-                })
-                .or_else(|| {
-                    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
-                        .ok()
-                        .map(|t| t.and_utc())
-                })
-                .or_else(|| {
-                    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                        .ok()
-                        .map(|t| t.and_utc())
-                })
-                .or_else(|| {
-                    s.parse::<i64>()
-                        .ok()
-                        .and_then(|n| DateTime::from_timestamp(n, 0))
-                })
+                .and_then(|n| DateTime::from_timestamp(n, 0))
         }
     }
 }
@@ -680,15 +701,29 @@ pub fn read_stream(
     let mut buf = Vec::with_capacity(1024);
     let mut n: u64 = 0;
     loop {
-        buf.clear();
         n = n.saturating_add(1);
-        let read = (&mut reader)
+        let avail = reader.fill_buf().map_err(io)?;
+        if avail.is_empty() {
+            break;
+        }
+        // Most lines lie whole in the buffer: parse them where they are, without a copy.
+        if let Some(end) = memchr::memchr(b'\n', avail) {
+            let text = avail[..end].trim_ascii();
+            let r = if text.is_empty() {
+                Ok(())
+            } else {
+                take(&mut stats, json_line(text))
+            };
+            reader.consume(end + 1);
+            verdict(&mut stats, n, r)?;
+            continue;
+        }
+        // A line that runs past the buffer: copy it, up to the limit.
+        buf.clear();
+        (&mut reader)
             .take(MAX_LINE as u64 + 1)
             .read_until(b'\n', &mut buf)
             .map_err(io)?;
-        if read == 0 {
-            break;
-        }
         if buf.len() > MAX_LINE && buf.last() != Some(&b'\n') {
             // Skip the rest of the line without holding it.
             reader.skip_until(b'\n').map_err(io)?;
@@ -704,16 +739,19 @@ pub fn read_stream(
         if text.is_empty() {
             continue;
         }
-        let line = serde_json::from_slice::<Line>(text).map_err(|e| {
-            format!(
-                "not a JSON object with the documented fields: {}",
-                without_values(&e.to_string())
-            )
-        });
-        let r = take(&mut stats, line);
+        let r = take(&mut stats, json_line(text));
         verdict(&mut stats, n, r)?;
     }
     Ok(stats)
+}
+
+fn json_line(text: &[u8]) -> Result<Line<'_>, String> {
+    serde_json::from_slice::<Line>(text).map_err(|e| {
+        format!(
+            "not a JSON object with the documented fields: {}",
+            without_values(&e.to_string())
+        )
+    })
 }
 
 /// A reader that counts physical lines and refuses a line longer than [`MAX_LINE`], so the
