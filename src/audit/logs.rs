@@ -746,7 +746,10 @@ pub fn read_stream(
 }
 
 fn json_line(text: &[u8]) -> Result<Line<'_>, String> {
-    serde_json::from_slice::<Line>(text).map_err(|e| {
+    // One UTF-8 check of the whole line is cheaper than serde_json's check of every string.
+    let text = std::str::from_utf8(text)
+        .map_err(|e| format!("not UTF-8 (at byte {})", e.valid_up_to() + 1))?;
+    serde_json::from_str::<Line>(text).map_err(|e| {
         format!(
             "not a JSON object with the documented fields: {}",
             without_values(&e.to_string())
