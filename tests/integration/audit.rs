@@ -585,6 +585,27 @@ fn litellm_spend_logs_match_by_fingerprint_read_failure_codes_and_forwarded_for_
     assert_eq!(got[0].cost_usd, Some(0.0012));
     assert_eq!(got[0].tokens, 150);
 
+    // The same table exported as CSV (psql `\copy ... csv header`): `metadata` is JSON text,
+    // times are PostgreSQL's `timestamp(3)` text, with or without an offset.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("spend.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "request_id,api_key,startTime,status,metadata,requester_ip_address,spend\n\
+             r1,{fp},2026-11-16 11:00:00.123,failure,\"{{\"\"error_information\"\": {{\"\"error_code\"\": \"\"401\"\"}}}}\",\"198.51.100.9, 10.0.0.1\",0\n\
+             r2,{fp},2026-11-16 11:00:01.5+00,success,{{}},203.0.113.7,0.002\n"
+        ),
+    )
+    .unwrap();
+    let got = read_all(&csv, &m);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].status, Some(401));
+    assert_eq!(got[0].source_ip, Some("198.51.100.9".parse().unwrap()));
+    assert_eq!(got[0].ts, t(14, 11) + Duration::milliseconds(123));
+    assert_eq!(got[1].status, Some(200));
+    assert_eq!(got[1].ts, t(14, 11) + Duration::milliseconds(1500));
+
     // Through the rules: the failures and the foreign address are findings, not "clean".
     let mut eval = Evaluator::new(
         window(),
