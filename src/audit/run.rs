@@ -96,15 +96,7 @@ async fn provider_usage(
             def.id.clone(),
             r.buckets
                 .iter()
-                .map(|b| {
-                    Event::bucket(
-                        b.start,
-                        b.end,
-                        b.requests,
-                        b.input_tokens + b.output_tokens,
-                        b.cost_usd,
-                    )
-                })
+                .map(|b| Event::bucket(b.start, b.end, b.requests, b.tokens(), b.cost_usd))
                 .collect(),
         ))),
         _ => Ok(None),

@@ -1600,7 +1600,9 @@ impl Ctx {
         };
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
         let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
-        let requests: u64 = in_window.iter().map(|b| b.requests).sum();
+        let requests = in_window
+            .iter()
+            .fold(0u64, |a, b| a.saturating_add(b.requests));
         let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let mut text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
@@ -1631,7 +1633,7 @@ impl Ctx {
                 "baseline_start": baseline_start,
                 "pages": report.pages,
                 "requests": requests,
-                "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
+                "tokens": in_window.iter().fold(0u64, |a, b| a.saturating_add(b.tokens())),
                 "cost_usd": cost,
                 "buckets": report.buckets,
                 "events_source": report.events_source,
@@ -1741,7 +1743,7 @@ impl Ctx {
                     b.start,
                     b.end,
                     b.requests,
-                    b.input_tokens + b.output_tokens,
+                    b.tokens(),
                     b.cost_usd,
                 ));
             }
