@@ -611,7 +611,6 @@ pub fn read_stream(
         path: path.to_path_buf(),
         source,
     };
-    let is_csv = csv;
     let mut stats = LogStats {
         file: file_name(path),
         ..LogStats::default()
@@ -647,7 +646,7 @@ pub fn read_stream(
             Ok(())
         }
     };
-    if is_csv {
+    if csv {
         let limited = LineLimit::new(BufReader::with_capacity(1 << 20, input));
         let mut csv = csv::ReaderBuilder::new()
             .flexible(false)
@@ -679,6 +678,7 @@ pub fn read_stream(
                     } else {
                         csv_error(&e, csv.get_ref().line)
                     };
+                    stats.lines = stats.lines.saturating_add(1);
                     verdict(&mut stats, line, Err(message))?;
                     if over.is_some() || matches!(e.kind(), csv::ErrorKind::Io(_)) {
                         // No way to find the next record's start: stop here, said loudly.
