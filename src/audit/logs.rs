@@ -559,17 +559,18 @@ pub fn read(
     )
 }
 
-/// A JSON or CSV error, told without the values it may quote (a value may be a key).
+/// A JSON or CSV error, told without the values it quotes (a value may be a key). serde_json
+/// puts values in double quotes and the tokens it expected in backticks, which stay.
 fn without_values(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut quoted = false;
     for c in message.chars() {
         match (c, quoted) {
-            ('"' | '`', false) => {
+            ('"', false) => {
                 quoted = true;
                 out.push_str("\"…");
             }
-            ('"' | '`', true) => {
+            ('"', true) => {
                 quoted = false;
                 out.push('"');
             }
@@ -803,5 +804,40 @@ impl<R: Read> Read for LineLimit<R> {
             }
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_drop_quoted_values_and_keep_expected_tokens() {
+        let m = without_values(
+            "invalid type: string \"sk-proj-Zz9Yy8\", expected f64 at line 1 column 9",
+        );
+        assert_eq!(
+            m,
+            "invalid type: string \"…\", expected f64 at line 1 column 9"
+        );
+        assert_eq!(
+            without_values("expected `,` or `}` at line 1 column 5"),
+            "expected `,` or `}` at line 1 column 5"
+        );
+    }
+
+    #[test]
+    fn addresses_take_the_first_of_a_forwarded_for_list_and_drop_ports() {
+        let ip = |s: &str| parse_address(s).map(|a| a.to_string());
+        assert_eq!(ip("1.2.3.4, 10.0.0.1").as_deref(), Some("1.2.3.4"));
+        assert_eq!(ip(" 2001:db8::1 ,10.0.0.1").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip("1.2.3.4:5678").as_deref(), Some("1.2.3.4"));
+        assert_eq!(ip("[2001:db8::1]:443").as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip("[2001:db8::1]").as_deref(), Some("2001:db8::1"));
+        assert_eq!(
+            ip("unknown, 1.2.3.4"),
+            None,
+            "the client is the first entry"
+        );
     }
 }
