@@ -445,9 +445,12 @@ fn parse_status(v: Option<&Scalar<'_>>, meta: Option<&Metadata>) -> Result<Optio
 }
 
 /// A client address. An `X-Forwarded-For` value lists the client first, then the proxies; an
-/// address may carry a port.
-fn parse_address(s: &str) -> Option<IpAddr> {
+/// address may carry a port. `Ok(None)`: the proxy wrote `unknown` (RFC 7239 section 6.2).
+fn parse_address(s: &str) -> Result<Option<IpAddr>, ()> {
     let first = s.split(',').next().unwrap_or("").trim();
+    if first.eq_ignore_ascii_case("unknown") {
+        return Ok(None);
+    }
     first
         .parse::<IpAddr>()
         .ok()
@@ -459,6 +462,8 @@ fn parse_address(s: &str) -> Option<IpAddr> {
                 .and_then(|r| r.strip_suffix(']'))
                 .and_then(|r| r.parse().ok())
         })
+        .map(Some)
+        .ok_or(())
 }
 
 /// A count from a float field: negative and NaN are 0, huge values saturate.
@@ -480,9 +485,8 @@ impl Line<'_> {
         let ts = parse_time(ts)
             .ok_or("timestamp is not RFC 3339, `YYYY-MM-DD HH:MM:SS` or Unix seconds")?;
         let source_ip = match self.source_ip.as_ref().map(|t| t.0.trim()) {
-            Some(s) if !s.is_empty() => Some(
-                parse_address(s).ok_or("source_ip is not an IP address or X-Forwarded-For list")?,
-            ),
+            Some(s) if !s.is_empty() => parse_address(s)
+                .map_err(|()| "source_ip is not an IP address or X-Forwarded-For list")?,
             _ => None,
         };
         let status = parse_status(self.status.as_ref(), self.metadata.as_ref())?;
@@ -828,7 +832,7 @@ mod tests {
 
     #[test]
     fn addresses_take_the_first_of_a_forwarded_for_list_and_drop_ports() {
-        let ip = |s: &str| parse_address(s).map(|a| a.to_string());
+        let ip = |s: &str| parse_address(s).ok().flatten().map(|a| a.to_string());
         assert_eq!(ip("1.2.3.4, 10.0.0.1").as_deref(), Some("1.2.3.4"));
         assert_eq!(ip(" 2001:db8::1 ,10.0.0.1").as_deref(), Some("2001:db8::1"));
         assert_eq!(ip("1.2.3.4:5678").as_deref(), Some("1.2.3.4"));
