@@ -457,12 +457,16 @@ pub fn render_markdown(r: &Report) -> String {
             }
         }
         out.push_str("\n### Spend\n\n");
+        // Unknown is never $0: with no source that reports money, say so.
         match (k.spend_usd, k.requests) {
             (Some(s), Some(n)) => out.push_str(&format!(
                 "${s:.2} over {n} requests in the exposure window\n"
             )),
             (Some(s), None) => out.push_str(&format!("${s:.2} in the exposure window\n")),
-            _ => out.push_str("unknown: no usage source\n"),
+            (None, Some(n)) => out.push_str(&format!(
+                "unknown: no source reports cost ({n} requests in the exposure window)\n"
+            )),
+            (None, None) => out.push_str("unknown: no usage source answered\n"),
         }
         if !k.usage_notes.is_empty() {
             out.push_str("\nWhat the usage sources covered and saw:\n\n");

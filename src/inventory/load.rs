@@ -925,6 +925,9 @@ impl FileSink<'_, '_, '_> {
         if let Some(h) = &k.hint {
             check_hint(&mut self.problems, h);
         }
+        if let Some(f) = &k.fingerprint {
+            check_fingerprint(&mut self.problems, f);
+        }
         let created_at = date(&mut self.problems, k.created_at, "created_at");
         let last_rotated = date(&mut self.problems, k.last_rotated, "last_rotated");
         let rotation_days =
@@ -947,6 +950,7 @@ impl FileSink<'_, '_, '_> {
             provider: k.provider.into_string(),
             provider_key_id: k.provider_key_id.map(Str::into_string),
             hint: k.hint.map(Str::into_string),
+            fingerprint: k.fingerprint.map(Str::into_string),
             scopes: strings(k.scopes),
             needs: k.needs.map(strings),
             store: k.store.map(Str::into_string),
@@ -1248,6 +1252,17 @@ fn check_hint(out: &mut Problems, v: &Str<'_>) {
         out.push((
             v.at,
             "hint must be a prefix, `...` and at most the last 4 characters (like \"sk-proj-...Q2x\"); never write more of a key into the inventory".into(),
+        ));
+    }
+}
+
+/// A fingerprint is `sha256:` and 64 lowercase hex digits, nothing else: anything longer or
+/// of another shape may be a pasted key, so the message never repeats the value.
+fn check_fingerprint(out: &mut Problems, v: &Str<'_>) {
+    if !crate::audit::fingerprint::is_valid(v.as_str()) {
+        out.push((
+            v.at,
+            "fingerprint must be `sha256:` followed by the 64 lowercase hex digits of the key value's SHA-256 (like \"sha256:9f86d0...\"); the value given is not shown".into(),
         ));
     }
 }

@@ -1600,7 +1600,9 @@ impl Ctx {
         };
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
         let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
-        let requests: u64 = in_window.iter().map(|b| b.requests).sum();
+        let requests = in_window
+            .iter()
+            .fold(0u64, |a, b| a.saturating_add(b.requests));
         let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let mut text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
@@ -1631,7 +1633,7 @@ impl Ctx {
                 "baseline_start": baseline_start,
                 "pages": report.pages,
                 "requests": requests,
-                "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
+                "tokens": in_window.iter().fold(0u64, |a, b| a.saturating_add(b.tokens())),
                 "cost_usd": cost,
                 "buckets": report.buckets,
                 "events_source": report.events_source,
@@ -1741,7 +1743,7 @@ impl Ctx {
                     b.start,
                     b.end,
                     b.requests,
-                    b.input_tokens + b.output_tokens,
+                    b.tokens(),
                     b.cost_usd,
                 ));
             }
@@ -1756,28 +1758,32 @@ impl Ctx {
                         model: src.models.then(|| ev.action.clone()),
                         requests: 1,
                         tokens: 0,
-                        cost_usd: 0.0,
+                        cost_usd: None,
                     });
                 }
                 eval.source(src);
             }
         }
-        let matcher = logs::KeyMatch::new(
-            &run.key.id,
-            run.facts
-                .provider_key_id
-                .as_deref()
-                .or(run.key.provider_key_id.as_deref()),
-            run.key.hint.as_deref(),
+        // The store's value (read in memory by the redeploy step) also matches by its SHA-256:
+        // gateways such as LiteLLM log that instead of the key.
+        let matcher = logs::KeyMatch::for_key(
+            &run.key,
+            run.facts.provider_key_id.as_deref(),
+            run.bag.old_key.as_ref().map(|v| v.expose()),
         );
-        for path in self.params.logs.clone() {
-            eval.source(logs::source_info(&path));
-            logs::read(&path, &matcher, |e| eval.feed(e)).map_err(|e| Failure::Failed {
-                error: format!("{step}: {e}"),
-                status: None,
-                retryable: true,
-            })?;
-        }
+        let paths = self.params.logs.clone();
+        crate::audit::feed_logs(
+            &mut eval,
+            &run.key.id,
+            &matcher,
+            &paths,
+            logs::OnBadLine::Count,
+        )
+        .map_err(|e| Failure::Failed {
+            error: format!("{step}: {e}"),
+            status: None,
+            retryable: true,
+        })?;
         let summary = eval.finish();
         let text = summary
             .rules
@@ -1789,6 +1795,7 @@ impl Ctx {
                 crate::audit::RuleStatus::Clean => format!("{}: clean", r.rule),
                 crate::audit::RuleStatus::NotEvaluable => format!("{}: not evaluable", r.rule),
             })
+            .chain(summary.notes.iter().cloned())
             .collect::<Vec<_>>()
             .join("; ");
         let key = run.key.id.clone();
