@@ -274,7 +274,10 @@ pub fn read_routed(
         let line: Line = serde_json::from_str(text).map_err(|e| {
             bad(
                 n,
-                format!("not a JSON object with the documented fields: {e}"),
+                format!(
+                    "not a JSON object with the documented fields: {}",
+                    crate::http::json_error(&e)
+                ),
             )
         })?;
         let Some(i) = route(line.key_id) else {

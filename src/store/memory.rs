@@ -105,6 +105,8 @@ impl MemoryStore {
                         path: loc.path.clone(),
                         field: loc.field.clone(),
                     })?;
+                // Like every other store: a value read is a value the redactor must know.
+                http.redactor().learn(&value);
                 Ok(StoreOutput::Value {
                     value,
                     version: n.into(),
