@@ -156,15 +156,19 @@ impl std::fmt::Debug for HttpResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpResponse")
             .field("status", &self.status)
-            .field("body", &format_args!("[{} bytes, not shown]", self.body.len()))
+            .field(
+                "body",
+                &format_args!("[{} bytes, not shown]", self.body.len()),
+            )
             .finish()
     }
 }
 
 impl HttpResponse {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| HttpError::Malformed(format!("status {}: {}", self.status, json_error(&e))))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            HttpError::Malformed(format!("status {}: {}", self.status, json_error(&e)))
+        })
     }
 }
 
@@ -358,8 +362,9 @@ impl Http {
             return Ok(None);
         };
         let mut body = body.clone();
-        let filled = Self::fill_body(&mut body, plan, secrets)
-            .and_then(|()| serde_json::to_vec(&body).map_err(|e| HttpError::Invalid(e.to_string())));
+        let filled = Self::fill_body(&mut body, plan, secrets).and_then(|()| {
+            serde_json::to_vec(&body).map_err(|e| HttpError::Invalid(e.to_string()))
+        });
         for slot in &plan.body_secrets {
             if let Some(serde_json::Value::String(s)) = body.pointer_mut(&slot.pointer) {
                 s.zeroize();
@@ -440,7 +445,10 @@ impl Http {
 
     /// The whole body, refused past [`RESPONSE_LIMIT`] (checked against `Content-Length`
     /// first, then while reading, since a chunked answer announces no length).
-    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, HttpError> {
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+    ) -> Result<Zeroizing<Vec<u8>>, HttpError> {
         let too_large = || {
             HttpError::Malformed(format!(
                 "the response body is larger than {} MiB; refused",

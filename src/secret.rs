@@ -168,11 +168,12 @@ impl Redactor {
         let learned = match &known.finder {
             Some(finder) => {
                 let mut out = String::with_capacity(text.len());
-                if finder.try_replace_all_with(text, &mut out, |_, _, dst| {
-                    dst.push_str(REDACTED);
-                    true
-                })
-                .is_err()
+                if finder
+                    .try_replace_all_with(text, &mut out, |_, _, dst| {
+                        dst.push_str(REDACTED);
+                        true
+                    })
+                    .is_err()
                 {
                     return WITHHELD.to_string();
                 }
@@ -252,7 +253,13 @@ mod tests {
         let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
         let path = "pa%20ss%2Fw%22rd%2BFAKE-0123456789";
         let lower = "pa%20ss%2fw%22rd%2bFAKE-0123456789";
-        for text in [value.to_string(), json, form, path.to_string(), lower.to_string()] {
+        for text in [
+            value.to_string(),
+            json,
+            form,
+            path.to_string(),
+            lower.to_string(),
+        ] {
             let out = r.scrub(&format!("before {text} after"));
             assert!(!out.contains("FAKE-0123456789"), "{out}");
             assert!(out.contains("[REDACTED]"), "{out}");

@@ -108,16 +108,35 @@ pub fn load(paths: &[PathBuf]) -> Result<Inventory, InventoryError> {
     let files = expand_paths(paths)?;
     let mut sources = Vec::with_capacity(files.len());
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| InventoryError::Io {
+        let bytes = std::fs::read(&path).map_err(|source| InventoryError::Io {
             path: path.clone(),
             source,
         })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => return Err(InventoryError::Invalid(vec![not_utf8(path, e)])),
+        };
         sources.push(Source {
             path,
             text: Cow::Owned(text),
         });
     }
     load_sources(&sources)
+}
+
+/// Where a file stops being UTF-8, as a problem with line and column (counted in the valid
+/// text before it). The bytes themselves are not shown: they may be part of a pasted key.
+fn not_utf8(path: PathBuf, e: std::string::FromUtf8Error) -> Problem {
+    let at = e.utf8_error().valid_up_to();
+    let bytes = e.into_bytes();
+    let valid = std::str::from_utf8(&bytes[..at]).unwrap_or("");
+    let (line, column) = LineIndex::new(valid).locate(valid, at);
+    Problem {
+        path,
+        line,
+        column,
+        message: "not valid UTF-8 here: inventory files are UTF-8 text (was it saved in another encoding?)".into(),
+    }
 }
 
 /// Load an inventory from text (the training environment, tests).

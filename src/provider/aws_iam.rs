@@ -650,7 +650,10 @@ mod tests {
             active: true,
             created: None,
         };
-        assert_eq!(AwsIamProvider::located(&listed).hint.as_deref(), Some("AAAÄ...BBBB"));
+        assert_eq!(
+            AwsIamProvider::located(&listed).hint.as_deref(),
+            Some("AAAÄ...BBBB")
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@
 //! | OpenAI legacy `sk-`, LiteLLM virtual keys | `openai-api-key` legacy branch `sk-[a-zA-Z0-9]{20}T3BlbkFJ…`; LiteLLM makes `"sk-" + secrets.token_urlsafe(16)` (BerriAI/litellm `proxy/management_endpoints/key_management_endpoints.py`, `generate_key_helper_fn`) | `sk-` + 20 or more of `[A-Za-z0-9_-]` |
 //! | Anthropic `sk-ant-api03-`, `sk-ant-admin01-` | `anthropic-api-key`, `anthropic-admin-api-key`: prefix + `[a-zA-Z0-9_-]{93}AA` | prefix + 12 or more (a console hint `sk-ant-api03-R2D...igAA` has 3 and is kept) |
 //! | AWS access key id | `aws-access-token`: `(?:A3T[A-Z0-9]\|AKIA\|ASIA\|ABIA\|ACCA)[A-Z2-7]{16}` | same, `[A-Z0-9]{16}` (emulators draw from all digits); an *identifier*, see [`Sensitivity`] |
-//! | AWS secret access key | TruffleHog `pkg/detectors/aws`: 40 of `[A-Za-z0-9+/]` next to an AWS keyword or key id | 40 of `[A-Za-z0-9+/]` after `aws_secret_access_key`, `SecretAccessKey`, `aws_secret` or an access key id |
+//! | AWS secret access key | TruffleHog `pkg/detectors/aws`: 40 of `[A-Za-z0-9+/]` next to an AWS keyword or key id | 40 or more of `[A-Za-z0-9+/]` after `aws_secret_access_key`, `SecretAccessKey`, `aws_secret` or an access key id (`/` is in the alphabet, so no boundary is needed after it) |
 //! | GitHub `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` | `github-pat`, `github-oauth`, `github-app-token`, `github-refresh-token`: prefix + `[0-9a-zA-Z]{36}` | prefix + 20 or more |
 //! | GitHub `github_pat_` | `github-fine-grained-pat`: `github_pat_\w{82}` | prefix + 20 or more of `[0-9A-Za-z_]` |
 //! | Stripe `sk_live_`, `rk_live_` (and `test`, `prod`) | `stripe-access-token`: `(?:sk\|rk)_(?:test\|live\|prod)_[a-zA-Z0-9]{10,99}` | same, no upper bound |
@@ -28,7 +28,7 @@
 //! | URL passwords (`postgres://`, `postgresql://`, any scheme) | RFC 3986 section 3.2.1 `userinfo = user:password`; PostgreSQL docs 34.1.1.2 "Connection URIs" | the password between `:` and `@` |
 //! | SendGrid `SG.x.y` | `sendgrid-api-token`: `SG\.(?i)[a-z0-9=_\-\.]{66}`; 22-char id, 43-char secret (SendGrid API keys docs) | `SG.` + 16 or more + `.` + 16 or more |
 //! | Twilio API key SID | `twilio-api-key`: `SK[0-9a-fA-F]{32}` | same |
-//! | Twilio auth token | TruffleHog `pkg/detectors/twilio`: 32 hex next to the keyword | 32 hex after `twilio` (within 40 characters) or `auth_token` |
+//! | Twilio auth token | TruffleHog `pkg/detectors/twilio`: 32 hex next to the keyword | 32 hex within 40 characters after `twilio` or `auth_token` |
 //! | `Bearer` tokens | RFC 6750 section 2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` | the token, 8 or more characters |
 //! | keyfire training keys `fk-` | keyfire's own simulator (`sim::fake_api`) | `fk-` + 16 or more |
 //!
@@ -38,7 +38,7 @@
 //! `api_key=sk-proj-…`, `…/v1/keys/sk-proj-…` and `x-api-key%3Dsk-ant-…` are found while
 //! `task-queue-…` is not an `sk-` key. Characters that percent-encoding changes inside a key
 //! (`+`, `/`, `=`, spaces in a PEM header, `:` and `@` around a URL password) are matched in
-//! their encoded forms too.
+//! their encoded forms too, also encoded twice (`%253D`).
 //!
 //! Why the `regex` crate: its automata guarantee linear time on any input (a scrubber runs on
 //! attacker-controlled error bodies), a `RegexSet` tells in one pass which of the formats can
@@ -122,64 +122,238 @@ use Sensitivity::{Identifier, Secret};
 /// Order matters only between formats that match the same range: the first (most specific)
 /// names it. Patterns with a capture group recognize that group; the rest is context.
 static RULES: &[Rule] = &[
-    rule("openai-project-key", "OpenAI project key", Secret, Some("sk-proj-"), true,
-        r"sk-proj-[A-Za-z0-9_-]{12,}"),
-    rule("openai-service-account-key", "OpenAI service account key", Secret, Some("sk-svcacct-"), true,
-        r"sk-svcacct-[A-Za-z0-9_-]{12,}"),
-    rule("openai-admin-key", "OpenAI admin key", Secret, Some("sk-admin-"), true,
-        r"sk-admin-[A-Za-z0-9_-]{12,}"),
-    rule("anthropic-api-key", "Anthropic API key", Secret, Some("sk-ant-api03-"), true,
-        r"sk-ant-api03-[A-Za-z0-9_-]{12,}"),
-    rule("anthropic-admin-key", "Anthropic admin key", Secret, Some("sk-ant-admin01-"), true,
-        r"sk-ant-admin01-[A-Za-z0-9_-]{12,}"),
-    rule("anthropic-key", "Anthropic key", Secret, Some("sk-ant-"), true,
-        r"sk-ant-[a-z]+[0-9]*-[A-Za-z0-9_-]{12,}"),
-    rule("sk-key", "OpenAI or LiteLLM key", Secret, Some("sk-"), true,
-        r"sk-[A-Za-z0-9_-]{20,}"),
-    rule("aws-secret-access-key", "AWS secret access key", Secret, None, false,
-        r#"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|aws_?secret)(?:[\s"'=:,;>\\]|%[0-9A-Fa-f]{2}){0,12}((?:[A-Za-z0-9+/]|%2[BbFf]){40})(?:[^A-Za-z0-9+/]|$)"#),
-    rule("aws-secret-access-key", "AWS secret access key", Secret, None, true,
-        r#"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?:[\s"':,;|\\]|%[0-9A-Fa-f]{2}){1,12}((?:[A-Za-z0-9+/]|%2[BbFf]){40})(?:[^A-Za-z0-9+/]|$)"#),
-    rule("aws-access-key-id", "AWS access key id", Identifier, None, true,
-        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"),
-    rule("github-pat", "GitHub personal access token", Secret, Some("ghp_"), true,
-        r"ghp_[0-9A-Za-z]{20,}"),
-    rule("github-oauth", "GitHub OAuth token", Secret, Some("gho_"), true,
-        r"gho_[0-9A-Za-z]{20,}"),
-    rule("github-app-token", "GitHub app token", Secret, None, true,
-        r"gh[us]_[0-9A-Za-z]{20,}"),
-    rule("github-refresh-token", "GitHub refresh token", Secret, Some("ghr_"), true,
-        r"ghr_[0-9A-Za-z]{20,}"),
-    rule("github-fine-grained-pat", "GitHub fine-grained token", Secret, Some("github_pat_"), true,
-        r"github_pat_[0-9A-Za-z_]{20,}"),
-    rule("stripe-key", "Stripe secret or restricted key", Secret, None, true,
-        r"[sr]k_(?:test|live|prod)_[0-9A-Za-z]{10,}"),
-    rule("google-api-key", "Google API key", Secret, Some("AIza"), true,
-        r"AIza[0-9A-Za-z_-]{30,}"),
-    rule("slack-app-token", "Slack app token", Secret, Some("xapp-"), true,
-        r"xapp-[0-9]-[0-9A-Za-z-]{8,}"),
-    rule("slack-token", "Slack token", Secret, None, true,
-        r"xox[abeoprs]-[0-9A-Za-z-]{8,}"),
-    rule("jwt", "JSON Web Token", Secret, None, true,
-        r"ey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9/\\_-]{10,}\.(?:[A-Za-z0-9/\\_+-]{10,}={0,2})?"),
-    rule("pem-private-key", "PEM private key", Secret, None, false,
-        r"-----BEGIN(?:[A-Z0-9_-]|[ +]|%20){0,100}?PRIVATE(?:[ +]|%20)KEY(?:(?:[ +]|%20)BLOCK)?-----(?s:.*?)(?:-----END(?:[A-Z0-9_-]|[ +]|%20){0,100}?PRIVATE(?:[ +]|%20)KEY(?:(?:[ +]|%20)BLOCK)?-----|\z)"),
-    rule("vault-token", "Vault token", Secret, None, true,
-        r"hv[sb]\.[A-Za-z0-9_-]{20,}"),
-    rule("postgres-url-password", "PostgreSQL URL password", Secret, None, true,
-        r#"(?i:postgres(?:ql)?)(?::|%3[Aa])(?://|%2[Ff]%2[Ff])[^\s:@/'"]*?(?::|%3[Aa])([^\s@/'"]+?)(?:@|%40)"#),
-    rule("url-password", "URL password", Secret, None, true,
-        r#"[A-Za-z][A-Za-z0-9+.-]*(?::|%3[Aa])(?://|%2[Ff]%2[Ff])[^\s:@/'"]*?(?::|%3[Aa])([^\s@/'"]+?)(?:@|%40)"#),
-    rule("sendgrid-api-key", "SendGrid API key", Secret, Some("SG."), true,
-        r"SG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}"),
-    rule("twilio-api-key", "Twilio API key", Secret, Some("SK"), true,
-        r"SK[0-9a-fA-F]{32}"),
-    rule("twilio-auth-token", "Twilio auth token", Secret, None, false,
-        r#"(?i:twilio[^\n]{0,40}?|auth_?token(?:[\s"'=:,>\\]|%[0-9A-Fa-f]{2}){1,12})\b([0-9a-f]{32})\b"#),
-    rule("bearer-token", "Bearer token", Secret, None, true,
-        r"(?i:bearer)(?:[ \t]+|%20|\+)([A-Za-z0-9._~+/-]{8,}=*)"),
-    rule("keyfire-training-key", "keyfire training key", Secret, Some("fk-"), true,
-        r"fk-[A-Za-z0-9_-]{16,}"),
+    rule(
+        "openai-project-key",
+        "OpenAI project key",
+        Secret,
+        Some("sk-proj-"),
+        true,
+        r"sk-proj-[A-Za-z0-9_-]{12,}",
+    ),
+    rule(
+        "openai-service-account-key",
+        "OpenAI service account key",
+        Secret,
+        Some("sk-svcacct-"),
+        true,
+        r"sk-svcacct-[A-Za-z0-9_-]{12,}",
+    ),
+    rule(
+        "openai-admin-key",
+        "OpenAI admin key",
+        Secret,
+        Some("sk-admin-"),
+        true,
+        r"sk-admin-[A-Za-z0-9_-]{12,}",
+    ),
+    rule(
+        "anthropic-api-key",
+        "Anthropic API key",
+        Secret,
+        Some("sk-ant-api03-"),
+        true,
+        r"sk-ant-api03-[A-Za-z0-9_-]{12,}",
+    ),
+    rule(
+        "anthropic-admin-key",
+        "Anthropic admin key",
+        Secret,
+        Some("sk-ant-admin01-"),
+        true,
+        r"sk-ant-admin01-[A-Za-z0-9_-]{12,}",
+    ),
+    rule(
+        "anthropic-key",
+        "Anthropic key",
+        Secret,
+        Some("sk-ant-"),
+        true,
+        r"sk-ant-[a-z]+[0-9]*-[A-Za-z0-9_-]{12,}",
+    ),
+    rule(
+        "sk-key",
+        "OpenAI or LiteLLM key",
+        Secret,
+        Some("sk-"),
+        true,
+        r"sk-[A-Za-z0-9_-]{20,}",
+    ),
+    rule(
+        "aws-secret-access-key",
+        "AWS secret access key",
+        Secret,
+        None,
+        false,
+        r#"(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret_?key|aws_?secret)(?:[\s"'=:,;>\\]|%(?:25)*[0-9A-Fa-f]{2}){0,40}((?:[A-Za-z0-9+/]|%(?:25)*2[BbFf]){40,})"#,
+    ),
+    rule(
+        "aws-secret-access-key",
+        "AWS secret access key",
+        Secret,
+        None,
+        true,
+        r#"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?:[\s"':,;|\\]|%(?:25)*[0-9A-Fa-f]{2}){1,40}((?:[A-Za-z0-9+/]|%(?:25)*2[BbFf]){40,})"#,
+    ),
+    rule(
+        "aws-access-key-id",
+        "AWS access key id",
+        Identifier,
+        None,
+        true,
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
+    ),
+    rule(
+        "github-pat",
+        "GitHub personal access token",
+        Secret,
+        Some("ghp_"),
+        true,
+        r"ghp_[0-9A-Za-z]{20,}",
+    ),
+    rule(
+        "github-oauth",
+        "GitHub OAuth token",
+        Secret,
+        Some("gho_"),
+        true,
+        r"gho_[0-9A-Za-z]{20,}",
+    ),
+    rule(
+        "github-app-token",
+        "GitHub app token",
+        Secret,
+        None,
+        true,
+        r"gh[us]_[0-9A-Za-z]{20,}",
+    ),
+    rule(
+        "github-refresh-token",
+        "GitHub refresh token",
+        Secret,
+        Some("ghr_"),
+        true,
+        r"ghr_[0-9A-Za-z]{20,}",
+    ),
+    rule(
+        "github-fine-grained-pat",
+        "GitHub fine-grained token",
+        Secret,
+        Some("github_pat_"),
+        true,
+        r"github_pat_[0-9A-Za-z_]{20,}",
+    ),
+    rule(
+        "stripe-key",
+        "Stripe secret or restricted key",
+        Secret,
+        None,
+        true,
+        r"[sr]k_(?:test|live|prod)_[0-9A-Za-z]{10,}",
+    ),
+    rule(
+        "google-api-key",
+        "Google API key",
+        Secret,
+        Some("AIza"),
+        true,
+        r"AIza[0-9A-Za-z_-]{30,}",
+    ),
+    rule(
+        "slack-app-token",
+        "Slack app token",
+        Secret,
+        Some("xapp-"),
+        true,
+        r"xapp-[0-9]-[0-9A-Za-z-]{8,}",
+    ),
+    rule(
+        "slack-token",
+        "Slack token",
+        Secret,
+        None,
+        true,
+        r"xox[abeoprs]-[0-9A-Za-z-]{8,}",
+    ),
+    rule(
+        "jwt",
+        "JSON Web Token",
+        Secret,
+        None,
+        true,
+        r"ey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9/\\_-]{10,}\.(?:[A-Za-z0-9/\\_+-]{10,}={0,2})?",
+    ),
+    rule(
+        "pem-private-key",
+        "PEM private key",
+        Secret,
+        None,
+        false,
+        r"-----BEGIN(?:[A-Z0-9_-]|[ +]|%(?:25)*20){0,100}?PRIVATE(?:[ +]|%(?:25)*20)KEY(?:(?:[ +]|%(?:25)*20)BLOCK)?-----(?s:.*?)(?:-----END(?:[A-Z0-9_-]|[ +]|%(?:25)*20){0,100}?PRIVATE(?:[ +]|%(?:25)*20)KEY(?:(?:[ +]|%(?:25)*20)BLOCK)?-----|\z)",
+    ),
+    rule(
+        "vault-token",
+        "Vault token",
+        Secret,
+        None,
+        true,
+        r"hv[sb]\.[A-Za-z0-9_-]{20,}",
+    ),
+    rule(
+        "postgres-url-password",
+        "PostgreSQL URL password",
+        Secret,
+        None,
+        true,
+        r#"(?i:postgres(?:ql)?)(?::|%(?:25)*3[Aa])(?://|%(?:25)*2[Ff]%(?:25)*2[Ff])[^\s:@/'"]*?(?::|%(?:25)*3[Aa])([^\s@/'"]+?)(?:@|%(?:25)*40)"#,
+    ),
+    rule(
+        "url-password",
+        "URL password",
+        Secret,
+        None,
+        true,
+        r#"[A-Za-z][A-Za-z0-9+.-]*(?::|%(?:25)*3[Aa])(?://|%(?:25)*2[Ff]%(?:25)*2[Ff])[^\s:@/'"]*?(?::|%(?:25)*3[Aa])([^\s@/'"]+?)(?:@|%(?:25)*40)"#,
+    ),
+    rule(
+        "sendgrid-api-key",
+        "SendGrid API key",
+        Secret,
+        Some("SG."),
+        true,
+        r"SG\.[0-9A-Za-z_-]{16,}\.[0-9A-Za-z_-]{16,}",
+    ),
+    rule(
+        "twilio-api-key",
+        "Twilio API key",
+        Secret,
+        Some("SK"),
+        true,
+        r"SK[0-9a-fA-F]{32}",
+    ),
+    rule(
+        "twilio-auth-token",
+        "Twilio auth token",
+        Secret,
+        None,
+        false,
+        r"(?i:twilio|auth_?token)[^\n]{0,40}?(?:[^0-9A-Za-z]|%(?:25)*[0-9A-Fa-f]{2})([0-9a-f]{32})(?:[^0-9A-Za-z]|$)",
+    ),
+    rule(
+        "bearer-token",
+        "Bearer token",
+        Secret,
+        None,
+        true,
+        r"(?i:bearer)(?:[ \t]+|%(?:25)*20|\+)([A-Za-z0-9._~+/-]{8,}=*)",
+    ),
+    rule(
+        "keyfire-training-key",
+        "keyfire training key",
+        Secret,
+        Some("fk-"),
+        true,
+        r"fk-[A-Za-z0-9_-]{16,}",
+    ),
 ];
 
 struct Compiled {
@@ -323,10 +497,18 @@ fn starts_token(text: &str, at: usize) -> bool {
     if !prev.is_ascii_alphanumeric() {
         return true;
     }
-    // `%3D`: a percent-encoded delimiter.
-    if before.len() >= 3 {
-        let tail = &before[before.len() - 3..];
-        if tail[0] == b'%' && tail[1].is_ascii_hexdigit() && tail[2].is_ascii_hexdigit() {
+    // `%3D` (or `%253D`, encoded twice): a percent-encoded delimiter.
+    if let Some(rest) = before.len().checked_sub(2).map(|n| &before[..n])
+        && before[rest.len()..].iter().all(u8::is_ascii_hexdigit)
+    {
+        let mut rest = rest;
+        while let Some(r) = rest.strip_suffix(b"25") {
+            if r.ends_with(b"%") {
+                return true;
+            }
+            rest = r;
+        }
+        if rest.ends_with(b"%") {
             return true;
         }
     }
@@ -383,11 +565,19 @@ mod tests {
 
     #[test]
     fn keeps_console_hints_and_identifiers() {
-        assert!(find_secrets("found sk-ant-api03-R2D...igAA and sk-proj-...Q2x7").unwrap().is_empty());
+        assert!(
+            find_secrets("found sk-ant-api03-R2D...igAA and sk-proj-...Q2x7")
+                .unwrap()
+                .is_empty()
+        );
         let ids = find("key AKIAFAKEFAKEFAKE2345 revoked").unwrap();
         assert_eq!(ids.len(), 1);
         assert_eq!(ids[0].format.sensitivity, Identifier);
-        assert!(find_secrets("key AKIAFAKEFAKEFAKE2345 revoked").unwrap().is_empty());
+        assert!(
+            find_secrets("key AKIAFAKEFAKEFAKE2345 revoked")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
