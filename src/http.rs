@@ -568,6 +568,108 @@ mod tests {
     }
 
     #[test]
+    fn json_errors_never_quote_the_body() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Created {
+            id: u64,
+            value: String,
+        }
+        let key = "sk-svcacct-FAKEnewKEYfake0123456789abcdef";
+        for body in [
+            format!(r#"{{"id":"{key}","value":"x"}}"#),
+            format!(r#"{{"value":"{key}","id":true}}"#),
+            format!(r#"{{"value":"{key}""#),
+            format!(r#"{{"id":1,"value":"{key}",}}"#),
+        ] {
+            let resp = HttpResponse {
+                status: 201,
+                body: Zeroizing::new(body.into_bytes()),
+            };
+            let e = resp.json::<Created>().unwrap_err().to_string();
+            assert!(!e.contains("FAKEnewKEY"), "{e}");
+            assert!(e.contains("status 201") && e.contains("line 1"), "{e}");
+        }
+        let resp = HttpResponse {
+            status: 200,
+            body: Zeroizing::new(br#"{"id":1}"#.to_vec()),
+        };
+        let e = resp.json::<Created>().unwrap_err().to_string();
+        assert!(e.contains("no field `value`"), "{e}");
+    }
+
+    #[test]
+    fn response_debug_shows_the_size_not_the_body() {
+        let resp = HttpResponse {
+            status: 201,
+            body: Zeroizing::new(br#"{"value":"sk-proj-FAKEfakeFAKE0123456789"}"#.to_vec()),
+        };
+        let debug = format!("{resp:?}");
+        assert!(!debug.contains("FAKEfake"), "{debug}");
+        assert!(debug.contains("201") && debug.contains("bytes"), "{debug}");
+    }
+
+    /// A loopback server that answers every request with `head` and then `chunks`
+    /// (1 MiB each).
+    async fn serve_once(head: String, chunks: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.write_all(head.as_bytes()).await;
+            let chunk = vec![b'a'; 1024 * 1024];
+            for _ in 0..chunks {
+                let framed = format!("{:x}\r\n", chunk.len());
+                if sock.write_all(framed.as_bytes()).await.is_err()
+                    || sock.write_all(&chunk).await.is_err()
+                    || sock.write_all(b"\r\n").await.is_err()
+                {
+                    return;
+                }
+            }
+            let _ = sock.write_all(b"0\r\n\r\n").await;
+        });
+        format!("http://{addr}/big")
+    }
+
+    #[tokio::test]
+    async fn bodies_past_the_limit_are_refused_with_or_without_a_length() {
+        let http = Http::new(false, Redactor::new()).unwrap();
+        let url = serve_once(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                RESPONSE_LIMIT + 1
+            ),
+            0,
+        )
+        .await;
+        let plan = RequestPlan::read("read a big body", "GET", url);
+        let e = http.send(&plan, &SecretBag::default()).await.unwrap_err();
+        assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
+
+        let url = serve_once(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".into(),
+            17,
+        )
+        .await;
+        let plan = RequestPlan::read("read a big body", "GET", url);
+        let e = http.send(&plan, &SecretBag::default()).await.unwrap_err();
+        assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
+
+        let url = serve_once(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".into(),
+            2,
+        )
+        .await;
+        let plan = RequestPlan::read("read a body under the limit", "GET", url);
+        let resp = http.send(&plan, &SecretBag::default()).await.unwrap();
+        assert_eq!(resp.body.len(), 2 * 1024 * 1024);
+    }
+
+    #[test]
     fn exhausted_retries_keep_the_kind_and_status_and_say_so() {
         let e = HttpError::Exhausted {
             attempts: 5,
