@@ -37,6 +37,55 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A JSON object that may hold secret values (a Vault secret's `data`, a Secrets Manager
+/// `SecretString`, a stored AWS key pair): every string in it, names included, is zeroed on
+/// drop, and `Debug` shows only how many fields it has.
+#[derive(Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SecretMap(pub serde_json::Map<String, serde_json::Value>);
+
+impl SecretMap {
+    pub fn get_str(&self, field: &str) -> Option<&str> {
+        self.0.get(field).and_then(|v| v.as_str())
+    }
+}
+
+impl Drop for SecretMap {
+    fn drop(&mut self) {
+        zeroize_map(&mut self.0);
+    }
+}
+
+impl fmt::Debug for SecretMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretMap([{} fields, REDACTED])", self.0.len())
+    }
+}
+
+/// Zero every string in a JSON value (object names included) and empty it.
+pub fn zeroize_json(v: &mut serde_json::Value) {
+    use zeroize::Zeroize;
+    match v {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(a) => {
+            for x in a.iter_mut() {
+                zeroize_json(x);
+            }
+            a.clear();
+        }
+        serde_json::Value::Object(m) => zeroize_map(m),
+        _ => {}
+    }
+}
+
+fn zeroize_map(m: &mut serde_json::Map<String, serde_json::Value>) {
+    use zeroize::Zeroize;
+    for (mut name, mut value) in std::mem::take(m) {
+        name.zeroize();
+        zeroize_json(&mut value);
+    }
+}
+
 /// Prefixes that identify a provider's key format; they carry no secret entropy.
 const KNOWN_PREFIXES: &[&str] = &[
     "sk-proj-",
