@@ -504,6 +504,8 @@ fn filter_keeps_up_with_100k_keys() {
 async fn a_whole_incident_runs_through_the_console_loop() {
     use keyfire::tui::runner::{Runner, run_loop};
     let env = crate::common::TestEnv::new();
+    env.api
+        .set_usage(&env.old_key_id, crate::llm::planted_usage());
     let setup = env.setup();
     let mut app = App::new(setup.inventory.clone(), Vec::new(), Utc::now());
     let (_input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -589,4 +591,14 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     let buf = terminal.backend().buffer();
     let text: String = buf.content().iter().map(|c| c.symbol()).collect();
     assert!(text.contains("keyfire"), "the last frame was drawn");
+    // The audit view draws what the audit step recorded, from the same record.
+    app.screen = keyfire::tui::app::Screen::Incident;
+    app.run.as_mut().unwrap().show_audit = true;
+    let audit = screen(&app, 100, 30);
+    assert!(!audit.contains("no usage fetched yet"), "{audit}");
+    assert!(audit.contains("volume"), "the rules' verdicts: {audit}");
+    let progress = &app.run.as_ref().unwrap().state.per_key["support-llm"];
+    assert!(!progress.usage.is_empty(), "the chart's buckets");
+    assert_eq!(progress.rules.len(), 5, "every rule's verdict");
+    assert!(audit.contains("Usage per day"), "{audit}");
 }
