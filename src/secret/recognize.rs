@@ -29,7 +29,7 @@
 //! | SendGrid `SG.x.y` | `sendgrid-api-token`: `SG\.(?i)[a-z0-9=_\-\.]{66}`; 22-char id, 43-char secret (SendGrid API keys docs) | `SG.` + 16 or more + `.` + 16 or more |
 //! | Twilio API key SID | `twilio-api-key`: `SK[0-9a-fA-F]{32}` | same |
 //! | Twilio auth token | TruffleHog `pkg/detectors/twilio`: 32 hex next to the keyword | 32 hex within 40 characters after `twilio` or `auth_token` |
-//! | `Bearer` tokens | RFC 6750 section 2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` | the token, 8 or more characters |
+//! | `Bearer` tokens | RFC 6750 section 2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` | the token, 16 or more characters, not only letters (so prose after "bearer" is kept) |
 //! | keyfire training keys `fk-` | keyfire's own simulator (`sim::fake_api`) | `fk-` + 16 or more |
 //!
 //! Token boundaries: a prefixed format only starts after a character that cannot continue a
@@ -95,6 +95,8 @@ struct Rule {
     pattern: &'static str,
     /// The match must start at a token boundary (see the module doc).
     bounded: bool,
+    /// A last check on the recognized text, for patterns that prose can also match.
+    check: Option<fn(&str) -> bool>,
 }
 
 const fn rule(
@@ -114,7 +116,21 @@ const fn rule(
         },
         pattern,
         bounded,
+        check: None,
     }
+}
+
+const fn checked(r: Rule, check: fn(&str) -> bool) -> Rule {
+    Rule {
+        check: Some(check),
+        ..r
+    }
+}
+
+/// A bearer token is random: long, and not only letters ("Bearer authentication failed" is
+/// prose).
+fn token_like(token: &str) -> bool {
+    token.len() >= 16 && token.bytes().any(|b| !b.is_ascii_alphabetic())
 }
 
 use Sensitivity::{Identifier, Secret};
@@ -338,13 +354,16 @@ static RULES: &[Rule] = &[
         false,
         r"(?i:twilio|auth_?token)[^\n]{0,40}?(?:[^0-9A-Za-z]|%(?:25)*[0-9A-Fa-f]{2})([0-9a-f]{32})(?:[^0-9A-Za-z]|$)",
     ),
-    rule(
-        "bearer-token",
-        "Bearer token",
-        Secret,
-        None,
-        true,
-        r"(?i:bearer)(?:[ \t]+|%(?:25)*20|\+)([A-Za-z0-9._~+/-]{8,}=*)",
+    checked(
+        rule(
+            "bearer-token",
+            "Bearer token",
+            Secret,
+            None,
+            true,
+            r"(?i:bearer)(?:[ \t]+|%(?:25)*20|\+)([A-Za-z0-9._~+/-]{8,}=*)",
+        ),
+        token_like,
     ),
     rule(
         "keyfire-training-key",
@@ -403,6 +422,10 @@ pub fn find(text: &str) -> Result<Vec<Recognized>, Unavailable> {
                 continue;
             }
             let part = caps.get(1).unwrap_or(whole);
+            if rule.check.is_some_and(|check| !check(part.as_str())) {
+                at = next_char(text, whole.start());
+                continue;
+            }
             found.push((
                 Recognized {
                     range: part.start()..part.end(),
@@ -612,5 +635,7 @@ mod tests {
             redact("Authorization: Bearer fakeFAKEfake.token", "[REDACTED]"),
             "Authorization: Bearer [REDACTED]"
         );
+        let prose = "Bearer authentication failed for this endpoint";
+        assert_eq!(redact(prose, "[REDACTED]"), prose);
     }
 }
