@@ -53,7 +53,8 @@ struct ReadResponse {
 
 #[derive(Deserialize)]
 struct ReadData {
-    data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The secret's fields: the key and whatever else is stored beside it, zeroed on drop.
+    data: Option<crate::secret::SecretMap>,
     metadata: Metadata,
 }
 
@@ -283,8 +284,7 @@ impl VaultKv2 {
                     return Ok(StoreOutput::Missing);
                 };
                 let value = data
-                    .get(&loc.field)
-                    .and_then(|v| v.as_str())
+                    .get_str(&loc.field)
                     .ok_or_else(|| StoreError::NoField {
                         path: loc.path.clone(),
                         field: loc.field.clone(),
