@@ -80,6 +80,11 @@ impl TestEnv {
         self.dir.path().join("data")
     }
 
+    /// The record signing key of the CLI runs, outside the data directory.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.dir.path().join("config").join("record-signing.key")
+    }
+
     pub fn inventory_text(&self) -> String {
         format!(
             r##"# Test fleet. This comment and the odd spacing below must survive step 5.
@@ -156,6 +161,7 @@ created_at = 2026-11-01
         c.env(ADMIN_VAR, &self.canaries.admin)
             .env(VAULT_VAR, &self.canaries.vault_token)
             .env("KEYFIRE_DATA_DIR", self.data_dir())
+            .env("KEYFIRE_SIGNING_KEY_FILE", self.signing_key_path())
             .env("KEYFIRE_INVENTORY", self.inventory_path())
             .env_remove("KEYFIRE_CONFIG")
             .env_remove("KEYFIRE_FAILPOINT")

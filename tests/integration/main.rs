@@ -21,5 +21,6 @@ mod openai;
 mod openbao;
 mod postgres;
 mod record;
+mod signing;
 mod tui;
 mod tui_tmux;
