@@ -610,3 +610,36 @@ pub fn render_markdown(r: &Report) -> String {
     out.push_str("\n## Sign-off\n\nOperator: ____________________  Date: ____________\n");
     out
 }
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    fn opened(hours: Value) -> Vec<Entry> {
+        vec![Entry {
+            seq: 1,
+            ts: "2026-11-27T10:00:00.000Z".into(),
+            kind: "incident_opened".into(),
+            step: None,
+            data: serde_json::json!({ "keys": ["k"], "report_deadline_hours": hours }),
+            prev: crate::record::GENESIS.into(),
+            hash: "0".repeat(64),
+        }]
+    }
+
+    #[test]
+    fn a_crafted_deadline_does_not_panic_the_report() {
+        for hours in [
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MAX as u64),
+            serde_json::json!(9_223_372_036_854_775u64),
+            serde_json::json!(2_562_047_788_015u64),
+        ] {
+            let r = build("inc-x", &opened(hours.clone())).unwrap();
+            assert!(r.notification.deadline.starts_with("out of range"), "{hours}");
+            assert!(render_markdown(&r).contains("out of range"));
+        }
+        let r = build("inc-x", &opened(serde_json::json!(72))).unwrap();
+        assert_eq!(r.notification.deadline, "2026-11-30T10:00:00.000Z");
+    }
+}

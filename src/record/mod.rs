@@ -17,8 +17,8 @@ pub use canonical::canonical_json;
 pub use signing::{PublicKey, Signer, SigningError};
 pub use state::{IncidentState, KeyProgress, Proof, Status, StepFailure, Unavailable};
 pub use verify::{
-    BadLine, Head, HeadState, Rebuilt, Signature, VerifyOptions, VerifyReport, verify_file,
-    verify_with,
+    BadLine, Head, HeadState, Rebuilt, Signature, VerifyOptions, VerifyReport, verify_bytes,
+    verify_file, verify_with,
 };
 pub use writer::{RecordWriter, read_entries};
 

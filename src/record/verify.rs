@@ -141,25 +141,51 @@ fn declared_key(entry: &Entry) -> Result<Option<PublicKey>, ()> {
 }
 
 pub fn verify_with(path: &Path, opts: &VerifyOptions) -> VerifyReport {
-    let mut report = VerifyReport {
-        path: path.display().to_string(),
-        entries: 0,
-        first_bad: None,
-        last_hash: None,
-        signature: Signature::NotChecked,
-        signed_by: None,
-        head: None,
-        notes: Vec::new(),
-        head_file: None,
+    let head_path = path.with_file_name(HEAD_FILE);
+    let head = match files::read(&head_path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!(
+            "cannot read the head file {}: {e}",
+            head_path.display()
+        )),
     };
-    let bytes = match files::read(path) {
-        Ok(b) => b,
+    match files::read(path) {
+        Ok(bytes) => verify_bytes(&path.display().to_string(), &bytes, head, opts),
         Err(e) => {
+            let mut report = VerifyReport::new(path.display().to_string());
             fail(&mut report, 0, format!("cannot read the record: {e}"));
-            return report;
+            report
         }
-    };
-    let Ok(text) = String::from_utf8(bytes) else {
+    }
+}
+
+impl VerifyReport {
+    fn new(path: String) -> Self {
+        Self {
+            path,
+            entries: 0,
+            first_bad: None,
+            last_hash: None,
+            signature: Signature::NotChecked,
+            signed_by: None,
+            head: None,
+            notes: Vec::new(),
+            head_file: None,
+        }
+    }
+}
+
+/// Verify a record and its head given as bytes (`Ok(None)`: no head file). The files are
+/// read by [`verify_with`]; this is the part the fuzz target drives.
+pub fn verify_bytes(
+    name: &str,
+    bytes: &[u8],
+    head: Result<Option<Vec<u8>>, String>,
+    opts: &VerifyOptions,
+) -> VerifyReport {
+    let mut report = VerifyReport::new(name.to_string());
+    let Ok(text) = std::str::from_utf8(bytes) else {
         fail(&mut report, 0, "the record is not UTF-8 text");
         return report;
     };
@@ -257,14 +283,14 @@ pub fn verify_with(path: &Path, opts: &VerifyOptions) -> VerifyReport {
     report.last_hash = Some(prev.clone());
     let last_seq = report.entries as u64;
     let closed = last_kind == "incident_closed";
-    check_head(&mut report, path, opts, &hashes, &keys, last_seq, closed);
+    check_head(&mut report, head, opts, &hashes, &keys, last_seq, closed);
     report
 }
 
 #[allow(clippy::too_many_arguments)]
 fn check_head(
     report: &mut VerifyReport,
-    path: &Path,
+    head: Result<Option<Vec<u8>>, String>,
     opts: &VerifyOptions,
     hashes: &[String],
     keys: &[(u64, PublicKey)],
@@ -272,16 +298,10 @@ fn check_head(
     closed: bool,
 ) {
     let lines = report.entries;
-    let head_path = path.with_file_name(HEAD_FILE);
-    let head_bytes = match files::read(&head_path) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let head_bytes = match head {
+        Ok(b) => b,
         Err(e) => {
-            fail(
-                report,
-                lines,
-                format!("cannot read the head file {}: {e}", head_path.display()),
-            );
+            fail(report, lines, e);
             return;
         }
     };
@@ -297,10 +317,7 @@ fn check_head(
                 fail(
                     report,
                     lines,
-                    format!(
-                        "head file {} is missing or empty although the incident is closed: cannot tell whether lines were cut or rewritten",
-                        head_path.display()
-                    ),
+                    "the head file is missing or empty although the incident is closed: cannot tell whether lines were cut or rewritten",
                 );
                 return;
             }
@@ -318,7 +335,7 @@ fn check_head(
                 fail(
                     report,
                     lines,
-                    format!("head file {} is not a head: {e}", head_path.display()),
+                    format!("the head file is not a head: {e}"),
                 );
                 return;
             }
@@ -458,4 +475,85 @@ fn check_head(
         report.head = Some(HeadState::Current);
     }
     report.head_file = Some(head);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::record::{RecordWriter, Signer};
+    use proptest::prelude::*;
+
+    /// A signed record of a few lines in a scratch directory, and the key that signed it.
+    fn signed_record() -> (tempfile::TempDir, std::path::PathBuf, PublicKey) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("inc");
+        let (signer, _) = Signer::generate().unwrap();
+        let public = signer.public().clone();
+        let mut w =
+            RecordWriter::create_signed(&dir, crate::secret::Redactor::new(), signer).unwrap();
+        let clock = SystemClock;
+        w.append(
+            &clock,
+            "incident_opened",
+            None,
+            serde_json::json!({"keys": ["k"], "reason": "a/b \"q\" é", "n": 1.5}),
+        )
+        .unwrap();
+        w.append(&clock, "step_started", Some("revoke"), serde_json::json!({"key": "k"}))
+            .unwrap();
+        w.append(&clock, "incident_closed", None, serde_json::json!({"outcome": "completed"}))
+            .unwrap();
+        let path = w.path();
+        drop(w);
+        (tmp, path, public)
+    }
+
+    fn opts(public: &PublicKey) -> VerifyOptions {
+        VerifyOptions {
+            trusted: vec![public.clone()],
+            required: true,
+        }
+    }
+
+    #[test]
+    fn a_signed_record_verifies_with_its_key() {
+        let (_tmp, path, public) = signed_record();
+        let r = verify_with(&path, &opts(&public));
+        assert!(r.ok(), "{:?}", r.first_bad);
+        assert_eq!(r.signature, Signature::Signed);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any single-byte change to a signed record is rejected, and verify never panics.
+        #[test]
+        fn every_single_byte_change_of_a_signed_record_is_rejected(
+            pos in any::<prop::sample::Index>(),
+            replacement in any::<u8>(),
+        ) {
+            let (_tmp, path, public) = signed_record();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let i = pos.index(bytes.len());
+            prop_assume!(bytes[i] != replacement);
+            bytes[i] = replacement;
+            std::fs::write(&path, &bytes).unwrap();
+            let r = verify_with(&path, &opts(&public));
+            prop_assert!(!r.ok(), "byte {} changed to {:#x} passed", i, replacement);
+        }
+
+        /// Arbitrary bytes as record and head: verify answers, it never panics.
+        #[test]
+        fn verify_never_panics_on_arbitrary_files(
+            record in prop::collection::vec(any::<u8>(), 0..512),
+            head in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("record.jsonl");
+            std::fs::write(&path, &record).unwrap();
+            std::fs::write(tmp.path().join("head"), &head).unwrap();
+            let _ = verify_with(&path, &VerifyOptions::default());
+        }
+    }
 }

@@ -414,3 +414,102 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>, RecordError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::record::verify::verify_with;
+
+    fn signed_writer(dir: &Path) -> (RecordWriter, PublicKey) {
+        let (signer, _) = Signer::generate().unwrap();
+        let public = signer.public().clone();
+        let w = RecordWriter::create_signed(dir, Redactor::new(), signer).unwrap();
+        (w, public)
+    }
+
+    fn trusting(key: &PublicKey) -> VerifyOptions {
+        VerifyOptions {
+            trusted: vec![key.clone()],
+            required: true,
+        }
+    }
+
+    #[test]
+    fn a_failed_append_poisons_the_writer_and_cuts_the_partial_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("inc");
+        let (mut w, public) = signed_writer(&dir);
+        let clock = SystemClock;
+        w.append(&clock, "incident_opened", None, serde_json::json!({}))
+            .unwrap();
+        w.append(&clock, "step_failed", None, serde_json::json!({"n": 2}))
+            .unwrap();
+        let good = std::fs::read(w.path()).unwrap();
+        // A full disk's substitute: the record's handle can no longer be written.
+        let read_only = std::fs::File::open(w.path()).unwrap();
+        w.replace_file_for_test(read_only);
+        let err = w
+            .append(&clock, "step_failed", None, serde_json::json!({"n": 3}))
+            .unwrap_err();
+        assert!(matches!(err, RecordError::Poisoned { .. }), "{err}");
+        assert!(w.poisoned().is_some());
+        // Nothing more is appended, even once writing would work again.
+        let path = w.path();
+        w.replace_file_for_test(files::open(&path, |o| {
+            o.append(true);
+        })
+        .unwrap());
+        assert!(matches!(
+            w.append(&clock, "step_failed", None, serde_json::json!({"n": 4})),
+            Err(RecordError::Poisoned { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        assert!(verify_with(&path, &trusting(&public)).ok());
+    }
+
+    #[test]
+    fn a_partial_write_is_cut_back_to_the_last_good_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("inc");
+        let (mut w, public) = signed_writer(&dir);
+        let clock = SystemClock;
+        w.append(&clock, "incident_opened", None, serde_json::json!({}))
+            .unwrap();
+        let good = std::fs::read(w.path()).unwrap();
+        // Half a line reached the file before the failure.
+        {
+            let mut f = files::open(&w.path(), |o| {
+                o.append(true);
+            })
+            .unwrap();
+            f.write_all(b"{\"seq\":2,\"ts\":").unwrap();
+        }
+        let poisoned = w.poison(std::io::Error::other("disk full"), true);
+        assert!(poisoned.to_string().contains("disk full"));
+        assert_eq!(std::fs::read(w.path()).unwrap(), good);
+        assert!(verify_with(&w.path(), &trusting(&public)).ok());
+    }
+
+    #[test]
+    fn the_head_is_signed_and_replaced_atomically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("inc");
+        let (mut w, public) = signed_writer(&dir);
+        let clock = SystemClock;
+        let first = w
+            .append(&clock, "incident_opened", None, serde_json::json!({}))
+            .unwrap();
+        assert_eq!(first.data["signing_key"], public.to_text());
+        let head: Head =
+            serde_json::from_slice(&std::fs::read(dir.join(HEAD_FILE)).unwrap()).unwrap();
+        assert_eq!(head.seq, 1);
+        let sig = head.sig.unwrap();
+        assert!(public.verifies(&signing::head_message(1, &first.hash, &[]), &sig));
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+    }
+}

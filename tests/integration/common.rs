@@ -39,6 +39,23 @@ pub struct TestEnv {
     pub other_key_id: String,
 }
 
+/// Every keyfire this test process runs, in-process or as a child, signs its records with a
+/// key in a scratch directory of this process, never the tester's keyring or config.
+pub fn hermetic_signing_key() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        // SAFETY: set once, before any keyfire code of this process reads it; std's env
+        // functions are serialized, and nothing here calls C getenv concurrently.
+        unsafe {
+            std::env::set_var(
+                "KEYFIRE_SIGNING_KEY_FILE",
+                dir.join("config").join("record-signing.key"),
+            )
+        };
+    });
+}
+
 pub const OLD_PATH: &str = "agents/support-bot/llm";
 pub const OTHER_PATH: &str = "agents/research/llm";
 
@@ -49,6 +66,7 @@ impl TestEnv {
     }
 
     pub fn with_inventory_extra(extra: &str) -> Self {
+        hermetic_signing_key();
         let canaries = Canaries::new();
         let api = FakeApi::start().expect("fake api");
         api.add_admin_token(&canaries.admin);
