@@ -367,7 +367,7 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
 fn deadline(opened: DateTime<Utc>, hours: u64) -> String {
     i64::try_from(hours)
         .ok()
-        .and_then(|h| Duration::try_hours(h))
+        .and_then(Duration::try_hours)
         .and_then(|d| opened.checked_add_signed(d))
         .map_or_else(
             || format!("out of range ({hours} h after detection)"),
@@ -636,7 +636,10 @@ mod deadline_tests {
             serde_json::json!(2_562_047_788_015u64),
         ] {
             let r = build("inc-x", &opened(hours.clone())).unwrap();
-            assert!(r.notification.deadline.starts_with("out of range"), "{hours}");
+            assert!(
+                r.notification.deadline.starts_with("out of range"),
+                "{hours}"
+            );
             assert!(render_markdown(&r).contains("out of range"));
         }
         let r = build("inc-x", &opened(serde_json::json!(72))).unwrap();

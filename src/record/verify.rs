@@ -332,11 +332,7 @@ fn check_head(
         Some(t) => match serde_json::from_str::<Head>(t) {
             Ok(h) => h,
             Err(e) => {
-                fail(
-                    report,
-                    lines,
-                    format!("the head file is not a head: {e}"),
-                );
+                fail(report, lines, format!("the head file is not a head: {e}"));
                 return;
             }
         },
@@ -500,10 +496,20 @@ mod tests {
             serde_json::json!({"keys": ["k"], "reason": "a/b \"q\" é", "n": 1.5}),
         )
         .unwrap();
-        w.append(&clock, "step_started", Some("revoke"), serde_json::json!({"key": "k"}))
-            .unwrap();
-        w.append(&clock, "incident_closed", None, serde_json::json!({"outcome": "completed"}))
-            .unwrap();
+        w.append(
+            &clock,
+            "step_started",
+            Some("revoke"),
+            serde_json::json!({"key": "k"}),
+        )
+        .unwrap();
+        w.append(
+            &clock,
+            "incident_closed",
+            None,
+            serde_json::json!({"outcome": "completed"}),
+        )
+        .unwrap();
         let path = w.path();
         drop(w);
         (tmp, path, public)

@@ -456,10 +456,12 @@ mod tests {
         assert!(w.poisoned().is_some());
         // Nothing more is appended, even once writing would work again.
         let path = w.path();
-        w.replace_file_for_test(files::open(&path, |o| {
-            o.append(true);
-        })
-        .unwrap());
+        w.replace_file_for_test(
+            files::open(&path, |o| {
+                o.append(true);
+            })
+            .unwrap(),
+        );
         assert!(matches!(
             w.append(&clock, "step_failed", None, serde_json::json!({"n": 4})),
             Err(RecordError::Poisoned { .. })
