@@ -216,29 +216,33 @@ fn a_record_copied_elsewhere_verifies_with_its_public_key_alone() {
 }
 
 #[test]
-fn a_missing_head_after_a_crash_is_rebuilt_by_resume_and_verify_says_so() {
-    let env = TestEnv::new();
-    let id = killed_at(&env, "write_report");
-    let head = env.record_path(&id).with_file_name("head");
-    // A kill before the first head write (or a lost head): not tampering.
-    std::fs::remove_file(&head).unwrap();
-    let (code, text) = verify(&env, &id);
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("head file is missing"), "{text}");
-    let out = env.run(&["incident", "resume", &id, "--yes", "--no-tui"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let (code, text) = verify(&env, &id);
-    assert_eq!(code, 0, "{text}");
-    assert!(
-        text.contains("rebuilt") && text.contains("missing"),
-        "{text}"
-    );
+fn a_missing_or_empty_head_after_a_crash_is_rebuilt_by_resume_and_verify_says_so() {
+    for state in ["missing", "empty"] {
+        let env = TestEnv::new();
+        let id = killed_at(&env, "write_report");
+        let head = env.record_path(&id).with_file_name("head");
+        // A kill before the first head write, a lost head, or the empty head an older
+        // keyfire created before writing it: not tampering.
+        if state == "missing" {
+            std::fs::remove_file(&head).unwrap();
+        } else {
+            std::fs::write(&head, "").unwrap();
+        }
+        let (code, text) = verify(&env, &id);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains(&format!("head file is {state}")), "{text}");
+        let out = env.run(&["incident", "resume", &id, "--yes", "--no-tui"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let (code, text) = verify(&env, &id);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("rebuilt") && text.contains(state), "{text}");
+    }
 }
 
 #[test]
@@ -505,4 +509,37 @@ fn the_closing_hash_is_printed_at_close() {
     );
     let report = std::fs::read_to_string(env.record_path(&id).with_file_name("report.md")).unwrap();
     assert!(report.contains(&closing));
+}
+
+#[test]
+fn a_resume_after_the_signing_key_was_lost_declares_the_new_key() {
+    let env = TestEnv::new();
+    let id = killed_at(&env, "write_report");
+    let key = env.signing_key_path();
+    let old = std::fs::read_to_string(&key).unwrap();
+    // A kernel keyring emptied by a reboot, or another machine: the key is gone.
+    std::fs::remove_file(&key).unwrap();
+    let out = env.run(&["incident", "resume", &id, "--yes", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_ne!(std::fs::read_to_string(&key).unwrap(), old, "a new key");
+    let entries = lines_of(&env.record_path(&id));
+    let declared: Vec<&Value> = entries
+        .iter()
+        .filter_map(|e| e["data"].get("signing_key"))
+        .collect();
+    assert_eq!(
+        declared.len(),
+        2,
+        "opened and resumed each declare their key"
+    );
+    assert_ne!(declared[0], declared[1]);
+    let (code, text) = verify(&env, &id);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("(") && text.contains("signed)"), "{text}");
 }
