@@ -1940,20 +1940,6 @@ fn usage_from_evidence(data: &Value) -> crate::provider::UsageReport {
     }
 }
 
-pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
 fn describe_output(out: &OpOutput) -> Value {
     match out {
         OpOutput::Located(Some(k)) => json!({ "found": k.id, "state": k.state }),

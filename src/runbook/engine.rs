@@ -972,11 +972,11 @@ pub(super) fn render_reports(ctx: &Ctx) -> std::io::Result<crate::report::Report
     let report = crate::report::build(&ctx.id, &entries)
         .ok_or_else(|| std::io::Error::other("empty record"))?;
     let dir = ctx.record.dir();
-    super::actions::write_private(
+    crate::record::files::write_atomic(
         &dir.join("report.md"),
         crate::report::render_markdown(&report).as_bytes(),
     )?;
-    super::actions::write_private(
+    crate::record::files::write_atomic(
         &dir.join("report.json"),
         crate::report::render_json(&report).as_bytes(),
     )?;

@@ -51,11 +51,18 @@ fn no_secret_value_reaches_any_file_or_output() {
         .collect();
     assert_eq!(new.len(), 2, "both keys were replaced");
     secrets.extend(new);
+    // The record signing key's private part (PKCS#8, hex) is a secret as well.
+    let signing_key = std::fs::read_to_string(env.signing_key_path()).expect("signing key created");
+    assert!(signing_key.trim().len() > 64);
+    secrets.push(signing_key.trim().to_string());
 
     let mut files = files_under(env.dir.path());
     files.retain(|p| p.extension().is_none_or(|e| e != "toml") || p.ends_with("inventory.toml"));
     assert!(files.iter().any(|p| p.ends_with("record.jsonl")));
     assert!(files.iter().any(|p| p.ends_with("report.md")));
+    // The signing key lives outside the data directory; every other file is scanned.
+    assert!(!env.signing_key_path().starts_with(env.data_dir()));
+    files.retain(|p| *p != env.signing_key_path());
     for secret in &secrets {
         // The distinctive middle of each value: a hint (prefix + last 4) is allowed.
         let needle = &secret[4..secret.len() - 4];

@@ -25,6 +25,7 @@ mod openbao;
 mod postgres;
 mod props;
 mod record;
+mod signing;
 mod spec_conformance;
 mod tui;
 mod tui_tmux;
