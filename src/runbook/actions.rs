@@ -1849,7 +1849,7 @@ impl Ctx {
         gate: &mut G,
         sink: &mut S,
     ) -> Res {
-        use crate::inventory::edit::{Reschedule, read_and_plan, write_edit};
+        use crate::inventory::edit::{Reschedule, apply_locked, read_and_plan};
         let inv = self.setup.inventory.clone();
         let Some(file) = inv.files.get(run.key.origin.file) else {
             return skipped("the inventory was not loaded from a file");
@@ -1893,7 +1893,10 @@ impl Ctx {
         {
             return Ok(ActionOutcome::Done);
         }
-        write_edit(&edit).map_err(|e| Failure::Failed {
+        // The approval showed the edit on the file as it was; other keys of the campaign (or
+        // a person) may have edited it since. Apply it, under the file's lock, to the file as
+        // it is now.
+        let written = apply_locked(&file.path, &r).map_err(|e| Failure::Failed {
             error: format!("{step}: {e}"),
             status: None,
             retryable: true,
@@ -1905,7 +1908,10 @@ impl Ctx {
             &key,
             Action::UpdateInventory,
             true,
-            json!({ "path": file.path.display().to_string() }),
+            json!({
+                "path": file.path.display().to_string(),
+                "changed_since_approval": written.before != edit.before,
+            }),
         )?;
         self.evidence(sink, step, &key, Action::UpdateInventory, json!({
             "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },

@@ -232,3 +232,34 @@ async fn every_key_is_contained_before_any_key_is_redeployed_or_audited() {
         assert!(env.api.key(id).unwrap().deleted);
     }
 }
+
+/// Each key of a campaign plans its inventory edit before the shared approval; every edit must
+/// still land in the one file (each is applied, under the file's lock, to the file as it is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_inventory_edit_of_a_twenty_key_campaign_lands() {
+    let env = TestEnv::new();
+    let keys = fleet(&env, 20);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let mut engine = Engine::open(env.setup(), params(&names, false, Order::ContainFirst)).unwrap();
+    let outcome = drive(
+        &mut engine,
+        &mut Counting::default(),
+        &mut CollectSink::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    let text = std::fs::read_to_string(env.inventory_path()).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    let keys_table = doc["keys"].as_array().unwrap();
+    for name in &names {
+        let k = keys_table
+            .iter()
+            .find(|k| k["id"].as_str() == Some(name))
+            .unwrap();
+        assert!(
+            k.get("last_rotated").is_some() && k.get("rotation_days").is_some(),
+            "{name}'s reschedule was lost:\n{text}"
+        );
+    }
+}
