@@ -125,6 +125,7 @@ impl PostgresProvider {
 
     pub fn plan(&self, op: &Op) -> RequestPlan {
         match op {
+            Op::FindReplacement(q) => return self.plan(&q.as_locate()),
             Op::Locate { id: Some(role), .. } => Self::admin(
                 format!("Look up role {role}"),
                 format!("SELECT rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = '{role}'"),
@@ -259,6 +260,8 @@ impl PostgresProvider {
         }
         let r = http.redactor();
         match op {
+            // Replacements carry keyfire's name here: found like any named key.
+            Op::FindReplacement(q) => Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await,
             Op::Verify { which } => {
                 let secret = match which {
                     Which::Old => secrets.old_key.as_ref(),

@@ -43,6 +43,18 @@ pub enum EngineError {
     Mismatch { id: String, reason: String },
     #[error("cannot start the HTTP client: {0}")]
     Http(#[from] HttpError),
+    #[error(
+        "key `{key}` is already in open {kind} {incident} ({status}): finish it with `{resume}` before starting another"
+    )]
+    KeyInOpenIncident {
+        key: String,
+        incident: String,
+        kind: String,
+        status: String,
+        resume: String,
+    },
+    #[error("cannot lock the incidents directory: {0}")]
+    OpeningLock(std::io::Error),
 }
 
 impl EngineError {
@@ -51,7 +63,10 @@ impl EngineError {
         if let Self::Record(RecordError::Busy { .. }) = self {
             return false;
         }
-        !matches!(self, Self::Record(_) | Self::Http(_) | Self::Busy(_))
+        !matches!(
+            self,
+            Self::Record(_) | Self::Http(_) | Self::Busy(_) | Self::OpeningLock(_)
+        )
     }
 }
 
@@ -274,6 +289,24 @@ impl Engine {
             }
             keys.push(run);
         }
+        // A live incident or rotation claims its keys: checked and recorded under one lock.
+        let _opening = if params.dry_run {
+            None
+        } else {
+            let lock =
+                super::claim::opening_lock(&setup.data_dir).map_err(EngineError::OpeningLock)?;
+            if let Some((key, holder)) = super::claim::open_holder(&setup.data_dir, &params.keys)
+            {
+                return Err(EngineError::KeyInOpenIncident {
+                    key,
+                    resume: super::claim::resume_command(&holder),
+                    incident: holder.id,
+                    kind: holder.kind,
+                    status: holder.status,
+                });
+            }
+            Some(lock)
+        };
         let now = setup.clock.now();
         let id = new_incident_id(now, params.dry_run, params.purpose);
         let redactor = Redactor::new();

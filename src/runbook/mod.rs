@@ -4,6 +4,7 @@
 pub mod action;
 mod actions;
 mod campaign;
+pub mod claim;
 pub(crate) use actions::write_private;
 mod engine;
 pub mod facts;
