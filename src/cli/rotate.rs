@@ -29,7 +29,11 @@ pub fn resume(ctx: &Context, id: &str, dry_run: bool, yes: bool) -> Exit {
         .into_iter()
         .find(|i| i.id == id);
     match state {
-        None => return Err(CliError::input(format!("no rotation `{id}` in the data directory"))),
+        None => {
+            return Err(CliError::input(format!(
+                "no rotation `{id}` in the data directory"
+            )));
+        }
         Some(s) if s.kind != "rotation" => {
             return Err(CliError::input(format!(
                 "{id} is {} {}, not a rotation: use `keyfire incident resume {id}`",
@@ -119,18 +123,20 @@ pub fn run(ctx: &Context, keys: Vec<String>, due: bool, dry_run: bool, yes: bool
             .filter(|k| inv.due_on(k).is_some_and(|d| d <= today))
             .map(|k| k.id.clone())
             .filter(|k| !covered.contains(k))
-            .filter(|k| match open_holder(&ctx.data_dir, std::slice::from_ref(k)) {
-                Some((_, holder)) => {
-                    skipped.push(format!(
-                        "{k}: in open {} {}; finish it with `{}`",
-                        holder.kind,
-                        holder.id,
-                        resume_command(&holder)
-                    ));
-                    false
-                }
-                None => true,
-            })
+            .filter(
+                |k| match open_holder(&ctx.data_dir, std::slice::from_ref(k)) {
+                    Some((_, holder)) => {
+                        skipped.push(format!(
+                            "{k}: in open {} {}; finish it with `{}`",
+                            holder.kind,
+                            holder.id,
+                            resume_command(&holder)
+                        ));
+                        false
+                    }
+                    None => true,
+                },
+            )
             .collect()
     } else {
         for k in &keys {

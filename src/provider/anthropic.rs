@@ -242,7 +242,9 @@ impl AnthropicProvider {
     ) -> Result<OpOutput, ProviderError> {
         match op {
             // Replacements carry keyfire's name here: found like any named key.
-            Op::FindReplacement(q) => Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await,
+            Op::FindReplacement(q) => {
+                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
+            }
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => Ok(OpOutput::Located(Some(r.json::<ApiKey>()?.located()))),
                 Err(e) if e.kind() == FailureKind::NotFound => Ok(OpOutput::Located(None)),

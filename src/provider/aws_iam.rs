@@ -745,7 +745,9 @@ mod tests {
         let q = crate::provider::ReplacementQuery {
             name: "keyfire-rot-20261126-031500-a1b2-a".into(),
             id: None,
-            sent_at: DateTime::parse_from_rfc3339("2026-11-26T03:15:08Z").unwrap().to_utc(),
+            sent_at: DateTime::parse_from_rfc3339("2026-11-26T03:15:08Z")
+                .unwrap()
+                .to_utc(),
             answered_at: None,
             exclude: vec!["AKIANEWB".into()],
         };
@@ -756,11 +758,20 @@ mod tests {
             exclude: vec![],
             ..q.clone()
         };
-        assert_eq!(lost_replacement(&keys, &q2, Some("AKIAOLDA")).unwrap().id, "AKIANEWA");
+        assert_eq!(
+            lost_replacement(&keys, &q2, Some("AKIAOLDA")).unwrap().id,
+            "AKIANEWA"
+        );
         // A window that closed before any new key: nothing is taken.
         let q3 = crate::provider::ReplacementQuery {
-            sent_at: DateTime::parse_from_rfc3339("2026-11-26T03:14:00Z").unwrap().to_utc(),
-            answered_at: Some(DateTime::parse_from_rfc3339("2026-11-26T03:14:10Z").unwrap().to_utc()),
+            sent_at: DateTime::parse_from_rfc3339("2026-11-26T03:14:00Z")
+                .unwrap()
+                .to_utc(),
+            answered_at: Some(
+                DateTime::parse_from_rfc3339("2026-11-26T03:14:10Z")
+                    .unwrap()
+                    .to_utc(),
+            ),
             ..q.clone()
         };
         assert!(lost_replacement(&keys, &q3, Some("AKIAOLDA")).is_none());

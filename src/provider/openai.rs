@@ -399,7 +399,9 @@ impl OpenAiProvider {
     ) -> Result<OpOutput, ProviderError> {
         match op {
             // Replacements carry keyfire's name here: found like any named key.
-            Op::FindReplacement(q) => Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await,
+            Op::FindReplacement(q) => {
+                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
+            }
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => {
                     let key: ApiKey = r.json()?;

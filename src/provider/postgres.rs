@@ -261,7 +261,9 @@ impl PostgresProvider {
         let r = http.redactor();
         match op {
             // Replacements carry keyfire's name here: found like any named key.
-            Op::FindReplacement(q) => Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await,
+            Op::FindReplacement(q) => {
+                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
+            }
             Op::Verify { which } => {
                 let secret = match which {
                     Which::Old => secrets.old_key.as_ref(),

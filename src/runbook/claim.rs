@@ -16,9 +16,9 @@ pub(super) struct OpeningLock {
 
 /// Take the data directory's opening lock (blocking: an opening takes milliseconds).
 pub(super) fn opening_lock(data_dir: &Path) -> std::io::Result<OpeningLock> {
-    let dir = super::incidents_dir(data_dir);
-    std::fs::create_dir_all(&dir)?;
-    let path: PathBuf = dir.join(".opening.lock");
+    // Beside the incidents directory, not in it: every entry there is an incident.
+    std::fs::create_dir_all(data_dir)?;
+    let path: PathBuf = data_dir.join("incidents.lock");
     let mut opts = OpenOptions::new();
     opts.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]

@@ -132,6 +132,9 @@ pub enum FaultMode {
     /// Answer with this status and raw body instead of handling the request (a proxy's HTML
     /// page, a truncated body).
     Raw { status: u16, body: String },
+    /// Handle the request, then answer with this raw body instead of the real answer: the
+    /// write happened but its answer was lost (a proxy garbled it).
+    Garble { status: u16, body: String },
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +212,22 @@ impl Fault {
             method: Some(method.into()),
             path_prefix: path_prefix.into(),
             mode: FaultMode::Raw {
+                status: 200,
+                body: "<html><body>502 Bad Gateway</body></html>".into(),
+            },
+            times,
+            after: 0,
+            exact: false,
+        }
+    }
+
+    /// Handle the request (the key is made), then answer `200 OK` with a body that is not
+    /// the documented JSON: the client cannot learn what was created.
+    pub fn lost_answer(method: &str, path_prefix: &str, times: u32) -> Self {
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Garble {
                 status: 200,
                 body: "<html><body>502 Bad Gateway</body></html>".into(),
             },
@@ -338,6 +357,11 @@ pub async fn observe(State(obs): State<Observer>, req: Request, next: Next) -> R
             resp
         }
         Some(FaultMode::Raw { status, body }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (code, [("content-type", "text/html")], body).into_response()
+        }
+        Some(FaultMode::Garble { status, body }) => {
+            let _made = next.run(req).await;
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             (code, [("content-type", "text/html")], body).into_response()
         }

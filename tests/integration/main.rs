@@ -9,6 +9,7 @@ mod audit;
 mod aws;
 mod campaign;
 mod canary;
+mod claims;
 mod cli_incident;
 mod cli_inventory;
 mod contain_first;
