@@ -15,6 +15,7 @@ mod cli_inventory;
 mod contain_first;
 mod contract;
 mod crash;
+mod crash_providers;
 mod demo;
 mod engine;
 mod keyring;
