@@ -527,7 +527,7 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
 
 /// Crash-test hook: when `KEYFIRE_FAILPOINT` names this point, stop here until killed, so a
 /// test can SIGKILL the process at an exact place in a local (non-HTTP) action.
-pub(super) fn failpoint(name: &str) {
+pub(crate) fn failpoint(name: &str) {
     if std::env::var("KEYFIRE_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("keyfire: paused at failpoint {name}");
         std::thread::sleep(std::time::Duration::from_secs(600));

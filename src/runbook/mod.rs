@@ -6,6 +6,7 @@ mod actions;
 mod campaign;
 pub mod claim;
 pub(crate) use actions::write_private;
+pub(crate) use engine::failpoint;
 mod engine;
 pub mod facts;
 pub mod gate;
