@@ -16,6 +16,12 @@
 //! N, anything else is still version C. Killed after step 1, the old value reads as the old
 //! version (resume writes again); killed after step 2, the new value reads as the new version
 //! (resume adopts it) and is never taken for the leaked key.
+//!
+//! | op | call | spec |
+//! |---|---|---|
+//! | read | `Entry::get_password` of (service, user) | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `request_key`/`keyctl_read`](https://man7.org/linux/man-pages/man7/keyrings.7.html) |
+//! | write | `Entry::set_password` of `USER#version` (pending), of the value, then of `USER#version` | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `add_key`](https://man7.org/linux/man-pages/man2/add_key.2.html) |
+//! | promote | none: a write is live at once | |
 
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::Http;
