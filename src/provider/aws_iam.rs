@@ -3,6 +3,7 @@
 //! | op | call | spec (botocore service model; AWS API reference) |
 //! |---|---|---|
 //! | locate | `iam:ListAccessKeys` of the user (settings `user`), or `iam:GetAccessKeyLastUsed` to learn the user from the key id | `iam/2010-05-08` `ListAccessKeys`, `GetAccessKeyLastUsed` |
+//! | find a lost replacement | `iam:ListAccessKeys` of the user; access keys have no names, so the replacement is the user's key whose `CreateDate` lies in the recorded create request's window (±2 s of AWS's clock), excluding the leaked key and every key the record gives to another key of the incident | `iam/2010-05-08` `ListAccessKeys` (`AccessKeyMetadata.CreateDate`) |
 //! | verify | `sts:GetCallerIdentity` signed with the key itself (always allowed by IAM, so only a dead key fails it) | `sts/2011-06-15` `GetCallerIdentity` |
 //! | disable | `iam:UpdateAccessKey Status=Inactive` | `iam/2010-05-08` `UpdateAccessKey` |
 //! | revoke | `iam:DeleteAccessKey` | `iam/2010-05-08` `DeleteAccessKey` |
@@ -543,7 +544,10 @@ impl AwsIamProvider {
                     .send()
                     .await
                 {
-                    Ok(_) => Ok(OpOutput::Revoked { already: false }),
+                    Ok(_) => {
+                        crate::runbook::failpoint("aws:deleted");
+                        Ok(OpOutput::Revoked { already: false })
+                    }
                     Err(e) => {
                         let e = sdk_error("iam:DeleteAccessKey", &e, r);
                         if e.code() == Some("NoSuchEntity") {
@@ -578,6 +582,8 @@ impl AwsIamProvider {
                     .send()
                     .await
                     .map_err(|e| sdk_error("iam:CreateAccessKey", &e, r))?;
+                // Crash tests: IAM made the key, its answer never reaches the record.
+                crate::runbook::failpoint("aws:created");
                 let key = out.access_key().ok_or_else(|| {
                     ProviderError::Malformed("CreateAccessKey returned no key".into())
                 })?;
