@@ -358,6 +358,7 @@ impl PostgresProvider {
                 loop {
                     let left = Self::sessions(&client, id, r).await?;
                     if left == 0 {
+                        crate::runbook::failpoint("pg:revoked");
                         return Ok(OpOutput::Revoked { already: false });
                     }
                     if tokio::time::Instant::now() >= deadline {
@@ -387,6 +388,8 @@ impl PostgresProvider {
                     ))
                     .await
                     .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
+                // Crash tests: the password changed, the answer never reaches the record.
+                crate::runbook::failpoint("pg:created");
                 Ok(OpOutput::Created {
                     id: role,
                     value: password,
