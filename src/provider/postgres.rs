@@ -124,7 +124,7 @@ impl PostgresProvider {
 
     pub fn plan(&self, op: &Op) -> RequestPlan {
         match op {
-            Op::FindReplacement(q) => return self.plan(&q.as_locate()),
+            Op::FindReplacement(q) => self.plan(&q.as_locate()),
             Op::Locate { id: Some(role), .. } => Self::admin(
                 format!("Look up role {role}"),
                 format!("SELECT rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = '{role}'"),

@@ -29,7 +29,11 @@ fn a_second_incident_on_a_key_in_an_open_incident_is_refused_naming_it() {
         text.contains(&format!("keyfire incident resume {open}")),
         "{text}"
     );
-    assert_eq!(env.incident_ids(), [open.clone()], "nothing new was opened");
+    assert_eq!(
+        env.incident_ids(),
+        std::slice::from_ref(&open),
+        "nothing new was opened"
+    );
     // A drill writes nothing and may still rehearse the key.
     let drill = env.run(&["incident", "start", "support-llm", "--dry-run", "--no-tui"]);
     assert_eq!(drill.status.code(), Some(0), "{}", stdout(&drill));
