@@ -2075,11 +2075,14 @@ impl Ctx {
             &key,
             Action::UpdateInventory,
             true,
-            json!({
-                "path": file.path.display().to_string(),
-                "changed_since_approval": written.before != edit.before,
-            }),
+            json!({ "path": file.path.display().to_string() }),
         )?;
+        if written.before != edit.before {
+            self.evidence(sink, step, &key, Action::UpdateInventory, json!({
+                "changed_since_approval": true,
+                "text": "the file changed between the approval and the write: the edit was applied to it as it is now",
+            }))?;
+        }
         self.evidence(sink, step, &key, Action::UpdateInventory, json!({
             "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },
         }))?;
