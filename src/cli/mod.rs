@@ -127,13 +127,17 @@ pub enum Command {
         /// Keys to rotate (or --due).
         #[arg(
             value_name = "KEY",
-            required_unless_present = "due",
-            conflicts_with = "due"
+            required_unless_present_any = ["due", "resume"],
+            conflicts_with_all = ["due", "resume"]
         )]
         keys: Vec<String>,
-        /// Every key whose rotation is due or overdue.
-        #[arg(long)]
+        /// Every key whose rotation is due or overdue (interrupted rotations are finished
+        /// first).
+        #[arg(long, conflicts_with = "resume")]
         due: bool,
+        /// Finish an interrupted or failed rotation from its record.
+        #[arg(long, value_name = "ID")]
+        resume: Option<String>,
         /// Rehearse: reads are sent, writes are shown and recorded, never sent.
         #[arg(long)]
         dry_run: bool,
@@ -375,9 +379,13 @@ pub fn run(cli: Cli) -> Exit {
         Some(Command::Rotate {
             keys,
             due,
+            resume,
             dry_run,
             yes,
-        }) => rotate::run(&ctx, keys, due, dry_run, yes),
+        }) => match resume {
+            Some(id) => rotate::resume(&ctx, &id, dry_run, yes),
+            None => rotate::run(&ctx, keys, due, dry_run, yes),
+        },
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
         Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }

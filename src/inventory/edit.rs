@@ -193,31 +193,105 @@ pub fn read_and_plan(path: &Path, r: &Reschedule) -> Result<Edit, EditError> {
     plan_reschedule(path, &text, r)
 }
 
-/// Write an edit atomically (temporary file in the same directory, fsync, rename), keeping
-/// the file's permissions.
+/// The file an edit lands in: an inventory reached through a symlink is edited at its target,
+/// so the link stays a link and the target does not go stale.
+pub fn edit_target(path: &Path) -> Result<PathBuf, EditError> {
+    std::fs::canonicalize(path).map_err(|source| EditError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// An exclusive lock on one inventory file, held while it is re-read, edited and replaced.
+/// It is an `flock` on a lock file beside the target (`.NAME.keyfire-lock`), not on the
+/// target itself: the rename that replaces the target gives it a new inode, which a lock on
+/// the old one would not cover.
+#[derive(Debug)]
+pub struct InventoryLock {
+    _file: std::fs::File,
+}
+
+fn lock_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent_dir(target).join(format!(".{name}.keyfire-lock"))
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Wait for the exclusive lock on `target` (another keyfire process, or another key of the
+/// same campaign, may be editing it: each edit is short and synchronous).
+pub fn lock(target: &Path) -> Result<InventoryLock, EditError> {
+    let path = lock_path(target);
+    let err = |source| EditError::Write {
+        path: path.clone(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW); // the lock file is never a symlink
+    }
+    let file = opts.open(&path).map_err(err)?;
+    file.lock().map_err(err)?;
+    Ok(InventoryLock { _file: file })
+}
+
+/// Apply `r` to the inventory as it is now: take the file's lock, read it again, compute the
+/// edit on that text and write it. Edits planned by other keys of a campaign (or by a person)
+/// between the approval and this write are kept, not overwritten with a stale copy.
+pub fn apply_locked(path: &Path, r: &Reschedule) -> Result<Edit, EditError> {
+    let target = edit_target(path)?;
+    let _lock = lock(&target)?;
+    let text = std::fs::read_to_string(&target).map_err(|source| EditError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut edit = plan_reschedule(&target, &text, r)?;
+    if edit.changed() {
+        write_edit(&edit)?;
+    }
+    edit.path = path.to_path_buf();
+    Ok(edit)
+}
+
+/// Write an edit atomically, keeping the file's permissions: a temporary file created
+/// exclusively (`O_EXCL`, an unpredictable name) beside the target, fsync, rename, fsync of
+/// the directory. A symlinked inventory is written at its target. Callers that may race with
+/// other editors use [`apply_locked`].
 pub fn write_edit(edit: &Edit) -> Result<(), EditError> {
+    let target = edit_target(&edit.path)?;
     let err = |source| EditError::Write {
         path: edit.path.clone(),
         source,
     };
-    let dir = edit
-        .path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = edit
-        .path
+    let dir = parent_dir(&target);
+    let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.keyfire-{}", std::process::id()));
-    let perms = std::fs::metadata(&edit.path).map_err(err)?.permissions();
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(edit.after.as_bytes()).map_err(err)?;
-    f.set_permissions(perms).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, &edit.path).map_err(err)?;
+    let perms = std::fs::metadata(&target).map_err(err)?.permissions();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".keyfire-tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(edit.after.as_bytes()).map_err(err)?;
+    tmp.as_file().set_permissions(perms).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(&target).map_err(|e| err(e.error))?;
+    // The rename is durable only once the directory is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
@@ -266,6 +340,79 @@ provider = "p"
         assert!(
             e.after
                 .starts_with("schema = 1\n# keys below\n[[keys]]\nid = \"a\"   # first key\n")
+        );
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn an_edit_made_between_approval_and_write_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "inv.toml", TEXT);
+        // Planned (and shown for approval) from the file as it was...
+        let planned = read_and_plan(&path, &r("a")).unwrap();
+        assert!(planned.changed());
+        // ...then someone edits key b before the write.
+        let other = plan_reschedule(&path, TEXT, &r("b")).unwrap();
+        std::fs::write(&path, &other.after).unwrap();
+        apply_locked(&path, &r("a")).unwrap();
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(now.matches("last_rotated = 2026-11-26").count(), 2, "{now}");
+        assert!(now.contains("id = \"a\"   # first key"));
+    }
+
+    #[test]
+    fn concurrent_edits_of_many_keys_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("schema = 1\n");
+        for i in 0..24 {
+            text.push_str(&format!("\n[[keys]]\nid = \"k{i}\"\nprovider = \"p\"\n"));
+        }
+        let path = write(dir.path(), "inv.toml", &text);
+        std::thread::scope(|s| {
+            for i in 0..24 {
+                let path = &path;
+                s.spawn(move || apply_locked(path, &r(&format!("k{i}"))).unwrap());
+            }
+        });
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            now.matches("last_rotated = 2026-11-26").count(),
+            24,
+            "{now}"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".keyfire-tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_inventory_is_edited_at_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let target = write(&real, "inv.toml", TEXT);
+        let link = dir.path().join("inv.toml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        apply_locked(&link, &r("a")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        let now = std::fs::read_to_string(&target).unwrap();
+        assert!(
+            now.contains("last_rotated = 2026-11-26 # old date"),
+            "{now}"
         );
     }
 

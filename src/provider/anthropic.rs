@@ -173,6 +173,7 @@ impl AnthropicProvider {
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         let b = &self.base;
         Ok(match op {
+            Op::FindReplacement(q) => return self.plan(&q.as_locate()),
             Op::Locate { id: Some(id), .. } => Self::admin(RequestPlan::read(
                 format!("Look up API key {id}"),
                 "GET",
@@ -243,6 +244,10 @@ impl AnthropicProvider {
         secrets: &SecretBag,
     ) -> Result<OpOutput, ProviderError> {
         match op {
+            // Replacements carry keyfire's name here: found like any named key.
+            Op::FindReplacement(q) => {
+                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
+            }
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => Ok(OpOutput::Located(Some(r.json::<ApiKey>()?.located()))),
                 Err(e) if e.kind() == FailureKind::NotFound => Ok(OpOutput::Located(None)),

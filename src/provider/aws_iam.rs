@@ -3,6 +3,7 @@
 //! | op | call | spec (botocore service model; AWS API reference) |
 //! |---|---|---|
 //! | locate | `iam:ListAccessKeys` of the user (settings `user`), or `iam:GetAccessKeyLastUsed` to learn the user from the key id | `iam/2010-05-08` `ListAccessKeys`, `GetAccessKeyLastUsed` |
+//! | find a lost replacement | `iam:ListAccessKeys` of the user; access keys have no names, so the replacement is the user's key whose `CreateDate` lies in the recorded create request's window (±2 s of AWS's clock), excluding the leaked key and every key the record gives to another key of the incident | `iam/2010-05-08` `ListAccessKeys` (`AccessKeyMetadata.CreateDate`) |
 //! | verify | `sts:GetCallerIdentity` signed with the key itself (always allowed by IAM, so only a dead key fails it) | `sts/2011-06-15` `GetCallerIdentity` |
 //! | disable | `iam:UpdateAccessKey Status=Inactive` | `iam/2010-05-08` `UpdateAccessKey` |
 //! | revoke | `iam:DeleteAccessKey` | `iam/2010-05-08` `DeleteAccessKey` |
@@ -83,14 +84,43 @@ fn chrono_of(t: &aws_sdk_iam::primitives::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
-/// `keyfire-inc-20261126-031500-a1b2-KEY[-N]` → the incident's opening second.
+/// `keyfire-inc-20261126-031500-a1b2-KEY[-N]` (also `drill-`, `rot-`) → the incident's
+/// opening second.
 fn incident_time(name: &str) -> Option<DateTime<Utc>> {
-    let at = name.find("inc-").or_else(|| name.find("drill-"))?;
-    let rest = &name[at..];
-    let stamp = rest.split_once('-')?.1.get(..15)?;
+    let id = name.strip_prefix("keyfire-")?;
+    let rest = ["inc-", "drill-", "rot-"]
+        .iter()
+        .find_map(|p| id.strip_prefix(p))?;
+    let stamp = rest.get(..15)?;
     chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S")
         .ok()
         .map(|t| t.and_utc())
+}
+
+/// AWS stamps CreateDate with its own clock: allow a little skew either side.
+const CLOCK_SKEW_SECS: i64 = 2;
+
+/// The key a lost `CreateAccessKey` made: IAM keys have no names, so it is the user's first
+/// key created inside the request's window that is neither the leaked key nor one the record
+/// gives to someone else (another key's recorded replacement, an inventory key). In a
+/// campaign over two keys of one user, this is what keeps one key's cleanup off the other
+/// key's replacement.
+fn lost_replacement<'a>(
+    keys: &'a [Listed],
+    q: &super::ReplacementQuery,
+    leaked: Option<&str>,
+) -> Option<&'a Listed> {
+    let skew = chrono::Duration::seconds(CLOCK_SKEW_SECS);
+    let from = q.sent_at - skew;
+    let to = q.answered_at.map(|t| t + skew);
+    keys.iter()
+        .filter(|k| Some(k.id.as_str()) != leaked)
+        .filter(|k| !q.exclude.contains(&k.id))
+        .filter(|k| {
+            k.created
+                .is_some_and(|c| c >= from && to.is_none_or(|to| c <= to))
+        })
+        .min_by_key(|k| k.created)
 }
 
 impl AwsIamProvider {
@@ -182,6 +212,19 @@ impl AwsIamProvider {
                 format!(
                     "iam:GetAccessKeyLastUsed AccessKeyId={id}; iam:ListAccessKeys UserName={user} @ {iam}"
                 ),
+                Access::Read,
+            ),
+            Op::FindReplacement(q) => self.admin(
+                format!(
+                    "Look for the replacement {} asked for: a key of {user} created since {}{}, not one of {} known keys",
+                    q.name,
+                    (q.sent_at - chrono::Duration::seconds(CLOCK_SKEW_SECS)).to_rfc3339(),
+                    q.answered_at
+                        .map(|t| format!(" and before {}", (t + chrono::Duration::seconds(CLOCK_SKEW_SECS)).to_rfc3339()))
+                        .unwrap_or_default(),
+                    q.exclude.len()
+                ),
+                format!("iam:ListAccessKeys UserName={user} @ {iam}"),
                 Access::Read,
             ),
             Op::Locate { name: Some(name), .. } => self.admin(
@@ -425,6 +468,19 @@ impl AwsIamProvider {
                     keys.iter().find(|k| k.id == *id).map(Self::located),
                 ))
             }
+            Op::FindReplacement(q) => {
+                let iam = self.iam(secrets, r).await?;
+                let user = self.resolve_user(&iam, None, r).await?;
+                let keys = self.list(&iam, &user, r).await?;
+                if let Some(id) = &q.id {
+                    return Ok(OpOutput::Located(
+                        keys.iter().find(|k| k.id == *id).map(Self::located),
+                    ));
+                }
+                Ok(OpOutput::Located(
+                    lost_replacement(&keys, q, self.leaked.as_deref()).map(Self::located),
+                ))
+            }
             Op::Locate {
                 name: Some(name), ..
             } => {
@@ -488,7 +544,10 @@ impl AwsIamProvider {
                     .send()
                     .await
                 {
-                    Ok(_) => Ok(OpOutput::Revoked { already: false }),
+                    Ok(_) => {
+                        crate::runbook::failpoint("aws:deleted");
+                        Ok(OpOutput::Revoked { already: false })
+                    }
                     Err(e) => {
                         let e = sdk_error("iam:DeleteAccessKey", &e, r);
                         if e.code() == Some("NoSuchEntity") {
@@ -523,6 +582,8 @@ impl AwsIamProvider {
                     .send()
                     .await
                     .map_err(|e| sdk_error("iam:CreateAccessKey", &e, r))?;
+                // Crash tests: IAM made the key, its answer never reaches the record.
+                crate::runbook::failpoint("aws:created");
                 let key = out.access_key().ok_or_else(|| {
                     ProviderError::Malformed("CreateAccessKey returned no key".into())
                 })?;
@@ -978,6 +1039,63 @@ mod tests {
         let t = incident_time("keyfire-inc-20261126-031500-a1b2-support-aws").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-26T03:15:00+00:00");
         assert!(incident_time("keyfire-drill-20261126-031500-a1b2-k-2").is_some());
+        // Scheduled rotations name their replacements after `rot-` ids.
+        assert_eq!(
+            incident_time("keyfire-rot-20261126-031500-a1b2-support-aws"),
+            Some(t)
+        );
+    }
+
+    fn listed(id: &str, created: &str) -> Listed {
+        Listed {
+            id: id.into(),
+            active: true,
+            created: Some(DateTime::parse_from_rfc3339(created).unwrap().to_utc()),
+        }
+    }
+
+    #[test]
+    fn a_lost_create_is_matched_by_its_window_and_never_to_another_keys_replacement() {
+        // One IAM user, two keys of a campaign: B's replacement was made (and recorded) just
+        // after the incident opened, A's create was sent later and its answer lost.
+        let keys = vec![
+            listed("AKIAOLDA", "2026-01-01T00:00:00Z"),
+            listed("AKIANEWB", "2026-11-26T03:15:01Z"),
+            listed("AKIANEWA", "2026-11-26T03:15:09Z"),
+        ];
+        let q = crate::provider::ReplacementQuery {
+            name: "keyfire-rot-20261126-031500-a1b2-a".into(),
+            id: None,
+            sent_at: DateTime::parse_from_rfc3339("2026-11-26T03:15:08Z")
+                .unwrap()
+                .to_utc(),
+            answered_at: None,
+            exclude: vec!["AKIANEWB".into()],
+        };
+        let found = lost_replacement(&keys, &q, Some("AKIAOLDA")).unwrap();
+        assert_eq!(found.id, "AKIANEWA");
+        // Without the exclusion, B's replacement is still outside A's request window.
+        let q2 = crate::provider::ReplacementQuery {
+            exclude: vec![],
+            ..q.clone()
+        };
+        assert_eq!(
+            lost_replacement(&keys, &q2, Some("AKIAOLDA")).unwrap().id,
+            "AKIANEWA"
+        );
+        // A window that closed before any new key: nothing is taken.
+        let q3 = crate::provider::ReplacementQuery {
+            sent_at: DateTime::parse_from_rfc3339("2026-11-26T03:14:00Z")
+                .unwrap()
+                .to_utc(),
+            answered_at: Some(
+                DateTime::parse_from_rfc3339("2026-11-26T03:14:10Z")
+                    .unwrap()
+                    .to_utc(),
+            ),
+            ..q.clone()
+        };
+        assert!(lost_replacement(&keys, &q3, Some("AKIAOLDA")).is_none());
         assert!(incident_time("whatever").is_none());
     }
 }

@@ -47,7 +47,7 @@ impl Capabilities {
     /// Whether an operation is within these capabilities.
     pub fn allows(&self, op: &Op) -> bool {
         match op {
-            Op::Locate { .. } => self.locate,
+            Op::Locate { .. } | Op::FindReplacement(_) => self.locate,
             Op::Verify { .. } => self.verify,
             Op::Disable { .. } => self.disable,
             Op::Revoke { .. } => self.revoke,
@@ -183,6 +183,10 @@ pub enum Op {
         name: Option<String>,
         hint: Option<String>,
     },
+    /// Find a replacement keyfire asked for but whose answer it never recorded (a timeout, a
+    /// malformed reply, a crash), by the record's intent: the name it gave, the time it sent
+    /// the create, and the replacements other keys of the incident did record.
+    FindReplacement(ReplacementQuery),
     /// Call the cheapest authenticated read with a key value.
     Verify {
         which: Which,
@@ -210,6 +214,32 @@ pub enum Op {
     },
 }
 
+/// What the record says about one create request (see [`Op::FindReplacement`]).
+#[derive(Debug, Clone)]
+pub struct ReplacementQuery {
+    /// The name the create gave the replacement (`keyfire-rot-…-KEY[-N]`).
+    pub name: String,
+    /// The replacement's id, when its answer was recorded.
+    pub id: Option<String>,
+    /// When the create request was sent, and when its (failed) answer came back, if it did.
+    pub sent_at: DateTime<Utc>,
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Key ids that belong to someone else: other keys' recorded replacements and the
+    /// inventory's keys.
+    pub exclude: Vec<String>,
+}
+
+impl ReplacementQuery {
+    /// The same search as a plain locate, for providers whose keys carry the name.
+    pub fn as_locate(&self) -> Op {
+        Op::Locate {
+            id: self.id.clone(),
+            name: Some(self.name.clone()),
+            hint: None,
+        }
+    }
+}
+
 impl Op {
     /// Whether the operation changes anything at the provider, whatever its plan says.
     pub fn is_write(&self) -> bool {
@@ -221,7 +251,7 @@ impl Op {
 
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Locate { .. } => "locate",
+            Self::Locate { .. } | Self::FindReplacement(_) => "locate",
             Self::Verify { .. } => "verify",
             Self::Disable { .. } => "disable",
             Self::Revoke { .. } => "revoke",

@@ -426,6 +426,7 @@ impl OpenAiProvider {
             )
         };
         Ok(match op {
+            Op::FindReplacement(q) => return self.plan(&q.as_locate()),
             Op::Locate { id: Some(id), .. } => self.admin(RequestPlan::read(
                 format!("Look up API key {id} in project {project}"),
                 "GET",
@@ -529,6 +530,10 @@ impl OpenAiProvider {
         secrets: &SecretBag,
     ) -> Result<OpOutput, ProviderError> {
         match op {
+            // Replacements carry keyfire's name here: found like any named key.
+            Op::FindReplacement(q) => {
+                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
+            }
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => {
                     let key: ApiKey = r.json()?;

@@ -124,6 +124,7 @@ impl PostgresProvider {
 
     pub fn plan(&self, op: &Op) -> RequestPlan {
         match op {
+            Op::FindReplacement(q) => self.plan(&q.as_locate()),
             Op::Locate { id: Some(role), .. } => Self::admin(
                 format!("Look up role {role}"),
                 format!("SELECT rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = '{role}'"),
@@ -258,6 +259,10 @@ impl PostgresProvider {
         }
         let r = http.redactor();
         match op {
+            // Replacements carry keyfire's name here: found like any named key.
+            Op::FindReplacement(q) => {
+                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
+            }
             Op::Verify { which } => {
                 let secret = match which {
                     Which::Old => secrets.old_key.as_ref(),
@@ -353,6 +358,7 @@ impl PostgresProvider {
                 loop {
                     let left = Self::sessions(&client, id, r).await?;
                     if left == 0 {
+                        crate::runbook::failpoint("pg:revoked");
                         return Ok(OpOutput::Revoked { already: false });
                     }
                     if tokio::time::Instant::now() >= deadline {
@@ -382,6 +388,8 @@ impl PostgresProvider {
                     ))
                     .await
                     .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
+                // Crash tests: the password changed, the answer never reaches the record.
+                crate::runbook::failpoint("pg:created");
                 Ok(OpOutput::Created {
                     id: role,
                     value: password,

@@ -1179,37 +1179,121 @@ impl Ctx {
             )?;
             return Ok(ActionOutcome::Done);
         }
-        // A replacement was created before a crash but its value never reached the store.
-        if run.facts.create_sent && !run.caps.create_idempotent {
+        // A replacement created before a crash (or by a create whose answer was lost) but
+        // whose value never reached the store.
+        if !self.params.dry_run
+            && !run.caps.create_idempotent
+            && (run.facts.create_sent || run.facts.create_intents.iter().any(|i| !i.settled))
+        {
             self.revoke_orphan(run, step, gate, sink).await?;
+            if let Some(v) = &run.facts.new_version {
+                return skipped(format!(
+                    "the store already serves the replacement (version {v})"
+                ));
+            }
         }
         if run.facts.create_attempt == 0 {
             run.facts.create_attempt = 1;
         }
+        let attempt = run.facts.create_attempt;
+        let name = self.replacement_name(run);
         let op = Op::Create {
-            name: self.replacement_name(run),
-            idempotency_key: format!("{}:{}:create:{}", self.id, key, run.facts.create_attempt),
+            name: name.clone(),
+            idempotency_key: format!("{}:{}:create:{attempt}", self.id, key),
         };
-        if let Some(OpOutput::Created { id, value }) = self
+        // The intent goes into the record before the request leaves: if its answer is lost,
+        // this is how the replacement is found again. A replay of the same attempt keeps the
+        // first send time (the provider may have made the key then).
+        if !self.params.dry_run && run.facts.intent_mut(attempt).is_none() {
+            let intent = super::facts::CreateIntent {
+                attempt,
+                name,
+                sent_at: Some(Utc::now()),
+                ..Default::default()
+            };
+            self.record_intent(run, step, sink, intent)?;
+        }
+        let created = self
             .provider_call(run, step, Action::Create, op, gate, sink)
-            .await?
+            .await;
+        if let Err(Failure::Failed { .. }) = &created
+            && let Some(mut intent) = run.facts.intent_mut(attempt).cloned()
         {
+            intent.answered_at = Some(Utc::now());
+            self.record_intent(run, step, sink, intent)?;
+        }
+        if let Some(OpOutput::Created { id, value }) = created? {
             self.http.redactor().learn(&value);
             run.facts.new_key_id = Some(id.clone());
             run.facts.new_key_hint = Some(value.hint());
             run.bag.new_key = Some(value);
+            if let Some(intent) = run.facts.intent_mut(attempt) {
+                intent.key_id = Some(id.clone());
+            }
             self.evidence(
                 sink,
                 step,
                 &key,
                 Action::Create,
-                json!({ "new_key_id": id, "hint": run.facts.new_key_hint }),
+                json!({ "new_key_id": id, "hint": run.facts.new_key_hint, "create_intent": run.facts.intent_mut(attempt).cloned() }),
             )?;
         }
         Ok(ActionOutcome::Done)
     }
 
-    /// Revoke a replacement whose value was lost, so that no unknown key stays live.
+    /// Record what keyfire knows about one create attempt (replayed on resume).
+    fn record_intent<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+        intent: super::facts::CreateIntent,
+    ) -> Result<(), Failure> {
+        let key = run.key.id.clone();
+        run.facts.upsert_intent(intent.clone());
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::Create,
+            json!({ "create_intent": intent }),
+        )?;
+        Ok(())
+    }
+
+    /// Key ids the record or the inventory gives to someone other than this key: the
+    /// replacements other keys of this incident recorded, and every inventory key's id. An
+    /// orphan search never takes one of these.
+    fn ids_of_others(&self, run: &KeyRun) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .setup
+            .inventory
+            .keys
+            .iter()
+            .filter_map(|k| k.provider_key_id.clone())
+            .collect();
+        if let Ok(entries) = crate::record::read_entries(&self.record.path()) {
+            for e in entries.iter().filter(|e| {
+                e.kind == "evidence" && e.data["key"].as_str() != Some(run.key.id.as_str())
+            }) {
+                let recorded = e.data["new_key_id"]
+                    .as_str()
+                    .or_else(|| e.data["create_intent"]["key_id"].as_str());
+                if let Some(id) = recorded {
+                    ids.push(id.to_string());
+                }
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Revoke every replacement whose value was lost, so that no unknown key stays live: each
+    /// create attempt the record knows of (a crash during a second attempt leaves two), found
+    /// by its recorded id, else by the record's intent (its name, the time it was sent, and
+    /// not a key the record gives to someone else). The store is read again first: the
+    /// replacement it serves as current is never revoked (an ambiguous write that landed).
     pub(super) async fn revoke_orphan<G: Gate, S: Sink>(
         &self,
         run: &mut KeyRun,
@@ -1217,39 +1301,122 @@ impl Ctx {
         gate: &mut G,
         sink: &mut S,
     ) -> Result<(), Failure> {
+        let key = run.key.id.clone();
+        if run.store.is_some() && run.facts.store_write_sent && run.facts.new_version.is_none() {
+            // Unknown is not "unstored": if the store cannot be read, nothing is revoked.
+            let current = self
+                .store_read(run, step, Action::ReadStore, None, sink)
+                .await?;
+            self.apply_store_read(run, step, current, sink).await?;
+        }
+        let served = run
+            .facts
+            .new_version
+            .is_some()
+            .then(|| run.facts.new_key_id.clone())
+            .flatten();
+        if run.facts.new_version.is_some() {
+            let attempt = run.facts.create_attempt;
+            if let Some(mut intent) = run.facts.intent_mut(attempt).cloned() {
+                intent.settled = true;
+                self.record_intent(run, step, sink, intent)?;
+            }
+            self.evidence(
+                sink,
+                step,
+                &key,
+                Action::Create,
+                json!({ "text": "the store serves the replacement: it is kept, not revoked" }),
+            )?;
+        }
+        let mut pending: Vec<super::facts::CreateIntent> = run
+            .facts
+            .create_intents
+            .iter()
+            .filter(|i| !i.settled)
+            .cloned()
+            .collect();
+        if run.facts.create_intents.is_empty()
+            && run.facts.create_sent
+            && run.facts.new_version.is_none()
+        {
+            // A record written before intents were recorded: search by the name and id.
+            pending.push(super::facts::CreateIntent {
+                attempt: run.facts.create_attempt.max(1),
+                name: self.replacement_name(run),
+                key_id: run.facts.new_key_id.clone(),
+                ..Default::default()
+            });
+        }
+        let exclude = if pending.is_empty() {
+            Vec::new()
+        } else {
+            self.ids_of_others(run)
+        };
+        for intent in pending {
+            let orphan = self.find_orphan(run, step, &intent, &exclude, sink).await?;
+            // Never take the leaked key (while it still serves the agents) or the replacement
+            // the store serves for an orphan.
+            let leaked_live = |id: &String| {
+                run.facts.provider_key_id.as_ref() == Some(id)
+                    && run.facts.old_state != Some(KeyState::Revoked)
+            };
+            if let Some(id) = orphan.filter(|id| !leaked_live(id) && served.as_ref() != Some(id)) {
+                self.evidence(sink, step, &key, Action::Create, json!({ "orphan": id, "attempt": intent.attempt, "text": "a replacement whose value was lost (its create answer, or the process, did not survive) is revoked" }))?;
+                self.provider_call(run, step, Action::Create, Op::Revoke { id }, gate, sink)
+                    .await?;
+            }
+            if run.facts.intent_mut(intent.attempt).is_some() {
+                let mut settled = intent.clone();
+                settled.settled = true;
+                self.record_intent(run, step, sink, settled)?;
+            }
+        }
+        if run.facts.new_version.is_none() {
+            run.facts.create_attempt = run.facts.create_attempt.max(1) + 1;
+            run.facts.new_key_id = None;
+            run.facts.create_sent = false;
+        }
+        Ok(())
+    }
+
+    /// The provider's id of one create attempt's replacement, if it exists.
+    async fn find_orphan<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        intent: &super::facts::CreateIntent,
+        exclude: &[String],
+        sink: &mut S,
+    ) -> Result<Option<String>, Failure> {
         // Read the provider's state rather than trusting the record: the key may be gone
         // already, and revoking it may need what only a lookup tells (its owner, at OpenAI).
-        let orphan = if run.caps.locate {
-            let op = Op::Locate {
-                id: run.facts.new_key_id.clone(),
-                name: Some(self.replacement_name(run)),
+        if !run.caps.locate {
+            return Ok(intent.key_id.clone());
+        }
+        let op = match intent.sent_at {
+            Some(sent_at) => Op::FindReplacement(crate::provider::ReplacementQuery {
+                name: intent.name.clone(),
+                id: intent.key_id.clone(),
+                sent_at,
+                answered_at: intent.answered_at,
+                exclude: exclude.to_vec(),
+            }),
+            None => Op::Locate {
+                id: intent.key_id.clone(),
+                name: Some(intent.name.clone()),
                 hint: None,
-            };
+            },
+        };
+        Ok(
             match self
                 .provider_read(run, step, Action::Create, op, sink)
                 .await?
             {
-                OpOutput::Located(Some(k)) => Some(k.id),
+                OpOutput::Located(Some(k)) if k.state != KeyState::Revoked => Some(k.id),
                 _ => None,
-            }
-        } else {
-            run.facts.new_key_id.clone()
-        };
-        // Never take the leaked key for an orphan while it still serves the agents.
-        let leaked_live = |id: &String| {
-            run.facts.provider_key_id.as_ref() == Some(id)
-                && run.facts.old_state != Some(KeyState::Revoked)
-        };
-        if let Some(id) = orphan.filter(|id| !leaked_live(id)) {
-            let key = run.key.id.clone();
-            self.evidence(sink, step, &key, Action::Create, json!({ "orphan": id, "text": "a replacement created before the interruption has no stored value: revoking it" }))?;
-            self.provider_call(run, step, Action::Create, Op::Revoke { id }, gate, sink)
-                .await?;
-        }
-        run.facts.create_attempt += 1;
-        run.facts.new_key_id = None;
-        run.facts.create_sent = false;
-        Ok(())
+            },
+        )
     }
 
     async fn store_write<G: Gate, S: Sink>(
@@ -1856,7 +2023,7 @@ impl Ctx {
         gate: &mut G,
         sink: &mut S,
     ) -> Res {
-        use crate::inventory::edit::{Reschedule, read_and_plan, write_edit};
+        use crate::inventory::edit::{Reschedule, apply_locked, read_and_plan};
         let inv = self.setup.inventory.clone();
         let Some(file) = inv.files.get(run.key.origin.file) else {
             return skipped("the inventory was not loaded from a file");
@@ -1900,7 +2067,10 @@ impl Ctx {
         {
             return Ok(ActionOutcome::Done);
         }
-        write_edit(&edit).map_err(|e| Failure::Failed {
+        // The approval showed the edit on the file as it was; other keys of the campaign (or
+        // a person) may have edited it since. Apply it, under the file's lock, to the file as
+        // it is now.
+        let written = apply_locked(&file.path, &r).map_err(|e| Failure::Failed {
             error: format!("{step}: {e}"),
             status: None,
             retryable: true,
@@ -1914,6 +2084,12 @@ impl Ctx {
             true,
             json!({ "path": file.path.display().to_string() }),
         )?;
+        if written.before != edit.before {
+            self.evidence(sink, step, &key, Action::UpdateInventory, json!({
+                "changed_since_approval": true,
+                "text": "the file changed between the approval and the write: the edit was applied to it as it is now",
+            }))?;
+        }
         self.evidence(sink, step, &key, Action::UpdateInventory, json!({
             "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },
         }))?;

@@ -43,6 +43,18 @@ pub enum EngineError {
     Mismatch { id: String, reason: String },
     #[error("cannot start the HTTP client: {0}")]
     Http(#[from] HttpError),
+    #[error(
+        "key `{key}` is already in open {kind} {incident} ({status}): finish it with `{resume}` before starting another"
+    )]
+    KeyInOpenIncident {
+        key: String,
+        incident: String,
+        kind: String,
+        status: String,
+        resume: String,
+    },
+    #[error("cannot lock the incidents directory: {0}")]
+    OpeningLock(std::io::Error),
 }
 
 impl EngineError {
@@ -51,7 +63,10 @@ impl EngineError {
         if let Self::Record(RecordError::Busy { .. }) = self {
             return false;
         }
-        !matches!(self, Self::Record(_) | Self::Http(_) | Self::Busy(_))
+        !matches!(
+            self,
+            Self::Record(_) | Self::Http(_) | Self::Busy(_) | Self::OpeningLock(_)
+        )
     }
 }
 
@@ -274,6 +289,23 @@ impl Engine {
             }
             keys.push(run);
         }
+        // A live incident or rotation claims its keys: checked and recorded under one lock.
+        let _opening = if params.dry_run {
+            None
+        } else {
+            let lock =
+                super::claim::opening_lock(&setup.data_dir).map_err(EngineError::OpeningLock)?;
+            if let Some((key, holder)) = super::claim::open_holder(&setup.data_dir, &params.keys) {
+                return Err(EngineError::KeyInOpenIncident {
+                    key,
+                    resume: super::claim::resume_command(&holder),
+                    incident: holder.id,
+                    kind: holder.kind,
+                    status: holder.status,
+                });
+            }
+            Some(lock)
+        };
         let now = setup.clock.now();
         let id = new_incident_id(now, params.dry_run, params.purpose);
         let redactor = Redactor::new();
@@ -460,7 +492,25 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
                     .get("facts")
                     .and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok())
                 {
+                    // Never forget a create attempt an earlier intent entry recorded.
+                    let known = std::mem::take(&mut run.facts.create_intents);
                     run.facts = f;
+                    for i in known {
+                        if run.facts.intent_mut(i.attempt).is_none() {
+                            run.facts.create_attempt = run.facts.create_attempt.max(i.attempt);
+                            run.facts.create_intents.push(i);
+                        }
+                    }
+                }
+            }
+            // Create intents are recorded on their own (a crash can come before the next
+            // facts snapshot): the latest word on each attempt wins.
+            ("evidence", _, Some(Action::Create)) => {
+                if let Some(i) = e.data.get("create_intent").and_then(|i| {
+                    serde_json::from_value::<super::facts::CreateIntent>(i.clone()).ok()
+                }) {
+                    run.facts.create_attempt = run.facts.create_attempt.max(i.attempt);
+                    run.facts.upsert_intent(i);
                 }
             }
             ("request_sent", _, Some(action)) => match action {
@@ -479,7 +529,7 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
 /// test can SIGKILL the process at an exact place in a local (non-HTTP) action.
 /// Compiled in only with the `testing` feature (the test suite's), never in a release build.
 #[cfg(feature = "testing")]
-pub(super) fn failpoint(name: &str) {
+pub(crate) fn failpoint(name: &str) {
     if std::env::var("KEYFIRE_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("keyfire: paused at failpoint {name}");
         std::thread::sleep(std::time::Duration::from_secs(600));
@@ -488,7 +538,7 @@ pub(super) fn failpoint(name: &str) {
 
 #[cfg(not(feature = "testing"))]
 #[inline(always)]
-pub(super) fn failpoint(_name: &str) {}
+pub(crate) fn failpoint(_name: &str) {}
 
 pub(super) enum ActionOutcome {
     Done,
@@ -850,10 +900,13 @@ async fn run_key<G: Gate, S: Sink>(
                         ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": format!("operator skipped after failure: {reason}"), "facts": run.facts }))?;
                     }
                     FailureChoice::LeaveFailed => {
-                        // A scheduled rotation is not resumed (the next run opens a new one): a
-                        // replacement created but never stored would stay live and unknown.
-                        let unstored =
-                            run.facts.new_key_id.is_some() && run.facts.new_version.is_none();
+                        // A failed rotation leaves exactly the old key in use: a replacement
+                        // that was asked for but never stored (its answer may have been lost:
+                        // no id is needed to find it) is revoked now. The store is read again
+                        // first, and the replacement it serves is never revoked.
+                        let unstored = run.facts.new_version.is_none()
+                            && (run.facts.create_sent
+                                || run.facts.create_intents.iter().any(|i| !i.settled));
                         if ctx.params.purpose == Purpose::Rotation
                             && unstored
                             && !ctx.params.dry_run
@@ -864,6 +917,21 @@ async fn run_key<G: Gate, S: Sink>(
                                 }
                                 Err(Failure::Fatal(e)) => return Err(e),
                             }
+                        }
+                        if ctx.params.purpose == Purpose::Rotation
+                            && !ctx.params.dry_run
+                            && let Some(v) = run.facts.new_version.clone()
+                            && !run.facts.revoke_sent
+                        {
+                            // The store serves the replacement and the old key still works.
+                            // Revoking either would break the agents: both stay, loudly, and
+                            // the rotation stays open to be finished.
+                            ctx.log(sink, "evidence", Some(step), &run.key.id, json!({
+                                "action": Action::StoreWrite,
+                                "both_keys_live": true,
+                                "version": v,
+                                "text": format!("the rotation failed after storing: the store serves the replacement (version {v}) and the old key was NOT revoked; both keys work until `keyfire rotate --resume {}` finishes the rotation", ctx.id),
+                            }))?;
                         }
                         return Ok(KeyOutcome::Failed);
                     }

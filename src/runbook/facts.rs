@@ -21,6 +21,9 @@ pub struct Facts {
     pub new_key_hint: Option<String>,
     /// Replacement attempts; a replacement whose value was lost is revoked and replaced.
     pub create_attempt: u32,
+    /// Every create request sent for this key, so that a replacement whose answer was lost
+    /// (a timeout, a malformed reply, a crash) is found and revoked rather than left live.
+    pub create_intents: Vec<CreateIntent>,
     pub create_sent: bool,
     pub revoke_sent: bool,
     pub store_write_sent: bool,
@@ -35,4 +38,43 @@ pub struct Facts {
     /// When the replacement was verified to work.
     pub restored_at: Option<DateTime<Utc>>,
     pub step_ms: BTreeMap<String, i64>,
+}
+
+/// One create request as the record knows it: what keyfire asked for and when. Recorded
+/// before the request is sent and again whenever it learns more.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreateIntent {
+    pub attempt: u32,
+    /// The name the replacement was given.
+    pub name: String,
+    /// Wall-clock time the request left (the provider stamps creation with its own clock,
+    /// so this is not the incident clock).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When a failed answer came back (the window the provider can have made the key in).
+    pub answered_at: Option<DateTime<Utc>>,
+    /// The replacement's id, when its answer was recorded.
+    pub key_id: Option<String>,
+    /// Revoked, found gone, or it is the replacement the store serves: nothing left to clean.
+    pub settled: bool,
+}
+
+impl Facts {
+    /// Insert or update the record of one create attempt.
+    pub fn upsert_intent(&mut self, intent: CreateIntent) {
+        match self
+            .create_intents
+            .iter_mut()
+            .find(|i| i.attempt == intent.attempt)
+        {
+            Some(i) => *i = intent,
+            None => self.create_intents.push(intent),
+        }
+    }
+
+    pub fn intent_mut(&mut self, attempt: u32) -> Option<&mut CreateIntent> {
+        self.create_intents
+            .iter_mut()
+            .find(|i| i.attempt == attempt)
+    }
 }

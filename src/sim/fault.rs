@@ -24,6 +24,9 @@ pub enum FaultMode {
     /// Answer with this status and raw body instead of handling the request (a proxy's HTML
     /// page, a truncated body).
     Raw { status: u16, body: String },
+    /// Handle the request, then answer with this raw body instead of the real answer: the
+    /// write happened but its answer was lost (a proxy garbled it).
+    Garble { status: u16, body: String },
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +113,22 @@ impl Fault {
         }
     }
 
+    /// The server does what was asked, then the answer is lost: a client never learns the
+    /// id of what it created.
+    pub fn lost_answer(method: &str, path_prefix: &str, times: u32) -> Self {
+        Self {
+            method: Some(method.into()),
+            path_prefix: path_prefix.into(),
+            mode: FaultMode::Garble {
+                status: 200,
+                body: "<html><body>502 Bad Gateway</body></html>".into(),
+            },
+            times,
+            after: 0,
+            exact: false,
+        }
+    }
+
     pub fn hold(method: &str, path_prefix: &str, d: Duration) -> Self {
         Self {
             method: Some(method.into()),
@@ -169,6 +188,11 @@ pub(super) async fn respond(
             resp
         }
         Some(FaultMode::Raw { status, body }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            (code, [("content-type", "text/html")], body).into_response()
+        }
+        Some(FaultMode::Garble { status, body }) => {
+            let _made = next.run(req).await;
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             (code, [("content-type", "text/html")], body).into_response()
         }

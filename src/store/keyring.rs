@@ -6,10 +6,21 @@
 //! a companion entry (`USER#version`): a write is check-and-set against that number, and
 //! only the current version can be read back (the leaked value is not kept anywhere).
 //!
+//! The two entries cannot change together, so a write is three steps, each safe to die after:
+//! 1. the counter says `C->N:FP` (version N is being written; FP is a truncated SHA-256 of the
+//!    new value, not the value);
+//! 2. the value entry gets the new value;
+//! 3. the counter says `N`.
+//!
+//! A read while the counter is pending compares the value with FP: the new value is version
+//! N, anything else is still version C. Killed after step 1, the old value reads as the old
+//! version (resume writes again); killed after step 2, the new value reads as the new version
+//! (resume adopts it) and is never taken for the leaked key.
+//!
 //! | op | call | spec |
 //! |---|---|---|
 //! | read | `Entry::get_password` of (service, user) | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `request_key`/`keyctl_read`](https://man7.org/linux/man-pages/man7/keyrings.7.html) |
-//! | write | `Entry::set_password` of the value, then of `USER#version` | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `add_key`](https://man7.org/linux/man-pages/man2/add_key.2.html) |
+//! | write | `Entry::set_password` of `USER#version` (pending), of the value, then of `USER#version` | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `add_key`](https://man7.org/linux/man-pages/man2/add_key.2.html) |
 //! | promote | none: a write is live at once | |
 
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
@@ -125,13 +136,33 @@ fn kerr(e: KeyringError) -> StoreError {
     StoreError::Keyring(e.to_string())
 }
 
+/// A short fingerprint of a value, to tell the new value from the old one after a crash.
+fn fingerprint(value: &Secret) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(value.expose().as_bytes())[..8])
+}
+
+/// The version of the value the entry holds now (see the module doc for a pending counter).
 fn current_version(k: &Keyring, service: &str, user: &str) -> Result<u64, StoreError> {
     let counter = format!("{user}#version");
+    let malformed = || StoreError::Malformed(format!("keyring entry {counter} is not a version"));
     match k.get(service, &counter) {
         Ok(v) => {
-            v.expose().trim().parse().map_err(|_| {
-                StoreError::Malformed(format!("keyring entry {counter} is not a number"))
-            })
+            let text = v.expose().trim();
+            let Some((from, rest)) = text.split_once("->") else {
+                return text.parse().map_err(|_| malformed());
+            };
+            let (to, fp) = rest.split_once(':').ok_or_else(malformed)?;
+            let (from, to): (u64, u64) = (
+                from.parse().map_err(|_| malformed())?,
+                to.parse().map_err(|_| malformed())?,
+            );
+            let landed = match k.get(service, user) {
+                Ok(value) => fingerprint(&value) == fp,
+                Err(KeyringError::NoEntry { .. }) => false,
+                Err(e) => return Err(kerr(e)),
+            };
+            Ok(if landed { to } else { from })
         }
         Err(KeyringError::NoEntry { .. }) => Ok(u64::from(k.has(service, user).map_err(kerr)?)),
         Err(e) => Err(kerr(e)),
@@ -177,14 +208,16 @@ fn blocking(
                     expected: expected.clone(),
                 });
             }
-            k.set(service, user, &new).map_err(kerr)?;
             let next = current + 1;
-            k.set(
-                service,
-                &format!("{user}#version"),
-                &Secret::new(next.to_string()),
-            )
-            .map_err(kerr)?;
+            let counter = format!("{user}#version");
+            let pending = format!("{current}->{next}:{}", fingerprint(&new));
+            k.set(service, &counter, &Secret::new(pending))
+                .map_err(kerr)?;
+            crate::runbook::failpoint("keyring:counter_pending");
+            k.set(service, user, &new).map_err(kerr)?;
+            crate::runbook::failpoint("keyring:value_written");
+            k.set(service, &counter, &Secret::new(next.to_string()))
+                .map_err(kerr)?;
             Ok(StoreOutput::Written {
                 version: StoreVersion::Number(next),
             })
@@ -250,5 +283,58 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(read(Some(1)).unwrap(), StoreOutput::Missing));
+    }
+
+    fn read_current(k: &Keyring, svc: &str, user: &str) -> (String, u64) {
+        match blocking(k, svc, user, user, &StoreOp::Read { version: None }, None).unwrap() {
+            StoreOutput::Value { value, version } => {
+                (value.expose().to_string(), version.number().unwrap())
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// The entries as a write killed after its first step (the pending counter) or its
+    /// second (the value) leaves them: each reads as the version of the value it holds, and a
+    /// write against that version goes through.
+    #[test]
+    fn a_write_killed_between_its_steps_reads_as_the_value_it_holds() {
+        let (svc, user) = ("keyfire-agents-test", "agents/dev/llm");
+        let counter = format!("{user}#version");
+        let old = Secret::new("old-value");
+        let new = Secret::new("new-value");
+        let pending = Secret::new(format!("1->2:{}", fingerprint(&new)));
+
+        // Killed after step 1: the counter is pending, the old value is still there.
+        let k = Keyring::mock();
+        k.set(svc, user, &old).unwrap();
+        k.set(svc, &counter, &Secret::new("1")).unwrap();
+        k.set(svc, &counter, &pending).unwrap();
+        assert_eq!(read_current(&k, svc, user), ("old-value".into(), 1));
+        let again = StoreOp::Write {
+            cas: Some(StoreVersion::Number(1)),
+            pending: false,
+            token: "t".into(),
+        };
+        blocking(&k, svc, user, user, &again, Some(new.clone())).unwrap();
+        assert_eq!(read_current(&k, svc, user), ("new-value".into(), 2));
+
+        // Killed after step 2: the new value is there, the counter still pending. Before
+        // this order, the new value read as the old version: resume took it for the leaked key.
+        let k = Keyring::mock();
+        k.set(svc, user, &old).unwrap();
+        k.set(svc, &counter, &Secret::new("1")).unwrap();
+        k.set(svc, &counter, &pending).unwrap();
+        k.set(svc, user, &new).unwrap();
+        assert_eq!(read_current(&k, svc, user), ("new-value".into(), 2));
+        let stale = StoreOp::Write {
+            cas: Some(StoreVersion::Number(1)),
+            pending: false,
+            token: "t".into(),
+        };
+        assert!(matches!(
+            blocking(&k, svc, user, user, &stale, Some(Secret::new("third"))).unwrap_err(),
+            StoreError::CasMismatch { .. }
+        ));
     }
 }

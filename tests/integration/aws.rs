@@ -472,7 +472,11 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
     let promote = evidence(&entries, "support-aws", "promote");
     assert_eq!(promote[0].data["version"], version.as_str());
     assert_eq!(promote[0].data["previous_version"], old_version.as_str());
-    let created = evidence(&entries, "support-aws", "create");
+    let created: Vec<_> = evidence(&entries, "support-aws", "create")
+        .into_iter()
+        .filter(|e| e.data.get("new_key_id").is_some())
+        .collect();
+    assert_eq!(created.len(), 1);
     assert_eq!(created[0].data["new_key_id"], new.access_key_id.as_str());
     // CloudTrail: the call from outside the agent's network and the failure are in the audit.
     let usage = evidence(&entries, "support-aws", "fetch_usage");
@@ -808,6 +812,99 @@ fn kill_9_between_store_and_promote_then_resume() {
 fn kill_9_between_create_and_store_then_resume() {
     // The replacement's value is lost with the process: resume deletes it and makes another.
     crash_then_resume("store_write");
+}
+
+/// kill -9 at `point` while `args` runs, then `resume`: exactly one key of the agent's user
+/// is left (the replacement, stored and promoted once), the old key is dead, no orphan.
+fn crash_then_resume_with(test: &str, args: &[&str], point: &str, resume: &[&str]) {
+    let Some(f) = Fleet::start(test, false) else {
+        return;
+    };
+    let (_, old_version, _) = f.secret();
+    run_until_failpoint(&f, args, point);
+    let id = f.ids()[0].clone();
+    assert_eq!(f.run(&["record", "verify", &id]).status.code(), Some(0));
+    let resume: Vec<&str> = resume
+        .iter()
+        .map(|a| if *a == "ID" { id.as_str() } else { a })
+        .collect();
+    let out = f.run(&resume);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let keys = f.agent_keys();
+    assert_eq!(keys.len(), 1, "exactly one key, no orphan: {keys:?}");
+    let (value, version, stages) = f.secret();
+    let new = new_pair(&value);
+    assert_eq!(keys[0], (new.access_key_id.clone(), true));
+    assert_ne!(version, old_version);
+    let versions_made = stages.len();
+    assert!(versions_made <= 2, "one store write: {stages:?}");
+    assert!(f.sts_with(&new).is_ok());
+    assert_eq!(f.sts_with(&f.old), Err("InvalidClientTokenId".to_string()));
+    assert_eq!(f.ids().len(), 1, "resumed, not reopened");
+    assert_eq!(f.run(&["record", "verify", &id]).status.code(), Some(0));
+    f.assert_no_leak(&[&out], &[new.secret_access_key.expose()]);
+}
+
+const ZERO_DOWNTIME: &[&str] = &[
+    "incident",
+    "start",
+    "support-aws",
+    "--zero-downtime",
+    "--yes",
+    "--no-tui",
+];
+const RESUME: &[&str] = &["incident", "resume", "ID", "--yes", "--no-tui"];
+
+#[test]
+fn kill_9_after_iam_made_the_replacement_then_resume() {
+    // IAM made the key; its answer died with the process. Access keys have no names: the
+    // resume finds it by the recorded create's time window and deletes it before making
+    // another (else the user's two-key limit would refuse the next create).
+    crash_then_resume_with(
+        "aws::kill_9_after_iam_made_the_replacement_then_resume",
+        ZERO_DOWNTIME,
+        "aws:created",
+        RESUME,
+    );
+}
+
+#[test]
+fn kill_9_after_iam_deleted_the_old_key_then_resume() {
+    crash_then_resume_with(
+        "aws::kill_9_after_iam_deleted_the_old_key_then_resume",
+        ZERO_DOWNTIME,
+        "aws:deleted",
+        RESUME,
+    );
+}
+
+#[test]
+fn kill_9_during_report_and_reschedule_then_resume() {
+    for point in ["write_report", "update_inventory:written"] {
+        crash_then_resume_with(
+            &format!("aws::kill_9_during_{point}_then_resume"),
+            ZERO_DOWNTIME,
+            point,
+            RESUME,
+        );
+    }
+}
+
+#[test]
+fn a_rotation_killed_after_iam_made_the_replacement_is_finished_by_rotate_resume() {
+    // The replacement is named after a `rot-` id, which the orphan search understands.
+    crash_then_resume_with(
+        "aws::a_rotation_killed_after_iam_made_the_replacement_is_finished_by_rotate_resume",
+        &["rotate", "support-aws", "--yes"],
+        "aws:created",
+        &["rotate", "--resume", "ID", "--yes"],
+    );
 }
 
 impl Fleet {

@@ -235,3 +235,90 @@ async fn every_key_is_contained_before_any_key_is_redeployed_or_audited() {
         assert!(env.api.key(id).unwrap().deleted);
     }
 }
+
+/// Approves like a person: the inventory edit waits a moment for its answer (so every key of
+/// a campaign has planned its edit before it comes), and someone may edit the file meanwhile.
+struct SlowInventoryApproval {
+    edit_meanwhile: Option<std::path::PathBuf>,
+}
+
+impl Gate for SlowInventoryApproval {
+    async fn approve(&mut self, req: &ApprovalRequest<'_>) -> Decision {
+        if req.action.to_string() == "update_inventory" {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Some(path) = &self.edit_meanwhile {
+                let mut text = std::fs::read_to_string(path).unwrap();
+                text.push_str("\n# added by a person while keyfire waited for approval\n");
+                std::fs::write(path, text).unwrap();
+            }
+        }
+        Decision::Approve { via: "test".into() }
+    }
+    async fn confirm_manual(&mut self, _req: &ManualRequest<'_>) -> Decision {
+        Decision::Approve { via: "test".into() }
+    }
+    async fn paste_secret(&mut self, _req: &PasteRequest<'_>) -> Option<Secret> {
+        None
+    }
+    async fn on_failure(&mut self, _f: &FailureView<'_>) -> FailureChoice {
+        FailureChoice::LeaveFailed
+    }
+}
+
+fn rescheduled(env: &TestEnv, names: &[&str]) -> String {
+    let text = std::fs::read_to_string(env.inventory_path()).unwrap();
+    let doc: toml::Table = text.parse().unwrap();
+    let keys_table = doc["keys"].as_array().unwrap();
+    for name in names {
+        let k = keys_table
+            .iter()
+            .find(|k| k["id"].as_str() == Some(name))
+            .unwrap();
+        assert!(
+            k.get("last_rotated").is_some() && k.get("rotation_days").is_some(),
+            "{name}'s reschedule was lost:\n{text}"
+        );
+    }
+    text
+}
+
+/// Each key of a campaign plans its inventory edit before the shared approval comes; every
+/// edit must still land in the one file (each is applied, under the file's lock, to the file
+/// as it is at write time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_inventory_edit_of_a_twenty_key_campaign_lands() {
+    let env = TestEnv::new();
+    let keys = fleet(&env, 20);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let mut engine = Engine::open(env.setup(), params(&names, false, Order::ContainFirst)).unwrap();
+    let mut gate = SlowInventoryApproval {
+        edit_meanwhile: None,
+    };
+    let outcome = drive(&mut engine, &mut gate, &mut CollectSink::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    rescheduled(&env, &names);
+}
+
+/// A person edits the inventory between keyfire's approval request and its write: the edit
+/// is kept and keyfire's own lands too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inventory_edit_made_while_approval_was_pending_is_kept() {
+    let env = TestEnv::new();
+    let keys = fleet(&env, 2);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let mut engine = Engine::open(env.setup(), params(&names, false, Order::ContainFirst)).unwrap();
+    let mut gate = SlowInventoryApproval {
+        edit_meanwhile: Some(env.inventory_path()),
+    };
+    let outcome = drive(&mut engine, &mut gate, &mut CollectSink::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    let text = rescheduled(&env, &names);
+    assert!(
+        text.contains("# added by a person while keyfire waited for approval"),
+        "the concurrent edit was overwritten:\n{text}"
+    );
+}

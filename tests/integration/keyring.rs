@@ -173,3 +173,109 @@ fn keyring_store_receives_the_replacement_in_a_live_incident() {
     let _ = k.delete(&service, path);
     let _ = k.delete(&service, &format!("{path}#version"));
 }
+
+/// kill -9 between the keyring store's steps (counter marked pending; value written), then
+/// resume: the value in the entry is read as the version it is, so the new value is never
+/// taken for the leaked key, and the incident ends with one replacement, stored once.
+fn killed_inside_the_keyring_write(test: &str, failpoint: &str) {
+    if !usable(test) {
+        return;
+    }
+    let env = TestEnv::new();
+    let service = format!("keyfire-test-crash-{}-{failpoint}", std::process::id());
+    let path = "agents/support-bot/llm";
+    let k = Keyring::system();
+    k.set(&service, path, &Secret::new(env.canaries.old_key.clone()))
+        .unwrap();
+    let text = std::fs::read_to_string(env.inventory_path())
+        .unwrap()
+        .replace(
+            "store = \"vault\"\nsecret_path = \"agents/support-bot/llm\"",
+            &format!("store = \"local\"\nsecret_path = \"{path}\""),
+        )
+        + &format!(
+            "\n[[stores]]\nid = \"local\"\nkind = \"keyring\"\nsettings = {{ service = \"{service}\" }}\n"
+        );
+    std::fs::write(env.inventory_path(), text).unwrap();
+    let mut child = env
+        .cmd()
+        .args(["incident", "start", "support-llm", "--yes", "--no-tui"])
+        .env("KEYFIRE_FAILPOINT", failpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr_pipe));
+    loop {
+        let line = lines.next().expect("failpoint reached").unwrap();
+        if line.contains("paused at failpoint") {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let id = env.incident_ids().pop().unwrap();
+    let out = env.run(&["incident", "resume", &id, "--yes", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let stored = k.get(&service, path).unwrap();
+    assert_ne!(stored.expose(), env.canaries.old_key);
+    assert!(
+        !env.api.accepts(&env.canaries.old_key),
+        "the old key is dead"
+    );
+    let live: Vec<_> = env
+        .api
+        .live_keys()
+        .into_iter()
+        .filter(|key| key.name.starts_with("keyfire-"))
+        .collect();
+    assert_eq!(live.len(), 1, "exactly one replacement: {live:?}");
+    assert_eq!(live[0].value(), stored.expose(), "the store holds it");
+    // One store write: version 2 (after a kill past the value, the counter may still say
+    // the write to 2 is pending; reads take the value's fingerprint for it).
+    let counter = k.get(&service, &format!("{path}#version")).unwrap();
+    assert!(
+        counter.expose() == "2" || counter.expose().starts_with("1->2:"),
+        "one store write: {}",
+        counter.expose()
+    );
+    let writes = env
+        .entries(&id)
+        .iter()
+        .filter(|e| e.kind == "request_sent" && e.data["action"] == "store_write")
+        .count();
+    let expected = if failpoint == "keyring:value_written" {
+        1
+    } else {
+        2
+    };
+    assert_eq!(
+        writes, expected,
+        "the write is repeated only if it never landed"
+    );
+    let _ = k.delete(&service, path);
+    let _ = k.delete(&service, &format!("{path}#version"));
+}
+
+#[test]
+fn killed_after_the_keyring_counter_was_marked_pending() {
+    killed_inside_the_keyring_write(
+        "keyring::killed_after_the_keyring_counter_was_marked_pending",
+        "keyring:counter_pending",
+    );
+}
+
+#[test]
+fn killed_after_the_keyring_value_was_written() {
+    killed_inside_the_keyring_write(
+        "keyring::killed_after_the_keyring_value_was_written",
+        "keyring:value_written",
+    );
+}

@@ -70,18 +70,20 @@ created_at = 2026-10-01
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn cmd(&self) -> Command {
         crate::common::hermetic_signing_key();
-        Command::new(env!("CARGO_BIN_EXE_keyfire"))
-            .args(args)
-            .env("KF_PG_ADMIN", self.pg.admin_url())
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keyfire"));
+        c.env("KF_PG_ADMIN", self.pg.admin_url())
             .env("KF_PG_VAULT", VAULT_TOKEN)
             .env("KEYFIRE_DATA_DIR", self.dir.path().join("data"))
             .env("KEYFIRE_INVENTORY", self.dir.path().join("inventory.toml"))
             .env_remove("KEYFIRE_CONFIG")
             .env_remove("KEYFIRE_FAILPOINT")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        c
     }
 
     fn login(&self, password: &str) -> Result<(), String> {
@@ -271,4 +273,142 @@ fn drill_leaves_postgres_exactly_as_it_was() {
         .find(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
         .unwrap();
     assert_eq!(proof.data["old_key_authenticates"], true);
+}
+
+enum Kill {
+    Failpoint(&'static str),
+    /// The store handles the write, then holds its answer until keyfire is killed.
+    StoreWrite,
+}
+
+/// kill -9 at `point` during a live incident, then resume: the role logs in with exactly the
+/// password the store holds (written once), the leaked password is dead, and no password
+/// keyfire made and lost still logs in (a role has one password: a lost one is overwritten).
+fn crash_then_resume(test: &str, point: Kill) {
+    let Some(db) = Db::start(test) else {
+        return;
+    };
+    let mut cmd = db.cmd();
+    cmd.args(["incident", "start", "support-db", "--yes", "--no-tui"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    match point {
+        Kill::Failpoint(name) => {
+            cmd.env("KEYFIRE_FAILPOINT", name);
+        }
+        Kill::StoreWrite => db.vault.observer().inject(keyfire::sim::Fault::hold(
+            "PATCH",
+            "/v1/secret/data/",
+            std::time::Duration::from_secs(60),
+        )),
+    }
+    let mut child = cmd.spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kill point not reached"
+        );
+        let reached = match point {
+            Kill::Failpoint(_) => rx
+                .recv_timeout(std::time::Duration::from_millis(50))
+                .is_ok_and(|l| l.contains("paused at failpoint")),
+            Kill::StoreWrite => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                db.vault.requests().iter().any(|r| r.is_write())
+            }
+        };
+        if reached {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let dir = db.dir.path().join("data/incidents");
+    let id = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(db.run(&["record", "verify", &id]).status.code(), Some(0));
+    let out = db.run(&["incident", "resume", &id, "--yes", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        db.login(OLD_PASSWORD)
+            .unwrap_err()
+            .contains("password authentication failed"),
+        "the old password is dead"
+    );
+    assert_eq!(db.vault.version(PATH), 2, "one new store version");
+    let writes = db.vault.requests().iter().filter(|r| r.is_write()).count();
+    assert_eq!(writes, 1, "the store write is sent once");
+    let new = db.vault.value(PATH, "value", None).unwrap();
+    db.login(&new)
+        .expect("the password the store holds is the live one");
+    let closed = db
+        .entries()
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "incident_closed")
+        .unwrap();
+    assert_eq!(closed.data["outcome"], "completed");
+}
+
+#[test]
+fn kill_9_after_the_revoke_then_resume() {
+    crash_then_resume(
+        "postgres::kill_9_after_the_revoke_then_resume",
+        Kill::Failpoint("pg:revoked"),
+    );
+}
+
+#[test]
+fn kill_9_after_the_new_password_was_set_then_resume() {
+    crash_then_resume(
+        "postgres::kill_9_after_the_new_password_was_set_then_resume",
+        Kill::Failpoint("pg:created"),
+    );
+}
+
+#[test]
+fn kill_9_during_the_store_write_then_resume() {
+    crash_then_resume(
+        "postgres::kill_9_during_the_store_write_then_resume",
+        Kill::StoreWrite,
+    );
+}
+
+#[test]
+fn kill_9_during_report_then_resume() {
+    crash_then_resume(
+        "postgres::kill_9_during_report_then_resume",
+        Kill::Failpoint("write_report"),
+    );
+}
+
+#[test]
+fn kill_9_during_reschedule_then_resume() {
+    crash_then_resume(
+        "postgres::kill_9_during_reschedule_then_resume",
+        Kill::Failpoint("update_inventory:written"),
+    );
 }
