@@ -35,6 +35,10 @@ pub enum HttpError {
         status: u16,
         reason: String,
         retry_after: Option<Duration>,
+        /// The provider's machine-readable error code (`error.code`), when the body has one.
+        code: Option<String>,
+        /// The provider's error type (`error.type`), when the body has one.
+        error_type: Option<String>,
     },
     #[error("request timed out: {0}")]
     Timeout(String),
@@ -362,11 +366,23 @@ impl Http {
             500..=599 => FailureKind::ServerError,
             _ => FailureKind::ClientError,
         };
+        let field = |pointer: &str| {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer(pointer)
+                        .and_then(|c| c.as_str())
+                        .map(str::to_string)
+                })
+                .map(|c| truncate(&self.redactor.scrub(&c), 64))
+        };
         Err(HttpError::Status {
             kind,
             status,
             reason: self.reason(&body),
             retry_after,
+            code: field("/error/code"),
+            error_type: field("/error/type"),
         })
     }
 
@@ -475,6 +491,8 @@ mod tests {
                 status: 500,
                 reason: "boom".into(),
                 retry_after: None,
+                code: None,
+                error_type: None,
             }),
         };
         assert_eq!(e.kind(), FailureKind::ServerError);

@@ -86,6 +86,12 @@ pub struct Evidence {
     /// `Some(true)`: the provider rejected the old key after revocation.
     pub old_key_rejected: Option<bool>,
     pub old_key_status: Option<u64>,
+    /// `proven` (the provider's documented invalid-credential answer), `inconclusive` (any
+    /// other answer, or an old value that is not the located key), `drill`, or `not_proven`
+    /// (no proof was recorded).
+    pub revocation_proof: String,
+    /// The provider's signal (`proven`) or why the proof is inconclusive.
+    pub proof_detail: Option<String>,
     pub new_key_id: Option<String>,
     pub new_key_hint: Option<String>,
     pub new_key_verified: bool,
@@ -160,6 +166,35 @@ fn last<'a>(entries: &'a [Entry], key: &str, kind: &str, action: &str) -> Option
 
 fn s(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
+}
+
+/// What the last `prove_revoked` evidence of a key says (see `Evidence::revocation_proof`).
+fn proof_state(proof: Option<&Entry>, drill: bool) -> &'static str {
+    match proof {
+        _ if drill => "drill",
+        Some(p) if p.data["proof"] == "inconclusive" => "inconclusive",
+        Some(p) if p.data["old_key_rejected"] == true => "proven",
+        _ => "not_proven",
+    }
+}
+
+/// Keys of a record whose revocation is "NOT proven" (their last proof was inconclusive),
+/// with the reason: the closing summary and the exit code read this.
+pub fn unproven_revocations(entries: &[Entry]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
+    {
+        let Some(key) = e.data["key"].as_str() else {
+            continue;
+        };
+        out.retain(|(k, _)| k != key);
+        if e.data["proof"] == "inconclusive" {
+            out.push((key.to_string(), s(&e.data["reason"]).unwrap_or_default()));
+        }
+    }
+    out
 }
 
 pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
@@ -260,6 +295,8 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                     revoked_at: final_facts.and_then(|f| s(&f["revoked_at"])),
                     old_key_rejected: proof.and_then(|p| p.data["old_key_rejected"].as_bool()),
                     old_key_status: proof.and_then(|p| p.data["status"].as_u64()),
+                    revocation_proof: proof_state(proof, drill).into(),
+                    proof_detail: proof.and_then(|p| s(&p.data["reason"]).or_else(|| s(&p.data["signal"]))),
                     new_key_id: created.and_then(|e| s(&e.data["new_key_id"])),
                     new_key_hint: created.and_then(|e| s(&e.data["hint"])).or_else(|| final_facts.and_then(|f| s(&f["new_key_hint"]))),
                     new_key_verified: verified,
@@ -363,9 +400,25 @@ pub fn render_markdown(r: &Report) -> String {
         i.order.as_deref().unwrap_or("-")
     ));
     out.push_str(&format!(
-        "| notification deadline | {} ({} h from detection) |\n\n",
+        "| notification deadline | {} ({} h from detection) |\n",
         r.notification.deadline, r.notification.deadline_hours
     ));
+    for k in r
+        .keys
+        .iter()
+        .filter(|k| k.evidence.revocation_proof == "inconclusive")
+    {
+        out.push_str(&format!(
+            "| **revocation NOT proven** | key `{}`: {} |\n",
+            k.key,
+            k.evidence
+                .proof_detail
+                .as_deref()
+                .unwrap_or("inconclusive")
+                .replace('|', "\\|")
+        ));
+    }
+    out.push('\n');
     for k in &r.keys {
         out.push_str(&format!("## Key `{}`\n\n", k.key));
         out.push_str(&format!(
@@ -422,7 +475,17 @@ pub fn render_markdown(r: &Report) -> String {
                 .unwrap_or_default()
         ));
         out.push_str(&match (e.old_key_rejected, e.old_key_status) {
-            (Some(true), Some(st)) => format!("- old key rejected by the provider (HTTP {st})\n"),
+            _ if e.revocation_proof == "inconclusive" => format!(
+                "- **revocation NOT proven**: {}\n",
+                e.proof_detail.as_deref().unwrap_or("inconclusive")
+            ),
+            (Some(true), Some(st)) => format!(
+                "- old key rejected by the provider (HTTP {st}{})\n",
+                e.proof_detail
+                    .as_ref()
+                    .map(|d| format!(", {d}"))
+                    .unwrap_or_default()
+            ),
             (Some(true), None) => "- old key rejected by the provider\n".into(),
             (Some(false), _) => "- old key still accepted when checked\n".into(),
             _ => "- old key rejection: not provable with this provider\n".into(),

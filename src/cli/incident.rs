@@ -53,16 +53,25 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
         },
         outcome.as_str()
     );
+    // Keys whose revocation could not be proven: the incident's other steps ran, but the
+    // operator must check these by hand, so the exit code says "not done".
+    let mut unproven = Vec::new();
     if let Ok(entries) = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE))
         && let Some(close) = entries.iter().rev().find(|e| e.kind == "incident_closed")
         && let Some(keys) = close.data["keys"].as_object()
     {
+        unproven = crate::report::unproven_revocations(&entries);
         for (key, t) in keys {
             let ms =
                 |v: &serde_json::Value| v.as_i64().map_or("-".to_string(), |n| format!("{n} ms"));
+            let proof = unproven
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, reason)| format!(", revocation NOT proven ({reason})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {key}: {}, time to revoke {}, time to restore {}",
+                "  {key}: {}{proof}, time to revoke {}, time to restore {}",
                 if t["finished"] == true {
                     "done"
                 } else {
@@ -90,8 +99,23 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
             );
         }
     }
+    if !unproven.is_empty() {
+        let _ = writeln!(
+            out,
+            "  revocation NOT proven for {}: check at the provider that the leaked key no longer works",
+            unproven
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     print!("{out}");
-    Ok(if outcome == Outcome::Completed { 0 } else { 1 })
+    Ok(if outcome == Outcome::Completed && unproven.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
 pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {

@@ -2,8 +2,16 @@
 //!
 //! - locate: `ListAccessKeys` of the user (settings `user`), or `GetAccessKeyLastUsed` to
 //!   learn the user from the key id;
-//! - verify: `sts:GetCallerIdentity` signed with the key itself (always allowed by IAM, so
-//!   only a dead key fails it);
+//! - verify: `sts:GetCallerIdentity` signed with the key itself (botocore `sts` 2011-06-15:
+//!   "No permissions are required to perform this operation"). Proof of revocation is only
+//!   `InvalidClientTokenId` (AWS "Common Errors": "The X.509 certificate or AWS access key ID
+//!   provided does not exist in our records", HTTP 403). `AccessDenied`,
+//!   `RegionDisabledException` (HTTP 403, "STS is not activated in the requested region"),
+//!   `SignatureDoesNotMatch` (the stored secret is not this key's), throttling, 5xx and network
+//!   errors are inconclusive. IAM is eventually consistent (a deleted key can authenticate for
+//!   a while), so the engine asks again with backoff for up to `settings.proof_wait_seconds`
+//!   (default 30) before it calls the proof inconclusive. `settings.sts_url` sends STS calls
+//!   to an endpoint of their own (a regional or VPC endpoint);
 //! - disable: `UpdateAccessKey Status=Inactive`; revoke: `DeleteAccessKey`;
 //! - create: `CreateAccessKey`. IAM allows two keys per user: when the user already has two,
 //!   keyfire refuses before asking AWS and says why (zero-downtime is impossible then);
@@ -21,7 +29,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
-use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageEvent};
+use super::{KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent};
 use super::{UsageReport, Which};
 use crate::aws::{AwsError, KeyPair, Target, sdk_error};
 use crate::http::Http;
@@ -29,6 +37,8 @@ use crate::inventory::{Key, ProviderDef};
 use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
 use crate::secret::Redactor;
 
+/// How long a revocation proof waits for IAM's eventual consistency by default.
+const DEFAULT_PROOF_WAIT_S: u64 = 30;
 /// IAM's limit of access keys per user.
 const KEYS_PER_USER: usize = 2;
 /// CloudTrail pages read at most (50 events each) before the audit says it stopped short.
@@ -40,6 +50,9 @@ pub struct AwsIamProvider {
     /// `settings.user`, or the user learned from the leaked key at locate.
     user: Arc<Mutex<Option<String>>>,
     cloudtrail_url: Option<String>,
+    sts_url: Option<String>,
+    /// How long the revocation proof may wait for IAM to reflect a deletion.
+    proof_wait: std::time::Duration,
     /// The inventory key's access key id (the leaked key), to tell replacements from it.
     leaked: Option<String>,
     chain: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
@@ -77,6 +90,13 @@ impl AwsIamProvider {
             target: Target::from_settings(&def.settings, def.base_url.as_deref()),
             user: Arc::new(Mutex::new(s("user"))),
             cloudtrail_url: s("cloudtrail_url"),
+            sts_url: s("sts_url"),
+            proof_wait: std::time::Duration::from_secs(
+                def.settings
+                    .get("proof_wait_seconds")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(DEFAULT_PROOF_WAIT_S),
+            ),
             leaked: None,
             chain: Arc::default(),
         }
@@ -97,10 +117,24 @@ impl AwsIamProvider {
     }
 
     fn at(&self, service: &str) -> String {
-        match (service, &self.cloudtrail_url) {
-            ("cloudtrail", Some(u)) => u.clone(),
+        match (service, &self.cloudtrail_url, &self.sts_url) {
+            ("cloudtrail", Some(u), _) | ("sts", _, Some(u)) => u.clone(),
             _ => self.target.describe(service),
         }
+    }
+
+    /// The waits between revocation probes: doubling from one second, `proof_wait` in all.
+    pub fn proof_waits(&self) -> Vec<std::time::Duration> {
+        let mut left = self.proof_wait;
+        let mut next = std::time::Duration::from_secs(1);
+        let mut waits = Vec::new();
+        while !left.is_zero() {
+            let w = next.min(left);
+            waits.push(w);
+            left -= w;
+            next *= 2;
+        }
+        waits
     }
 
     fn admin(&self, summary: String, call: String, access: Access) -> RequestPlan {
@@ -300,6 +334,7 @@ impl AwsIamProvider {
             },
             hint: Some(format!("{}...{}", &k.id[..4.min(k.id.len())], tail(&k.id))),
             created_at: k.created.map(|t| t.to_rfc3339()),
+            last_used_at: None,
         }
     }
 
@@ -326,31 +361,30 @@ impl AwsIamProvider {
                 })?;
                 let pair = KeyPair::parse_learned(secret, r)?;
                 let config = self.target.config(Some(&pair)).await;
-                match aws_sdk_sts::Client::new(&config)
+                let mut sts = aws_sdk_sts::config::Builder::from(&config);
+                if let Some(u) = &self.sts_url {
+                    sts = sts.endpoint_url(u);
+                }
+                let answer = aws_sdk_sts::Client::from_conf(sts.build())
                     .get_caller_identity()
                     .send()
-                    .await
-                {
-                    Ok(_) => Ok(OpOutput::Verified(Ok(()))),
+                    .await;
+                Ok(OpOutput::Verified(match answer {
+                    Ok(_) => Probe::Accepted,
                     Err(e) => {
                         let e = sdk_error("sts:GetCallerIdentity", &e, r);
-                        let rejected = matches!(
-                            e.code(),
-                            Some(
-                                "InvalidClientTokenId"
-                                    | "SignatureDoesNotMatch"
-                                    | "AccessDenied"
-                                    | "ExpiredToken"
-                                    | "UnrecognizedClientException"
-                            )
-                        ) || e.status() == Some(403);
-                        if rejected {
-                            Ok(OpOutput::Verified(Err(e.status().unwrap_or(403))))
-                        } else {
-                            Err(e.into())
+                        match e.code() {
+                            Some("InvalidClientTokenId") => Probe::Rejected {
+                                status: e.status(),
+                                signal: "InvalidClientTokenId".into(),
+                            },
+                            _ => Probe::Inconclusive {
+                                status: e.status(),
+                                reason: e.to_string(),
+                            },
                         }
                     }
-                }
+                }))
             }
             Op::Locate { id: Some(id), .. } => {
                 let iam = self.iam(secrets, r).await?;
@@ -389,12 +423,19 @@ impl AwsIamProvider {
                 let iam = self.iam(secrets, r).await?;
                 let user = self.resolve_user(&iam, None, r).await?;
                 let keys = self.list(&iam, &user, r).await?;
-                let found = hint.as_deref().and_then(|h| {
-                    let (prefix, t) = h.split_once("...")?;
-                    keys.iter()
-                        .find(|k| !t.is_empty() && k.id.starts_with(prefix) && k.id.ends_with(t))
-                });
-                Ok(OpOutput::Located(found.map(Self::located)))
+                let found = hint
+                    .as_deref()
+                    .and_then(|h| h.split_once("..."))
+                    .map(|(prefix, t)| {
+                        keys.iter()
+                            .filter(|k| {
+                                !t.is_empty() && k.id.starts_with(prefix) && k.id.ends_with(t)
+                            })
+                            .map(Self::located)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(super::one_of(found))
             }
             Op::Disable { id } => {
                 let iam = self.iam(secrets, r).await?;

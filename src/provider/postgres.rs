@@ -2,7 +2,11 @@
 //! admin connection URL (`postgresql://admin:PASSWORD@host:5432/db`), `provider_key_id` is
 //! the role name, and the stored value is the role's password.
 //!
-//! - verify: log in as the role with the password, `SELECT 1`;
+//! - verify: log in as the role with the password, `SELECT 1`. Proof of revocation is only
+//!   SQLSTATE 28P01 `invalid_password` (PostgreSQL manual, Appendix A "Error Codes"; sent
+//!   by password and SCRAM authentication for a wrong password). Other errors, 28000
+//!   `invalid_authorization_specification` included (a `pg_hba.conf` refusal, or `NOLOGIN`
+//!   with the right password), network failures and timeouts, are inconclusive;
 //! - disable: `ALTER ROLE ... NOLOGIN`;
 //! - revoke: set a random password nobody knows, then terminate the role's live sessions
 //!   (a password change does not end them: the trap this closes) and check none survived;
@@ -23,7 +27,9 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageEvent, UsageReport, Which};
+use super::{
+    KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent, UsageReport, Which,
+};
 use crate::http::Http;
 use crate::inventory::ProviderDef;
 use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
@@ -273,30 +279,27 @@ impl PostgresProvider {
                 if let Some(db) = &self.database {
                     config.dbname(db);
                 }
-                match Self::connect(&config).await {
+                Ok(OpOutput::Verified(match Self::connect(&config).await {
                     Ok(client) => {
                         client
                             .simple_query("SELECT 1")
                             .await
                             .map_err(|e| db_error("SELECT 1 as the role", &e, r))?;
-                        Ok(OpOutput::Verified(Ok(())))
+                        Probe::Accepted
                     }
-                    Err(e)
-                        if matches!(
-                            e.code(),
-                            Some(&SqlState::INVALID_PASSWORD)
-                                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-                        ) =>
-                    {
-                        // Reported like an HTTP 401: the server refused the credential.
-                        Ok(OpOutput::Verified(Err(401)))
-                    }
-                    Err(e) => Err(PgError::Connect {
-                        role,
-                        message: r.scrub(&e.to_string()),
-                    }
-                    .into()),
-                }
+                    Err(e) if e.code() == Some(&SqlState::INVALID_PASSWORD) => Probe::Rejected {
+                        status: None,
+                        signal: "SQLSTATE 28P01 invalid_password".into(),
+                    },
+                    Err(e) => Probe::Inconclusive {
+                        status: None,
+                        reason: PgError::Connect {
+                            role,
+                            message: crate::http::truncate(&r.scrub(&e.to_string()), 300),
+                        }
+                        .to_string(),
+                    },
+                }))
             }
             Op::Locate { id: Some(role), .. } => {
                 let client = Self::admin_client(secrets, r).await?;
@@ -313,6 +316,7 @@ impl PostgresProvider {
                             },
                             hint: None,
                             created_at: None,
+                            last_used_at: None,
                         }),
                 ))
             }
