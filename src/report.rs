@@ -480,10 +480,10 @@ pub fn render_markdown(r: &Report) -> String {
                 e.proof_detail.as_deref().unwrap_or("inconclusive")
             ),
             (Some(true), Some(st)) => format!(
-                "- old key rejected by the provider (HTTP {st}{})\n",
+                "- old key rejected by the provider (HTTP {st}){}\n",
                 e.proof_detail
                     .as_ref()
-                    .map(|d| format!(", {d}"))
+                    .map(|d| format!(": {d}"))
                     .unwrap_or_default()
             ),
             (Some(true), None) => "- old key rejected by the provider\n".into(),

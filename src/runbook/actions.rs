@@ -935,7 +935,10 @@ impl Ctx {
                         "status": status,
                         "signal": signal,
                         "identity": identity,
-                        "text": format!("the provider rejects the old key: {}", probe.describe()),
+                        "text": match status {
+                            Some(st) => format!("the provider rejects the old key with HTTP {st} ({signal}, its documented invalid-credential answer)"),
+                            None => format!("the provider rejects the old key ({signal}, its documented invalid-credential answer)"),
+                        },
                     }),
                 )?;
                 return Ok(ActionOutcome::Done);
