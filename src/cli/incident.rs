@@ -55,12 +55,12 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
     );
     // Keys whose revocation could not be proven: the incident's other steps ran, but the
     // operator must check these by hand, so the exit code says "not done".
-    let mut unproven = Vec::new();
-    if let Ok(entries) = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE))
-        && let Some(close) = entries.iter().rev().find(|e| e.kind == "incident_closed")
+    let entries =
+        read_entries(&engine.record_dir().join(crate::record::RECORD_FILE)).unwrap_or_default();
+    let unproven = crate::report::unproven_revocations(&entries);
+    if let Some(close) = entries.iter().rev().find(|e| e.kind == "incident_closed")
         && let Some(keys) = close.data["keys"].as_object()
     {
-        unproven = crate::report::unproven_revocations(&entries);
         for (key, t) in keys {
             let ms =
                 |v: &serde_json::Value| v.as_i64().map_or("-".to_string(), |n| format!("{n} ms"));

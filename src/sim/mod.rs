@@ -6,6 +6,7 @@ pub mod anthropic;
 pub mod cloudtrail;
 pub mod fake_api;
 pub mod openai;
+pub mod sts;
 pub mod vault;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ pub use anthropic::AnthropicSim;
 pub use cloudtrail::{CloudTrailSim, TrailEvent};
 pub use fake_api::FakeApi;
 pub use openai::OpenAiSim;
+pub use sts::RegionDisabledSts;
 pub use vault::VaultSim;
 
 /// Headers whose values carry no credential and are kept in the request log; every other

@@ -776,3 +776,66 @@ fn kill_9_between_create_and_store_then_resume() {
     // The replacement's value is lost with the process: resume deletes it and makes another.
     crash_then_resume("store_write");
 }
+
+#[test]
+fn sts_region_disabled_is_not_proof_that_the_key_is_dead() {
+    let Some(f) = Fleet::start(
+        "aws::sts_region_disabled_is_not_proof_that_the_key_is_dead",
+        false,
+    ) else {
+        return;
+    };
+    // moto cannot switch STS off in a region: STS calls go to a stand-in that answers
+    // RegionDisabledException (HTTP 403), as AWS does there. One second of IAM backoff.
+    let sts =
+        f.rt.block_on(async { keyfire::sim::RegionDisabledSts::start() })
+            .unwrap();
+    let path = f.dir.path().join("inventory.toml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let trail = format!("cloudtrail_url = \"{}\" }}", f.trail.address());
+    let after = before.replace(
+        &trail,
+        &format!(
+            "cloudtrail_url = \"{}\", sts_url = \"{}\", proof_wait_seconds = 1 }}",
+            f.trail.address(),
+            sts.address()
+        ),
+    );
+    assert_ne!(before, after);
+    std::fs::write(&path, after).unwrap();
+
+    let out = f.run(&["incident", "start", "support-aws", "--yes", "--no-tui"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("revocation NOT proven"), "{text}");
+    // Containment happened: the leaked key is gone at IAM.
+    assert!(
+        f.agent_keys()
+            .iter()
+            .all(|(id, _)| *id != f.old.access_key_id),
+        "{:?}",
+        f.agent_keys()
+    );
+    let entries = f.entries(&f.ids()[0]);
+    let proof = evidence(&entries, "support-aws", "prove_revoked");
+    assert_eq!(proof.len(), 1);
+    let data = &proof[0].data;
+    assert_eq!(data["proof"], "inconclusive", "{data}");
+    assert_eq!(data["status"], 403, "{data}");
+    assert!(
+        data["reason"]
+            .as_str()
+            .unwrap()
+            .contains("RegionDisabledException"),
+        "{data}"
+    );
+    assert!(data.get("old_key_rejected").is_none(), "{data}");
+    // Asked twice: once, then again after the one second of backoff.
+    let asked = sts
+        .observer()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert!(asked >= 2, "{asked}");
+}
