@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue as ReqHeaderValue};
 
 use crate::plan::{Access, HeaderValue, RequestPlan, SecretBag, SecretRef};
-use crate::secret::Redactor;
+use crate::secret::{Redactor, Secret};
 
 /// How much of an error body is kept (after redaction) for the operator and the record.
 const BODY_LIMIT: usize = 300;
@@ -215,6 +215,27 @@ impl Http {
         plan: &RequestPlan,
         secrets: &SecretBag,
     ) -> Result<HttpResponse, HttpError> {
+        self.send_body(plan, secrets, None).await
+    }
+
+    /// Send a plan with a JSON body built in memory instead of the plan's (a store write
+    /// that must carry the other fields of the secret, which no plan may hold). The body is
+    /// a `Secret`: it is zeroized after the call and never logged.
+    pub async fn send_with_body(
+        &self,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+        body: &Secret,
+    ) -> Result<HttpResponse, HttpError> {
+        self.send_body(plan, secrets, Some(body)).await
+    }
+
+    async fn send_body(
+        &self,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+        body: Option<&Secret>,
+    ) -> Result<HttpResponse, HttpError> {
         if self.dry_run && plan.access == Access::Write {
             return Err(HttpError::DryRunBlocked(format!(
                 "{} {}",
@@ -229,7 +250,7 @@ impl Http {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_once(plan, secrets).await {
+            match self.send_once(plan, secrets, body).await {
                 Err(e) if e.transient() && attempt < attempts => {
                     let wait = match &e {
                         HttpError::Status {
@@ -325,6 +346,7 @@ impl Http {
         &self,
         plan: &RequestPlan,
         secrets: &SecretBag,
+        body_override: Option<&Secret>,
     ) -> Result<HttpResponse, HttpError> {
         let method = reqwest::Method::from_bytes(plan.method.as_bytes())
             .map_err(|e| HttpError::Invalid(e.to_string()))?;
@@ -332,7 +354,11 @@ impl Http {
             .client
             .request(method, &plan.url)
             .headers(self.build_headers(plan, secrets)?);
-        if let Some(body) = Self::build_body(plan, secrets)? {
+        let body = match body_override {
+            Some(b) => Some(b.expose().as_bytes().to_vec()),
+            None => Self::build_body(plan, secrets)?,
+        };
+        if let Some(body) = body {
             let has_type = plan
                 .headers
                 .iter()

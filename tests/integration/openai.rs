@@ -221,7 +221,7 @@ fn a_replacement_whose_value_was_lost_is_revoked_and_made_again_on_resume() {
     // process. (The same state as a crash between create and store.)
     env.vault
         .observer()
-        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+        .inject(Fault::fail("POST", "/v1/secret/data/", 500, 1));
     let out = env.live_incident();
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
