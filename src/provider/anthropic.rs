@@ -394,6 +394,38 @@ mod tests {
     use super::*;
     use crate::inventory::Origin;
 
+    fn answer(status: u16, error_type: &str) -> Result<(), HttpError> {
+        Err(HttpError::Status {
+            kind: FailureKind::ClientError,
+            status,
+            reason: "x".into(),
+            retry_after: None,
+            code: None,
+            error_type: Some(error_type.into()),
+        })
+    }
+
+    #[test]
+    fn only_401_authentication_error_proves_a_key_dead() {
+        assert!(matches!(
+            probe(answer(401, "authentication_error")),
+            Probe::Rejected {
+                status: Some(401),
+                ..
+            }
+        ));
+        let restricted = probe(answer(403, "permission_error"));
+        assert!(restricted.alive(), "{restricted:?}");
+        for other in [
+            probe(answer(401, "invalid_request_error")),
+            probe(answer(429, "rate_limit_error")),
+            probe(answer(529, "overloaded_error")),
+            probe(answer(500, "api_error")),
+        ] {
+            assert!(matches!(other, Probe::Inconclusive { .. }), "{other:?}");
+        }
+    }
+
     fn provider() -> AnthropicProvider {
         AnthropicProvider::new(&ProviderDef {
             id: "claude".into(),

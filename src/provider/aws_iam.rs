@@ -700,6 +700,29 @@ mod tests {
     }
 
     #[test]
+    fn the_proof_backs_off_for_up_to_proof_wait_seconds() {
+        let with = |v: serde_json::Value| {
+            let mut settings = serde_json::Map::new();
+            if !v.is_null() {
+                settings.insert("proof_wait_seconds".into(), v);
+            }
+            AwsIamProvider::new(&ProviderDef {
+                id: "aws".into(),
+                kind: crate::inventory::ProviderKind::AwsIam,
+                admin_credential: None,
+                base_url: None,
+                settings,
+                origin: crate::inventory::Origin { file: 0, line: 1 },
+            })
+            .proof_waits()
+        };
+        let secs = |w: Vec<std::time::Duration>| w.iter().map(|d| d.as_secs()).collect::<Vec<_>>();
+        assert_eq!(secs(with(serde_json::Value::Null)), [1, 2, 4, 8, 15]);
+        assert_eq!(secs(with(3.into())), [1, 2]);
+        assert!(with(0.into()).is_empty());
+    }
+
+    #[test]
     fn replacement_names_carry_the_incident_time() {
         let t = incident_time("keyfire-inc-20261126-031500-a1b2-support-aws").unwrap();
         assert_eq!(t.to_rfc3339(), "2026-11-26T03:15:00+00:00");

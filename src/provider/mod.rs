@@ -723,3 +723,66 @@ impl AnyProvider {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_compares_the_value_with_what_the_provider_shows() {
+        let v = Secret::new("sk-proj-ABCDEFGHIJKLMNOPQRSTwxyz");
+        let id = |kind, key: Option<&str>, hint: Option<&str>, fp: Option<&str>| {
+            identity(kind, &v, key, hint, fp)
+        };
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, Some("sk-proj-AB...wxyz"), None),
+            Identity::Matches { .. }
+        ));
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, Some("sk-proj-AB...wxyq"), None),
+            Identity::Differs { .. }
+        ));
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, None, None),
+            Identity::Unknown { .. }
+        ));
+        // The fingerprint decides, whatever the hint says.
+        use sha2::Digest;
+        let fp = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(v.expose().as_bytes()))
+        );
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, Some("zz-...none"), Some(&fp)),
+            Identity::Matches { .. }
+        ));
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, None, Some("sha256:00")),
+            Identity::Differs { .. }
+        ));
+        let pair = Secret::new(r#"{"AccessKeyId":"AKIAONE","SecretAccessKey":"s"}"#);
+        assert!(matches!(
+            identity(ProviderKind::AwsIam, &pair, Some("AKIAONE"), None, None),
+            Identity::Matches { .. }
+        ));
+        assert!(matches!(
+            identity(ProviderKind::AwsIam, &pair, Some("AKIATWO"), None, None),
+            Identity::Differs { .. }
+        ));
+    }
+
+    #[test]
+    fn several_matches_are_never_narrowed_to_one() {
+        let k = |id: &str| LocatedKey {
+            id: id.into(),
+            name: None,
+            state: KeyState::Active,
+            hint: None,
+            created_at: None,
+            last_used_at: None,
+        };
+        assert!(matches!(one_of(vec![]), OpOutput::Located(None)));
+        assert!(matches!(one_of(vec![k("a")]), OpOutput::Located(Some(_))));
+        assert!(matches!(one_of(vec![k("a"), k("b")]), OpOutput::Ambiguous(c) if c.len() == 2));
+    }
+}

@@ -756,6 +756,59 @@ mod tests {
         assert!(revoke.summary.contains("service account svc_acct_1"));
     }
 
+    fn status(status: u16, code: Option<&str>, reason: &str) -> Result<(), HttpError> {
+        Err(HttpError::Status {
+            kind: FailureKind::Unauthorized,
+            status,
+            reason: reason.into(),
+            retry_after: None,
+            code: code.map(str::to_string),
+            error_type: Some("invalid_request_error".into()),
+        })
+    }
+
+    #[test]
+    fn only_401_invalid_api_key_proves_a_key_dead() {
+        assert!(matches!(
+            probe(status(
+                401,
+                Some("invalid_api_key"),
+                "Incorrect API key provided"
+            )),
+            Probe::Rejected {
+                status: Some(401),
+                ..
+            }
+        ));
+        // A live key without the scope gets 401 too, without a code.
+        let scope = probe(status(
+            401,
+            None,
+            "You have insufficient permissions for this operation. Missing scopes: api.model.read.",
+        ));
+        assert!(
+            matches!(
+                scope,
+                Probe::Restricted {
+                    status: Some(401),
+                    ..
+                }
+            ),
+            "{scope:?}"
+        );
+        assert!(scope.alive());
+        for other in [
+            probe(status(401, None, "something else")),
+            probe(status(401, Some("mismatched_organization"), "x")),
+            probe(status(429, Some("rate_limit_exceeded"), "slow down")),
+            probe(status(500, None, "boom")),
+            probe::<()>(Err(HttpError::Transport("refused".into()))),
+        ] {
+            assert!(matches!(other, Probe::Inconclusive { .. }), "{other:?}");
+        }
+        assert_eq!(probe(Ok(())), Probe::Accepted);
+    }
+
     #[test]
     fn a_missing_project_is_a_configuration_error() {
         let p = provider(serde_json::json!({}));

@@ -430,3 +430,64 @@ async fn a_deleted_latest_version_is_named_and_a_path_with_a_space_is_one_segmen
         StoreOutput::Missing
     ));
 }
+
+/// The Vault simulator refuses what OpenBao refuses under the rotation policy, so tests that
+/// use it cannot pass with a client OpenBao would reject.
+#[test]
+fn the_vault_simulator_enforces_the_rotation_policy_like_openbao() {
+    let sim = keyfire::sim::VaultSim::start("secret", "tok").unwrap();
+    let port = sim.addr().port();
+    let call = |method: &str, path: &str, body: &str| {
+        crate::emulators::http(
+            port,
+            method,
+            path,
+            &[
+                ("X-Vault-Token", "tok"),
+                ("Content-Type", "application/merge-patch+json"),
+            ],
+            body,
+        )
+        .unwrap()
+    };
+    let v = sim.put("a b/c", "value", "sk-old");
+    sim.put("a b/c", "model", "m");
+    assert_eq!(v, 1);
+    // PATCH needs the patch capability, which the rotation policy does not grant.
+    let (status, _) = call(
+        "PATCH",
+        "/v1/secret/data/a%20b/c",
+        r#"{"data":{"value":"x"}}"#,
+    );
+    assert_eq!(status, 403);
+    // A whole-secret POST with the right cas is accepted.
+    let (status, text) = call(
+        "POST",
+        "/v1/secret/data/a%20b/c",
+        r#"{"options":{"cas":2},"data":{"value":"sk-new","model":"m"}}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(sim.value("a b/c", "model", None).as_deref(), Some("m"));
+    // `+` is a plus sign in a path, not a space.
+    let (status, _) = call("GET", "/v1/secret/data/a+b/c", "");
+    assert_eq!(status, 404);
+    // A soft-deleted latest version reads as 404; the metadata says so.
+    sim.delete_latest("a b/c");
+    let (status, _) = call("GET", "/v1/secret/data/a%20b/c", "");
+    assert_eq!(status, 404);
+    let (status, text) = call("GET", "/v1/secret/metadata/a%20b/c", "");
+    assert_eq!(status, 200, "{text}");
+    let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(meta["data"]["current_version"], 3);
+    assert_ne!(meta["data"]["versions"]["3"]["deletion_time"], "");
+    sim.grant("patch");
+    let (status, _) = call(
+        "PATCH",
+        "/v1/secret/data/a%20b/c",
+        r#"{"data":{"value":"x"}}"#,
+    );
+    assert_eq!(
+        status, 404,
+        "nothing to patch: the latest version is deleted"
+    );
+}
