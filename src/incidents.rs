@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::record::{Entry, RECORD_FILE, read_entries};
+use crate::record::{Entry, IncidentState, RECORD_FILE, read_entries};
 use crate::runbook::incidents_dir;
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,19 +30,9 @@ impl IncidentSummary {
 }
 
 pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSummary> {
-    let first = entries.first()?;
-    let last_close = entries.iter().rev().find(|e| e.kind == "incident_closed");
-    let reopened = last_close.is_some_and(|c| {
-        entries
-            .iter()
-            .any(|e| e.seq > c.seq && e.kind == "incident_resumed")
-    });
-    let status = match last_close {
-        Some(c) if !reopened => c.data["outcome"].as_str().unwrap_or("closed").to_string(),
-        _ => "open".to_string(),
-    };
-    let drill = first.data["dry_run"] == true;
-    let kind = if first.data["purpose"] == "rotation" {
+    let state = IncidentState::fold(entries)?;
+    let drill = state.dry_run;
+    let kind = if state.purpose == "rotation" {
         "rotation"
     } else if drill {
         "drill"
@@ -53,13 +43,13 @@ pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSum
         id: id.to_string(),
         kind: kind.into(),
         drill,
-        opened: first.ts.clone(),
-        keys: serde_json::from_value(first.data["keys"].clone()).unwrap_or_default(),
-        status,
-        reason: first.data["reason"].as_str().map(str::to_string),
-        entries: entries.len(),
+        opened: state.opened,
+        keys: state.keys,
+        status: state.status.as_str().to_string(),
+        reason: state.reason,
+        entries: state.entries,
         path: path.to_path_buf(),
-        total_ms: last_close.and_then(|c| c.data["total_ms"].as_i64()),
+        total_ms: state.closed.and(state.total_ms),
     })
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::describe::describe;
-use crate::record::Entry;
+use crate::record::{Entry, IncidentState, Proof};
 
 pub const SCHEMA: &str = "keyfire.report/1";
 pub const JSON_SCHEMA: &str = include_str!("../assets/report.schema.json");
@@ -36,6 +36,8 @@ pub struct IncidentPart {
     pub reason: Option<String>,
     pub order: Option<String>,
     pub total_ms: Option<i64>,
+    /// Until the last key's containment settled; `None` while any key is not contained.
+    pub fleet_time_to_contain_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +62,8 @@ pub struct KeyPart {
     pub requests: Option<u64>,
     /// What the provider's own audit log says about the key, when it has one.
     pub provider_audit_log: Option<String>,
+    /// Best-effort reads that failed; the runbook went on without them.
+    pub evidence_unavailable: Vec<String>,
     pub evidence: Evidence,
     pub customer_data: CustomerData,
     pub timings: Timings,
@@ -86,12 +90,6 @@ pub struct Evidence {
     /// `Some(true)`: the provider rejected the old key after revocation.
     pub old_key_rejected: Option<bool>,
     pub old_key_status: Option<u64>,
-    /// `proven` (the provider's documented invalid-credential answer), `inconclusive` (any
-    /// other answer, or an old value that is not the located key), `drill`, or `not_proven`
-    /// (no proof was recorded).
-    pub revocation_proof: String,
-    /// The provider's signal (`proven`) or why the proof is inconclusive.
-    pub proof_detail: Option<String>,
     pub new_key_id: Option<String>,
     pub new_key_hint: Option<String>,
     pub new_key_verified: bool,
@@ -100,6 +98,9 @@ pub struct Evidence {
     pub previous_store_version: Option<crate::store::StoreVersion>,
     /// The stored replacement is the version agents read (promoted, or written live).
     pub promoted: bool,
+    /// `proven`, `NOT proven: <reason>`, `not provable by API: <reason>`, `drill`, or
+    /// `pending` (the proof was never reached).
+    pub revocation: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -113,6 +114,8 @@ pub struct CustomerData {
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Timings {
+    /// Open to the moment the revoke and its proof settled (proven or not).
+    pub time_to_contain_ms: Option<i64>,
     pub time_to_revoke_ms: Option<i64>,
     pub time_to_restore_ms: Option<i64>,
     pub step_ms: serde_json::Map<String, Value>,
@@ -168,48 +171,15 @@ fn s(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
 
-/// What the last `prove_revoked` evidence of a key says (see `Evidence::revocation_proof`).
-fn proof_state(proof: Option<&Entry>, drill: bool) -> &'static str {
-    match proof {
-        _ if drill => "drill",
-        Some(p) if p.data["proof"] == "inconclusive" => "inconclusive",
-        Some(p) if p.data["old_key_rejected"] == true => "proven",
-        _ => "not_proven",
-    }
-}
-
-/// Keys of a record whose revocation is "NOT proven" (their last proof was inconclusive),
-/// with the reason: the closing summary and the exit code read this.
-pub fn unproven_revocations(entries: &[Entry]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for e in entries
-        .iter()
-        .filter(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
-    {
-        let Some(key) = e.data["key"].as_str() else {
-            continue;
-        };
-        out.retain(|(k, _)| k != key);
-        if e.data["proof"] == "inconclusive" {
-            out.push((key.to_string(), s(&e.data["reason"]).unwrap_or_default()));
-        }
-    }
-    out
-}
-
 pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
     let first = entries.first()?;
     let o = &first.data;
     let close = entries.iter().rev().find(|e| e.kind == "incident_closed");
-    let reopened = close.is_some_and(|c| {
-        entries
-            .iter()
-            .any(|e| e.seq > c.seq && e.kind == "incident_resumed")
-    });
-    let status = match close {
-        Some(c) if !reopened => c.data["outcome"].as_str().unwrap_or("closed").to_string(),
-        _ => "open".into(),
-    };
+    let state = IncidentState::fold(entries);
+    let status = state
+        .as_ref()
+        .map_or("open", |st| st.status.as_str())
+        .to_string();
     let drill = o["dry_run"] == true;
     let kind = if o["purpose"] == "rotation" {
         "rotation"
@@ -271,12 +241,29 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
             let timings = close
                 .map(|c| &c.data["keys"][key.as_str()])
                 .map(|t| Timings {
+                    time_to_contain_ms: t["time_to_contain_ms"].as_i64(),
                     time_to_revoke_ms: t["time_to_revoke_ms"].as_i64(),
                     time_to_restore_ms: t["time_to_restore_ms"].as_i64(),
                     step_ms: t["step_ms"].as_object().cloned().unwrap_or_default(),
                 })
                 .unwrap_or_default();
             let reaching = reaching_scopes(&scopes);
+            let progress = state.as_ref().and_then(|st| st.per_key.get(key.as_str()));
+            let revocation = match progress.map(|p| &p.proof) {
+                Some(Proof::Proven { .. }) => "proven".to_string(),
+                Some(Proof::Inconclusive { reason }) => format!("NOT proven: {reason}"),
+                Some(Proof::NotProvable { reason }) => format!("not provable by API: {reason}"),
+                Some(Proof::Drill { .. }) => "drill".to_string(),
+                Some(Proof::Pending) | None => "pending".to_string(),
+            };
+            let evidence_unavailable = progress
+                .map(|p| {
+                    p.evidence_unavailable
+                        .iter()
+                        .map(|u| format!("{}: {}", u.action, u.reason))
+                        .collect()
+                })
+                .unwrap_or_default();
             KeyPart {
                 key: key.clone(),
                 provider: s(&facts["provider"]),
@@ -290,13 +277,12 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                 spend_usd: rules.and_then(|e| e.data["spend_in_window_usd"].as_f64()).or(usage.and_then(|e| e.data["cost_usd"].as_f64())),
                 requests: rules.and_then(|e| e.data["requests_in_window"].as_u64()).or(usage.and_then(|e| e.data["requests"].as_u64())),
                 provider_audit_log: audit_log,
+                evidence_unavailable,
                 evidence: Evidence {
                     revoked: revoke_done,
                     revoked_at: final_facts.and_then(|f| s(&f["revoked_at"])),
                     old_key_rejected: proof.and_then(|p| p.data["old_key_rejected"].as_bool()),
                     old_key_status: proof.and_then(|p| p.data["status"].as_u64()),
-                    revocation_proof: proof_state(proof, drill).into(),
-                    proof_detail: proof.and_then(|p| s(&p.data["reason"]).or_else(|| s(&p.data["signal"]))),
                     new_key_id: created.and_then(|e| s(&e.data["new_key_id"])),
                     new_key_hint: created.and_then(|e| s(&e.data["hint"])).or_else(|| final_facts.and_then(|f| s(&f["new_key_hint"]))),
                     new_key_verified: verified,
@@ -304,6 +290,7 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                     previous_store_version: stored.and_then(|e| serde_json::from_value(e.data["previous_version"].clone()).ok()),
                     promoted: last(entries, key, "evidence", "promote").is_some()
                         || stored.is_some_and(|e| e.data["pending"] != true),
+                    revocation,
                 },
                 customer_data: CustomerData {
                     possible: !reaching.is_empty(),
@@ -332,6 +319,7 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
             reason: s(&o["reason"]),
             order: s(&o["order"]),
             total_ms: close.and_then(|c| c.data["total_ms"].as_i64()),
+            fleet_time_to_contain_ms: state.as_ref().and_then(|st| st.fleet_time_to_contain_ms),
         },
         notification: Notification {
             deadline_hours,
@@ -399,26 +387,31 @@ pub fn render_markdown(r: &Report) -> String {
         "| order | {} |\n",
         i.order.as_deref().unwrap_or("-")
     ));
-    out.push_str(&format!(
-        "| notification deadline | {} ({} h from detection) |\n",
-        r.notification.deadline, r.notification.deadline_hours
-    ));
-    for k in r
-        .keys
-        .iter()
-        .filter(|k| k.evidence.revocation_proof == "inconclusive")
-    {
+    if r.keys.len() > 1 || i.fleet_time_to_contain_ms.is_some() {
         out.push_str(&format!(
-            "| **revocation NOT proven** | key `{}`: {} |\n",
-            k.key,
-            k.evidence
-                .proof_detail
-                .as_deref()
-                .unwrap_or("inconclusive")
-                .replace('|', "\\|")
+            "| fleet time to contain | {} |\n",
+            i.fleet_time_to_contain_ms
+                .map_or("unknown: not every key was contained".into(), |m| format!(
+                    "{m} ms"
+                ))
         ));
     }
-    out.push('\n');
+    let not_proven: Vec<&str> = r
+        .keys
+        .iter()
+        .filter(|k| k.evidence.revocation.starts_with("NOT proven"))
+        .map(|k| k.key.as_str())
+        .collect();
+    if !not_proven.is_empty() {
+        out.push_str(&format!(
+            "| revocation NOT proven | {} |\n",
+            not_proven.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "| notification deadline | {} ({} h from detection) |\n\n",
+        r.notification.deadline, r.notification.deadline_hours
+    ));
     for k in &r.keys {
         out.push_str(&format!("## Key `{}`\n\n", k.key));
         out.push_str(&format!(
@@ -464,6 +457,13 @@ pub fn render_markdown(r: &Report) -> String {
         if let Some(a) = &k.provider_audit_log {
             out.push_str(&format!("\nProvider audit log: {a}\n"));
         }
+        if !k.evidence_unavailable.is_empty() {
+            out.push_str("\n### Evidence unavailable\n\n");
+            for u in &k.evidence_unavailable {
+                out.push_str(&format!("- {u}\n"));
+            }
+            out.push_str("\nThe runbook went on without it: what these sources would have shown is unknown, not clean.\n");
+        }
         let e = &k.evidence;
         out.push_str("\n### Evidence\n\n");
         out.push_str(&format!(
@@ -475,21 +475,17 @@ pub fn render_markdown(r: &Report) -> String {
                 .unwrap_or_default()
         ));
         out.push_str(&match (e.old_key_rejected, e.old_key_status) {
-            _ if e.revocation_proof == "inconclusive" => format!(
-                "- **revocation NOT proven**: {}\n",
-                e.proof_detail.as_deref().unwrap_or("inconclusive")
-            ),
-            (Some(true), Some(st)) => format!(
-                "- old key rejected by the provider (HTTP {st}){}\n",
-                e.proof_detail
-                    .as_ref()
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default()
-            ),
+            (Some(true), Some(st)) => format!("- old key rejected by the provider (HTTP {st})\n"),
             (Some(true), None) => "- old key rejected by the provider\n".into(),
             (Some(false), _) => "- old key still accepted when checked\n".into(),
             _ => "- old key rejection: not provable with this provider\n".into(),
         });
+        if e.revocation.starts_with("NOT proven") {
+            out.push_str(&format!(
+                "- **revocation {}**: check at the provider that the key is dead\n",
+                e.revocation
+            ));
+        }
         out.push_str(&format!(
             "- replacement: {}{}; verified: {}\n",
             e.new_key_id
@@ -529,7 +525,10 @@ pub fn render_markdown(r: &Report) -> String {
                 .unwrap_or("not given")
         ));
         out.push_str(&format!(
-            "\nTime to revoke: {} · time to restore: {}\n\n",
+            "\nTime to contain: {} · time to revoke: {} · time to restore: {}\n\n",
+            k.timings
+                .time_to_contain_ms
+                .map_or("-".into(), |m| format!("{m} ms")),
             k.timings
                 .time_to_revoke_ms
                 .map_or("-".into(), |m| format!("{m} ms")),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::incident::{drive_headless, setup};
 use super::{CliError, Context, Exit, TerminalGate};
-use crate::record::read_entries;
+use crate::record::{IncidentState, Proof, read_entries};
 use crate::runbook::{Engine, IncidentParams, Order};
 
 /// What a failed read means for the next real incident.
@@ -99,6 +99,34 @@ pub fn run(ctx: &Context, keys: Vec<String>, agent: Option<String>, all: bool) -
             }
             _ => {}
         }
+    }
+    // What the projection knows would bite in a real incident, besides failed reads.
+    if let Some(state) = IncidentState::fold(&entries) {
+        for (key, k) in &state.per_key {
+            let list = problems.entry(key.clone()).or_default();
+            for u in &k.evidence_unavailable {
+                list.push(format!(
+                    "evidence unavailable, a real incident would go on without it ({}: {})",
+                    u.action, u.reason
+                ));
+            }
+            if k.nothing_stored {
+                list.push(
+                    "nothing stored at the key's secret path: either the agents do not read this key from the secrets manager, or the inventory's store/secret_path is wrong"
+                        .into(),
+                );
+            }
+            if let Proof::Drill {
+                old_key_authenticates: Some(false),
+            } = k.proof
+            {
+                list.push(
+                    "the provider already rejects the value in the store: the stored value is not the live key (wrong secret_path, or the key was replaced elsewhere)"
+                        .into(),
+                );
+            }
+        }
+        problems.retain(|_, v| !v.is_empty());
     }
     let mut out = String::new();
     let _ = writeln!(out, "\nDrill report {}", engine.id());

@@ -7,7 +7,7 @@ use super::{
     CliError, Context, Exit, IncidentCommand, LineSink, TerminalGate, parse_time, runtime,
 };
 use crate::describe::describe;
-use crate::record::read_entries;
+use crate::record::{IncidentState, Proof, read_entries};
 use crate::runbook::{Engine, EngineError, IncidentParams, Order, Outcome, Setup, drive};
 
 fn engine_error(e: EngineError) -> CliError {
@@ -53,32 +53,44 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
         },
         outcome.as_str()
     );
-    // Keys whose revocation could not be proven: the incident's other steps ran, but the
-    // operator must check these by hand, so the exit code says "not done".
-    let entries =
-        read_entries(&engine.record_dir().join(crate::record::RECORD_FILE)).unwrap_or_default();
-    let unproven = crate::report::unproven_revocations(&entries);
-    if let Some(close) = entries.iter().rev().find(|e| e.kind == "incident_closed")
-        && let Some(keys) = close.data["keys"].as_object()
-    {
-        for (key, t) in keys {
-            let ms =
-                |v: &serde_json::Value| v.as_i64().map_or("-".to_string(), |n| format!("{n} ms"));
-            let proof = unproven
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, reason)| format!(", revocation NOT proven ({reason})"))
-                .unwrap_or_default();
+    let state = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE))
+        .ok()
+        .and_then(|entries| IncidentState::fold(&entries));
+    let mut not_proven = 0;
+    if let Some(state) = &state {
+        let ms = |v: Option<i64>| v.map_or("-".to_string(), |n| format!("{n} ms"));
+        for (key, k) in &state.per_key {
+            let proof = match &k.proof {
+                Proof::Inconclusive { reason } if !engine.dry_run() => {
+                    not_proven += 1;
+                    format!(", revocation NOT proven: {reason}")
+                }
+                Proof::NotProvable { .. } => {
+                    ", revocation confirmed by the operator (no API proof)".into()
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  {key}: {}{proof}, time to revoke {}, time to restore {}",
-                if t["finished"] == true {
-                    "done"
-                } else {
-                    "FAILED"
-                },
-                ms(&t["time_to_revoke_ms"]),
-                ms(&t["time_to_restore_ms"])
+                "  {key}: {}, time to contain {}, time to revoke {}, time to restore {}{proof}",
+                if k.finished { "done" } else { "FAILED" },
+                ms(k.time_to_contain_ms),
+                ms(k.time_to_revoke_ms),
+                ms(k.time_to_restore_ms)
+            );
+            for u in &k.evidence_unavailable {
+                let _ = writeln!(out, "    evidence unavailable ({}): {}", u.action, u.reason);
+            }
+        }
+        if state.keys.len() > 1 {
+            let _ = writeln!(
+                out,
+                "  fleet time to contain: {}",
+                state
+                    .fleet_time_to_contain_ms
+                    .map_or("unknown (not every key was contained)".to_string(), |n| {
+                        format!("{n} ms")
+                    })
             );
         }
     }
@@ -99,23 +111,33 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
             );
         }
     }
-    if !unproven.is_empty() {
+    let unavailable = state.as_ref().map_or(0, |st| {
+        st.per_key
+            .values()
+            .map(|k| k.evidence_unavailable.len())
+            .sum::<usize>()
+    });
+    if engine.dry_run() && unavailable > 0 {
         let _ = writeln!(
             out,
-            "  revocation NOT proven for {}: check at the provider that the leaked key no longer works",
-            unproven
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "  drill problem: {unavailable} evidence source(s) unavailable; a real incident would go on without them"
+        );
+    }
+    if not_proven > 0 {
+        let _ = writeln!(
+            out,
+            "  revocation NOT proven for {not_proven} key(s): check at the provider that the key is dead"
         );
     }
     print!("{out}");
-    Ok(if outcome == Outcome::Completed && unproven.is_empty() {
-        0
-    } else {
-        1
-    })
+    let drill_problems = engine.dry_run() && unavailable > 0;
+    Ok(
+        if outcome == Outcome::Completed && not_proven == 0 && !drill_problems {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {

@@ -37,6 +37,9 @@ pub struct Capabilities {
     pub create_idempotent: bool,
     /// The provider allows one live key per identity: zero-downtime rotation is impossible.
     pub single_live_key: bool,
+    /// The revoke destroys what the usage snapshot reads (PostgreSQL terminates the live
+    /// sessions), so that snapshot is the one read allowed to run before the revoke.
+    pub usage_destroyed_by_revoke: bool,
 }
 
 impl Capabilities {
@@ -63,6 +66,7 @@ impl Capabilities {
         audit: false,
         create_idempotent: false,
         single_live_key: false,
+        usage_destroyed_by_revoke: false,
     };
 }
 
@@ -80,6 +84,7 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             audit: false,
             create_idempotent: true,
             single_live_key: false,
+            usage_destroyed_by_revoke: false,
         },
         // Service-account keys only: user-owned project keys cannot be minted by API, so the
         // replacement is always a service account's key in the same project.
@@ -95,6 +100,7 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             // replacement by its name and revokes it rather than trusting a replay.
             create_idempotent: false,
             single_live_key: false,
+            usage_destroyed_by_revoke: false,
         },
         // The Admin API can read, disable and archive keys but not create them: the
         // replacement is made in the Console and pasted into keyfire.
@@ -108,6 +114,7 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             audit: false,
             create_idempotent: false,
             single_live_key: false,
+            usage_destroyed_by_revoke: false,
         },
         // IAM allows two access keys per user, so a replacement can be created while the
         // leaked key is still live (when the user holds only that one). CloudTrail comes with
@@ -122,6 +129,7 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             audit: false,
             create_idempotent: false,
             single_live_key: false,
+            usage_destroyed_by_revoke: false,
         },
         // A role has one password: the replacement replaces it, so there is no overlap.
         ProviderKind::Postgres => Capabilities {
@@ -134,6 +142,7 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             audit: false,
             create_idempotent: false,
             single_live_key: true,
+            usage_destroyed_by_revoke: true,
         },
         ProviderKind::SendGrid | ProviderKind::Manual => Capabilities::NONE,
     }

@@ -6,10 +6,12 @@
 //! sequence number and hash, so that lines cut from the end are detected too.
 
 mod canonical;
+mod state;
 mod verify;
 mod writer;
 
 pub use canonical::canonical_json;
+pub use state::{IncidentState, KeyProgress, Proof, Status, StepFailure, Unavailable};
 pub use verify::{VerifyReport, verify_file};
 pub use writer::{RecordWriter, read_entries};
 

@@ -39,6 +39,19 @@ fn store_failure(step: StepId, e: &StoreError) -> Failure {
     }
 }
 
+/// How the key is looked up: the id the incident found, the inventory's id, or its hint.
+fn locate_op(run: &KeyRun) -> Op {
+    Op::Locate {
+        id: run
+            .facts
+            .provider_key_id
+            .clone()
+            .or_else(|| run.key.provider_key_id.clone()),
+        name: None,
+        hint: run.key.hint.clone(),
+    }
+}
+
 fn skipped(reason: impl Into<String>) -> Res {
     Ok(ActionOutcome::Skipped(reason.into()))
 }
@@ -141,6 +154,32 @@ impl Ctx {
         data: Value,
     ) -> Result<(), Failure> {
         self.log_action(sink, "evidence", step, key, action, data)
+    }
+
+    /// A best-effort read failed: record "evidence unavailable: reason" and go on. Evidence
+    /// never blocks containment (DESIGN non-negotiable 7); drills list these as problems.
+    fn evidence_unavailable<S: Sink>(
+        &self,
+        sink: &mut S,
+        step: StepId,
+        key: &str,
+        action: Action,
+        reason: &str,
+        status: Option<u16>,
+    ) -> Res {
+        let reason = self.http.redactor().scrub(reason);
+        self.evidence(
+            sink,
+            step,
+            key,
+            action,
+            json!({
+                "unavailable": reason,
+                "status": status,
+                "text": format!("evidence unavailable: {reason}"),
+            }),
+        )?;
+        skipped(format!("evidence unavailable: {reason}"))
     }
 
     /// Record the plan, then decide: `Ok(true)` send it, `Ok(false)` drill (recorded as not
@@ -252,22 +291,78 @@ impl Ctx {
             return Ok(None);
         }
         let key = run.key.id.clone();
-        match run.provider.execute(&op, &plan, &self.http, &run.bag).await {
+        let result = run.provider.execute(&op, &plan, &self.http, &run.bag).await;
+        self.provider_response(sink, step, &key, action, result)
+            .map(Some)
+    }
+
+    /// Record a provider's answer to a sent plan.
+    fn provider_response<S: Sink>(
+        &self,
+        sink: &mut S,
+        step: StepId,
+        key: &str,
+        action: Action,
+        result: Result<OpOutput, ProviderError>,
+    ) -> Result<OpOutput, Failure> {
+        match result {
             Ok(out) => {
                 let summary = describe_output(&out);
-                self.response(sink, step, &key, action, true, summary)?;
-                Ok(Some(out))
+                self.response(sink, step, key, action, true, summary)?;
+                Ok(out)
             }
             Err(e) => {
                 self.response(
                     sink,
                     step,
-                    &key,
+                    key,
                     action,
                     false,
                     json!({ "status": e.status(), "error": e.to_string() }),
                 )?;
                 Err(provider_failure(step, &e))
+            }
+        }
+    }
+
+    /// Record a store's answer to a sent plan.
+    fn store_response<S: Sink>(
+        &self,
+        sink: &mut S,
+        step: StepId,
+        key: &str,
+        action: Action,
+        result: Result<StoreOutput, StoreError>,
+    ) -> Result<StoreOutput, Failure> {
+        match result {
+            Ok(out) => {
+                let data = match &out {
+                    StoreOutput::Value { version, .. } => {
+                        json!({ "version": version, "value": "[read, held in memory]" })
+                    }
+                    StoreOutput::Missing => json!({ "missing": true }),
+                    StoreOutput::Written { version } => json!({ "version": version }),
+                    StoreOutput::Promoted { version, noop } => {
+                        json!({ "promoted": version, "noop": noop })
+                    }
+                };
+                self.response(sink, step, key, action, true, data)?;
+                Ok(out)
+            }
+            Err(e) => {
+                let status = match &e {
+                    StoreError::Http(h) => h.status(),
+                    _ => None,
+                };
+                self.response(
+                    sink,
+                    step,
+                    key,
+                    action,
+                    false,
+                    json!({ "status": status, "error": e.to_string() }),
+                )?;
+                Err(store_failure(step, &e))
             }
         }
     }
@@ -351,42 +446,15 @@ impl Ctx {
                 retryable: false,
             });
         };
+        self.store_credential(run, step).await?;
         let plan = store.plan(&op, &loc).map_err(|e| store_failure(step, &e))?;
         if !self.gate_plan(run, step, action, &plan, gate, sink).await? {
             return Ok(None);
         }
         let key = run.key.id.clone();
-        match store.execute(&op, &loc, &plan, &self.http, &run.bag).await {
-            Ok(out) => {
-                let data = match &out {
-                    StoreOutput::Value { version, .. } => {
-                        json!({ "version": version, "value": "[read, held in memory]" })
-                    }
-                    StoreOutput::Missing => json!({ "missing": true }),
-                    StoreOutput::Written { version } => json!({ "version": version }),
-                    StoreOutput::Promoted { version, noop } => {
-                        json!({ "promoted": version, "noop": noop })
-                    }
-                };
-                self.response(sink, step, &key, action, true, data)?;
-                Ok(Some(out))
-            }
-            Err(e) => {
-                let status = match &e {
-                    StoreError::Http(h) => h.status(),
-                    _ => None,
-                };
-                self.response(
-                    sink,
-                    step,
-                    &key,
-                    action,
-                    false,
-                    json!({ "status": status, "error": e.to_string() }),
-                )?;
-                Err(store_failure(step, &e))
-            }
-        }
+        let result = store.execute(&op, &loc, &plan, &self.http, &run.bag).await;
+        self.store_response(sink, step, &key, action, result)
+            .map(Some)
     }
 
     async fn manual<G: Gate, S: Sink>(
@@ -474,30 +542,22 @@ impl Ctx {
             run.bag.admin = Some(secret);
             resolved.push(json!({ "for": format!("provider {}", run.provider_def.id), "reference": cref.to_string() }));
         }
-        if let Some(store_id) = run.key.store.clone() {
-            let needs = run
-                .store
-                .as_ref()
-                .is_some_and(|(s, _)| s.needs_credential());
-            if let (true, Some(cref)) = (
-                needs,
-                self.setup
-                    .inventory
-                    .store(&store_id)
-                    .and_then(|s| s.credential.clone()),
-            ) {
-                let secret = crate::credential::resolve(&cref, &self.setup.inventory, &self.http)
-                    .await
-                    .map_err(|e| Failure::Failed {
-                        error: format!("{step}: credential for store `{store_id}`: {e}"),
-                        status: None,
-                        retryable: true,
-                    })?;
-                run.bag.store_credential = Some(secret);
-                resolved.push(
-                    json!({ "for": format!("store {store_id}"), "reference": cref.to_string() }),
-                );
+        // The store is not needed for the revoke: a credential that cannot be resolved is
+        // recorded and tried again by the first store call that needs it.
+        match self.store_credential(run, step).await {
+            Ok(Some(reference)) => resolved.push(json!({
+                "for": format!("store {}", run.key.store.clone().unwrap_or_default()),
+                "reference": reference,
+            })),
+            Ok(None) => {}
+            Err(Failure::Failed { error, .. }) => {
+                let error = self.http.redactor().scrub(&error);
+                self.evidence(sink, step, &key, Action::ResolveCredentials, json!({
+                    "unavailable": error,
+                    "text": format!("store credential unavailable: {error}; the revoke goes on, store calls try again"),
+                }))?;
             }
+            Err(other) => return Err(other),
         }
         self.evidence(
             sink,
@@ -509,6 +569,39 @@ impl Ctx {
         Ok(ActionOutcome::Done)
     }
 
+    /// Resolve the store's credential into the bag unless it is there or not needed.
+    /// `Some(reference)` when this call resolved it.
+    async fn store_credential(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+    ) -> Result<Option<String>, Failure> {
+        let Some(store_id) = run.key.store.clone() else {
+            return Ok(None);
+        };
+        let needs = run
+            .store
+            .as_ref()
+            .is_some_and(|(s, _)| s.needs_credential());
+        let cref = self
+            .setup
+            .inventory
+            .store(&store_id)
+            .and_then(|s| s.credential.clone());
+        let (true, Some(cref), None) = (needs, cref, run.bag.store_credential.as_ref()) else {
+            return Ok(None);
+        };
+        let secret = crate::credential::resolve(&cref, &self.setup.inventory, &self.http)
+            .await
+            .map_err(|e| Failure::Failed {
+                error: format!("{step}: credential for store `{store_id}`: {e}"),
+                status: None,
+                retryable: true,
+            })?;
+        run.bag.store_credential = Some(secret);
+        Ok(Some(cref.to_string()))
+    }
+
     async fn locate<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.locate {
             return skipped(format!(
@@ -516,20 +609,80 @@ impl Ctx {
                 run.provider_def.kind
             ));
         }
-        let op = Op::Locate {
-            id: run
-                .facts
-                .provider_key_id
-                .clone()
-                .or_else(|| run.key.provider_key_id.clone()),
-            name: None,
-            hint: run.key.hint.clone(),
-        };
-        let key = run.key.id.clone();
-        match self
+        let op = locate_op(run);
+        let out = self
             .provider_read(run, step, Action::Locate, op, sink)
-            .await?
-        {
+            .await?;
+        self.apply_located(run, step, out, sink)
+    }
+
+    /// Locate the key and read the store at once: the revoke needs the first, the proof the
+    /// second, and neither waits for the other (one round trip before the revoke, not two).
+    /// Both plans are recorded before either is sent; both answers after. `None` for the
+    /// store read when it did not run (it runs on its own turn then).
+    pub(super) async fn locate_and_read_store<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        sink: &mut S,
+    ) -> (Res, Option<Res>) {
+        let key = run.key.id.clone();
+        let op = locate_op(run);
+        let store_op = StoreOp::Read { version: None };
+        let credential = self.store_credential(run, step).await;
+        let provider_plan = run.provider.plan(&op).ok();
+        let store = run.store.clone().and_then(|(store, loc)| {
+            let plan = store.plan(&store_op, &loc).ok()?;
+            Some((store, loc, plan))
+        });
+        let (Ok(_), Some(plan), Some((store, loc, store_plan))) =
+            (credential, provider_plan, store)
+        else {
+            // Something is off with one of the plans: the sequential actions say what.
+            let located = self.locate(run, step, sink).await;
+            return (located, None);
+        };
+        if plan.access == Access::Write || store_plan.access == Access::Write {
+            let located = self.locate(run, step, sink).await;
+            return (located, None);
+        }
+        let mut reads = super::gate::ApproveAll::default();
+        for (action, p) in [(Action::Locate, &plan), (Action::ReadStore, &store_plan)] {
+            match self.gate_plan(run, step, action, p, &mut reads, sink).await {
+                Ok(true) => {}
+                Ok(false) => return (self.locate(run, step, sink).await, None),
+                Err(f) => return (Err(f), None),
+            }
+        }
+        let (located, stored) = tokio::join!(
+            run.provider.execute(&op, &plan, &self.http, &run.bag),
+            store.execute(&store_op, &loc, &store_plan, &self.http, &run.bag),
+        );
+        let located = self.provider_response(sink, step, &key, Action::Locate, located);
+        let stored = self.store_response(sink, step, &key, Action::ReadStore, stored);
+        let located = match located {
+            Ok(out) => self.apply_located(run, step, out, sink),
+            Err(f) => Err(f),
+        };
+        let stored = match stored {
+            Ok(out) => self.apply_store_read(run, step, Some(out), sink).await,
+            Err(Failure::Failed { error, status, .. }) => {
+                self.evidence_unavailable(sink, step, &key, Action::ReadStore, &error, status)
+            }
+            Err(other) => Err(other),
+        };
+        (located, Some(stored))
+    }
+
+    fn apply_located<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        out: OpOutput,
+        sink: &mut S,
+    ) -> Res {
+        let key = run.key.id.clone();
+        match out {
             OpOutput::Located(Some(found)) => {
                 run.facts.provider_key_id = Some(found.id.clone());
                 run.facts.provider_key_hint = found.hint.clone();
@@ -599,9 +752,37 @@ impl Ctx {
             return skipped("the key has no store");
         }
         let key = run.key.id.clone();
-        let current = self
+        let current = match self
             .store_read(run, step, Action::ReadStore, None, sink)
-            .await?;
+            .await
+        {
+            Ok(current) => current,
+            // The proof and the audit's fingerprint need the old value, the revoke does not.
+            Err(Failure::Failed { error, status, .. }) => {
+                return self.evidence_unavailable(
+                    sink,
+                    step,
+                    &key,
+                    Action::ReadStore,
+                    &error,
+                    status,
+                );
+            }
+            Err(other) => return Err(other),
+        };
+        self.apply_store_read(run, step, current, sink).await
+    }
+
+    /// Take in the store's current value: the leaked key, or (on resume) keyfire's own
+    /// replacement with the leaked key read back by its version.
+    async fn apply_store_read<S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        current: Option<StoreOutput>,
+        sink: &mut S,
+    ) -> Res {
+        let key = run.key.id.clone();
         match current {
             Some(StoreOutput::Value { value, version }) => {
                 let old_version = run
@@ -627,6 +808,7 @@ impl Ctx {
                         run.facts.promoted = true;
                         run.bag.new_key = Some(value);
                     }
+                    // Without the old value the proof is inconclusive; nothing else stops.
                     let old = self
                         .store_read(
                             run,
@@ -635,9 +817,18 @@ impl Ctx {
                             Some(old_version.clone()),
                             sink,
                         )
-                        .await?;
-                    if let Some(StoreOutput::Value { value, .. }) = old {
-                        run.bag.old_key = Some(value);
+                        .await;
+                    match old {
+                        Ok(Some(StoreOutput::Value { value, .. })) => run.bag.old_key = Some(value),
+                        Ok(_) => {}
+                        Err(Failure::Failed { error, .. }) => {
+                            let error = self.http.redactor().scrub(&error);
+                            self.evidence(sink, step, &key, Action::ReadStore, json!({
+                                "unavailable": error,
+                                "text": format!("evidence unavailable: the leaked version {old_version} could not be read back: {error}"),
+                            }))?;
+                        }
+                        Err(other) => return Err(other),
                     }
                 }
                 let text = format!(
@@ -692,7 +883,8 @@ impl Ctx {
             return skipped("the key was not located");
         }
         let end = self.now();
-        let Some(report) = self
+        let key = run.key.id.clone();
+        let report = match self
             .usage(
                 run,
                 step,
@@ -701,11 +893,22 @@ impl Ctx {
                 end,
                 sink,
             )
-            .await?
-        else {
-            return skipped("no usage returned");
+            .await
+        {
+            Ok(Some(report)) => report,
+            Ok(None) => return skipped("no usage returned"),
+            Err(Failure::Failed { error, status, .. }) => {
+                return self.evidence_unavailable(
+                    sink,
+                    step,
+                    &key,
+                    Action::SnapshotUsage,
+                    &error,
+                    status,
+                );
+            }
+            Err(other) => return Err(other),
         };
-        let key = run.key.id.clone();
         let text = format!(
             "last 7 days before any change: {} requests, ${:.2}",
             report.requests(),
@@ -845,7 +1048,9 @@ impl Ctx {
             ));
         }
         let Some(old) = run.bag.old_key.as_ref() else {
-            return skipped("not provable: the old value could not be read from the store");
+            return skipped(
+                "inconclusive: old value unavailable (the store could not be read), so the revocation is not proven",
+            );
         };
         let key = run.key.id.clone();
         let identity = crate::provider::identity(
@@ -1170,6 +1375,14 @@ impl Ctx {
                 retryable: true,
             });
         }
+        if run.facts.old_version.is_none() {
+            // The read at open failed (it never holds up the revoke); the write's
+            // check-and-set needs the version the store holds now.
+            let current = self
+                .store_read(run, step, Action::ReadStore, None, sink)
+                .await?;
+            self.apply_store_read(run, step, current, sink).await?;
+        }
         let cas = run.facts.old_version.clone();
         let key = run.key.id.clone();
         let pending = self.stages_replacement(run);
@@ -1478,13 +1691,25 @@ impl Ctx {
         let (start, end) = self.exposure_window(run);
         let baseline_start =
             start - Duration::days(i64::from(self.setup.inventory.policy.baseline_days));
-        let Some(report) = self
-            .usage(run, step, Action::FetchUsage, baseline_start, end, sink)
-            .await?
-        else {
-            return skipped("no usage returned");
-        };
         let key = run.key.id.clone();
+        let report = match self
+            .usage(run, step, Action::FetchUsage, baseline_start, end, sink)
+            .await
+        {
+            Ok(Some(report)) => report,
+            Ok(None) => return skipped("no usage returned"),
+            Err(Failure::Failed { error, status, .. }) => {
+                return self.evidence_unavailable(
+                    sink,
+                    step,
+                    &key,
+                    Action::FetchUsage,
+                    &error,
+                    status,
+                );
+            }
+            Err(other) => return Err(other),
+        };
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
         let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
         let requests: u64 = in_window.iter().map(|b| b.requests).sum();

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::action::{Action, StepId};
 use super::facts::Facts;
 use super::gate::{FailureChoice, FailureView, Gate, Sink};
-use super::session::{Order, Session, Status};
+use super::session::{Cursor, Order, Session, Status};
 use super::spec::Runbook;
 use crate::clock::Clock;
 use crate::http::{Http, HttpError};
@@ -225,10 +225,13 @@ fn key_run(
         }),
         _ => None,
     };
-    let session = match purpose {
+    let mut session = match purpose {
         Purpose::Incident => Session::new(&key.id, &setup.runbook, order),
         Purpose::Rotation => Session::rotation(&key.id, &setup.runbook),
     };
+    if caps.usage_destroyed_by_revoke {
+        session = session.snapshot_before_revoke();
+    }
     Ok(KeyRun {
         key,
         provider_def,
@@ -340,15 +343,10 @@ impl Engine {
             id: id.to_string(),
             reason: "the first line does not describe the incident".into(),
         })?;
-        if let Some(last_close) = entries.iter().rev().find(|e| e.kind == "incident_closed") {
-            let after_close_resumed = entries
-                .iter()
-                .rev()
-                .take_while(|e| e.seq > last_close.seq)
-                .any(|e| e.kind == "incident_resumed");
-            if last_close.data["outcome"] == "completed" && !after_close_resumed {
-                return Err(EngineError::AlreadyClosed(id.to_string()));
-            }
+        if crate::record::IncidentState::fold(&entries)
+            .is_some_and(|s| s.status == crate::record::Status::Completed)
+        {
+            return Err(EngineError::AlreadyClosed(id.to_string()));
         }
         let opened_at = DateTime::parse_from_rfc3339(&first.ts)
             .map(|t| t.with_timezone(&Utc))
@@ -507,10 +505,22 @@ impl From<RecordError> for Failure {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyOutcome {
     Done,
+    /// Stopped after containment, waiting for the rest of the campaign to be contained.
+    Contained,
     Failed,
     Aborted,
+}
+
+/// Which part of each key's runbook a pass of `drive` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Open and revoke (with its proof), then stop.
+    Contain,
+    /// Everything that is left.
+    Rest,
 }
 
 impl Ctx {
@@ -593,43 +603,74 @@ pub async fn drive<G: Gate, S: Sink>(
     let shared_sink = super::campaign::SharedSink::new(sink);
     let resumed = *resumed;
     let ctx_ref: &Ctx = ctx;
-    let runs = keys.iter_mut().filter(|k| !k.session.is_finished()).map(|run| {
-        let limit = limits.get(&run.provider_def.id).cloned();
-        let shared_gate = &shared_gate;
-        let shared_sink = &shared_sink;
-        async move {
-            let _permit = match &limit {
-                Some(l) => l.acquire().await.ok(),
-                None => None,
-            };
-            let mut gate = shared_gate.handle();
-            let mut sink = shared_sink.handle();
-            if gate.abort_requested() {
-                return Ok(KeyOutcome::Aborted);
-            }
-            if resumed {
-                match ctx_ref.refresh(run, &mut sink).await {
-                    Ok(()) => {}
-                    Err(Failure::Fatal(e)) => return Err(e),
-                    Err(Failure::Aborted(_)) => return Ok(KeyOutcome::Aborted),
-                    Err(Failure::Failed { error, status, .. }) => {
-                        ctx_ref.log(&mut sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }))?;
-                        return Ok(KeyOutcome::Failed);
+    // Contain first: every key's revoke (and its proof) runs before any key's redeploy,
+    // audit or report, so the last key of a campaign is not left live while the first ones
+    // gather evidence.
+    let phases: &[Phase] = if ctx.params.order == Order::ContainFirst {
+        &[Phase::Contain, Phase::Rest]
+    } else {
+        &[Phase::Rest]
+    };
+    let mut settled: Vec<Option<KeyOutcome>> = keys
+        .iter()
+        .map(|k| k.session.is_finished().then_some(KeyOutcome::Done))
+        .collect();
+    for (n, &phase) in phases.iter().enumerate() {
+        let first_phase = n == 0;
+        let runs = keys
+            .iter_mut()
+            .zip(settled.iter())
+            .enumerate()
+            .filter(|(_, (_, done))| done.is_none())
+            .map(|(idx, (run, _))| {
+                let limit = limits.get(&run.provider_def.id).cloned();
+                let shared_gate = &shared_gate;
+                let shared_sink = &shared_sink;
+                async move {
+                    let _permit = match &limit {
+                        Some(l) => l.acquire().await.ok(),
+                        None => None,
+                    };
+                    let mut gate = shared_gate.handle();
+                    let mut sink = shared_sink.handle();
+                    if gate.abort_requested() {
+                        return (idx, Ok(KeyOutcome::Aborted));
                     }
+                    if resumed && first_phase {
+                        match ctx_ref.refresh(run, &mut sink).await {
+                            Ok(()) => {}
+                            Err(Failure::Fatal(e)) => return (idx, Err(e)),
+                            Err(Failure::Aborted(_)) => return (idx, Ok(KeyOutcome::Aborted)),
+                            Err(Failure::Failed { error, status, .. }) => {
+                                let logged = ctx_ref.log(&mut sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }));
+                                return (
+                                    idx,
+                                    logged
+                                        .map(|_| KeyOutcome::Failed)
+                                        .map_err(EngineError::from),
+                                );
+                            }
+                        }
+                    }
+                    let outcome = run_key(ctx_ref, run, phase, &mut gate, &mut sink).await;
+                    if matches!(outcome, Ok(KeyOutcome::Aborted)) {
+                        shared_gate.abort_all();
+                    }
+                    (idx, outcome)
                 }
+            });
+        let results = futures_util::future::join_all(runs).await;
+        for (idx, r) in results {
+            match r? {
+                KeyOutcome::Contained => {}
+                other => settled[idx] = Some(other),
             }
-            let outcome = run_key(ctx_ref, run, &mut gate, &mut sink).await;
-            if matches!(outcome, Ok(KeyOutcome::Aborted)) {
-                shared_gate.abort_all();
-            }
-            outcome
         }
-    });
-    let results = futures_util::future::join_all(runs).await;
+    }
     let mut outcome = Outcome::Completed;
-    for r in results {
-        match r? {
-            KeyOutcome::Done => {}
+    for r in settled.into_iter().flatten() {
+        match r {
+            KeyOutcome::Done | KeyOutcome::Contained => {}
             KeyOutcome::Failed if outcome == Outcome::Completed => outcome = Outcome::Failed,
             KeyOutcome::Failed => {}
             KeyOutcome::Aborted => outcome = Outcome::Aborted,
@@ -642,7 +683,10 @@ pub async fn drive<G: Gate, S: Sink>(
 
 fn step_title(ctx: &Ctx, step: StepId) -> String {
     match step {
-        StepId::Open => "Open: credentials, locate the key, snapshot before any change".into(),
+        StepId::Open => {
+            "Open: credentials, locate the key and read the store (evidence waits for the revoke)"
+                .into()
+        }
         other => ctx
             .setup
             .runbook
@@ -655,11 +699,19 @@ fn step_title(ctx: &Ctx, step: StepId) -> String {
 async fn run_key<G: Gate, S: Sink>(
     ctx: &Ctx,
     run: &mut KeyRun,
+    phase: Phase,
     gate: &mut G,
     sink: &mut S,
 ) -> Result<KeyOutcome, EngineError> {
     while let Some(c) = run.session.next() {
         let step = run.session.step_id(c);
+        // The containment pass ends with the proof: the evidence read deferred behind the
+        // revoke waits, with the rest, until every key of the campaign is contained.
+        if phase == Phase::Contain
+            && (run.session.containment_settled() || !matches!(step, StepId::Open | StepId::Revoke))
+        {
+            return Ok(KeyOutcome::Contained);
+        }
         if !run.session.step_started(c) {
             run.session.start_step(c);
             run.step_started.insert(step, ctx.now());
@@ -712,9 +764,22 @@ async fn run_key<G: Gate, S: Sink>(
             )?;
             continue;
         };
-        match ctx.run_action(run, step, action, gate, sink).await {
+        let concurrent_store_read = action == Action::Locate
+            && run.caps.locate
+            && run.store.is_some()
+            && matches!(
+                run.session.steps[c.step].actions.get(c.action + 1),
+                Some((Action::ReadStore, Status::Pending | Status::Failed))
+            );
+        let (result, store_read) = if concurrent_store_read {
+            ctx.locate_and_read_store(run, step, sink).await
+        } else {
+            (ctx.run_action(run, step, action, gate, sink).await, None)
+        };
+        match result {
             Ok(ActionOutcome::Done) => {
                 run.session.settle(c, Status::Done);
+                note_containment(ctx, run);
                 ctx.log(
                     sink,
                     "action_done",
@@ -725,6 +790,7 @@ async fn run_key<G: Gate, S: Sink>(
             }
             Ok(ActionOutcome::Skipped(reason)) => {
                 run.session.settle(c, Status::Skipped);
+                note_containment(ctx, run);
                 ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": reason, "facts": run.facts }))?;
             }
             Err(Failure::Fatal(e)) => return Err(e),
@@ -774,6 +840,7 @@ async fn run_key<G: Gate, S: Sink>(
                             json!({ "action": action, "decision": "skip", "reason": reason }),
                         )?;
                         run.session.settle(c, Status::Skipped);
+                        note_containment(ctx, run);
                         ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": format!("operator skipped after failure: {reason}"), "facts": run.facts }))?;
                     }
                     FailureChoice::LeaveFailed => {
@@ -807,8 +874,41 @@ async fn run_key<G: Gate, S: Sink>(
                 }
             }
         }
+        // The store read that ran beside the locate settles after it (it never fails its
+        // step: an unreadable store is evidence unavailable). Not settled: it runs again on
+        // its own turn.
+        let read_at = Cursor {
+            step: c.step,
+            action: c.action + 1,
+        };
+        match store_read {
+            Some(Ok(ActionOutcome::Done)) => {
+                run.session.settle(read_at, Status::Done);
+                ctx.log(
+                    sink,
+                    "action_done",
+                    Some(step),
+                    &run.key.id,
+                    json!({ "action": Action::ReadStore, "status": "done", "facts": run.facts }),
+                )?;
+            }
+            Some(Ok(ActionOutcome::Skipped(reason))) => {
+                run.session.settle(read_at, Status::Skipped);
+                ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": Action::ReadStore, "status": "skipped", "reason": reason, "facts": run.facts }))?;
+            }
+            Some(Err(Failure::Fatal(e))) => return Err(e),
+            Some(Err(_)) | None => {}
+        }
     }
     Ok(KeyOutcome::Done)
+}
+
+/// The moment the key's revoke and its proof settled: the end of its containment, whatever
+/// the proof said. Evidence read after it (the deferred usage snapshot) does not count.
+fn note_containment(ctx: &Ctx, run: &mut KeyRun) {
+    if run.facts.contained_at.is_none() && run.session.containment_settled() {
+        run.facts.contained_at = Some(ctx.now());
+    }
 }
 
 fn close<S: Sink>(
@@ -827,16 +927,25 @@ fn close<S: Sink>(
                 "finished": run.session.is_finished(),
                 "time_to_revoke_ms": ms(run.facts.revoked_at),
                 "time_to_restore_ms": ms(run.facts.restored_at),
+                "time_to_contain_ms": ms(run.facts.contained_at),
                 "step_ms": run.facts.step_ms,
                 "new_key_id": run.facts.new_key_id,
                 "new_version": run.facts.new_version,
             }),
         );
     }
+    // Until the last key's containment settled; unknown while any key is not contained.
+    let fleet_time_to_contain_ms = keys
+        .iter()
+        .map(|k| k.facts.contained_at)
+        .collect::<Option<Vec<_>>>()
+        .and_then(|ts| ts.into_iter().max())
+        .map(|t| (t - ctx.opened_at).num_milliseconds());
     let data = json!({
         "outcome": outcome,
         "dry_run": ctx.params.dry_run,
         "total_ms": (now - ctx.opened_at).num_milliseconds(),
+        "fleet_time_to_contain_ms": fleet_time_to_contain_ms,
         "keys": per_key,
     });
     let entry = ctx

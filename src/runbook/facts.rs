@@ -33,6 +33,8 @@ pub struct Facts {
     pub promoted: bool,
     /// When the provider confirmed the revocation (and, if provable, rejected the old key).
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the revoke and its proof settled (proven or not): the end of containment.
+    pub contained_at: Option<DateTime<Utc>>,
     /// When the replacement was verified to work.
     pub restored_at: Option<DateTime<Utc>>,
     pub step_ms: BTreeMap<String, i64>,

@@ -57,7 +57,51 @@ pub struct Cursor {
 }
 
 impl Session {
+    /// The key's runbook in `order`. Containment never waits on evidence (DESIGN
+    /// non-negotiable 7): the usage snapshot runs at the end of the revoke step, after the
+    /// proof, unless the revoke itself destroys that evidence (see
+    /// [`Session::snapshot_before_revoke`]).
     pub fn new(key: &str, runbook: &Runbook, order: Order) -> Self {
+        let mut s = Self::with_open_snapshot(key, runbook, order);
+        s.defer_snapshot();
+        s
+    }
+
+    /// Keep the usage snapshot in the open step, before anything changes: for providers
+    /// whose revoke destroys what the snapshot reads (PostgreSQL's live sessions).
+    pub fn snapshot_before_revoke(mut self) -> Self {
+        let Some(revoke) = self.steps.iter_mut().find(|s| s.id == StepId::Revoke) else {
+            return self;
+        };
+        revoke.actions.retain(|(a, _)| *a != Action::SnapshotUsage);
+        if let Some(open) = self.steps.iter_mut().find(|s| s.id == StepId::Open)
+            && !open
+                .actions
+                .iter()
+                .any(|(a, _)| *a == Action::SnapshotUsage)
+        {
+            open.actions.push((Action::SnapshotUsage, Status::Pending));
+        }
+        self
+    }
+
+    fn defer_snapshot(&mut self) {
+        let Some(open) = self.steps.iter_mut().find(|s| s.id == StepId::Open) else {
+            return;
+        };
+        let before = open.actions.len();
+        open.actions.retain(|(a, _)| *a != Action::SnapshotUsage);
+        if open.actions.len() == before {
+            return;
+        }
+        if let Some(revoke) = self.steps.iter_mut().find(|s| s.id == StepId::Revoke) {
+            revoke
+                .actions
+                .push((Action::SnapshotUsage, Status::Pending));
+        }
+    }
+
+    fn with_open_snapshot(key: &str, runbook: &Runbook, order: Order) -> Self {
         let mut ids = vec![StepId::Open];
         match order {
             Order::ContainFirst => ids.extend([StepId::Revoke, StepId::Redeploy]),
@@ -160,6 +204,24 @@ impl Session {
 
     /// Mark an action as done from the record (resume).
     pub fn replay_action(&mut self, step: StepId, action: Action, status: Status) {
+        // Records written before the usage snapshot moved behind the revoke name it in the
+        // open step: settle it wherever this session runs it.
+        let step = if self
+            .steps
+            .iter()
+            .any(|s| s.id == step && s.actions.iter().any(|(a, _)| *a == action))
+        {
+            step
+        } else {
+            match self
+                .steps
+                .iter()
+                .find(|s| s.actions.iter().any(|(a, _)| *a == action))
+            {
+                Some(s) => s.id,
+                None => return,
+            }
+        };
         if let Some(s) = self.steps.iter_mut().find(|s| s.id == step) {
             if s.status == Status::Pending {
                 s.status = Status::Running;
@@ -210,6 +272,20 @@ impl Session {
                 Status::Done
             };
         }
+    }
+
+    /// Whether the revoke step's own actions (everything but the deferred evidence read)
+    /// are settled: containment is over, proven or not.
+    pub fn containment_settled(&self) -> bool {
+        self.steps
+            .iter()
+            .find(|s| s.id == StepId::Revoke)
+            .is_some_and(|s| {
+                s.actions
+                    .iter()
+                    .filter(|(a, _)| *a != Action::SnapshotUsage)
+                    .all(|(_, st)| matches!(st, Status::Done | Status::Skipped))
+            })
     }
 
     pub fn is_finished(&self) -> bool {

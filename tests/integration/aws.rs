@@ -777,6 +777,118 @@ fn kill_9_between_create_and_store_then_resume() {
     crash_then_resume("store_write");
 }
 
+impl Fleet {
+    /// Point CloudTrail at moto itself, which has no `LookupEvents` (as for a response role
+    /// without `cloudtrail:LookupEvents`).
+    fn without_cloudtrail(&self) {
+        let path = self.dir.path().join("inventory.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace(
+            &format!(", cloudtrail_url = \"{}\"", self.trail.address()),
+            "",
+        );
+        assert!(!text.contains("cloudtrail_url"));
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
+#[test]
+fn a_missing_audit_api_never_keeps_a_leaked_key_alive() {
+    let Some(f) = Fleet::start(
+        "aws::a_missing_audit_api_never_keeps_a_leaked_key_alive",
+        false,
+    ) else {
+        return;
+    };
+    f.without_cloudtrail();
+    let out = f.run(&["incident", "start", "support-aws", "--yes", "--no-tui"]);
+    let text = stdout(&out);
+    // The leaked key is gone although every CloudTrail read failed.
+    assert!(
+        !f.agent_keys()
+            .iter()
+            .any(|(id, _)| *id == f.old.access_key_id),
+        "the leaked key was deleted: {text}"
+    );
+    assert_eq!(
+        f.sts_with(&f.old).unwrap_err(),
+        "InvalidClientTokenId",
+        "STS no longer knows it"
+    );
+    let id = f.ids().pop().unwrap();
+    let entries = f.entries(&id);
+    let revoked = entries
+        .iter()
+        .position(|e| e.kind == "response" && e.data["action"] == "revoke" && e.data["ok"] == true)
+        .expect("the revoke was answered");
+    // Nothing about usage or CloudTrail was asked before the revoke.
+    let usage_before = entries[..revoked]
+        .iter()
+        .filter(|e| e.kind == "request_sent")
+        .filter(|e| {
+            matches!(
+                e.data["action"].as_str(),
+                Some("snapshot_usage" | "fetch_usage")
+            )
+        })
+        .count();
+    assert_eq!(usage_before, 0, "evidence waited for the revoke");
+    let unavailable: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == "evidence" && e.data.get("unavailable").is_some())
+        .collect();
+    assert!(
+        !unavailable.is_empty(),
+        "the failed reads are recorded: {text}"
+    );
+    assert!(
+        text.contains("evidence unavailable"),
+        "the summary says so: {text}"
+    );
+    assert!(
+        !entries.iter().any(|e| e.kind == "step_failed"
+            && matches!(
+                e.data["action"].as_str(),
+                Some("snapshot_usage" | "fetch_usage")
+            )),
+        "no evidence read failed a step"
+    );
+    let report = std::fs::read_to_string(
+        f.dir
+            .path()
+            .join("data/incidents")
+            .join(&id)
+            .join("report.md"),
+    )
+    .unwrap();
+    assert!(report.contains("### Evidence unavailable"), "{report}");
+    f.assert_no_leak(&[&out], &[]);
+}
+
+#[test]
+fn a_drill_without_cloudtrail_still_reaches_the_revoke_and_names_the_problem() {
+    let Some(f) = Fleet::start(
+        "aws::a_drill_without_cloudtrail_still_reaches_the_revoke_and_names_the_problem",
+        false,
+    ) else {
+        return;
+    };
+    f.without_cloudtrail();
+    let before = f.moto_listing();
+    let out = f.run(&["drill", "support-aws"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("would send: "),
+        "the writes were planned: {text}"
+    );
+    assert!(
+        text.contains("PROBLEM: evidence unavailable"),
+        "the drill names the missing audit source: {text}"
+    );
+    assert_eq!(f.moto_listing(), before, "the drill changed nothing");
+}
+
 #[test]
 fn sts_region_disabled_is_not_proof_that_the_key_is_dead() {
     let Some(f) = Fleet::start(

@@ -169,3 +169,66 @@ fn agent_campaign_takes_every_key_the_agent_holds() {
         Some(2)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_is_contained_before_any_key_is_redeployed_or_audited() {
+    let env = TestEnv::new();
+    // More keys than the provider runs at once (16 by default): two waves.
+    let keys = fleet(&env, 24);
+    let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let mut engine = Engine::open(env.setup(), params(&names, false, Order::ContainFirst)).unwrap();
+    let outcome = drive(
+        &mut engine,
+        &mut Counting::default(),
+        &mut CollectSink::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, Outcome::Completed);
+    let entries = env.entries(engine.id());
+    let proofs: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == "evidence" && e.data["action"] == "prove_revoked")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(proofs.len(), 24, "every key's revocation was proven");
+    let last_proof = *proofs.last().unwrap();
+    let first_after_containment = entries
+        .iter()
+        .position(|e| {
+            e.kind == "request_sent"
+                && matches!(
+                    e.data["action"].as_str(),
+                    Some("create" | "store_write" | "snapshot_usage" | "fetch_usage")
+                )
+        })
+        .unwrap();
+    assert!(
+        last_proof < first_after_containment,
+        "the last proof (line {last_proof}) came before any redeploy or evidence read (line {first_after_containment})"
+    );
+    let closed = entries.last().unwrap();
+    assert_eq!(closed.kind, "incident_closed");
+    let per_key: Vec<i64> = names
+        .iter()
+        .map(|k| {
+            closed.data["keys"][*k]["time_to_contain_ms"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        closed.data["fleet_time_to_contain_ms"].as_i64(),
+        per_key.iter().copied().max(),
+        "the fleet is contained when its last key is"
+    );
+    let state = keyfire::record::IncidentState::fold(&entries).unwrap();
+    assert_eq!(
+        state.fleet_time_to_contain_ms,
+        closed.data["fleet_time_to_contain_ms"].as_i64()
+    );
+    for (_, id) in &keys {
+        assert!(env.api.key(id).unwrap().deleted);
+    }
+}

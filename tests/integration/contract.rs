@@ -145,6 +145,16 @@ fn usage_path(kind: ProviderKind) -> &'static str {
     }
 }
 
+/// The path the locate read starts at in the binary-level fleets (faults are injected there):
+/// the one read the revoke cannot do without.
+fn locate_path(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::OpenAi => "/v1/organization/projects/",
+        ProviderKind::Anthropic => "/v1/organizations/api_keys",
+        _ => "/v1/keys/",
+    }
+}
+
 /// The header carrying a credential, for each kind.
 fn auth_header(kind: ProviderKind) -> &'static str {
     match kind {
@@ -860,6 +870,15 @@ impl Fleet {
         }
     }
 
+    fn record_dir(&self) -> std::path::PathBuf {
+        let id = self.incident_id();
+        let data = match self {
+            Self::Fake(e) => e.data_dir(),
+            Self::Llm(e) => e.data_dir(),
+        };
+        data.join("incidents").join(id)
+    }
+
     fn incident_id(&self) -> String {
         match self {
             Self::Fake(e) => e.incident_ids()[0].clone(),
@@ -912,7 +931,7 @@ fn a_429_with_retry_after_2_delays_the_retry_about_2s_and_the_step_succeeds() {
 fn five_500s_in_a_row_fail_the_step_as_retryable_and_the_record_says_why() {
     for_each_kind(|kind| {
         let fleet = Fleet::new(kind);
-        fleet.inject(Fault::fail("GET", usage_path(kind), 500, 5));
+        fleet.inject(Fault::fail("GET", locate_path(kind), 500, 5));
         let out = fleet.drill();
         let text = stdout(&out);
         assert_eq!(out.status.code(), Some(1), "{kind}: {text}");
@@ -921,7 +940,7 @@ fn five_500s_in_a_row_fail_the_step_as_retryable_and_the_record_says_why() {
         let attempts = fleet
             .requests()
             .iter()
-            .filter(|r| r.path == usage_path(kind))
+            .filter(|r| r.method == "GET" && r.path.starts_with(locate_path(kind)))
             .count();
         assert_eq!(attempts, 5, "{kind}: one try and four retries");
         let entries = fleet.entries();
@@ -930,7 +949,7 @@ fn five_500s_in_a_row_fail_the_step_as_retryable_and_the_record_says_why() {
             .find(|e| e.kind == "step_failed")
             .expect("step_failed");
         assert_eq!(failed.step.as_deref(), Some("open"), "{kind}");
-        assert_eq!(failed.data["action"], "snapshot_usage", "{kind}");
+        assert_eq!(failed.data["action"], "locate", "{kind}");
         assert_eq!(failed.data["status"], 500, "{kind}");
         assert_eq!(failed.data["retryable"], true, "{kind}");
         let why = failed.data["error"].as_str().unwrap();
@@ -939,7 +958,7 @@ fn five_500s_in_a_row_fail_the_step_as_retryable_and_the_record_says_why() {
         assert!(
             !entries
                 .iter()
-                .any(|e| e.kind == "action_done" && e.data["action"] == "snapshot_usage"),
+                .any(|e| e.kind == "action_done" && e.data["action"] == "locate"),
             "{kind}"
         );
         // The faults are spent: resuming finishes the drill.
@@ -958,7 +977,7 @@ fn five_500s_in_a_row_fail_the_step_as_retryable_and_the_record_says_why() {
 fn a_malformed_answer_fails_the_step_as_terminal() {
     for_each_kind(|kind| {
         let fleet = Fleet::new(kind);
-        fleet.inject(Fault::malformed("GET", usage_path(kind), 1));
+        fleet.inject(Fault::malformed("GET", locate_path(kind), 1));
         let out = fleet.drill();
         assert_eq!(out.status.code(), Some(1), "{kind}: {}", stdout(&out));
         let entries = fleet.entries();
@@ -974,6 +993,61 @@ fn a_malformed_answer_fails_the_step_as_terminal() {
                 .contains("unexpected response"),
             "{kind}: {}",
             failed.data
+        );
+    });
+}
+
+#[test]
+fn a_failing_evidence_read_is_recorded_as_unavailable_and_the_runbook_goes_on() {
+    for_each_kind(|kind| {
+        let fleet = Fleet::new(kind);
+        // Usage is evidence: five 500s (every retry) and then a malformed answer.
+        fleet.inject(Fault::fail("GET", usage_path(kind), 500, 5));
+        fleet.inject(Fault::malformed("GET", usage_path(kind), 1));
+        let out = fleet.drill();
+        let text = stdout(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{kind}: a drill counts it as a problem: {text}"
+        );
+        assert!(
+            text.contains("evidence unavailable (snapshot_usage)"),
+            "{kind}: the summary names it: {text}"
+        );
+        let entries = fleet.entries();
+        assert!(
+            !entries.iter().any(|e| e.kind == "step_failed"),
+            "{kind}: no step failed"
+        );
+        let unavailable: Vec<&keyfire::record::Entry> = entries
+            .iter()
+            .filter(|e| e.kind == "evidence" && e.data.get("unavailable").is_some())
+            .collect();
+        assert_eq!(
+            unavailable.len(),
+            2,
+            "{kind}: the snapshot and the audit's read"
+        );
+        assert_eq!(unavailable[0].data["action"], "snapshot_usage", "{kind}");
+        assert_eq!(unavailable[0].data["status"], 500, "{kind}");
+        assert_eq!(unavailable[1].data["action"], "fetch_usage", "{kind}");
+        assert!(
+            unavailable[1].data["unavailable"]
+                .as_str()
+                .unwrap()
+                .contains("unexpected response"),
+            "{kind}: {}",
+            unavailable[1].data
+        );
+        let state = keyfire::record::IncidentState::fold(&entries).unwrap();
+        assert_eq!(state.status, keyfire::record::Status::Completed, "{kind}");
+        let closed = entries.last().unwrap();
+        assert_eq!(closed.kind, "incident_closed", "{kind}");
+        let report = std::fs::read_to_string(fleet.record_dir().join("report.md")).unwrap();
+        assert!(
+            report.contains("### Evidence unavailable"),
+            "{kind}: {report}"
         );
     });
 }

@@ -11,6 +11,7 @@ mod campaign;
 mod canary;
 mod cli_incident;
 mod cli_inventory;
+mod contain_first;
 mod contract;
 mod crash;
 mod demo;
