@@ -374,3 +374,20 @@ fn a_stored_value_that_is_not_the_located_key_proves_nothing() {
         "{proof}"
     );
 }
+
+#[test]
+fn a_drill_names_a_stored_value_that_is_not_the_located_key() {
+    let env = LlmEnv::openai();
+    env.vault.put(
+        PATH,
+        "value",
+        "sk-proj-CANARYoaSomeOtherKey1Ab2Cd3Ef4Gh5Ij6Kl7Mn8zzzz",
+    );
+    let out = env.run(&["drill", "support-llm"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("PROBLEM: the value in the store is not the key located at the provider"),
+        "{text}"
+    );
+}
