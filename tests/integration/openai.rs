@@ -347,6 +347,32 @@ fn a_hint_matching_two_keys_stops_before_any_write_and_lists_both() {
     let id = &env.incident_ids()[0];
     let listed = &env.evidence(id, "locate")[0]["ambiguous"];
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+
+    // The operator names the key, as the message says, and resumes: only that key goes.
+    let inventory = std::fs::read_to_string(env.inventory_path()).unwrap();
+    let hint_line = format!("hint = \"sk-proj-...{tail}\"");
+    assert!(inventory.contains(&hint_line), "{inventory}");
+    std::fs::write(
+        env.inventory_path(),
+        inventory.replace(
+            &hint_line,
+            &format!("provider_key_id = \"{}\"", env.old_key_id),
+        ),
+    )
+    .unwrap();
+    let resumed = env.run(&["incident", "resume", id, "--yes", "--no-tui"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&resumed),
+        stderr(&resumed)
+    );
+    assert!(sim.key(&env.old_key_id).unwrap().deleted);
+    assert!(
+        !sim.key(&twin).unwrap().deleted,
+        "the look-alike is untouched"
+    );
 }
 
 #[test]
