@@ -14,9 +14,9 @@
 //! the Console and pasted into keyfire (the engine's manual create), and "revoke" archives the
 //! key. The usage report has tokens but no request counts and no cost per key.
 //!
-//! Proof of revocation (docs.anthropic.com, API reference, "Errors"): only HTTP 401 with
-//! `error.type = "authentication_error"` ("There's an issue with your API key") says the key
-//! is dead; 403 `permission_error` is a live key without permission for the call (restricted,
+//! Proof of revocation (docs.anthropic.com/claude/reference/errors-and-rate-limits, "HTTP
+//! errors"): only HTTP 401 with `error.type = "authentication_error"` ("There's an issue with
+//! your API key") says the key is dead; 403 `permission_error` is a live key without permission for the call (restricted,
 //! alive). Anything else (429 `rate_limit_error`, 500 `api_error`, 529 `overloaded_error`,
 //! network) is inconclusive. A name or hint matching several keys returns every candidate.
 
