@@ -45,6 +45,8 @@ pub struct Training {
     pub setup: Setup,
     /// Values of the seeded keys by inventory id (to check, after a run, what still works).
     pub values: HashMap<String, Secret>,
+    /// The secrets manager the training agents read their keys from.
+    pub vault: MemoryStore,
 }
 
 /// Twenty-one days of usage: a quiet baseline, then the last two days at forty times that.
@@ -223,6 +225,7 @@ impl Training {
             inventory_path,
             setup,
             values,
+            vault,
         })
     }
 

@@ -5,16 +5,19 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::Entry;
+use crate::provider::UsageBucket;
 
 /// Where an incident stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Interrupted or in progress (also after a resume that has not closed yet).
+    #[default]
     Open,
     Completed,
     Failed,
@@ -73,6 +76,16 @@ pub struct StepFailure {
     pub status: Option<u64>,
 }
 
+/// One anomaly rule's verdict from the audit step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleResult {
+    pub rule: String,
+    /// `findings`, `clean` or `not_evaluable`.
+    pub status: String,
+    pub source: String,
+    pub findings: Vec<String>,
+}
+
 /// One key's progress through the incident.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyProgress {
@@ -86,6 +99,15 @@ pub struct KeyProgress {
     pub failures: Vec<StepFailure>,
     /// The store held nothing at the key's secret path when the incident read it.
     pub nothing_stored: bool,
+    /// From the engine's last facts snapshot: when the provider confirmed the revocation
+    /// (then the proof), when the replacement was verified, when containment settled.
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub restored_at: Option<DateTime<Utc>>,
+    pub contained_at: Option<DateTime<Utc>>,
+    /// The provider's usage as the audit step fetched it (baseline and window, per bucket).
+    pub usage: Vec<UsageBucket>,
+    pub window_start: Option<DateTime<Utc>>,
+    pub rules: Vec<RuleResult>,
 }
 
 impl Default for KeyProgress {
@@ -99,12 +121,19 @@ impl Default for KeyProgress {
             evidence_unavailable: Vec::new(),
             failures: Vec::new(),
             nothing_stored: false,
+            revoked_at: None,
+            restored_at: None,
+            contained_at: None,
+            usage: Vec::new(),
+            window_start: None,
+            rules: Vec::new(),
         }
     }
 }
 
-/// The projection of one record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The projection of one record. Built by [`IncidentState::fold`], or entry by entry with
+/// [`IncidentState::apply`] by a front-end that watches an incident run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IncidentState {
     pub opened: String,
     pub dry_run: bool,
@@ -128,36 +157,19 @@ fn str_of(v: &Value, field: &str) -> Option<String> {
 impl IncidentState {
     /// Fold a record's entries. `None` for an empty record.
     pub fn fold(entries: &[Entry]) -> Option<Self> {
-        let first = entries.first()?;
-        let keys: Vec<String> = first
-            .data
-            .get("keys")
-            .and_then(|k| serde_json::from_value(k.clone()).ok())
-            .unwrap_or_default();
-        let mut state = Self {
-            opened: first.ts.clone(),
-            dry_run: first.data.get("dry_run").and_then(Value::as_bool) == Some(true),
-            purpose: str_of(&first.data, "purpose").unwrap_or_else(|| "incident".into()),
-            per_key: keys
-                .iter()
-                .map(|k| (k.clone(), KeyProgress::default()))
-                .collect(),
-            keys,
-            reason: str_of(&first.data, "reason"),
-            status: Status::Open,
-            closed: None,
-            total_ms: None,
-            fleet_time_to_contain_ms: None,
-            entries: entries.len(),
-        };
+        entries.first()?;
+        let mut state = Self::default();
         for e in entries {
             state.apply(e);
         }
         Some(state)
     }
 
-    fn apply(&mut self, e: &Entry) {
+    /// Take in the next entry of the record.
+    pub fn apply(&mut self, e: &Entry) {
+        self.entries += 1;
         match e.kind.as_str() {
+            "incident_opened" => self.open(e),
             "incident_closed" => self.close(e),
             "incident_resumed" => self.status = Status::Open,
             _ => {}
@@ -166,9 +178,19 @@ impl IncidentState {
             return;
         };
         let dry_run = self.dry_run;
-        let Some(k) = self.per_key.get_mut(key) else {
-            return;
-        };
+        let k = self.per_key.entry(key.to_string()).or_default();
+        if let Some(facts) = e.data.get("facts") {
+            let at = |field: &str| {
+                facts
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc))
+            };
+            k.revoked_at = at("revoked_at");
+            k.restored_at = at("restored_at");
+            k.contained_at = at("contained_at");
+        }
         let action = str_of(&e.data, "action").unwrap_or_default();
         let step = e.step.clone().unwrap_or_default();
         let status = e.data.get("status").and_then(Value::as_u64);
@@ -186,6 +208,17 @@ impl IncidentState {
                 k.nothing_stored = true;
             }
             ("evidence", "prove_revoked") => k.proof = proof_of(&e.data, dry_run),
+            // The usage evidence, not the audit-log evidence recorded by the same action.
+            ("evidence", "fetch_usage") if e.data.get("buckets").is_some() => {
+                k.usage = serde_json::from_value(e.data["buckets"].clone()).unwrap_or_default();
+                k.window_start = e
+                    .data
+                    .pointer("/window/start")
+                    .and_then(Value::as_str)
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc));
+            }
+            ("evidence", "evaluate_rules") => k.rules = rules_of(&e.data),
             ("action_done", "prove_revoked")
                 if e.data.get("status").and_then(Value::as_str) == Some("skipped") =>
             {
@@ -213,6 +246,22 @@ impl IncidentState {
             ("action_done", _) => k.failures.retain(|f| f.action != action),
             _ => {}
         }
+    }
+
+    fn open(&mut self, e: &Entry) {
+        let keys: Vec<String> = e
+            .data
+            .get("keys")
+            .and_then(|k| serde_json::from_value(k.clone()).ok())
+            .unwrap_or_default();
+        self.opened = e.ts.clone();
+        self.dry_run = e.data.get("dry_run").and_then(Value::as_bool) == Some(true);
+        self.purpose = str_of(&e.data, "purpose").unwrap_or_else(|| "incident".into());
+        self.reason = str_of(&e.data, "reason");
+        for k in &keys {
+            self.per_key.entry(k.clone()).or_default();
+        }
+        self.keys = keys;
     }
 
     fn close(&mut self, e: &Entry) {
@@ -250,6 +299,27 @@ impl IncidentState {
     pub fn is_open(&self) -> bool {
         self.status != Status::Completed
     }
+}
+
+fn rules_of(data: &Value) -> Vec<RuleResult> {
+    let text = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).unwrap_or("").to_string();
+    data.get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| RuleResult {
+            rule: text(r, "rule"),
+            status: text(r, "status"),
+            source: text(r, "source"),
+            findings: r
+                .get("findings")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect(),
+        })
+        .collect()
 }
 
 fn proof_of(data: &Value, dry_run: bool) -> Proof {
@@ -376,5 +446,67 @@ mod tests {
                 .failures
                 .is_empty()
         );
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(seq: u64, kind: &str, data: Value) -> Entry {
+        Entry {
+            seq,
+            ts: format!("2026-11-27T03:00:{seq:02}Z"),
+            kind: kind.into(),
+            step: Some("audit".into()),
+            data,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// The audit-log evidence the same action records after the usage must not erase it
+    /// (the console's audit view stayed empty in live OpenAI incidents).
+    #[test]
+    fn usage_survives_the_audit_log_evidence_recorded_after_it() {
+        let bucket = json!({ "start": "2026-11-26T00:00:00Z", "end": "2026-11-27T00:00:00Z", "requests": 9000, "input_tokens": 1, "output_tokens": 1, "cost_usd": 90.0 });
+        let es = vec![
+            entry(
+                1,
+                "incident_opened",
+                json!({ "keys": ["k"], "dry_run": false }),
+            ),
+            entry(
+                2,
+                "evidence",
+                json!({ "key": "k", "action": "fetch_usage", "buckets": [bucket], "window": { "start": "2026-11-20T00:00:00Z" } }),
+            ),
+            entry(
+                3,
+                "evidence",
+                json!({ "key": "k", "action": "fetch_usage", "audit_log": { "events": [], "pages": 1 } }),
+            ),
+            entry(
+                4,
+                "evidence",
+                json!({ "key": "k", "action": "evaluate_rules", "rules": [{ "rule": "volume", "status": "findings", "source": "provider usage", "findings": ["9000 requests"] }] }),
+            ),
+            entry(
+                5,
+                "action_done",
+                json!({ "key": "k", "action": "evaluate_rules", "status": "done", "facts": { "revoked_at": "2026-11-27T03:00:01Z", "restored_at": null } }),
+            ),
+        ];
+        let s = IncidentState::fold(&es).unwrap();
+        let k = &s.per_key["k"];
+        assert_eq!(k.usage.len(), 1);
+        assert_eq!(k.usage[0].requests, 9000);
+        assert!(k.window_start.is_some());
+        assert_eq!(k.rules.len(), 1);
+        assert_eq!(k.rules[0].findings, ["9000 requests"]);
+        assert!(k.revoked_at.is_some());
+        assert!(k.restored_at.is_none());
+        assert_eq!(s.entries, 5);
     }
 }

@@ -239,6 +239,10 @@ pub struct Observer {
     faults: Arc<Mutex<Vec<Fault>>>,
     latency: Arc<Mutex<Duration>>,
     style: ErrorStyle,
+    /// Requests being answered now, and the most there ever were at once: what tests read
+    /// to tell a concurrent client from a sequential one without timing anything.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    max_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Observer {
@@ -252,6 +256,11 @@ impl Observer {
 
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The most requests this server was answering at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn clear_requests(&self) {
@@ -322,10 +331,18 @@ pub async fn observe(State(obs): State<Observer>, req: Request, next: Next) -> R
             at: std::time::Instant::now(),
         });
     }
+    let now_in_flight = obs
+        .in_flight
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    obs.max_in_flight
+        .fetch_max(now_in_flight, std::sync::atomic::Ordering::SeqCst);
     let latency = obs.latency.lock().map(|l| *l).unwrap_or_default();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    obs.in_flight
+        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     match obs.take_fault(&method, &path) {
         Some(FaultMode::Fail {
             status,

@@ -14,7 +14,7 @@ use crate::describe::describe;
 use crate::incidents::IncidentSummary;
 use crate::inventory::Inventory;
 use crate::inventory::view::{KeyRow, KeyStatus, key_row};
-use crate::provider::UsageBucket;
+use crate::record::{IncidentState, KeyProgress};
 use crate::runbook::{Decision, FailureChoice, Order};
 use crate::secret::Secret;
 
@@ -70,14 +70,6 @@ pub struct StepView {
     pub duration_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
-pub struct RuleView {
-    pub rule: String,
-    pub status: String,
-    pub source: String,
-    pub findings: Vec<String>,
-}
-
 /// A running (or just finished) incident as the console shows it.
 #[derive(Debug, Clone)]
 pub struct RunView {
@@ -95,9 +87,9 @@ pub struct RunView {
     pub opened_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub restored_at: Option<DateTime<Utc>>,
-    pub usage: Vec<UsageBucket>,
-    pub window_start: Option<DateTime<Utc>>,
-    pub rules: Vec<RuleView>,
+    /// The record's projection, fed the same entries: what the audit view, the proof and
+    /// the unavailable evidence are read from, so the console and the report agree.
+    pub state: IncidentState,
     pub outcome: Option<String>,
     pub error: Option<String>,
     pub show_audit: bool,
@@ -158,9 +150,7 @@ impl RunView {
             opened_at: None,
             revoked_at: None,
             restored_at: None,
-            usage: Vec::new(),
-            window_start: None,
-            rules: Vec::new(),
+            state: IncidentState::default(),
             outcome: None,
             error: None,
             show_audit: false,
@@ -176,11 +166,23 @@ impl RunView {
         Some(self.restored_at.unwrap_or(now) - start)
     }
 
+    /// The key whose audit the audit view shows: the current one once it has usage or
+    /// verdicts, else the first key that has.
+    pub fn audit_key(&self) -> Option<&KeyProgress> {
+        let has = |k: &&KeyProgress| !k.usage.is_empty() || !k.rules.is_empty();
+        self.state
+            .per_key
+            .get(&self.current_key)
+            .filter(has)
+            .or_else(|| self.state.per_key.values().find(has))
+    }
+
     fn step_mut(&mut self, key: &str, step: &str) -> Option<&mut StepView> {
         self.steps.get_mut(key)?.iter_mut().find(|s| s.id == step)
     }
 
     fn apply(&mut self, e: &crate::record::Entry) {
+        self.state.apply(e);
         let ts = DateTime::parse_from_rfc3339(&e.ts)
             .ok()
             .map(|t| t.with_timezone(&Utc));
@@ -278,32 +280,6 @@ impl RunView {
                 Some("prove_revoked") if e.data["old_key_rejected"] == true => self.revoked_at = ts,
                 Some("revoke") => self.revoked_at = self.revoked_at.or(ts),
                 Some("verify_new") => self.restored_at = ts,
-                Some("fetch_usage") => {
-                    self.usage =
-                        serde_json::from_value(e.data["buckets"].clone()).unwrap_or_default();
-                    self.window_start = e.data["window"]["start"]
-                        .as_str()
-                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.with_timezone(&Utc));
-                }
-                Some("evaluate_rules") => {
-                    self.rules = e.data["rules"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|r| RuleView {
-                            rule: r["rule"].as_str().unwrap_or("").into(),
-                            status: r["status"].as_str().unwrap_or("").into(),
-                            source: r["source"].as_str().unwrap_or("").into(),
-                            findings: r["findings"]
-                                .as_array()
-                                .into_iter()
-                                .flatten()
-                                .filter_map(|f| f.as_str().map(str::to_string))
-                                .collect(),
-                        })
-                        .collect();
-                }
                 _ => {}
             },
             "response" if e.data["action"] == "revoke" && e.data["ok"] == true => {

@@ -179,9 +179,14 @@ fn list_shows_age_due_and_status_relative_to_today() {
 
 #[test]
 fn lint_reports_each_finding_code_and_exits_1() {
-    let env = TestEnv::with_inventory_extra(
-        "\n[[agents]]\nid = \"orphan-agent\"\n\n[[keys]]\nid = \"shared-wide\"\nagents = [\"support-bot\", \"orphan-agent\"]\nprovider = \"llm\"\nprovider_key_id = \"key_x\"\nscopes = [\"model.request\", \"files.write\"]\nneeds = [\"model.request\"]\nlast_rotated = 2025-01-01\n",
-    );
+    // Due in 5 days with the 90-day interval: inside the default due-soon window.
+    let due_soon = chrono::Utc::now().date_naive() - chrono::Duration::days(85);
+    let env = TestEnv::with_inventory_extra(&format!(
+        "\n[[agents]]\nid = \"orphan-agent\"\n\n[[keys]]\nid = \"shared-wide\"\nagents = [\"support-bot\", \"orphan-agent\"]\nprovider = \"llm\"\nprovider_key_id = \"key_x\"\nscopes = [\"model.request\", \"files.write\"]\nneeds = [\"model.request\"]\nlast_rotated = 2025-01-01\n\
+         \n[[keys]]\nid = \"nobody-holds\"\nagents = []\nprovider = \"llm\"\nprovider_key_id = \"key_y\"\ncreated_at = 2026-11-01\n\
+         \n[[keys]]\nid = \"due-soon\"\nagents = [\"support-bot\"]\nprovider = \"llm\"\nprovider_key_id = \"key_z\"\nlast_rotated = {due_soon}\n\
+         \n[[keys]]\nid = \"ageless\"\nagents = [\"support-bot\"]\nprovider = \"llm\"\nprovider_key_id = \"key_w\"\n"
+    ));
     let out = env.run(&["inventory", "lint", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -205,6 +210,10 @@ fn lint_reports_each_finding_code_and_exits_1() {
     assert!(has("shared-wide", "no-store"), "{codes:?}");
     assert!(has("sales-crm", "manual-revoke"), "{codes:?}");
     assert!(has("support-llm", "rotation-overdue"), "{codes:?}");
+    assert!(has("nobody-holds", "no-agent"), "{codes:?}");
+    assert!(has("due-soon", "rotation-due-soon"), "{codes:?}");
+    assert!(!has("due-soon", "rotation-overdue"), "{codes:?}");
+    assert!(has("ageless", "unknown-age"), "{codes:?}");
     assert!(
         !has("research-llm", "rotation-overdue"),
         "fresh key is not overdue: {codes:?}"

@@ -440,6 +440,25 @@ async fn idempotent_reads_retry_through_transient_errors() {
         Outcome::Completed
     );
     assert!(!sink.0.iter().any(|e| e.kind == "step_failed"));
+    // The faults were hit and retried through: the snapshot took three tries, the audit's
+    // read one, and neither is recorded as unavailable.
+    let usage_reads = env
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/usage")
+        .count();
+    assert_eq!(
+        usage_reads, 4,
+        "2 injected 503s, their retry, the audit's read"
+    );
+    assert!(
+        !sink
+            .0
+            .iter()
+            .any(|e| e.kind == "evidence" && e.data.get("unavailable").is_some()),
+        "retried reads are not unavailable"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

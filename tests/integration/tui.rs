@@ -270,26 +270,6 @@ fn snapshot_drill_banner() {
 }
 
 #[test]
-fn snapshot_audit_chart() {
-    let mut a = incident_app(false);
-    let start = Utc.with_ymd_and_hms(2026, 11, 10, 0, 0, 0).unwrap();
-    let buckets: Vec<serde_json::Value> = (0..16)
-        .map(|i| {
-            let s = start + chrono::Duration::days(i);
-            let requests = if i >= 14 { 9000 } else { 200 + i as u64 * 10 };
-            json!({"start": s, "end": s + chrono::Duration::days(1), "requests": requests, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})
-        })
-        .collect();
-    a.on_event(AppEvent::Entry(Box::new(entry(8, "evidence", Some("audit"), json!({"key": "support-llm", "action": "fetch_usage", "buckets": buckets, "window": {"start": "2026-11-24T00:00:00Z", "end": "2026-11-26T03:00:00Z"}})))));
-    a.on_event(AppEvent::Entry(Box::new(entry(9, "evidence", Some("audit"), json!({"key": "support-llm", "action": "evaluate_rules", "rules": [
-        {"rule": "volume", "status": "findings", "source": "provider usage buckets", "findings": ["2026-11-24: 9000 requests, 32.1x the baseline daily average of 280 (cost $108.00)"]},
-        {"rule": "network", "status": "not_evaluable", "source": "no source addresses; import gateway logs", "findings": []}
-    ]})))));
-    a.update(Action::ToggleAudit);
-    both("audit", &a);
-}
-
-#[test]
 fn snapshot_incidents_screen() {
     let mut a = app();
     a.update(Action::ShowIncidents);
@@ -504,6 +484,8 @@ fn filter_keeps_up_with_100k_keys() {
 async fn a_whole_incident_runs_through_the_console_loop() {
     use keyfire::tui::runner::{Runner, run_loop};
     let env = crate::common::TestEnv::new();
+    env.api
+        .set_usage(&env.old_key_id, crate::llm::planted_usage());
     let setup = env.setup();
     let mut app = App::new(setup.inventory.clone(), Vec::new(), Utc::now());
     let (_input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -589,4 +571,128 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     let buf = terminal.backend().buffer();
     let text: String = buf.content().iter().map(|c| c.symbol()).collect();
     assert!(text.contains("keyfire"), "the last frame was drawn");
+    // The audit view draws what the audit step recorded, from the same record.
+    app.screen = keyfire::tui::app::Screen::Incident;
+    app.run.as_mut().unwrap().show_audit = true;
+    let audit = screen(&app, 100, 30);
+    assert!(!audit.contains("no usage fetched yet"), "{audit}");
+    assert!(audit.contains("volume"), "the rules' verdicts: {audit}");
+    let progress = &app.run.as_ref().unwrap().state.per_key["support-llm"];
+    assert!(!progress.usage.is_empty(), "the chart's buckets");
+    assert_eq!(progress.rules.len(), 5, "every rule's verdict");
+    assert!(audit.contains("Usage per day"), "{audit}");
+}
+
+// ---- screens from records the engine wrote ----------------------------------------------
+
+/// Make an engine-written entry reproducible: the sims' addresses, the temporary folder,
+/// the incident id's random tag and the sims' own clocks are replaced by fixed text.
+fn normalized(e: &Entry, env: &crate::common::TestEnv, id: &str) -> Entry {
+    fn fix_times(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    if k == "created_at" && v.is_string() {
+                        *v = json!("2026-01-10T00:00:00+00:00");
+                    } else {
+                        fix_times(v);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(fix_times),
+            _ => {}
+        }
+    }
+    let text = serde_json::to_string(e)
+        .unwrap()
+        .replace(&env.api.base_url(), "http://127.0.0.1:7878")
+        .replace(&env.vault.address(), "http://127.0.0.1:8200")
+        .replace(&env.dir.path().display().to_string(), "/srv/keyfire")
+        .replace(id, "inc-20261126-030000-aa11");
+    let mut e: Entry = serde_json::from_str(&text).unwrap();
+    fix_times(&mut e.data);
+    e
+}
+
+/// The console after a real live incident on support-llm, fed the entries the engine wrote
+/// (fixed clock; the provider's usage has a two-day spike at the end).
+fn engine_app() -> App {
+    let env = crate::common::TestEnv::new();
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let days = (now() - start).num_days();
+    let buckets = (0..=days)
+        .map(|i| {
+            let s = start + chrono::Duration::days(i);
+            let requests = if i >= days - 1 {
+                9_000
+            } else {
+                200 + (i as u64 % 7) * 10
+            };
+            keyfire::provider::UsageBucket {
+                start: s,
+                end: s + chrono::Duration::days(1),
+                requests,
+                input_tokens: requests * 900,
+                output_tokens: requests * 300,
+                cost_usd: requests as f64 * 0.01,
+            }
+        })
+        .collect();
+    env.api.set_usage(&env.old_key_id, buckets);
+    let mut setup = env.setup();
+    setup.clock = Arc::new(keyfire::clock::FixedClock(now()));
+    let params = crate::common::params(
+        &["support-llm"],
+        false,
+        keyfire::runbook::Order::ContainFirst,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (id, entries) = rt.block_on(async {
+        let mut engine = keyfire::runbook::Engine::open(setup.clone(), params).unwrap();
+        let mut sink = keyfire::runbook::CollectSink::default();
+        let outcome = keyfire::runbook::drive(
+            &mut engine,
+            &mut keyfire::runbook::ApproveAll::default(),
+            &mut sink,
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome, keyfire::runbook::Outcome::Completed);
+        (engine.id().to_string(), env.entries(engine.id()))
+    });
+    let mut a = App::new(setup.inventory.clone(), Vec::new(), now());
+    a.run = Some(keyfire::tui::app::RunView::new(
+        vec!["support-llm".into()],
+        false,
+        keyfire::runbook::Order::ContainFirst,
+    ));
+    a.screen = Screen::Incident;
+    for e in &entries {
+        a.on_event(AppEvent::Entry(Box::new(normalized(e, &env, &id))));
+    }
+    a.on_event(AppEvent::Tick(now()));
+    a
+}
+
+#[test]
+fn snapshot_incident_from_an_engine_record() {
+    let a = engine_app();
+    let run = a.run.as_ref().unwrap();
+    assert_eq!(run.outcome.as_deref(), Some("completed"));
+    both("engine_incident", &a);
+}
+
+#[test]
+fn snapshot_audit_from_an_engine_record() {
+    let mut a = engine_app();
+    a.update(Action::ToggleAudit);
+    let k = &a.run.as_ref().unwrap().state.per_key["support-llm"];
+    assert!(
+        k.rules
+            .iter()
+            .any(|r| r.rule == "volume" && r.status == "findings"),
+        "the spike is found: {:?}",
+        k.rules
+    );
+    both("engine_audit", &a);
 }

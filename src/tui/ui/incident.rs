@@ -50,6 +50,13 @@ pub fn render(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
             },
         ));
     }
+    let not_proven: Vec<&str> = run.state.not_proven().collect();
+    if !run.dry_run && !not_proven.is_empty() {
+        status.push(Span::styled(
+            format!("  REVOCATION NOT PROVEN ({})", not_proven.join(", ")),
+            theme.danger(),
+        ));
+    }
     if let Some(outage) = run.outage(app.now) {
         let text = format!(
             "  OUTAGE {} {}",
@@ -110,6 +117,20 @@ fn render_steps(app: &App, run: &RunView, theme: Theme, f: &mut Frame, area: Rec
                 Span::styled(format!("{:<11}", s.id), style),
                 Span::styled(format!("{time:>8}"), theme.muted()),
             ]));
+        }
+        if let Some(k) = run.state.per_key.get(key) {
+            if k.proof.not_proven() && !run.dry_run {
+                lines.push(Line::from(Span::styled(
+                    " ! revocation NOT proven",
+                    theme.danger(),
+                )));
+            }
+            if !k.evidence_unavailable.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    format!(" ! {} evidence unavailable", k.evidence_unavailable.len()),
+                    theme.danger(),
+                )));
+            }
         }
     }
     if let Some(e) = &run.error {
@@ -338,7 +359,10 @@ fn render_audit(run: &RunView, theme: Theme, f: &mut Frame, area: Rect) {
         " Usage per day: baseline (dim) and exposure window ",
         theme.title(),
     ));
-    if run.usage.is_empty() {
+    let audit = run.audit_key();
+    let usage = audit.map(|k| k.usage.as_slice()).unwrap_or_default();
+    let window_start = audit.and_then(|k| k.window_start);
+    if usage.is_empty() {
         f.render_widget(
             Paragraph::new(Span::styled(
                 " no usage fetched yet (the audit step fills this)",
@@ -350,11 +374,11 @@ fn render_audit(run: &RunView, theme: Theme, f: &mut Frame, area: Rect) {
     } else {
         let inner_w = chart_area.width.saturating_sub(2) as usize;
         let shown = (inner_w / 4).max(1);
-        let start = run.usage.len().saturating_sub(shown);
-        let bars: Vec<Bar> = run.usage[start..]
+        let start = usage.len().saturating_sub(shown);
+        let bars: Vec<Bar> = usage[start..]
             .iter()
             .map(|b| {
-                let in_window = run.window_start.is_none_or(|w| b.end > w);
+                let in_window = window_start.is_none_or(|w| b.end > w);
                 let style = if in_window {
                     theme.danger()
                 } else {
@@ -375,13 +399,14 @@ fn render_audit(run: &RunView, theme: Theme, f: &mut Frame, area: Rect) {
         f.render_widget(chart, chart_area);
     }
     let mut lines = Vec::new();
-    if run.rules.is_empty() {
+    let rules = audit.map(|k| k.rules.as_slice()).unwrap_or_default();
+    if rules.is_empty() {
         lines.push(Line::from(Span::styled(
             "rules not evaluated yet",
             theme.muted(),
         )));
     }
-    for r in &run.rules {
+    for r in rules {
         let style = match r.status.as_str() {
             "findings" => theme.danger(),
             "clean" => theme.ok(),
@@ -395,6 +420,17 @@ fn render_audit(run: &RunView, theme: Theme, f: &mut Frame, area: Rect) {
         for finding in &r.findings {
             lines.push(Line::from(format!("  • {finding}")));
         }
+    }
+    for u in run
+        .state
+        .per_key
+        .values()
+        .flat_map(|k| &k.evidence_unavailable)
+    {
+        lines.push(Line::from(Span::styled(
+            format!("evidence unavailable ({}): {}", u.action, u.reason),
+            theme.danger(),
+        )));
     }
     f.render_widget(
         Paragraph::new(lines)
