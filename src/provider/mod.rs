@@ -682,6 +682,13 @@ impl AnyProvider {
         capabilities_of(self.kind())
     }
 
+    /// Whether a change (a deletion) takes a while to reach every endpoint of the provider,
+    /// so that a key still accepted after it proves nothing either way (IAM: "changes ...
+    /// are eventually consistent").
+    pub fn eventually_consistent(&self) -> bool {
+        matches!(self, Self::AwsIam(_))
+    }
+
     /// The waits between probes while the provider may still reflect the old state: IAM is
     /// eventually consistent (backoff up to `settings.proof_wait_seconds`, default 30 s); the
     /// others get four short waits.

@@ -1155,10 +1155,20 @@ impl Ctx {
         }
         let tries = waits.len() + 1;
         match last {
-            Some(Probe::Accepted) | None => Err(Failure::Failed {
-                error: format!(
-                    "{step}: the provider still accepts the old key after revocation ({tries} tries)"
-                ),
+            // A provider that confirmed the revoke and still accepts the key, where changes
+            // are immediate, did not revoke it: the step fails. Where changes propagate (IAM),
+            // a key still accepted after the whole wait is not proof either way.
+            Some(Probe::Accepted) if !run.provider.eventually_consistent() => {
+                Err(Failure::Failed {
+                    error: format!(
+                        "{step}: the provider still accepts the old key after revocation ({tries} tries)"
+                    ),
+                    status: None,
+                    retryable: true,
+                })
+            }
+            None => Err(Failure::Failed {
+                error: format!("{step}: the provider never answered the proof"),
                 status: None,
                 retryable: true,
             }),

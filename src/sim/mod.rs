@@ -22,7 +22,7 @@ pub use anthropic::AnthropicSim;
 pub use cloudtrail::{CloudTrailSim, TrailEvent};
 pub use fake_api::FakeApi;
 pub use openai::OpenAiSim;
-pub use sts::RegionDisabledSts;
+pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
 
 /// Headers whose values carry no credential and are kept in the request log; every other
