@@ -60,6 +60,10 @@ pub struct KeyPart {
     pub findings: Vec<FindingPart>,
     pub spend_usd: Option<f64>,
     pub requests: Option<u64>,
+    /// What each usage source covered and saw, in its own words: CloudTrail's coverage
+    /// (event kinds, regions, how far back) and counts per region, OpenAI's usage endpoints
+    /// with traffic, IAM's last use. A count is only as wide as the coverage beside it.
+    pub usage_notes: Vec<String>,
     /// What the provider's own audit log says about the key, when it has one.
     pub provider_audit_log: Option<String>,
     /// Best-effort reads that failed; the runbook went on without them.
@@ -276,6 +280,12 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                 findings,
                 spend_usd: rules.and_then(|e| e.data["spend_in_window_usd"].as_f64()).or(usage.and_then(|e| e.data["cost_usd"].as_f64())),
                 requests: rules.and_then(|e| e.data["requests_in_window"].as_u64()).or(usage.and_then(|e| e.data["requests"].as_u64())),
+                usage_notes: usage
+                    .and_then(|e| e.data["notes"].as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(s)
+                    .collect(),
                 provider_audit_log: audit_log,
                 evidence_unavailable,
                 evidence: Evidence {
@@ -453,6 +463,12 @@ pub fn render_markdown(r: &Report) -> String {
             )),
             (Some(s), None) => out.push_str(&format!("${s:.2} in the exposure window\n")),
             _ => out.push_str("unknown: no usage source\n"),
+        }
+        if !k.usage_notes.is_empty() {
+            out.push_str("\nWhat the usage sources covered and saw:\n\n");
+            for n in &k.usage_notes {
+                out.push_str(&format!("- {n}\n"));
+            }
         }
         if let Some(a) = &k.provider_audit_log {
             out.push_str(&format!("\nProvider audit log: {a}\n"));

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod demo;
+mod docs;
 mod drill;
 mod gate;
 mod incident;
@@ -142,6 +143,17 @@ pub enum Command {
         /// Run a scripted incident headless and print the outcome.
         #[arg(long)]
         no_tui: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print keyfire's manual page, or write one page per command into a directory.
+    Man {
+        /// Write keyfire.1, keyfire-incident.1, keyfire-incident-start.1, … here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -327,6 +339,12 @@ impl Context {
 }
 
 pub fn run(cli: Cli) -> Exit {
+    // Generated documentation needs no inventory, data directory or configuration.
+    match &cli.command {
+        Some(Command::Completions { shell }) => return docs::completions(*shell),
+        Some(Command::Man { dir }) => return docs::man(dir.as_deref()),
+        _ => {}
+    }
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
         None => console(&ctx),
@@ -350,6 +368,7 @@ pub fn run(cli: Cli) -> Exit {
             yes,
         }) => rotate::run(&ctx, keys, due, dry_run, yes),
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
+        Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }
 }
 

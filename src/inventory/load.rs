@@ -570,6 +570,10 @@ impl FileSink<'_, '_, '_> {
                 }
                 continue;
             }
+            if kind == ProviderKind::AwsIam && key.name == "regions" {
+                self.check_regions(item);
+                continue;
+            }
             if key.name == "max_concurrency" {
                 if !matches!(&item.value, Value::Integer(n) if (1..=64).contains(n)) {
                     self.at(
@@ -598,6 +602,57 @@ impl FileSink<'_, '_, '_> {
                         id.as_str()
                     ),
                 );
+            }
+        }
+    }
+
+    /// `regions` of an aws-iam provider: a non-empty array of distinct AWS region names
+    /// (`us-east-1`, `eu-west-2`, `us-gov-west-1`, ...), each searched by CloudTrail.
+    fn check_regions(&mut self, item: &crate::inventory::reader::Item<'_>) {
+        use crate::inventory::reader::Value;
+        let Value::Array(a) = &item.value else {
+            self.at(
+                item.span.start,
+                format!(
+                    "setting `regions` must be an array of AWS region names (like [\"us-east-1\", \"eu-west-1\"]), not a {}",
+                    item.value.type_name()
+                ),
+            );
+            return;
+        };
+        if a.items.is_empty() {
+            self.at(
+                item.span.start,
+                "setting `regions` must name at least one AWS region (or be left out: the provider's region)".to_string(),
+            );
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, r) in a.items.iter().enumerate() {
+            match &r.value {
+                Value::String(name) if is_region_name(name) => {
+                    if seen.contains(&name.as_ref()) {
+                        self.at(
+                            r.span.start,
+                            format!("setting `regions` names region {name:?} twice"),
+                        );
+                    }
+                    seen.push(name.as_ref());
+                }
+                Value::String(name) => self.at(
+                    r.span.start,
+                    format!(
+                        "setting `regions`: item {} ({name:?}) is not an AWS region name like us-east-1",
+                        i + 1
+                    ),
+                ),
+                other => self.at(
+                    r.span.start,
+                    format!(
+                        "setting `regions`: item {} is not an AWS region name (found {})",
+                        i + 1,
+                        other.type_name()
+                    ),
+                ),
             }
         }
     }
@@ -997,6 +1052,23 @@ fn validate_policy(out: &mut Problems, p: spec::PolicySpec<'_>) -> Policy {
     }
 }
 
+/// An AWS region name: a partition-and-area prefix and a number (`us-east-1`,
+/// `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`). Not a list of today's regions, which
+/// grows; only the shape, so that a typo like `us-east1` or `US-EAST-1` is caught.
+pub(crate) fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && words[0].len() == 2
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Settings a store kind understands (`None`: not checked).
 fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
     match kind {
@@ -1051,6 +1123,11 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "the AWS profile for the SDK's default credential chain",
             ),
             ("user", false, "the IAM user owning the keys"),
+            (
+                "regions",
+                false,
+                "the regions whose CloudTrail management events are searched (default: the provider's region)",
+            ),
             (
                 "cloudtrail_url",
                 false,
@@ -1364,7 +1441,7 @@ hint = "pg-...abcd"
 [[providers]]
 id = "aws"
 kind = "aws-iam"
-settings = { region = "eu-west-1", profile = "ir", user = "agent", cloudtrail_url = "http://127.0.0.1:9" }
+settings = { region = "eu-west-1", profile = "ir", user = "agent", cloudtrail_url = "http://127.0.0.1:9", regions = ["eu-west-1", "us-east-1", "us-gov-west-1"] }
 [[stores]]
 id = "sm"
 kind = "aws-secrets-manager"
@@ -1374,5 +1451,66 @@ kind = "keyring"
 settings = { service = "agents" }
 "#;
         assert!(load_str(Path::new("inv.toml"), ok).is_ok());
+    }
+
+    #[test]
+    fn aws_regions_are_checked_item_by_item() {
+        let text = r#"schema = 1
+[[providers]]
+id = "a"
+kind = "aws-iam"
+settings = { regions = "us-east-1" }
+
+[[providers]]
+id = "b"
+kind = "aws-iam"
+settings = { regions = [] }
+
+[[providers]]
+id = "c"
+kind = "aws-iam"
+settings = { regions = [
+  "us-east-1",
+  "us-east1",
+  3,
+  "us-east-1",
+] }
+"#;
+        let p = problems(text);
+        let has = |needle: &str, line: usize| {
+            p.iter()
+                .any(|x| x.contains(needle) && x.starts_with(&format!("{line}:")))
+        };
+        assert!(has("must be an array of AWS region names", 5), "{p:#?}");
+        assert!(has("must name at least one AWS region", 10), "{p:#?}");
+        assert!(
+            has("item 2 (\"us-east1\") is not an AWS region name", 17),
+            "{p:#?}"
+        );
+        assert!(
+            has("item 3 is not an AWS region name (found integer)", 18),
+            "{p:#?}"
+        );
+        assert!(has("names region \"us-east-1\" twice", 19), "{p:#?}");
+        assert_eq!(p.len(), 5, "{p:#?}");
+        for ok in [
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "il-central-1",
+        ] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        for bad in [
+            "us-east1",
+            "US-EAST-1",
+            "east-1",
+            "us-east-",
+            "",
+            "useast-1",
+        ] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
     }
 }

@@ -1,14 +1,17 @@
 //! Anthropic, through the Admin API (an `sk-ant-admin01-` key, `x-api-key` and
 //! `anthropic-version: 2023-06-01` on every call).
 //!
-//! | op | request |
-//! |---|---|
-//! | locate by id | `GET /v1/organizations/api_keys/{id}` |
-//! | locate by hint or name | `GET /v1/organizations/api_keys?limit=1000&after_id=` (`partial_key_hint`, `name`) |
-//! | verify | `GET /v1/models?limit=1` with the key itself: see "Proof of revocation" below |
-//! | disable | `POST /v1/organizations/api_keys/{id}` `{"status":"inactive"}` (reversible) |
-//! | revoke | `POST /v1/organizations/api_keys/{id}` `{"status":"archived"}` |
-//! | usage | `GET /v1/organizations/usage_report/messages?api_key_ids[]=&bucket_width=1d&page=` |
+//! | op | request | spec (API reference) |
+//! |---|---|---|
+//! | locate by id | `GET /v1/organizations/api_keys/{id}` | [Get API Key](https://platform.claude.com/docs/en/api/admin/api_keys/retrieve) |
+//! | locate by hint or name | `GET /v1/organizations/api_keys?limit=1000&after_id=` (`partial_key_hint`, `name`) | [List API Keys](https://platform.claude.com/docs/en/api/admin/api_keys/list) |
+//! | verify | `GET /v1/models?limit=1` with the key itself: see "Proof of revocation" below | [List Models](https://platform.claude.com/docs/en/api/models/list), [Errors](https://platform.claude.com/docs/en/api/errors) |
+//! | disable | `POST /v1/organizations/api_keys/{id}` `{"status":"inactive"}` (reversible) | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
+//! | revoke | `POST /v1/organizations/api_keys/{id}` `{"status":"archived"}` | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
+//! | usage | `GET /v1/organizations/usage_report/messages?api_key_ids[]=&bucket_width=1d&page=` | [Get Messages Usage Report](https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages) |
+//!
+//! The fields keyfire reads from each answer are listed, with these links, in
+//! `tests/fixtures/spec/api-fields.json`; the contract suite checks the simulator against them.
 //!
 //! The Admin API cannot create or delete keys: the replacement is created by the operator in
 //! the Console and pasted into keyfire (the engine's manual create), and "revoke" archives the

@@ -1,23 +1,35 @@
 //! `aws-iam`: IAM user access keys through the official AWS SDK for Rust.
 //!
-//! - locate: `ListAccessKeys` of the user (settings `user`), or `GetAccessKeyLastUsed` to
-//!   learn the user from the key id;
-//! - verify: `sts:GetCallerIdentity` signed with the key itself (botocore `sts` 2011-06-15:
-//!   "No permissions are required to perform this operation"). Proof of revocation is only
-//!   `InvalidClientTokenId` (AWS "Common Errors": "The X.509 certificate or AWS access key ID
-//!   provided does not exist in our records", HTTP 403). `AccessDenied`,
-//!   `RegionDisabledException` (HTTP 403, "STS is not activated in the requested region"),
-//!   `SignatureDoesNotMatch` (the stored secret is not this key's), throttling, 5xx and network
-//!   errors are inconclusive. IAM is eventually consistent (a deleted key can authenticate for
-//!   a while), so the engine asks again with backoff for up to `settings.proof_wait_seconds`
-//!   (default 30) before it calls the proof inconclusive. `settings.sts_url` sends STS calls
-//!   to an endpoint of their own (a regional or VPC endpoint);
-//! - disable: `UpdateAccessKey Status=Inactive`; revoke: `DeleteAccessKey`;
-//! - create: `CreateAccessKey`. IAM allows two keys per user: when the user already has two,
-//!   keyfire refuses before asking AWS and says why (zero-downtime is impossible then);
-//! - usage: `GetAccessKeyLastUsed` and CloudTrail `LookupEvents` by `AccessKeyId` (source
-//!   address, user agent, error code per call). `settings.cloudtrail_url` sends only CloudTrail
-//!   elsewhere (tests: moto has no LookupEvents, a loopback stand-in answers it).
+//! | op | call | spec (botocore service model; AWS API reference) |
+//! |---|---|---|
+//! | locate | `iam:ListAccessKeys` of the user (settings `user`), or `iam:GetAccessKeyLastUsed` to learn the user from the key id | `iam/2010-05-08` `ListAccessKeys`, `GetAccessKeyLastUsed` |
+//! | verify | `sts:GetCallerIdentity` signed with the key itself ("No permissions are required to perform this operation"); `settings.sts_url` sends it to an endpoint of its own (a regional or VPC endpoint). See "Proof of revocation" below | `sts/2011-06-15` `GetCallerIdentity` |
+//! | disable | `iam:UpdateAccessKey Status=Inactive` | `iam/2010-05-08` `UpdateAccessKey` |
+//! | revoke | `iam:DeleteAccessKey` | `iam/2010-05-08` `DeleteAccessKey` |
+//! | create | `iam:CreateAccessKey`; IAM allows two keys per user: with two, keyfire refuses before asking AWS and says why (zero-downtime is impossible then) | `iam/2010-05-08` `CreateAccessKey` |
+//! | usage | `iam:GetAccessKeyLastUsed`, then `cloudtrail:LookupEvents` by `AccessKeyId` in each region of `settings.regions` (source address, user agent, error code per call) | `cloudtrail/2013-11-01` `LookupEvents` |
+//!
+//! The contract suite loads these models with botocore and checks every operation, input
+//! member and output member named here.
+//!
+//! CloudTrail coverage, as its documentation states it (`LookupEvents`: "Looks up management
+//! events or CloudTrail Insights events ... You can look up events that occurred in a Region
+//! within the last 90 days"; <https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html>):
+//! management events only (data events, such as S3 object reads, are never searched), one
+//! region per call, 90 days back. keyfire searches each region of `settings.regions`
+//! (default: the provider's region) and says so in the usage notes and the audit source, so a
+//! count is never read as all activity. "The rate of lookup requests is limited to two per
+//! second, per account, per Region": calls are paced by [`Pacer::cloudtrail`].
+//! `settings.cloudtrail_url` sends only CloudTrail elsewhere (tests: moto has no LookupEvents,
+//! a loopback stand-in answers it).
+//!
+//! Proof of revocation: only `InvalidClientTokenId` (AWS "Common Errors": "The X.509
+//! certificate or AWS access key ID provided does not exist in our records", HTTP 403).
+//! `AccessDenied`, `RegionDisabledException` (`sts/2011-06-15`: HTTP 403, "STS is not
+//! activated in the requested region"), `SignatureDoesNotMatch` (the stored secret is not this
+//! key's), throttling, 5xx and network errors are inconclusive. IAM is eventually consistent
+//! (a deleted key can authenticate for a while), so the engine asks again with backoff for up
+//! to `settings.proof_wait_seconds` (default 30) before it calls the proof inconclusive.
 //!
 //! The key's value, in the store and in memory, is the JSON pair
 //! `{"AccessKeyId": ..., "SecretAccessKey": ...}`. The admin credential is optional: without
@@ -29,6 +41,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
+use super::pace::Pacer;
 use super::{KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent};
 use super::{UsageReport, Which};
 use crate::aws::{AwsError, KeyPair, Target, sdk_error};
@@ -41,8 +54,11 @@ use crate::secret::Redactor;
 const DEFAULT_PROOF_WAIT_S: u64 = 30;
 /// IAM's limit of access keys per user.
 const KEYS_PER_USER: usize = 2;
-/// CloudTrail pages read at most (50 events each) before the audit says it stopped short.
+/// CloudTrail pages read at most per region (50 events each) before the audit says it
+/// stopped short.
 const MAX_TRAIL_PAGES: u32 = 100;
+/// How far back `LookupEvents` can see.
+const TRAIL_DAYS: i64 = 90;
 
 #[derive(Debug, Clone)]
 pub struct AwsIamProvider {
@@ -53,9 +69,21 @@ pub struct AwsIamProvider {
     sts_url: Option<String>,
     /// How long the revocation proof may wait for IAM to reflect a deletion.
     proof_wait: std::time::Duration,
+    /// `settings.regions`: where CloudTrail is searched (empty: the provider's region).
+    regions: Vec<String>,
+    /// Paces `LookupEvents` per region.
+    pacer: Arc<Pacer>,
     /// The inventory key's access key id (the leaked key), to tell replacements from it.
     leaked: Option<String>,
     chain: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
+}
+
+/// What one region's CloudTrail search found.
+struct RegionTrail {
+    region: String,
+    events: Vec<UsageEvent>,
+    pages: u32,
+    stopped_short: bool,
 }
 
 struct Listed {
@@ -97,6 +125,17 @@ impl AwsIamProvider {
                     .and_then(|v| v.as_u64())
                     .unwrap_or(DEFAULT_PROOF_WAIT_S),
             ),
+            regions: def
+                .settings
+                .get("regions")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            pacer: Pacer::cloudtrail(),
             leaked: None,
             chain: Arc::default(),
         }
@@ -105,6 +144,24 @@ impl AwsIamProvider {
     pub fn for_key(mut self, key: &Key) -> Self {
         self.leaked = key.provider_key_id.clone();
         self
+    }
+
+    /// Pace CloudTrail with this pacer (tests: one on a manual clock).
+    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// The regions searched, as the plan names them before the SDK has resolved its own.
+    fn regions_text(&self) -> String {
+        if self.regions.is_empty() {
+            self.target
+                .region
+                .clone()
+                .unwrap_or_else(|| "the provider's region".into())
+        } else {
+            self.regions.join(", ")
+        }
     }
 
     fn user(&self) -> Option<String> {
@@ -220,9 +277,10 @@ impl AwsIamProvider {
                     end.format("%Y-%m-%d %H:%M")
                 ),
                 format!(
-                    "iam:GetAccessKeyLastUsed AccessKeyId={id} @ {iam}; cloudtrail:LookupEvents LookupAttributes=[AccessKeyId={id}] StartTime={} EndTime={} @ {}",
+                    "iam:GetAccessKeyLastUsed AccessKeyId={id} @ {iam}; cloudtrail:LookupEvents LookupAttributes=[AccessKeyId={id}] StartTime={} EndTime={} in {} (management events, at most 2 requests/s per region) @ {}",
                     start.to_rfc3339(),
                     end.to_rfc3339(),
+                    self.regions_text(),
                     self.at("cloudtrail")
                 ),
                 Access::Read,
@@ -561,34 +619,121 @@ impl AwsIamProvider {
                             .push("IAM: the key no longer exists (no last-used record)".into());
                     }
                 }
-                let mut ct = aws_sdk_cloudtrail::config::Builder::from(&config);
-                if let Some(u) = &self.cloudtrail_url {
-                    ct = ct.endpoint_url(u);
-                }
-                let trail = aws_sdk_cloudtrail::Client::from_conf(ct.build());
-                self.lookup_events(&trail, id, *start, *end, &mut report, r)
+                self.cloudtrail(&config, id, *start, *end, &mut report, r)
                     .await?;
                 Ok(OpOutput::Usage(report))
             }
         }
     }
 
-    async fn lookup_events(
+    /// CloudTrail events of the key in every region searched, with a note of what was
+    /// covered and what was not.
+    pub(crate) async fn cloudtrail(
         &self,
-        trail: &aws_sdk_cloudtrail::Client,
+        config: &aws_config::SdkConfig,
         id: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         report: &mut UsageReport,
         r: &Redactor,
     ) -> Result<(), ProviderError> {
+        let regions = if self.regions.is_empty() {
+            vec![
+                config
+                    .region()
+                    .map_or_else(|| crate::aws::DEFAULT_REGION.to_string(), |g| g.to_string()),
+            ]
+        } else {
+            self.regions.clone()
+        };
+        // Regions have separate rate limits: search them at once, each paced on its own.
+        let searches = regions.iter().map(|region| {
+            let mut ct = aws_sdk_cloudtrail::config::Builder::from(config)
+                .region(aws_sdk_cloudtrail::config::Region::new(region.clone()));
+            if let Some(u) = &self.cloudtrail_url {
+                ct = ct.endpoint_url(u);
+            }
+            let trail = aws_sdk_cloudtrail::Client::from_conf(ct.build());
+            async move { self.lookup_events(&trail, region, id, start, end, r).await }
+        });
+        let mut found = Vec::new();
+        for result in futures_util::future::join_all(searches).await {
+            found.push(result?);
+        }
+        let by_region = found
+            .iter()
+            .map(|f| format!("{} {}", f.region, f.events.len()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for f in &mut found {
+            report.pages += f.pages;
+            report.events.append(&mut f.events);
+            if f.stopped_short {
+                report.notes.push(format!(
+                    "CloudTrail {}: stopped after {MAX_TRAIL_PAGES} pages; narrow the window with --exposed-since",
+                    f.region
+                ));
+            }
+        }
+        report.events.sort_by_key(|e| e.time);
+        let coverage = coverage(&regions, start, end);
+        // One event per call; no buckets as well, or the volume rule would count each twice.
+        report.events_source = Some(crate::audit::SourceInfo {
+            name: format!("CloudTrail ({coverage})"),
+            addresses: true,
+            statuses: true,
+            models: true,
+            per_request: true,
+        });
+        report
+            .notes
+            .push(format!("CloudTrail coverage: {coverage}"));
+        report.notes.push(format!(
+            "CloudTrail: {} events ({} failed) from {} source addresses; by region: {}",
+            report.events.len(),
+            report
+                .events
+                .iter()
+                .filter(|e| e.error_code.is_some())
+                .count(),
+            report
+                .events
+                .iter()
+                .filter_map(|e| e.source_ip.as_deref())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            by_region
+        ));
+        Ok(())
+    }
+
+    async fn lookup_events(
+        &self,
+        trail: &aws_sdk_cloudtrail::Client,
+        region: &str,
+        id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        r: &Redactor,
+    ) -> Result<RegionTrail, ProviderError> {
         let attr = LookupAttribute::builder()
             .attribute_key(LookupAttributeKey::AccessKeyId)
             .attribute_value(id)
             .build()
             .map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let pace_key = format!(
+            "{}|{region}",
+            self.cloudtrail_url.as_deref().unwrap_or("aws")
+        );
+        let mut out = RegionTrail {
+            region: region.to_string(),
+            events: Vec::new(),
+            pages: 0,
+            stopped_short: false,
+        };
         let mut token: Option<String> = None;
         loop {
+            self.pacer.wait_turn(&pace_key).await;
             let page = trail
                 .lookup_events()
                 .lookup_attributes(attr.clone())
@@ -601,8 +746,8 @@ impl AwsIamProvider {
                 .set_next_token(token.take())
                 .send()
                 .await
-                .map_err(|e| sdk_error("cloudtrail:LookupEvents", &e, r))?;
-            report.pages += 1;
+                .map_err(|e| sdk_error(&format!("cloudtrail:LookupEvents ({region})"), &e, r))?;
+            out.pages += 1;
             for ev in page.events() {
                 let Some(time) = ev.event_time().and_then(chrono_of) else {
                     continue;
@@ -612,7 +757,7 @@ impl AwsIamProvider {
                     .and_then(|t| serde_json::from_str(t).ok())
                     .unwrap_or_default();
                 let field = |k: &str| detail.get(k).and_then(|v| v.as_str()).map(str::to_string);
-                report.events.push(UsageEvent {
+                out.events.push(UsageEvent {
                     time,
                     action: ev.event_name().unwrap_or("?").to_string(),
                     source_ip: field("sourceIPAddress"),
@@ -622,42 +767,34 @@ impl AwsIamProvider {
                 });
             }
             match page.next_token() {
-                Some(t) if report.pages < MAX_TRAIL_PAGES => token = Some(t.to_string()),
+                Some(t) if out.pages < MAX_TRAIL_PAGES => token = Some(t.to_string()),
                 Some(_) => {
-                    report.notes.push(format!(
-                        "CloudTrail: stopped after {MAX_TRAIL_PAGES} pages; narrow the window with --exposed-since"
-                    ));
-                    break;
+                    out.stopped_short = true;
+                    return Ok(out);
                 }
-                None => break,
+                None => return Ok(out),
             }
         }
-        report.events.sort_by_key(|e| e.time);
-        // One event per call; no buckets as well, or the volume rule would count each twice.
-        report.events_source = Some(crate::audit::SourceInfo {
-            name: "CloudTrail".into(),
-            addresses: true,
-            statuses: true,
-            models: true,
-            per_request: true,
-        });
-        report.notes.push(format!(
-            "CloudTrail: {} events ({} failed) from {} source addresses",
-            report.events.len(),
-            report
-                .events
-                .iter()
-                .filter(|e| e.error_code.is_some())
-                .count(),
-            report
-                .events
-                .iter()
-                .filter_map(|e| e.source_ip.as_deref())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-        ));
-        Ok(())
     }
+}
+
+/// What a CloudTrail search covered, in the operator's words: management events of the
+/// named regions, 90 days back at most, and never data events.
+fn coverage(regions: &[String], start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    let horizon = end - chrono::Duration::days(TRAIL_DAYS);
+    let mut text = format!(
+        "management events, region{} {}, last {TRAIL_DAYS} days; data events not searched",
+        if regions.len() == 1 { "" } else { "s" },
+        regions.join(", ")
+    );
+    if start < horizon {
+        text.push_str(&format!(
+            "; nothing before {} (the window starts {}, beyond what LookupEvents keeps)",
+            horizon.format("%Y-%m-%d"),
+            start.format("%Y-%m-%d")
+        ));
+    }
+    text
 }
 
 fn tail(id: &str) -> &str {
@@ -697,6 +834,155 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cloudtrail_is_searched_in_every_region_and_paced_per_region() {
+        use crate::provider::pace::{ManualPaceClock, PaceClock};
+        use crate::sim::{CloudTrailSim, TrailEvent};
+        use std::time::Duration;
+
+        let sim = CloudTrailSim::start().unwrap();
+        let now = Utc::now();
+        // 120 events (3 pages) in us-east-1, 60 (2 pages) in eu-west-1, none in ap-southeast-2,
+        // and events of another key that no lookup returns.
+        for (region, n, key) in [
+            ("us-east-1", 120, "AKIALEAKED"),
+            ("eu-west-1", 60, "AKIALEAKED"),
+            ("eu-west-1", 5, "AKIAOTHER"),
+        ] {
+            for i in 0..n {
+                sim.add(TrailEvent {
+                    region: region.into(),
+                    access_key_id: key.into(),
+                    time: now - chrono::Duration::minutes(i + 1),
+                    name: "ListBuckets".into(),
+                    source_ip: "198.51.100.23".into(),
+                    user_agent: "aws-cli/2.15".into(),
+                    error_code: None,
+                });
+            }
+        }
+        let def = ProviderDef {
+            id: "aws".into(),
+            kind: crate::inventory::ProviderKind::AwsIam,
+            admin_credential: None,
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::json!({
+                "region": "us-east-1",
+                "cloudtrail_url": sim.address(),
+                "regions": ["us-east-1", "eu-west-1", "ap-southeast-2"],
+            })
+            .as_object()
+            .cloned()
+            .unwrap(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        };
+        let clock = Arc::new(ManualPaceClock::default());
+        let pacer = Arc::new(Pacer::per_second(2, clock.clone()));
+        let p = AwsIamProvider::new(&def).with_pacer(pacer.clone());
+        let admin = KeyPair {
+            access_key_id: "AKIAADMIN".into(),
+            secret_access_key: crate::secret::Secret::new("admin-secret"),
+            session_token: None,
+        };
+        let config = p.target.config(Some(&admin)).await;
+        let mut report = UsageReport::default();
+        let start = now - chrono::Duration::days(120);
+        p.cloudtrail(
+            &config,
+            "AKIALEAKED",
+            start,
+            now,
+            &mut report,
+            &Redactor::new(),
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(report.events.len(), 180);
+        assert_eq!(report.pages, 6);
+        // The stand-in saw each region's pages, signed for that region.
+        let lookups = sim.lookups();
+        let pages_in = |r: &str| lookups.iter().filter(|l| l.region == r).count();
+        assert_eq!(
+            (
+                pages_in("us-east-1"),
+                pages_in("eu-west-1"),
+                pages_in("ap-southeast-2")
+            ),
+            (3, 2, 1)
+        );
+        // The pacer released each region's calls at least 500 ms apart, and no region
+        // waited for another's.
+        let decisions = pacer.decisions();
+        assert_eq!(decisions.len(), 6);
+        for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+            let times: Vec<Duration> = decisions
+                .iter()
+                .filter(|(k, _)| k.ends_with(&format!("|{region}")))
+                .map(|(_, t)| *t)
+                .collect();
+            assert_eq!(times.len(), pages_in(region), "{region}: {decisions:?}");
+            for pair in times.windows(2) {
+                assert!(
+                    pair[1] - pair[0] >= Duration::from_millis(500),
+                    "{region}: {decisions:?}"
+                );
+            }
+        }
+        let firsts: Vec<Duration> = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+            .iter()
+            .filter_map(|r| {
+                decisions
+                    .iter()
+                    .find(|(k, _)| k.ends_with(&format!("|{r}")))
+                    .map(|(_, t)| *t)
+            })
+            .collect();
+        assert_eq!(firsts, [Duration::ZERO; 3], "{decisions:?}");
+        assert_eq!(
+            clock.now(),
+            Duration::from_millis(1000),
+            "three pages: two waits"
+        );
+
+        // The coverage is stated, in the notes and in the audit source's name.
+        let coverage = "management events, regions us-east-1, eu-west-1, ap-southeast-2, last 90 days; data events not searched";
+        assert!(
+            report.notes.iter().any(|n| n.contains(coverage)),
+            "{:?}",
+            report.notes
+        );
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("by region: us-east-1 120, eu-west-1 60, ap-southeast-2 0")),
+            "{:?}",
+            report.notes
+        );
+        assert!(
+            report.notes.iter().any(|n| n.contains("nothing before")),
+            "a 120-day window is beyond LookupEvents' 90 days: {:?}",
+            report.notes
+        );
+        let source = report.events_source.unwrap();
+        assert!(
+            source.name.starts_with("CloudTrail (management events"),
+            "{}",
+            source.name
+        );
+    }
+
+    #[test]
+    fn coverage_names_one_region_in_the_singular() {
+        let now = Utc::now();
+        let text = coverage(&["eu-west-1".into()], now - chrono::Duration::days(3), now);
+        assert_eq!(
+            text,
+            "management events, region eu-west-1, last 90 days; data events not searched"
+        );
     }
 
     #[test]

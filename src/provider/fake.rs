@@ -2,6 +2,18 @@
 //! server and its documented API). It exercises every capability the real providers have,
 //! so the engine, drills and the training environment run end to end without the network.
 //!
+//! Its spec is keyfire's own: the table in `sim::fake_api`'s module documentation.
+//!
+//! | op | request | spec (`sim::fake_api` table row) |
+//! |---|---|---|
+//! | locate by id | `GET /v1/keys/{id}` | `GET /v1/keys/{id}` |
+//! | locate by hint or name | `GET /v1/keys?limit=20&after=` | `GET /v1/keys?limit=&after=` |
+//! | verify | `GET /v1/me` with the key itself (see below) | `GET /v1/me` |
+//! | disable | `POST /v1/keys/{id}/disable` | `POST /v1/keys/{id}/disable` |
+//! | revoke | `DELETE /v1/keys/{id}` | `DELETE /v1/keys/{id}` |
+//! | create | `POST /v1/keys` `{name}` with `Idempotency-Key` | `POST /v1/keys` |
+//! | usage | `GET /v1/usage?key_id=&start_time=&end_time=&limit=&page=` | `GET /v1/usage` |
+//!
 //! Proof of revocation (`sim::fake_api`'s documented answers): only HTTP 401 with
 //! `error.code = "invalid_key"` from `GET /v1/me` says the key is dead; 403 is a live key
 //! that may not make the call; anything else is inconclusive. A name or hint matching more

@@ -6,6 +6,7 @@ mod anthropic;
 mod aws_iam;
 mod fake;
 mod openai;
+pub mod pace;
 mod postgres;
 
 use chrono::{DateTime, Utc};

@@ -8,8 +8,22 @@
 //! | revoke a user key | `DELETE /v1/organization/projects/{project}/api_keys/{id}` |
 //! | revoke a service-account key | `DELETE /v1/organization/projects/{project}/service_accounts/{sa}` |
 //! | create | `POST /v1/organization/projects/{project}/service_accounts` `{name}`: the response carries the new key's value, once |
-//! | usage | `GET /v1/organization/usage/completions?api_key_ids=&bucket_width=1d&page=`, then `GET /v1/organization/costs?api_key_ids=&page=` |
-//! | audit log | `GET /v1/organization/audit_logs?resource_ids[]=&effective_at[gte]=&effective_at[lte]=&after=` |
+//! | usage | `GET /v1/organization/usage/{endpoint}?api_key_ids=&project_ids=&bucket_width=1d&limit=31&page=` for every usage endpoint that filters by `api_key_ids`, then `GET /v1/organization/costs?api_key_ids=&bucket_width=1d&limit=180&page=` |
+//! | audit log | `GET /v1/organization/audit_logs?resource_ids[]=KEY[&resource_ids[]=SERVICE_ACCOUNT]&effective_at[gte]=&effective_at[lte]=&limit=100&after=` |
+//!
+//! The spec for each call, in openai/openai-openapi `openapi.yaml` (vendored in part, with its
+//! version, under `tests/fixtures/spec/openai/`), by `operationId` and response schema:
+//!
+//! | op | operation | response schema |
+//! |---|---|---|
+//! | locate by id | `retrieve-project-api-key` | `ProjectApiKey` |
+//! | locate by hint or name | `list-project-api-keys` | `ProjectApiKeyListResponse` |
+//! | verify | `listModels` | `ListModelsResponse` |
+//! | revoke a user key | `delete-project-api-key` | `ProjectApiKeyDeleteResponse` |
+//! | revoke a service-account key | `delete-project-service-account` | `ProjectServiceAccountDeleteResponse` |
+//! | create | `create-project-service-account` | `ProjectServiceAccountCreateResponse` |
+//! | usage | `usage-completions`, `usage-embeddings`, `usage-moderations`, `usage-images`, `usage-audio-speeches`, `usage-audio-transcriptions`, `usage-web-search-calls`, `usage-file-search-calls`; `usage-costs` | `UsageResponse` (`UsageTimeBucket` of `Usage*Result`, `CostsResult`) |
+//! | audit log | `list-audit-logs` | `ListAuditLogsResponse` (`AuditLog`) |
 //!
 //! Proof of revocation: only HTTP 401 with `error.code = "invalid_api_key"` ("Incorrect API key
 //! provided") says the key is dead. A live key without the `api.model.read` scope is answered
@@ -22,7 +36,13 @@
 //! returns every candidate: keyfire never picks one. The spec says deleting a service account's key
 //! through the project `api_keys` path is an error, so keyfire remembers each key's owner from
 //! the lookups it made (a lookup always runs before a revoke, also on resume) and deletes the
-//! service account instead: the plan shown to the operator says so.
+//! service account instead: the plan shown to the operator says so. The audit log records
+//! that deletion as `service_account.deleted` on the service account's id, so the audit-log
+//! search asks for the service account's id beside the key's.
+//!
+//! A project key has no `status`: `owner_project_access` (`active` / `inactive`, required in
+//! `ProjectApiKey`) says whether its owner still has access to the project. A key whose owner
+//! lost access is reported as disabled and is still deleted.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,8 +62,10 @@ use crate::secret::Secret;
 const DEFAULT_BASE: &str = "https://api.openai.com";
 /// Keys per list page (the API allows 1 to 100).
 const PAGE: u32 = 100;
-/// Daily buckets per usage page (the API allows up to 31 for `1d`).
+/// Daily buckets per usage page (the usage endpoints allow 1 to 31 for `bucket_width=1d`).
 const USAGE_PAGE: u32 = 31;
+/// Daily buckets per costs page (`/organization/costs` allows 1 to 180).
+const COSTS_PAGE: u32 = 180;
 /// A list that keeps saying `has_more` past this many pages is not a list keyfire trusts.
 const MAX_PAGES: u32 = 10_000;
 
@@ -69,6 +91,15 @@ struct Owner {
     service_account: Option<ServiceAccountRef>,
 }
 
+/// `ProjectApiKey.owner_project_access`: whether the key's owner still has effective access
+/// to the project.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "snake_case")]
+enum OwnerAccess {
+    Active,
+    Inactive,
+}
+
 #[derive(Deserialize)]
 struct ApiKey {
     id: String,
@@ -76,8 +107,8 @@ struct ApiKey {
     redacted_value: Option<String>,
     created_at: Option<i64>,
     last_used_at: Option<i64>,
-    /// Newer API versions report why a key stopped working (`expired`, `owner_access_lost`).
-    status: Option<String>,
+    /// Required by the spec; a key without it is taken as live (never as dead).
+    owner_project_access: Option<OwnerAccess>,
     owner: Option<Owner>,
 }
 
@@ -120,14 +151,89 @@ struct Bucket<T> {
     results: Vec<T>,
 }
 
+/// What a usage endpoint counts, which decides how its results add up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counts {
+    /// Model requests (`num_model_requests`) and, where the endpoint has them, tokens.
+    ModelRequests,
+    /// Tool calls (`num_requests`) made inside model requests that the completions endpoint
+    /// already counts: reported beside the requests, never added to them.
+    ToolCalls,
+}
+
+/// A usage endpoint that filters by `api_key_ids` (openapi.yaml, `/organization/usage/*`;
+/// `vector_stores` and `code_interpreter_sessions` filter by project only), and the `object`
+/// its results carry.
+struct UsageEndpoint {
+    path: &'static str,
+    object: &'static str,
+    counts: Counts,
+}
+
+const USAGE_ENDPOINTS: [UsageEndpoint; 8] = [
+    UsageEndpoint {
+        path: "completions",
+        object: "organization.usage.completions.result",
+        counts: Counts::ModelRequests,
+    },
+    UsageEndpoint {
+        path: "embeddings",
+        object: "organization.usage.embeddings.result",
+        counts: Counts::ModelRequests,
+    },
+    UsageEndpoint {
+        path: "moderations",
+        object: "organization.usage.moderations.result",
+        counts: Counts::ModelRequests,
+    },
+    UsageEndpoint {
+        path: "images",
+        object: "organization.usage.images.result",
+        counts: Counts::ModelRequests,
+    },
+    UsageEndpoint {
+        path: "audio_speeches",
+        object: "organization.usage.audio_speeches.result",
+        counts: Counts::ModelRequests,
+    },
+    UsageEndpoint {
+        path: "audio_transcriptions",
+        object: "organization.usage.audio_transcriptions.result",
+        counts: Counts::ModelRequests,
+    },
+    UsageEndpoint {
+        path: "web_search_calls",
+        object: "organization.usage.web_searches.result",
+        counts: Counts::ToolCalls,
+    },
+    UsageEndpoint {
+        path: "file_search_calls",
+        object: "organization.usage.file_searches.result",
+        counts: Counts::ToolCalls,
+    },
+];
+
+/// One result of any usage endpoint: the fields each `Usage*Result` schema has, absent ones
+/// zero (`input_tokens` is in completions, embeddings and moderations only, ...).
 #[derive(Deserialize)]
-struct CompletionsResult {
+struct UsageResult {
+    object: String,
     #[serde(default)]
     input_tokens: u64,
     #[serde(default)]
     output_tokens: u64,
     #[serde(default)]
     num_model_requests: u64,
+    /// Tool calls (`web_search_calls`, `file_search_calls`).
+    #[serde(default)]
+    num_requests: u64,
+}
+
+/// What one endpoint reported over the whole window.
+#[derive(Default)]
+struct EndpointTotal {
+    requests: u64,
+    tool_calls: u64,
 }
 
 #[derive(Deserialize)]
@@ -202,10 +308,11 @@ impl ApiKey {
     }
 
     fn located(&self) -> LocatedKey {
-        let state = match self.status.as_deref() {
-            None | Some("active") => KeyState::Active,
-            // Expired or orphaned keys fail to authenticate but still exist: delete them too.
-            Some(_) => KeyState::Disabled,
+        let state = match self.owner_project_access {
+            None | Some(OwnerAccess::Active) => KeyState::Active,
+            // The owner lost access to the project: the key exists but does not work for
+            // the project any more; delete it too (access can be given back).
+            Some(OwnerAccess::Inactive) => KeyState::Disabled,
         };
         let name = match (self.name.as_deref(), self.service_account()) {
             (Some(n), Some(sa)) => Some(format!(
@@ -289,12 +396,6 @@ impl OpenAiProvider {
         }
     }
 
-    fn forget_service_account(&self, sa: &str) {
-        if let Ok(mut owners) = self.owners.lock() {
-            owners.retain(|_, owner| owner != sa);
-        }
-    }
-
     fn admin(&self, plan: RequestPlan) -> RequestPlan {
         let plan = plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential);
         match &self.organization {
@@ -314,9 +415,17 @@ impl OpenAiProvider {
         url
     }
 
-    fn costs_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    /// The first page of one usage endpoint, filtered by the key and the project.
+    fn usage_url(
+        &self,
+        endpoint: &str,
+        project: &str,
+        id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> String {
         format!(
-            "{}/v1/organization/costs?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&limit={USAGE_PAGE}",
+            "{}/v1/organization/usage/{endpoint}?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&project_ids={project}&limit={USAGE_PAGE}",
             self.base,
             start.timestamp(),
             end.timestamp(),
@@ -324,14 +433,31 @@ impl OpenAiProvider {
         )
     }
 
-    fn audit_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    fn costs_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
         format!(
-            "{}/v1/organization/audit_logs?effective_at[gte]={}&effective_at[lte]={}&resource_ids[]={}&limit={PAGE}",
+            "{}/v1/organization/costs?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&limit={COSTS_PAGE}",
             self.base,
             start.timestamp(),
             end.timestamp(),
             enc(id)
         )
+    }
+
+    /// Events about the key and, for a service account's key, about its service account
+    /// (deleting one is logged as `service_account.deleted` on the account's id).
+    fn audit_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        let mut url = format!(
+            "{}/v1/organization/audit_logs?effective_at[gte]={}&effective_at[lte]={}&resource_ids[]={}",
+            self.base,
+            start.timestamp(),
+            end.timestamp(),
+            enc(id)
+        );
+        if let Some(sa) = self.owner_of(id) {
+            url.push_str(&format!("&resource_ids[]={}", enc(&sa)));
+        }
+        url.push_str(&format!("&limit={PAGE}"));
+        url
     }
 
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
@@ -411,22 +537,28 @@ impl OpenAiProvider {
             ),
             Op::Usage { id, start, end } => self.admin(RequestPlan::read(
                 format!(
-                    "Fetch completions usage and costs of key {id} {}",
+                    "Fetch the usage of key {id} from every usage endpoint that filters by key ({}), and its costs, {}",
+                    USAGE_ENDPOINTS
+                        .iter()
+                        .map(|e| e.path)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     window(start, end)
                 ),
                 "GET",
-                format!(
-                    "{b}/v1/organization/usage/completions?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&project_ids={project}&limit={USAGE_PAGE}",
-                    start.timestamp(),
-                    end.timestamp(),
-                    enc(id)
-                ),
+                self.usage_url(USAGE_ENDPOINTS[0].path, &project, id, *start, *end),
             )),
             Op::AuditLog { id, start, end } => self.admin(RequestPlan::read(
-                format!(
-                    "Fetch audit-log events about key {id} {}",
-                    window(start, end)
-                ),
+                match self.owner_of(id) {
+                    Some(sa) => format!(
+                        "Fetch audit-log events about key {id} and its service account {sa} {}",
+                        window(start, end)
+                    ),
+                    None => format!(
+                        "Fetch audit-log events about key {id} {}",
+                        window(start, end)
+                    ),
+                },
                 "GET",
                 self.audit_url(id, *start, *end),
             )),
@@ -453,7 +585,7 @@ impl OpenAiProvider {
             },
             Op::Locate { name, hint, .. } => self.search(plan, http, secrets, name, hint).await,
             Op::Verify { .. } => Ok(OpOutput::Verified(probe(http.send(plan, secrets).await))),
-            Op::Revoke { id } => match http.send(plan, secrets).await {
+            Op::Revoke { .. } => match http.send(plan, secrets).await {
                 Ok(r) => {
                     let d: Deleted = r.json()?;
                     if !d.deleted {
@@ -462,9 +594,8 @@ impl OpenAiProvider {
                             d.id
                         )));
                     }
-                    if let Some(sa) = self.owner_of(id) {
-                        self.forget_service_account(&sa);
-                    }
+                    // The owner stays remembered: the audit-log search after the revoke looks
+                    // for the service account's deletion under its id.
                     Ok(OpOutput::Revoked { already: false })
                 }
                 Err(e) if e.kind() == FailureKind::NotFound => {
@@ -549,53 +680,73 @@ impl OpenAiProvider {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<OpOutput, ProviderError> {
+        let project = self.project()?;
+        // The endpoints are independent: read them at once, each to its last page.
+        let reads = USAGE_ENDPOINTS.iter().map(|e| {
+            let mut first = plan.clone();
+            first.url = self.usage_url(e.path, &project, id, start, end);
+            async move {
+                let (buckets, pages) = read_pages::<UsageResult>(http, secrets, first).await?;
+                Ok::<_, ProviderError>((e, buckets, pages))
+            }
+        });
+        let mut costs_plan = plan.clone();
+        costs_plan.url = self.costs_url(id, start, end);
+        let (usage, costs) = futures_util::future::join(
+            futures_util::future::join_all(reads),
+            read_pages::<CostsResult>(http, secrets, costs_plan),
+        )
+        .await;
+
         let mut buckets: std::collections::BTreeMap<i64, UsageBucket> = Default::default();
         let mut pages = 0u32;
-
-        let mut page = plan.clone();
-        for _ in 0..MAX_PAGES {
-            let p: Page<CompletionsResult> = http.send(&page, secrets).await?.json()?;
-            pages += 1;
-            for b in p.data {
+        let mut totals: Vec<(&UsageEndpoint, EndpointTotal)> = Vec::new();
+        for read in usage {
+            let (endpoint, read, n) = read?;
+            pages += n;
+            let mut total = EndpointTotal::default();
+            for b in read {
                 let slot = bucket(&mut buckets, b.start_time, b.end_time)?;
                 for r in b.results {
-                    slot.requests += r.num_model_requests;
-                    slot.input_tokens += r.input_tokens;
-                    slot.output_tokens += r.output_tokens;
-                }
-            }
-            match next(p.has_more, p.next_page)? {
-                Some(token) => page.url = format!("{}&page={}", plan.url, enc(&token)),
-                None => break,
-            }
-        }
-
-        // Costs come from their own endpoint, with the same key filter and daily buckets.
-        let first = self.costs_url(id, start, end);
-        page.url = first.clone();
-        for _ in 0..MAX_PAGES {
-            let p: Page<CostsResult> = http.send(&page, secrets).await?.json()?;
-            pages += 1;
-            for b in p.data {
-                let slot = bucket(&mut buckets, b.start_time, b.end_time)?;
-                for r in b.results {
-                    if let Some(a) = r.amount
-                        && a.currency
-                            .as_deref()
-                            .is_none_or(|c| c.eq_ignore_ascii_case("usd"))
-                    {
-                        slot.cost_usd += a.value;
+                    if r.object != endpoint.object {
+                        return Err(ProviderError::Malformed(format!(
+                            "usage/{} answered a result of type {:?}, not {}",
+                            endpoint.path, r.object, endpoint.object
+                        )));
+                    }
+                    match endpoint.counts {
+                        Counts::ModelRequests => {
+                            slot.requests += r.num_model_requests;
+                            slot.input_tokens += r.input_tokens;
+                            slot.output_tokens += r.output_tokens;
+                            total.requests += r.num_model_requests;
+                        }
+                        Counts::ToolCalls => total.tool_calls += r.num_requests,
                     }
                 }
             }
-            match next(p.has_more, p.next_page)? {
-                Some(token) => page.url = format!("{first}&page={}", enc(&token)),
-                None => break,
+            totals.push((endpoint, total));
+        }
+
+        // Costs come from their own endpoint, with the same key filter and daily buckets.
+        let (costs, n) = costs?;
+        pages += n;
+        for b in costs {
+            let slot = bucket(&mut buckets, b.start_time, b.end_time)?;
+            for r in b.results {
+                if let Some(a) = r.amount
+                    && a.currency
+                        .as_deref()
+                        .is_none_or(|c| c.eq_ignore_ascii_case("usd"))
+                {
+                    slot.cost_usd += a.value;
+                }
             }
         }
         Ok(OpOutput::Usage(UsageReport {
             buckets: buckets.into_values().collect(),
             pages,
+            notes: vec![traffic_note(&totals, start)],
             ..UsageReport::default()
         }))
     }
@@ -664,6 +815,62 @@ fn bucket(
         output_tokens: 0,
         cost_usd: 0.0,
     }))
+}
+
+/// Every bucket of a `UsageResponse` list, following `next_page` from the first page.
+async fn read_pages<T: serde::de::DeserializeOwned>(
+    http: &Http,
+    secrets: &SecretBag,
+    first: RequestPlan,
+) -> Result<(Vec<Bucket<T>>, u32), ProviderError> {
+    let mut out = Vec::new();
+    let mut page = first.clone();
+    for pages in 1..=MAX_PAGES {
+        let p: Page<T> = http.send(&page, secrets).await?.json()?;
+        out.extend(p.data);
+        match next(p.has_more, p.next_page)? {
+            Some(token) => page.url = format!("{}&page={}", first.url, enc(&token)),
+            None => return Ok((out, pages)),
+        }
+    }
+    Err(ProviderError::Malformed(format!(
+        "a usage list did not end after {MAX_PAGES} pages"
+    )))
+}
+
+/// Which endpoints saw traffic, in the operator's words.
+fn traffic_note(totals: &[(&UsageEndpoint, EndpointTotal)], start: DateTime<Utc>) -> String {
+    let busy: Vec<String> = totals
+        .iter()
+        .filter_map(|(e, t)| match e.counts {
+            Counts::ModelRequests if t.requests > 0 => {
+                Some(format!("{} {} requests", e.path, t.requests))
+            }
+            Counts::ToolCalls if t.tool_calls > 0 => {
+                Some(format!("{} {} tool calls", e.path, t.tool_calls))
+            }
+            _ => None,
+        })
+        .collect();
+    let since = start.format("%Y-%m-%d");
+    if busy.is_empty() {
+        return format!(
+            "OpenAI usage since {since}: no traffic on any of the {} usage endpoints that filter by key",
+            totals.len()
+        );
+    }
+    let tools = totals
+        .iter()
+        .any(|(e, t)| e.counts == Counts::ToolCalls && t.tool_calls > 0);
+    format!(
+        "OpenAI usage since {since} by endpoint: {}{}",
+        busy.join(", "),
+        if tools {
+            " (tool calls are made within model requests and are not added to them)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The next page token, if the page says there is one.
@@ -807,6 +1014,89 @@ mod tests {
             assert!(matches!(other, Probe::Inconclusive { .. }), "{other:?}");
         }
         assert_eq!(probe(Ok(())), Probe::Accepted);
+    }
+
+    #[test]
+    fn owner_project_access_gives_the_key_state() {
+        let key = |access: serde_json::Value| -> ApiKey {
+            serde_json::from_value(serde_json::json!({
+                "object": "organization.project.api_key", "id": "key_1", "name": "k",
+                "redacted_value": "sk-proj-ab...wxyz", "created_at": 1, "last_used_at": null,
+                "owner_project_access": access,
+                "owner": { "type": "user", "user": {
+                    "id": "user_1", "email": "a@example.com", "name": "A", "created_at": 1, "role": "owner"
+                } }
+            }))
+            .unwrap()
+        };
+        assert_eq!(key("active".into()).located().state, KeyState::Active);
+        assert_eq!(key("inactive".into()).located().state, KeyState::Disabled);
+        // Absent (not in the spec, but never read as dead): live until proven otherwise.
+        assert_eq!(
+            key(serde_json::Value::Null).located().state,
+            KeyState::Active
+        );
+    }
+
+    #[test]
+    fn the_audit_search_names_the_service_account_of_a_service_account_key() {
+        let p = provider(serde_json::json!({ "project_id": "proj_abc" }));
+        let (start, end) = (ts(1_700_000_000).unwrap(), ts(1_700_086_400).unwrap());
+        let user_key = p
+            .plan(&Op::AuditLog {
+                id: "key_user".into(),
+                start,
+                end,
+            })
+            .unwrap();
+        assert!(user_key.url.contains("resource_ids[]=key_user&limit=100"));
+        p.remember(
+            &serde_json::from_value(serde_json::json!({
+                "id": "key_sa", "owner": { "type": "service_account",
+                    "service_account": { "id": "svc_acct_1", "name": "bot", "created_at": 1, "role": "member" } }
+            }))
+            .unwrap(),
+        );
+        let sa_key = p
+            .plan(&Op::AuditLog {
+                id: "key_sa".into(),
+                start,
+                end,
+            })
+            .unwrap();
+        assert!(
+            sa_key
+                .url
+                .contains("resource_ids[]=key_sa&resource_ids[]=svc_acct_1"),
+            "{}",
+            sa_key.url
+        );
+        assert!(sa_key.summary.contains("service account svc_acct_1"));
+    }
+
+    #[test]
+    fn the_traffic_note_names_the_endpoints_with_traffic_only() {
+        let start = ts(1_700_000_000).unwrap();
+        let t = |requests, tool_calls| EndpointTotal {
+            requests,
+            tool_calls,
+        };
+        let totals = vec![
+            (&USAGE_ENDPOINTS[0], t(12, 0)),
+            (&USAGE_ENDPOINTS[1], t(0, 0)),
+            (&USAGE_ENDPOINTS[3], t(3, 0)),
+            (&USAGE_ENDPOINTS[6], t(0, 5)),
+        ];
+        let note = traffic_note(&totals, start);
+        assert!(
+            note.contains(
+                "completions 12 requests, images 3 requests, web_search_calls 5 tool calls"
+            ),
+            "{note}"
+        );
+        assert!(!note.contains("embeddings"), "{note}");
+        let quiet = traffic_note(&[(&USAGE_ENDPOINTS[0], t(0, 0))], start);
+        assert!(quiet.contains("no traffic"), "{quiet}");
     }
 
     #[test]

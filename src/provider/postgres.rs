@@ -2,19 +2,14 @@
 //! admin connection URL (`postgresql://admin:PASSWORD@host:5432/db`), `provider_key_id` is
 //! the role name, and the stored value is the role's password.
 //!
-//! - verify: log in as the role with the password, `SELECT 1`. Proof of revocation is only
-//!   SQLSTATE 28P01 `invalid_password` (PostgreSQL manual, Appendix A "Error Codes"; sent
-//!   by password and SCRAM authentication for a wrong password). Other errors, 28000
-//!   `invalid_authorization_specification` included (a `pg_hba.conf` refusal, or `NOLOGIN`
-//!   with the right password), network failures and timeouts, are inconclusive;
-//! - disable: `ALTER ROLE ... NOLOGIN`;
-//! - revoke: set a random password nobody knows, then terminate the role's live sessions
-//!   (a password change does not end them: the trap this closes) and check none survived;
-//! - create: `ALTER ROLE ... WITH LOGIN PASSWORD` with a newly generated password. Only its
-//!   SCRAM-SHA-256 verifier, computed here, goes over the wire, so the password cannot end up
-//!   in the server's statement log;
-//! - usage: a snapshot of the role's sessions in `pg_stat_activity` (client address,
-//!   application, start time).
+//! | op | statement | spec (PostgreSQL 15 documentation) |
+//! |---|---|---|
+//! | locate | `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1` | [`pg_roles`](https://www.postgresql.org/docs/15/view-pg-roles.html) |
+//! | verify | log in as the role with the password, `SELECT 1`; only SQLSTATE 28P01 `invalid_password` proves the password dead; other errors (28000 `invalid_authorization_specification`: a `pg_hba.conf` refusal or `NOLOGIN` with the right password; network; timeouts) are inconclusive | [Password Authentication](https://www.postgresql.org/docs/15/auth-password.html), [Error Codes](https://www.postgresql.org/docs/15/errcodes-appendix.html) |
+//! | disable | `ALTER ROLE ... NOLOGIN` | [ALTER ROLE](https://www.postgresql.org/docs/15/sql-alterrole.html) |
+//! | revoke | set a random password nobody knows, then `pg_terminate_backend` on the role's live sessions (a password change does not end them: the trap this closes) and check none survived | [ALTER ROLE](https://www.postgresql.org/docs/15/sql-alterrole.html), [Server Signaling Functions](https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL) |
+//! | create | `ALTER ROLE ... WITH LOGIN PASSWORD` with a newly generated password. Only its SCRAM-SHA-256 verifier, computed here, goes over the wire, so the password cannot end up in the server's statement log | [ALTER ROLE](https://www.postgresql.org/docs/15/sql-alterrole.html), [SCRAM-SHA-256 (RFC 7677)](https://www.rfc-editor.org/rfc/rfc7677) |
+//! | usage | a snapshot of the role's sessions in `pg_stat_activity` (client address, application, start time) | [`pg_stat_activity`](https://www.postgresql.org/docs/15/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW) |
 //!
 //! A role has one password, so there is no overlap: zero-downtime rotation is refused for
 //! this kind. Connections use no TLS: reach remote servers through a private network or a

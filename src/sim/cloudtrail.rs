@@ -1,8 +1,14 @@
 //! A loopback stand-in for CloudTrail `LookupEvents`, which moto does not implement. It
-//! follows the AWS JSON 1.1 protocol the SDK speaks: `POST /` with
-//! `X-Amz-Target: CloudTrail_20131101.LookupEvents` (or botocore's long form), a
-//! SigV4 `Authorization` header scoped to `cloudtrail`, timestamps as epoch seconds, pages of
-//! at most 50 events joined by `NextToken`, and errors as `{"__type", "message"}`.
+//! follows botocore's `cloudtrail/2013-11-01/service-2.json` and the LookupEvents API
+//! reference (<https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html>):
+//! the AWS JSON 1.1 protocol (`POST /` with `X-Amz-Target: CloudTrail_20131101.LookupEvents`,
+//! or botocore's long form), a SigV4 `Authorization` header scoped to `cloudtrail` whose
+//! credential scope names the region, one region's management events per call (events are
+//! seeded with their region), at most one lookup attribute, `MaxResults` 1 to 50 (default
+//! 50), `StartTime` not after `EndTime`, timestamps as epoch seconds, pages joined by
+//! `NextToken`, and errors as `{"__type", "message"}`. Every call is logged with its region
+//! for tests. The rate limit (two per second per account per region) is not enforced here:
+//! keyfire's pacer is tested through its decisions, not through wall-clock time.
 
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +30,8 @@ const PAGE: usize = 50;
 /// One recorded API call.
 #[derive(Debug, Clone)]
 pub struct TrailEvent {
+    /// The region whose trail recorded the call: only a lookup there returns it.
+    pub region: String,
     pub access_key_id: String,
     pub time: DateTime<Utc>,
     pub name: String,
@@ -32,7 +40,21 @@ pub struct TrailEvent {
     pub error_code: Option<String>,
 }
 
-type Shared = Arc<Mutex<Vec<TrailEvent>>>;
+/// One `LookupEvents` call as the stand-in saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// From the SigV4 credential scope.
+    pub region: String,
+    pub next_token: Option<String>,
+}
+
+#[derive(Default)]
+struct TrailState {
+    events: Vec<TrailEvent>,
+    lookups: Vec<Lookup>,
+}
+
+type Shared = Arc<Mutex<TrailState>>;
 
 pub struct CloudTrailSim {
     events: Shared,
@@ -78,8 +100,30 @@ impl CloudTrailSim {
 
     pub fn add(&self, event: TrailEvent) {
         if let Ok(mut e) = self.events.lock() {
-            e.push(event);
+            e.events.push(event);
         }
+    }
+
+    /// Every `LookupEvents` call answered, in order.
+    pub fn lookups(&self) -> Vec<Lookup> {
+        self.events
+            .lock()
+            .map(|s| s.lookups.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `AWS4-HMAC-SHA256 Credential=AKID/20261127/eu-west-1/cloudtrail/aws4_request, ...` →
+/// `eu-west-1`.
+fn scope_region(auth: &str) -> Option<&str> {
+    let scope = auth
+        .strip_prefix("AWS4-HMAC-SHA256 Credential=")?
+        .split(',')
+        .next()?;
+    let parts: Vec<&str> = scope.split('/').collect();
+    match parts.as_slice() {
+        [_, _, region, "cloudtrail", "aws4_request"] => Some(region),
+        _ => None,
     }
 }
 
@@ -104,15 +148,13 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !auth.starts_with("AWS4-HMAC-SHA256 Credential=")
-        || !auth.contains("/cloudtrail/aws4_request")
-    {
+    let Some(region) = scope_region(auth).map(str::to_string) else {
         return aws_error(
             StatusCode::FORBIDDEN,
             "UnrecognizedClientException",
             "The security token included in the request is invalid.",
         );
-    }
+    };
     let Ok(req) = serde_json::from_str::<Value>(&body) else {
         return aws_error(
             StatusCode::BAD_REQUEST,
@@ -120,8 +162,19 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
             "invalid JSON",
         );
     };
+    let attrs = req["LookupAttributes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if attrs.len() > 1 {
+        return aws_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidLookupAttributesException",
+            "LookupAttributes can contain only one item.",
+        );
+    }
     let mut key: Option<String> = None;
-    for attr in req["LookupAttributes"].as_array().into_iter().flatten() {
+    for attr in &attrs {
         match attr["AttributeKey"].as_str() {
             Some("AccessKeyId") => key = attr["AttributeValue"].as_str().map(str::to_string),
             _ => {
@@ -135,18 +188,53 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
     }
     let start = epoch(req.get("StartTime"));
     let end = epoch(req.get("EndTime"));
-    let offset: usize = req["NextToken"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(0);
-    let page = req["MaxResults"]
-        .as_u64()
-        .map_or(PAGE, |m| (m as usize).clamp(1, PAGE));
-    let mut matching: Vec<TrailEvent> = events
-        .lock()
-        .map(|e| e.clone())
-        .unwrap_or_default()
+    if let (Some(s), Some(e)) = (start, end)
+        && s > e
+    {
+        return aws_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidTimeRangeException",
+            "Start time must be before end time.",
+        );
+    }
+    let token = req["NextToken"].as_str().map(str::to_string);
+    let offset: usize = match &token {
+        None => 0,
+        Some(t) => match t.parse() {
+            Ok(n) => n,
+            Err(_) => {
+                return aws_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidNextTokenException",
+                    "Invalid NextToken.",
+                );
+            }
+        },
+    };
+    let page = match req.get("MaxResults").map(Value::as_u64) {
+        None => PAGE,
+        Some(Some(m @ 1..=50)) => m as usize,
+        Some(_) => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidMaxResultsException",
+                "MaxResults must be from 1 through 50.",
+            );
+        }
+    };
+    let all = match events.lock() {
+        Ok(mut s) => {
+            s.lookups.push(Lookup {
+                region: region.clone(),
+                next_token: token,
+            });
+            s.events.clone()
+        }
+        Err(_) => Vec::new(),
+    };
+    let mut matching: Vec<TrailEvent> = all
         .into_iter()
+        .filter(|e| e.region == region)
         .filter(|e| key.as_deref().is_none_or(|k| e.access_key_id == k))
         .filter(|e| start.is_none_or(|s| e.time >= s) && end.is_none_or(|t| e.time <= t))
         .collect();
@@ -162,6 +250,8 @@ async fn lookup(State(events): State<Shared>, headers: HeaderMap, body: String) 
                 "eventVersion": "1.08",
                 "eventTime": e.time.to_rfc3339(),
                 "eventName": e.name,
+                "awsRegion": e.region,
+                "eventCategory": "Management",
                 "sourceIPAddress": e.source_ip,
                 "userAgent": e.user_agent,
                 "errorCode": e.error_code,

@@ -11,9 +11,16 @@
 //! | `GET /v1/organization/projects/{p}/service_accounts?limit=&after=` | admin | list of `organization.project.service_account` |
 //! | `POST /v1/organization/projects/{p}/service_accounts` `{name}` | admin | the service account with `api_key.value`, shown this once |
 //! | `GET`, `DELETE /v1/organization/projects/{p}/service_accounts/{id}` | admin | the account; deleting it deletes its keys |
-//! | `GET /v1/organization/usage/completions?start_time=&end_time=&bucket_width=1d&api_key_ids=&project_ids=&limit=&page=` | admin | daily `bucket`s of `organization.usage.completions.result`, paginated by `next_page` |
-//! | `GET /v1/organization/costs?start_time=&end_time=&bucket_width=1d&api_key_ids=&limit=&page=` | admin | daily `bucket`s of `organization.costs.result` |
+//! | `GET /v1/organization/usage/{endpoint}?start_time=&end_time=&bucket_width=1d&api_key_ids=&project_ids=&limit=&page=` for `completions`, `embeddings`, `moderations`, `images`, `audio_speeches`, `audio_transcriptions`, `web_search_calls`, `file_search_calls` | admin | daily `bucket`s of the endpoint's `organization.usage.*.result`, `limit` 1 to 31 (default 7), paginated by `next_page` |
+//! | `GET /v1/organization/costs?start_time=&end_time=&bucket_width=1d&api_key_ids=&limit=&page=` | admin | daily `bucket`s of `organization.costs.result`, `limit` 1 to 180 (default 7) |
 //! | `GET /v1/organization/audit_logs?effective_at[gte]=&effective_at[lte]=&resource_ids[]=&event_types[]=&limit=&after=` | admin | audit-log events, newest first |
+//!
+//! Objects follow the schemas of openai/openai-openapi `openapi.yaml` (`ProjectApiKey` with
+//! `owner_project_access` and no `status`, `ProjectApiKeyOwnerUser`,
+//! `ProjectApiKeyOwnerServiceAccount`, `ProjectServiceAccount*`, `UsageResponse`,
+//! `ListAuditLogsResponse`); the contract suite validates them against the vendored schemas in
+//! `tests/fixtures/spec/openai/`. Deleting a service account is logged as one
+//! `service_account.deleted` event on the account's id, not as a deletion of its keys.
 //!
 //! Admin calls take `Authorization: Bearer <admin key>` and, when sent, an
 //! `OpenAI-Organization` header naming this organization. Only daily buckets are modelled.
@@ -76,13 +83,103 @@ pub struct ServiceAccount {
     pub deleted: bool,
 }
 
+/// The usage endpoints that filter by `api_key_ids`, each with its own result object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UsageEndpoint {
+    Completions,
+    Embeddings,
+    Moderations,
+    Images,
+    AudioSpeeches,
+    AudioTranscriptions,
+    WebSearchCalls,
+    FileSearchCalls,
+}
+
+impl UsageEndpoint {
+    pub const ALL: [Self; 8] = [
+        Self::Completions,
+        Self::Embeddings,
+        Self::Moderations,
+        Self::Images,
+        Self::AudioSpeeches,
+        Self::AudioTranscriptions,
+        Self::WebSearchCalls,
+        Self::FileSearchCalls,
+    ];
+
+    /// The path under `/v1/organization/usage/`.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Completions => "completions",
+            Self::Embeddings => "embeddings",
+            Self::Moderations => "moderations",
+            Self::Images => "images",
+            Self::AudioSpeeches => "audio_speeches",
+            Self::AudioTranscriptions => "audio_transcriptions",
+            Self::WebSearchCalls => "web_search_calls",
+            Self::FileSearchCalls => "file_search_calls",
+        }
+    }
+
+    /// One result of the endpoint's schema (`UsageCompletionsResult`, ...). `requests` is
+    /// the count of model requests (of tool calls for the tool-call endpoints); the endpoint's
+    /// own measure (images, characters, seconds) is taken from `input`.
+    fn result(self, requests: u64, input: u64, output: u64) -> Value {
+        let grouped = json!({ "project_id": null, "user_id": null, "api_key_id": null });
+        let mut v = match self {
+            Self::Completions => json!({
+                "object": "organization.usage.completions.result",
+                "input_tokens": input, "output_tokens": output, "input_cached_tokens": 0,
+                "input_audio_tokens": 0, "output_audio_tokens": 0,
+                "num_model_requests": requests, "model": null, "batch": null, "service_tier": null,
+            }),
+            Self::Embeddings => json!({
+                "object": "organization.usage.embeddings.result",
+                "input_tokens": input, "num_model_requests": requests, "model": null,
+            }),
+            Self::Moderations => json!({
+                "object": "organization.usage.moderations.result",
+                "input_tokens": input, "num_model_requests": requests, "model": null,
+            }),
+            Self::Images => json!({
+                "object": "organization.usage.images.result",
+                "images": input, "num_model_requests": requests,
+                "source": null, "size": null, "model": null,
+            }),
+            Self::AudioSpeeches => json!({
+                "object": "organization.usage.audio_speeches.result",
+                "characters": input, "num_model_requests": requests, "model": null,
+            }),
+            Self::AudioTranscriptions => json!({
+                "object": "organization.usage.audio_transcriptions.result",
+                "seconds": input, "num_model_requests": requests, "model": null,
+            }),
+            Self::WebSearchCalls => json!({
+                "object": "organization.usage.web_searches.result",
+                "num_model_requests": requests, "num_requests": requests,
+                "model": null, "context_level": null,
+            }),
+            Self::FileSearchCalls => json!({
+                "object": "organization.usage.file_searches.result",
+                "num_requests": requests, "vector_store_id": null,
+            }),
+        };
+        if let (Some(v), Some(g)) = (v.as_object_mut(), grouped.as_object()) {
+            v.extend(g.clone());
+        }
+        v
+    }
+}
+
 #[derive(Default)]
 struct OaState {
     admin_keys: Vec<String>,
     projects: Vec<String>,
     keys: Vec<OpenAiKey>,
     service_accounts: Vec<ServiceAccount>,
-    usage: HashMap<String, Vec<UsageBucket>>,
+    /// (key id, usage endpoint) → daily buckets.
+    usage: HashMap<(String, UsageEndpoint), Vec<UsageBucket>>,
     audit: Vec<Value>,
     next: u64,
 }
@@ -232,7 +329,7 @@ impl OpenAiSim {
                 "/v1/organization/projects/{project}/service_accounts/{id}",
                 get(get_service_account).delete(delete_service_account),
             )
-            .route("/v1/organization/usage/completions", get(usage_completions))
+            .route("/v1/organization/usage/{endpoint}", get(usage))
             .route("/v1/organization/costs", get(costs))
             .route("/v1/organization/audit_logs", get(audit_logs))
             .with_state(state.clone())
@@ -318,10 +415,20 @@ impl OpenAiSim {
         });
     }
 
-    /// Daily usage of a key (bucket starts at UTC midnight).
+    /// Daily completions usage of a key (bucket starts at UTC midnight), with its costs.
     pub fn set_usage(&self, key_id: &str, buckets: Vec<UsageBucket>) {
+        self.set_endpoint_usage(key_id, UsageEndpoint::Completions, buckets);
+    }
+
+    /// Daily usage of a key on one usage endpoint; `cost_usd` adds to the key's costs.
+    pub fn set_endpoint_usage(
+        &self,
+        key_id: &str,
+        endpoint: UsageEndpoint,
+        buckets: Vec<UsageBucket>,
+    ) {
         self.with(|s| {
-            s.usage.insert(key_id.to_string(), buckets);
+            s.usage.insert((key_id.to_string(), endpoint), buckets);
         });
     }
 
@@ -483,21 +590,25 @@ fn project(s: &OaState, project: &str) -> Option<Response> {
         .then(|| not_found(&format!("No such project: {project}")))
 }
 
+/// `ProjectApiKey`, its owner as `ProjectApiKeyOwnerUser` or
+/// `ProjectApiKeyOwnerServiceAccount`. There is no `status`: `owner_project_access` says
+/// whether the owner still has access to the project.
 fn key_object(s: &OaState, k: &OpenAiKey) -> Value {
     let owner = match &k.owner {
         KeyOwner::User { id, email } => json!({
             "type": "user",
-            "user": { "object": "organization.project.user", "id": id, "name": "On-call engineer",
-                      "email": email, "role": "owner", "added_at": k.created_at },
+            "user": { "id": id, "email": email, "name": "On-call engineer",
+                      "created_at": k.created_at, "role": "owner" },
         }),
         KeyOwner::ServiceAccount(sa) => {
             let acct = s.service_accounts.iter().find(|a| &a.id == sa);
             json!({
                 "type": "service_account",
                 "service_account": {
-                    "object": "organization.project.service_account", "id": sa,
-                    "name": acct.map(|a| a.name.clone()), "role": "member",
-                    "created_at": acct.map(|a| a.created_at),
+                    "id": sa,
+                    "name": acct.map_or_else(String::new, |a| a.name.clone()),
+                    "created_at": acct.map_or(k.created_at, |a| a.created_at),
+                    "role": "member",
                 },
             })
         }
@@ -510,7 +621,6 @@ fn key_object(s: &OaState, k: &OpenAiKey) -> Value {
         "last_used_at": null,
         "id": k.id,
         "owner_project_access": if k.owner_has_access { "active" } else { "inactive" },
-        "status": "active",
         "owner": owner,
     })
 }
@@ -780,15 +890,11 @@ async fn delete_service_account(
     };
     a.deleted = true;
     let owner = KeyOwner::ServiceAccount(id.clone());
-    let mut gone = Vec::new();
     for k in s.keys.iter_mut().filter(|k| k.owner == owner && !k.deleted) {
         k.deleted = true;
-        gone.push(k.id.clone());
     }
+    // One event, on the service account: its keys go with it unlogged.
     audit_event(&mut s, "service_account.deleted", &id, &p);
-    for k in gone {
-        audit_event(&mut s, "api_key.deleted", &k, &p);
-    }
     Json(json!({ "object": "organization.project.service_account.deleted", "id": id, "deleted": true }))
         .into_response()
 }
@@ -852,11 +958,16 @@ fn window(params: &Params, max_limit: i64) -> Result<Window, String> {
 }
 
 /// Sum of the seeded buckets of the selected keys (all keys when none is selected) that
-/// start on this day.
-fn day_total(s: &OaState, keys: &[String], day: DateTime<Utc>) -> (u64, u64, u64, f64) {
+/// start on this day, on one usage endpoint (every endpoint: `None`, for costs).
+fn day_total(
+    s: &OaState,
+    endpoint: Option<UsageEndpoint>,
+    keys: &[String],
+    day: DateTime<Utc>,
+) -> (u64, u64, u64, f64) {
     let mut t = (0, 0, 0, 0.0);
-    for (key, buckets) in &s.usage {
-        if !keys.is_empty() && !keys.contains(key) {
+    for ((key, e), buckets) in &s.usage {
+        if (!keys.is_empty() && !keys.contains(key)) || endpoint.is_some_and(|x| x != *e) {
             continue;
         }
         for b in buckets.iter().filter(|b| b.start == day) {
@@ -895,14 +1006,23 @@ fn bucket_page(w: &Window, results: impl Fn(DateTime<Utc>) -> Vec<Value>) -> Res
     .into_response()
 }
 
-async fn usage_completions(
+async fn usage(
     State(state): State<Shared>,
     headers: HeaderMap,
+    Path(endpoint): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
     if let Some(r) = admin(&state, &headers) {
         return r;
     }
+    let Some(endpoint) = UsageEndpoint::ALL
+        .into_iter()
+        .find(|e| e.path() == endpoint)
+    else {
+        return not_found(&format!(
+            "Invalid URL (GET /v1/organization/usage/{endpoint})"
+        ));
+    };
     let params = Params::parse(q);
     let w = match window(&params, 31) {
         Ok(w) => w,
@@ -910,18 +1030,11 @@ async fn usage_completions(
     };
     let s = lock(&state);
     bucket_page(&w, |day| {
-        let (requests, input, output, _) = day_total(&s, &w.keys, day);
+        let (requests, input, output, _) = day_total(&s, Some(endpoint), &w.keys, day);
         if requests == 0 && input == 0 && output == 0 {
             return Vec::new();
         }
-        vec![json!({
-            "object": "organization.usage.completions.result",
-            "input_tokens": input, "output_tokens": output, "input_cached_tokens": 0,
-            "input_audio_tokens": 0, "output_audio_tokens": 0,
-            "num_model_requests": requests,
-            "project_id": null, "user_id": null, "api_key_id": null, "model": null,
-            "batch": null, "service_tier": null,
-        })]
+        vec![endpoint.result(requests, input, output)]
     })
 }
 
@@ -936,7 +1049,7 @@ async fn costs(State(state): State<Shared>, headers: HeaderMap, RawQuery(q): Raw
     };
     let s = lock(&state);
     bucket_page(&w, |day| {
-        let (_, _, _, cost) = day_total(&s, &w.keys, day);
+        let (_, _, _, cost) = day_total(&s, None, &w.keys, day);
         if cost == 0.0 {
             return Vec::new();
         }

@@ -8,6 +8,17 @@
 //!
 //! The value: `SecretString` is the bare key when the key's `secret_field` is the default
 //! `value`, otherwise a JSON object holding the key under that field (other fields kept).
+//!
+//! | op | call | spec (botocore `secretsmanager/2017-10-17`; AWS API reference) |
+//! |---|---|---|
+//! | read | `GetSecretValue SecretId VersionStage=AWSCURRENT` (or `VersionId`) | [`GetSecretValue`](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html) |
+//! | first write | `CreateSecret Name ClientRequestToken SecretString` | [`CreateSecret`](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html) |
+//! | write | `PutSecretValue SecretId ClientRequestToken SecretString VersionStages=[AWSPENDING]` | [`PutSecretValue`](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_PutSecretValue.html) |
+//! | stages | `DescribeSecret SecretId` (`VersionIdsToStages`) | [`DescribeSecret`](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DescribeSecret.html) |
+//! | promote | `UpdateSecretVersionStage SecretId VersionStage MoveToVersionId RemoveFromVersionId` | [`UpdateSecretVersionStage`](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_UpdateSecretVersionStage.html) |
+//!
+//! The contract suite loads the botocore model and checks every member named here
+//! (`tests/fixtures/spec/aws/calls.json`).
 
 use std::sync::Arc;
 

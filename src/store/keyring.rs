@@ -5,6 +5,12 @@
 //! A keyring keeps one value per entry and no history, so keyfire numbers versions itself in
 //! a companion entry (`USER#version`): a write is check-and-set against that number, and
 //! only the current version can be read back (the leaked value is not kept anywhere).
+//!
+//! | op | call | spec |
+//! |---|---|---|
+//! | read | `Entry::get_password` of (service, user) | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `request_key`/`keyctl_read`](https://man7.org/linux/man-pages/man7/keyrings.7.html) |
+//! | write | `Entry::set_password` of the value, then of `USER#version` | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `add_key`](https://man7.org/linux/man-pages/man2/add_key.2.html) |
+//! | promote | none: a write is live at once | |
 
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::Http;

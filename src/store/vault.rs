@@ -20,6 +20,19 @@
 //!
 //! KV v2 has versions but no stages: a write is live at once, so `Promote` is a recorded
 //! no-op and the engine verifies the replacement right after the write.
+//!
+//! Spec of each call (Vault HTTP API documentation; OpenBao serves the same paths):
+//!
+//! | op | spec |
+//! |---|---|
+//! | read (`GET /v1/{mount}/data/{path}?version=`) | [KV v2: Read secret version](https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version) |
+//! | write (`POST /v1/{mount}/data/{path}` with `options.cas`) | [KV v2: Create/Update secret](https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#create-update-secret) |
+//! | write by merge (`PATCH`, while the store still sends it) | [KV v2: Patch secret](https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#patch-secret) |
+//! | AppRole login (`POST /v1/auth/{approle_mount}/login`) | [AppRole: Login with AppRole](https://developer.hashicorp.com/vault/api-docs/auth/approle#login-with-approle) |
+//! | errors (`{"errors": [...]}`) | [Error response](https://developer.hashicorp.com/vault/api-docs#error-response) |
+//!
+//! The answer fields keyfire reads are listed with these links in
+//! `tests/fixtures/spec/api-fields.json`; the contract suite checks the simulator against them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

@@ -98,6 +98,7 @@ impl Fleet {
             (2, "198.51.100.23", Some("AccessDenied")),
         ] {
             trail.add(TrailEvent {
+                region: "us-east-1".into(),
                 access_key_id: old.access_key_id.clone(),
                 time: now - chrono::Duration::hours(ago),
                 name: "ListBuckets".into(),
@@ -496,6 +497,37 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
             .requests()
             .iter()
             .all(|r| r.method == "POST")
+    );
+    // What CloudTrail covered is said beside its count: in the usage notes, the findings'
+    // source and the report. The default region is the provider's.
+    let coverage = "management events, region us-east-1, last 90 days; data events not searched";
+    assert!(
+        usage[0].data["notes"].to_string().contains(coverage),
+        "{}",
+        usage[0].data
+    );
+    assert!(
+        network["source"].as_str().unwrap().contains(coverage),
+        "{network}"
+    );
+    let lookups = f.trail.lookups();
+    assert!(!lookups.is_empty());
+    assert!(
+        lookups.iter().all(|l| l.region == "us-east-1"),
+        "{lookups:?}"
+    );
+    let report = std::fs::read_to_string(
+        f.dir
+            .path()
+            .join("data")
+            .join("incidents")
+            .join(id)
+            .join("report.md"),
+    )
+    .unwrap();
+    assert!(
+        report.contains(&format!("CloudTrail coverage: {coverage}")),
+        "{report}"
     );
     let verify = f.run(&["record", "verify", id]);
     assert_eq!(verify.status.code(), Some(0));

@@ -1,7 +1,9 @@
 //! The whole runbook on an `openai` provider through the binary, against the OpenAI sim.
 
+use chrono::{Duration, NaiveTime, Utc};
+use keyfire::provider::UsageBucket;
 use keyfire::sim::Fault;
-use keyfire::sim::openai::{KeyOwner, ORGANIZATION};
+use keyfire::sim::openai::{KeyOwner, ORGANIZATION, UsageEndpoint};
 
 use crate::common::{stderr, stdout};
 use crate::llm::{LlmEnv, PATH, PROJECT};
@@ -14,10 +16,39 @@ fn service_accounts_path() -> String {
     format!("/v1/organization/projects/{PROJECT}/service_accounts")
 }
 
+/// `n` requests a day over the last three days, at one cent each.
+fn recent_usage(n: u64) -> Vec<UsageBucket> {
+    let today = Utc::now().date_naive().and_time(NaiveTime::MIN).and_utc();
+    (0..3)
+        .map(|i| {
+            let start = today - Duration::days(i);
+            UsageBucket {
+                start,
+                end: start + Duration::days(1),
+                requests: n,
+                input_tokens: n * 50,
+                output_tokens: 0,
+                cost_usd: n as f64 * 0.01,
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn live_incident_revokes_replaces_stores_verifies_and_audits() {
     let env = LlmEnv::openai();
     let sim = env.openai_sim();
+    // Beside completions: embeddings and web searches, each on its own usage endpoint.
+    sim.set_endpoint_usage(
+        &env.old_key_id,
+        UsageEndpoint::Embeddings,
+        recent_usage(1_000),
+    );
+    sim.set_endpoint_usage(
+        &env.old_key_id,
+        UsageEndpoint::WebSearchCalls,
+        recent_usage(7),
+    );
     let out = env.live_incident();
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
@@ -67,6 +98,35 @@ fn live_incident_revokes_replaces_stores_verifies_and_audits() {
     );
     assert!(fetched["requests"].as_u64().unwrap() >= 18_000, "{fetched}");
     assert!(fetched["cost_usd"].as_f64().unwrap() > 180.0, "{fetched}");
+    // Embeddings add to the requests; web-search tool calls are named, not added.
+    let today = Utc::now().date_naive().and_time(NaiveTime::MIN).and_utc();
+    let today_bucket = fetched["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| {
+            b["start"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t == today)
+        })
+        .expect("today's bucket");
+    assert_eq!(today_bucket["requests"], 9_000 + 1_000, "{today_bucket}");
+    let notes = fetched["notes"].to_string();
+    assert!(
+        notes.contains("completions ")
+            && notes.contains("embeddings 3000 requests")
+            && notes.contains("web_search_calls 21 tool calls"),
+        "{notes}"
+    );
+    for quiet in [
+        "images",
+        "moderations",
+        "audio_speeches",
+        "file_search_calls",
+    ] {
+        assert!(!notes.contains(quiet), "{quiet} had no traffic: {notes}");
+    }
     let audit = usage
         .iter()
         .find(|e| e.get("audit_log").is_some())
@@ -87,6 +147,7 @@ fn live_incident_revokes_replaces_stores_verifies_and_audits() {
         "{report}"
     );
     assert!(report.contains("Provider audit log: "), "{report}");
+    assert!(report.contains("embeddings 3000 requests"), "{report}");
     assert!(report.contains("api_key.deleted"), "{report}");
 
     // What the provider saw: the hint search read two pages of keys, one delete, one create,
@@ -110,10 +171,10 @@ fn live_incident_revokes_replaces_stores_verifies_and_audits() {
         .filter(|r| r.method == "POST" && r.path == service_accounts_path())
         .collect();
     assert_eq!(creates.len(), 1);
-    for path in [
-        "/v1/organization/usage/completions",
-        "/v1/organization/costs",
-    ] {
+    // Every usage endpoint that filters by key, each to its last page of at most 31 days;
+    // costs in pages of 180 days.
+    for endpoint in UsageEndpoint::ALL {
+        let path = format!("/v1/organization/usage/{}", endpoint.path());
         let pages: Vec<_> = requests.iter().filter(|r| r.path == path).collect();
         assert!(
             pages.len() >= 3,
@@ -128,7 +189,20 @@ fn live_incident_revokes_replaces_stores_verifies_and_audits() {
                 p.query_values("api_key_ids"),
                 std::slice::from_ref(&env.old_key_id)
             );
+            assert_eq!(p.query_values("limit"), ["31"], "{path}");
         }
+    }
+    let costs: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path == "/v1/organization/costs")
+        .collect();
+    assert!(costs.len() >= 2, "snapshot and audit: {costs:?}");
+    for p in costs {
+        assert_eq!(
+            p.query_values("api_key_ids"),
+            std::slice::from_ref(&env.old_key_id)
+        );
+        assert_eq!(p.query_values("limit"), ["180"]);
     }
     for r in requests
         .iter()
@@ -211,6 +285,34 @@ fn a_service_account_key_is_revoked_by_deleting_its_service_account() {
         "the plan says what is deleted: {}",
         stdout(&out)
     );
+    // The deletion is logged on the service account, not on the key: the audit-log search
+    // asks for both ids and finds it.
+    let searches: Vec<_> = env
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/v1/organization/audit_logs")
+        .collect();
+    assert!(!searches.is_empty());
+    for r in &searches {
+        assert_eq!(
+            r.query_values("resource_ids[]"),
+            [env.old_key_id.clone(), sa.clone()]
+        );
+    }
+    let id = &env.incident_ids()[0];
+    let audit = env
+        .evidence(id, "fetch_usage")
+        .into_iter()
+        .find(|e| e.get("audit_log").is_some())
+        .expect("audit-log evidence");
+    let kinds: Vec<&str> = audit["audit_log"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"service_account.deleted"), "{audit}");
+    assert!(!kinds.contains(&"api_key.deleted"), "{audit}");
 }
 
 #[test]
@@ -262,6 +364,14 @@ fn a_key_whose_owner_lost_project_access_is_still_found_and_revoked() {
     sim.set_owner_access(&env.old_key_id, false);
     let out = env.live_incident();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // `owner_project_access: "inactive"` (project keys have no `status`): found, disabled.
+    let id = &env.incident_ids()[0];
+    assert_eq!(
+        env.evidence(id, "locate")[0]["found"]["state"],
+        "disabled",
+        "{}",
+        stdout(&out)
+    );
     assert!(sim.key(&env.old_key_id).unwrap().deleted);
     assert!(!env.accepts(&env.canaries.old_key));
 }
