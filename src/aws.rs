@@ -178,12 +178,12 @@ impl KeyPair {
     pub fn parse(secret: &Secret) -> Result<Self, AwsError> {
         let text = secret.expose().trim();
         if text.starts_with('{') {
-            let v: serde_json::Value = serde_json::from_str(text).map_err(|_| {
+            let v: crate::secret::SecretMap = serde_json::from_str(text).map_err(|_| {
                 AwsError::Credential(
                     "the value is not valid JSON (expected {\"AccessKeyId\": ..., \"SecretAccessKey\": ...})".into(),
                 )
             })?;
-            let field = |name: &str| v.get(name).and_then(|x| x.as_str()).map(str::to_string);
+            let field = |name: &str| v.get_str(name).map(str::to_string);
             let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
                 return Err(AwsError::Credential(
                     "the JSON value needs AccessKeyId and SecretAccessKey".into(),

@@ -5,12 +5,18 @@
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue as ReqHeaderValue};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::plan::{Access, HeaderValue, RequestPlan, SecretBag, SecretRef};
 use crate::secret::{Redactor, Secret};
 
 /// How much of an error body is kept (after redaction) for the operator and the record.
 const BODY_LIMIT: usize = 300;
+
+/// The largest response body keyfire reads. The largest answer it expects is a page of a
+/// usage or audit listing (well under a megabyte); a body past this is refused rather than
+/// held in memory whole.
+pub const RESPONSE_LIMIT: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,17 +149,66 @@ impl Default for HttpConfig {
     }
 }
 
-#[derive(Debug)]
+/// A successful answer. Its body may hold a new key (a create response), so it is zeroed
+/// on drop and never printed.
 pub struct HttpResponse {
     pub status: u16,
-    pub body: Vec<u8>,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field(
+                "body",
+                &format_args!("[{} bytes, not shown]", self.body.len()),
+            )
+            .finish()
+    }
 }
 
 impl HttpResponse {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HttpError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| HttpError::Malformed(format!("status {}: {e}", self.status)))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            HttpError::Malformed(format!("status {}: {}", self.status, json_error(&e)))
+        })
     }
+}
+
+/// A serde_json error without the input it quotes: `invalid type: string "sk-…"` would carry
+/// a new key into an error text before keyfire has learned it. Field names come from
+/// keyfire's own types and are kept.
+pub fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io => "the body could not be read".to_string(),
+        Category::Syntax => "the body is not valid JSON".to_string(),
+        Category::Eof => "the body ends before its JSON does".to_string(),
+        Category::Data => {
+            let text = e.to_string();
+            match text.split_once(" at line ") {
+                Some((m, _)) if m.starts_with("missing field `") => {
+                    format!("the JSON has no {}", m.trim_start_matches("missing "))
+                }
+                _ => "the JSON has a value of an unexpected type or form (not shown)".to_string(),
+            }
+        }
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
+}
+
+/// Append to a zeroizing buffer without leaving a stale copy behind when it grows (a plain
+/// `Vec` would free its old allocation unzeroed).
+fn push_zeroizing(buf: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
+    if buf.len() + chunk.len() > buf.capacity() {
+        let mut grown = Zeroizing::new(Vec::with_capacity(
+            (buf.len() + chunk.len()).max(buf.capacity() * 2),
+        ));
+        grown.extend_from_slice(buf);
+        *buf = grown;
+    }
+    buf.extend_from_slice(chunk);
 }
 
 /// The process's HTTP client. Cheap to clone.
@@ -305,13 +360,13 @@ impl Http {
                     let s = secrets
                         .get(*secret)
                         .ok_or(HttpError::MissingSecret(*secret))?;
-                    let mut v = ReqHeaderValue::from_str(&format!("{prefix}{}", s.expose()))
-                        .map_err(|_| {
-                            HttpError::Invalid(format!(
-                                "{} is not a valid header value",
-                                secret.label()
-                            ))
-                        })?;
+                    let full = Zeroizing::new(format!("{prefix}{}", s.expose()));
+                    let mut v = ReqHeaderValue::from_str(&full).map_err(|_| {
+                        HttpError::Invalid(format!(
+                            "{} is not a valid header value",
+                            secret.label()
+                        ))
+                    })?;
                     v.set_sensitive(true);
                     v
                 }
@@ -324,11 +379,30 @@ impl Http {
         Ok(headers)
     }
 
+    /// The body with its secrets put in. The copy of each secret in the JSON tree is zeroed
+    /// once serialized; the bytes go to reqwest, which keeps them in a `Bytes` it frees
+    /// without zeroing (see the note on [`Http::send_once`]).
     fn build_body(plan: &RequestPlan, secrets: &SecretBag) -> Result<Option<Vec<u8>>, HttpError> {
         let Some(body) = &plan.body else {
             return Ok(None);
         };
         let mut body = body.clone();
+        let filled = Self::fill_body(&mut body, plan, secrets).and_then(|()| {
+            serde_json::to_vec(&body).map_err(|e| HttpError::Invalid(e.to_string()))
+        });
+        for slot in &plan.body_secrets {
+            if let Some(serde_json::Value::String(s)) = body.pointer_mut(&slot.pointer) {
+                s.zeroize();
+            }
+        }
+        filled.map(Some)
+    }
+
+    fn fill_body(
+        body: &mut serde_json::Value,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+    ) -> Result<(), HttpError> {
         for slot in &plan.body_secrets {
             let s = secrets
                 .get(slot.secret)
@@ -338,10 +412,13 @@ impl Http {
                 .ok_or_else(|| HttpError::Invalid(format!("no body field at {}", slot.pointer)))?;
             *target = serde_json::Value::String(s.expose().to_string());
         }
-        let bytes = serde_json::to_vec(&body).map_err(|e| HttpError::Invalid(e.to_string()))?;
-        Ok(Some(bytes))
+        Ok(())
     }
 
+    /// One attempt. What cannot be zeroed: the header values and body bytes handed to
+    /// reqwest (it stores them as `http::HeaderValue` and `bytes::Bytes`, which free their
+    /// memory unzeroed), and the chunks hyper reads before they are copied into the zeroizing
+    /// response buffer.
     async fn send_once(
         &self,
         plan: &RequestPlan,
@@ -375,11 +452,7 @@ impl Http {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&e))?
-            .to_vec();
+        let body = self.read_body(resp).await?;
         if (200..300).contains(&status) {
             return Ok(HttpResponse { status, body });
         }
@@ -410,6 +483,34 @@ impl Http {
             code: field("/error/code"),
             error_type: field("/error/type"),
         })
+    }
+
+    /// The whole body, refused past [`RESPONSE_LIMIT`] (checked against `Content-Length`
+    /// first, then while reading, since a chunked answer announces no length).
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+    ) -> Result<Zeroizing<Vec<u8>>, HttpError> {
+        let too_large = || {
+            HttpError::Malformed(format!(
+                "the response body is larger than {} MiB; refused",
+                RESPONSE_LIMIT / (1024 * 1024)
+            ))
+        };
+        let announced = resp.content_length().unwrap_or(0);
+        if announced > RESPONSE_LIMIT as u64 {
+            return Err(too_large());
+        }
+        let mut body = Zeroizing::new(Vec::with_capacity(
+            usize::try_from(announced).unwrap_or(0).min(RESPONSE_LIMIT),
+        ));
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport_error(&e))? {
+            if body.len() + chunk.len() > RESPONSE_LIMIT {
+                return Err(too_large());
+            }
+            push_zeroizing(&mut body, &chunk);
+        }
+        Ok(body)
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> HttpError {
@@ -506,6 +607,108 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn json_errors_never_quote_the_body() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Created {
+            id: u64,
+            value: String,
+        }
+        let key = "sk-svcacct-FAKEnewKEYfake0123456789abcdef";
+        for body in [
+            format!(r#"{{"id":"{key}","value":"x"}}"#),
+            format!(r#"{{"value":"{key}","id":true}}"#),
+            format!(r#"{{"value":"{key}""#),
+            format!(r#"{{"id":1,"value":"{key}",}}"#),
+        ] {
+            let resp = HttpResponse {
+                status: 201,
+                body: Zeroizing::new(body.into_bytes()),
+            };
+            let e = resp.json::<Created>().unwrap_err().to_string();
+            assert!(!e.contains("FAKEnewKEY"), "{e}");
+            assert!(e.contains("status 201") && e.contains("line 1"), "{e}");
+        }
+        let resp = HttpResponse {
+            status: 200,
+            body: Zeroizing::new(br#"{"id":1}"#.to_vec()),
+        };
+        let e = resp.json::<Created>().unwrap_err().to_string();
+        assert!(e.contains("no field `value`"), "{e}");
+    }
+
+    #[test]
+    fn response_debug_shows_the_size_not_the_body() {
+        let resp = HttpResponse {
+            status: 201,
+            body: Zeroizing::new(br#"{"value":"sk-proj-FAKEfakeFAKE0123456789"}"#.to_vec()),
+        };
+        let debug = format!("{resp:?}");
+        assert!(!debug.contains("FAKEfake"), "{debug}");
+        assert!(debug.contains("201") && debug.contains("bytes"), "{debug}");
+    }
+
+    /// A loopback server that answers every request with `head` and then `chunks`
+    /// (1 MiB each).
+    async fn serve_once(head: String, chunks: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock.write_all(head.as_bytes()).await;
+            let chunk = vec![b'a'; 1024 * 1024];
+            for _ in 0..chunks {
+                let framed = format!("{:x}\r\n", chunk.len());
+                if sock.write_all(framed.as_bytes()).await.is_err()
+                    || sock.write_all(&chunk).await.is_err()
+                    || sock.write_all(b"\r\n").await.is_err()
+                {
+                    return;
+                }
+            }
+            let _ = sock.write_all(b"0\r\n\r\n").await;
+        });
+        format!("http://{addr}/big")
+    }
+
+    #[tokio::test]
+    async fn bodies_past_the_limit_are_refused_with_or_without_a_length() {
+        let http = Http::new(false, Redactor::new()).unwrap();
+        let url = serve_once(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+                RESPONSE_LIMIT + 1
+            ),
+            0,
+        )
+        .await;
+        let plan = RequestPlan::read("read a big body", "GET", url);
+        let e = http.send(&plan, &SecretBag::default()).await.unwrap_err();
+        assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
+
+        let url = serve_once(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".into(),
+            17,
+        )
+        .await;
+        let plan = RequestPlan::read("read a big body", "GET", url);
+        let e = http.send(&plan, &SecretBag::default()).await.unwrap_err();
+        assert!(e.to_string().contains("larger than 16 MiB"), "{e}");
+
+        let url = serve_once(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".into(),
+            2,
+        )
+        .await;
+        let plan = RequestPlan::read("read a body under the limit", "GET", url);
+        let resp = http.send(&plan, &SecretBag::default()).await.unwrap();
+        assert_eq!(resp.body.len(), 2 * 1024 * 1024);
     }
 
     #[test]

@@ -81,11 +81,12 @@ impl Keyring {
         static SYSTEM: OnceLock<Keyring> = OnceLock::new();
         SYSTEM
             .get_or_init(|| {
+                // The in-process mock is a test hook: absent from release builds.
+                #[cfg(feature = "testing")]
                 if std::env::var("KEYFIRE_KEYRING").is_ok_and(|v| v == "mock") {
-                    Self::mock()
-                } else {
-                    Self::platform()
+                    return Self::mock();
                 }
+                Self::platform()
             })
             .clone()
     }

@@ -7,7 +7,9 @@ fn main() -> ExitCode {
     match keyfire::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("keyfire: {}", e.message);
+            // Every error path avoids quoting a value that looks like a key; this is the net
+            // under all of them.
+            eprintln!("keyfire: {}", keyfire::secret::scrub_formats(&e.message));
             ExitCode::from(e.code)
         }
     }

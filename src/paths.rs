@@ -66,7 +66,10 @@ pub fn load_config(explicit: Option<PathBuf>) -> Result<Config, ConfigError> {
             .unwrap_or((1, 1));
         ConfigError::Invalid {
             path: path.clone(),
-            message: format!("{line}:{col}: {}", e.message().trim()),
+            message: format!(
+                "{line}:{col}: {}",
+                crate::secret::scrub_formats(e.message().trim())
+            ),
         }
     })?;
     // Relative paths in the config file are relative to the file.

@@ -16,6 +16,10 @@ pub const JSON_SCHEMA: &str = include_str!("../assets/report.schema.json");
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema: &'static str,
+    /// Present only when the record failed verification and the report was forced: the
+    /// first thing any reader of the JSON sees.
+    #[serde(rename = "UNVERIFIED", skip_serializing_if = "Option::is_none")]
+    pub unverified_banner: Option<String>,
     pub incident: IncidentPart,
     pub notification: Notification,
     pub keys: Vec<KeyPart>,
@@ -139,6 +143,12 @@ pub struct TimelineItem {
 pub struct RecordPart {
     pub entries: usize,
     pub last_hash: String,
+    /// The hash of `incident_closed`: the anchor printed at close, outside the file.
+    pub closing_hash: Option<String>,
+    /// How the record's signed head verified when the report was rendered.
+    pub signature: Option<crate::record::Signature>,
+    /// Why the record failed verification, when the report was rendered with `--force`.
+    pub unverified: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -318,6 +328,7 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
         .collect();
     Some(Report {
         schema: SCHEMA,
+        unverified_banner: None,
         incident: IncidentPart {
             id: id.to_string(),
             kind: kind.into(),
@@ -333,8 +344,7 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
         },
         notification: Notification {
             deadline_hours,
-            deadline: (opened + Duration::hours(deadline_hours as i64))
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            deadline: deadline(opened, deadline_hours),
         },
         keys: key_parts,
         timeline: entries
@@ -351,6 +361,9 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
         record: RecordPart {
             entries: entries.len(),
             last_hash: entries.last().map(|e| e.hash.clone()).unwrap_or_default(),
+            closing_hash: close.map(|c| c.hash.clone()),
+            signature: None,
+            unverified: None,
         },
         sign_off: SignOff {
             operator: None,
@@ -359,8 +372,28 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
     })
 }
 
+/// The notification deadline, or a statement that it is out of range: record values are
+/// input, and no value in them may make a report panic.
+fn deadline(opened: DateTime<Utc>, hours: u64) -> String {
+    i64::try_from(hours)
+        .ok()
+        .and_then(Duration::try_hours)
+        .and_then(|d| opened.checked_add_signed(d))
+        .map_or_else(
+            || format!("out of range ({hours} h after detection)"),
+            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )
+}
+
+const UNVERIFIED: &str =
+    "UNVERIFIED: this record FAILED verification; its content may have been altered";
+
 pub fn render_json(r: &Report) -> String {
-    serde_json::to_string_pretty(r).unwrap_or_default()
+    let mut r = r.clone();
+    if let Some(why) = &r.record.unverified {
+        r.unverified_banner = Some(format!("{UNVERIFIED} ({why})"));
+    }
+    serde_json::to_string_pretty(&r).unwrap_or_default()
 }
 
 pub fn render_markdown(r: &Report) -> String {
@@ -371,7 +404,13 @@ pub fn render_markdown(r: &Report) -> String {
         "rotation" => "Rotation record",
         _ => "Breach report",
     };
-    out.push_str(&format!("# {title}: {}\n\n", i.id));
+    let unverified = r.record.unverified.as_deref();
+    if let Some(why) = unverified {
+        out.push_str(&format!("> **{UNVERIFIED}** ({why}).\n\n"));
+        out.push_str(&format!("# UNVERIFIED {title}: {}\n\n", i.id));
+    } else {
+        out.push_str(&format!("# {title}: {}\n\n", i.id));
+    }
     if i.drill {
         out.push_str("> DRILL: every write below was shown and recorded, never sent.\n\n");
     }
@@ -457,12 +496,16 @@ pub fn render_markdown(r: &Report) -> String {
             }
         }
         out.push_str("\n### Spend\n\n");
+        // Unknown is never $0: with no source that reports money, say so.
         match (k.spend_usd, k.requests) {
             (Some(s), Some(n)) => out.push_str(&format!(
                 "${s:.2} over {n} requests in the exposure window\n"
             )),
             (Some(s), None) => out.push_str(&format!("${s:.2} in the exposure window\n")),
-            _ => out.push_str("unknown: no usage source\n"),
+            (None, Some(n)) => out.push_str(&format!(
+                "unknown: no source reports cost ({n} requests in the exposure window)\n"
+            )),
+            (None, None) => out.push_str("unknown: no usage source answered\n"),
         }
         if !k.usage_notes.is_empty() {
             out.push_str("\nWhat the usage sources covered and saw:\n\n");
@@ -566,6 +609,60 @@ pub fn render_markdown(r: &Report) -> String {
         "\nRecord: {} entries, last hash `{}`.\n",
         r.record.entries, r.record.last_hash
     ));
+    if let Some(h) = &r.record.closing_hash {
+        out.push_str(&format!("Closing hash: `{h}`.\n"));
+    }
+    match r.record.signature {
+        Some(crate::record::Signature::Signed) => {
+            out.push_str("Signature: the record's head is signed and verified.\n")
+        }
+        Some(crate::record::Signature::SignedUnanchored) => out.push_str(
+            "Signature: the head verifies with the key the record declares (not anchored to a trusted key here).\n",
+        ),
+        Some(crate::record::Signature::Unsigned) => {
+            out.push_str("Signature: unsigned (older keyfire); only the hash chain was checked.\n")
+        }
+        _ => {}
+    }
+    if let Some(why) = unverified {
+        out.push_str(&format!("\n> **{UNVERIFIED}** ({why}).\n"));
+    }
     out.push_str("\n## Sign-off\n\nOperator: ____________________  Date: ____________\n");
     out
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::*;
+
+    fn opened(hours: Value) -> Vec<Entry> {
+        vec![Entry {
+            seq: 1,
+            ts: "2026-11-27T10:00:00.000Z".into(),
+            kind: "incident_opened".into(),
+            step: None,
+            data: serde_json::json!({ "keys": ["k"], "report_deadline_hours": hours }),
+            prev: crate::record::GENESIS.into(),
+            hash: "0".repeat(64),
+        }]
+    }
+
+    #[test]
+    fn a_crafted_deadline_does_not_panic_the_report() {
+        for hours in [
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MAX as u64),
+            serde_json::json!(9_223_372_036_854_775u64),
+            serde_json::json!(2_562_047_788_015u64),
+        ] {
+            let r = build("inc-x", &opened(hours.clone())).unwrap();
+            assert!(
+                r.notification.deadline.starts_with("out of range"),
+                "{hours}"
+            );
+            assert!(render_markdown(&r).contains("out of range"));
+        }
+        let r = build("inc-x", &opened(serde_json::json!(72))).unwrap();
+        assert_eq!(r.notification.deadline, "2026-11-30T10:00:00.000Z");
+    }
 }

@@ -37,6 +37,55 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A JSON object that may hold secret values (a Vault secret's `data`, a Secrets Manager
+/// `SecretString`, a stored AWS key pair): every string in it, names included, is zeroed on
+/// drop, and `Debug` shows only how many fields it has.
+#[derive(Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SecretMap(pub serde_json::Map<String, serde_json::Value>);
+
+impl SecretMap {
+    pub fn get_str(&self, field: &str) -> Option<&str> {
+        self.0.get(field).and_then(|v| v.as_str())
+    }
+}
+
+impl Drop for SecretMap {
+    fn drop(&mut self) {
+        zeroize_map(&mut self.0);
+    }
+}
+
+impl fmt::Debug for SecretMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretMap([{} fields, REDACTED])", self.0.len())
+    }
+}
+
+/// Zero every string in a JSON value (object names included) and empty it.
+pub fn zeroize_json(v: &mut serde_json::Value) {
+    use zeroize::Zeroize;
+    match v {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(a) => {
+            for x in a.iter_mut() {
+                zeroize_json(x);
+            }
+            a.clear();
+        }
+        serde_json::Value::Object(m) => zeroize_map(m),
+        _ => {}
+    }
+}
+
+fn zeroize_map(m: &mut serde_json::Map<String, serde_json::Value>) {
+    use zeroize::Zeroize;
+    for (mut name, mut value) in std::mem::take(m) {
+        name.zeroize();
+        zeroize_json(&mut value);
+    }
+}
+
 /// Prefixes that identify a provider's key format; they carry no secret entropy.
 const KNOWN_PREFIXES: &[&str] = &[
     "sk-proj-",
@@ -65,7 +114,13 @@ pub fn hint_of(value: &str) -> String {
     format!("{prefix}...{tail}")
 }
 
+pub mod recognize;
+
 const REDACTED: &str = "[REDACTED]";
+
+/// What a text becomes when it cannot be checked (the redactor's lock was poisoned by a
+/// panic, or the recognizers are unavailable): nothing of it is let through.
+pub const WITHHELD: &str = "[REDACTED: text withheld, it could not be checked for secrets]";
 
 /// Every secret value this process has seen, so that any text about to leave the process
 /// (record line, status line, error message) can be scrubbed of them.
@@ -74,11 +129,14 @@ pub struct Redactor {
     known: Arc<Mutex<Known>>,
 }
 
-/// The secrets seen so far and one automaton that finds any of them in a single pass (a
-/// campaign learns hundreds of values, and every record line is scrubbed of all of them).
+/// The secrets seen so far and one automaton that finds any of them (in the forms they take
+/// inside JSON and URLs too) in a single pass: a campaign learns hundreds of values, and
+/// every record line is scrubbed of all of them.
 #[derive(Default)]
 struct Known {
     secrets: Vec<Secret>,
+    /// Each secret's literal, JSON-escaped and percent-encoded forms (distinct ones only).
+    forms: Vec<Zeroizing<String>>,
     finder: Option<aho_corasick::AhoCorasick>,
 }
 
@@ -86,6 +144,43 @@ impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Redactor")
     }
+}
+
+/// The forms a value takes when it is written inside a JSON string, a URL component or a
+/// form body: an error body or a URL quoting the value carries one of these, not the
+/// literal.
+fn encoded_forms(value: &str) -> Vec<Zeroizing<String>> {
+    let mut forms: Vec<Zeroizing<String>> = vec![Zeroizing::new(value.to_string())];
+    let mut add = |form: String| {
+        let form = Zeroizing::new(form);
+        if !forms.iter().any(|f| **f == *form) {
+            forms.push(form);
+        }
+    };
+    if let Ok(json) = serde_json::to_string(value) {
+        let inner = json
+            .strip_prefix('"')
+            .and_then(|j| j.strip_suffix('"'))
+            .unwrap_or(&json);
+        add(inner.to_string());
+        // serde_json leaves `/` alone; other encoders write `\/`.
+        add(inner.replace('/', "\\/"));
+    }
+    add(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
+    let mut upper = String::with_capacity(value.len() * 3);
+    let mut lower = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            upper.push(char::from(b));
+            lower.push(char::from(b));
+        } else {
+            upper.push_str(&format!("%{b:02X}"));
+            lower.push_str(&format!("%{b:02x}"));
+        }
+    }
+    add(upper);
+    add(lower);
+    forms
 }
 
 impl Redactor {
@@ -99,95 +194,64 @@ impl Redactor {
         if secret.expose().len() < 6 {
             return;
         }
+        // A poisoned lock is not recovered: `scrub` withholds every text from then on.
         if let Ok(mut known) = self.known.lock()
             && !known.secrets.iter().any(|k| k.expose() == secret.expose())
         {
             known.secrets.push(secret.clone());
+            known.forms.extend(encoded_forms(secret.expose()));
             // Leftmost-longest, so a value that contains another is redacted whole.
             known.finder = aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-                .build(known.secrets.iter().map(|s| s.expose()))
+                .build(known.forms.iter().map(|s| s.as_str()))
                 .ok();
         }
     }
 
-    /// Replace every known secret and every key-shaped token in `text`.
+    /// Replace every known secret (in any of its encoded forms) and every recognized
+    /// credential in `text`. Fails closed: a text that cannot be checked is withheld whole.
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = std::borrow::Cow::Borrowed(text);
-        if let Ok(known) = self.known.lock()
-            && let Some(finder) = &known.finder
-            && finder.is_match(text)
-        {
-            let with: Vec<&str> = vec![REDACTED; known.secrets.len()];
-            out = std::borrow::Cow::Owned(finder.replace_all(text, &with));
-        }
-        scrub_key_shapes(&out)
+        let Ok(known) = self.known.lock() else {
+            return WITHHELD.to_string();
+        };
+        let learned = match &known.finder {
+            Some(finder) => {
+                let mut out = String::with_capacity(text.len());
+                if finder
+                    .try_replace_all_with(text, &mut out, |_, _, dst| {
+                        dst.push_str(REDACTED);
+                        true
+                    })
+                    .is_err()
+                {
+                    return WITHHELD.to_string();
+                }
+                std::borrow::Cow::Owned(out)
+            }
+            // Values were learned but no automaton could be built for them.
+            None if !known.forms.is_empty() => return WITHHELD.to_string(),
+            None => std::borrow::Cow::Borrowed(text),
+        };
+        drop(known);
+        recognize::redact(&learned, REDACTED)
+    }
+
+    /// Poison the lock (tests of the fail-closed path).
+    #[cfg(test)]
+    fn poison(&self) {
+        let known = self.known.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = known.lock();
+            panic!("poisoning the redactor on purpose");
+        })
+        .join();
     }
 }
 
-/// Token prefixes that mark a credential whatever process produced it.
-const SECRET_SHAPES: &[&str] = &[
-    "sk-proj-",
-    "sk-svcacct-",
-    "sk-admin-",
-    "sk-ant-",
-    "sk-",
-    "SG.",
-    "ghp_",
-    "xoxb-",
-    "xoxp-",
-    "fk-",
-];
-
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '/' | '=')
-}
-
-/// A provider's redacted form of a key (`sk-ant-api03-R2D...igAA`): its known prefix, at most
-/// four characters, `...`, at most four characters. It reveals nothing and is kept.
-fn is_hint(token: &str) -> bool {
-    let prefix = KNOWN_PREFIXES
-        .iter()
-        .find(|p| token.starts_with(**p))
-        .copied()
-        .unwrap_or("");
-    match token[prefix.len()..].split_once("...") {
-        Some((head, tail)) => {
-            head.chars().count() <= 4 && tail.chars().count() <= 4 && !tail.contains('.')
-        }
-        None => false,
-    }
-}
-
-/// Redact tokens that look like provider keys (`sk-...`, `SG....`) and bearer tokens, even
-/// when keyfire never learned the value (an error body echoing someone else's key).
-fn scrub_key_shapes(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        let start = rest.find(|c: char| is_token_char(c)).unwrap_or(rest.len());
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let end = rest.find(|c: char| !is_token_char(c)).unwrap_or(rest.len());
-        let token = &rest[..end];
-        let looks_secret = token.len() >= 20
-            && SECRET_SHAPES.iter().any(|p| token.starts_with(p))
-            && token.chars().any(|c| c.is_ascii_digit())
-            && !is_hint(token);
-        if looks_secret {
-            let prefix = SECRET_SHAPES
-                .iter()
-                .find(|p| token.starts_with(**p))
-                .copied()
-                .unwrap_or("");
-            out.push_str(prefix);
-            out.push_str(REDACTED);
-        } else {
-            out.push_str(token);
-        }
-        rest = &rest[end..];
-    }
-    out
+/// Scrub recognized credential formats from a text that keyfire did not learn anything for
+/// (an input file's error, a configuration problem): the last pass before stderr.
+pub fn scrub_formats(text: &str) -> String {
+    recognize::redact(text, REDACTED)
 }
 
 #[cfg(test)]
@@ -227,6 +291,37 @@ mod tests {
         assert_eq!(r.scrub(hint), hint);
         let truncated = "key sk-ant-api03-R2D4f8g9h0j1k2l3...igAA";
         assert!(!r.scrub(truncated).contains("R2D4f8g9h0j1k2l3"));
+    }
+
+    #[test]
+    fn learned_values_are_found_json_escaped_and_percent_encoded() {
+        let r = Redactor::new();
+        let value = "pa ss/w\"rd+FAKE-0123456789";
+        r.learn(&Secret::new(value));
+        let json = serde_json::to_string(&serde_json::json!({ "v": value })).unwrap();
+        let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        let path = "pa%20ss%2Fw%22rd%2BFAKE-0123456789";
+        let lower = "pa%20ss%2fw%22rd%2bFAKE-0123456789";
+        for text in [
+            value.to_string(),
+            json,
+            form,
+            path.to_string(),
+            lower.to_string(),
+        ] {
+            let out = r.scrub(&format!("before {text} after"));
+            assert!(!out.contains("FAKE-0123456789"), "{out}");
+            assert!(out.contains("[REDACTED]"), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_poisoned_redactor_withholds_everything() {
+        let r = Redactor::new();
+        r.learn(&Secret::new("learned-FAKE-value-0123"));
+        r.poison();
+        assert_eq!(r.scrub("learned-FAKE-value-0123 in a text"), WITHHELD);
+        assert_eq!(r.scrub("harmless"), WITHHELD);
     }
 
     #[test]

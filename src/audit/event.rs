@@ -43,7 +43,9 @@ pub struct Event {
     pub model: Option<String>,
     pub requests: u64,
     pub tokens: u64,
-    pub cost_usd: f64,
+    /// `None` when the source does not report money (CloudTrail, database sessions, a log
+    /// without a cost column): spend is then unknown, never $0.
+    pub cost_usd: Option<f64>,
 }
 
 impl Event {
@@ -62,7 +64,7 @@ impl Event {
             model: None,
             requests,
             tokens,
-            cost_usd,
+            cost_usd: Some(cost_usd),
         }
     }
 }

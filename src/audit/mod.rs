@@ -2,6 +2,7 @@
 //! one event stream; the rules of DESIGN section 7 run over it in one pass.
 
 pub mod event;
+pub mod fingerprint;
 pub mod logs;
 pub mod rules;
 pub mod run;
@@ -9,7 +10,30 @@ pub mod run;
 pub use event::{Event, SourceInfo};
 pub use rules::{AuditSummary, Evaluator, Expectations, RuleResult, RuleStatus, Window};
 
+use std::path::PathBuf;
+
 use crate::inventory::{Inventory, Key};
+use logs::{KeyMatch, LogError, OnBadLine};
+
+/// Read every gateway log into `eval` for one key, registering each with what it held for
+/// the key. With [`OnBadLine::Count`] (an incident) nothing here fails: unreadable lines are
+/// counted and a log that cannot be opened is reported, and the audit goes on.
+pub fn feed_logs(
+    eval: &mut Evaluator,
+    key: &str,
+    matcher: &KeyMatch,
+    paths: &[PathBuf],
+    on_bad: OnBadLine,
+) -> Result<(), LogError> {
+    for path in paths {
+        match logs::read(path, matcher, on_bad, |e| eval.feed(e)) {
+            Ok(stats) => eval.log_source(logs::source_info(path), key, matcher, &stats, stats.used),
+            Err(e) if on_bad == OnBadLine::Count => eval.unavailable(&e.to_string()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
 
 /// The agents' declared behaviour and the policy's thresholds for one key.
 pub fn expectations(inv: &Inventory, key: &Key) -> Expectations {

@@ -1,5 +1,11 @@
 //! The anomaly rules of DESIGN section 7, evaluated in one streaming pass: memory grows with
 //! the number of days, addresses and models seen, never with the number of events.
+//!
+//! Silence is never clean (DESIGN non-negotiable 8): a rule that saw no event of the kind it
+//! needs (no statuses, no addresses, no per-request times, no model names) is "not evaluable";
+//! a log in which no line belongs to the key makes every rule "not evaluable"; spend and
+//! request counts with no source that answered are unknown (`null`), not 0. Every counter
+//! saturates: a log cannot overflow it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -52,11 +58,23 @@ pub struct AuditSummary {
     pub sources: Vec<SourceInfo>,
     pub rules: Vec<RuleResult>,
     pub events: u64,
-    pub requests_in_window: u64,
-    pub tokens_in_window: u64,
-    pub spend_in_window_usd: f64,
+    /// `None` when no source answered for the key.
+    pub requests_in_window: Option<u64>,
+    pub tokens_in_window: Option<u64>,
+    /// `None` when no source that reports money answered: unknown, not $0.
+    pub spend_in_window_usd: Option<f64>,
     pub first_suspicious: Option<DateTime<Utc>>,
     pub last_suspicious: Option<DateTime<Utc>>,
+    /// What the audit could not read (unreadable log lines, logs without the key), in words.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Log lines that could not be read, over every log.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_lines: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl AuditSummary {
@@ -77,7 +95,7 @@ struct Seen {
 
 impl Seen {
     fn add(&mut self, ts: DateTime<Utc>, n: u64) {
-        self.count += n;
+        self.count = self.count.saturating_add(n);
         self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
         self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
     }
@@ -107,7 +125,20 @@ pub struct Evaluator {
     requests: u64,
     tokens: u64,
     spend: f64,
+    /// Some event (baseline or window) carried a cost.
+    cost_known: bool,
+    /// A source answered for the key (provider usage, or a log with lines for it).
+    answered: bool,
+    /// Window events that carried what each rule needs.
+    window_events: u64,
+    window_addresses: u64,
+    window_statuses: u64,
+    window_per_request: u64,
     suspicious: Seen,
+    /// Logs in which no line belongs to the key: every rule is then not evaluable.
+    uncovered: Vec<String>,
+    notes: Vec<String>,
+    unreadable_lines: u64,
 }
 
 impl Evaluator {
@@ -128,15 +159,66 @@ impl Evaluator {
             requests: 0,
             tokens: 0,
             spend: 0.0,
+            cost_known: false,
+            answered: false,
+            window_events: 0,
+            window_addresses: 0,
+            window_statuses: 0,
+            window_per_request: 0,
             suspicious: Seen::default(),
+            uncovered: Vec::new(),
+            notes: Vec::new(),
+            unreadable_lines: 0,
         }
     }
 
-    /// Register a source before feeding its events.
+    /// Register a source that answered for the key (provider usage, CloudTrail, sessions).
     pub fn source(&mut self, info: SourceInfo) {
+        self.answered = true;
         if !self.sources.contains(&info) {
             self.sources.push(info);
         }
+    }
+
+    /// Register a gateway log after reading it: `used` of its lines belonged to `key`. A log
+    /// with none is no evidence of silence, it is evidence that keyfire could not tell which
+    /// lines are the key's: every rule becomes "not evaluable".
+    pub fn log_source(
+        &mut self,
+        info: SourceInfo,
+        key: &str,
+        matcher: &super::logs::KeyMatch,
+        stats: &super::logs::LogStats,
+        used: u64,
+    ) {
+        self.unreadable_lines = self.unreadable_lines.saturating_add(stats.unreadable);
+        if let Some(note) = stats.unreadable_note() {
+            self.notes.push(note);
+        }
+        if used > 0 {
+            self.source(info);
+            return;
+        }
+        let mut why = format!(
+            "none of {} lines in {} belong to {key}",
+            stats.lines, stats.file
+        );
+        if stats.hashed_keys {
+            why.push_str(if matcher.fingerprints.is_empty() {
+                " (the log's key values look like SHA-256 hashes; set `fingerprint` on the key)"
+            } else {
+                " (the log's key values look like SHA-256 hashes, and none is this key's fingerprint)"
+            });
+        }
+        self.notes.push(why.clone());
+        self.uncovered.push(why);
+    }
+
+    /// A source that could not be read at all: every rule it could have informed is unknown.
+    pub fn unavailable(&mut self, why: &str) {
+        let why = format!("evidence unavailable: {why}");
+        self.notes.push(why.clone());
+        self.uncovered.push(why);
     }
 
     pub fn feed(&mut self, e: &Event) {
@@ -144,13 +226,16 @@ impl Evaluator {
         if e.ts < w.baseline_start || e.ts > w.end {
             return;
         }
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
+        let cost = e.cost_usd.filter(|c| c.is_finite());
+        self.cost_known |= cost.is_some();
+        let cost = cost.unwrap_or(0.0);
         let day = self.days.entry(e.ts.date_naive()).or_default();
-        day.requests += e.requests;
-        day.tokens += e.tokens;
-        day.cost += e.cost_usd;
+        day.requests = day.requests.saturating_add(e.requests);
+        day.tokens = day.tokens.saturating_add(e.tokens);
+        day.cost += cost;
         if e.ts < w.start {
-            self.baseline_events += 1;
+            self.baseline_events = self.baseline_events.saturating_add(1);
             if let Some(m) = &e.model
                 && !self.baseline_models.contains(m)
             {
@@ -159,9 +244,19 @@ impl Evaluator {
             return;
         }
         // Inside the exposure window.
-        self.requests += e.requests;
-        self.tokens += e.tokens;
-        self.spend += e.cost_usd;
+        self.requests = self.requests.saturating_add(e.requests);
+        self.tokens = self.tokens.saturating_add(e.tokens);
+        self.spend += cost;
+        self.window_events = self.window_events.saturating_add(1);
+        self.window_addresses = self
+            .window_addresses
+            .saturating_add(u64::from(e.source_ip.is_some()));
+        self.window_statuses = self
+            .window_statuses
+            .saturating_add(u64::from(e.status.is_some()));
+        self.window_per_request = self
+            .window_per_request
+            .saturating_add(u64::from(e.until.is_none()));
         if let Some(ip) = e.source_ip
             && !self.expect.networks.is_empty()
             && !self.expect.networks.iter().any(|n| n.contains(&ip))
@@ -175,7 +270,8 @@ impl Evaluator {
         if matches!(e.status, Some(401 | 403)) {
             self.auth_failures.add(e.ts, e.requests.max(1));
             if let Some(ip) = e.source_ip {
-                *self.auth_by_ip.entry(ip).or_default() += 1;
+                let n = self.auth_by_ip.entry(ip).or_default();
+                *n = n.saturating_add(1);
             }
         }
         if e.until.is_none() && !self.expect.active_hours.is_empty() {
@@ -225,17 +321,57 @@ impl Evaluator {
         for r in &mut rules {
             r.findings.truncate(50);
         }
+        if !self.uncovered.is_empty() {
+            let why = self.uncovered.join("; ");
+            for r in &mut rules {
+                match r.status {
+                    // Findings stand: what was seen was seen.
+                    RuleStatus::Findings => r.source = format!("{}; but {why}", r.source),
+                    RuleStatus::Clean => {
+                        r.status = RuleStatus::NotEvaluable;
+                        r.source = why.clone();
+                    }
+                    // With no other source, "import gateway logs" would mislead: they were.
+                    RuleStatus::NotEvaluable if self.sources.is_empty() => r.source = why.clone(),
+                    RuleStatus::NotEvaluable => r.source = format!("{why}; {}", r.source),
+                }
+            }
+        }
+        let answered = self.answered;
         AuditSummary {
             window: self.window,
             sources: self.sources,
             rules,
             events: self.events,
-            requests_in_window: self.requests,
-            tokens_in_window: self.tokens,
-            spend_in_window_usd: self.spend + 0.0,
+            requests_in_window: answered.then_some(self.requests),
+            tokens_in_window: answered.then_some(self.tokens),
+            spend_in_window_usd: (answered && self.cost_known).then_some(self.spend + 0.0),
             first_suspicious: self.suspicious.first,
             last_suspicious: self.suspicious.last,
+            notes: self.notes,
+            unreadable_lines: self.unreadable_lines,
         }
+    }
+
+    /// "SOURCE, but no event in the window carried WHAT": the rule has nothing to judge.
+    fn nothing_seen(
+        &self,
+        rule: &'static str,
+        source: &str,
+        seen: u64,
+        what: &str,
+    ) -> Option<RuleResult> {
+        (seen == 0).then(|| {
+            let why = if self.window_events == 0 {
+                format!("{source}, but no event in the exposure window")
+            } else {
+                format!(
+                    "{source}, but none of the {} events in the exposure window carries {what}",
+                    self.window_events
+                )
+            };
+            not_evaluable(rule, &why)
+        })
     }
 
     fn volume(&mut self) -> RuleResult {
@@ -265,7 +401,10 @@ impl Evaluator {
         let start = self.window.start.date_naive();
         let base_start = self.window.baseline_start.date_naive();
         let base_days = (start - base_start).num_days().max(1) as f64;
-        let base_total: u64 = self.days.range(..start).map(|(_, d)| measure(d)).sum();
+        let base_total: u64 = self
+            .days
+            .range(..start)
+            .fold(0u64, |a, (_, d)| a.saturating_add(measure(d)));
         let avg = base_total as f64 / base_days;
         let threshold = (avg * self.expect.volume_factor).max(1.0);
         let mut findings = Vec::new();
@@ -305,6 +444,14 @@ impl Evaluator {
                 &format!("{source}, but the agents declare no expected_networks"),
             );
         }
+        if let Some(r) = self.nothing_seen(
+            "network",
+            &source,
+            self.window_addresses,
+            "a client address",
+        ) {
+            return r;
+        }
         let mut ips: Vec<(&IpAddr, &Seen)> = self.foreign.iter().collect();
         ips.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
         let findings = ips
@@ -328,6 +475,14 @@ impl Evaluator {
                 "no source with response statuses: import gateway logs with --logs",
             );
         };
+        if let Some(r) = self.nothing_seen(
+            "auth_failures",
+            &source,
+            self.window_statuses,
+            "a response status",
+        ) {
+            return r;
+        }
         let s = self.auth_failures;
         let findings = if s.count >= self.expect.auth_failure_threshold && s.count > 0 {
             let mut top: Vec<(&IpAddr, &u64)> = self.auth_by_ip.iter().collect();
@@ -368,6 +523,14 @@ impl Evaluator {
                 &format!("{source}, but the agents declare no active_hours"),
             );
         }
+        if let Some(r) = self.nothing_seen(
+            "off_hours",
+            &source,
+            self.window_per_request,
+            "its own timestamp (only daily buckets)",
+        ) {
+            return r;
+        }
         let s = self.off_hours;
         let findings = if s.count > 0 {
             vec![format!(
@@ -394,6 +557,13 @@ impl Evaluator {
                 "new_model",
                 &format!("{source}, but no model names in the baseline days"),
             );
+        }
+        let with_models = self
+            .window_models
+            .values()
+            .fold(0u64, |a, s| a.saturating_add(s.count));
+        if let Some(r) = self.nothing_seen("new_model", &source, with_models, "a model name") {
+            return r;
         }
         let findings = self
             .window_models

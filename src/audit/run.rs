@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 
 use super::event::Event;
-use super::logs::{self, KeyMatch, LogError};
+use super::logs::{self, KeyMatch, LogError, OnBadLine};
 use super::rules::{AuditSummary, Evaluator, Window};
 use super::{SourceInfo, expectations};
 use crate::http::Http;
@@ -96,15 +96,7 @@ async fn provider_usage(
             def.id.clone(),
             r.buckets
                 .iter()
-                .map(|b| {
-                    Event::bucket(
-                        b.start,
-                        b.end,
-                        b.requests,
-                        b.input_tokens + b.output_tokens,
-                        b.cost_usd,
-                    )
-                })
+                .map(|b| Event::bucket(b.start, b.end, b.requests, b.tokens(), b.cost_usd))
                 .collect(),
         ))),
         _ => Ok(None),
@@ -140,22 +132,21 @@ pub async fn audit_keys(
     }
     let matchers: Vec<KeyMatch> = keys
         .iter()
-        .map(|k| KeyMatch::new(&k.id, k.provider_key_id.as_deref(), k.hint.as_deref()))
+        .map(|k| KeyMatch::for_key(k, None, None))
         .collect();
     let mut exact: HashMap<&str, usize> = HashMap::new();
     for (i, m) in matchers.iter().enumerate() {
-        for n in &m.names {
+        for n in m.names.iter().chain(&m.fingerprints) {
             exact.entry(n.as_str()).or_insert(i);
         }
     }
     let single = keys.len() == 1;
     for path in log_files {
-        for e in evals.iter_mut() {
-            e.source(logs::source_info(path));
-        }
-        logs::read_routed(
+        let mut used = vec![0u64; keys.len()];
+        let stats = logs::read_routed(
             path,
-            |k| match k.filter(|k| !k.is_empty()) {
+            OnBadLine::Stop,
+            |k| match k {
                 // A log without key ids belongs to the one key being audited.
                 None => single.then_some(0),
                 Some(k) => exact
@@ -163,8 +154,20 @@ pub async fn audit_keys(
                     .copied()
                     .or_else(|| matchers.iter().position(|m| m.matches(Some(k)))),
             },
-            |i, e| evals[i].feed(e),
+            |i, e| {
+                used[i] = used[i].saturating_add(1);
+                evals[i].feed(e)
+            },
         )?;
+        for (i, e) in evals.iter_mut().enumerate() {
+            e.log_source(
+                logs::source_info(path),
+                &keys[i].id,
+                &matchers[i],
+                &stats,
+                used[i],
+            );
+        }
     }
     Ok(keys
         .iter()

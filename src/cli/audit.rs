@@ -58,15 +58,19 @@ pub fn run(
             let w = &a.summary.window;
             let _ = writeln!(
                 out,
-                "{}  window {} to {} (baseline from {}), {} events, ${:.2}",
+                "{}  window {} to {} (baseline from {}), {} events, {}",
                 a.key,
                 w.start.format("%Y-%m-%d %H:%M"),
                 w.end.format("%Y-%m-%d %H:%M"),
                 w.baseline_start.format("%Y-%m-%d"),
                 a.summary.events,
-                a.summary.spend_in_window_usd
+                a.summary
+                    .spend_in_window_usd
+                    .map_or("spend unknown (no source reports cost)".to_string(), |s| {
+                        format!("${s:.2}")
+                    })
             );
-            for p in &a.problems {
+            for p in a.problems.iter().chain(&a.summary.notes) {
                 let _ = writeln!(out, "  ! {p}");
             }
             for r in &a.summary.rules {

@@ -17,7 +17,8 @@ fn keyring_error(e: KeyringError) -> CliError {
 
 fn read_value(name: &str) -> Result<Secret, CliError> {
     let stdin = std::io::stdin();
-    let text = if stdin.is_terminal() {
+    // Zeroed on drop; the copy in stdin's own buffer cannot be reached.
+    let text = zeroize::Zeroizing::new(if stdin.is_terminal() {
         rpassword::prompt_password(format!("Value for keyring:{name} (input hidden): "))
             .map_err(|e| CliError::failed(format!("cannot read the value: {e}")))?
     } else {
@@ -27,7 +28,7 @@ fn read_value(name: &str) -> Result<Secret, CliError> {
             .read_line(&mut line)
             .map_err(|e| CliError::failed(format!("cannot read the value from stdin: {e}")))?;
         line
-    };
+    });
     let value = Secret::new(text.trim_end_matches(['\r', '\n']));
     if value.is_empty() {
         return Err(CliError::input(

@@ -53,9 +53,15 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
         },
         outcome.as_str()
     );
-    let state = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE))
-        .ok()
-        .and_then(|entries| IncidentState::fold(&entries));
+    let entries = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE)).ok();
+    let state = entries.as_deref().and_then(IncidentState::fold);
+    // The closing hash, printed so that it lives outside the file (DESIGN section 5).
+    let closing_hash = entries.as_ref().and_then(|es| {
+        es.iter()
+            .rev()
+            .find(|e| e.kind == "incident_closed")
+            .map(|e| e.hash.clone())
+    });
     let mut not_proven = 0;
     if let Some(state) = &state {
         let ms = |v: Option<i64>| v.map_or("-".to_string(), |n| format!("{n} ms"));
@@ -102,6 +108,9 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
             .join(crate::record::RECORD_FILE)
             .display()
     );
+    if let Some(h) = &closing_hash {
+        let _ = writeln!(out, "  closing hash: {h}");
+    }
     match outcome {
         Outcome::Completed => {}
         _ => {

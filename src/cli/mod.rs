@@ -118,6 +118,9 @@ pub enum Command {
         id: String,
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
+        /// Render a record that fails verification anyway; every page is marked UNVERIFIED.
+        #[arg(long)]
+        force: bool,
     },
     /// Rotate keys in the safe order: create, store, verify, then revoke the old key.
     Rotate {
@@ -252,13 +255,21 @@ pub enum AuthCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RecordCommand {
-    /// Check the hash chain of one record (incident id or path), or of every record.
+    /// Check the hash chain and the signed head of one record (incident id or path), or of
+    /// every record.
     Verify {
         #[arg(value_name = "ID|PATH")]
         target: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Trust only the public keys in FILE (`ed25519:<hex>`, one a line; see `record
+        /// public-key`): for a record copied from another machine.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
     },
+    /// Print the public key that signs this machine's records (creating the key on first
+    /// use), to verify them elsewhere with `record verify --public-key`.
+    PublicKey,
 }
 
 /// An error at the binary edge, with its exit code.
@@ -359,7 +370,7 @@ pub fn run(cli: Cli) -> Exit {
             logs,
             json,
         }) => audit::run(&ctx, key, all, since, logs, json),
-        Some(Command::Report { id, format }) => report::run(&ctx, &id, format),
+        Some(Command::Report { id, format, force }) => report::run(&ctx, &id, format, force),
         Some(Command::Drill { keys, agent, all }) => drill::run(&ctx, keys, agent, all),
         Some(Command::Rotate {
             keys,

@@ -108,16 +108,35 @@ pub fn load(paths: &[PathBuf]) -> Result<Inventory, InventoryError> {
     let files = expand_paths(paths)?;
     let mut sources = Vec::with_capacity(files.len());
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| InventoryError::Io {
+        let bytes = std::fs::read(&path).map_err(|source| InventoryError::Io {
             path: path.clone(),
             source,
         })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => return Err(InventoryError::Invalid(vec![not_utf8(path, e)])),
+        };
         sources.push(Source {
             path,
             text: Cow::Owned(text),
         });
     }
     load_sources(&sources)
+}
+
+/// Where a file stops being UTF-8, as a problem with line and column (counted in the valid
+/// text before it). The bytes themselves are not shown: they may be part of a pasted key.
+fn not_utf8(path: PathBuf, e: std::string::FromUtf8Error) -> Problem {
+    let at = e.utf8_error().valid_up_to();
+    let bytes = e.into_bytes();
+    let valid = std::str::from_utf8(&bytes[..at]).unwrap_or("");
+    let (line, column) = LineIndex::new(valid).locate(valid, at);
+    Problem {
+        path,
+        line,
+        column,
+        message: "not valid UTF-8 here: inventory files are UTF-8 text (was it saved in another encoding?)".into(),
+    }
 }
 
 /// Load an inventory from text (the training environment, tests).
@@ -198,7 +217,9 @@ fn locate(sources: &[Source<'_>], mut found: Vec<Found>) -> Vec<Problem> {
             path: src.path.clone(),
             line,
             column,
-            message: f.message,
+            // The messages above avoid quoting a value that looks like a key; this catches
+            // any that still would (a key pasted as a table name or a field name).
+            message: crate::secret::scrub_formats(&f.message),
         });
     }
     problems
@@ -519,13 +540,42 @@ impl FileSink<'_, '_, '_> {
         }
     }
 
-    fn check_url(&mut self, v: &Str<'_>, field: &str) {
-        match url::Url::parse(v.as_str()) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => self.at(
+    /// An http(s) URL without credentials in it; plain `http://` only to this machine,
+    /// unless the table says `allow_insecure_http = true` (admin tokens and new keys travel
+    /// over these addresses).
+    fn check_url(&mut self, v: &Str<'_>, field: &str, allow_insecure_http: bool) {
+        let u = match url::Url::parse(v.as_str()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+            _ => {
+                // Quoted back only when it cannot hold a password (`user:password@`).
+                let shown = if v.as_str().contains('@')
+                    || crate::secret::recognize::may_hold_secret(v.as_str())
+                {
+                    String::new()
+                } else {
+                    format!(" {:?}", v.as_str())
+                };
+                self.at(v.at, format!("{field}{shown} is not an http(s) URL"));
+                return;
+            }
+        };
+        if !u.username().is_empty() || u.password().is_some() {
+            self.at(
                 v.at,
-                format!("{field} {:?} is not an http(s) URL", v.as_str()),
-            ),
+                format!(
+                    "{field} holds a user name or password (`user:password@`, not shown): it would be copied into plans and the incident record; put the credential in a keyring:, env: or store: reference instead"
+                ),
+            );
+            return;
+        }
+        if u.scheme() == "http" && !allow_insecure_http && !is_loopback(&u) {
+            self.at(
+                v.at,
+                format!(
+                    "{field} uses plain http:// to {}: admin tokens and new keys would cross the network unencrypted; use https://, or set allow_insecure_http = true on this table",
+                    u.host_str().unwrap_or("")
+                ),
+            );
         }
     }
 
@@ -741,7 +791,7 @@ impl FileSink<'_, '_, '_> {
             );
         }
         if let Some(u) = &p.base_url {
-            self.check_url(u, "base_url");
+            self.check_url(u, "base_url", p.allow_insecure_http);
             if kind == ProviderKind::Postgres {
                 self.at(
                     u.at,
@@ -807,7 +857,7 @@ impl FileSink<'_, '_, '_> {
             }
         }
         if let Some(a) = &s.address {
-            self.check_url(a, "address");
+            self.check_url(a, "address", s.allow_insecure_http);
             if kind == StoreKind::Keyring {
                 self.at(a.at, "keyring stores live on this machine: remove address");
             }
@@ -934,6 +984,9 @@ impl FileSink<'_, '_, '_> {
         if let Some(h) = &k.hint {
             check_hint(&mut self.problems, h);
         }
+        if let Some(f) = &k.fingerprint {
+            check_fingerprint(&mut self.problems, f);
+        }
         let created_at = date(&mut self.problems, k.created_at, "created_at");
         let last_rotated = date(&mut self.problems, k.last_rotated, "last_rotated");
         let rotation_days =
@@ -956,6 +1009,7 @@ impl FileSink<'_, '_, '_> {
             provider: k.provider.into_string(),
             provider_key_id: k.provider_key_id.map(Str::into_string),
             hint: k.hint.map(Str::into_string),
+            fingerprint: k.fingerprint.map(Str::into_string),
             scopes: strings(k.scopes),
             needs: k.needs.map(strings),
             store: k.store.map(Str::into_string),
@@ -974,6 +1028,16 @@ impl FileSink<'_, '_, '_> {
         };
         self.b.key_index.insert(key.id.clone(), self.b.keys.len());
         self.b.keys.push(key);
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1: traffic that never leaves this machine.
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -1270,6 +1334,17 @@ fn check_hint(out: &mut Problems, v: &Str<'_>) {
         out.push((
             v.at,
             "hint must be the key's prefix, `...` and its last 4 characters (like \"sk-proj-...Q2x7\"); never write more of a key into the inventory".into(),
+        ));
+    }
+}
+
+/// A fingerprint is `sha256:` and 64 lowercase hex digits, nothing else: anything longer or
+/// of another shape may be a pasted key, so the message never repeats the value.
+fn check_fingerprint(out: &mut Problems, v: &Str<'_>) {
+    if !crate::audit::fingerprint::is_valid(v.as_str()) {
+        out.push((
+            v.at,
+            "fingerprint must be `sha256:` followed by the 64 lowercase hex digits of the key value's SHA-256 (like \"sha256:9f86d0...\"); the value given is not shown".into(),
         ));
     }
 }

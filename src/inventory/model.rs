@@ -248,6 +248,9 @@ pub struct Key {
     pub provider: String,
     pub provider_key_id: Option<String>,
     pub hint: Option<String>,
+    /// `sha256:<64 lowercase hex>`: the SHA-256 of the key value, as gateways such as
+    /// LiteLLM log it in place of the key. Safe to store: it cannot be turned back into the key.
+    pub fingerprint: Option<String>,
     pub scopes: Vec<String>,
     pub needs: Option<Vec<String>>,
     pub store: Option<String>,

@@ -291,6 +291,12 @@ fn describe_byte(text: &str, at: usize) -> String {
 }
 
 impl<'a> Reader<'a> {
+    /// From `at` to the end of its line (for recognizing what an unquoted value is).
+    fn rest_of_line(&self, at: usize) -> &'a str {
+        let rest = self.text.get(at..).unwrap_or("");
+        rest.find(['\n', '\r']).map_or(rest, |n| &rest[..n])
+    }
+
     fn err<T>(&self, at: usize, message: impl Into<String>) -> R<T> {
         Err(SyntaxError {
             at,
@@ -628,12 +634,7 @@ impl<'a> Reader<'a> {
                     .position(|&c| !is_bare_key_char(c))
                     .map_or(self.b.len(), |n| start + n);
                 let word = &self.text[start..word_end];
-                return self.err(
-                    start,
-                    format!(
-                        "expected a value, found `{word}`: strings need quotes, like \"{word}\""
-                    ),
-                );
+                return self.err(start, unquoted(word, self.rest_of_line(start)));
             }
             _ => {
                 return self.err(
@@ -1057,9 +1058,16 @@ impl<'a> Reader<'a> {
         let token = &self.text[start..self.i];
         parse_number(token).ok_or_else(|| SyntaxError {
             at: start,
-            message: format!(
-                "invalid number `{token}`: expected an integer like 42, 0x2A, 1_000 or a float like 3.14, 1e6, inf"
-            ),
+            message: if echoable(token, self.rest_of_line(start)) {
+                format!(
+                    "invalid number `{token}`: expected an integer like 42, 0x2A, 1_000 or a float like 3.14, 1e6, inf"
+                )
+            } else {
+                format!(
+                    "expected a value, found {} (not shown): an inventory holds hints like `sk-proj-...Q2x7`, never keys",
+                    what_it_looks_like(self.rest_of_line(start))
+                )
+            },
         })
     }
 
@@ -1230,6 +1238,31 @@ fn days_in_month(year: u16, month: u8) -> u8 {
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
+    }
+}
+
+/// Whether an unquoted token may be quoted back in a message: not when it (or the rest of
+/// its line) looks like a credential, nor when it is too long to be a typo.
+fn echoable(token: &str, line: &str) -> bool {
+    token.chars().count() <= 24 && !crate::secret::recognize::may_hold_secret(line)
+}
+
+fn what_it_looks_like(line: &str) -> String {
+    match crate::secret::recognize::first_secret(line) {
+        Ok(Some(f)) => format!("what looks like {}", f.what),
+        _ => "a long unquoted word".into(),
+    }
+}
+
+/// The message for a value written without quotes, which is how a pasted key often arrives.
+fn unquoted(word: &str, line: &str) -> String {
+    if echoable(word, line) {
+        format!("expected a value, found `{word}`: strings need quotes, like \"{word}\"")
+    } else {
+        format!(
+            "expected a value, found {} (not shown): strings need quotes, and an inventory holds hints like `sk-proj-...Q2x7`, never keys",
+            what_it_looks_like(line)
+        )
     }
 }
 

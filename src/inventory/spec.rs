@@ -67,6 +67,7 @@ pub(crate) struct ProviderSpec<'a> {
     pub kind: Str<'a>,
     pub admin_credential: Option<Str<'a>>,
     pub base_url: Option<Str<'a>>,
+    pub allow_insecure_http: bool,
     pub settings: Option<Table<'a>>,
 }
 
@@ -77,6 +78,7 @@ pub(crate) struct StoreSpec<'a> {
     pub kind: Str<'a>,
     pub address: Option<Str<'a>>,
     pub credential: Option<Str<'a>>,
+    pub allow_insecure_http: bool,
     pub settings: Option<Table<'a>>,
 }
 
@@ -106,6 +108,7 @@ pub(crate) struct KeySpec<'a> {
     pub provider: Str<'a>,
     pub provider_key_id: Option<Str<'a>>,
     pub hint: Option<Str<'a>>,
+    pub fingerprint: Option<Str<'a>>,
     pub scopes: Vec<Str<'a>>,
     pub needs: Option<Vec<Str<'a>>>,
     pub store: Option<Str<'a>>,
@@ -130,8 +133,22 @@ const POLICY_FIELDS: &[&str] = &[
     "auth_failure_threshold",
     "baseline_days",
 ];
-const PROVIDER_FIELDS: &[&str] = &["id", "kind", "admin_credential", "base_url", "settings"];
-const STORE_FIELDS: &[&str] = &["id", "kind", "address", "credential", "settings"];
+const PROVIDER_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "admin_credential",
+    "base_url",
+    "allow_insecure_http",
+    "settings",
+];
+const STORE_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "address",
+    "credential",
+    "allow_insecure_http",
+    "settings",
+];
 const AGENT_FIELDS: &[&str] = &[
     "id",
     "owner",
@@ -147,6 +164,7 @@ const KEY_FIELDS: &[&str] = &[
     "provider",
     "provider_key_id",
     "hint",
+    "fingerprint",
     "scopes",
     "needs",
     "store",
@@ -161,7 +179,15 @@ const KEY_FIELDS: &[&str] = &[
 /// What a value is, the way the messages quote it: `string "x"`, ``integer `5` ``.
 pub(crate) fn found(item: &Item<'_>) -> String {
     match &item.value {
-        Value::String(s) => format!("string {s:?}"),
+        Value::String(s) => match crate::secret::recognize::first_secret(s) {
+            Ok(None) => format!("string {s:?}"),
+            Ok(Some(format)) => format!(
+                "a string that looks like {} {} (not shown; an inventory holds hints like `sk-proj-...Q2x7`, never keys)",
+                article(format.what),
+                format.what
+            ),
+            Err(_) => "a string (not shown)".into(),
+        },
         Value::Integer(i) => format!("integer `{i}`"),
         Value::Float(f) => format!("float `{f}`"),
         Value::Boolean(b) => format!("boolean `{b}`"),
@@ -169,6 +195,14 @@ pub(crate) fn found(item: &Item<'_>) -> String {
         Value::Array(a) if a.of_tables => "array of tables".into(),
         Value::Array(_) => "array".into(),
         Value::Table(_) => "table".into(),
+    }
+}
+
+fn article(what: &str) -> &'static str {
+    if what.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
     }
 }
 
@@ -271,6 +305,16 @@ impl<'p> Fields<'p> {
             }),
             _ => {
                 self.type_error(&item, "a string", name);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, item: Item<'_>, name: &str) -> Option<bool> {
+        match item.value {
+            Value::Boolean(b) => Some(b),
+            _ => {
+                self.type_error(&item, "a boolean (true or false)", name);
                 None
             }
         }
@@ -397,6 +441,7 @@ pub(crate) fn provider<'a>(item: Item<'a>, out: &mut Problems) -> Option<Provide
     let (has_id, has_kind) = (has(&entries, "id"), has(&entries, "kind"));
     let (mut id, mut kind, mut admin_credential, mut base_url, mut settings) =
         (None, None, None, None, None);
+    let mut insecure = false;
     for (key, item) in entries {
         let name = key.name.as_ref();
         match name {
@@ -404,6 +449,7 @@ pub(crate) fn provider<'a>(item: Item<'a>, out: &mut Problems) -> Option<Provide
             "kind" => kind = f.string(item, name),
             "admin_credential" => admin_credential = f.string(item, name),
             "base_url" => base_url = f.string(item, name),
+            "allow_insecure_http" => insecure = f.boolean(item, name).unwrap_or(false),
             "settings" => settings = f.table(item, name).map(|(t, _)| t),
             _ => f.unknown(&key),
         }
@@ -416,6 +462,7 @@ pub(crate) fn provider<'a>(item: Item<'a>, out: &mut Problems) -> Option<Provide
         kind: kind?,
         admin_credential,
         base_url,
+        allow_insecure_http: insecure,
         settings,
     })
 }
@@ -426,6 +473,7 @@ pub(crate) fn store<'a>(item: Item<'a>, out: &mut Problems) -> Option<StoreSpec<
     let (has_id, has_kind) = (has(&entries, "id"), has(&entries, "kind"));
     let (mut id, mut kind, mut address, mut credential, mut settings) =
         (None, None, None, None, None);
+    let mut insecure = false;
     for (key, item) in entries {
         let name = key.name.as_ref();
         match name {
@@ -433,6 +481,7 @@ pub(crate) fn store<'a>(item: Item<'a>, out: &mut Problems) -> Option<StoreSpec<
             "kind" => kind = f.string(item, name),
             "address" => address = f.string(item, name),
             "credential" => credential = f.string(item, name),
+            "allow_insecure_http" => insecure = f.boolean(item, name).unwrap_or(false),
             "settings" => settings = f.table(item, name).map(|(t, _)| t),
             _ => f.unknown(&key),
         }
@@ -445,6 +494,7 @@ pub(crate) fn store<'a>(item: Item<'a>, out: &mut Problems) -> Option<StoreSpec<
         kind: kind?,
         address,
         credential,
+        allow_insecure_http: insecure,
         settings,
     })
 }
@@ -539,6 +589,7 @@ pub(crate) fn key<'a>(item: Item<'a>, out: &mut Problems) -> Option<KeySpec<'a>>
         provider: blank,
         provider_key_id: None,
         hint: None,
+        fingerprint: None,
         scopes: Vec::new(),
         needs: None,
         store: None,
@@ -563,6 +614,7 @@ pub(crate) fn key<'a>(item: Item<'a>, out: &mut Problems) -> Option<KeySpec<'a>>
             }
             "provider_key_id" => k.provider_key_id = f.string(item, name),
             "hint" => k.hint = f.string(item, name),
+            "fingerprint" => k.fingerprint = f.string(item, name),
             "scopes" => k.scopes = f.strings(item, name).unwrap_or_default(),
             "needs" => k.needs = f.strings(item, name),
             "store" => k.store = f.string(item, name),

@@ -390,7 +390,7 @@ impl AwsIamProvider {
             } else {
                 KeyState::Disabled
             },
-            hint: Some(format!("{}...{}", &k.id[..4.min(k.id.len())], tail(&k.id))),
+            hint: Some(format!("{}...{}", head(&k.id), tail(&k.id))),
             created_at: k.created.map(|t| t.to_rfc3339()),
             last_used_at: None,
         }
@@ -797,13 +797,42 @@ fn coverage(regions: &[String], start: DateTime<Utc>, end: DateTime<Utc>) -> Str
     text
 }
 
+/// The first and last four characters of an id, by character: the id comes from the
+/// provider (or an emulator) and is not guaranteed to be ASCII.
+fn head(id: &str) -> &str {
+    id.char_indices().nth(4).map_or(id, |(at, _)| &id[..at])
+}
+
 fn tail(id: &str) -> &str {
-    id.get(id.len().saturating_sub(4)..).unwrap_or(id)
+    let n = id.chars().count();
+    id.char_indices()
+        .nth(n.saturating_sub(4))
+        .map_or(id, |(at, _)| &id[at..])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hints_of_non_ascii_ids_cut_at_characters() {
+        assert_eq!(head("AKIAEXAMPLE"), "AKIA");
+        assert_eq!(tail("AKIAEXAMPLE"), "MPLE");
+        assert_eq!(head("ÄKIÄ€XAMPLÉ"), "ÄKIÄ");
+        assert_eq!(tail("ÄKIÄ€XAMPLÉ"), "MPLÉ");
+        assert_eq!(head("é"), "é");
+        assert_eq!(tail("é"), "é");
+        let listed = Listed {
+            // Byte 4 falls inside `Ä`: slicing by bytes panicked here.
+            id: "AAAÄBBBB".into(),
+            active: true,
+            created: None,
+        };
+        assert_eq!(
+            AwsIamProvider::located(&listed).hint.as_deref(),
+            Some("AAAÄ...BBBB")
+        );
+    }
 
     #[tokio::test]
     async fn a_write_is_never_executed_in_a_drill() {

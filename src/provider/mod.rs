@@ -275,6 +275,13 @@ pub struct UsageBucket {
     pub cost_usd: f64,
 }
 
+impl UsageBucket {
+    /// Input and output tokens, saturating.
+    pub fn tokens(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+}
+
 /// One access seen by a per-request source (a CloudTrail event, a live database session).
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct UsageEvent {
@@ -325,14 +332,16 @@ pub struct UsageReport {
 }
 
 impl UsageReport {
+    // Counters from a provider's answer saturate: a hostile or broken answer cannot overflow.
     pub fn requests(&self) -> u64 {
-        self.buckets.iter().map(|b| b.requests).sum()
+        self.buckets
+            .iter()
+            .fold(0u64, |a, b| a.saturating_add(b.requests))
     }
     pub fn tokens(&self) -> u64 {
         self.buckets
             .iter()
-            .map(|b| b.input_tokens + b.output_tokens)
-            .sum()
+            .fold(0u64, |a, b| a.saturating_add(b.tokens()))
     }
     pub fn cost_usd(&self) -> f64 {
         self.buckets.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0

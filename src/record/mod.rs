@@ -3,16 +3,23 @@
 //! Each line is `{seq, ts, kind, step, data, prev, hash}`; `hash` is the hex SHA-256 of the
 //! line's canonical form (keys sorted, no whitespace) without `hash`, and `prev` is the hash of
 //! the line before (64 zeros for the first). A `head` file beside the record holds the last
-//! sequence number and hash, so that lines cut from the end are detected too.
+//! sequence number and hash, signed with Ed25519 (see [`signing`]), so that lines cut from
+//! the end and a rewrite of the whole chain are detected too.
 
 mod canonical;
+pub mod files;
+pub mod signing;
 mod state;
 mod verify;
 mod writer;
 
 pub use canonical::canonical_json;
+pub use signing::{PublicKey, Signer, SigningError};
 pub use state::{IncidentState, KeyProgress, Proof, Status, StepFailure, Unavailable};
-pub use verify::{VerifyReport, verify_file};
+pub use verify::{
+    BadLine, Head, HeadState, Rebuilt, Signature, VerifyOptions, VerifyReport, verify_bytes,
+    verify_file, verify_with,
+};
 pub use writer::{RecordWriter, read_entries};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +55,15 @@ pub enum RecordError {
         line: usize,
         reason: String,
     },
+    #[error(
+        "the incident record {path} stopped accepting entries after a failed write ({reason}); nothing more was appended. Fix the cause (disk full?) and run `keyfire incident resume`"
+    )]
+    Poisoned {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Signing(#[from] SigningError),
     #[error(
         "another keyfire process is running this incident (it holds {path}); let it finish or stop it first"
     )]

@@ -1,25 +1,39 @@
 //! Appending to a record: one `write` and an `fsync` per entry, before the action proceeds.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::SecondsFormat;
 use serde_json::Value;
 
-use super::{Entry, GENESIS, HEAD_FILE, RECORD_FILE, RecordError, entry_hash};
+use super::signing::{self, PublicKey, Signer};
+use super::verify::{Head, HeadState, Rebuilt, VerifyOptions};
+use super::{Entry, GENESIS, HEAD_FILE, RECORD_FILE, RecordError, entry_hash, files};
 use crate::clock::Clock;
 use crate::secret::Redactor;
 
 pub struct RecordWriter {
     dir: PathBuf,
     file: File,
-    head: File,
     /// Held for the writer's life: two processes never run (and append to) one incident.
     _lock: File,
     next_seq: u64,
     prev: String,
     redactor: Redactor,
+    signer: Signer,
+    /// The signing key the record declares for its latest lines; heads are signed only once
+    /// the record declares this writer's key (a resume after the key changed declares it in
+    /// `incident_resumed`).
+    declared: Option<PublicKey>,
+    /// Heads rebuilt after crashes, carried in every later head (and covered by its signature).
+    rebuilt: Vec<Rebuilt>,
+    /// A head to rebuild at the next durable point (found missing, empty or lagging).
+    pending_rebuild: Option<Rebuilt>,
+    /// Length of the record up to its last complete line.
+    good_len: u64,
+    /// Set by the first failed write: nothing more is appended.
+    poisoned: Option<String>,
 }
 
 impl std::fmt::Debug for RecordWriter {
@@ -27,6 +41,7 @@ impl std::fmt::Debug for RecordWriter {
         f.debug_struct("RecordWriter")
             .field("dir", &self.dir)
             .field("next_seq", &self.next_seq)
+            .field("poisoned", &self.poisoned)
             .finish()
     }
 }
@@ -38,46 +53,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
     }
 }
 
-#[cfg(unix)]
-fn private_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-}
-
-#[cfg(not(unix))]
-fn private_dir(path: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(path)
-}
-
-fn open_append(path: &Path, create_new: bool) -> std::io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.append(true);
-    if create_new {
-        opts.create_new(true);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)
-}
-
 /// An exclusive lock on `dir/lock`, or `Busy` when another process holds it.
 fn take_lock(dir: &Path) -> Result<File, RecordError> {
     let path = dir.join("lock");
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let file = opts.open(&path).map_err(io(&path))?;
+    let file = files::open_or_create(&path).map_err(io(&path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(RecordError::Busy { path }),
@@ -87,21 +66,27 @@ fn take_lock(dir: &Path) -> Result<File, RecordError> {
 
 /// A process killed in the middle of a large `write` can leave a partial last line. Every
 /// complete line before it is intact (each was fsynced before the next action), so the
-/// fragment is moved to `record.jsonl.torn` and the record continues from the last full line.
+/// fragment is kept in `record.jsonl.torn.N` (never overwriting an earlier one) and the
+/// record continues from the last full line.
 fn set_aside_torn_line(path: &Path) -> Result<(), RecordError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+    let bytes = files::read(path).map_err(io(path))?;
     if bytes.is_empty() || bytes.ends_with(b"\n") {
         return Ok(());
     }
     let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let torn = path.with_extension("jsonl.torn");
-    std::fs::write(&torn, &bytes[keep..]).map_err(io(&torn))?;
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io(path))?;
+    let base = path.with_extension("jsonl.torn");
+    let (torn, mut f) = files::create_numbered(&base).map_err(io(&base))?;
+    f.write_all(&bytes[keep..]).map_err(io(&torn))?;
+    f.sync_all().map_err(io(&torn))?;
+    let f = files::open(path, |o| {
+        o.write(true);
+    })
+    .map_err(io(path))?;
     f.set_len(keep as u64).map_err(io(path))?;
     f.sync_all().map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        files::sync_dir(dir).map_err(io(dir))?;
+    }
     Ok(())
 }
 
@@ -120,32 +105,74 @@ fn scrub_value(v: &mut Value, r: &Redactor) {
     }
 }
 
+/// The data directory an incident directory (`DATA/incidents/ID`) belongs to.
+fn data_dir_of(dir: &Path) -> &Path {
+    dir.parent().and_then(Path::parent).unwrap_or(dir)
+}
+
 impl RecordWriter {
-    /// Create `dir` (0700) and a new, empty record in it (0600).
+    /// Create `dir` (0700) and a new, empty record in it (0600), signed with this machine's
+    /// record signing key (created on first use, outside the data directory).
     pub fn create(dir: &Path, redactor: Redactor) -> Result<Self, RecordError> {
-        private_dir(dir).map_err(io(dir))?;
+        let signer = Signer::load_or_create(data_dir_of(dir))?;
+        Self::create_signed(dir, redactor, signer)
+    }
+
+    /// `create` with a given signing key.
+    pub fn create_signed(
+        dir: &Path,
+        redactor: Redactor,
+        signer: Signer,
+    ) -> Result<Self, RecordError> {
+        files::private_dir(dir).map_err(io(dir))?;
         let lock = take_lock(dir)?;
         let path = dir.join(RECORD_FILE);
-        let file = open_append(&path, true).map_err(io(&path))?;
-        let head = open_head(dir).map_err(io(dir))?;
+        let file = files::create_new(&path, true).map_err(io(&path))?;
+        files::sync_dir(dir).map_err(io(dir))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             file,
-            head,
             _lock: lock,
             next_seq: 1,
             prev: GENESIS.into(),
             redactor,
+            signer,
+            declared: None,
+            rebuilt: Vec::new(),
+            pending_rebuild: None,
+            good_len: 0,
+            poisoned: None,
         })
     }
 
-    /// Reopen an existing record to continue it. The whole chain is checked first: an
-    /// incident is never resumed on top of a damaged record.
+    /// Reopen an existing record to continue it. The whole chain (and its signature) is
+    /// checked first: an incident is never resumed on top of a damaged record. A head that
+    /// is missing, empty or lagging after a crash is rebuilt at the next durable point.
     pub fn reopen(dir: &Path, redactor: Redactor) -> Result<(Self, Vec<Entry>), RecordError> {
+        let signer = Signer::load_or_create(data_dir_of(dir))?;
+        Self::reopen_signed(dir, redactor, signer)
+    }
+
+    /// `reopen` with a given signing key.
+    pub fn reopen_signed(
+        dir: &Path,
+        redactor: Redactor,
+        signer: Signer,
+    ) -> Result<(Self, Vec<Entry>), RecordError> {
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(RecordError::Io {
+                path: dir.to_path_buf(),
+                source: files::symlink_refused(dir),
+            });
+        }
         let lock = take_lock(dir)?;
         let path = dir.join(RECORD_FILE);
         set_aside_torn_line(&path)?;
-        let report = super::verify_file(&path);
+        let mut opts = VerifyOptions::local();
+        if !opts.trusted.contains(signer.public()) {
+            opts.trusted.push(signer.public().clone());
+        }
+        let report = super::verify::verify_with(&path, &opts);
         if let Some(bad) = report.first_bad.as_ref() {
             return Err(RecordError::Damaged {
                 path,
@@ -154,21 +181,56 @@ impl RecordWriter {
             });
         }
         let entries = read_entries(&path)?;
-        let file = open_append(&path, false).map_err(io(&path))?;
-        let head = open_head(dir).map_err(io(dir))?;
+        let file = files::open(&path, |o| {
+            o.append(true);
+        })
+        .map_err(io(&path))?;
+        let good_len = file.metadata().map_err(io(&path))?.len();
         let (next_seq, prev) = match entries.last() {
             Some(e) => (e.seq + 1, e.hash.clone()),
             None => (1, GENESIS.into()),
         };
+        let declared = entries.iter().rev().find_map(|e| match e.kind.as_str() {
+            "incident_opened" | "incident_resumed" => e
+                .data
+                .get("signing_key")
+                .and_then(Value::as_str)
+                .and_then(PublicKey::parse),
+            _ => None,
+        });
+        let last = entries.last().map_or(0, |e| e.seq);
+        let pending_rebuild = match &report.head {
+            Some(HeadState::Missing) => Some("missing"),
+            Some(HeadState::Empty) => Some("empty"),
+            Some(HeadState::Lagging { .. }) => Some("lagging behind the record"),
+            _ => None,
+        }
+        .map(|was| Rebuilt {
+            seq: last,
+            was: match &report.head {
+                Some(HeadState::Lagging { head_seq }) => format!("{was} at line {head_seq}"),
+                _ => was.to_string(),
+            },
+        });
+        let rebuilt = report
+            .head_file
+            .as_ref()
+            .map(|h| h.rebuilt.clone())
+            .unwrap_or_default();
         Ok((
             Self {
                 dir: dir.to_path_buf(),
                 file,
-                head,
                 _lock: lock,
                 next_seq,
                 prev,
                 redactor,
+                signer,
+                declared,
+                rebuilt,
+                pending_rebuild,
+                good_len,
+                poisoned: None,
             },
             entries,
         ))
@@ -186,7 +248,19 @@ impl RecordWriter {
         &self.redactor
     }
 
-    /// Append one entry: scrubbed, chained, written with a single `write`, then `fsync`ed.
+    /// The public half of the key that signs this record's head.
+    pub fn public_key(&self) -> &PublicKey {
+        self.signer.public()
+    }
+
+    /// Why the writer stopped accepting entries, if it did.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    /// Append one entry: scrubbed, chained, written with a single `write`, then `fsync`ed
+    /// (durable kinds) and the head re-signed. After a failed write nothing more is
+    /// appended: the file is cut back to its last complete line and every later call fails.
     pub fn append(
         &mut self,
         clock: &dyn Clock,
@@ -194,7 +268,24 @@ impl RecordWriter {
         step: Option<&str>,
         mut data: Value,
     ) -> Result<Entry, RecordError> {
+        let path = self.path();
+        if let Some(reason) = &self.poisoned {
+            return Err(RecordError::Poisoned {
+                path,
+                reason: reason.clone(),
+            });
+        }
         scrub_value(&mut data, &self.redactor);
+        // The first line declares the signing key; a resume declares it again when it is
+        // not the one in force (a new machine, or a keyring emptied by a reboot).
+        let declares = (kind == "incident_opened" && self.next_seq == 1)
+            || (kind == "incident_resumed" && self.declared.as_ref() != Some(self.signer.public()));
+        if declares && let Value::Object(map) = &mut data {
+            map.insert(
+                "signing_key".into(),
+                Value::String(self.signer.public().to_text()),
+            );
+        }
         let ts = clock.now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let seq = self.next_seq;
         let hash = entry_hash(seq, &ts, kind, step, &data, &self.prev);
@@ -207,39 +298,93 @@ impl RecordWriter {
             prev: self.prev.clone(),
             hash,
         };
-        let path = self.path();
         let mut line = serde_json::to_vec(&entry).map_err(|e| RecordError::Io {
             path: path.clone(),
             source: std::io::Error::other(e),
         })?;
         line.push(b'\n');
-        self.file.write_all(&line).map_err(io(&path))?;
         // Entries that precede no external action (a response, evidence) become durable with
         // the next synced entry; every entry that precedes one is synced before it happens.
-        if durable(kind) {
-            self.file.sync_data().map_err(io(&path))?;
+        let durable = durable(kind);
+        let written = self.file.write_all(&line).and_then(|()| {
+            if durable {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            return Err(self.poison(e, true));
         }
-        self.write_head(seq, &entry.hash)?;
+        self.good_len += line.len() as u64;
         self.next_seq += 1;
         self.prev = entry.hash.clone();
+        if declares {
+            self.declared = Some(self.signer.public().clone());
+        }
+        if durable && let Err(e) = self.write_head(seq, &entry.hash) {
+            // The line is complete and synced; only its head is missing. Stop here all the
+            // same: resume rebuilds the head from the verified chain.
+            return Err(self.poison(e, false));
+        }
         Ok(entry)
     }
 
-    /// Overwrite the head in place: a fixed-size JSON object padded with spaces, one `pwrite`.
-    /// It is not fsynced: the record line it points to already is, a killed process loses
-    /// nothing from the page cache, and `verify` accepts a head that lags behind the record
-    /// (only a head *ahead* of the record means lines were cut).
-    fn write_head(&self, seq: u64, hash: &str) -> Result<(), RecordError> {
-        let head = self.dir.join(HEAD_FILE);
-        let body = serde_json::json!({ "seq": seq, "hash": hash }).to_string();
-        let padded = format!("{body:<HEAD_SIZE$}\n");
-        write_at_start(&self.head, padded.as_bytes()).map_err(io(&head))?;
-        Ok(())
+    /// Stop the writer after a failed write, cutting a partial line off the record.
+    fn poison(&mut self, e: std::io::Error, cut: bool) -> RecordError {
+        let path = self.path();
+        let mut reason = e.to_string();
+        if cut {
+            let cut_result = files::open(&path, |o| {
+                o.write(true);
+            })
+            .and_then(|f| {
+                f.set_len(self.good_len)?;
+                f.sync_all()
+            });
+            if let Err(c) = cut_result {
+                reason = format!(
+                    "{reason}; cutting the partial line off also failed ({c}): resume keeps it as a torn fragment"
+                );
+            }
+        }
+        self.poisoned = Some(reason.clone());
+        RecordError::Poisoned { path, reason }
+    }
+
+    /// Replace the head with a signed one naming line `seq`: temp file, fsync, rename, fsync
+    /// of the directory, so a crash leaves the previous head or this one, never a torn one.
+    fn write_head(&mut self, seq: u64, hash: &str) -> std::io::Result<()> {
+        // Until the record declares this writer's key (the resume line does), a head signed
+        // with it would not verify: keep the previous head, which `verify` accepts as lagging.
+        if self.declared.as_ref() != Some(self.signer.public()) {
+            return Ok(());
+        }
+        if let Some(r) = self.pending_rebuild.take() {
+            self.rebuilt.push(r);
+        }
+        let msg = signing::head_message(seq, hash, &self.rebuilt);
+        let head = Head {
+            seq,
+            hash: hash.to_string(),
+            public_key: Some(self.signer.public().to_text()),
+            sig: Some(self.signer.sign_hex(&msg)),
+            rebuilt: self.rebuilt.clone(),
+        };
+        let mut body = serde_json::to_vec(&head).map_err(std::io::Error::other)?;
+        body.push(b'\n');
+        files::write_atomic(&self.dir.join(HEAD_FILE), &body)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn replace_file_for_test(&mut self, file: File) {
+        self.file = file;
     }
 }
 
 /// Kinds after which something happens outside keyfire (a request, an operator's decision,
-/// the end of an action or of the incident): these are fsynced before the caller goes on.
+/// the end of an action or of the incident): these are fsynced, and the head is signed,
+/// before the caller goes on.
 fn durable(kind: &str) -> bool {
     !matches!(
         kind,
@@ -247,36 +392,14 @@ fn durable(kind: &str) -> bool {
     )
 }
 
-/// Every head is this long (plus a newline), so each write replaces the whole file.
-const HEAD_SIZE: usize = 127;
-
-fn open_head(dir: &Path) -> std::io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(dir.join(HEAD_FILE))
-}
-
-#[cfg(unix)]
-fn write_at_start(f: &File, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    f.write_all_at(bytes, 0)
-}
-
-#[cfg(not(unix))]
-fn write_at_start(mut f: &File, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    f.seek(SeekFrom::Start(0))?;
-    f.write_all(bytes)
-}
-
 /// Read every entry of a record without checking the chain (see `verify_file` for that).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>, RecordError> {
-    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let bytes = files::read(path).map_err(io(path))?;
+    let text = String::from_utf8(bytes).map_err(|_| RecordError::Damaged {
+        path: path.to_path_buf(),
+        line: 0,
+        reason: "the record is not UTF-8 text".into(),
+    })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -290,4 +413,105 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>, RecordError> {
         out.push(entry);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::record::verify::verify_with;
+
+    fn signed_writer(dir: &Path) -> (RecordWriter, PublicKey) {
+        let (signer, _) = Signer::generate().unwrap();
+        let public = signer.public().clone();
+        let w = RecordWriter::create_signed(dir, Redactor::new(), signer).unwrap();
+        (w, public)
+    }
+
+    fn trusting(key: &PublicKey) -> VerifyOptions {
+        VerifyOptions {
+            trusted: vec![key.clone()],
+            required: true,
+        }
+    }
+
+    #[test]
+    fn a_failed_append_poisons_the_writer_and_cuts_the_partial_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("inc");
+        let (mut w, public) = signed_writer(&dir);
+        let clock = SystemClock;
+        w.append(&clock, "incident_opened", None, serde_json::json!({}))
+            .unwrap();
+        w.append(&clock, "step_failed", None, serde_json::json!({"n": 2}))
+            .unwrap();
+        let good = std::fs::read(w.path()).unwrap();
+        // A full disk's substitute: the record's handle can no longer be written.
+        let read_only = std::fs::File::open(w.path()).unwrap();
+        w.replace_file_for_test(read_only);
+        let err = w
+            .append(&clock, "step_failed", None, serde_json::json!({"n": 3}))
+            .unwrap_err();
+        assert!(matches!(err, RecordError::Poisoned { .. }), "{err}");
+        assert!(w.poisoned().is_some());
+        // Nothing more is appended, even once writing would work again.
+        let path = w.path();
+        w.replace_file_for_test(
+            files::open(&path, |o| {
+                o.append(true);
+            })
+            .unwrap(),
+        );
+        assert!(matches!(
+            w.append(&clock, "step_failed", None, serde_json::json!({"n": 4})),
+            Err(RecordError::Poisoned { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        assert!(verify_with(&path, &trusting(&public)).ok());
+    }
+
+    #[test]
+    fn a_partial_write_is_cut_back_to_the_last_good_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("inc");
+        let (mut w, public) = signed_writer(&dir);
+        let clock = SystemClock;
+        w.append(&clock, "incident_opened", None, serde_json::json!({}))
+            .unwrap();
+        let good = std::fs::read(w.path()).unwrap();
+        // Half a line reached the file before the failure.
+        {
+            let mut f = files::open(&w.path(), |o| {
+                o.append(true);
+            })
+            .unwrap();
+            f.write_all(b"{\"seq\":2,\"ts\":").unwrap();
+        }
+        let poisoned = w.poison(std::io::Error::other("disk full"), true);
+        assert!(poisoned.to_string().contains("disk full"));
+        assert_eq!(std::fs::read(w.path()).unwrap(), good);
+        assert!(verify_with(&w.path(), &trusting(&public)).ok());
+    }
+
+    #[test]
+    fn the_head_is_signed_and_replaced_atomically() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("inc");
+        let (mut w, public) = signed_writer(&dir);
+        let clock = SystemClock;
+        let first = w
+            .append(&clock, "incident_opened", None, serde_json::json!({}))
+            .unwrap();
+        assert_eq!(first.data["signing_key"], public.to_text());
+        let head: Head =
+            serde_json::from_slice(&std::fs::read(dir.join(HEAD_FILE)).unwrap()).unwrap();
+        assert_eq!(head.seq, 1);
+        let sig = head.sig.unwrap();
+        assert!(public.verifies(&signing::head_message(1, &first.hash, &[]), &sig));
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+    }
 }

@@ -1058,7 +1058,7 @@ impl Ctx {
             old,
             run.facts.provider_key_id.as_deref(),
             run.facts.provider_key_hint.as_deref(),
-            None,
+            run.key.fingerprint.as_deref(),
         );
         if self.params.dry_run {
             let out = self
@@ -1722,7 +1722,9 @@ impl Ctx {
         };
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
         let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
-        let requests: u64 = in_window.iter().map(|b| b.requests).sum();
+        let requests = in_window
+            .iter()
+            .fold(0u64, |a, b| a.saturating_add(b.requests));
         let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
         let mut text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
@@ -1753,7 +1755,7 @@ impl Ctx {
                 "baseline_start": baseline_start,
                 "pages": report.pages,
                 "requests": requests,
-                "tokens": in_window.iter().map(|b| b.input_tokens + b.output_tokens).sum::<u64>(),
+                "tokens": in_window.iter().fold(0u64, |a, b| a.saturating_add(b.tokens())),
                 "cost_usd": cost,
                 "buckets": report.buckets,
                 "events_source": report.events_source,
@@ -1863,7 +1865,7 @@ impl Ctx {
                     b.start,
                     b.end,
                     b.requests,
-                    b.input_tokens + b.output_tokens,
+                    b.tokens(),
                     b.cost_usd,
                 ));
             }
@@ -1878,28 +1880,32 @@ impl Ctx {
                         model: src.models.then(|| ev.action.clone()),
                         requests: 1,
                         tokens: 0,
-                        cost_usd: 0.0,
+                        cost_usd: None,
                     });
                 }
                 eval.source(src);
             }
         }
-        let matcher = logs::KeyMatch::new(
-            &run.key.id,
-            run.facts
-                .provider_key_id
-                .as_deref()
-                .or(run.key.provider_key_id.as_deref()),
-            run.key.hint.as_deref(),
+        // The store's value (read in memory by the redeploy step) also matches by its SHA-256:
+        // gateways such as LiteLLM log that instead of the key.
+        let matcher = logs::KeyMatch::for_key(
+            &run.key,
+            run.facts.provider_key_id.as_deref(),
+            run.bag.old_key.as_ref().map(|v| v.expose()),
         );
-        for path in self.params.logs.clone() {
-            eval.source(logs::source_info(&path));
-            logs::read(&path, &matcher, |e| eval.feed(e)).map_err(|e| Failure::Failed {
-                error: format!("{step}: {e}"),
-                status: None,
-                retryable: true,
-            })?;
-        }
+        let paths = self.params.logs.clone();
+        crate::audit::feed_logs(
+            &mut eval,
+            &run.key.id,
+            &matcher,
+            &paths,
+            logs::OnBadLine::Count,
+        )
+        .map_err(|e| Failure::Failed {
+            error: format!("{step}: {e}"),
+            status: None,
+            retryable: true,
+        })?;
         let summary = eval.finish();
         let text = summary
             .rules
@@ -1911,6 +1917,7 @@ impl Ctx {
                 crate::audit::RuleStatus::Clean => format!("{}: clean", r.rule),
                 crate::audit::RuleStatus::NotEvaluable => format!("{}: not evaluable", r.rule),
             })
+            .chain(summary.notes.iter().cloned())
             .collect::<Vec<_>>()
             .join("; ");
         let key = run.key.id.clone();
@@ -2053,20 +2060,6 @@ fn usage_from_evidence(data: &Value) -> crate::provider::UsageReport {
         }),
         notes: Vec::new(),
     }
-}
-
-pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 fn describe_output(out: &OpOutput) -> Value {

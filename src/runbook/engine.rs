@@ -477,12 +477,18 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
 
 /// Crash-test hook: when `KEYFIRE_FAILPOINT` names this point, stop here until killed, so a
 /// test can SIGKILL the process at an exact place in a local (non-HTTP) action.
+/// Compiled in only with the `testing` feature (the test suite's), never in a release build.
+#[cfg(feature = "testing")]
 pub(super) fn failpoint(name: &str) {
     if std::env::var("KEYFIRE_FAILPOINT").is_ok_and(|v| v == name) {
         eprintln!("keyfire: paused at failpoint {name}");
         std::thread::sleep(std::time::Duration::from_secs(600));
     }
 }
+
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+pub(super) fn failpoint(_name: &str) {}
 
 pub(super) enum ActionOutcome {
     Done,
@@ -966,11 +972,11 @@ pub(super) fn render_reports(ctx: &Ctx) -> std::io::Result<crate::report::Report
     let report = crate::report::build(&ctx.id, &entries)
         .ok_or_else(|| std::io::Error::other("empty record"))?;
     let dir = ctx.record.dir();
-    super::actions::write_private(
+    crate::record::files::write_atomic(
         &dir.join("report.md"),
         crate::report::render_markdown(&report).as_bytes(),
     )?;
-    super::actions::write_private(
+    crate::record::files::write_atomic(
         &dir.join("report.json"),
         crate::report::render_json(&report).as_bytes(),
     )?;

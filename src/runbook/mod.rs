@@ -4,7 +4,6 @@
 pub mod action;
 mod actions;
 mod campaign;
-pub(crate) use actions::write_private;
 mod engine;
 pub mod facts;
 pub mod gate;

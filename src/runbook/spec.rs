@@ -103,7 +103,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Runbook, RunbookError> {
     let spec: RunbookSpec = match toml::from_str(text) {
         Ok(s) => s,
         Err(e) => {
-            at(e.span().unwrap_or(0..0), e.message().trim().to_string());
+            at(
+                e.span().unwrap_or(0..0),
+                crate::secret::scrub_formats(e.message().trim()),
+            );
             return Err(RunbookError::Invalid(problems));
         }
     };

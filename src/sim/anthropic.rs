@@ -29,7 +29,9 @@ use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use super::{ErrorStyle, Fault, LoggedRequest, Observer, Running, observe, serve, token};
+#[cfg(feature = "testing")]
+use super::Fault;
+use super::{ErrorStyle, LoggedRequest, Observer, Running, observe, serve, token};
 use crate::provider::UsageBucket;
 
 pub const WORKSPACE: &str = "wrkspc_01KeyfireSimDefault";
@@ -281,6 +283,7 @@ impl AnthropicSim {
         &self.observer
     }
 
+    #[cfg(feature = "testing")]
     pub fn inject(&self, fault: Fault) {
         self.observer.inject(fault);
     }

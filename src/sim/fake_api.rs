@@ -27,7 +27,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Fault, LoggedRequest, Observer, Running, api_error, observe, serve, token};
+#[cfg(feature = "testing")]
+use super::Fault;
+use super::{LoggedRequest, Observer, Running, api_error, observe, serve, token};
 use crate::provider::UsageBucket;
 use crate::secret::hint_of;
 
@@ -174,6 +176,7 @@ impl FakeApi {
         &self.observer
     }
 
+    #[cfg(feature = "testing")]
     pub fn inject(&self, fault: Fault) {
         self.observer.inject(fault);
     }

@@ -40,7 +40,9 @@ use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde_json::{Value, json};
 
-use super::{ErrorStyle, Fault, LoggedRequest, Observer, Running, observe, serve, token};
+#[cfg(feature = "testing")]
+use super::Fault;
+use super::{ErrorStyle, LoggedRequest, Observer, Running, observe, serve, token};
 use crate::provider::UsageBucket;
 
 pub const ORGANIZATION: &str = "org-keyfiresim";
@@ -481,6 +483,7 @@ impl OpenAiSim {
         &self.observer
     }
 
+    #[cfg(feature = "testing")]
     pub fn inject(&self, fault: Fault) {
         self.observer.inject(fault);
     }

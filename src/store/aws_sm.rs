@@ -234,14 +234,16 @@ impl AwsSecretsManager {
                     let mut obj = current
                         .as_ref()
                         .and_then(|(_, v)| {
-                            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
-                                v.expose(),
-                            )
-                            .ok()
+                            serde_json::from_str::<crate::secret::SecretMap>(v.expose()).ok()
                         })
                         .unwrap_or_default();
-                    obj.insert(loc.field.clone(), new.expose().into());
-                    Secret::new(serde_json::Value::Object(obj).to_string())
+                    if let Some(mut old) = obj.0.insert(loc.field.clone(), new.expose().into()) {
+                        crate::secret::zeroize_json(&mut old);
+                    }
+                    Secret::new(
+                        serde_json::to_string(&obj.0)
+                            .map_err(|e| StoreError::Malformed(e.to_string()))?,
+                    )
                 };
                 if current.is_none() {
                     // Nothing stored yet: the first version is current by definition.
@@ -383,13 +385,12 @@ fn extract(text: &str, loc: &SecretLocation) -> Result<Secret, StoreError> {
     if is_bare(loc) {
         return Ok(Secret::new(text));
     }
-    let obj: serde_json::Map<String, serde_json::Value> =
+    let obj: crate::secret::SecretMap =
         serde_json::from_str(text).map_err(|_| StoreError::NoField {
             path: loc.path.clone(),
             field: loc.field.clone(),
         })?;
-    obj.get(&loc.field)
-        .and_then(|v| v.as_str())
+    obj.get_str(&loc.field)
         .map(Secret::new)
         .ok_or_else(|| StoreError::NoField {
             path: loc.path.clone(),

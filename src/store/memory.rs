@@ -105,6 +105,8 @@ impl MemoryStore {
                         path: loc.path.clone(),
                         field: loc.field.clone(),
                     })?;
+                // Like every other store: a value read is a value the redactor must know.
+                http.redactor().learn(&value);
                 Ok(StoreOutput::Value {
                     value,
                     version: n.into(),
@@ -136,5 +138,36 @@ impl MemoryStore {
                 noop: true,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Redactor;
+
+    #[test]
+    fn a_value_read_is_taught_to_the_redactor() {
+        let store = MemoryStore::named("memory-learns-what-it-reads");
+        let value = "mem-FAKE-stored-value-0123456789";
+        store.seed("agents/a", "value", Secret::new(value));
+        let http = Http::new(false, Redactor::new()).expect("client");
+        let loc = SecretLocation {
+            path: "agents/a".into(),
+            field: "value".into(),
+        };
+        let out = store
+            .execute(
+                &StoreOp::Read { version: None },
+                &loc,
+                &http,
+                &SecretBag::default(),
+            )
+            .expect("read");
+        assert!(matches!(out, StoreOutput::Value { .. }));
+        assert_eq!(
+            http.redactor().scrub(&format!("error near {value}")),
+            "error near [REDACTED]"
+        );
     }
 }

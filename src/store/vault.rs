@@ -92,7 +92,8 @@ struct ReadResponse {
 
 #[derive(Deserialize)]
 struct ReadData {
-    data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The secret's fields: the key and whatever else is stored beside it, zeroed on drop.
+    data: Option<crate::secret::SecretMap>,
     metadata: Metadata,
 }
 
@@ -417,10 +418,9 @@ impl VaultKv2 {
             return Ok(StoreOutput::Missing);
         };
         let number = body.data.metadata.version;
-        self.remember(&loc.path, number, &data);
+        self.remember(&loc.path, number, &data.0);
         let value = data
-            .get(&loc.field)
-            .and_then(|v| v.as_str())
+            .get_str(&loc.field)
             .ok_or_else(|| StoreError::NoField {
                 path: loc.path.clone(),
                 field: loc.field.clone(),
@@ -456,7 +456,7 @@ impl VaultKv2 {
         secrets: &SecretBag,
     ) -> Result<Secret, StoreError> {
         let new_key = secrets.new_key.as_ref().ok_or(StoreError::NoNewKey)?;
-        let mut data = serde_json::Map::new();
+        let mut data = crate::secret::SecretMap(serde_json::Map::new());
         if cas > 0 {
             let cached = |s: &Self| {
                 s.versions
@@ -485,15 +485,20 @@ impl VaultKv2 {
                     loc.path
                 )));
             };
-            data = serde_json::from_str(whole.expose())
+            data.0 = serde_json::from_str(whole.expose())
                 .map_err(|e| StoreError::Malformed(e.to_string()))?;
         }
-        data.insert(
+        data.0.insert(
             loc.field.clone(),
             serde_json::Value::String(new_key.expose().to_string()),
         );
-        let body = serde_json::json!({ "options": { "cas": cas }, "data": data });
-        Ok(Secret::new(body.to_string()))
+        let fields = Secret::new(
+            serde_json::to_string(&data.0).map_err(|e| StoreError::Malformed(e.to_string()))?,
+        );
+        Ok(Secret::new(format!(
+            r#"{{"options":{{"cas":{cas}}},"data":{}}}"#,
+            fields.expose()
+        )))
     }
 
     /// Fail with a clear error when the secret's latest version is soft-deleted or destroyed

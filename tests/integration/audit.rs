@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
-use keyfire::audit::logs::{self, KeyMatch};
+use keyfire::audit::logs::{self, KeyMatch, OnBadLine};
 use keyfire::audit::{Evaluator, Event, Expectations, RuleStatus, SourceInfo, Window};
 use keyfire::inventory::ActiveHours;
 use keyfire::sim::Fault;
@@ -63,7 +63,7 @@ fn req(ts: DateTime<Utc>, ip: &str, status: u16, model: &str) -> Event {
         model: Some(model.into()),
         requests: 1,
         tokens: 100,
-        cost_usd: 0.01,
+        cost_usd: Some(0.01),
     }
 }
 
@@ -214,13 +214,13 @@ fn gateway_logs_read_jsonl_csv_and_litellm_spend_logs() {
     );
     let mut got = Vec::new();
     for p in [&jsonl, &csv, &litellm] {
-        logs::read(p, &m, |e| got.push(e.clone())).unwrap();
+        logs::read(p, &m, OnBadLine::Stop, |e: &Event| got.push(e.clone())).unwrap();
     }
     assert_eq!(got.len(), 3, "the other key's line is skipped: {got:?}");
     assert_eq!(got[0].status, Some(401));
     assert_eq!(got[0].source_ip, Some("198.51.100.1".parse().unwrap()));
     assert_eq!(got[1].tokens, 10);
-    assert_eq!(got[2].cost_usd, 0.25);
+    assert_eq!(got[2].cost_usd, Some(0.25));
     assert_eq!(got[2].tokens, 300);
     assert_eq!(got[2].status, Some(200));
     assert_eq!(got[2].source_ip, Some("198.51.100.3".parse().unwrap()));
@@ -231,7 +231,9 @@ fn gateway_logs_read_jsonl_csv_and_litellm_spend_logs() {
         "{\"timestamp\":\"2026-11-20T03:04:05Z\"}\n{\"timestamp\":\"yesterday\"}\n",
     )
     .unwrap();
-    let err = logs::read(&bad, &m, |_| {}).unwrap_err().to_string();
+    let err = logs::read(&bad, &m, OnBadLine::Stop, |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(
         err.ends_with(":2: timestamp is not RFC 3339, `YYYY-MM-DD HH:MM:SS` or Unix seconds"),
         "{err}"
@@ -543,4 +545,552 @@ fn a_rotation_that_fails_after_create_revokes_its_replacement() {
         text.contains("revoking the replacement, the old key stays in use"),
         "{text}"
     );
+}
+
+// ---- gateway logs as LiteLLM writes them, and logs that say nothing about the key ----------
+
+/// The SHA-256 hex of the virtual key behind `tests/fixtures/litellm_spend_logs.jsonl`'s
+/// `api_key` (LiteLLM's `hash_token`): rows r1-r5 and r7 are this key's, r6 another's.
+const FIXTURE_KEY: &str = "sk-fixture-litellm-0001";
+
+fn litellm_fixture() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/litellm_spend_logs.jsonl")
+}
+
+fn read_all(path: &std::path::Path, m: &KeyMatch) -> Vec<Event> {
+    let mut got = Vec::new();
+    logs::read(path, m, OnBadLine::Stop, |e: &Event| got.push(e.clone())).unwrap();
+    got
+}
+
+#[test]
+fn litellm_spend_logs_match_by_fingerprint_read_failure_codes_and_forwarded_for_lists() {
+    let fp = keyfire::audit::fingerprint::of_value(FIXTURE_KEY);
+    let m = KeyMatch::new("litellm-key", None, None).with_fingerprint(&fp);
+    let got = read_all(&litellm_fixture(), &m);
+    assert_eq!(got.len(), 6, "the other key's row is skipped: {got:?}");
+    let statuses: Vec<Option<u16>> = got.iter().map(|e| e.status).collect();
+    // success; success; failure with error_information.error_code "401"; failure with
+    // metadata.status_code 403; failure without a code (unknown, not a success); success.
+    assert_eq!(
+        statuses,
+        [Some(200), Some(200), Some(401), Some(403), None, Some(200)]
+    );
+    assert_eq!(
+        got[1].source_ip,
+        Some("198.51.100.9".parse().unwrap()),
+        "the first address of an X-Forwarded-For list"
+    );
+    assert_eq!(got[5].model.as_deref(), Some("café-model"));
+    assert_eq!(got[0].cost_usd, Some(0.0012));
+    assert_eq!(got[0].tokens, 150);
+
+    // The same table exported as CSV (psql `\copy ... csv header`): `metadata` is JSON text,
+    // times are PostgreSQL's `timestamp(3)` text, with or without an offset.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("spend.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "request_id,api_key,startTime,status,metadata,requester_ip_address,spend\n\
+             r1,{fp},2026-11-16 11:00:00.123,failure,\"{{\"\"error_information\"\": {{\"\"error_code\"\": \"\"401\"\"}}}}\",\"198.51.100.9, 10.0.0.1\",0\n\
+             r2,{fp},2026-11-16 11:00:01.5+00,success,{{}},203.0.113.7,0.002\n"
+        ),
+    )
+    .unwrap();
+    let got = read_all(&csv, &m);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].status, Some(401));
+    assert_eq!(got[0].source_ip, Some("198.51.100.9".parse().unwrap()));
+    assert_eq!(got[0].ts, t(14, 11) + Duration::milliseconds(123));
+    assert_eq!(got[1].status, Some(200));
+    assert_eq!(got[1].ts, t(14, 11) + Duration::milliseconds(1500));
+
+    // Through the rules: the failures and the foreign address are findings, not "clean".
+    let mut eval = Evaluator::new(
+        window(),
+        Expectations {
+            auth_failure_threshold: 2,
+            ..expect()
+        },
+    );
+    let stats = logs::read(&litellm_fixture(), &m, OnBadLine::Stop, |e| eval.feed(e)).unwrap();
+    assert_eq!((stats.lines, stats.used), (7, 6));
+    eval.log_source(
+        logs::source_info(&litellm_fixture()),
+        "litellm-key",
+        &m,
+        &stats,
+        stats.used,
+    );
+    let s = eval.finish();
+    let by = |r: &str| s.rules.iter().find(|x| x.rule == r).unwrap().clone();
+    assert_eq!(by("auth_failures").status, RuleStatus::Findings);
+    assert!(by("auth_failures").findings[0].starts_with("2 failed authentications"));
+    assert_eq!(by("network").status, RuleStatus::Findings);
+    assert!(by("network").findings[0].starts_with("198.51.100.9: 1 requests"));
+    assert_eq!(by("new_model").status, RuleStatus::Findings);
+}
+
+#[test]
+fn a_fingerprint_from_the_inventory_matches_hashed_keys_and_a_bad_one_is_a_lint_error() {
+    let fp = keyfire::audit::fingerprint::of_value(FIXTURE_KEY);
+    let env = TestEnv::with_inventory_extra(&format!("fingerprint = \"sha256:{fp}\"\n"));
+    let out = env.run(&[
+        "audit",
+        "sales-crm",
+        "--json",
+        "--since",
+        "2026-11-16T00:00:00Z",
+        "--logs",
+        litellm_fixture().to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v[0]["summary"];
+    assert_eq!(
+        s["sources"][0]["name"], "gateway log litellm_spend_logs.jsonl",
+        "{s}"
+    );
+    // Rows r1-r5 and r7 are the key's (r1 in the baseline days, the others in the window).
+    assert!(s["events"].as_u64().unwrap() >= 5, "{s}");
+    assert!(s.get("notes").is_none(), "{s}");
+    for r in s["rules"].as_array().unwrap() {
+        assert!(!r["source"].as_str().unwrap().contains("none of"), "{r}");
+    }
+
+    // Anything but `sha256:` and 64 lowercase hex digits is refused, with file and line, and
+    // without repeating the value (it may be a pasted key).
+    for bad in [
+        "sk-proj-AbCdEf0123456789".to_string(),
+        fp.clone(),
+        format!("sha256:{}", fp.to_uppercase()),
+        format!("sha256:{fp}00"),
+    ] {
+        let env = TestEnv::with_inventory_extra(&format!("fingerprint = \"{bad}\"\n"));
+        let out = env.run(&["inventory", "lint"]);
+        let err = stderr(&out) + &stdout(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("fingerprint must be `sha256:`"), "{err}");
+        assert!(err.contains("inventory.toml:"), "{err}");
+        assert!(!err.contains(&bad), "the value is echoed: {err}");
+    }
+}
+
+#[test]
+fn a_log_with_no_line_for_the_key_makes_every_rule_not_evaluable() {
+    // The fixture's keys are hashes; sales-crm has no fingerprint: nothing belongs to it.
+    let env = TestEnv::new();
+    let out = env.run(&[
+        "audit",
+        "sales-crm",
+        "--since",
+        "2026-11-16T00:00:00Z",
+        "--logs",
+        litellm_fixture().to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(!text.contains("clean"), "{text}");
+    for rule in [
+        "volume",
+        "network",
+        "auth_failures",
+        "off_hours",
+        "new_model",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(rule))
+            .unwrap_or_else(|| panic!("{rule}: {text}"));
+        assert!(
+            line.contains("not evaluable")
+                && line.contains("none of 7 lines in litellm_spend_logs.jsonl belong to sales-crm")
+                && line.contains("look like SHA-256 hashes; set `fingerprint` on the key"),
+            "{line}"
+        );
+    }
+
+    // A plain log of other keys: the same, without the hash hint.
+    let other = write_log(
+        &env,
+        "other.jsonl",
+        &[format!(
+            "{{\"timestamp\":\"{}\",\"key_id\":\"other-key\",\"source_ip\":\"10.0.0.1\",\"status\":200,\"model\":\"m\"}}",
+            Utc::now().to_rfc3339()
+        )],
+    );
+    let json = env.run(&[
+        "audit",
+        "sales-crm",
+        "--json",
+        "--logs",
+        other.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for r in v[0]["summary"]["rules"].as_array().unwrap() {
+        assert_eq!(r["status"], "not_evaluable", "{r}");
+        assert_eq!(
+            r["source"],
+            "none of 1 lines in other.jsonl belong to sales-crm"
+        );
+    }
+    assert_eq!(
+        v[0]["summary"]["requests_in_window"],
+        serde_json::Value::Null
+    );
+}
+
+#[test]
+fn a_rule_that_saw_nothing_of_its_kind_is_not_evaluable() {
+    // Lines with times only: no address, no status, no model.
+    let mut eval = Evaluator::new(window(), expect());
+    eval.source(gateway());
+    for d in 0..17 {
+        eval.feed(&Event {
+            ts: t(d, 10),
+            until: None,
+            source_ip: None,
+            status: None,
+            model: None,
+            requests: 1,
+            tokens: 0,
+            cost_usd: None,
+        });
+    }
+    let s = eval.finish();
+    let by = |r: &str| s.rules.iter().find(|x| x.rule == r).unwrap().clone();
+    for (rule, what) in [
+        ("network", "a client address"),
+        ("auth_failures", "a response status"),
+        ("new_model", "model names"),
+    ] {
+        assert_eq!(by(rule).status, RuleStatus::NotEvaluable, "{rule}");
+        assert!(by(rule).source.contains(what), "{}", by(rule).source);
+    }
+    assert_eq!(
+        by("off_hours").status,
+        RuleStatus::Clean,
+        "per-request times were seen"
+    );
+    assert_eq!(s.spend_in_window_usd, None, "no line carried a cost");
+
+    // Daily buckets only, with a source that claims per-request times: off-hours cannot judge.
+    let mut eval = Evaluator::new(window(), expect());
+    eval.source(gateway());
+    for d in 0..17 {
+        eval.feed(&Event::bucket(t(d, 0), t(d + 1, 0), 5, 0, 0.0));
+    }
+    let s = eval.finish();
+    assert_eq!(s.rules[3].rule, "off_hours");
+    assert_eq!(s.rules[3].status, RuleStatus::NotEvaluable);
+}
+
+#[test]
+fn spend_with_no_source_is_unknown_in_the_audit_and_the_report() {
+    let env = TestEnv::new();
+    // sales-crm's provider (manual) has no usage API, and no logs are given.
+    let json = env.run(&["audit", "sales-crm", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        v[0]["summary"]["spend_in_window_usd"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        v[0]["summary"]["requests_in_window"],
+        serde_json::Value::Null
+    );
+    let text = stdout(&env.run(&["audit", "sales-crm"]));
+    assert!(text.contains("spend unknown"), "{text}");
+    assert!(!text.contains("$0.00"), "{text}");
+
+    let out = env.run(&["incident", "start", "sales-crm", "--dry-run", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let id = env.incident_ids().pop().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&env.run(&["report", &id, "--format", "json"]).stdout).unwrap();
+    assert_eq!(report["keys"][0]["spend_usd"], serde_json::Value::Null);
+    assert_eq!(report["keys"][0]["requests"], serde_json::Value::Null);
+    let md = stdout(&env.run(&["report", &id]));
+    assert!(md.contains("unknown: no usage source answered"), "{md}");
+    assert!(!md.contains("$0.00 over 0 requests"), "{md}");
+}
+
+#[test]
+fn an_incident_matches_hashed_log_keys_by_the_stored_value_and_reads_past_bad_lines() {
+    let env = TestEnv::new();
+    let fp = keyfire::audit::fingerprint::of_value(&env.canaries.old_key);
+    let now = Utc::now();
+    let row = |mins: i64, ip: &str, status: &str, meta: &str| {
+        format!(
+            "{{\"request_id\":\"r{mins}\",\"call_type\":\"acompletion\",\"api_key\":\"{fp}\",\"spend\":0.5,\"total_tokens\":10,\"prompt_tokens\":5,\"completion_tokens\":5,\"startTime\":\"{}\",\"model\":\"gpt-4o-mini\",\"requester_ip_address\":\"{ip}\",\"status\":\"{status}\",\"metadata\":{meta}}}",
+            (now - Duration::minutes(mins)).to_rfc3339()
+        )
+    };
+    let mut lines = vec!["this line is not JSON".to_string()];
+    for i in 0..12 {
+        lines.push(row(
+            30 + i,
+            "198.51.100.4, 10.0.0.2",
+            "failure",
+            "{\"error_information\":{\"error_code\":\"401\"}}",
+        ));
+    }
+    let log = write_log(&env, "spend.jsonl", &lines);
+    let out = env.run(&[
+        "incident",
+        "start",
+        "support-llm",
+        "--yes",
+        "--no-tui",
+        "--logs",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let id = env.incident_ids().pop().unwrap();
+    let rules = env
+        .entries(&id)
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == "evidence" && e.data["action"] == "evaluate_rules")
+        .expect("rules evidence");
+    let d = &rules.data;
+    let names: Vec<&str> = d["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"gateway log spend.jsonl"), "{d}");
+    let auth = d["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "auth_failures")
+        .unwrap();
+    assert_eq!(auth["status"], "findings", "{auth}");
+    assert!(
+        auth["findings"][0]
+            .as_str()
+            .unwrap()
+            .contains("from 198.51.100.4 (12)"),
+        "{auth}"
+    );
+    assert_eq!(d["unreadable_lines"], 1);
+    assert!(
+        d["text"]
+            .as_str()
+            .unwrap()
+            .contains("1 unreadable line(s) in spend.jsonl skipped (first: line 1"),
+        "{d}"
+    );
+    // The key's value is never written: only what the log already held.
+    let record = std::fs::read_to_string(env.record_path(&id)).unwrap();
+    assert!(!record.contains(&env.canaries.old_key));
+}
+
+// ---- hostile input ---------------------------------------------------------------------------
+
+#[test]
+fn json_escapes_in_key_address_and_model_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("esc.jsonl");
+    std::fs::write(
+        &p,
+        "{\"timestamp\":\"2026-11-20T03:04:05Z\",\"key_id\":\"support\\u002dllm\",\"source_ip\":\"198.51.100.\\u0031\",\"status\":200,\"model\":\"caf\\u00e9-model\"}\n",
+    )
+    .unwrap();
+    let got = read_all(&p, &KeyMatch::new("support-llm", None, None));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].model.as_deref(), Some("café-model"));
+    assert_eq!(got[0].source_ip, Some("198.51.100.1".parse().unwrap()));
+}
+
+#[test]
+fn a_line_over_1_mib_is_a_clear_error_or_counted_in_an_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("long.jsonl");
+    let ok = "{\"timestamp\":\"2026-11-20T03:04:05Z\",\"key_id\":\"k\"}";
+    let long = format!(
+        "{{\"timestamp\":\"2026-11-20T03:04:05Z\",\"model\":\"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    std::fs::write(&p, format!("{ok}\n{long}\n{ok}\n")).unwrap();
+    let m = KeyMatch::new("k", None, None);
+    let err = logs::read(&p, &m, OnBadLine::Stop, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with("long.jsonl:2: line is longer than 1048576 bytes"),
+        "{err}"
+    );
+    let mut n = 0;
+    let stats = logs::read(&p, &m, OnBadLine::Count, |_| n += 1).unwrap();
+    assert_eq!(
+        (n, stats.unreadable, stats.first_unreadable.unwrap().0),
+        (2, 1, 2)
+    );
+
+    let csv = dir.path().join("long.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "timestamp,key_id,model\n2026-11-20T03:04:05Z,k,{}\n",
+            "x".repeat(2 << 20)
+        ),
+    )
+    .unwrap();
+    let err = logs::read(&csv, &m, OnBadLine::Stop, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with("long.csv:2: line is longer than 1048576 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn request_counts_saturate_instead_of_wrapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.jsonl");
+    let line = "{\"timestamp\":\"2026-11-17T10:00:00Z\",\"key_id\":\"k\",\"requests\":18446744073709551615,\"tokens\":1e30}";
+    std::fs::write(&p, format!("{line}\n{line}\n")).unwrap();
+    let m = KeyMatch::new("k", None, None);
+    let mut eval = Evaluator::new(window(), expect());
+    let stats = logs::read(&p, &m, OnBadLine::Stop, |e| eval.feed(e)).unwrap();
+    eval.log_source(logs::source_info(&p), "k", &m, &stats, stats.used);
+    let s = eval.finish();
+    assert_eq!(s.requests_in_window, Some(u64::MAX));
+    assert_eq!(s.tokens_in_window, Some(u64::MAX));
+}
+
+#[test]
+fn csv_errors_name_the_physical_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("gw.csv");
+    // Record 2 spans lines 3-4 (a quoted newline); record 3, on line 5, is bad.
+    std::fs::write(
+        &p,
+        "timestamp,key_id,model\n2026-11-20T03:04:05Z,k,a\n2026-11-20T03:04:06Z,k,\"two\nlines\"\nyesterday,k,b\n",
+    )
+    .unwrap();
+    let err = logs::read(&p, &KeyMatch::new("k", None, None), OnBadLine::Stop, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with("gw.csv:5: timestamp is not RFC 3339, `YYYY-MM-DD HH:MM:SS` or Unix seconds"),
+        "{err}"
+    );
+}
+
+#[test]
+fn audit_names_the_first_bad_line_without_its_value_and_exits_2() {
+    let env = TestEnv::new();
+    let log = write_log(
+        &env,
+        "bad.jsonl",
+        &[
+            format!("{{\"timestamp\":\"{}\",\"key_id\":\"sales-crm\"}}", Utc::now().to_rfc3339()),
+            "{\"timestamp\":\"2026-11-20T03:04:05Z\",\"key_id\":\"sales-crm\",\"tokens\":\"sk-proj-Zz9Yy8Xx7Ww6\"}".into(),
+            "not json either".into(),
+        ],
+    );
+    let out = env.run(&["audit", "sales-crm", "--logs", log.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.jsonl:2:"), "{err}");
+    assert!(
+        !err.contains("sk-proj-Zz9Yy8Xx7Ww6"),
+        "the value is echoed: {err}"
+    );
+}
+
+mod log_reader_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines that look like log lines: the documented fields with values of any JSON type.
+    fn field_line() -> impl Strategy<Value = String> {
+        let names = prop::sample::select(vec![
+            "timestamp",
+            "ts",
+            "startTime",
+            "key_id",
+            "api_key",
+            "source_ip",
+            "requester_ip_address",
+            "status",
+            "status_code",
+            "model",
+            "tokens",
+            "prompt_tokens",
+            "cost",
+            "spend",
+            "requests",
+            "metadata",
+        ]);
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| if f.is_finite() {
+                f.to_string()
+            } else {
+                "1e308".into()
+            }),
+            ".{0,40}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just("null".to_string()),
+            Just("{\"error_information\":{\"error_code\":\"401\"}}".to_string()),
+            Just("\"{\\\"status_code\\\":99999}\"".to_string()),
+            Just("[1,{\"a\":[]}]".to_string()),
+            Just("\"1.2.3.4, ::1\"".to_string()),
+        ];
+        prop::collection::vec((names, value), 0..8).prop_map(|fields| {
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        })
+    }
+
+    fn any_line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            field_line().prop_map(String::into_bytes),
+            prop::collection::vec(any::<u8>(), 0..200),
+            ".{0,120}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn the_log_reader_never_panics_on_arbitrary_lines(
+            lines in prop::collection::vec(any_line(), 0..12),
+            csv in any::<bool>(),
+        ) {
+            let mut data = Vec::new();
+            if csv {
+                data.extend_from_slice(b"timestamp,key_id,source_ip,status,model,metadata\n");
+            }
+            for l in &lines {
+                data.extend_from_slice(l);
+                data.push(b'\n');
+            }
+            let path = std::path::Path::new(if csv { "p.csv" } else { "p.jsonl" });
+            for on_bad in [OnBadLine::Stop, OnBadLine::Count] {
+                let mut eval = Evaluator::new(window(), expect());
+                let r = logs::read_stream(&data[..], path, csv, on_bad, |_| Some(0), |_, e| eval.feed(e));
+                if on_bad == OnBadLine::Count && !csv {
+                    prop_assert!(r.is_ok(), "{r:?}");
+                }
+                let _ = eval.finish();
+            }
+        }
+    }
 }

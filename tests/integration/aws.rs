@@ -194,6 +194,7 @@ created_at = 2026-10-01
     }
 
     fn cmd(&self) -> Command {
+        crate::common::hermetic_signing_key();
         let mut c = Command::new(env!("CARGO_BIN_EXE_keyfire"));
         c.env(ADMIN_VAR, json_of(&self.admin))
             .env(BAO_VAR, &self.bao_secret_id)

@@ -51,11 +51,18 @@ fn no_secret_value_reaches_any_file_or_output() {
         .collect();
     assert_eq!(new.len(), 2, "both keys were replaced");
     secrets.extend(new);
+    // The record signing key's private part (PKCS#8, hex) is a secret as well.
+    let signing_key = std::fs::read_to_string(env.signing_key_path()).expect("signing key created");
+    assert!(signing_key.trim().len() > 64);
+    secrets.push(signing_key.trim().to_string());
 
     let mut files = files_under(env.dir.path());
     files.retain(|p| p.extension().is_none_or(|e| e != "toml") || p.ends_with("inventory.toml"));
     assert!(files.iter().any(|p| p.ends_with("record.jsonl")));
     assert!(files.iter().any(|p| p.ends_with("report.md")));
+    // The signing key lives outside the data directory; every other file is scanned.
+    assert!(!env.signing_key_path().starts_with(env.data_dir()));
+    files.retain(|p| *p != env.signing_key_path());
     for secret in &secrets {
         // The distinctive middle of each value: a hint (prefix + last 4) is allowed.
         let needle = &secret[4..secret.len() - 4];
@@ -134,6 +141,108 @@ fn no_secret_value_reaches_any_file_or_output_with_openai_and_anthropic() {
                     env.kind
                 );
             }
+        }
+    }
+}
+
+/// The corpus of fake credentials (one or more per recognized format, each in every placement)
+/// given where an operator or an attacker can put text: an incident's `--reason` (live and
+/// drill), and inventory values that fail to load. Nothing of any value reaches a file or an
+/// output.
+#[test]
+fn no_corpus_credential_reaches_any_file_or_output() {
+    use crate::corpus;
+    let env = TestEnv::new();
+    let mut reason = String::from("leak report:");
+    for s in corpus::samples() {
+        for (_, text) in corpus::placements(&s.text()) {
+            reason.push('\n');
+            reason.push_str(&text);
+        }
+    }
+    let mut outputs = Vec::new();
+    for args in [
+        &[
+            "incident",
+            "start",
+            "support-llm",
+            "--dry-run",
+            "--no-tui",
+            "--reason",
+            &reason,
+        ][..],
+        &[
+            "incident",
+            "start",
+            "research-llm",
+            "--yes",
+            "--no-tui",
+            "--reason",
+            &reason,
+        ],
+        &["incident", "list", "--json"],
+    ] {
+        let out = env.run(args);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{:?} ran: {}",
+            &args[..3],
+            stderr(&out)
+        );
+        outputs.push((format!("{:?}", &args[..3]), stdout(&out) + &stderr(&out)));
+    }
+    for id in env.incident_ids() {
+        for args in [&["incident", "show", &id, "--json"][..], &["report", &id]] {
+            let out = env.run(args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+            outputs.push((format!("{args:?}"), stdout(&out) + &stderr(&out)));
+        }
+    }
+    // Inventory values that fail to load: pasted unquoted, and quoted in a typed field.
+    let bad = env.dir.path().join("bad.toml");
+    for s in corpus::samples() {
+        for line in [
+            format!("hint = {}", s.text()),
+            format!("rotation_days = \"{}\"", corpus::json_escaped(&s.text())),
+        ] {
+            std::fs::write(
+                &bad,
+                format!("schema = 1\n[[providers]]\nid = \"p\"\nkind = \"manual\"\n[[agents]]\nid = \"a\"\n[[keys]]\nid = \"k\"\nagents = [\"a\"]\nprovider = \"p\"\n{line}\n"),
+            )
+            .unwrap();
+            let out = env
+                .cmd()
+                .args(["inventory", "lint", "--inventory"])
+                .arg(&bad)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{}: {}", s.format, stderr(&out));
+            assert!(
+                stderr(&out).contains(":11:"),
+                "{}: {}",
+                s.format,
+                stderr(&out)
+            );
+            outputs.push((
+                format!("lint with {}", s.format),
+                stdout(&out) + &stderr(&out),
+            ));
+        }
+    }
+    std::fs::remove_file(&bad).unwrap();
+
+    let files = files_under(env.dir.path());
+    assert!(files.iter().filter(|p| p.ends_with("record.jsonl")).count() >= 2);
+    assert!(files.iter().any(|p| p.ends_with("report.md")));
+    for f in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        if let Some(which) = corpus::survivor(&text) {
+            panic!("{which} survived in {}", f.display());
+        }
+    }
+    for (what, text) in &outputs {
+        if let Some(which) = corpus::survivor(text) {
+            panic!("{which} survived in the output of {what}");
         }
     }
 }

@@ -39,6 +39,23 @@ pub struct TestEnv {
     pub other_key_id: String,
 }
 
+/// Every keyfire this test process runs, in-process or as a child, signs its records with a
+/// key in a scratch directory of this process, never the tester's keyring or config.
+pub fn hermetic_signing_key() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        // SAFETY: set once, before any keyfire code of this process reads it; std's env
+        // functions are serialized, and nothing here calls C getenv concurrently.
+        unsafe {
+            std::env::set_var(
+                "KEYFIRE_SIGNING_KEY_FILE",
+                dir.join("config").join("record-signing.key"),
+            )
+        };
+    });
+}
+
 pub const OLD_PATH: &str = "agents/support-bot/llm";
 pub const OTHER_PATH: &str = "agents/research/llm";
 
@@ -49,6 +66,7 @@ impl TestEnv {
     }
 
     pub fn with_inventory_extra(extra: &str) -> Self {
+        hermetic_signing_key();
         let canaries = Canaries::new();
         let api = FakeApi::start().expect("fake api");
         api.add_admin_token(&canaries.admin);
@@ -78,6 +96,11 @@ impl TestEnv {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The record signing key of the CLI runs, outside the data directory.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.dir.path().join("config").join("record-signing.key")
     }
 
     pub fn inventory_text(&self) -> String {
@@ -156,6 +179,7 @@ created_at = 2026-11-01
         c.env(ADMIN_VAR, &self.canaries.admin)
             .env(VAULT_VAR, &self.canaries.vault_token)
             .env("KEYFIRE_DATA_DIR", self.data_dir())
+            .env("KEYFIRE_SIGNING_KEY_FILE", self.signing_key_path())
             .env("KEYFIRE_INVENTORY", self.inventory_path())
             .env_remove("KEYFIRE_CONFIG")
             .env_remove("KEYFIRE_FAILPOINT")

@@ -119,6 +119,7 @@ async fn drill_over_every_demo_key_sends_no_write_and_finds_the_planted_problems
 
 #[test]
 fn demo_no_tui_completes_a_live_incident_and_the_audit_finds_the_planted_abuse() {
+    crate::common::hermetic_signing_key();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyfire"))
         .args(["demo", "--no-tui"])
         .env_remove("KEYFIRE_INVENTORY")

@@ -569,6 +569,6 @@ fn a_torn_last_line_is_set_aside_and_the_incident_resumes() {
         ))
         .unwrap();
     assert_eq!(outcome, Outcome::Completed);
-    assert!(path.with_extension("jsonl.torn").exists());
+    assert!(path.with_extension("jsonl.torn.1").exists());
     assert!(verify_file(&path).ok());
 }

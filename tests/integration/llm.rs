@@ -162,6 +162,7 @@ impl LlmEnv {
         old_key_id: String,
         replacement_id: Option<String>,
     ) -> Self {
+        crate::common::hermetic_signing_key();
         let vault = VaultSim::start("secret", &canaries.vault_token).expect("vault sim");
         vault.put(PATH, "value", &canaries.old_key);
         let env = Self {

@@ -1,6 +1,7 @@
 //! keyfire's integration tests: one binary (faster to build), one module per area.
 
 mod common;
+mod corpus;
 mod emulators;
 mod llm;
 
@@ -18,10 +19,13 @@ mod crash;
 mod demo;
 mod engine;
 mod keyring;
+mod leaks;
 mod openai;
 mod openbao;
 mod postgres;
+mod props;
 mod record;
+mod signing;
 mod spec_conformance;
 mod tui;
 mod tui_tmux;

@@ -70,6 +70,7 @@ created_at = 2026-10-01
     }
 
     fn run(&self, args: &[&str]) -> Output {
+        crate::common::hermetic_signing_key();
         Command::new(env!("CARGO_BIN_EXE_keyfire"))
             .args(args)
             .env("KF_PG_ADMIN", self.pg.admin_url())

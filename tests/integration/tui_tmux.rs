@@ -34,11 +34,12 @@ impl Tmux {
         let script = env.dir.path().join(format!("{name}.sh"));
         let bin = env!("CARGO_BIN_EXE_keyfire");
         let text = format!(
-            "#!/bin/sh\nexport {ADMIN_VAR}='{}' {VAULT_VAR}='{}' KEYFIRE_DATA_DIR='{}' KEYFIRE_INVENTORY='{}' NO_COLOR=1\nunset KEYFIRE_CONFIG\n'{bin}'\necho EXITED rc=$?\nstty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{{0,1\\}}icanon'\nsleep 60\n",
+            "#!/bin/sh\nexport {ADMIN_VAR}='{}' {VAULT_VAR}='{}' KEYFIRE_DATA_DIR='{}' KEYFIRE_INVENTORY='{}' KEYFIRE_SIGNING_KEY_FILE='{}' NO_COLOR=1\nunset KEYFIRE_CONFIG\n'{bin}'\necho EXITED rc=$?\nstty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{{0,1\\}}icanon'\nsleep 60\n",
             env.canaries.admin,
             env.canaries.vault_token,
             env.data_dir().display(),
-            env.inventory_path().display()
+            env.inventory_path().display(),
+            env.signing_key_path().display()
         );
         std::fs::write(&script, text).unwrap();
         let status = Command::new("tmux")

@@ -380,3 +380,97 @@ fn large_tables_are_indexed() {
     assert_eq!(t.find("k99"), Some(99));
     assert!(read_all(&(text + "k42 = 0\n")).is_err());
 }
+
+/// Arbitrary documents: a grammar of TOML pieces (keys, values of every kind, headers,
+/// comments) mixed with arbitrary text, so that most documents are nearly TOML.
+mod arbitrary {
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_-]{1,6}",
+            "[0-9]{1,3}",
+            "\"[a-z \\\\é.]{0,6}\"",
+            "'[a-z .]{0,6}'",
+            "[a-z]{1,4}\\.[a-z]{1,4}",
+            "[a-z]{1,4} \\. \"[a-z]{0,3}\"",
+        ]
+    }
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            "[+-]?(0|[1-9](_?[0-9]){0,4})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,2})?",
+            "0x[0-9a-fA-F_]{1,6}|0o[0-7_]{1,6}|0b[01_]{1,6}",
+            "[+-]?(inf|nan)",
+            "true|false|tru|True",
+            "\"([a-zA-Z0-9 é€]|\\\\[btnfr\"\\\\]|\\\\u[0-9A-Fa-f]{4}|\\\\x[0-9a-f]{2}|\\\\e|\\\\q)*\"",
+            "'[^'\\n\\r]{0,8}'",
+            "\"\"\"[a-z\\n\"\\\\]{0,10}\"\"\"",
+            "'''[a-z\\n']{0,10}'''",
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?",
+            "[0-9]{2}:[0-9]{2}(:[0-9]{2})?",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(", "))),
+                prop::collection::vec(inner.clone(), 1..3)
+                    .prop_map(|v| format!("[\n  {},\n]", v.join(",\n  "))),
+                prop::collection::vec((key(), inner), 0..3).prop_map(|v| {
+                    let fields: Vec<String> =
+                        v.into_iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                    format!("{{ {} }}", fields.join(", "))
+                }),
+            ]
+        })
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => (key(), value()).prop_map(|(k, v)| format!("{k} = {v}")),
+            2 => key().prop_map(|k| format!("[{k}]")),
+            2 => key().prop_map(|k| format!("[[{k}]]")),
+            1 => "#[^\\n\\r]{0,10}".prop_map(String::from),
+            1 => Just(String::new()),
+            1 => "\\PC{0,8}".prop_map(String::from),
+        ]
+    }
+
+    pub fn document() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            (line(), prop_oneof![Just("\n"), Just("\r\n"), Just(" \n")]),
+            0..10,
+        )
+        .prop_map(|lines| lines.into_iter().map(|(l, nl)| l + nl).collect())
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The reader and the `toml` crate agree on arbitrary documents: the same values, or
+    /// both reject the document.
+    #[test]
+    fn reader_and_toml_crate_agree_on_arbitrary_documents(
+        text in proptest::prop_oneof![4 => arbitrary::document(), 1 => "\\PC{0,80}"]
+    ) {
+        let theirs = toml::from_str::<toml::Table>(&text);
+        let ours = read_all(&text);
+        match (&ours, &theirs) {
+            (Ok(a), Ok(b)) => {
+                let a = toml::Value::Table(table_to_toml(a));
+                proptest::prop_assert!(
+                    same(&a, &toml::Value::Table(b.clone())),
+                    "values differ for {text:?}\nours {a:?}\ntoml {b:?}"
+                );
+            }
+            (Err(_), Err(_)) => {}
+            (Ok(_), Err(e)) => proptest::prop_assert!(false, "we accept, toml rejects ({}) {text:?}", e.message()),
+            (Err(e), Ok(_)) => proptest::prop_assert!(false, "we reject ({e:?}), toml accepts {text:?}"),
+        }
+    }
+}
