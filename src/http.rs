@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue as ReqHeaderValue};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::plan::{Access, HeaderValue, RequestPlan, SecretBag, SecretRef};
-use crate::secret::Redactor;
+use crate::secret::{Redactor, Secret};
 
 /// How much of an error body is kept (after redaction) for the operator and the record.
 const BODY_LIMIT: usize = 300;
@@ -41,6 +41,10 @@ pub enum HttpError {
         status: u16,
         reason: String,
         retry_after: Option<Duration>,
+        /// The provider's machine-readable error code (`error.code`), when the body has one.
+        code: Option<String>,
+        /// The provider's error type (`error.type`), when the body has one.
+        error_type: Option<String>,
     },
     #[error("request timed out: {0}")]
     Timeout(String),
@@ -266,6 +270,27 @@ impl Http {
         plan: &RequestPlan,
         secrets: &SecretBag,
     ) -> Result<HttpResponse, HttpError> {
+        self.send_body(plan, secrets, None).await
+    }
+
+    /// Send a plan with a JSON body built in memory instead of the plan's (a store write
+    /// that must carry the other fields of the secret, which no plan may hold). The body is
+    /// a `Secret`: it is zeroized after the call and never logged.
+    pub async fn send_with_body(
+        &self,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+        body: &Secret,
+    ) -> Result<HttpResponse, HttpError> {
+        self.send_body(plan, secrets, Some(body)).await
+    }
+
+    async fn send_body(
+        &self,
+        plan: &RequestPlan,
+        secrets: &SecretBag,
+        body: Option<&Secret>,
+    ) -> Result<HttpResponse, HttpError> {
         if self.dry_run && plan.access == Access::Write {
             return Err(HttpError::DryRunBlocked(format!(
                 "{} {}",
@@ -280,7 +305,7 @@ impl Http {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_once(plan, secrets).await {
+            match self.send_once(plan, secrets, body).await {
                 Err(e) if e.transient() && attempt < attempts => {
                     let wait = match &e {
                         HttpError::Status {
@@ -398,6 +423,7 @@ impl Http {
         &self,
         plan: &RequestPlan,
         secrets: &SecretBag,
+        body_override: Option<&Secret>,
     ) -> Result<HttpResponse, HttpError> {
         let method = reqwest::Method::from_bytes(plan.method.as_bytes())
             .map_err(|e| HttpError::Invalid(e.to_string()))?;
@@ -405,7 +431,11 @@ impl Http {
             .client
             .request(method, &plan.url)
             .headers(self.build_headers(plan, secrets)?);
-        if let Some(body) = Self::build_body(plan, secrets)? {
+        let body = match body_override {
+            Some(b) => Some(b.expose().as_bytes().to_vec()),
+            None => Self::build_body(plan, secrets)?,
+        };
+        if let Some(body) = body {
             let has_type = plan
                 .headers
                 .iter()
@@ -435,11 +465,23 @@ impl Http {
             500..=599 => FailureKind::ServerError,
             _ => FailureKind::ClientError,
         };
+        let field = |pointer: &str| {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| {
+                    v.pointer(pointer)
+                        .and_then(|c| c.as_str())
+                        .map(str::to_string)
+                })
+                .map(|c| truncate(&self.redactor.scrub(&c), 64))
+        };
         Err(HttpError::Status {
             kind,
             status,
             reason: self.reason(&body),
             retry_after,
+            code: field("/error/code"),
+            error_type: field("/error/type"),
         })
     }
 
@@ -678,6 +720,8 @@ mod tests {
                 status: 500,
                 reason: "boom".into(),
                 retry_after: None,
+                code: None,
+                error_type: None,
             }),
         };
         assert_eq!(e.kind(), FailureKind::ServerError);

@@ -90,6 +90,16 @@ pub fn run(ctx: &Context, keys: Vec<String>, agent: Option<String>, all: bool) -
                     e.data["error"].as_str().unwrap_or(""),
                 ));
             }
+            // The proof would use a stored value that is not the key the provider found.
+            "evidence"
+                if e.data["action"] == "prove_revoked"
+                    && e.data["identity"]["identity"] == "differs" =>
+            {
+                problems.entry(key).or_default().push(format!(
+                    "the value in the store is not the key located at the provider (compared with {}): the revocation proof would be inconclusive; fix secret_path or hint/provider_key_id",
+                    e.data["identity"]["by"].as_str().unwrap_or("its hint")
+                ));
+            }
             "step_finished" => {
                 let ms = e.data["duration_ms"].as_i64().unwrap_or(0);
                 steps

@@ -611,6 +611,15 @@ impl FileSink<'_, '_, '_> {
                 continue;
             }
             use crate::inventory::reader::Value;
+            if key.name == "proof_wait_seconds" {
+                if !matches!(&item.value, Value::Integer(n) if (0..=600).contains(n)) {
+                    self.at(
+                        item.span.start,
+                        "setting `proof_wait_seconds` must be an integer from 0 to 600".to_string(),
+                    );
+                }
+                continue;
+            }
             if kind == ProviderKind::AwsIam && key.name == "regions" {
                 self.check_regions(item);
                 continue;
@@ -1189,6 +1198,16 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "a CloudTrail endpoint of its own (default: base_url, else AWS)",
             ),
             (
+                "sts_url",
+                false,
+                "an STS endpoint of its own, e.g. a regional or VPC endpoint (default: base_url, else AWS)",
+            ),
+            (
+                "proof_wait_seconds",
+                false,
+                "how long the revocation proof waits for IAM to reflect a deletion (default 30)",
+            ),
+            (
                 "max_concurrency",
                 false,
                 "how many keys of a campaign run at once (default 16)",
@@ -1300,18 +1319,21 @@ fn date(out: &mut Problems, v: Option<spec::Date>, field: &str) -> Option<NaiveD
     parsed
 }
 
-/// A hint may hold a prefix and at most the last four characters, nothing more.
+/// A hint is the key's prefix and its last four characters, nothing more: less could match
+/// several keys at the provider (and keyfire would refuse to pick one), more leaks the key.
 fn check_hint(out: &mut Problems, v: &Str<'_>) {
     let text = v.as_str();
     let split = text.split_once("...").or_else(|| text.split_once('…'));
     let ok = match split {
-        Some((prefix, suffix)) => prefix.chars().count() <= 16 && suffix.chars().count() <= 4,
+        Some((prefix, suffix)) => {
+            (1..=16).contains(&prefix.chars().count()) && suffix.chars().count() == 4
+        }
         None => false,
     };
     if !ok {
         out.push((
             v.at,
-            "hint must be a prefix, `...` and at most the last 4 characters (like \"sk-proj-...Q2x\"); never write more of a key into the inventory".into(),
+            "hint must be the key's prefix, `...` and its last 4 characters (like \"sk-proj-...Q2x7\"); never write more of a key into the inventory".into(),
         ));
     }
 }
@@ -1473,7 +1495,7 @@ settings = { region = 1 }
 [[keys]]
 id = "db-key"
 provider = "db"
-hint = "...abcd"
+hint = "pg-...abcd"
 "#;
         let p = problems(text);
         let has = |needle: &str, line: usize| {

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | locate by id | `GET /v1/organizations/api_keys/{id}` | [Get API Key](https://platform.claude.com/docs/en/api/admin/api_keys/retrieve) |
 //! | locate by hint or name | `GET /v1/organizations/api_keys?limit=1000&after_id=` (`partial_key_hint`, `name`) | [List API Keys](https://platform.claude.com/docs/en/api/admin/api_keys/list) |
-//! | verify | `GET /v1/models?limit=1` with the key itself (401: dead) | [List Models](https://platform.claude.com/docs/en/api/models/list), [Errors](https://platform.claude.com/docs/en/api/errors) |
+//! | verify | `GET /v1/models?limit=1` with the key itself: see "Proof of revocation" below | [List Models](https://platform.claude.com/docs/en/api/models/list), [Errors](https://platform.claude.com/docs/en/api/errors) |
 //! | disable | `POST /v1/organizations/api_keys/{id}` `{"status":"inactive"}` (reversible) | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
 //! | revoke | `POST /v1/organizations/api_keys/{id}` `{"status":"archived"}` | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
 //! | usage | `GET /v1/organizations/usage_report/messages?api_key_ids[]=&bucket_width=1d&page=` | [Get Messages Usage Report](https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages) |
@@ -16,13 +16,19 @@
 //! The Admin API cannot create or delete keys: the replacement is created by the operator in
 //! the Console and pasted into keyfire (the engine's manual create), and "revoke" archives the
 //! key. The usage report has tokens but no request counts and no cost per key.
+//!
+//! Proof of revocation (docs.anthropic.com/claude/reference/errors-and-rate-limits, "HTTP
+//! errors"): only HTTP 401 with `error.type = "authentication_error"` ("There's an issue with
+//! your API key") says the key is dead; 403 `permission_error` is a live key without permission for the call (restricted,
+//! alive). Anything else (429 `rate_limit_error`, 500 `api_error`, 529 `overloaded_error`,
+//! network) is inconclusive. A name or hint matching several keys returns every candidate.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::{
-    KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageReport, Which, base_of,
-    enc, hint_matches, setting,
+    KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport, Which,
+    base_of, enc, hint_matches, one_of, setting,
 };
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::{ProviderDef, ProviderKind};
@@ -101,7 +107,37 @@ impl ApiKey {
             state: state_of(&self.status),
             hint: self.partial_key_hint.clone(),
             created_at: self.created_at.clone(),
+            last_used_at: None,
         }
+    }
+}
+
+/// Read `/v1/models`' answer to a key (see the module's "Proof of revocation").
+fn probe<T>(result: Result<T, HttpError>) -> Probe {
+    let e = match result {
+        Ok(_) => return Probe::Accepted,
+        Err(e) => e,
+    };
+    match &e {
+        HttpError::Status {
+            status: 401,
+            error_type: Some(t),
+            ..
+        } if t == "authentication_error" => Probe::Rejected {
+            status: Some(401),
+            signal: "authentication_error".into(),
+        },
+        HttpError::Status {
+            status: 403,
+            error_type,
+            ..
+        } => Probe::Restricted {
+            status: Some(403),
+            reason: error_type
+                .clone()
+                .unwrap_or_else(|| "permission_error".into()),
+        },
+        _ => Probe::inconclusive_from(&e),
     }
 }
 
@@ -255,18 +291,21 @@ impl AnthropicProvider {
             },
             Op::Locate { name, hint, .. } => {
                 let mut page = plan.clone();
+                let mut found = Vec::new();
                 for _ in 0..MAX_PAGES {
                     let list: KeyList = http.send(&page, secrets).await?.json()?;
-                    let found = list.data.iter().find(|k| match name {
-                        Some(n) => k.name.as_deref() == Some(n),
-                        None => hint
-                            .as_deref()
-                            .zip(k.partial_key_hint.as_deref())
-                            .is_some_and(|(h, r)| hint_matches(h, r)),
-                    });
-                    if let Some(k) = found {
-                        return Ok(OpOutput::Located(Some(k.located())));
-                    }
+                    found.extend(
+                        list.data
+                            .iter()
+                            .filter(|k| match name {
+                                Some(n) => k.name.as_deref() == Some(n),
+                                None => hint
+                                    .as_deref()
+                                    .zip(k.partial_key_hint.as_deref())
+                                    .is_some_and(|(h, r)| hint_matches(h, r)),
+                            })
+                            .map(ApiKey::located),
+                    );
                     match (list.has_more, list.last_id) {
                         (true, Some(last)) => page.url = self.keys_url(Some(&last)),
                         (true, None) => {
@@ -274,24 +313,14 @@ impl AnthropicProvider {
                                 "a key list page says has_more but has no last_id".into(),
                             ));
                         }
-                        (false, _) => return Ok(OpOutput::Located(None)),
+                        (false, _) => return Ok(one_of(found)),
                     }
                 }
                 Err(ProviderError::Malformed(format!(
                     "the key list did not end after {MAX_PAGES} pages"
                 )))
             }
-            Op::Verify { .. } => match http.send(plan, secrets).await {
-                Ok(_) => Ok(OpOutput::Verified(Ok(()))),
-                // permission_error: the key authenticated but may not list models.
-                Err(e) if e.kind() == FailureKind::Forbidden => Ok(OpOutput::Verified(Ok(()))),
-                Err(HttpError::Status {
-                    kind: FailureKind::Unauthorized,
-                    status,
-                    ..
-                }) => Ok(OpOutput::Verified(Err(status))),
-                Err(e) => Err(e.into()),
-            },
+            Op::Verify { .. } => Ok(OpOutput::Verified(probe(http.send(plan, secrets).await))),
             Op::Disable { .. } => {
                 let k: ApiKey = http.send(plan, secrets).await?.json()?;
                 match state_of(&k.status) {
@@ -372,6 +401,38 @@ impl AnthropicProvider {
 mod tests {
     use super::*;
     use crate::inventory::Origin;
+
+    fn answer(status: u16, error_type: &str) -> Result<(), HttpError> {
+        Err(HttpError::Status {
+            kind: FailureKind::ClientError,
+            status,
+            reason: "x".into(),
+            retry_after: None,
+            code: None,
+            error_type: Some(error_type.into()),
+        })
+    }
+
+    #[test]
+    fn only_401_authentication_error_proves_a_key_dead() {
+        assert!(matches!(
+            probe(answer(401, "authentication_error")),
+            Probe::Rejected {
+                status: Some(401),
+                ..
+            }
+        ));
+        let restricted = probe(answer(403, "permission_error"));
+        assert!(restricted.alive(), "{restricted:?}");
+        for other in [
+            probe(answer(401, "invalid_request_error")),
+            probe(answer(429, "rate_limit_error")),
+            probe(answer(529, "overloaded_error")),
+            probe(answer(500, "api_error")),
+        ] {
+            assert!(matches!(other, Probe::Inconclusive { .. }), "{other:?}");
+        }
+    }
 
     fn provider() -> AnthropicProvider {
         AnthropicProvider::new(&ProviderDef {

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | locate | `iam:ListAccessKeys` of the user (settings `user`), or `iam:GetAccessKeyLastUsed` to learn the user from the key id | `iam/2010-05-08` `ListAccessKeys`, `GetAccessKeyLastUsed` |
 //! | find a lost replacement | `iam:ListAccessKeys` of the user; access keys have no names, so the replacement is the user's key whose `CreateDate` lies in the recorded create request's window (±2 s of AWS's clock), excluding the leaked key and every key the record gives to another key of the incident | `iam/2010-05-08` `ListAccessKeys` (`AccessKeyMetadata.CreateDate`) |
-//! | verify | `sts:GetCallerIdentity` signed with the key itself (always allowed by IAM, so only a dead key fails it) | `sts/2011-06-15` `GetCallerIdentity` |
+//! | verify | `sts:GetCallerIdentity` signed with the key itself ("No permissions are required to perform this operation"); `settings.sts_url` sends it to an endpoint of its own (a regional or VPC endpoint). See "Proof of revocation" below | `sts/2011-06-15` `GetCallerIdentity` |
 //! | disable | `iam:UpdateAccessKey Status=Inactive` | `iam/2010-05-08` `UpdateAccessKey` |
 //! | revoke | `iam:DeleteAccessKey` | `iam/2010-05-08` `DeleteAccessKey` |
 //! | create | `iam:CreateAccessKey`; IAM allows two keys per user: with two, keyfire refuses before asking AWS and says why (zero-downtime is impossible then) | `iam/2010-05-08` `CreateAccessKey` |
@@ -24,6 +24,14 @@
 //! `settings.cloudtrail_url` sends only CloudTrail elsewhere (tests: moto has no LookupEvents,
 //! a loopback stand-in answers it).
 //!
+//! Proof of revocation: only `InvalidClientTokenId` (AWS "Common Errors": "The X.509
+//! certificate or AWS access key ID provided does not exist in our records", HTTP 403).
+//! `AccessDenied`, `RegionDisabledException` (`sts/2011-06-15`: HTTP 403, "STS is not
+//! activated in the requested region"), `SignatureDoesNotMatch` (the stored secret is not this
+//! key's), throttling, 5xx and network errors are inconclusive. IAM is eventually consistent
+//! (a deleted key can authenticate for a while), so the engine asks again with backoff for up
+//! to `settings.proof_wait_seconds` (default 30) before it calls the proof inconclusive.
+//!
 //! The key's value, in the store and in memory, is the JSON pair
 //! `{"AccessKeyId": ..., "SecretAccessKey": ...}`. The admin credential is optional: without
 //! it the SDK's default chain (environment, profile, SSO, IMDS) is used.
@@ -35,7 +43,7 @@ use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
 use super::pace::Pacer;
-use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageEvent};
+use super::{KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent};
 use super::{UsageReport, Which};
 use crate::aws::{AwsError, KeyPair, Target, sdk_error};
 use crate::http::Http;
@@ -43,6 +51,8 @@ use crate::inventory::{Key, ProviderDef};
 use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
 use crate::secret::Redactor;
 
+/// How long a revocation proof waits for IAM's eventual consistency by default.
+const DEFAULT_PROOF_WAIT_S: u64 = 30;
 /// IAM's limit of access keys per user.
 const KEYS_PER_USER: usize = 2;
 /// CloudTrail pages read at most per region (50 events each) before the audit says it
@@ -57,6 +67,9 @@ pub struct AwsIamProvider {
     /// `settings.user`, or the user learned from the leaked key at locate.
     user: Arc<Mutex<Option<String>>>,
     cloudtrail_url: Option<String>,
+    sts_url: Option<String>,
+    /// How long the revocation proof may wait for IAM to reflect a deletion.
+    proof_wait: std::time::Duration,
     /// `settings.regions`: where CloudTrail is searched (empty: the provider's region).
     regions: Vec<String>,
     /// Paces `LookupEvents` per region.
@@ -135,6 +148,13 @@ impl AwsIamProvider {
             target: Target::from_settings(&def.settings, def.base_url.as_deref()),
             user: Arc::new(Mutex::new(s("user"))),
             cloudtrail_url: s("cloudtrail_url"),
+            sts_url: s("sts_url"),
+            proof_wait: std::time::Duration::from_secs(
+                def.settings
+                    .get("proof_wait_seconds")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(DEFAULT_PROOF_WAIT_S),
+            ),
             regions: def
                 .settings
                 .get("regions")
@@ -184,10 +204,24 @@ impl AwsIamProvider {
     }
 
     fn at(&self, service: &str) -> String {
-        match (service, &self.cloudtrail_url) {
-            ("cloudtrail", Some(u)) => u.clone(),
+        match (service, &self.cloudtrail_url, &self.sts_url) {
+            ("cloudtrail", Some(u), _) | ("sts", _, Some(u)) => u.clone(),
             _ => self.target.describe(service),
         }
+    }
+
+    /// The waits between revocation probes: doubling from one second, `proof_wait` in all.
+    pub fn proof_waits(&self) -> Vec<std::time::Duration> {
+        let mut left = self.proof_wait;
+        let mut next = std::time::Duration::from_secs(1);
+        let mut waits = Vec::new();
+        while !left.is_zero() {
+            let w = next.min(left);
+            waits.push(w);
+            left -= w;
+            next *= 2;
+        }
+        waits
     }
 
     fn admin(&self, summary: String, call: String, access: Access) -> RequestPlan {
@@ -401,6 +435,7 @@ impl AwsIamProvider {
             },
             hint: Some(format!("{}...{}", head(&k.id), tail(&k.id))),
             created_at: k.created.map(|t| t.to_rfc3339()),
+            last_used_at: None,
         }
     }
 
@@ -427,31 +462,30 @@ impl AwsIamProvider {
                 })?;
                 let pair = KeyPair::parse_learned(secret, r)?;
                 let config = self.target.config(Some(&pair)).await;
-                match aws_sdk_sts::Client::new(&config)
+                let mut sts = aws_sdk_sts::config::Builder::from(&config);
+                if let Some(u) = &self.sts_url {
+                    sts = sts.endpoint_url(u);
+                }
+                let answer = aws_sdk_sts::Client::from_conf(sts.build())
                     .get_caller_identity()
                     .send()
-                    .await
-                {
-                    Ok(_) => Ok(OpOutput::Verified(Ok(()))),
+                    .await;
+                Ok(OpOutput::Verified(match answer {
+                    Ok(_) => Probe::Accepted,
                     Err(e) => {
                         let e = sdk_error("sts:GetCallerIdentity", &e, r);
-                        let rejected = matches!(
-                            e.code(),
-                            Some(
-                                "InvalidClientTokenId"
-                                    | "SignatureDoesNotMatch"
-                                    | "AccessDenied"
-                                    | "ExpiredToken"
-                                    | "UnrecognizedClientException"
-                            )
-                        ) || e.status() == Some(403);
-                        if rejected {
-                            Ok(OpOutput::Verified(Err(e.status().unwrap_or(403))))
-                        } else {
-                            Err(e.into())
+                        match e.code() {
+                            Some("InvalidClientTokenId") => Probe::Rejected {
+                                status: e.status(),
+                                signal: "InvalidClientTokenId".into(),
+                            },
+                            _ => Probe::Inconclusive {
+                                status: e.status(),
+                                reason: e.to_string(),
+                            },
                         }
                     }
-                }
+                }))
             }
             Op::Locate { id: Some(id), .. } => {
                 let iam = self.iam(secrets, r).await?;
@@ -503,12 +537,19 @@ impl AwsIamProvider {
                 let iam = self.iam(secrets, r).await?;
                 let user = self.resolve_user(&iam, None, r).await?;
                 let keys = self.list(&iam, &user, r).await?;
-                let found = hint.as_deref().and_then(|h| {
-                    let (prefix, t) = h.split_once("...")?;
-                    keys.iter()
-                        .find(|k| !t.is_empty() && k.id.starts_with(prefix) && k.id.ends_with(t))
-                });
-                Ok(OpOutput::Located(found.map(Self::located)))
+                let found = hint
+                    .as_deref()
+                    .and_then(|h| h.split_once("..."))
+                    .map(|(prefix, t)| {
+                        keys.iter()
+                            .filter(|k| {
+                                !t.is_empty() && k.id.starts_with(prefix) && k.id.ends_with(t)
+                            })
+                            .map(Self::located)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(super::one_of(found))
             }
             Op::Disable { id } => {
                 let iam = self.iam(secrets, r).await?;
@@ -1032,6 +1073,29 @@ mod tests {
             text,
             "management events, region eu-west-1, last 90 days; data events not searched"
         );
+    }
+
+    #[test]
+    fn the_proof_backs_off_for_up_to_proof_wait_seconds() {
+        let with = |v: serde_json::Value| {
+            let mut settings = serde_json::Map::new();
+            if !v.is_null() {
+                settings.insert("proof_wait_seconds".into(), v);
+            }
+            AwsIamProvider::new(&ProviderDef {
+                id: "aws".into(),
+                kind: crate::inventory::ProviderKind::AwsIam,
+                admin_credential: None,
+                base_url: None,
+                settings,
+                origin: crate::inventory::Origin { file: 0, line: 1 },
+            })
+            .proof_waits()
+        };
+        let secs = |w: Vec<std::time::Duration>| w.iter().map(|d| d.as_secs()).collect::<Vec<_>>();
+        assert_eq!(secs(with(serde_json::Value::Null)), [1, 2, 4, 8, 15]);
+        assert_eq!(secs(with(3.into())), [1, 2]);
+        assert!(with(0.into()).is_empty());
     }
 
     #[test]

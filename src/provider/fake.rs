@@ -8,18 +8,23 @@
 //! |---|---|---|
 //! | locate by id | `GET /v1/keys/{id}` | `GET /v1/keys/{id}` |
 //! | locate by hint or name | `GET /v1/keys?limit=20&after=` | `GET /v1/keys?limit=&after=` |
-//! | verify | `GET /v1/me` with the key itself (401: dead) | `GET /v1/me` |
+//! | verify | `GET /v1/me` with the key itself (see below) | `GET /v1/me` |
 //! | disable | `POST /v1/keys/{id}/disable` | `POST /v1/keys/{id}/disable` |
 //! | revoke | `DELETE /v1/keys/{id}` | `DELETE /v1/keys/{id}` |
 //! | create | `POST /v1/keys` `{name}` with `Idempotency-Key` | `POST /v1/keys` |
 //! | usage | `GET /v1/usage?key_id=&start_time=&end_time=&limit=&page=` | `GET /v1/usage` |
+//!
+//! Proof of revocation (`sim::fake_api`'s documented answers): only HTTP 401 with
+//! `error.code = "invalid_key"` from `GET /v1/me` says the key is dead; 403 is a live key
+//! that may not make the call; anything else is inconclusive. A name or hint matching more
+//! than one key returns every candidate.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageReport, Which, enc,
-    hint_matches,
+    KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport, Which, enc,
+    hint_matches, one_of,
 };
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::ProviderDef;
@@ -89,6 +94,7 @@ impl KeyObject {
             name: self.name,
             hint: self.redacted_value,
             created_at: self.created_at.and_then(ts).map(|t| t.to_rfc3339()),
+            last_used_at: None,
         }
     }
 }
@@ -210,6 +216,7 @@ impl FakeProvider {
             },
             Op::Locate { name, hint, .. } => {
                 let mut page = plan.clone();
+                let mut found = Vec::new();
                 loop {
                     let list: KeyList = http.send(&page, secrets).await?.json()?;
                     for k in list.data {
@@ -222,7 +229,7 @@ impl FakeProvider {
                                 .zip(k.redacted_value.as_deref())
                                 .is_some_and(|(h, r)| hint_matches(h, r));
                         if by_name || by_hint {
-                            return Ok(OpOutput::Located(Some(k.located())));
+                            found.push(k.located());
                         }
                     }
                     match (list.has_more, list.last_id) {
@@ -230,19 +237,30 @@ impl FakeProvider {
                             page.url =
                                 format!("{}/v1/keys?limit={PAGE}&after={}", self.base, enc(&last))
                         }
-                        _ => return Ok(OpOutput::Located(None)),
+                        _ => return Ok(one_of(found)),
                     }
                 }
             }
-            Op::Verify { .. } => match http.send(plan, secrets).await {
-                Ok(_) => Ok(OpOutput::Verified(Ok(()))),
+            Op::Verify { .. } => Ok(OpOutput::Verified(match http.send(plan, secrets).await {
+                Ok(_) => Probe::Accepted,
                 Err(HttpError::Status {
-                    kind: FailureKind::Unauthorized | FailureKind::Forbidden,
-                    status,
+                    status: 401,
+                    code: Some(code),
                     ..
-                }) => Ok(OpOutput::Verified(Err(status))),
-                Err(e) => Err(e.into()),
-            },
+                }) if code == "invalid_key" => Probe::Rejected {
+                    status: Some(401),
+                    signal: code,
+                },
+                Err(HttpError::Status {
+                    status: 403,
+                    reason,
+                    ..
+                }) => Probe::Restricted {
+                    status: Some(403),
+                    reason,
+                },
+                Err(e) => Probe::inconclusive_from(&e),
+            })),
             Op::Disable { .. } => {
                 let k: KeyObject = http.send(plan, secrets).await?.json()?;
                 if k.status == "active" {

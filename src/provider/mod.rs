@@ -277,6 +277,22 @@ pub struct LocatedKey {
     pub state: KeyState,
     pub hint: Option<String>,
     pub created_at: Option<String>,
+    /// When the provider last saw the key used, where it says (listed beside ambiguous
+    /// matches so the operator can tell the leaked key from its look-alikes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+}
+
+/// The outcome of a search by name or hint: the one match, nothing, or every candidate when
+/// several keys match (keyfire never picks one of them: revoking the wrong key is worse
+/// than stopping).
+pub(crate) fn one_of(matches: Vec<LocatedKey>) -> OpOutput {
+    let mut matches = matches;
+    match matches.len() {
+        0 => OpOutput::Located(None),
+        1 => OpOutput::Located(matches.pop()),
+        _ => OpOutput::Ambiguous(matches),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -375,12 +391,167 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
 }
 
+/// What a provider answered when keyfire authenticated with a key value (DESIGN section 4,
+/// step 1). Each provider decides from its own documented answers: only the documented
+/// invalid-credential answer is `Rejected`, the proof that a key is dead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Probe {
+    /// The key authenticated.
+    Accepted,
+    /// The key authenticated but may not make the probe call (a live key without a scope or
+    /// permission): alive for a replacement's check, never proof of death.
+    Restricted { status: Option<u16>, reason: String },
+    /// The provider's documented invalid-credential answer (`signal` names it).
+    Rejected { status: Option<u16>, signal: String },
+    /// Any other answer (throttling, 5xx, a region or network error, an undocumented
+    /// rejection): neither alive nor dead is proven. `reason` is redacted.
+    Inconclusive { status: Option<u16>, reason: String },
+}
+
+impl Probe {
+    /// Whether the key answered as a live key (accepted, or authenticated but restricted).
+    pub fn alive(&self) -> bool {
+        matches!(self, Self::Accepted | Self::Restricted { .. })
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Accepted => None,
+            Self::Restricted { status, .. }
+            | Self::Rejected { status, .. }
+            | Self::Inconclusive { status, .. } => *status,
+        }
+    }
+
+    /// An answer that is not a documented signal, from a failed HTTP call.
+    pub(crate) fn inconclusive_from(e: &HttpError) -> Self {
+        Self::Inconclusive {
+            status: e.status(),
+            reason: crate::http::truncate(&e.to_string(), 300),
+        }
+    }
+
+    /// One line for the operator and the record.
+    pub fn describe(&self) -> String {
+        let status = |s: &Option<u16>| s.map(|s| format!("HTTP {s} ")).unwrap_or_default();
+        match self {
+            Self::Accepted => "the key authenticated".into(),
+            Self::Restricted { status: s, reason } => {
+                format!(
+                    "{}the key authenticated but is restricted: {reason}",
+                    status(s)
+                )
+            }
+            Self::Rejected { status: s, signal } => {
+                format!(
+                    "{}{signal}: the provider's invalid-credential answer",
+                    status(s)
+                )
+            }
+            Self::Inconclusive { status: s, reason } => {
+                format!(
+                    "{}not a documented invalid-credential answer: {reason}",
+                    status(s)
+                )
+            }
+        }
+    }
+}
+
+/// Whether a key value is the located key, judged from what the provider shows of it (the
+/// redacted value or hint) or from the inventory's SHA-256 fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "identity", rename_all = "snake_case")]
+pub enum Identity {
+    Matches {
+        by: String,
+    },
+    Differs {
+        by: String,
+    },
+    /// Nothing to compare with (the provider shows no hint, the inventory has no fingerprint).
+    Unknown {
+        why: String,
+    },
+}
+
+/// Compare a key value with the located key. `fingerprint` is the inventory's
+/// `sha256:<hex>`, decisive when present; else what the provider shows of the key: its
+/// redacted value or hint (`prefix...tail`), for AWS the access key id inside the stored
+/// pair. A PostgreSQL password belongs to the role the probe logs in as.
+pub fn identity(
+    kind: ProviderKind,
+    value: &Secret,
+    key_id: Option<&str>,
+    hint: Option<&str>,
+    fingerprint: Option<&str>,
+) -> Identity {
+    if let Some(fp) = fingerprint {
+        use sha2::Digest;
+        let want = fp.strip_prefix("sha256:").unwrap_or(fp);
+        let got = hex::encode(sha2::Sha256::digest(value.expose().as_bytes()));
+        let by = "the inventory's fingerprint".to_string();
+        return if got.eq_ignore_ascii_case(want) {
+            Identity::Matches { by }
+        } else {
+            Identity::Differs { by }
+        };
+    }
+    match kind {
+        ProviderKind::AwsIam => {
+            let by = "the access key id in the stored pair".to_string();
+            match (crate::aws::KeyPair::parse(value), key_id) {
+                (Ok(pair), Some(id)) if pair.access_key_id == id => Identity::Matches { by },
+                (Ok(_), Some(_)) => Identity::Differs { by },
+                (Ok(_), None) => Identity::Unknown {
+                    why: "the key was not located at the provider".into(),
+                },
+                (Err(_), _) => Identity::Unknown {
+                    why: "the stored value is not an access key pair".into(),
+                },
+            }
+        }
+        ProviderKind::Postgres => Identity::Matches {
+            by: "the role the probe logs in as (a password has no public hint)".into(),
+        },
+        _ => match hint {
+            Some(h) if redacted_matches(h, value.expose()) => Identity::Matches {
+                by: format!("the provider's hint {h}"),
+            },
+            Some(h) => Identity::Differs {
+                by: format!("the provider's hint {h}"),
+            },
+            None => Identity::Unknown {
+                why: format!(
+                    "{kind} showed no hint of the located key and the inventory has no fingerprint"
+                ),
+            },
+        },
+    }
+}
+
+/// A provider's redacted value `prefix...tail` matches a key value that starts with the
+/// prefix and ends with the (non-empty) tail.
+pub(crate) fn redacted_matches(redacted: &str, value: &str) -> bool {
+    let Some((prefix, tail)) = redacted
+        .split_once("...")
+        .or_else(|| redacted.split_once('…'))
+    else {
+        return false;
+    };
+    !tail.is_empty() && value.starts_with(prefix) && value.ends_with(tail)
+}
+
 #[derive(Debug)]
 pub enum OpOutput {
     /// `None`: the provider does not know the key (deleted, or never existed).
     Located(Option<LocatedKey>),
-    /// `Ok(())` when the key authenticated; `Err(status)` when the provider rejected it.
-    Verified(Result<(), u16>),
+    /// More than one key matches the name or hint: nothing is picked, the operator chooses
+    /// by setting `provider_key_id`.
+    Ambiguous(Vec<LocatedKey>),
+    /// The provider's answer to an authenticated call made with a key value.
+    Verified(Probe),
     Disabled,
     Revoked {
         already: bool,
@@ -551,6 +722,23 @@ impl AnyProvider {
         capabilities_of(self.kind())
     }
 
+    /// Whether a change (a deletion) takes a while to reach every endpoint of the provider,
+    /// so that a key still accepted after it proves nothing either way (IAM: "changes ...
+    /// are eventually consistent").
+    pub fn eventually_consistent(&self) -> bool {
+        matches!(self, Self::AwsIam(_))
+    }
+
+    /// The waits between probes while the provider may still reflect the old state: IAM is
+    /// eventually consistent (backoff up to `settings.proof_wait_seconds`, default 30 s); the
+    /// others get four short waits.
+    pub fn proof_waits(&self) -> Vec<std::time::Duration> {
+        match self {
+            Self::AwsIam(p) => p.proof_waits(),
+            _ => vec![std::time::Duration::from_millis(600); 4],
+        }
+    }
+
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         if !self.capabilities().allows(op) {
             return Err(ProviderError::Unsupported {
@@ -589,5 +777,68 @@ impl AnyProvider {
                 op: op.name(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_compares_the_value_with_what_the_provider_shows() {
+        let v = Secret::new("sk-proj-ABCDEFGHIJKLMNOPQRSTwxyz");
+        let id = |kind, key: Option<&str>, hint: Option<&str>, fp: Option<&str>| {
+            identity(kind, &v, key, hint, fp)
+        };
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, Some("sk-proj-AB...wxyz"), None),
+            Identity::Matches { .. }
+        ));
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, Some("sk-proj-AB...wxyq"), None),
+            Identity::Differs { .. }
+        ));
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, None, None),
+            Identity::Unknown { .. }
+        ));
+        // The fingerprint decides, whatever the hint says.
+        use sha2::Digest;
+        let fp = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(v.expose().as_bytes()))
+        );
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, Some("zz-...none"), Some(&fp)),
+            Identity::Matches { .. }
+        ));
+        assert!(matches!(
+            id(ProviderKind::OpenAi, None, None, Some("sha256:00")),
+            Identity::Differs { .. }
+        ));
+        let pair = Secret::new(r#"{"AccessKeyId":"AKIAONE","SecretAccessKey":"s"}"#);
+        assert!(matches!(
+            identity(ProviderKind::AwsIam, &pair, Some("AKIAONE"), None, None),
+            Identity::Matches { .. }
+        ));
+        assert!(matches!(
+            identity(ProviderKind::AwsIam, &pair, Some("AKIATWO"), None, None),
+            Identity::Differs { .. }
+        ));
+    }
+
+    #[test]
+    fn several_matches_are_never_narrowed_to_one() {
+        let k = |id: &str| LocatedKey {
+            id: id.into(),
+            name: None,
+            state: KeyState::Active,
+            hint: None,
+            created_at: None,
+            last_used_at: None,
+        };
+        assert!(matches!(one_of(vec![]), OpOutput::Located(None)));
+        assert!(matches!(one_of(vec![k("a")]), OpOutput::Located(Some(_))));
+        assert!(matches!(one_of(vec![k("a"), k("b")]), OpOutput::Ambiguous(c) if c.len() == 2));
     }
 }

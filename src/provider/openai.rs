@@ -4,7 +4,7 @@
 //! |---|---|
 //! | locate by id | `GET /v1/organization/projects/{project}/api_keys/{id}` |
 //! | locate by hint or name | `GET /v1/organization/projects/{project}/api_keys?limit=100&owner_project_access=any&after=` |
-//! | verify | `GET /v1/models` with the key itself (401: dead; 403: alive but restricted) |
+//! | verify | `GET /v1/models` with the key itself: see "Proof of revocation" below |
 //! | revoke a user key | `DELETE /v1/organization/projects/{project}/api_keys/{id}` |
 //! | revoke a service-account key | `DELETE /v1/organization/projects/{project}/service_accounts/{sa}` |
 //! | create | `POST /v1/organization/projects/{project}/service_accounts` `{name}`: the response carries the new key's value, once |
@@ -25,7 +25,15 @@
 //! | usage | `usage-completions`, `usage-embeddings`, `usage-moderations`, `usage-images`, `usage-audio-speeches`, `usage-audio-transcriptions`, `usage-web-search-calls`, `usage-file-search-calls`; `usage-costs` | `UsageResponse` (`UsageTimeBucket` of `Usage*Result`, `CostsResult`) |
 //! | audit log | `list-audit-logs` | `ListAuditLogsResponse` (`AuditLog`) |
 //!
-//! Every list is read to its last page. The spec says deleting a service account's key
+//! Proof of revocation: only HTTP 401 with `error.code = "invalid_api_key"` ("Incorrect API key
+//! provided") says the key is dead. A live key without the `api.model.read` scope is answered
+//! with **401** too, but `code: null` and "You have insufficient permissions for this
+//! operation. Missing scopes: ..." (seen in openai/codex#26742, continuedev/continue#10059;
+//! the error codes are not in openapi.yaml): keyfire reads that, and a 403, as "restricted",
+//! alive. Anything else (429, 5xx, network, other codes) is inconclusive.
+//!
+//! Every list is read to its last page, and a name or hint matching more than one key
+//! returns every candidate: keyfire never picks one. The spec says deleting a service account's key
 //! through the project `api_keys` path is an error, so keyfire remembers each key's owner from
 //! the lookups it made (a lookup always runs before a revoke, also on resume) and deletes the
 //! service account instead: the plan shown to the operator says so. The audit log records
@@ -43,8 +51,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    AuditEvent, KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageBucket, UsageReport, Which,
-    base_of, enc, hint_matches, setting,
+    AuditEvent, KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport,
+    Which, base_of, enc, hint_matches, one_of, setting,
 };
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::{ProviderDef, ProviderKind};
@@ -98,6 +106,7 @@ struct ApiKey {
     name: Option<String>,
     redacted_value: Option<String>,
     created_at: Option<i64>,
+    last_used_at: Option<i64>,
     /// Required by the spec; a key without it is taken as live (never as dead).
     owner_project_access: Option<OwnerAccess>,
     owner: Option<Owner>,
@@ -321,7 +330,43 @@ impl ApiKey {
                 .created_at
                 .and_then(|t| DateTime::from_timestamp(t, 0))
                 .map(|t| t.to_rfc3339()),
+            last_used_at: self
+                .last_used_at
+                .and_then(|t| DateTime::from_timestamp(t, 0))
+                .map(|t| t.to_rfc3339()),
         }
+    }
+}
+
+/// Read `/v1/models`' answer to a key (see the module's "Proof of revocation").
+fn probe<T>(result: Result<T, HttpError>) -> Probe {
+    let e = match result {
+        Ok(_) => return Probe::Accepted,
+        Err(e) => e,
+    };
+    let HttpError::Status {
+        status,
+        code,
+        reason: message,
+        ..
+    } = &e
+    else {
+        return Probe::inconclusive_from(&e);
+    };
+    match (*status, code.as_deref()) {
+        (401, Some("invalid_api_key")) => Probe::Rejected {
+            status: Some(401),
+            signal: "invalid_api_key".into(),
+        },
+        (401, None) if message.contains("insufficient permissions") => Probe::Restricted {
+            status: Some(401),
+            reason: "insufficient permissions (a live key without the scope)".into(),
+        },
+        (403, _) => Probe::Restricted {
+            status: Some(403),
+            reason: code.clone().unwrap_or_else(|| "forbidden".into()),
+        },
+        _ => Probe::inconclusive_from(&e),
     }
 }
 
@@ -544,18 +589,7 @@ impl OpenAiProvider {
                 Err(e) => Err(e.into()),
             },
             Op::Locate { name, hint, .. } => self.search(plan, http, secrets, name, hint).await,
-            Op::Verify { .. } => match http.send(plan, secrets).await {
-                Ok(_) => Ok(OpOutput::Verified(Ok(()))),
-                // A restricted key without the models permission still authenticates: 403
-                // says "alive", only 401 says the key is dead.
-                Err(e) if e.kind() == FailureKind::Forbidden => Ok(OpOutput::Verified(Ok(()))),
-                Err(HttpError::Status {
-                    kind: FailureKind::Unauthorized,
-                    status,
-                    ..
-                }) => Ok(OpOutput::Verified(Err(status))),
-                Err(e) => Err(e.into()),
-            },
+            Op::Verify { .. } => Ok(OpOutput::Verified(probe(http.send(plan, secrets).await))),
             Op::Revoke { .. } => match http.send(plan, secrets).await {
                 Ok(r) => {
                     let d: Deleted = r.json()?;
@@ -605,25 +639,28 @@ impl OpenAiProvider {
     ) -> Result<OpOutput, ProviderError> {
         let project = self.project()?;
         let mut page = plan.clone();
+        let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
             let list: KeyList = http.send(&page, secrets).await?.json()?;
             for k in &list.data {
                 self.remember(k);
             }
-            let found = list.data.iter().find(|k| match name {
-                // A replacement is found by its service account's name (keyfire names both).
-                Some(n) => {
-                    k.name.as_deref() == Some(n)
-                        || k.service_account().and_then(|sa| sa.name.as_deref()) == Some(n)
-                }
-                None => hint
-                    .as_deref()
-                    .zip(k.redacted_value.as_deref())
-                    .is_some_and(|(h, r)| hint_matches(h, r)),
-            });
-            if let Some(k) = found {
-                return Ok(OpOutput::Located(Some(k.located())));
-            }
+            found.extend(
+                list.data
+                    .iter()
+                    .filter(|k| match name {
+                        // A replacement is found by its service account's name (keyfire names both).
+                        Some(n) => {
+                            k.name.as_deref() == Some(n)
+                                || k.service_account().and_then(|sa| sa.name.as_deref()) == Some(n)
+                        }
+                        None => hint
+                            .as_deref()
+                            .zip(k.redacted_value.as_deref())
+                            .is_some_and(|(h, r)| hint_matches(h, r)),
+                    })
+                    .map(ApiKey::located),
+            );
             match (list.has_more, list.last_id) {
                 (true, Some(last)) => page.url = self.keys_url(&project, Some(&last)),
                 (true, None) => {
@@ -631,7 +668,7 @@ impl OpenAiProvider {
                         "a key list page says has_more but has no last_id".into(),
                     ));
                 }
-                (false, _) => return Ok(OpOutput::Located(None)),
+                (false, _) => return Ok(one_of(found)),
             }
         }
         Err(ProviderError::Malformed(format!(
@@ -929,6 +966,59 @@ mod tests {
             revoke.url
         );
         assert!(revoke.summary.contains("service account svc_acct_1"));
+    }
+
+    fn status(status: u16, code: Option<&str>, reason: &str) -> Result<(), HttpError> {
+        Err(HttpError::Status {
+            kind: FailureKind::Unauthorized,
+            status,
+            reason: reason.into(),
+            retry_after: None,
+            code: code.map(str::to_string),
+            error_type: Some("invalid_request_error".into()),
+        })
+    }
+
+    #[test]
+    fn only_401_invalid_api_key_proves_a_key_dead() {
+        assert!(matches!(
+            probe(status(
+                401,
+                Some("invalid_api_key"),
+                "Incorrect API key provided"
+            )),
+            Probe::Rejected {
+                status: Some(401),
+                ..
+            }
+        ));
+        // A live key without the scope gets 401 too, without a code.
+        let scope = probe(status(
+            401,
+            None,
+            "You have insufficient permissions for this operation. Missing scopes: api.model.read.",
+        ));
+        assert!(
+            matches!(
+                scope,
+                Probe::Restricted {
+                    status: Some(401),
+                    ..
+                }
+            ),
+            "{scope:?}"
+        );
+        assert!(scope.alive());
+        for other in [
+            probe(status(401, None, "something else")),
+            probe(status(401, Some("mismatched_organization"), "x")),
+            probe(status(429, Some("rate_limit_exceeded"), "slow down")),
+            probe(status(500, None, "boom")),
+            probe::<()>(Err(HttpError::Transport("refused".into()))),
+        ] {
+            assert!(matches!(other, Probe::Inconclusive { .. }), "{other:?}");
+        }
+        assert_eq!(probe(Ok(())), Probe::Accepted);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! | op | statement | spec (PostgreSQL 15 documentation) |
 //! |---|---|---|
 //! | locate | `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1` | [`pg_roles`](https://www.postgresql.org/docs/15/view-pg-roles.html) |
-//! | verify | log in as the role with the password, `SELECT 1`; a refusal is SQLSTATE 28P01 | [Password Authentication](https://www.postgresql.org/docs/15/auth-password.html), [Error Codes](https://www.postgresql.org/docs/15/errcodes-appendix.html) |
+//! | verify | log in as the role with the password, `SELECT 1`; only SQLSTATE 28P01 `invalid_password` proves the password dead; other errors (28000 `invalid_authorization_specification`: a `pg_hba.conf` refusal or `NOLOGIN` with the right password; network; timeouts) are inconclusive | [Password Authentication](https://www.postgresql.org/docs/15/auth-password.html), [Error Codes](https://www.postgresql.org/docs/15/errcodes-appendix.html) |
 //! | disable | `ALTER ROLE ... NOLOGIN` | [ALTER ROLE](https://www.postgresql.org/docs/15/sql-alterrole.html) |
 //! | revoke | set a random password nobody knows, then `pg_terminate_backend` on the role's live sessions (a password change does not end them: the trap this closes) and check none survived | [ALTER ROLE](https://www.postgresql.org/docs/15/sql-alterrole.html), [Server Signaling Functions](https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-ADMIN-SIGNAL) |
 //! | create | `ALTER ROLE ... WITH LOGIN PASSWORD` with a newly generated password. Only its SCRAM-SHA-256 verifier, computed here, goes over the wire, so the password cannot end up in the server's statement log | [ALTER ROLE](https://www.postgresql.org/docs/15/sql-alterrole.html), [SCRAM-SHA-256 (RFC 7677)](https://www.rfc-editor.org/rfc/rfc7677) |
@@ -22,7 +22,9 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::{KeyState, LocatedKey, Op, OpOutput, ProviderError, UsageEvent, UsageReport, Which};
+use super::{
+    KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent, UsageReport, Which,
+};
 use crate::http::Http;
 use crate::inventory::ProviderDef;
 use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
@@ -277,30 +279,27 @@ impl PostgresProvider {
                 if let Some(db) = &self.database {
                     config.dbname(db);
                 }
-                match Self::connect(&config).await {
+                Ok(OpOutput::Verified(match Self::connect(&config).await {
                     Ok(client) => {
                         client
                             .simple_query("SELECT 1")
                             .await
                             .map_err(|e| db_error("SELECT 1 as the role", &e, r))?;
-                        Ok(OpOutput::Verified(Ok(())))
+                        Probe::Accepted
                     }
-                    Err(e)
-                        if matches!(
-                            e.code(),
-                            Some(&SqlState::INVALID_PASSWORD)
-                                | Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-                        ) =>
-                    {
-                        // Reported like an HTTP 401: the server refused the credential.
-                        Ok(OpOutput::Verified(Err(401)))
-                    }
-                    Err(e) => Err(PgError::Connect {
-                        role,
-                        message: r.scrub(&e.to_string()),
-                    }
-                    .into()),
-                }
+                    Err(e) if e.code() == Some(&SqlState::INVALID_PASSWORD) => Probe::Rejected {
+                        status: None,
+                        signal: "SQLSTATE 28P01 invalid_password".into(),
+                    },
+                    Err(e) => Probe::Inconclusive {
+                        status: None,
+                        reason: PgError::Connect {
+                            role,
+                            message: crate::http::truncate(&r.scrub(&e.to_string()), 300),
+                        }
+                        .to_string(),
+                    },
+                }))
             }
             Op::Locate { id: Some(role), .. } => {
                 let client = Self::admin_client(secrets, r).await?;
@@ -317,6 +316,7 @@ impl PostgresProvider {
                             },
                             hint: None,
                             created_at: None,
+                            last_used_at: None,
                         }),
                 ))
             }

@@ -9,14 +9,13 @@ use super::engine::{ActionOutcome, Ctx, Failure, KeyRun};
 use super::gate::{ApprovalRequest, Decision, Gate, ManualRequest, PasteRequest, Sink};
 use super::session::Status;
 use crate::plan::{Access, RequestPlan};
-use crate::provider::{KeyState, Op, OpOutput, ProviderError, UsageReport, Which, manual_reason};
+use crate::provider::{
+    Identity, KeyState, Op, OpOutput, Probe, ProviderError, UsageReport, Which, manual_reason,
+};
 use crate::store::{StoreError, StoreOp, StoreOutput, StoreVersion};
 
 type Res = Result<ActionOutcome, Failure>;
 
-/// How often and how long to wait for a provider to reflect a revocation or a new key.
-const PROPAGATION_TRIES: u32 = 5;
-const PROPAGATION_WAIT_MS: u64 = 600;
 /// Individual access events kept in the record per key (the count is always recorded).
 const EVIDENCE_EVENTS: usize = 500;
 
@@ -686,6 +685,7 @@ impl Ctx {
         match out {
             OpOutput::Located(Some(found)) => {
                 run.facts.provider_key_id = Some(found.id.clone());
+                run.facts.provider_key_hint = found.hint.clone();
                 run.facts.old_state = Some(found.state);
                 self.evidence(sink, step, &key, Action::Locate, json!({ "found": found }))?;
                 Ok(ActionOutcome::Done)
@@ -705,6 +705,40 @@ impl Ctx {
                 status: Some(404),
                 retryable: false,
             }),
+            // Several keys look like the leaked one: picking any could revoke the wrong key.
+            OpOutput::Ambiguous(candidates) => {
+                let listed: Vec<String> = candidates
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} (name {}, created {}, last used {})",
+                            c.id,
+                            c.name.as_deref().unwrap_or("-"),
+                            c.created_at.as_deref().unwrap_or("unknown"),
+                            c.last_used_at.as_deref().unwrap_or("unknown")
+                        )
+                    })
+                    .collect();
+                let text = format!(
+                    "{} keys at provider `{}` match hint {}: {}. Nothing was changed: set provider_key_id of key `{key}` in the inventory to the leaked key's id, then resume",
+                    candidates.len(),
+                    run.provider_def.id,
+                    run.key.hint.as_deref().unwrap_or("-"),
+                    listed.join("; ")
+                );
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::Locate,
+                    json!({ "ambiguous": candidates, "text": text }),
+                )?;
+                Err(Failure::Failed {
+                    error: format!("{step}: {text}"),
+                    status: None,
+                    retryable: false,
+                })
+            }
             _ => Err(Failure::Failed {
                 error: format!("{step}: unexpected answer to locate"),
                 status: None,
@@ -1002,8 +1036,10 @@ impl Ctx {
         Ok(ActionOutcome::Done)
     }
 
-    /// Call the provider with the old value and expect a rejection (live), or acceptance
-    /// (drill: proves the check itself works).
+    /// Call the provider with the old value and expect its documented invalid-credential
+    /// answer (live), or acceptance (drill: proves the check itself works). Any other answer,
+    /// or an old value that is not the located key, leaves the revocation "inconclusive": the
+    /// step finishes, and the evidence, summary, report and exit code say it is not proven.
     async fn prove_revoked<S: Sink>(&self, run: &mut KeyRun, step: StepId, sink: &mut S) -> Res {
         if !run.caps.verify {
             return skipped(format!(
@@ -1011,12 +1047,19 @@ impl Ctx {
                 run.provider_def.kind
             ));
         }
-        if run.bag.old_key.is_none() {
+        let Some(old) = run.bag.old_key.as_ref() else {
             return skipped(
                 "inconclusive: old value unavailable (the store could not be read), so the revocation is not proven",
             );
-        }
+        };
         let key = run.key.id.clone();
+        let identity = crate::provider::identity(
+            run.provider_def.kind,
+            old,
+            run.facts.provider_key_id.as_deref(),
+            run.facts.provider_key_hint.as_deref(),
+            run.key.fingerprint.as_deref(),
+        );
         if self.params.dry_run {
             let out = self
                 .provider_read(
@@ -1027,16 +1070,45 @@ impl Ctx {
                     sink,
                 )
                 .await?;
-            let accepted = matches!(out, OpOutput::Verified(Ok(())));
+            let accepted = matches!(&out, OpOutput::Verified(p) if p.alive());
             self.evidence(sink, step, &key, Action::ProveRevoked, json!({
                 "drill": true,
                 "old_key_authenticates": accepted,
+                "identity": identity,
                 "text": if accepted { "drill: the old key still authenticates (revoke was not sent); the proof call works" } else { "drill: the provider already rejects the old key" },
             }))?;
             return Ok(ActionOutcome::Done);
         }
-        for attempt in 1..=PROPAGATION_TRIES {
-            match self
+        let inconclusive = |reason: String, probe: Option<&Probe>| {
+            json!({
+                "proof": "inconclusive",
+                "reason": reason,
+                "answer": probe,
+                "status": probe.and_then(Probe::status),
+                "identity": identity,
+                "text": format!("revocation NOT proven: {reason}"),
+            })
+        };
+        if let Identity::Differs { by } | Identity::Unknown { why: by } = &identity {
+            let reason = match &identity {
+                Identity::Differs { .. } => {
+                    format!("the old value read from the store is not the located key ({by})")
+                }
+                _ => format!("cannot tell whether the stored old value is the located key: {by}"),
+            };
+            self.evidence(
+                sink,
+                step,
+                &key,
+                Action::ProveRevoked,
+                inconclusive(reason, None),
+            )?;
+            return Ok(ActionOutcome::Done);
+        }
+        let waits = run.provider.proof_waits();
+        let mut last = None;
+        for attempt in 0..=waits.len() {
+            let probe = match self
                 .provider_read(
                     run,
                     step,
@@ -1046,34 +1118,75 @@ impl Ctx {
                 )
                 .await?
             {
-                OpOutput::Verified(Err(status)) => {
-                    run.facts.revoked_at = Some(self.now());
-                    self.evidence(
-                        sink,
-                        step,
-                        &key,
-                        Action::ProveRevoked,
-                        json!({
-                            "old_key_rejected": true,
-                            "status": status,
-                            "text": format!("the provider rejects the old key with HTTP {status}"),
-                        }),
-                    )?;
-                    return Ok(ActionOutcome::Done);
+                OpOutput::Verified(p) => p,
+                _ => {
+                    return Err(Failure::Failed {
+                        error: format!("{step}: unexpected answer to verify"),
+                        status: None,
+                        retryable: false,
+                    });
                 }
-                _ if attempt < PROPAGATION_TRIES => {
-                    tokio::time::sleep(std::time::Duration::from_millis(PROPAGATION_WAIT_MS)).await
-                }
-                _ => {}
+            };
+            if let Probe::Rejected { status, signal } = &probe {
+                run.facts.revoked_at = Some(self.now());
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::ProveRevoked,
+                    json!({
+                        "proof": "proven",
+                        "old_key_rejected": true,
+                        "status": status,
+                        "signal": signal,
+                        "identity": identity,
+                        "text": match status {
+                            Some(st) => format!("the provider rejects the old key with HTTP {st} ({signal}, its documented invalid-credential answer)"),
+                            None => format!("the provider rejects the old key ({signal}, its documented invalid-credential answer)"),
+                        },
+                    }),
+                )?;
+                return Ok(ActionOutcome::Done);
+            }
+            last = Some(probe);
+            if let Some(wait) = waits.get(attempt) {
+                tokio::time::sleep(*wait).await;
             }
         }
-        Err(Failure::Failed {
-            error: format!(
-                "{step}: the provider still accepts the old key after revocation ({PROPAGATION_TRIES} tries)"
-            ),
-            status: None,
-            retryable: true,
-        })
+        let tries = waits.len() + 1;
+        match last {
+            // A provider that confirmed the revoke and still accepts the key, where changes
+            // are immediate, did not revoke it: the step fails. Where changes propagate (IAM),
+            // a key still accepted after the whole wait is not proof either way.
+            Some(Probe::Accepted) if !run.provider.eventually_consistent() => {
+                Err(Failure::Failed {
+                    error: format!(
+                        "{step}: the provider still accepts the old key after revocation ({tries} tries)"
+                    ),
+                    status: None,
+                    retryable: true,
+                })
+            }
+            None => Err(Failure::Failed {
+                error: format!("{step}: the provider never answered the proof"),
+                status: None,
+                retryable: true,
+            }),
+            Some(probe) => {
+                let reason = format!(
+                    "after {tries} tries the last answer was {}",
+                    probe.describe()
+                );
+                self.evidence(
+                    sink,
+                    step,
+                    &key,
+                    Action::ProveRevoked,
+                    inconclusive(reason, Some(&probe)),
+                )?;
+                Ok(ActionOutcome::Done)
+            }
+        }
     }
 
     // ---- step 2: redeploy ---------------------------------------------------------------
@@ -1686,7 +1799,10 @@ impl Ctx {
             run.facts.restored_at = Some(self.now());
             return Ok(out);
         }
-        for attempt in 1..=PROPAGATION_TRIES {
+        // A new key can take a moment to work everywhere (IAM is eventually consistent).
+        let waits = run.provider.proof_waits();
+        let mut last = None;
+        for attempt in 0..=waits.len() {
             match self
                 .provider_read(
                     run,
@@ -1697,20 +1813,26 @@ impl Ctx {
                 )
                 .await?
             {
-                OpOutput::Verified(Ok(())) => {
+                // Restricted: the key authenticated, it may just not make this call.
+                OpOutput::Verified(p) if p.alive() => {
                     run.facts.restored_at = Some(self.now());
-                    self.evidence(sink, step, &key, Action::VerifyNew, json!({ "new_key_works": true, "text": "the replacement authenticates at the provider" }))?;
+                    self.evidence(sink, step, &key, Action::VerifyNew, json!({ "new_key_works": true, "answer": p, "text": "the replacement authenticates at the provider" }))?;
                     return Ok(ActionOutcome::Done);
                 }
-                _ if attempt < PROPAGATION_TRIES => {
-                    tokio::time::sleep(std::time::Duration::from_millis(PROPAGATION_WAIT_MS)).await
-                }
+                OpOutput::Verified(p) => last = Some(p),
                 _ => {}
+            }
+            if let Some(wait) = waits.get(attempt) {
+                tokio::time::sleep(*wait).await;
             }
         }
         Err(Failure::Failed {
-            error: format!("{step}: the provider rejects the replacement"),
-            status: None,
+            error: format!(
+                "{step}: the replacement does not authenticate: {}",
+                last.as_ref()
+                    .map_or_else(|| "no answer".into(), Probe::describe)
+            ),
+            status: last.as_ref().and_then(Probe::status),
             retryable: true,
         })
     }
@@ -2120,8 +2242,8 @@ fn describe_output(out: &OpOutput) -> Value {
     match out {
         OpOutput::Located(Some(k)) => json!({ "found": k.id, "state": k.state }),
         OpOutput::Located(None) => json!({ "found": null }),
-        OpOutput::Verified(Ok(())) => json!({ "authenticated": true }),
-        OpOutput::Verified(Err(status)) => json!({ "authenticated": false, "status": status }),
+        OpOutput::Ambiguous(c) => json!({ "found": null, "ambiguous": c.len() }),
+        OpOutput::Verified(p) => json!({ "authenticated": p.alive(), "probe": p }),
         OpOutput::Disabled => json!({ "disabled": true }),
         OpOutput::Revoked { already } => json!({ "revoked": true, "already": already }),
         OpOutput::Created { id, value } => json!({ "created": id, "hint": value.hint() }),

@@ -14,6 +14,9 @@ use crate::store::StoreVersion;
 pub struct Facts {
     /// The leaked key's id at the provider.
     pub provider_key_id: Option<String>,
+    /// What the provider showed of the leaked key when it was located (its redacted value or
+    /// hint): the revocation proof checks that the value it uses is this key.
+    pub provider_key_hint: Option<String>,
     pub old_state: Option<KeyState>,
     /// Store version that held the leaked key when the incident opened (0: nothing stored).
     pub old_version: Option<StoreVersion>,

@@ -8,7 +8,7 @@
 //! | `POST /v1/keys/{id}/disable` | admin | key with `status:"disabled"`, or 404 |
 //! | `DELETE /v1/keys/{id}` | admin | `{object:"key.deleted", id, deleted:true}`, or 404 |
 //! | `POST /v1/keys` `{name}` + `Idempotency-Key` | admin | 201 key with `value` (once); the same `Idempotency-Key` replays the same key |
-//! | `GET /v1/me` | the key itself | `{key_id}` for an active key, else 401 |
+//! | `GET /v1/me` | the key itself | `{key_id}` for an active key, else 401 with `error.code = "invalid_key"` (the invalid-credential answer: keyfire's proof of revocation) |
 //! | `GET /v1/usage?key_id=&start_time=&end_time=&limit=&page=` | admin | daily buckets, paginated by `next_page` |
 //!
 //! A key object is `{object:"key", id, name, redacted_value, status, created_at}`. Errors are
@@ -376,11 +376,11 @@ async fn me(State(state): State<Shared>, headers: HeaderMap) -> Response {
     });
     match found {
         Some(k) => Json(json!({ "object": "key.identity", "key_id": k.id })).into_response(),
-        None => api_error(
+        None => (
             StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Incorrect API key provided.",
-        ),
+            Json(json!({ "error": { "message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_key" } })),
+        )
+            .into_response(),
     }
 }
 

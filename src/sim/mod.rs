@@ -8,6 +8,7 @@ pub mod fake_api;
 #[cfg(feature = "testing")]
 mod fault;
 pub mod openai;
+pub mod sts;
 pub mod vault;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ pub use fake_api::FakeApi;
 #[cfg(feature = "testing")]
 pub use fault::{Fault, FaultMode};
 pub use openai::OpenAiSim;
+pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
 
 /// Headers whose values carry no credential and are kept in the request log; every other

@@ -4,7 +4,7 @@
 //!
 //! | method and path | auth | answer |
 //! |---|---|---|
-//! | `GET /v1/models` | a project or service-account key | model list; 401 `invalid_api_key` for a deleted or unknown key; 403 for a key restricted from reading models |
+//! | `GET /v1/models` | a project or service-account key | model list; 401 `invalid_api_key` for a deleted or unknown key; 401 with `code: null` and "You have insufficient permissions for this operation. Missing scopes: api.model.read." for a live key restricted from reading models (as OpenAI answers) |
 //! | `GET /v1/organization/projects/{p}/api_keys?limit=&after=&owner_project_access=` | admin | `{object:"list", data, first_id, last_id, has_more}`; keys whose owner lost project access only with `owner_project_access=inactive\|any` |
 //! | `GET /v1/organization/projects/{p}/api_keys/{id}` | admin | `organization.project.api_key`, or 404 |
 //! | `DELETE /v1/organization/projects/{p}/api_keys/{id}` | admin | `organization.project.api_key.deleted`; 400 when the key belongs to a service account (as the spec says); 404 |
@@ -65,7 +65,7 @@ pub struct OpenAiKey {
     pub deleted: bool,
     /// `false`: the owner lost access to the project (the key is listed only on request).
     pub owner_has_access: bool,
-    /// Restricted from reading models: `/v1/models` answers 403 although the key is live.
+    /// Restricted from reading models: `/v1/models` answers 401 (no code) although the key is live.
     pub restricted: bool,
 }
 
@@ -664,8 +664,9 @@ async fn models(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let s = lock(&state);
     let found = bearer(&headers).and_then(|t| s.keys.iter().find(|k| k.value == t && !k.deleted));
     match found {
+        // OpenAI answers a live key without the scope with 401 too, but without a code.
         Some(k) if k.restricted => error(
-            StatusCode::FORBIDDEN,
+            StatusCode::UNAUTHORIZED,
             "invalid_request_error",
             None,
             "You have insufficient permissions for this operation. Missing scopes: api.model.read.",

@@ -1,9 +1,21 @@
-//! A loopback subset of the Vault/OpenBao KV version 2 API (`/v1/{mount}/data/{path}`:
-//! GET with `?version=`, POST with `options.cas`, PATCH as JSON merge patch), with Vault's
-//! status codes and `{"errors":[...]}` bodies. Keyfire's engine tests use it where a store
-//! must outlive one keyfire process; the real OpenBao server covers the rest.
+//! A loopback subset of the Vault/OpenBao KV version 2 API
+//! (developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2), with Vault's status codes and
+//! `{"errors":[...]}` bodies. Keyfire's engine tests use it where a store must outlive one
+//! keyfire process; the real OpenBao server covers the rest.
+//!
+//! | method and path | capability of the token's policy | answer |
+//! |---|---|---|
+//! | `GET /v1/{mount}/data/{path}?version=` | `read` | the version's `data` and `metadata`; 404 `{"errors":[]}` for no secret; 404 with `data: null` and the metadata for a soft-deleted or destroyed version |
+//! | `POST /v1/{mount}/data/{path}` `{"options":{"cas"},"data"}` | `create` (new secret) or `update` | the new version's metadata; 400 "check-and-set parameter did not match the current version" |
+//! | `PATCH /v1/{mount}/data/{path}` (JSON merge patch) | `patch` | as POST, merged into the latest version; 404 when the latest version is deleted |
+//! | `GET /v1/{mount}/metadata/{path}` | `read` on metadata | `current_version` and `versions.N.{created_time, deletion_time, destroyed}` |
+//!
+//! The token's policy grants `create`, `update` and `read` on data and `read` on metadata,
+//! as a rotation policy does; `patch` only when a test grants it ([`VaultSim::grant`]). A
+//! refused capability is 403 "permission denied", as in Vault. Paths are URL path segments:
+//! `%20` is a space, `+` is a plus sign.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -19,13 +31,35 @@ use serde_json::{Map, Value, json};
 use super::{ErrorStyle, LoggedRequest, Observer, Running, observe, serve};
 
 struct Version {
-    data: Map<String, Value>,
+    /// `None` once destroyed.
+    data: Option<Map<String, Value>>,
     created_time: String,
+    /// Empty unless soft-deleted.
+    deletion_time: String,
+    destroyed: bool,
+}
+
+impl Version {
+    fn new(data: Map<String, Value>) -> Self {
+        Self {
+            data: Some(data),
+            created_time: now(),
+            deletion_time: String::new(),
+            destroyed: false,
+        }
+    }
+
+    fn readable(&self) -> Option<&Map<String, Value>> {
+        self.data.as_ref().filter(|_| self.deletion_time.is_empty())
+    }
 }
 
 struct VaultState {
     mount: String,
     token: String,
+    /// The token's capabilities on `{mount}/data/*` (`create`, `update`, `read`, `patch`);
+    /// metadata is always readable.
+    capabilities: BTreeSet<String>,
     secrets: HashMap<String, Vec<Version>>,
 }
 
@@ -46,6 +80,10 @@ impl VaultSim {
         let state: Shared = Arc::new(Mutex::new(VaultState {
             mount: mount.into(),
             token: token.into(),
+            capabilities: ["create", "update", "read"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
             secrets: HashMap::new(),
         }));
         let observer = Observer::with_style(ErrorStyle::Vault);
@@ -54,6 +92,7 @@ impl VaultSim {
                 "/v1/{mount}/data/{*path}",
                 get(read).post(write).patch(patch),
             )
+            .route("/v1/{mount}/metadata/{*path}", get(metadata_read))
             .with_state(state.clone())
             .layer(axum::middleware::from_fn_with_state(
                 observer.clone(),
@@ -80,18 +119,33 @@ impl VaultSim {
         f(&mut s)
     }
 
-    /// Write a version directly (seeding tests); returns the version number.
+    /// Grant the token another capability on data paths (e.g. `patch`).
+    pub fn grant(&self, capability: &str) {
+        self.with(|s| s.capabilities.insert(capability.to_string()));
+    }
+
+    /// Write a version directly (seeding tests): the latest version's fields with `field`
+    /// set; returns the version number.
     pub fn put(&self, path: &str, field: &str, value: &str) -> u64 {
         self.with(|s| {
             let versions = s.secrets.entry(path.to_string()).or_default();
-            let mut data = versions.last().map(|v| v.data.clone()).unwrap_or_default();
+            let mut data = versions
+                .last()
+                .and_then(|v| v.data.clone())
+                .unwrap_or_default();
             data.insert(field.into(), json!(value));
-            versions.push(Version {
-                data,
-                created_time: now(),
-            });
+            versions.push(Version::new(data));
             versions.len() as u64
         })
+    }
+
+    /// Soft-delete the latest version (`DELETE /v1/{mount}/data/{path}` in Vault).
+    pub fn delete_latest(&self, path: &str) {
+        self.with(|s| {
+            if let Some(v) = s.secrets.get_mut(path).and_then(|v| v.last_mut()) {
+                v.deletion_time = now();
+            }
+        });
     }
 
     pub fn version(&self, path: &str) -> u64 {
@@ -105,7 +159,7 @@ impl VaultSim {
                 Some(n) => versions.get(usize::try_from(n).ok()?.checked_sub(1)?)?,
                 None => versions.last()?,
             };
-            v.data.get(field)?.as_str().map(str::to_string)
+            v.data.as_ref()?.get(field)?.as_str().map(str::to_string)
         })
     }
 
@@ -128,7 +182,7 @@ fn check(state: &Shared, headers: &HeaderMap, mount: &str) -> Option<Response> {
     let token_ok =
         headers.get("x-vault-token").and_then(|v| v.to_str().ok()) == Some(s.token.as_str());
     if !token_ok {
-        return Some(errors(StatusCode::FORBIDDEN, &["permission denied"]));
+        return Some(denied());
     }
     if mount != s.mount {
         return Some(errors(StatusCode::NOT_FOUND, &["no handler for route"]));
@@ -136,8 +190,19 @@ fn check(state: &Shared, headers: &HeaderMap, mount: &str) -> Option<Response> {
     None
 }
 
-fn metadata(version: u64, created_time: &str) -> Value {
-    json!({ "created_time": created_time, "custom_metadata": null, "deletion_time": "", "destroyed": false, "version": version })
+fn denied() -> Response {
+    errors(
+        StatusCode::FORBIDDEN,
+        &["1 error occurred:\n\t* permission denied\n\n"],
+    )
+}
+
+fn allowed(s: &VaultState, capability: &str) -> bool {
+    s.capabilities.contains(capability)
+}
+
+fn metadata(version: u64, v: &Version) -> Value {
+    json!({ "created_time": v.created_time, "custom_metadata": null, "deletion_time": v.deletion_time, "destroyed": v.destroyed, "version": version })
 }
 
 #[derive(Deserialize)]
@@ -155,6 +220,9 @@ async fn read(
         return r;
     }
     let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    if !allowed(&s, "read") {
+        return denied();
+    }
     let Some(versions) = s.secrets.get(&path) else {
         return errors(StatusCode::NOT_FOUND, &[]);
     };
@@ -169,17 +237,23 @@ async fn read(
     else {
         return errors(StatusCode::NOT_FOUND, &[]);
     };
-    Json(json!({
-        "request_id": super::token(8),
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": { "data": v.data, "metadata": metadata(n, &v.created_time) },
-        "wrap_info": null,
-        "warnings": null,
-        "auth": null,
-    }))
-    .into_response()
+    let body = |data: Option<&Map<String, Value>>| {
+        json!({
+            "request_id": super::token(8),
+            "lease_id": "",
+            "renewable": false,
+            "lease_duration": 0,
+            "data": { "data": data, "metadata": metadata(n, v) },
+            "wrap_info": null,
+            "warnings": null,
+            "auth": null,
+        })
+    };
+    // A deleted or destroyed version: 404, with its metadata and no data.
+    let Some(data) = v.readable() else {
+        return (StatusCode::NOT_FOUND, Json(body(None))).into_response();
+    };
+    Json(body(Some(data))).into_response()
 }
 
 #[derive(Deserialize)]
@@ -196,8 +270,9 @@ fn cas_ok(current: u64, options: &Map<String, Value>) -> bool {
     }
 }
 
-fn written(version: u64, created_time: &str) -> Response {
-    Json(json!({ "request_id": super::token(8), "data": metadata(version, created_time), "warnings": null })).into_response()
+fn written(version: u64, v: &Version) -> Response {
+    Json(json!({ "request_id": super::token(8), "data": metadata(version, v), "warnings": null }))
+        .into_response()
 }
 
 async fn write(
@@ -216,6 +291,10 @@ async fn write(
         return errors(StatusCode::BAD_REQUEST, &["no data provided"]);
     };
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let exists = s.secrets.get(&path).is_some_and(|v| !v.is_empty());
+    if !allowed(&s, if exists { "update" } else { "create" }) {
+        return denied();
+    }
     let versions = s.secrets.entry(path).or_default();
     if !cas_ok(versions.len() as u64, &body.options) {
         return errors(
@@ -223,12 +302,9 @@ async fn write(
             &["check-and-set parameter did not match the current version"],
         );
     }
-    let created_time = now();
-    versions.push(Version {
-        data,
-        created_time: created_time.clone(),
-    });
-    written(versions.len() as u64, &created_time)
+    versions.push(Version::new(data));
+    let n = versions.len() as u64;
+    written(n, &versions[versions.len() - 1])
 }
 
 async fn patch(
@@ -254,7 +330,14 @@ async fn patch(
         return errors(StatusCode::BAD_REQUEST, &["error parsing JSON"]);
     };
     let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    // PATCH needs its own capability: create/update do not grant it.
+    if !allowed(&s, "patch") {
+        return denied();
+    }
     let Some(versions) = s.secrets.get_mut(&path).filter(|v| !v.is_empty()) else {
+        return errors(StatusCode::NOT_FOUND, &[]);
+    };
+    let Some(mut data) = versions.last().and_then(|v| v.readable().cloned()) else {
         return errors(StatusCode::NOT_FOUND, &[]);
     };
     if !cas_ok(versions.len() as u64, &body.options) {
@@ -263,7 +346,6 @@ async fn patch(
             &["check-and-set parameter did not match the current version"],
         );
     }
-    let mut data = versions.last().map(|v| v.data.clone()).unwrap_or_default();
     for (k, v) in body.data.unwrap_or_default() {
         if v.is_null() {
             data.remove(&k);
@@ -271,10 +353,46 @@ async fn patch(
             data.insert(k, v);
         }
     }
-    let created_time = now();
-    versions.push(Version {
-        data,
-        created_time: created_time.clone(),
-    });
-    written(versions.len() as u64, &created_time)
+    versions.push(Version::new(data));
+    let n = versions.len() as u64;
+    written(n, &versions[versions.len() - 1])
+}
+
+async fn metadata_read(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((mount, path)): Path<(String, String)>,
+) -> Response {
+    if let Some(r) = check(&state, &headers, &mount) {
+        return r;
+    }
+    let s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(versions) = s.secrets.get(&path).filter(|v| !v.is_empty()) else {
+        return errors(StatusCode::NOT_FOUND, &[]);
+    };
+    let listed: Map<String, Value> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                (i + 1).to_string(),
+                json!({ "created_time": v.created_time, "deletion_time": v.deletion_time, "destroyed": v.destroyed }),
+            )
+        })
+        .collect();
+    Json(json!({
+        "request_id": super::token(8),
+        "data": {
+            "cas_required": false,
+            "created_time": versions[0].created_time,
+            "current_version": versions.len(),
+            "custom_metadata": null,
+            "delete_version_after": "0s",
+            "max_versions": 0,
+            "oldest_version": 0,
+            "updated_time": versions[versions.len() - 1].created_time,
+            "versions": listed,
+        },
+    }))
+    .into_response()
 }

@@ -136,6 +136,18 @@ pub enum StoreError {
     Unsupported(StoreKind),
     #[error("the plan needs the new key, which is not in memory")]
     NoNewKey,
+    /// The store refused the call for want of a permission (a fresh login did not help).
+    #[error("permission denied: {0}")]
+    Denied(String),
+    /// KV v2: the latest version reads as 404 but still counts for check-and-set.
+    #[error(
+        "the latest version ({version}) of {path} is {how}: undelete it (`bao kv undelete -versions={version}`) if agents should still read it, or delete the secret's metadata if the path is abandoned; keyfire will not write over it"
+    )]
+    LatestVersionGone {
+        path: String,
+        version: u64,
+        how: String,
+    },
 }
 
 #[derive(Debug, Clone)]

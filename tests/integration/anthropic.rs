@@ -31,7 +31,8 @@ fn live_incident_disables_archives_takes_the_pasted_replacement_and_audits() {
         .filter(|e| e.kind == "request_sent" && e.data["method"] == "POST")
         .filter_map(|e| e.data["action"].as_str())
         .collect();
-    assert_eq!(sent, ["disable", "revoke"]);
+    // Anthropic's two updates, then the store write (a whole-secret POST, never a PATCH).
+    assert_eq!(sent, ["disable", "revoke", "store_write"]);
 
     // The pasted replacement went to the store and was verified with the provider.
     assert_eq!(

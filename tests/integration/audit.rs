@@ -522,7 +522,7 @@ fn a_rotation_that_fails_after_create_revokes_its_replacement() {
     // The store refuses the write once (a write is never retried blindly).
     env.vault
         .observer()
-        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+        .inject(Fault::fail("POST", "/v1/secret/data/", 500, 1));
     let out = env.run(&["rotate", "support-llm", "--yes"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");

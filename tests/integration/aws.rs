@@ -11,7 +11,7 @@ use aws_sdk_iam::types::StatusType;
 use chrono::Utc;
 use keyfire::aws::{KeyPair, Target};
 use keyfire::secret::Secret;
-use keyfire::sim::{CloudTrailSim, TrailEvent};
+use keyfire::sim::{CloudTrailSim, StsMode, StsStandIn, TrailEvent};
 
 use crate::common::{files_under, stderr, stdout};
 use crate::emulators::{Bao, Moto};
@@ -1017,4 +1017,110 @@ fn a_drill_without_cloudtrail_still_reaches_the_revoke_and_names_the_problem() {
         "the drill names the missing audit source: {text}"
     );
     assert_eq!(f.moto_listing(), before, "the drill changed nothing");
+}
+
+impl Fleet {
+    /// Send STS calls to a stand-in (moto cannot disable STS in a region, nor lag behind a
+    /// deletion), with one second of IAM backoff.
+    fn sts_stand_in(&self, mode: StsMode) -> StsStandIn {
+        let sts = self.rt.block_on(async { StsStandIn::start(mode) }).unwrap();
+        let path = self.dir.path().join("inventory.toml");
+        let before = std::fs::read_to_string(&path).unwrap();
+        let trail = format!("cloudtrail_url = \"{}\" }}", self.trail.address());
+        let after = before.replace(
+            &trail,
+            &format!(
+                "cloudtrail_url = \"{}\", sts_url = \"{}\", proof_wait_seconds = 1 }}",
+                self.trail.address(),
+                sts.address()
+            ),
+        );
+        assert_ne!(before, after);
+        std::fs::write(&path, after).unwrap();
+        sts
+    }
+}
+
+#[test]
+fn a_key_still_accepted_after_the_iam_wait_is_not_proven_and_the_incident_goes_on() {
+    let Some(f) = Fleet::start(
+        "aws::a_key_still_accepted_after_the_iam_wait_is_not_proven_and_the_incident_goes_on",
+        false,
+    ) else {
+        return;
+    };
+    // STS still authenticates the deleted key (IAM has not caught up) for the whole wait.
+    let sts = f.sts_stand_in(StsMode::Lagging);
+    let out = f.run(&["incident", "start", "support-aws", "--yes", "--no-tui"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("revocation NOT proven"), "{text}");
+    assert!(
+        f.agent_keys()
+            .iter()
+            .all(|(id, _)| *id != f.old.access_key_id),
+        "the key was deleted at IAM"
+    );
+    let entries = f.entries(&f.ids()[0]);
+    let proof = evidence(&entries, "support-aws", "prove_revoked");
+    assert_eq!(proof[0].data["proof"], "inconclusive", "{}", proof[0].data);
+    assert_eq!(proof[0].data["answer"]["verdict"], "accepted");
+    // The redeploy went on: the replacement was stored and verified.
+    assert_eq!(
+        evidence(&entries, "support-aws", "verify_new")[0].data["new_key_works"],
+        true
+    );
+    let asked = sts.observer().requests().len();
+    assert!(
+        asked >= 3,
+        "two proof attempts and the replacement's check: {asked}"
+    );
+}
+
+#[test]
+fn sts_region_disabled_is_not_proof_that_the_key_is_dead() {
+    let Some(f) = Fleet::start(
+        "aws::sts_region_disabled_is_not_proof_that_the_key_is_dead",
+        false,
+    ) else {
+        return;
+    };
+    // moto cannot switch STS off in a region: STS calls go to a stand-in that answers
+    // RegionDisabledException (HTTP 403), as AWS does there. One second of IAM backoff.
+    let sts = f.sts_stand_in(StsMode::RegionDisabled);
+
+    let out = f.run(&["incident", "start", "support-aws", "--yes", "--no-tui"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("revocation NOT proven"), "{text}");
+    // Containment happened: the leaked key is gone at IAM.
+    assert!(
+        f.agent_keys()
+            .iter()
+            .all(|(id, _)| *id != f.old.access_key_id),
+        "{:?}",
+        f.agent_keys()
+    );
+    let entries = f.entries(&f.ids()[0]);
+    let proof = evidence(&entries, "support-aws", "prove_revoked");
+    assert_eq!(proof.len(), 1);
+    let data = &proof[0].data;
+    assert_eq!(data["proof"], "inconclusive", "{data}");
+    assert_eq!(data["status"], 403, "{data}");
+    assert!(
+        data["reason"]
+            .as_str()
+            .unwrap()
+            .contains("RegionDisabledException"),
+        "{data}"
+    );
+    assert!(data.get("old_key_rejected").is_none(), "{data}");
+    // Asked twice: once, then again after the one second of backoff.
+    let asked = sts
+        .observer()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert!(asked >= 2, "{asked}");
 }

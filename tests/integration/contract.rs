@@ -13,7 +13,7 @@ use chrono::{NaiveTime, Utc};
 use keyfire::http::{FailureKind, Http, HttpConfig, HttpError, RetryPolicy};
 use keyfire::inventory::{Origin, ProviderDef, ProviderKind};
 use keyfire::plan::{Access, HeaderValue, SecretBag, SecretRef};
-use keyfire::provider::{AnyProvider, KeyState, Op, OpOutput, ProviderError, Which};
+use keyfire::provider::{AnyProvider, KeyState, Op, OpOutput, Probe, ProviderError, Which};
 use keyfire::secret::{Redactor, Secret};
 use keyfire::sim::{AnthropicSim, FakeApi, Fault, LoggedRequest, OpenAiSim};
 
@@ -461,7 +461,7 @@ async fn every_capability_works_against_the_loopback_server() {
 
         let alive = case.run(Op::Verify { which: Which::Old }).await.unwrap();
         assert!(
-            matches!(alive, OpOutput::Verified(Ok(()))),
+            matches!(alive, OpOutput::Verified(Probe::Accepted)),
             "{kind}: {alive:?}"
         );
 
@@ -519,7 +519,10 @@ async fn every_capability_works_against_the_loopback_server() {
             case.assert_clean("a created key's debug form", &format!("{value:?}"));
             case.bag.new_key = Some(value);
             let works = case.run(Op::Verify { which: Which::New }).await.unwrap();
-            assert!(matches!(works, OpOutput::Verified(Ok(()))), "{kind}");
+            assert!(
+                matches!(works, OpOutput::Verified(Probe::Accepted)),
+                "{kind}"
+            );
             let found = case
                 .run(Op::Locate {
                     id: None,
@@ -539,7 +542,13 @@ async fn every_capability_works_against_the_loopback_server() {
             assert!(matches!(out, OpOutput::Disabled), "{kind}");
             let dead = case.run(Op::Verify { which: Which::Old }).await.unwrap();
             assert!(
-                matches!(dead, OpOutput::Verified(Err(401))),
+                matches!(
+                    dead,
+                    OpOutput::Verified(Probe::Rejected {
+                        status: Some(401),
+                        ..
+                    })
+                ),
                 "{kind}: {dead:?}"
             );
         }
@@ -549,7 +558,13 @@ async fn every_capability_works_against_the_loopback_server() {
         assert!(!case.backend.accepts(&case.secrets.old_key), "{kind}");
         let dead = case.run(Op::Verify { which: Which::Old }).await.unwrap();
         assert!(
-            matches!(dead, OpOutput::Verified(Err(401))),
+            matches!(
+                dead,
+                OpOutput::Verified(Probe::Rejected {
+                    status: Some(401),
+                    ..
+                })
+            ),
             "{kind}: {dead:?}"
         );
         let gone = case

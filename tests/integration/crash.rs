@@ -248,7 +248,7 @@ fn killed_during_create_after_the_provider_made_the_key() {
 #[test]
 fn killed_during_the_store_write() {
     crash_and_resume(Point::Request {
-        method: "PATCH",
+        method: "POST",
         path: "/v1/secret/data/",
         after: 0,
         server: Server::Vault,

@@ -260,8 +260,9 @@ impl Bao {
         })
     }
 
-    /// AppRole `keyfire` allowed to read and write `secret/` (in `namespace` if given).
-    /// Returns (role_id, secret_id).
+    /// AppRole `keyfire` (in `namespace` if given) with the policy a secrets team grants a
+    /// rotation tool: create, update and read on `secret/data/...`, read on
+    /// `secret/metadata/...`; no `patch`, no `list`, no delete. Returns (role_id, secret_id).
     pub fn approle(&self, namespace: Option<&str>) -> (String, String) {
         let ok = |(s, v): (u16, serde_json::Value)| {
             assert!((200..300).contains(&s), "{s} {v}");
@@ -277,7 +278,7 @@ impl Bao {
             "POST",
             "/v1/sys/policies/acl/keyfire",
             namespace,
-            serde_json::json!({ "policy": "path \"secret/*\" { capabilities = [\"create\", \"read\", \"update\", \"patch\", \"list\"] }" }),
+            serde_json::json!({ "policy": ROTATION_POLICY }),
         ));
         ok(self.api(
             "POST",
@@ -303,6 +304,12 @@ impl Bao {
         )
     }
 }
+
+/// What keyfire needs from Vault/OpenBao, and nothing more.
+pub const ROTATION_POLICY: &str = r#"
+path "secret/data/*" { capabilities = ["create", "update", "read"] }
+path "secret/metadata/*" { capabilities = ["read"] }
+"#;
 
 // ---- PostgreSQL ------------------------------------------------------------------------
 

@@ -468,7 +468,7 @@ async fn a_replacement_whose_value_was_lost_is_created_again_on_resume() {
     // this engine's memory, which the resume below does not have.
     env.vault
         .observer()
-        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+        .inject(Fault::fail("POST", "/v1/secret/data/", 500, 1));
     let setup = env.setup();
     let mut engine = Engine::open(
         setup.clone(),

@@ -329,7 +329,7 @@ fn a_replacement_whose_value_was_lost_is_revoked_and_made_again_on_resume() {
     // process. (The same state as a crash between create and store.)
     env.vault
         .observer()
-        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+        .inject(Fault::fail("POST", "/v1/secret/data/", 500, 1));
     let out = env.live_incident();
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
@@ -380,4 +380,156 @@ fn a_key_whose_owner_lost_project_access_is_still_found_and_revoked() {
     );
     assert!(sim.key(&env.old_key_id).unwrap().deleted);
     assert!(!env.accepts(&env.canaries.old_key));
+}
+
+/// What OpenAI answers a live key that lacks a scope: 401 like a dead key, but no code.
+const MISSING_SCOPE: &str = r#"{"error":{"message":"You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're using a restricted API key, that it has the necessary scopes.","type":"invalid_request_error","param":null,"code":null}}"#;
+
+#[test]
+fn a_401_for_a_missing_scope_is_not_proof_and_the_incident_exits_1() {
+    let env = LlmEnv::openai();
+    let sim = env.openai_sim();
+    // Every proof attempt (one, then four more after short waits) gets the missing-scope 401.
+    env.inject(Fault::raw("GET", "/v1/models", 401, MISSING_SCOPE, 5));
+    let out = env.live_incident();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(text.contains("revocation NOT proven"), "{text}");
+    // Containment and the other steps still ran: the key is deleted, the replacement stored
+    // and verified, the report written.
+    assert!(sim.key(&env.old_key_id).unwrap().deleted);
+    assert_eq!(env.vault.version(PATH), 2);
+    let id = &env.incident_ids()[0];
+    let proof = &env.evidence(id, "prove_revoked")[0];
+    assert_eq!(proof["proof"], "inconclusive", "{proof}");
+    assert_eq!(proof["status"], 401, "{proof}");
+    assert!(proof.get("old_key_rejected").is_none(), "{proof}");
+    assert!(
+        proof["reason"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient permissions"),
+        "{proof}"
+    );
+    assert_eq!(env.evidence(id, "verify_new")[0]["new_key_works"], true);
+    let report =
+        std::fs::read_to_string(env.data_dir().join("incidents").join(id).join("report.md"))
+            .unwrap();
+    assert!(report.contains("revocation NOT proven"), "{report}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            env.data_dir()
+                .join("incidents")
+                .join(id)
+                .join("report.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        json["keys"][0]["evidence"]["revocation"]
+            .as_str()
+            .unwrap()
+            .starts_with("NOT proven"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_hint_matching_two_keys_stops_before_any_write_and_lists_both() {
+    let env = LlmEnv::openai();
+    let sim = env.openai_sim();
+    // A look-alike: same prefix, same last four characters as the leaked key.
+    let tail = &env.canaries.old_key[env.canaries.old_key.len() - 4..];
+    let twin = sim.add_user_key(
+        PROJECT,
+        "support-bot-old",
+        &format!("sk-proj-CAlookalike9Zx8Yw7Vu6Ts5Rq4Po3Nm2{tail}"),
+    );
+    let out = env.live_incident();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&env.old_key_id), "{text}");
+    assert!(text.contains(&twin), "{text}");
+    assert!(text.contains("provider_key_id"), "{text}");
+    let writes: Vec<_> = env
+        .requests()
+        .into_iter()
+        .chain(env.vault.requests())
+        .filter(|r| r.is_write())
+        .collect();
+    assert!(writes.is_empty(), "nothing may be written: {writes:?}");
+    assert!(env.accepts(&env.canaries.old_key));
+    let id = &env.incident_ids()[0];
+    let listed = &env.evidence(id, "locate")[0]["ambiguous"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+
+    // The operator names the key, as the message says, and resumes: only that key goes.
+    let inventory = std::fs::read_to_string(env.inventory_path()).unwrap();
+    let hint_line = format!("hint = \"sk-proj-...{tail}\"");
+    assert!(inventory.contains(&hint_line), "{inventory}");
+    std::fs::write(
+        env.inventory_path(),
+        inventory.replace(
+            &hint_line,
+            &format!("provider_key_id = \"{}\"", env.old_key_id),
+        ),
+    )
+    .unwrap();
+    let resumed = env.run(&["incident", "resume", id, "--yes", "--no-tui"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&resumed),
+        stderr(&resumed)
+    );
+    assert!(sim.key(&env.old_key_id).unwrap().deleted);
+    assert!(
+        !sim.key(&twin).unwrap().deleted,
+        "the look-alike is untouched"
+    );
+}
+
+#[test]
+fn a_stored_value_that_is_not_the_located_key_proves_nothing() {
+    let env = LlmEnv::openai();
+    // The store holds some other key than the one found by the inventory's hint.
+    env.vault.put(
+        PATH,
+        "value",
+        "sk-proj-CANARYoaSomeOtherKey1Ab2Cd3Ef4Gh5Ij6Kl7Mn8zzzz",
+    );
+    let out = env.live_incident();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(text.contains("revocation NOT proven"), "{text}");
+    let id = &env.incident_ids()[0];
+    let proof = &env.evidence(id, "prove_revoked")[0];
+    assert_eq!(proof["proof"], "inconclusive", "{proof}");
+    assert_eq!(proof["identity"]["identity"], "differs", "{proof}");
+    assert!(
+        proof["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not the located key"),
+        "{proof}"
+    );
+}
+
+#[test]
+fn a_drill_names_a_stored_value_that_is_not_the_located_key() {
+    let env = LlmEnv::openai();
+    env.vault.put(
+        PATH,
+        "value",
+        "sk-proj-CANARYoaSomeOtherKey1Ab2Cd3Ef4Gh5Ij6Kl7Mn8zzzz",
+    );
+    let out = env.run(&["drill", "support-llm"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}\n{}", stderr(&out));
+    assert!(
+        text.contains("PROBLEM: the value in the store is not the key located at the provider"),
+        "{text}"
+    );
 }

@@ -239,3 +239,255 @@ settings = {{ auth = "approle", role_id = "{role_id}" }}
         "{scrubbed}"
     );
 }
+
+/// A client token for the AppRole, as keyfire gets it.
+fn approle_token(bao: &Bao, role_id: &str, secret_id: &str) -> String {
+    let (status, text) = crate::emulators::http(
+        bao.port,
+        "POST",
+        "/v1/auth/approle/login",
+        &[],
+        &serde_json::json!({ "role_id": role_id, "secret_id": secret_id }).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["auth"]["client_token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn live_incident_with_a_rotation_policy_and_approle_keeps_the_other_fields() {
+    let Some(bao) = Bao::start(
+        "openbao::live_incident_with_a_rotation_policy_and_approle_keeps_the_other_fields",
+    ) else {
+        return;
+    };
+    let env = crate::common::TestEnv::new();
+    let v1 = bao.put(
+        None,
+        crate::common::OLD_PATH,
+        serde_json::json!({ "value": env.canaries.old_key, "model": "gpt-test" }),
+    );
+    let (role_id, secret_id) = bao.approle(None);
+    // The policy grants no `patch`: OpenBao refuses a PATCH from this role outright.
+    let token = approle_token(&bao, &role_id, &secret_id);
+    let (status, text) = crate::emulators::http(
+        bao.port,
+        "PATCH",
+        &format!("/v1/secret/data/{}", crate::common::OLD_PATH),
+        &[
+            ("X-Vault-Token", token.as_str()),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
+        r#"{"data":{"model":"x"}}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 403, "{text}");
+
+    let inventory = std::fs::read_to_string(env.inventory_path())
+        .unwrap()
+        .replace(
+            &format!("address = \"{}\"", env.vault.address()),
+            &format!("address = \"{}\"", bao.url()),
+        )
+        .replace(
+            "settings = { mount = \"secret\" }",
+            &format!(
+                "settings = {{ mount = \"secret\", auth = \"approle\", role_id = \"{role_id}\" }}"
+            ),
+        );
+    assert!(inventory.contains(&bao.url()) && inventory.contains(&role_id));
+    std::fs::write(env.inventory_path(), inventory).unwrap();
+
+    let out = env
+        .cmd()
+        .env(crate::common::VAULT_VAR, &secret_id)
+        .args(["incident", "start", "support-llm", "--yes", "--no-tui"])
+        .output()
+        .unwrap();
+    let text = crate::common::stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        crate::common::stderr(&out)
+    );
+    assert_eq!(
+        bao.listing(None, crate::common::OLD_PATH)["current_version"],
+        v1 + 1
+    );
+    let (_, v) = bao.api(
+        "GET",
+        &format!("/v1/secret/data/{}", crate::common::OLD_PATH),
+        None,
+        serde_json::Value::Null,
+    );
+    let new = v["data"]["data"]["value"].as_str().unwrap();
+    assert_ne!(new, env.canaries.old_key);
+    assert!(env.api.accepts(new), "the stored replacement works");
+    assert!(!env.api.accepts(&env.canaries.old_key));
+    assert_eq!(v["data"]["data"]["model"], "gpt-test", "{v}");
+    assert!(!text.contains(new) && !text.contains(&secret_id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_latest_version_is_named_and_a_path_with_a_space_is_one_segment() {
+    let Some(bao) = Bao::start(
+        "openbao::a_deleted_latest_version_is_named_and_a_path_with_a_space_is_one_segment",
+    ) else {
+        return;
+    };
+    let (role_id, secret_id) = bao.approle(None);
+    let s = store(&bao, &role_id, None);
+    let http = Http::new(false, Redactor::new()).unwrap();
+    let bag = SecretBag {
+        store_credential: Some(Secret::new(secret_id)),
+        new_key: Some(Secret::new("sk-new-CANARY-0003")),
+        ..SecretBag::default()
+    };
+    let at = |path: &str| SecretLocation {
+        path: path.into(),
+        field: "value".into(),
+    };
+    let run = |op: StoreOp, loc: SecretLocation| {
+        let s = s.clone();
+        let http = http.clone();
+        let bag = bag.clone();
+        async move {
+            let plan = s.plan(&op, &loc)?;
+            s.execute(&op, &loc, &plan, &http, &bag).await
+        }
+    };
+
+    // A space is %20 in a path segment: the secret written by the root token is found.
+    bao.put(
+        None,
+        "agents/support%20bot/llm",
+        serde_json::json!({ "value": "sk-old-CANARY-0004", "note": "kept" }),
+    );
+    match run(
+        StoreOp::Read { version: None },
+        at("agents/support bot/llm"),
+    )
+    .await
+    .unwrap()
+    {
+        StoreOutput::Value { value, version } => {
+            assert_eq!(value.expose(), "sk-old-CANARY-0004");
+            assert_eq!(version, StoreVersion::Number(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    let write = StoreOp::Write {
+        cas: Some(StoreVersion::Number(1)),
+        pending: false,
+        token: "t".into(),
+    };
+    assert!(matches!(
+        run(write, at("agents/support bot/llm")).await.unwrap(),
+        StoreOutput::Written { .. }
+    ));
+    let (_, v) = bao.api(
+        "GET",
+        "/v1/secret/data/agents/support%20bot/llm",
+        None,
+        serde_json::Value::Null,
+    );
+    assert_eq!(v["data"]["data"]["value"], "sk-new-CANARY-0003");
+    assert_eq!(v["data"]["data"]["note"], "kept");
+
+    // Soft-delete the latest version: it reads as 404, yet check-and-set still counts it.
+    bao.put(
+        None,
+        PATH,
+        serde_json::json!({ "value": "sk-old-CANARY-0005" }),
+    );
+    let (status, _) = bao.api(
+        "DELETE",
+        &format!("/v1/secret/data/{PATH}"),
+        None,
+        serde_json::Value::Null,
+    );
+    assert!((200..300).contains(&status), "{status}");
+    let err = run(StoreOp::Read { version: None }, at(PATH))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LatestVersionGone { version: 1, .. }),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("version (1)") || text.contains("(1)"),
+        "{text}"
+    );
+    assert!(text.contains("soft-deleted"), "{text}");
+    // A path that was never written is simply missing.
+    assert!(matches!(
+        run(StoreOp::Read { version: None }, at("agents/nobody"))
+            .await
+            .unwrap(),
+        StoreOutput::Missing
+    ));
+}
+
+/// The Vault simulator refuses what OpenBao refuses under the rotation policy, so tests that
+/// use it cannot pass with a client OpenBao would reject.
+#[test]
+fn the_vault_simulator_enforces_the_rotation_policy_like_openbao() {
+    let sim = keyfire::sim::VaultSim::start("secret", "tok").unwrap();
+    let port = sim.addr().port();
+    let call = |method: &str, path: &str, body: &str| {
+        crate::emulators::http(
+            port,
+            method,
+            path,
+            &[
+                ("X-Vault-Token", "tok"),
+                ("Content-Type", "application/merge-patch+json"),
+            ],
+            body,
+        )
+        .unwrap()
+    };
+    let v = sim.put("a b/c", "value", "sk-old");
+    sim.put("a b/c", "model", "m");
+    assert_eq!(v, 1);
+    // PATCH needs the patch capability, which the rotation policy does not grant.
+    let (status, _) = call(
+        "PATCH",
+        "/v1/secret/data/a%20b/c",
+        r#"{"data":{"value":"x"}}"#,
+    );
+    assert_eq!(status, 403);
+    // A whole-secret POST with the right cas is accepted.
+    let (status, text) = call(
+        "POST",
+        "/v1/secret/data/a%20b/c",
+        r#"{"options":{"cas":2},"data":{"value":"sk-new","model":"m"}}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(sim.value("a b/c", "model", None).as_deref(), Some("m"));
+    // `+` is a plus sign in a path, not a space.
+    let (status, _) = call("GET", "/v1/secret/data/a+b/c", "");
+    assert_eq!(status, 404);
+    // A soft-deleted latest version reads as 404; the metadata says so.
+    sim.delete_latest("a b/c");
+    let (status, _) = call("GET", "/v1/secret/data/a%20b/c", "");
+    assert_eq!(status, 404);
+    let (status, text) = call("GET", "/v1/secret/metadata/a%20b/c", "");
+    assert_eq!(status, 200, "{text}");
+    let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(meta["data"]["current_version"], 3);
+    assert_ne!(meta["data"]["versions"]["3"]["deletion_time"], "");
+    sim.grant("patch");
+    let (status, _) = call(
+        "PATCH",
+        "/v1/secret/data/a%20b/c",
+        r#"{"data":{"value":"x"}}"#,
+    );
+    assert_eq!(
+        status, 404,
+        "nothing to patch: the latest version is deleted"
+    );
+}

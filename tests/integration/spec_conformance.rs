@@ -880,6 +880,9 @@ fn vault_simulator_answers_carry_the_fields_of_the_api_reference() {
     let (status, read) = call("GET", "/v1/secret/data/agents/spec", "");
     assert_eq!(status, 200, "{read}");
     check("vault", "read_secret_version", &read);
+    let (status, meta) = call("GET", "/v1/secret/metadata/agents/spec", "");
+    assert_eq!(status, 200, "{meta}");
+    check("vault", "read_secret_metadata", &meta);
     let (status, err) = call(
         "POST",
         "/v1/secret/data/agents/spec",
