@@ -134,7 +134,7 @@ fn openai_killed_during_revoke() {
 #[test]
 fn openai_killed_during_the_store_write() {
     let env = LlmEnv::openai();
-    kill_after(&env, START, "PATCH", "/v1/secret/data/", 1, true);
+    kill_after(&env, START, "POST", "/v1/secret/data/", 1, true);
     let id = the_incident(&env);
     resume_ok(&env, &["incident", "resume", &id, "--yes", "--no-tui"]);
     exactly_one_replacement_live(&env);
@@ -148,7 +148,7 @@ fn openai_killed_during_the_second_create_attempt() {
     let env = LlmEnv::openai();
     env.vault
         .observer()
-        .inject(Fault::fail("PATCH", "/v1/secret/data/", 500, 1));
+        .inject(Fault::fail("POST", "/v1/secret/data/", 500, 1));
     let out = env.live_incident();
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let id = the_incident(&env);

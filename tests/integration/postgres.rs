@@ -297,7 +297,7 @@ fn crash_then_resume(test: &str, point: Kill) {
             cmd.env("KEYFIRE_FAILPOINT", name);
         }
         Kill::StoreWrite => db.vault.observer().inject(keyfire::sim::Fault::hold(
-            "PATCH",
+            "POST",
             "/v1/secret/data/",
             std::time::Duration::from_secs(60),
         )),
