@@ -218,7 +218,13 @@ pub struct Http {
     dry_run: bool,
     redactor: Redactor,
     retry: RetryPolicy,
+    /// The last waits before a retry, as decided (not as measured): what a test reads to
+    /// check `Retry-After` and backoff without a wall clock.
+    waits: std::sync::Arc<std::sync::Mutex<Vec<Duration>>>,
 }
+
+/// How many retry waits an `Http` remembers.
+const WAITS_KEPT: usize = 64;
 
 pub fn user_agent() -> String {
     format!("keyfire/{}", env!("CARGO_PKG_VERSION"))
@@ -247,6 +253,7 @@ impl Http {
             dry_run,
             redactor,
             retry: config.retry,
+            waits: Default::default(),
         })
     }
 
@@ -257,6 +264,11 @@ impl Http {
 
     pub fn dry_run(&self) -> bool {
         self.dry_run
+    }
+
+    /// The waits this client (and its clones) decided before retrying, oldest first.
+    pub fn waits(&self) -> Vec<Duration> {
+        self.waits.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -314,6 +326,12 @@ impl Http {
                         } => (*d).min(self.retry.max_delay),
                         _ => self.backoff(attempt),
                     };
+                    if let Ok(mut waits) = self.waits.lock() {
+                        if waits.len() == WAITS_KEPT {
+                            waits.remove(0);
+                        }
+                        waits.push(wait);
+                    }
                     tokio::time::sleep(wait).await;
                 }
                 // Say that retrying was tried, so the record explains why the step gave up.

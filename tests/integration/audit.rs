@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::net::IpAddr;
 
+use chrono::Datelike as _;
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use keyfire::audit::logs::{self, KeyMatch, OnBadLine};
 use keyfire::audit::{Evaluator, Event, Expectations, RuleStatus, SourceInfo, Window};
@@ -139,9 +140,38 @@ fn auth_failures_fire_at_the_threshold_only() {
 fn off_hours_fires_at_night_and_on_weekends() {
     let rules = run(|e| e.feed(&req(t(15, 3), "203.0.113.7", 200, "gpt-4o-mini")));
     assert_eq!(status(&rules, "off_hours"), RuleStatus::Findings);
-    // Day 19 is a Saturday, outside the window end: nothing. Day 16 at noon is fine.
+    // Day 16 (a Wednesday) at noon is within the agents' hours.
     let rules = run(|e| e.feed(&req(t(16, 12), "203.0.113.7", 200, "gpt-4o-mini")));
     assert_eq!(status(&rules, "off_hours"), RuleStatus::Clean);
+    // A window over a weekend: day 12 is Saturday 14 November. Noon is within the hours of
+    // the day but not within the days.
+    let weekend = |hour: u32| {
+        let mut eval = Evaluator::new(
+            Window {
+                baseline_start: t(0, 0),
+                start: t(12, 0),
+                end: t(17, 0),
+            },
+            expect(),
+        );
+        eval.source(gateway());
+        normal(&mut eval);
+        eval.feed(&req(t(12, hour), "203.0.113.7", 200, "gpt-4o-mini"));
+        eval.finish()
+            .rules
+            .into_iter()
+            .find(|r| r.rule.to_string() == "off_hours")
+            .unwrap()
+    };
+    assert_eq!(t(12, 12).weekday(), chrono::Weekday::Sat);
+    let saturday = weekend(12);
+    assert_eq!(
+        saturday.status,
+        RuleStatus::Findings,
+        "{:?}",
+        saturday.findings
+    );
+    assert_eq!(saturday.findings.len(), 1, "{:?}", saturday.findings);
 }
 
 #[test]

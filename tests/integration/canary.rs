@@ -7,6 +7,8 @@ use crate::common::{TestEnv, files_under, stderr, stdout};
 fn no_secret_value_reaches_any_file_or_output() {
     let env = TestEnv::new();
     let mut outputs = Vec::new();
+    // Each command must also have done its job: a canary grep over the output of a command
+    // that failed early proves nothing.
     for args in [
         &[
             "incident",
@@ -26,14 +28,26 @@ fn no_secret_value_reaches_any_file_or_output() {
         ],
         &["incident", "list", "--json"],
         &["inventory", "show", "support-llm", "--json"],
-        &["record", "verify", "--json"],
     ] {
         let out = env.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
         outputs.push((format!("{args:?}"), stdout(&out) + &stderr(&out)));
     }
     for id in env.incident_ids() {
-        let out = env.run(&["incident", "show", &id, "--json"]);
-        outputs.push((format!("show {id}"), stdout(&out) + &stderr(&out)));
+        for args in [
+            &["incident", "show", id.as_str(), "--json"][..],
+            &["record", "verify", id.as_str(), "--json"],
+        ] {
+            let out = env.run(args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+            outputs.push((format!("{args:?}"), stdout(&out) + &stderr(&out)));
+        }
     }
     // The replacements keyfire created are secrets too.
     let mut secrets = vec![
@@ -99,14 +113,20 @@ fn no_secret_value_reaches_any_file_or_output_with_openai_and_anthropic() {
         for args in [
             &["incident", "list", "--json"][..],
             &["inventory", "show", KEY, "--json"],
-            &["record", "verify", "--json"],
         ] {
             let out = env.run(args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
             outputs.push((format!("{args:?}"), stdout(&out) + &stderr(&out)));
         }
         for id in env.incident_ids() {
-            let out = env.run(&["incident", "show", &id, "--json"]);
-            outputs.push((format!("show {id}"), stdout(&out) + &stderr(&out)));
+            for args in [
+                &["incident", "show", id.as_str(), "--json"][..],
+                &["record", "verify", id.as_str(), "--json"],
+            ] {
+                let out = env.run(args);
+                assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+                outputs.push((format!("{args:?}"), stdout(&out) + &stderr(&out)));
+            }
         }
         let mut secrets = env.canaries.all();
         // The replacement keyfire had OpenAI create is a secret too.
