@@ -160,7 +160,7 @@ fn off_hours_fires_at_night_and_on_weekends() {
         eval.finish()
             .rules
             .into_iter()
-            .find(|r| r.rule.to_string() == "off_hours")
+            .find(|r| r.rule == "off_hours")
             .unwrap()
     };
     assert_eq!(t(12, 12).weekday(), chrono::Weekday::Sat);
