@@ -28,6 +28,7 @@ fn run(n: usize, latency: Duration) -> Result {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = OpenAiSim::start().expect("openai sim");
     sim.add_admin_key(ADMIN);
+    sim.add_project(PROJECT);
     let vault = VaultSim::start("secret", VAULT_TOKEN).expect("vault");
     let mut inv = format!(
         "schema = 1\n[[providers]]\nid = \"p\"\nkind = \"openai\"\nadmin_credential = \"env:BENCH_ADMIN\"\nbase_url = \"{}/v1\"\nsettings = {{ project_id = \"{PROJECT}\", organization = \"{}\", max_concurrency = {PER_PROVIDER} }}\n\
@@ -56,6 +57,7 @@ fn run(n: usize, latency: Duration) -> Result {
             .arg(&path)
             .args(&keys)
             .env("KEYFIRE_DATA_DIR", &data)
+            .env("KEYFIRE_SIGNING_KEY_FILE", dir.path().join("signing.key"))
             .env("BENCH_ADMIN", ADMIN)
             .env("BENCH_VAULT", VAULT_TOKEN)
             .env_remove("KEYFIRE_CONFIG")

@@ -57,6 +57,7 @@ fn one(shape: Shape, latency: Duration) -> Sample {
         Shape::OpenAiById | Shape::OpenAiByHint => {
             let sim = OpenAiSim::start().expect("openai sim");
             sim.add_admin_key(ADMIN_OPENAI);
+            sim.add_project(PROJECT);
             for i in 0..130 {
                 sim.add_user_key(
                     PROJECT,
@@ -75,7 +76,7 @@ fn one(shape: Shape, latency: Duration) -> Sample {
             );
             let locate = match shape {
                 Shape::OpenAiById => format!("provider_key_id = \"{id}\""),
-                _ => "hint = \"sk-proj-...BlbkFJ\"".to_string(),
+                _ => "hint = \"sk-proj-...bkFJ\"".to_string(),
             };
             (provider, locate, ADMIN_OPENAI, Some(sim), None)
         }
@@ -112,17 +113,17 @@ fn one(shape: Shape, latency: Duration) -> Sample {
     let data = dir.path().join("data");
     // Anthropic has no create API: the replacement is pasted, which a headless run cannot
     // do, so that incident stops in step 2. Containment is what this measures.
-    let _ = common::measure(
-        Command::new(env!("CARGO_BIN_EXE_keyfire"))
-            .args(["incident", "start", "k", "--yes", "--no-tui", "--inventory"])
-            .arg(&inv_path)
-            .env("KEYFIRE_DATA_DIR", &data)
-            .env("BENCH_ADMIN", admin)
-            .env("BENCH_VAULT", VAULT_TOKEN)
-            .env_remove("KEYFIRE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null()),
-    );
+    let out = Command::new(env!("CARGO_BIN_EXE_keyfire"))
+        .args(["incident", "start", "k", "--yes", "--no-tui", "--inventory"])
+        .arg(&inv_path)
+        .env("KEYFIRE_DATA_DIR", &data)
+        .env("KEYFIRE_SIGNING_KEY_FILE", dir.path().join("signing.key"))
+        .env("BENCH_ADMIN", admin)
+        .env("BENCH_VAULT", VAULT_TOKEN)
+        .env_remove("KEYFIRE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run keyfire");
     let incident = std::fs::read_dir(data.join("incidents"))
         .expect("incidents")
         .next()
@@ -130,22 +131,27 @@ fn one(shape: Shape, latency: Duration) -> Sample {
         .expect("entry")
         .path();
     let entries = keyfire::record::read_entries(&incident.join("record.jsonl")).expect("record");
-    measure_record(&entries)
+    measure_record(&entries).unwrap_or_else(|| {
+        panic!(
+            "no proof in the record: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
-fn measure_record(entries: &[Entry]) -> Sample {
-    let opened = entries.first().expect("opened");
+fn measure_record(entries: &[Entry]) -> Option<Sample> {
+    let opened = entries.first()?;
     let proof = entries
         .iter()
-        .position(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
-        .expect("a proof");
-    Sample {
+        .position(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")?;
+    Some(Sample {
         to_proof_ms: ts_ms(&entries[proof].ts) - ts_ms(&opened.ts),
         calls_before_proof: entries[..proof]
             .iter()
             .filter(|e| e.kind == "request_sent")
             .count(),
-    }
+    })
 }
 
 fn main() {
