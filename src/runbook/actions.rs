@@ -39,6 +39,15 @@ fn store_failure(step: StepId, e: &StoreError) -> Failure {
     }
 }
 
+/// The start of the baseline before a window. The window's start can come back from a
+/// record (`exposed_since`), so the subtraction is checked: a crafted date near chrono's
+/// limits gives an empty baseline, never a panic.
+fn baseline_start(start: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    start
+        .checked_sub_signed(Duration::days(i64::from(days)))
+        .unwrap_or(start)
+}
+
 /// How the key is looked up: the id the incident found, the inventory's id, or its hint.
 fn locate_op(run: &KeyRun) -> Op {
     Op::Locate {
@@ -1851,7 +1860,7 @@ impl Ctx {
                     .issued_on()
                     .map(|d| d.and_time(NaiveTime::MIN).and_utc())
             })
-            .unwrap_or(end - Duration::days(30));
+            .unwrap_or_else(|| baseline_start(end, 30));
         (start.min(end), end)
     }
 
@@ -1866,8 +1875,7 @@ impl Ctx {
             return skipped("the key was not located: no provider usage");
         }
         let (start, end) = self.exposure_window(run);
-        let baseline_start =
-            start - Duration::days(i64::from(self.setup.inventory.policy.baseline_days));
+        let baseline_start = baseline_start(start, self.setup.inventory.policy.baseline_days);
         let key = run.key.id.clone();
         let report = match self
             .usage(run, step, Action::FetchUsage, baseline_start, end, sink)
@@ -2005,7 +2013,7 @@ impl Ctx {
         let inv = self.setup.inventory.clone();
         let (start, end) = self.exposure_window(run);
         let window = Window {
-            baseline_start: start - Duration::days(i64::from(inv.policy.baseline_days)),
+            baseline_start: baseline_start(start, inv.policy.baseline_days),
             start,
             end,
         };
@@ -2251,5 +2259,18 @@ fn describe_output(out: &OpOutput) -> Value {
         OpOutput::AuditEvents { events, pages } => {
             json!({ "events": events.len(), "pages": pages })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_start_at_the_edge_of_time_gives_an_empty_baseline_not_a_panic() {
+        let edge = DateTime::<Utc>::MIN_UTC;
+        assert_eq!(baseline_start(edge, 365), edge);
+        let t = DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+        assert_eq!(baseline_start(t, 14), t - Duration::days(14));
     }
 }
