@@ -167,16 +167,19 @@ impl Ctx {
 
     /// A best-effort read failed: record "evidence unavailable: reason" and go on. Evidence
     /// never blocks containment (DESIGN non-negotiable 7); drills list these as problems.
-    fn evidence_unavailable<S: Sink>(
+    /// Anything but a failed call (an abort, a record error) is passed on.
+    fn unavailable<S: Sink>(
         &self,
         sink: &mut S,
         step: StepId,
         key: &str,
         action: Action,
-        reason: &str,
-        status: Option<u16>,
+        failure: Failure,
     ) -> Res {
-        let reason = self.http.redactor().scrub(reason);
+        let Failure::Failed { error, status, .. } = failure else {
+            return Err(failure);
+        };
+        let reason = self.http.redactor().scrub(&error);
         self.evidence(
             sink,
             step,
@@ -675,10 +678,7 @@ impl Ctx {
         };
         let stored = match stored {
             Ok(out) => self.apply_store_read(run, step, Some(out), sink).await,
-            Err(Failure::Failed { error, status, .. }) => {
-                self.evidence_unavailable(sink, step, &key, Action::ReadStore, &error, status)
-            }
-            Err(other) => Err(other),
+            Err(f) => self.unavailable(sink, step, &key, Action::ReadStore, f),
         };
         (located, Some(stored))
     }
@@ -767,17 +767,7 @@ impl Ctx {
         {
             Ok(current) => current,
             // The proof and the audit's fingerprint need the old value, the revoke does not.
-            Err(Failure::Failed { error, status, .. }) => {
-                return self.evidence_unavailable(
-                    sink,
-                    step,
-                    &key,
-                    Action::ReadStore,
-                    &error,
-                    status,
-                );
-            }
-            Err(other) => return Err(other),
+            Err(f) => return self.unavailable(sink, step, &key, Action::ReadStore, f),
         };
         self.apply_store_read(run, step, current, sink).await
     }
@@ -906,17 +896,7 @@ impl Ctx {
         {
             Ok(Some(report)) => report,
             Ok(None) => return skipped("no usage returned"),
-            Err(Failure::Failed { error, status, .. }) => {
-                return self.evidence_unavailable(
-                    sink,
-                    step,
-                    &key,
-                    Action::SnapshotUsage,
-                    &error,
-                    status,
-                );
-            }
-            Err(other) => return Err(other),
+            Err(f) => return self.unavailable(sink, step, &key, Action::SnapshotUsage, f),
         };
         let text = format!(
             "last 7 days before any change: {} requests, ${:.2}",
@@ -1883,17 +1863,7 @@ impl Ctx {
         {
             Ok(Some(report)) => report,
             Ok(None) => return skipped("no usage returned"),
-            Err(Failure::Failed { error, status, .. }) => {
-                return self.evidence_unavailable(
-                    sink,
-                    step,
-                    &key,
-                    Action::FetchUsage,
-                    &error,
-                    status,
-                );
-            }
-            Err(other) => return Err(other),
+            Err(f) => return self.unavailable(sink, step, &key, Action::FetchUsage, f),
         };
         let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
         let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
@@ -1995,10 +1965,15 @@ impl Ctx {
                 Ok(())
             }
             Ok(_) => Ok(()),
+            // Evidence unavailable like any other source (the summary, report and drills list
+            // it); the usage already fetched still feeds the rules.
             Err(Failure::Failed { error, status, .. }) => {
+                let error = self.http.redactor().scrub(&error);
                 self.evidence(sink, step, &key, Action::FetchUsage, json!({
                     "audit_log": { "unavailable": error, "status": status },
-                    "text": "the provider's audit log could not be read (is it enabled for the organization?); usage findings stand",
+                    "unavailable": format!("the provider's audit log: {error}"),
+                    "status": status,
+                    "text": format!("evidence unavailable: the provider's audit log could not be read (is it enabled for the organization?): {error}; usage findings stand"),
                 }))?;
                 Ok(())
             }

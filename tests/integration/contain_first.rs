@@ -137,3 +137,30 @@ fn a_drill_whose_stored_value_the_provider_already_rejects_is_a_problem() {
         "{text}"
     );
 }
+
+#[test]
+fn an_audit_log_that_cannot_be_read_is_unavailable_evidence_and_a_drill_problem() {
+    let env = crate::llm::LlmEnv::openai();
+    // Every try of the audit-log search fails (as for an organization without audit logs).
+    env.inject(Fault::fail("GET", "/v1/organization/audit_logs", 403, 10));
+    let out = env.run(&["drill", crate::llm::KEY]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("PROBLEM: evidence unavailable") && text.contains("audit log"),
+        "{text}"
+    );
+    let id = env.incident_ids().pop().unwrap();
+    let state = keyfire::record::IncidentState::fold(&env.entries(&id)).unwrap();
+    let k = &state.per_key[crate::llm::KEY];
+    assert!(
+        k.evidence_unavailable
+            .iter()
+            .any(|u| u.action == "fetch_usage" && u.reason.contains("audit log")),
+        "{:?}",
+        k.evidence_unavailable
+    );
+    // The usage itself was read and the rules ran.
+    assert!(!k.usage.is_empty());
+    assert!(!k.rules.is_empty());
+}
