@@ -895,9 +895,7 @@ impl AwsIamProvider {
                 _ => return Ok((users, calls)),
             }
         }
-        Err(ProviderError::Malformed(
-            "iam:ListUsers did not end".into(),
-        ))
+        Err(ProviderError::Malformed("iam:ListUsers did not end".into()))
     }
 
     /// One user's keys with their last use (`GetAccessKeyLastUsed`, read per key at once; a
@@ -959,9 +957,9 @@ impl ListKeys for AwsIamProvider {
         };
         let call = match (self.user(), &self.path_prefix) {
             (Some(u), _) => format!("iam:ListAccessKeys UserName={u}"),
-            (None, Some(p)) => format!(
-                "iam:ListUsers PathPrefix={p}; iam:ListAccessKeys UserName=(each)"
-            ),
+            (None, Some(p)) => {
+                format!("iam:ListUsers PathPrefix={p}; iam:ListAccessKeys UserName=(each)")
+            }
             (None, None) => "iam:ListUsers; iam:ListAccessKeys UserName=(each)".to_string(),
         };
         Ok(self.admin(

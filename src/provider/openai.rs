@@ -50,7 +50,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::listing::{KeyListing, ListKeys, ListedKey, LIST_CONCURRENCY, bounded, follow_cursor};
+use super::listing::{KeyListing, LIST_CONCURRENCY, ListKeys, ListedKey, bounded, follow_cursor};
 use super::{
     AuditEvent, KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport,
     Which, base_of, enc, hint_matches, one_of, setting,
@@ -892,10 +892,9 @@ impl ListKeys for OpenAiProvider {
         secrets: &SecretBag,
     ) -> Result<KeyListing, ProviderError> {
         let (projects, mut calls, scope) = if self.all_projects {
-            let (projects, pages) = follow_cursor::<Project>(http, secrets, plan, |last| {
-                self.projects_url(Some(last))
-            })
-            .await?;
+            let (projects, pages) =
+                follow_cursor::<Project>(http, secrets, plan, |last| self.projects_url(Some(last)))
+                    .await?;
             let n = projects.len();
             (
                 projects.into_iter().map(|p| p.id).collect(),
