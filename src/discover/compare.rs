@@ -11,6 +11,7 @@ use crate::provider::{KeyListing, KeyState, ListedKey};
 #[derive(Debug, Clone, Serialize)]
 pub struct Shadow {
     pub provider: String,
+    #[serde(serialize_with = "super::kind_name")]
     pub kind: ProviderKind,
     #[serde(flatten)]
     pub key: ListedKey,

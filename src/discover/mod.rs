@@ -54,6 +54,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderResult {
     pub id: String,
+    #[serde(serialize_with = "kind_name")]
     pub kind: ProviderKind,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -208,6 +209,11 @@ pub async fn discover(
         unmatched: diff.unmatched,
         summary,
     }
+}
+
+/// A kind as the inventory spells it (`openai`, `aws-iam`).
+pub(crate) fn kind_name<S: serde::Serializer>(k: &ProviderKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.as_str())
 }
 
 /// The client discovery uses: drill mode, so that the HTTP layer refuses any write plan too.
