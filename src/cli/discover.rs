@@ -72,15 +72,23 @@ fn text(r: &Report) -> String {
             } => writeln!(
                 out,
                 "{:<20} {:<10} listed {scope}: {keys} keys in {calls} calls ({} ms)",
-                p.id, p.kind, p.elapsed_ms
+                p.id,
+                p.kind.as_str(),
+                p.elapsed_ms
             ),
             Outcome::Failed { error } => writeln!(
                 out,
                 "{:<20} {:<10} NOT LISTED (its keys are unknown): {error}",
-                p.id, p.kind
+                p.id,
+                p.kind.as_str()
             ),
             Outcome::Skipped { reason } => {
-                writeln!(out, "{:<20} {:<10} skipped: {reason}", p.id, p.kind)
+                writeln!(
+                    out,
+                    "{:<20} {:<10} skipped: {reason}",
+                    p.id,
+                    p.kind.as_str()
+                )
             }
         };
     }

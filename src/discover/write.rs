@@ -39,7 +39,7 @@ pub fn render(inv: &Inventory, shadow: &[Shadow], today: NaiveDate) -> String {
          #      `no-store` until then);\n\
          #   3. where `scopes` is empty, the provider does not report what the key can do:\n\
          #      write it down.\n\
-         # A key nobody claims is a candidate for revocation (`keyfire incident start KEY`).\n"
+         # A key nobody claims is a candidate for revocation (`keyfire incident start KEY`).\n\n"
     ));
     doc.insert("schema", Item::Value(Value::from(1i64)));
     let mut taken: HashSet<String> = inv.keys.iter().map(|k| k.id.clone()).collect();

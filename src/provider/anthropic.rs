@@ -8,6 +8,7 @@
 //! | verify | `GET /v1/models?limit=1` with the key itself: see "Proof of revocation" below | [List Models](https://platform.claude.com/docs/en/api/models/list), [Errors](https://platform.claude.com/docs/en/api/errors) |
 //! | disable | `POST /v1/organizations/api_keys/{id}` `{"status":"inactive"}` (reversible) | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
 //! | revoke | `POST /v1/organizations/api_keys/{id}` `{"status":"archived"}` | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
+//! | list keys (`inventory discover`) | `GET /v1/organizations/api_keys?limit=1000&after_id=` to the last page (`created_by`, `workspace_id`, `status`; no scopes, no last use) | [List API Keys](https://platform.claude.com/docs/en/api/admin/api_keys/list) |
 //! | usage | `GET /v1/organizations/usage_report/messages?api_key_ids[]=&bucket_width=1d&page=` | [Get Messages Usage Report](https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages) |
 //!
 //! The fields keyfire reads from each answer are listed, with these links, in

@@ -8,6 +8,7 @@
 //! | disable | `iam:UpdateAccessKey Status=Inactive` | `iam/2010-05-08` `UpdateAccessKey` |
 //! | revoke | `iam:DeleteAccessKey` | `iam/2010-05-08` `DeleteAccessKey` |
 //! | create | `iam:CreateAccessKey`; IAM allows two keys per user: with two, keyfire refuses before asking AWS and says why (zero-downtime is impossible then) | `iam/2010-05-08` `CreateAccessKey` |
+//! | list keys (`inventory discover`) | `iam:ListUsers` (`PathPrefix` from `settings.path_prefix`, `MaxItems=1000`, `Marker` while `IsTruncated`) unless `settings.user` names one user; then per user (concurrently) `iam:ListAccessKeys` and per key `iam:GetAccessKeyLastUsed` (`LastUsedDate`) | `iam/2010-05-08` `ListUsers`, `ListAccessKeys`, `GetAccessKeyLastUsed` |
 //! | usage | `iam:GetAccessKeyLastUsed`, then `cloudtrail:LookupEvents` by `AccessKeyId` in each region of `settings.regions` (source address, user agent, error code per call) | `cloudtrail/2013-11-01` `LookupEvents` |
 //!
 //! The contract suite loads these models with botocore and checks every operation, input

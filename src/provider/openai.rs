@@ -10,6 +10,7 @@
 //! | create | `POST /v1/organization/projects/{project}/service_accounts` `{name}`: the response carries the new key's value, once |
 //! | usage | `GET /v1/organization/usage/{endpoint}?api_key_ids=&project_ids=&bucket_width=1d&limit=31&page=` for every usage endpoint that filters by `api_key_ids`, then `GET /v1/organization/costs?api_key_ids=&bucket_width=1d&limit=180&page=` |
 //! | audit log | `GET /v1/organization/audit_logs?resource_ids[]=KEY[&resource_ids[]=SERVICE_ACCOUNT]&effective_at[gte]=&effective_at[lte]=&limit=100&after=` |
+//! | list keys (`inventory discover`) | `GET /v1/organization/projects?limit=100&after=` when `settings.discover_projects = "all"`, then per project (concurrently) `GET /v1/organization/projects/{project}/api_keys?limit=100&owner_project_access=any&after=` |
 //!
 //! The spec for each call, in openai/openai-openapi `openapi.yaml` (vendored in part, with its
 //! version, under `tests/fixtures/spec/openai/`), by `operationId` and response schema:
@@ -24,6 +25,7 @@
 //! | create | `create-project-service-account` | `ProjectServiceAccountCreateResponse` |
 //! | usage | `usage-completions`, `usage-embeddings`, `usage-moderations`, `usage-images`, `usage-audio-speeches`, `usage-audio-transcriptions`, `usage-web-search-calls`, `usage-file-search-calls`; `usage-costs` | `UsageResponse` (`UsageTimeBucket` of `Usage*Result`, `CostsResult`) |
 //! | audit log | `list-audit-logs` | `ListAuditLogsResponse` (`AuditLog`) |
+//! | list keys | `list-projects` ("Limit can range between 1 and 100"; `after` is an object id, so pages follow one another), `list-project-api-keys` | `ProjectListResponse` (`Project`), `ProjectApiKeyListResponse` (`ProjectApiKey`: `redacted_value`, `created_at`, `last_used_at`, `owner`; no scopes) |
 //!
 //! Proof of revocation: only HTTP 401 with `error.code = "invalid_api_key"` ("Incorrect API key
 //! provided") says the key is dead. A live key without the `api.model.read` scope is answered
