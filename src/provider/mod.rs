@@ -888,6 +888,45 @@ mod tests {
     }
 
     #[test]
+    fn a_key_listing_refuses_any_plan_that_is_not_a_read() {
+        let def = ProviderDef {
+            id: "oa".into(),
+            kind: ProviderKind::OpenAi,
+            admin_credential: None,
+            // Nothing listens here: a refused plan never reaches the network.
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::json!({ "project_id": "proj_1" })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        };
+        let p = AnyProvider::from_def(&def);
+        let read = p.list_plan().unwrap();
+        assert_eq!(read.access, crate::plan::Access::Read);
+        let write = RequestPlan::write("delete", "DELETE", read.url.clone());
+        let http = Http::new(false, crate::secret::Redactor::new()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = rt.block_on(p.list_keys(&write, &http, &SecretBag::default()));
+        assert!(
+            matches!(refused, Err(ProviderError::DryRunBlocked(_))),
+            "{refused:?}"
+        );
+        // Kinds without a listing say so rather than pretend to be empty.
+        let manual = AnyProvider::Manual {
+            kind: ProviderKind::Manual,
+        };
+        assert!(matches!(
+            manual.list_plan(),
+            Err(ProviderError::Unsupported { .. })
+        ));
+        assert!(!can_list_keys(ProviderKind::Postgres));
+    }
+
+    #[test]
     fn several_matches_are_never_narrowed_to_one() {
         let k = |id: &str| LocatedKey {
             id: id.into(),
