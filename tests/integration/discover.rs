@@ -849,3 +849,116 @@ provider_key_id = "{}"
         assert!(!text.contains(&admin.1), "the admin secret leaked");
     }
 }
+
+// ---- paging under failures (in process) ------------------------------------------------
+
+mod failures {
+    use keyfire::http::{Http, RetryPolicy};
+    use keyfire::inventory::{Origin, ProviderDef, ProviderKind};
+    use keyfire::plan::SecretBag;
+    use keyfire::provider::{AnyProvider, ProviderError};
+    use keyfire::secret::{Redactor, Secret};
+    use keyfire::sim::{Fault, OpenAiSim};
+
+    use super::{OPENAI_ADMIN, PROJECT};
+
+    fn setup(keys: usize) -> (OpenAiSim, AnyProvider, Http, SecretBag) {
+        let sim = OpenAiSim::start().unwrap();
+        sim.add_admin_key(OPENAI_ADMIN);
+        for i in 0..keys {
+            sim.add_user_key(
+                PROJECT,
+                &format!("k{i}"),
+                &format!("sk-proj-faults{i:05}abcdefghijklmnopqrstuv"),
+            );
+        }
+        let p = AnyProvider::from_def(&ProviderDef {
+            id: "oa".into(),
+            kind: ProviderKind::OpenAi,
+            admin_credential: None,
+            base_url: Some(sim.base_url()),
+            settings: serde_json::json!({ "project_id": PROJECT })
+                .as_object()
+                .cloned()
+                .unwrap(),
+            origin: Origin { file: 0, line: 1 },
+        });
+        let http = keyfire::discover::client(Redactor::new())
+            .unwrap()
+            .with_retry(RetryPolicy {
+                max_attempts: 3,
+                base_delay: std::time::Duration::from_millis(10),
+                max_delay: std::time::Duration::from_secs(2),
+            });
+        let bag = SecretBag {
+            admin: Some(Secret::new(OPENAI_ADMIN)),
+            ..SecretBag::default()
+        };
+        (sim, p, http, bag)
+    }
+
+    fn list(
+        p: &AnyProvider,
+        http: &Http,
+        bag: &SecretBag,
+    ) -> Result<keyfire::provider::KeyListing, ProviderError> {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let plan = p.list_plan().unwrap();
+        rt.block_on(p.list_keys(&plan, http, bag))
+    }
+
+    const KEYS: &str = "/v1/organization/projects/proj_keyfire/api_keys";
+
+    #[test]
+    fn a_rate_limited_page_is_read_again_after_retry_after_and_the_list_completes() {
+        let (sim, p, http, bag) = setup(150);
+        sim.inject(Fault::rate_limit("GET", KEYS, 1, 1).after(1));
+        let listing = list(&p, &http, &bag).unwrap();
+        assert_eq!(listing.keys.len(), 150);
+        assert_eq!(listing.calls, 2);
+        assert_eq!(http.waits(), [std::time::Duration::from_secs(1)]);
+        // The retried page asked for the same cursor.
+        let afters: Vec<Vec<String>> = sim
+            .requests()
+            .iter()
+            .map(|r| r.query_values("after"))
+            .collect();
+        assert_eq!(afters.len(), 3);
+        assert_eq!(afters[1], afters[2]);
+    }
+
+    #[test]
+    fn unreadable_pages_fail_the_listing_instead_of_shortening_it() {
+        for (what, fault) in [
+            (
+                "a server error that outlasts the retries",
+                Fault::fail("GET", KEYS, 500, 10).after(1),
+            ),
+            (
+                "a body that is not JSON",
+                Fault::malformed("GET", KEYS, 1).after(1),
+            ),
+            (
+                "has_more without a cursor",
+                Fault::raw(
+                    "GET",
+                    KEYS,
+                    200,
+                    r#"{"object":"list","data":[],"first_id":null,"last_id":null,"has_more":true}"#,
+                    1,
+                )
+                .after(1),
+            ),
+            ("a forbidden admin key", Fault::fail("GET", KEYS, 403, 1)),
+        ] {
+            let (sim, p, http, bag) = setup(150);
+            sim.inject(fault);
+            let err = list(&p, &http, &bag).expect_err(what);
+            assert!(!err.to_string().contains(OPENAI_ADMIN), "{what}: {err}");
+            assert!(
+                sim.requests().iter().all(|r| !r.is_write()),
+                "{what}: only reads"
+            );
+        }
+    }
+}
