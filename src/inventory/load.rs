@@ -1172,6 +1172,11 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "the organization id sent as OpenAI-Organization (org-...)",
             ),
             (
+                "discover_projects",
+                false,
+                "`all`: inventory discover lists the keys of every project the admin key sees (default: project_id only)",
+            ),
+            (
                 "max_concurrency",
                 false,
                 "how many keys of a campaign run at once (default 16)",
@@ -1201,6 +1206,11 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "the AWS profile for the SDK's default credential chain",
             ),
             ("user", false, "the IAM user owning the keys"),
+            (
+                "path_prefix",
+                false,
+                "inventory discover lists only the IAM users under this path (default: every user)",
+            ),
             (
                 "regions",
                 false,
