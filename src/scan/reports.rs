@@ -175,9 +175,9 @@ fn json_error(file: &Path, line_offset: usize, e: &serde_json::Error) -> ScanErr
 
 fn detect(text: &str) -> Option<ReportKind> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
+    if let Some(inner) = trimmed.strip_prefix('[') {
         // The first object's keys tell gitleaks from GitHub.
-        if trimmed[1..].trim_start().starts_with(']') {
+        if inner.trim_start().starts_with(']') {
             return Some(ReportKind::Gitleaks);
         }
         if text.contains("\"RuleID\"") {
@@ -400,7 +400,10 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    fn read(text: &str) -> Result<Vec<(String, String, Option<u64>, bool)>, ScanError> {
+    /// (format, path, line, withheld) of each finding.
+    type Seen = (String, String, Option<u64>, bool);
+
+    fn read(text: &str) -> Result<Vec<Seen>, ScanError> {
         let seen = Mutex::new(Vec::new());
         let on = |f: Found<'_>| {
             seen.lock().unwrap().push((
