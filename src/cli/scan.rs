@@ -61,18 +61,18 @@ pub struct ScanArgs {
 
 /// One matched key across every place it was found.
 #[derive(Debug, Clone, Serialize)]
-struct KeySummary {
-    id: String,
+pub(super) struct KeySummary {
+    pub(super) id: String,
     status: KeyState,
-    live: bool,
+    pub(super) live: bool,
     places: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    first_exposed: Option<DateTime<Utc>>,
+    pub(super) first_exposed: Option<DateTime<Utc>>,
     blast_radius: BlastRadius,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-struct Totals {
+pub(super) struct Totals {
     findings: usize,
     live_keys: usize,
     unmanaged: usize,
@@ -171,7 +171,7 @@ pub fn run(ctx: &Context, args: ScanArgs) -> Exit {
     Ok(scan_exit.max(incident_exit))
 }
 
-fn summarize_keys(inv: &Inventory, findings: &[Finding]) -> Vec<KeySummary> {
+pub(super) fn summarize_keys(inv: &Inventory, findings: &[Finding]) -> Vec<KeySummary> {
     let mut by_key: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in findings {
         if let Some(k) = &f.verdict.key {
@@ -205,7 +205,7 @@ fn summarize_keys(inv: &Inventory, findings: &[Finding]) -> Vec<KeySummary> {
     out
 }
 
-fn totals(findings: &[Finding], keys: &[KeySummary]) -> Totals {
+pub(super) fn totals(findings: &[Finding], keys: &[KeySummary]) -> Totals {
     let count = |s: KeyState| findings.iter().filter(|f| f.verdict.status == s).count();
     Totals {
         findings: findings.len(),
@@ -218,7 +218,7 @@ fn totals(findings: &[Finding], keys: &[KeySummary]) -> Totals {
 }
 
 /// The incident's `reason`: where each key was found, never what.
-fn reason(findings: &[Finding], live: &[&KeySummary]) -> String {
+pub(super) fn reason(findings: &[Finding], live: &[&KeySummary]) -> String {
     let mut parts = Vec::new();
     for k in live {
         let places: Vec<String> = findings
@@ -252,7 +252,12 @@ fn label(f: &Finding) -> &'static str {
     }
 }
 
-fn render(outcome: &ScanOutcome, keys: &[KeySummary], totals: &Totals, starting: bool) -> String {
+pub(super) fn render(
+    outcome: &ScanOutcome,
+    keys: &[KeySummary],
+    totals: &Totals,
+    starting: bool,
+) -> String {
     let c = &outcome.coverage;
     let mut out = String::new();
     let _ = writeln!(
