@@ -14,15 +14,17 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{CliError, Context, Exit, TerminalGate, parse_time, runtime};
-use crate::inventory::Inventory;
+use std::sync::Mutex;
+
 use crate::inventory::view::{BlastRadius, blast_radius};
-use crate::scan::{Finding, KeyState, Matcher, ScanError, ScanOutcome, ScanRequest};
+use crate::inventory::{CredentialRef, Inventory};
+use crate::scan::{Finding, Found, KeyState, Matcher, ScanError, ScanOutcome, ScanRequest};
 
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Files and directories to read (`.env*`, configuration files, Dockerfiles, notebooks
     /// and every other text file); with --git, each one's repository history too.
-    #[arg(value_name = "PATH", required_unless_present = "reports")]
+    #[arg(value_name = "PATH", required_unless_present_any = ["reports", "github"])]
     pub paths: Vec<PathBuf>,
     /// Also read every line added by every commit reachable from any ref.
     #[arg(long)]
@@ -34,6 +36,20 @@ pub struct ScanArgs {
     /// alerts (repeatable; the format is recognized from the content).
     #[arg(long = "report", value_name = "FILE")]
     pub reports: Vec<PathBuf>,
+    /// Also this GitHub repository's secret-scanning alerts, fetched from the REST API.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub github: Option<String>,
+    /// The token for --github, as a credential reference (never the token itself).
+    #[arg(
+        long,
+        value_name = "REF",
+        default_value = "env:GITHUB_TOKEN",
+        requires = "github"
+    )]
+    pub github_token: String,
+    /// The REST API root for --github (GitHub Enterprise Server: https://HOST/api/v3).
+    #[arg(long, value_name = "URL", default_value = crate::scan::github::DEFAULT_API, requires = "github")]
+    pub github_api: String,
     /// Machine-readable findings (never values).
     #[arg(long, conflicts_with = "start_incident")]
     pub json: bool,
@@ -116,6 +132,17 @@ pub fn run(ctx: &Context, args: ScanArgs) -> Exit {
         Vec::new()
     };
     let matcher = Matcher::new(&inv, stores);
+    let github = match &args.github {
+        Some(repo) => {
+            if crate::scan::github::parse_repo(repo).is_none() {
+                return Err(scan_error(ScanError::BadGithubRepo(repo.clone())));
+            }
+            let token = CredentialRef::parse(&args.github_token)
+                .map_err(|e| CliError::input(format!("--github-token: {e}")))?;
+            Some((repo.as_str(), token))
+        }
+        None => None,
+    };
     let req = ScanRequest {
         paths: args.paths.clone(),
         git: args.git,
@@ -123,7 +150,14 @@ pub fn run(ctx: &Context, args: ScanArgs) -> Exit {
         reports: args.reports.clone(),
         no_ignore: args.no_ignore,
     };
-    let outcome = crate::scan::scan(&req, &matcher).map_err(scan_error)?;
+    let mut outcome = crate::scan::scan(&req, &matcher).map_err(scan_error)?;
+    if let Some((repo, token)) = github {
+        let (findings, alerts) = fetch_github(&inv, &matcher, repo, &token, &args.github_api)?;
+        outcome.findings.extend(findings);
+        outcome.coverage.reports += 1;
+        outcome.coverage.report_entries += alerts;
+        crate::scan::sort_findings(&mut outcome.findings);
+    }
     let keys = summarize_keys(&inv, &outcome.findings);
     let totals = totals(&outcome.findings, &keys);
     let alarm =
@@ -169,6 +203,39 @@ pub fn run(ctx: &Context, args: ScanArgs) -> Exit {
     })?;
     let incident_exit = super::incident::drive_headless(&mut engine, &mut gate)?;
     Ok(scan_exit.max(incident_exit))
+}
+
+/// `--github`: resolve the token reference, fetch the alerts, judge each one.
+fn fetch_github(
+    inv: &Inventory,
+    matcher: &Matcher,
+    repo: &str,
+    token: &CredentialRef,
+    api: &str,
+) -> Result<(Vec<Finding>, u64), CliError> {
+    let rt = runtime()?;
+    let http = crate::http::Http::new(true, crate::secret::Redactor::new())
+        .map_err(|e| CliError::failed(format!("cannot start the HTTP client: {e}")))?;
+    let token = rt
+        .block_on(crate::credential::resolve(token, inv, &http))
+        .map_err(|e| CliError::input(format!("--github-token: {e}")))?;
+    let found = Mutex::new(Vec::new());
+    let on = |f: Found<'_>| {
+        if let Some(finding) = crate::scan::judge(&f, matcher)
+            && let Ok(mut all) = found.lock()
+        {
+            all.push(finding);
+        }
+    };
+    let alerts = rt
+        .block_on(crate::scan::github::fetch_alerts(
+            &http, api, repo, token, &on,
+        ))
+        .map_err(scan_error)?;
+    let findings = found
+        .into_inner()
+        .map_err(|_| CliError::failed("a scanner thread failed"))?;
+    Ok((findings, alerts))
 }
 
 pub(super) fn summarize_keys(inv: &Inventory, findings: &[Finding]) -> Vec<KeySummary> {

@@ -15,6 +15,7 @@
 //! verdict, never the value. Buffers that held file contents are zeroed when dropped.
 
 pub mod files;
+pub mod github;
 pub mod history;
 pub mod matcher;
 pub mod reports;
@@ -338,6 +339,12 @@ pub fn scan(req: &ScanRequest, matcher: &Matcher) -> Result<ScanOutcome, ScanErr
         }
     }
     let mut findings = findings.into_inner().map_err(|_| ScanError::Recognizers)?;
+    sort_findings(&mut findings);
+    Ok(ScanOutcome { findings, coverage })
+}
+
+/// Matched keys first (by key id), then unmatched; within each, by source and location.
+pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         (
             a.verdict.key.is_none(),
@@ -356,7 +363,6 @@ pub fn scan(req: &ScanRequest, matcher: &Matcher) -> Result<ScanOutcome, ScanErr
                 &b.location.commit,
             ))
     });
-    Ok(ScanOutcome { findings, coverage })
 }
 
 /// Counts of what a scan read, so an operator can tell "clean" from "read nothing".
@@ -393,6 +399,10 @@ pub enum ScanError {
         column: usize,
         reason: String,
     },
+    #[error("--github {0}: expected OWNER/REPO")]
+    BadGithubRepo(String),
+    #[error("GitHub secret-scanning alerts of {repo} could not be read: {reason}")]
+    Github { repo: String, reason: String },
     #[error("{0}: cannot read: {1}")]
     Io(PathBuf, String),
     #[error("the key-format recognizers are unavailable")]
@@ -402,7 +412,10 @@ pub enum ScanError {
 impl ScanError {
     /// Input errors exit 2: nothing was scanned.
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, Self::Git { .. } | Self::Recognizers)
+        !matches!(
+            self,
+            Self::Git { .. } | Self::Github { .. } | Self::Recognizers
+        )
     }
 }
 

@@ -307,40 +307,57 @@ fn parse(
             } else {
                 vec![serde_json::from_str(text).map_err(|e| json_error(path, 0, &e))?]
             };
-            for a in alerts {
-                entries += 1;
-                let first = a.first_location_detected.unwrap_or_default();
-                let loc = Location {
-                    path: first
-                        .path
-                        .or(a.html_url)
-                        .unwrap_or_else(|| format!("alert #{}", a.number)),
-                    line: first.start_line.filter(|l| *l > 0),
-                    commit: first.commit_sha,
-                    author_date: None,
-                    commit_date: None,
-                    report: Some(report.clone()),
-                };
-                let what = format!(
-                    "{} (GitHub alert #{}{})",
-                    a.secret_type_display_name
-                        .as_deref()
-                        .unwrap_or(&a.secret_type),
-                    a.number,
-                    a.state.map(|s| format!(", {s}")).unwrap_or_default()
-                );
-                emit(
-                    on,
-                    a.secret.as_ref(),
-                    &format!("github:{}", a.secret_type),
-                    &what,
-                    Source::Github,
-                    loc,
-                );
-            }
+            entries += emit_github(&report, alerts, on);
         }
     }
     Ok((kind, entries))
+}
+
+/// One page of the REST API's alert array (`--github`), named `label` in locations.
+pub(crate) fn parse_github_page(
+    label: &Path,
+    text: &str,
+    on: &(dyn Fn(Found<'_>) + Sync),
+) -> Result<u64, ScanError> {
+    let alerts: Vec<GithubAlert> =
+        serde_json::from_str(text).map_err(|e| json_error(label, 0, &e))?;
+    Ok(emit_github(&label.display().to_string(), alerts, on))
+}
+
+fn emit_github(report: &str, alerts: Vec<GithubAlert>, on: &(dyn Fn(Found<'_>) + Sync)) -> u64 {
+    let mut entries = 0;
+    for a in alerts {
+        entries += 1;
+        let first = a.first_location_detected.unwrap_or_default();
+        let loc = Location {
+            path: first
+                .path
+                .or(a.html_url)
+                .unwrap_or_else(|| format!("alert #{}", a.number)),
+            line: first.start_line.filter(|l| *l > 0),
+            commit: first.commit_sha,
+            author_date: None,
+            commit_date: None,
+            report: Some(report.to_string()),
+        };
+        let what = format!(
+            "{} (GitHub alert #{}{})",
+            a.secret_type_display_name
+                .as_deref()
+                .unwrap_or(&a.secret_type),
+            a.number,
+            a.state.map(|s| format!(", {s}")).unwrap_or_default()
+        );
+        emit(
+            on,
+            a.secret.as_ref(),
+            &format!("github:{}", a.secret_type),
+            &what,
+            Source::Github,
+            loc,
+        );
+    }
+    entries
 }
 
 /// A value a scanner reported. A withheld value (`REDACTED`, gitleaks' masked `abc...`, an

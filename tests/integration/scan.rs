@@ -539,3 +539,129 @@ fn start_incident_opens_one_campaign_naming_places_not_values() {
         assert_no_value(&p.values(&env), "an output", o);
     }
 }
+
+/// A loopback stand-in for GitHub's REST API: serves `alerts` to `Bearer <token>` on the
+/// repository alerts path and records each request's path, query and headers.
+struct GithubStub {
+    base: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+}
+
+fn github_stub(token: &str, alerts: String) -> GithubStub {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    use axum::response::IntoResponse;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let expected = format!("Bearer {token}");
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().route(
+                "/repos/example/fleet/secret-scanning/alerts",
+                axum::routing::get(move |headers: HeaderMap, uri: Uri| {
+                    let log = log.clone();
+                    let expected = expected.clone();
+                    let alerts = alerts.clone();
+                    async move {
+                        let h = |n: &str| {
+                            headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        log.lock().unwrap().push((
+                            uri.to_string(),
+                            h("accept"),
+                            h("x-github-api-version"),
+                        ));
+                        if h("authorization") != expected {
+                            return (
+                                StatusCode::UNAUTHORIZED,
+                                r#"{"message":"Bad credentials","status":"401"}"#,
+                            )
+                                .into_response();
+                        }
+                        (
+                            StatusCode::OK,
+                            [("content-type", "application/json")],
+                            alerts,
+                        )
+                            .into_response()
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    GithubStub {
+        base: format!("http://{addr}"),
+        seen,
+    }
+}
+
+#[test]
+fn fetches_github_alerts_with_a_token_reference() {
+    let env = env_with_fingerprint();
+    let token = generated("ghp_", 36);
+    let alerts = std::fs::read_to_string(fixture("github-alerts.json")).unwrap();
+    let stub = github_stub(&token, alerts);
+    let run = |token_value: &str| {
+        env.cmd()
+            .env("KF_TEST_GITHUB", token_value)
+            .args([
+                "scan",
+                "--github",
+                "example/fleet",
+                "--github-token",
+                "env:KF_TEST_GITHUB",
+                "--github-api",
+                &stub.base,
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run(&token);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json_of(&out);
+    let all = findings(&v);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let matched = all.iter().find(|f| f["key"] == "support-llm").unwrap();
+    assert_eq!(matched["source"], "github");
+    assert_eq!(
+        matched["location"]["report"], "github:example/fleet",
+        "{matched:#?}"
+    );
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "fewer than 100 alerts: one page");
+    assert_eq!(
+        seen[0].0,
+        "/repos/example/fleet/secret-scanning/alerts?per_page=100&page=1"
+    );
+    assert_eq!(seen[0].1, "application/vnd.github+json");
+    assert_eq!(seen[0].2, "2022-11-28");
+
+    // A token GitHub refuses: the scan fails (exit 1), says why, never shows the token.
+    let wrong = generated("ghp_", 36);
+    let refused = run(&wrong);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(err.contains("401"), "{err}");
+    let outputs = stdout(&out) + &stderr(&out) + &stdout(&refused) + &err;
+    assert_no_value(
+        &[&token, &wrong, &env.canaries.old_key],
+        "the scan output",
+        &outputs,
+    );
+    let bad = env.run(&["scan", "--github", "not-a-repo"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("expected OWNER/REPO"));
+}
