@@ -170,10 +170,15 @@ pub fn run(ctx: &Context, args: ScanArgs) -> Exit {
             coverage: &outcome.coverage,
         })
         .map_err(|e| CliError::failed(e.to_string()))?;
-        println!("{text}");
+        // Defence in depth: a report can put anything in a path field; the recognizers'
+        // pass leaves JSON valid (a value becomes its prefix and `[REDACTED]`).
+        println!("{}", crate::secret::scrub_formats(&text));
         return Ok(u8::from(alarm));
     }
-    print!("{}", render(&outcome, &keys, &totals, args.start_incident));
+    print!(
+        "{}",
+        crate::secret::scrub_formats(&render(&outcome, &keys, &totals, args.start_incident))
+    );
     let scan_exit = u8::from(alarm);
     if !args.start_incident {
         return Ok(scan_exit);

@@ -114,6 +114,23 @@ pub fn scan_history(
     Ok(parser.coverage)
 }
 
+/// The repository a path belongs to (its absolute git directory), so that two paths in one
+/// repository have its history read once.
+pub fn repository_of(path: &Path) -> Result<PathBuf, ScanError> {
+    if !path.exists() {
+        return Err(ScanError::NoSuchPath(path.to_path_buf()));
+    }
+    let out = git(path)
+        .args(["rev-parse", "--absolute-git-dir"])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| git_failed(path, &e.to_string()))?;
+    if !out.status.success() {
+        return Err(ScanError::NotARepo(path.to_path_buf()));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
 fn git(repo: &Path) -> Command {
     let mut c = Command::new("git");
     c.arg("-C")

@@ -332,14 +332,39 @@ pub fn scan(req: &ScanRequest, matcher: &Matcher) -> Result<ScanOutcome, ScanErr
         coverage.unreadable = files.unreadable;
     }
     if req.git {
+        let mut seen = Vec::new();
         for p in &req.paths {
-            let h = history::scan_history(p, req.since.as_deref(), &on)?;
+            // A file stands for the repository it is in.
+            let dir = match p.parent() {
+                Some(parent) if p.is_file() => {
+                    if parent.as_os_str().is_empty() {
+                        std::path::Path::new(".")
+                    } else {
+                        parent
+                    }
+                }
+                _ => p.as_path(),
+            };
+            let repo = history::repository_of(dir)?;
+            if seen.contains(&repo) {
+                continue;
+            }
+            seen.push(repo);
+            let h = history::scan_history(dir, req.since.as_deref(), &on)?;
             coverage.commits += h.commits;
             coverage.history_bytes += h.bytes;
         }
     }
     let mut findings = findings.into_inner().map_err(|_| ScanError::Recognizers)?;
     sort_findings(&mut findings);
+    // A file named on the command line inside a directory also walked is read twice.
+    findings.dedup_by(|a, b| {
+        a.source == b.source
+            && a.location == b.location
+            && a.format == b.format
+            && a.hint == b.hint
+            && a.verdict == b.verdict
+    });
     Ok(ScanOutcome { findings, coverage })
 }
 
@@ -353,6 +378,8 @@ pub fn sort_findings(findings: &mut [Finding]) {
             &a.location.path,
             a.location.line,
             &a.location.commit,
+            &a.format,
+            &a.hint,
         )
             .cmp(&(
                 b.verdict.key.is_none(),
@@ -361,6 +388,8 @@ pub fn sort_findings(findings: &mut [Finding]) {
                 &b.location.path,
                 b.location.line,
                 &b.location.commit,
+                &b.format,
+                &b.hint,
             ))
     });
 }

@@ -308,7 +308,19 @@ fn finds_planted_keys_in_the_working_tree_and_every_branch_of_history() {
     assert_eq!(history[0]["location"]["path"], "Dockerfile");
     assert_eq!(v["coverage"]["commits"], 1);
 
-    for o in [&out, &text, &all_files, &since] {
+    // Two paths in one repository: its history is read once.
+    let config = p.repo.join("config.py");
+    let twice = env.run(&["scan", repo, config.to_str().unwrap(), "--git", "--json"]);
+    let v = json_of(&twice);
+    assert_eq!(v["coverage"]["commits"], 3);
+    assert_eq!(
+        findings(&v).iter().filter(|f| f["source"] == "git").count(),
+        3,
+        "{v:#?}"
+    );
+    assert_eq!(findings(&v).len(), 5, "each place once: {v:#?}");
+
+    for o in [&out, &text, &all_files, &since, &twice] {
         assert_no_value(
             &p.values(&env),
             "the scan output",
