@@ -243,7 +243,9 @@ pub fn judge(found: &Found<'_>, matcher: &Matcher) -> Option<Finding> {
         matcher.judge(found.value, found.identifier)
     };
     if verdict.key.is_none() && !found.withheld {
-        if found.identifier {
+        // An identifier alone grants nothing, unless a scanner chose to report it (gitleaks'
+        // `aws-access-token` rule reports only the id): then it is the scanner's finding.
+        if found.identifier && found.file_kind != FileKind::Report {
             return None;
         }
         let generic = GENERIC_FORMATS.contains(&found.format.as_str());
@@ -479,6 +481,32 @@ mod tests {
         );
         assert_eq!(hint_for("ghp_short1234", Some("ghp_")), "ghp_...");
         assert_eq!(hint_for("fk-CANARYoldkey3Fg6Hj9K", None), "fk-...Hj9K");
+    }
+
+    #[test]
+    fn identifiers_count_only_when_matched_or_reported() {
+        let inv = crate::inventory::load_str(
+            std::path::Path::new("i.toml"),
+            "schema = 1\n[[providers]]\nid = \"p\"\nkind = \"manual\"\n[[agents]]\nid = \"a\"\n[[keys]]\nid = \"k\"\nagents = [\"a\"]\nprovider = \"p\"\nprovider_key_id = \"AKIAFAKEFAKEFAKE2345\"\n",
+        )
+        .unwrap();
+        let m = Matcher::new(&inv, Vec::new());
+        let found = |value, file_kind| Found {
+            value,
+            format: "aws-access-key-id".into(),
+            what: "AWS access key id".into(),
+            identifier: true,
+            prefix: None,
+            source: Source::File,
+            location: Location::default(),
+            file_kind,
+            withheld: false,
+        };
+        let hit = judge(&found("AKIAFAKEFAKEFAKE2345", FileKind::Env), &m).unwrap();
+        assert_eq!(hit.verdict.key.as_deref(), Some("k"));
+        assert!(judge(&found("AKIAFAKEFAKEFAKE9999", FileKind::Env), &m).is_none());
+        let reported = judge(&found("AKIAFAKEFAKEFAKE9999", FileKind::Report), &m).unwrap();
+        assert_eq!(reported.verdict.status, KeyState::Unmanaged);
     }
 
     #[test]
