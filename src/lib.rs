@@ -24,6 +24,7 @@ pub mod provider;
 pub mod record;
 pub mod report;
 pub mod runbook;
+pub mod scan;
 pub mod secret;
 pub mod sim;
 pub mod store;

@@ -14,6 +14,7 @@ mod inventory;
 mod record;
 mod report;
 mod rotate;
+mod scan;
 mod sink;
 
 use std::path::PathBuf;
@@ -152,6 +153,9 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Find leaked keys in files, git history or scanner reports and match them to the
+    /// inventory, never printing a value (exit 1 when a live or unmanaged key is found).
+    Scan(scan::ScanArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -405,6 +409,7 @@ pub fn run(cli: Cli) -> Exit {
             None => rotate::run(&ctx, keys, due, dry_run, yes),
         },
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
+        Some(Command::Scan(args)) => scan::run(&ctx, args),
         Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }
 }

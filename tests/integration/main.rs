@@ -28,6 +28,7 @@ mod openbao;
 mod postgres;
 mod props;
 mod record;
+mod scan;
 mod signing;
 mod spec_conformance;
 mod tui;
