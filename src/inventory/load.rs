@@ -856,6 +856,38 @@ impl FileSink<'_, '_, '_> {
                 );
             }
         }
+        if let Some(required) = store_required(kind) {
+            if s.credential.is_none() {
+                self.at(
+                    s.id.at,
+                    format!(
+                        "store `{}` of kind {kind} needs credential ({})",
+                        s.id.as_str(),
+                        required.0
+                    ),
+                );
+            }
+            let missing: Vec<&str> = required
+                .1
+                .iter()
+                .copied()
+                .filter(|name| {
+                    !s.settings
+                        .as_ref()
+                        .is_some_and(|t| t.entries.iter().any(|(k, _)| k.name == *name))
+                })
+                .collect();
+            if !missing.is_empty() {
+                self.at(
+                    s.id.at,
+                    format!(
+                        "store `{}` of kind {kind} needs settings {}",
+                        s.id.as_str(),
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
         if let Some(a) = &s.address {
             self.check_url(a, "address", s.allow_insecure_http);
             if kind == StoreKind::Keyring {
@@ -1133,12 +1165,29 @@ pub(crate) fn is_region_name(name: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// What a store kind cannot work without: what its credential is, and its required settings.
+fn store_required(kind: StoreKind) -> Option<(&'static str, &'static [&'static str])> {
+    match kind {
+        StoreKind::Doppler => Some((
+            "a Doppler service token with write access, or a service account token",
+            &["project", "config"],
+        )),
+        StoreKind::Infisical => Some((
+            "the Universal Auth client secret of a machine identity",
+            &["client_id", "project_id", "environment"],
+        )),
+        _ => None,
+    }
+}
+
 /// Settings a store kind understands (`None`: not checked).
 fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
     match kind {
         StoreKind::VaultKv2 => Some(&["mount", "namespace", "auth", "role_id", "approle_mount"]),
         StoreKind::AwsSecretsManager => Some(&["region", "profile"]),
         StoreKind::Keyring => Some(&["service"]),
+        StoreKind::Doppler => Some(&["project", "config"]),
+        StoreKind::Infisical => Some(&["client_id", "project_id", "environment"]),
         StoreKind::Memory => None,
     }
 }

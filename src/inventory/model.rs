@@ -106,6 +106,8 @@ kinds!(
         VaultKv2 => "vault-kv2",
         AwsSecretsManager => "aws-secrets-manager",
         Keyring => "keyring",
+        Doppler => "doppler",
+        Infisical => "infisical",
         Memory => "memory",
     }
 );
