@@ -242,7 +242,9 @@ impl Doppler {
             return Err(StoreError::DryRunBlocked(plan.url.clone()));
         }
         let result = match op {
-            StoreOp::Read { version } => self.read(version.as_ref(), loc, plan, http, secrets).await,
+            StoreOp::Read { version } => {
+                self.read(version.as_ref(), loc, plan, http, secrets).await
+            }
             StoreOp::Write { cas, .. } => self.write(cas.as_ref(), loc, plan, http, secrets).await,
             StoreOp::Promote { version, .. } => Ok(StoreOutput::Promoted {
                 version: version.clone(),
@@ -269,7 +271,10 @@ impl Doppler {
         http: &Http,
         secrets: &SecretBag,
     ) -> Result<Vec<LogEntry>, StoreError> {
-        let page: LogsPage = http.send(&self.logs_plan(per_page), secrets).await?.json()?;
+        let page: LogsPage = http
+            .send(&self.logs_plan(per_page), secrets)
+            .await?
+            .json()?;
         Ok(page.logs)
     }
 
@@ -474,7 +479,10 @@ mod tests {
             plan.url,
             "https://api.doppler.com/v3/configs/config/secret?project=agents&config=prd&name=OPENAI_KEY"
         );
-        assert!(plan.render().contains("Authorization: Bearer [store credential]"));
+        assert!(
+            plan.render()
+                .contains("Authorization: Bearer [store credential]")
+        );
         assert_eq!(plan.access, crate::plan::Access::Read);
     }
 

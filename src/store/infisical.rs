@@ -262,7 +262,14 @@ impl Infisical {
             None => {
                 let resp = match http.send(&self.login_plan(), secrets).await {
                     Ok(r) => r,
-                    Err(e) if matches!(e.kind(), FailureKind::Unauthorized | FailureKind::Forbidden | FailureKind::NotFound) => {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            FailureKind::Unauthorized
+                                | FailureKind::Forbidden
+                                | FailureKind::NotFound
+                        ) =>
+                    {
                         return Err(StoreError::Denied(format!(
                             "Universal Auth login of machine identity {} refused ({e}): check settings.client_id, the client secret the credential names, and the identity's trusted IPs",
                             self.client_id
@@ -467,7 +474,10 @@ mod tests {
             plan.url,
             "https://infisical.internal:8443/api/v3/secrets/raw/OPENAI_KEY?workspaceId=proj-1&environment=prod&secretPath=%2Fagents%2Fsupport&type=shared&version=4"
         );
-        assert!(plan.render().contains("Authorization: Bearer [store credential]"));
+        assert!(
+            plan.render()
+                .contains("Authorization: Bearer [store credential]")
+        );
     }
 
     #[test]
@@ -496,6 +506,10 @@ mod tests {
         assert!(plan.render().contains(r#""secretValue":"[new key]""#));
         let login = store().login_plan();
         assert_eq!(login.access, crate::plan::Access::Read);
-        assert!(login.render().contains(r#""clientSecret":"[store credential]""#));
+        assert!(
+            login
+                .render()
+                .contains(r#""clientSecret":"[store credential]""#)
+        );
     }
 }
