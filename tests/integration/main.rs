@@ -29,5 +29,6 @@ mod props;
 mod record;
 mod signing;
 mod spec_conformance;
+mod stores_contract;
 mod tui;
 mod tui_tmux;
