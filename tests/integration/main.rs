@@ -30,5 +30,6 @@ mod record;
 mod signing;
 mod spec_conformance;
 mod stores_contract;
+mod stores_fleet;
 mod tui;
 mod tui_tmux;
