@@ -10,8 +10,9 @@
 //! | `PATCH /api/v3/secrets/raw/{name}` `{workspaceId, environment, secretPath, secretValue, type}` | `{secret}` with the next version, or `{approval}` (nothing changed) where an approval policy covers the folder; 404 for a missing secret |
 //! | `POST /api/v3/secrets/raw/{name}` (same body) | `{secret}` version 1, or `{approval}`; 400 when it exists |
 //!
-//! Secret routes need `Authorization: Bearer <accessToken>` of a login that has not expired
-//! (401 "Token expired" or "Invalid token" otherwise). The server trims `secretValue` as
+//! Secret routes need `Authorization: Bearer <accessToken>` of a login that has not expired:
+//! without one, 401 `UnauthorizedError`; with an unknown or expired one, 403 `TokenError`
+//! ("Your token has expired. Please re-authenticate."), as Infisical's error handler answers. The server trims `secretValue` as
 //! Infisical's router does.
 
 use std::collections::{BTreeSet, HashMap};
@@ -217,15 +218,30 @@ async fn login(State(state): State<Shared>, body: axum::body::Bytes) -> Response
     .into_response()
 }
 
-/// 401 unless the bearer token is one the sim handed out and it has not expired.
+/// As Infisical's error handler answers: no bearer token, 401 `UnauthorizedError`; a token
+/// it did not issue or one that expired, 403 `TokenError`.
 fn authorize(s: &InfisicalState, headers: &HeaderMap) -> Option<Response> {
-    let token = headers
+    let token_error = |message: &str| {
+        let body = json!({ "reqId": "req-sim", "statusCode": 403, "error": "TokenError", "message": message });
+        (StatusCode::FORBIDDEN, Json(body)).into_response()
+    };
+    let Some(token) = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match token.and_then(|t| s.tokens.get(t)) {
-        None => Some(fail(StatusCode::UNAUTHORIZED, "Invalid token")),
-        Some(at) if Instant::now() >= *at => Some(fail(StatusCode::UNAUTHORIZED, "Token expired")),
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Some(fail(
+            StatusCode::UNAUTHORIZED,
+            "Missing Authorization header in the request header.",
+        ));
+    };
+    match s.tokens.get(token) {
+        None => Some(token_error(
+            "The provided access token is malformed. Please use a valid token or generate a new one and try again.",
+        )),
+        Some(at) if Instant::now() >= *at => Some(token_error(
+            "Your token has expired. Please re-authenticate.",
+        )),
         Some(_) => None,
     }
 }

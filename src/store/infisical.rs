@@ -2,7 +2,8 @@
 //! v3 raw-secrets API. keyfire logs in as a machine identity with Universal Auth
 //! (`settings.client_id`; the store's `credential` is the client secret) and sends the access
 //! token as `Authorization: Bearer`. The token is renewed by logging in again when its
-//! `expiresIn` has (nearly) run out, or when Infisical answers 401 mid-incident.
+//! `expiresIn` has (nearly) run out, or when Infisical refuses it mid-incident (403
+//! `TokenError` "Your token has expired", or 401).
 //! `settings.project_id` and `settings.environment` (a slug such as `prod`) name where the
 //! secret lives; a key's `secret_path` is the folder and the name (`/agents/support/OPENAI_KEY`:
 //! folder `/agents/support`, secret `OPENAI_KEY`); `address` is the instance
@@ -21,7 +22,7 @@
 //! | read | `GET /api/v3/secrets/raw/{secretName}?workspaceId=&environment=&secretPath=&type=shared[&version=N]` → `{secret:{id, version, secretKey, secretValue, ...}}` | [Secrets: Retrieve](https://infisical.com/docs/api-reference/endpoints/secrets/read); `v3/deprecated-secret-router.ts` `GET /raw/:secretName`, `secretRawSchema` |
 //! | write (existing secret) | `PATCH /api/v3/secrets/raw/{secretName}` `{workspaceId, environment, secretPath, secretValue, type:"shared"}` → `{secret}` or `{approval}` | [Secrets: Update](https://infisical.com/docs/api-reference/endpoints/secrets/update); router `PATCH /raw/:secretName` |
 //! | write (new secret) | `POST /api/v3/secrets/raw/{secretName}` (same body) → `{secret}` or `{approval}` | [Secrets: Create](https://infisical.com/docs/api-reference/endpoints/secrets/create); router `POST /raw/:secretName` |
-//! | errors | `{reqId, statusCode, message, error}`; 401 for a missing or expired token, 403 for a missing permission, 404 for a missing secret, 429 from the rate limiter | Infisical `error-handler` plugin; [Rate limits](https://infisical.com/docs/self-hosting/configuration/envars#rate-limiting) |
+//! | errors | `{reqId, statusCode, message, error}`: 401 `UnauthorizedError`; 403 `TokenError` for an expired or malformed access token ("Your token has expired. Please re-authenticate."), 403 `PermissionDenied` for a missing permission; 404 `NotFound`; 422 `ValidationFailure`; 429 from the rate limiter | `backend/src/server/plugins/error-handler.ts` in Infisical/infisical; [Rate limits](https://infisical.com/docs/self-hosting/configuration/envars#rate-limiting) |
 //!
 //! The server trims `secretValue` (keeping one trailing newline): keys have no surrounding
 //! whitespace, and the read back compares what Infisical stored with what was created.
@@ -314,8 +315,13 @@ impl Infisical {
         }
         let bag = self.session(http, secrets, false).await?;
         let result = match self.send(op, loc, plan, http, &bag).await {
-            // An access token that expired mid-incident (or was revoked): log in once more.
-            Err(StoreError::Http(e)) if e.kind() == FailureKind::Unauthorized => {
+            // Infisical answers an expired access token with 403 `TokenError` ("Your token
+            // has expired") and a missing permission with 403 `PermissionDenied`; a revoked
+            // token may get 401. Log in once more: if the fresh token is refused too, it is
+            // the identity's role.
+            Err(StoreError::Http(e))
+                if matches!(e.kind(), FailureKind::Unauthorized | FailureKind::Forbidden) =>
+            {
                 let bag = self.session(http, secrets, true).await?;
                 self.send(op, loc, plan, http, &bag).await
             }

@@ -557,3 +557,165 @@ async fn infisical_approval_answers_mean_not_applied() {
     assert_eq!(sim.version(INFISICAL_PATH), 1);
     assert_eq!(sim.value(INFISICAL_PATH, None).as_deref(), Some(OLD));
 }
+
+// ---- the simulators against the field lists of the API references -----------------------
+
+fn reference(store: &str, call: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/spec/store-api-fields.json");
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let c = &all[store][call];
+    assert!(
+        c["source"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("https://")),
+        "{store} {call} needs its source link"
+    );
+    c["fields"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{store} {call}: no fields"))
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn has(v: &serde_json::Value, path: &[&str]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return true;
+    };
+    if let Some(name) = first.strip_suffix("[]") {
+        return v
+            .get(name)
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|items| !items.is_empty() && items.iter().all(|i| has(i, rest)));
+    }
+    v.get(*first).is_some_and(|child| has(child, rest))
+}
+
+fn check(store: &str, call: &str, body: &serde_json::Value) {
+    let missing: Vec<String> = reference(store, call)
+        .into_iter()
+        .filter(|f| !has(body, &f.split('.').collect::<Vec<_>>()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{store} {call}: the simulator's answer lacks {missing:?}:\n{body:#}"
+    );
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    bearer: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .header("Authorization", format!("Bearer {bearer}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn simulator_answers_carry_the_fields_of_the_api_references() {
+    use reqwest::Method;
+    let sim = DopplerSim::start("agents", "prd", DOPPLER_TOKEN).unwrap();
+    sim.put("SPEC_KEY", "v0");
+    let base = sim.address();
+    let q = "project=agents&config=prd";
+    let (s, b) = call(
+        Method::GET,
+        format!("{base}/v3/configs/config/secret?{q}&name=SPEC_KEY"),
+        DOPPLER_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    check("doppler", "retrieve_secret", &b);
+    let (s, b) = call(
+        Method::GET,
+        format!("{base}/v3/configs/config/logs?{q}&page=1&per_page=5"),
+        DOPPLER_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    check("doppler", "list_config_logs", &b);
+    let (s, b) = call(
+        Method::POST,
+        format!("{base}/v3/configs/config/secrets"),
+        DOPPLER_TOKEN,
+        Some(serde_json::json!({ "project": "agents", "config": "prd", "secrets": { "SPEC_KEY": "v1" } })),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    check("doppler", "update_secrets", &b);
+    let (s, b) = call(
+        Method::GET,
+        format!("{base}/v3/configs/config/secret?{q}&name=NOPE"),
+        DOPPLER_TOKEN,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{b}");
+    check("doppler", "error", &b);
+
+    let sim = InfisicalSim::start(
+        INFISICAL_CLIENT,
+        INFISICAL_SECRET,
+        INFISICAL_PROJECT,
+        "prod",
+    )
+    .unwrap();
+    sim.put(INFISICAL_PATH, "v0");
+    let base = sim.address();
+    let (s, login) = call(
+        Method::POST,
+        format!("{base}/api/v1/auth/universal-auth/login"),
+        "",
+        Some(serde_json::json!({ "clientId": INFISICAL_CLIENT, "clientSecret": INFISICAL_SECRET })),
+    )
+    .await;
+    assert_eq!(s, 200, "{login}");
+    check("infisical", "universal_auth_login", &login);
+    let token = login["accessToken"].as_str().unwrap().to_string();
+    let url = format!("{base}/api/v3/secrets/raw/SUPPORT_LLM_KEY");
+    let where_ =
+        format!("workspaceId={INFISICAL_PROJECT}&environment=prod&secretPath=%2Fagents%2Fsupport");
+    let (s, b) = call(
+        Method::GET,
+        format!("{url}?{where_}&type=shared"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    check("infisical", "get_secret_raw", &b);
+    let body = serde_json::json!({ "workspaceId": INFISICAL_PROJECT, "environment": "prod", "secretPath": "/agents/support", "secretValue": "v1", "type": "shared" });
+    let (s, b) = call(Method::PATCH, url.clone(), &token, Some(body.clone())).await;
+    assert_eq!(s, 200, "{b}");
+    check("infisical", "update_secret_raw", &b);
+    sim.require_approval("/agents/support");
+    let (s, b) = call(Method::PATCH, url.clone(), &token, Some(body)).await;
+    assert_eq!(s, 200, "{b}");
+    check("infisical", "update_secret_raw_approval", &b);
+    let (s, b) = call(
+        Method::GET,
+        format!("{url}?{where_}&version=9"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{b}");
+    check("infisical", "error", &b);
+    sim.expire_tokens();
+    let (s, b) = call(Method::GET, format!("{url}?{where_}"), &token, None).await;
+    assert_eq!((s, b["error"].as_str()), (403, Some("TokenError")), "{b}");
+    check("infisical", "error", &b);
+}

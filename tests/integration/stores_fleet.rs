@@ -263,7 +263,11 @@ fn killed_during_the_store_write_resumes_and_adopts_the_stored_replacement() {
             .rev()
             .find(|e| e.kind == "action_done" && e.data["action"] == "store_write")
             .unwrap_or_else(|| panic!("{kind:?}: {}", fleet.record_text(id)));
-        assert_eq!(write_done.data["status"], "skipped", "{kind:?}: {}", write_done.data);
+        assert_eq!(
+            write_done.data["status"], "skipped",
+            "{kind:?}: {}",
+            write_done.data
+        );
         let closed = fleet
             .env
             .entries(id)
