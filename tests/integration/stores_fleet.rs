@@ -304,3 +304,44 @@ fn store_definitions_missing_what_they_need_exit_2_naming_the_line() {
         assert!(err.contains("inventory.toml:"), "{kind:?}: {err}");
     }
 }
+
+/// The training environment keeps the research agent's gateway key in a loopback Infisical:
+/// a live incident on it logs in, replaces the key there as version 2 and reads it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_training_environment_replaces_a_key_held_in_infisical() {
+    use keyfire::demo::Training;
+    use keyfire::runbook::{ApproveAll, CollectSink, Engine, IncidentParams, Outcome, drive};
+    crate::common::hermetic_signing_key();
+    let t = tokio::task::spawn_blocking(Training::start)
+        .await
+        .unwrap()
+        .unwrap();
+    const PATH: &str = "/agents/research/GATEWAY_KEY";
+    assert_eq!(t.infisical.version(PATH), 1);
+    let params = IncidentParams {
+        keys: vec!["research-gateway".into()],
+        ..Default::default()
+    };
+    let mut engine = Engine::open(t.setup.clone(), params).unwrap();
+    let mut sink = CollectSink::default();
+    let outcome = drive(&mut engine, &mut ApproveAll::default(), &mut sink)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        Outcome::Completed,
+        "{:#?}",
+        sink.0
+            .iter()
+            .filter(|e| e.kind == "step_failed")
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(t.infisical.version(PATH), 2);
+    let stored = t.infisical.value(PATH, None).unwrap();
+    assert!(
+        t.gateway.accepts(&stored),
+        "the store serves a live replacement"
+    );
+    assert!(!t.still_works("research-gateway"), "the leaked key is dead");
+    assert!(t.infisical.logins() >= 1);
+}
