@@ -346,6 +346,15 @@ impl Builder {
                     format!("key `{id}` names store `{store}`, which is not defined in [[stores]]"),
                 );
             }
+            let store_kind = (key.store.as_ref())
+                .and_then(|s| self.store_index.get(s))
+                .map(|&i| self.stores[i].kind);
+            if let (Some(kind), Some(path), Some(store_at)) =
+                (store_kind, &key.secret_path, r.store_at)
+                && let Some(problem) = secret_path_problem(kind, path)
+            {
+                at(store_at, format!("key `{id}`: secret_path {problem}"));
+            }
             if provider_kind == Some(ProviderKind::Postgres) && key.provider_key_id.is_none() {
                 at(
                     r.id_at,
@@ -1163,6 +1172,34 @@ pub(crate) fn is_region_name(name: &str) -> bool {
             .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
         && !number.is_empty()
         && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Why a `secret_path` cannot name a secret in a store of this kind (the path is a name or a
+/// folder path, never a value, so it may be quoted).
+fn secret_path_problem(kind: StoreKind, path: &str) -> Option<String> {
+    match kind {
+        // Doppler: "may only contain uppercase letters, numbers, and underscores" and "may not
+        // start with a number" (docs.doppler.com/docs/secrets, "Secret Names").
+        StoreKind::Doppler => {
+            let valid = !path.is_empty()
+                && !path.starts_with(|c: char| c.is_ascii_digit())
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            (!valid).then(|| {
+                format!(
+                    "{path:?} is not a Doppler secret name (uppercase letters, digits and underscores, not starting with a digit)"
+                )
+            })
+        }
+        // Infisical: the folder and the name, `/agents/support/OPENAI_KEY`.
+        StoreKind::Infisical => (path.trim().is_empty() || path.trim().ends_with('/')).then(|| {
+            format!(
+                "{path:?} names no secret: give the folder and the name, e.g. /agents/support/OPENAI_KEY"
+            )
+        }),
+        _ => None,
+    }
 }
 
 /// What a store kind cannot work without: what its credential is, and its required settings.

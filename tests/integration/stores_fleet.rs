@@ -345,3 +345,30 @@ async fn the_training_environment_replaces_a_key_held_in_infisical() {
     assert!(!t.still_works("research-gateway"), "the leaked key is dead");
     assert!(t.infisical.logins() >= 1);
 }
+
+#[test]
+fn a_secret_path_the_store_cannot_hold_exits_2_naming_the_key() {
+    for (kind, path, says) in [
+        (
+            StoreKind::Doppler,
+            "agents/support-llm",
+            "is not a Doppler secret name",
+        ),
+        (StoreKind::Infisical, "/agents/support/", "names no secret"),
+    ] {
+        let fleet = Fleet::new(kind);
+        let text = std::fs::read_to_string(fleet.env.inventory_path())
+            .unwrap()
+            .replacen(secret_path(kind), path, 1);
+        std::fs::write(fleet.env.inventory_path(), text).unwrap();
+        let out = fleet.run(&["inventory", "lint"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{kind:?}: {err}");
+        assert!(
+            err.contains("key `support-llm`: secret_path"),
+            "{kind:?}: {err}"
+        );
+        assert!(err.contains(says), "{kind:?}: {err}");
+        assert!(err.contains("inventory.toml:"), "{kind:?}: {err}");
+    }
+}
