@@ -45,6 +45,8 @@ struct DopplerState {
     token: String,
     read_only: bool,
     secrets: BTreeMap<String, String>,
+    /// Raw values that differ from the computed one (secret references, `${OTHER}`).
+    raw: BTreeMap<String, String>,
     /// Oldest first.
     logs: Vec<Log>,
 }
@@ -91,6 +93,7 @@ impl DopplerSim {
             token: token.into(),
             read_only: false,
             secrets: BTreeMap::new(),
+            raw: BTreeMap::new(),
             logs: Vec::new(),
         }));
         let observer = Observer::with_style(ErrorStyle::Doppler);
@@ -135,6 +138,12 @@ impl DopplerSim {
 
     pub fn put(&self, name: &str, value: &str) -> String {
         self.put_as(name, value, "Seed Admin", "admin@example.com")
+    }
+
+    /// Make a secret a reference: its raw value is `raw` (e.g. `${shared.prd.OPENAI_KEY}`),
+    /// its computed value stays what agents receive.
+    pub fn set_raw(&self, name: &str, raw: &str) {
+        self.with(|s| s.raw.insert(name.into(), raw.into()));
     }
 
     /// The token may read but not write, like a service token without write access.
@@ -200,8 +209,8 @@ struct SecretQuery {
     name: Option<String>,
 }
 
-fn value_of(v: &str) -> Value {
-    json!({ "raw": v, "computed": v, "note": "" })
+fn value_of(raw: Option<&String>, v: &str) -> Value {
+    json!({ "raw": raw.map_or(v, String::as_str), "computed": v, "note": "" })
 }
 
 async fn read(
@@ -218,7 +227,8 @@ async fn read(
     };
     match s.secrets.get(&name) {
         Some(v) => {
-            Json(json!({ "success": true, "name": name, "value": value_of(v) })).into_response()
+            Json(json!({ "success": true, "name": name, "value": value_of(s.raw.get(&name), v) }))
+                .into_response()
         }
         None => fail(StatusCode::NOT_FOUND, "Could not find requested secret"),
     }
@@ -326,6 +336,7 @@ async fn update(
             );
         }
         s.secrets.insert(name.clone(), value.to_string());
+        s.raw.remove(&name);
         names.push(name);
     }
     if !names.is_empty() {
@@ -338,7 +349,7 @@ async fn update(
     let all: Map<String, Value> = s
         .secrets
         .iter()
-        .map(|(k, v)| (k.clone(), value_of(v)))
+        .map(|(k, v)| (k.clone(), value_of(s.raw.get(k), v)))
         .collect();
     Json(json!({ "success": true, "secrets": all })).into_response()
 }

@@ -23,6 +23,10 @@
 //! | auth | `Authorization: Bearer <token>` (service tokens are read-only unless created with write access) | [API reference: Authentication](https://docs.doppler.com/reference/api) |
 //! | errors | `{"messages":[...], "success": false}` with the HTTP status; 429 with `Retry-After` | `errorResponse` in DopplerHQ/cli `pkg/http/http.go`; [Rate Limits](https://docs.doppler.com/reference/rate-limits) |
 //!
+//! A secret whose raw value references another secret (`${...}`, so raw and computed differ)
+//! is read as agents receive it (the computed value) but never overwritten: a literal would cut
+//! the reference, and the key lives in the referenced secret.
+//!
 //! No stages: a write is live at once and `Promote` is a recorded no-op.
 
 use std::collections::HashMap;
@@ -83,6 +87,14 @@ struct SecretValue {
 }
 
 impl SecretValue {
+    /// The raw value is not what agents receive: it references other secrets (`${...}`).
+    fn is_reference(&self) -> bool {
+        match (&self.raw, &self.computed) {
+            (Some(r), Some(c)) => r.0.expose() != c.0.expose(),
+            _ => false,
+        }
+    }
+
     /// What agents receive: the computed value (references resolved), else the raw one.
     fn served(self) -> Option<Secret> {
         self.computed.or(self.raw).map(|w| w.0)
@@ -412,7 +424,24 @@ impl Doppler {
                     self.at()
                 )));
             }
-            _ => {}
+            Some(_) => {
+                // A secret whose raw value references another one: writing a literal here
+                // would silently cut the link; the key lives in the referenced secret.
+                let read = self.plan(&StoreOp::Read { version: None }, loc);
+                let body: ReadResponse = http.send(&read, secrets).await?.json()?;
+                let reference = body.value.is_reference();
+                if let Some(v) = body.value.served() {
+                    http.redactor().learn(&v);
+                }
+                if reference {
+                    return Err(StoreError::Changed(format!(
+                        "secret {} in {} references another secret (its raw value is not what agents receive); keyfire will not replace the reference with a literal: point the key's store and secret_path at the secret it references",
+                        loc.path,
+                        self.at()
+                    )));
+                }
+            }
+            None => {}
         }
         let resp = http.send(plan, secrets).await?;
         let body: WriteResponse = resp.json()?;

@@ -719,3 +719,23 @@ async fn simulator_answers_carry_the_fields_of_the_api_references() {
     assert_eq!((s, b["error"].as_str()), (403, Some("TokenError")), "{b}");
     check("infisical", "error", &b);
 }
+
+#[tokio::test]
+async fn doppler_will_not_replace_a_secret_reference_with_a_literal() {
+    let h = Harness::new(StoreKind::Doppler);
+    let Sim::Doppler(sim) = &h.sim else {
+        unreachable!()
+    };
+    sim.set_raw(DOPPLER_NAME, "${shared.prd.OPENAI_KEY}");
+    // The read gives what agents receive: the computed value.
+    let v0 = h.current_version().await;
+    let out = h.read(None).await.unwrap();
+    assert_eq!(value_of(&out).0, OLD);
+    let err = h.write(v0).await.unwrap_err();
+    assert!(matches!(err, StoreError::Changed(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("references another secret"),
+        "{err}"
+    );
+    assert!(h.sim.writes().is_empty());
+}
