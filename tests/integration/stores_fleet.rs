@@ -372,3 +372,53 @@ fn a_secret_path_the_store_cannot_hold_exits_2_naming_the_key() {
         assert!(err.contains("inventory.toml:"), "{kind:?}: {err}");
     }
 }
+
+/// Someone edits the Doppler config while the incident runs (here: while the replacement is
+/// being created): the store write stops, and the record and the output say who and when.
+#[test]
+fn a_doppler_config_changed_during_the_incident_stops_the_write_naming_who_and_when() {
+    let fleet = Fleet::new(StoreKind::Doppler);
+    let Sim::Doppler(sim) = &fleet.sim else {
+        unreachable!()
+    };
+    fleet
+        .env
+        .api
+        .inject(Fault::hold("POST", "/v1/keys", Duration::from_millis(1500)).exact());
+    let child = fleet
+        .cmd()
+        .args(["incident", "start", "support-llm", "--yes", "--no-tui"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fleet
+        .env
+        .api
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == "/v1/keys")
+    {
+        assert!(Instant::now() < deadline, "the create never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log_id = sim.put_as("OTHER_SETTING", "changed", "Dana Ops", "dana@example.com");
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out) + &stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        fleet.sim.writes().is_empty(),
+        "nothing written over the change"
+    );
+    let id = &fleet.env.incident_ids()[0];
+    let record = fleet.record_text(id);
+    for needle in ["Dana Ops (dana@example.com)", log_id.as_str()] {
+        assert!(
+            record.contains(needle),
+            "{needle} not in the record: {record}"
+        );
+        assert!(text.contains(needle), "{needle} not in the output: {text}");
+    }
+    assert_eq!(fleet.run(&["record", "verify", id]).status.code(), Some(0));
+}
