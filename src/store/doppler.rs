@@ -202,7 +202,7 @@ impl Doppler {
                     self.secret_url(name),
                 ))
             }
-            StoreOp::Write { cas, .. } => {
+            StoreOp::Write { cas, value, .. } => {
                 let check = match cas {
                     Some(StoreVersion::Number(0)) => {
                         "only if the secret still does not exist".to_string()
@@ -214,7 +214,8 @@ impl Doppler {
                 self.auth(
                     RequestPlan::write(
                         format!(
-                            "Write the new key to secret {name} in {} ({check}); Doppler logs the change, and `{}` undoes it",
+                            "Write {} to secret {name} in {} ({check}); Doppler logs the change, and `{}` undoes it",
+                            super::written(*value),
                             self.at(),
                             self.rollback_command("<log id of this change>")
                         ),
@@ -226,7 +227,7 @@ impl Doppler {
                         "config": self.config,
                         "secrets": { name.clone(): null },
                     }))
-                    .body_secret(&pointer, SecretRef::NewKey),
+                    .body_secret(&pointer, *value),
                 )
             }
             StoreOp::Promote { version, .. } => RequestPlan::write(
@@ -257,7 +258,10 @@ impl Doppler {
             StoreOp::Read { version } => {
                 self.read(version.as_ref(), loc, plan, http, secrets).await
             }
-            StoreOp::Write { cas, .. } => self.write(cas.as_ref(), loc, plan, http, secrets).await,
+            StoreOp::Write { cas, value, .. } => {
+                self.write(cas.as_ref(), *value, loc, plan, http, secrets)
+                    .await
+            }
             StoreOp::Promote { version, .. } => Ok(StoreOutput::Promoted {
                 version: version.clone(),
                 noop: true,
@@ -361,8 +365,14 @@ impl Doppler {
                 let by = after
                     .as_ref()
                     .map_or_else(|| "no log entry".into(), |e| self.describe(e, http));
+                let undo = after.as_ref().map_or_else(String::new, |e| {
+                    format!(
+                        "; Doppler keeps the earlier value: `{}` undoes the newest change",
+                        self.rollback_command(&e.id)
+                    )
+                });
                 return Err(StoreError::Changed(format!(
-                    "secret {} as of config log {want} cannot be read: Doppler's API serves only the current value, and {} changed since ({by})",
+                    "secret {} as of config log {want} cannot be read: Doppler's API serves only the current value, and {} changed since ({by}){undo}",
                     loc.path,
                     self.at()
                 )));
@@ -385,12 +395,13 @@ impl Doppler {
     async fn write(
         &self,
         cas: Option<&StoreVersion>,
+        value: SecretRef,
         loc: &SecretLocation,
         plan: &RequestPlan,
         http: &Http,
         secrets: &SecretBag,
     ) -> Result<StoreOutput, StoreError> {
-        if secrets.new_key.is_none() {
+        if secrets.get(value).is_none() {
             return Err(StoreError::NoNewKey);
         }
         // Just before the write: the config must be as keyfire read it.
@@ -522,6 +533,7 @@ mod tests {
                 cas: Some(StoreVersion::Id("log_1".into())),
                 pending: false,
                 token: "t".into(),
+                value: SecretRef::NewKey,
             },
             &loc(),
         );

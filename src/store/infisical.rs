@@ -197,7 +197,7 @@ impl Infisical {
                     self.secret_url(&name, &folder, version.as_ref()),
                 ))
             }
-            StoreOp::Write { cas, .. } => {
+            StoreOp::Write { cas, value, .. } => {
                 let create = cas.as_ref().is_none_or(|v| v.number() == Some(0));
                 let (method, what) = if create {
                     ("POST", "Create secret".to_string())
@@ -212,7 +212,11 @@ impl Infisical {
                 };
                 self.auth(
                     RequestPlan::write(
-                        format!("{what} {name} in folder {folder} of {} with the new key{via}", self.at()),
+                        format!(
+                            "{what} {name} in folder {folder} of {} with {}{via}",
+                            self.at(),
+                            super::written(*value)
+                        ),
                         method,
                         url_with_query(
                             &self.address,
@@ -227,7 +231,7 @@ impl Infisical {
                         "secretValue": null,
                         "type": "shared",
                     }))
-                    .body_secret("/secretValue", SecretRef::NewKey),
+                    .body_secret("/secretValue", *value),
                 )
             }
             StoreOp::Promote { version, .. } => RequestPlan::write(
@@ -354,7 +358,9 @@ impl Infisical {
     ) -> Result<StoreOutput, StoreError> {
         match op {
             StoreOp::Read { .. } => self.read(loc, plan, http, bag).await,
-            StoreOp::Write { cas, .. } => self.write(cas.as_ref(), loc, plan, http, bag).await,
+            StoreOp::Write { cas, value, .. } => {
+                self.write(cas.as_ref(), *value, loc, plan, http, bag).await
+            }
             StoreOp::Promote { version, .. } => Ok(StoreOutput::Promoted {
                 version: version.clone(),
                 noop: true,
@@ -393,12 +399,13 @@ impl Infisical {
     async fn write(
         &self,
         cas: Option<&StoreVersion>,
+        value: SecretRef,
         loc: &SecretLocation,
         plan: &RequestPlan,
         http: &Http,
         bag: &SecretBag,
     ) -> Result<StoreOutput, StoreError> {
-        if bag.new_key.is_none() {
+        if bag.get(value).is_none() {
             return Err(StoreError::NoNewKey);
         }
         // No check-and-set at Infisical: read the current version right before the write.
@@ -498,6 +505,7 @@ mod tests {
                     cas: Some(StoreVersion::Number(cas)),
                     pending: false,
                     token: "t".into(),
+                    value: SecretRef::NewKey,
                 },
                 &loc,
             )

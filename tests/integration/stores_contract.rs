@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use keyfire::http::{FailureKind, Http, HttpConfig, HttpError, RetryPolicy};
 use keyfire::inventory::{Origin, StoreDef, StoreKind};
-use keyfire::plan::SecretBag;
+use keyfire::plan::{SecretBag, SecretRef};
 use keyfire::secret::{Redactor, Secret};
 use keyfire::sim::{DopplerSim, Fault, InfisicalSim, LoggedRequest};
 use keyfire::store::{AnyStore, SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
@@ -231,6 +231,7 @@ impl Harness {
             cas: Some(cas),
             pending: false,
             token: "inc-1:support-llm:store:1".into(),
+            value: SecretRef::NewKey,
         })
         .await
     }
@@ -365,6 +366,7 @@ async fn a_missing_secret_reads_as_missing_and_is_created() {
             cas: Some(StoreVersion::Number(0)),
             pending: false,
             token: "t".into(),
+            value: SecretRef::NewKey,
         };
         let plan = h.store.plan(&write, &loc).unwrap();
         let out = h.store.execute(&write, &loc, &plan, &h.http, &h.bag).await;
@@ -511,6 +513,7 @@ async fn doppler_serves_no_past_versions_and_says_who_changed_the_config() {
                 cas: Some(StoreVersion::Id("x".into())),
                 pending: false,
                 token: "t".into(),
+                value: SecretRef::NewKey,
             },
             &h.loc,
         )

@@ -422,3 +422,54 @@ fn a_doppler_config_changed_during_the_incident_stops_the_write_naming_who_and_w
     }
     assert_eq!(fleet.run(&["record", "verify", id]).status.code(), Some(0));
 }
+
+/// A scheduled rotation that fails after storing its replacement (the new key is refused at
+/// verification) puts the previous key back: Doppler and Infisical have no stages, so the old
+/// value is written over the replacement, checked against the replacement's version (Doppler:
+/// its log entry; Infisical: its version number). Agents read the old key again and the
+/// replacement is revoked.
+#[test]
+fn a_rotation_failing_after_storing_writes_the_previous_key_back() {
+    for kind in KINDS {
+        let fleet = Fleet::new(kind);
+        fleet
+            .env
+            .api
+            .inject(Fault::fail("GET", "/v1/me", 401, 1000).exact());
+        let out = fleet.run(&["rotate", "support-llm", "--yes"]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{kind:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(
+            fleet.sim.current().as_deref(),
+            Some(fleet.env.canaries.old_key.as_str()),
+            "{kind:?}: agents read the old key again"
+        );
+        assert_eq!(
+            fleet.sim.writes().len(),
+            2,
+            "{kind:?}: the replacement, then the old key"
+        );
+        assert!(fleet.env.api.accepts(&fleet.env.canaries.old_key));
+        assert!(
+            fleet
+                .env
+                .api
+                .live_keys()
+                .iter()
+                .all(|k| !k.name.starts_with("keyfire-")),
+            "{kind:?}: the replacement nobody reads is revoked"
+        );
+        let id = &fleet.env.incident_ids()[0];
+        let record = fleet.record_text(id);
+        assert!(record.contains("\"restored\":true"), "{kind:?}: {record}");
+        assert!(!record.contains("both_keys_live"), "{kind:?}: {record}");
+        if let Sim::Infisical(s) = &fleet.sim {
+            assert_eq!(s.version(crate::stores_contract::INFISICAL_PATH), 3);
+        }
+    }
+}
