@@ -174,6 +174,11 @@ impl InfisicalSim {
         self.with(|s| s.approval.insert(folder.to_string()));
     }
 
+    /// Every access token handed out (secrets too: tests grep for them).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.with(|s| s.tokens.keys().cloned().collect())
+    }
+
     pub fn logins(&self) -> usize {
         self.with(|s| s.logins)
     }

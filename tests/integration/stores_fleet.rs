@@ -170,12 +170,18 @@ fn lint_drill_and_live_incident_through_the_binary_with_no_secret_anywhere() {
         }
 
         // The canary grep: every file under the test directory and every output.
-        let secrets = [
+        let mut secrets = vec![
             fleet.env.canaries.admin.clone(),
             fleet.env.canaries.old_key.clone(),
             credential(kind).to_string(),
             replacement,
         ];
+        // Infisical's access tokens are secrets as well.
+        if let Sim::Infisical(s) = &fleet.sim {
+            let tokens = s.issued_tokens();
+            assert!(!tokens.is_empty());
+            secrets.extend(tokens);
+        }
         let files = files_under(fleet.env.dir.path());
         assert!(files.iter().any(|p| p.ends_with("record.jsonl")));
         for secret in &secrets {
