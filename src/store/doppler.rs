@@ -23,6 +23,9 @@
 //! | auth | `Authorization: Bearer <token>` (service tokens are read-only unless created with write access) | [API reference: Authentication](https://docs.doppler.com/reference/api) |
 //! | errors | `{"messages":[...], "success": false}` with the HTTP status; 429 with `Retry-After` | `errorResponse` in DopplerHQ/cli `pkg/http/http.go`; [Rate Limits](https://docs.doppler.com/reference/rate-limits) |
 //!
+//! A write retried after its answer was lost finds the value already stored and reports the
+//! newest log entry as its version, instead of writing again or stopping on its own change.
+//!
 //! A secret whose raw value references another secret (`${...}`, so raw and computed differ)
 //! is read as agents receive it (the computed value) but never overwritten: a literal would cut
 //! the reference, and the key lives in the referenced secret.
@@ -427,6 +430,19 @@ impl Doppler {
                 }
             }
             Some(expected) if *expected != now => {
+                // This very write, retried after its answer was lost: the secret already
+                // holds the value, and the newest entry is the change that put it there.
+                let read = self.plan(&StoreOp::Read { version: None }, loc);
+                if let Ok(resp) = http.send(&read, secrets).await
+                    && let Ok(body) = resp.json::<ReadResponse>()
+                    && let (Some(stored), Some(wanted)) = (body.value.served(), secrets.get(value))
+                    && stored.expose() == wanted.expose()
+                    && let Some(entry) = &latest
+                {
+                    return Ok(StoreOutput::Written {
+                        version: StoreVersion::Id(entry.id.clone()),
+                    });
+                }
                 let by = latest
                     .as_ref()
                     .map_or_else(|| "its log is now empty".into(), |e| self.describe(e, http));

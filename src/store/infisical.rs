@@ -11,7 +11,8 @@
 //!
 //! Versions are Infisical's integer secret versions. There is no check-and-set, so a write
 //! first reads the current version and stops if it is not the one read at open; the answer's
-//! `version` is the new version, read back by number. Infisical keeps every version (readable
+//! `version` is the new version, read back by number. A write retried after its answer was
+//! lost finds the value already stored and reports that version instead of writing again. Infisical keeps every version (readable
 //! with `?version=N`), so the previous value can be restored by reading it and writing it
 //! again. When a secret-approval policy covers the path, Infisical answers `{approval}`
 //! instead of `{secret}`: the change waits for a reviewer and is not live, and keyfire says so.
@@ -411,10 +412,17 @@ impl Infisical {
         // No check-and-set at Infisical: read the current version right before the write.
         if let Some(expected) = cas {
             let read = self.plan(&StoreOp::Read { version: None }, loc);
-            let current = match self.read(loc, &read, http, bag).await? {
-                StoreOutput::Value { version, .. } => version,
-                _ => StoreVersion::Number(0),
+            let (current, stored) = match self.read(loc, &read, http, bag).await? {
+                StoreOutput::Value { version, value } => (version, Some(value)),
+                _ => (StoreVersion::Number(0), None),
             };
+            // This very write, retried after its answer was lost: already stored.
+            if current != *expected
+                && let (Some(stored), Some(wanted)) = (&stored, bag.get(value))
+                && stored.expose() == wanted.expose()
+            {
+                return Ok(StoreOutput::Written { version: current });
+            }
             if current != *expected {
                 return Err(StoreError::CasMismatch {
                     path: loc.path.clone(),

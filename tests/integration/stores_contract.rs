@@ -742,3 +742,37 @@ async fn doppler_will_not_replace_a_secret_reference_with_a_literal() {
     );
     assert!(h.sim.writes().is_empty());
 }
+
+/// The store applied the write but its answer was lost: the retried write finds the value
+/// already stored and reports that version instead of writing again or calling it a
+/// concurrent change.
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_recognised_on_retry() {
+    for kind in KINDS {
+        let h = Harness::new(kind);
+        let v0 = h.current_version().await;
+        let method = match kind {
+            StoreKind::Doppler => "POST",
+            _ => "PATCH",
+        };
+        h.sim
+            .inject(Fault::lost_answer(method, h.sim.write_path(), 1));
+        let err = h.write(v0.clone()).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Http(HttpError::Malformed(_))),
+            "{kind:?}: {err:?}"
+        );
+        assert_eq!(h.sim.current().as_deref(), Some(NEW), "{kind:?}: applied");
+        let out = h.write(v0).await.unwrap();
+        let StoreOutput::Written { version } = out else {
+            panic!("{kind:?}: {out:?}")
+        };
+        assert_eq!(h.sim.writes().len(), 1, "{kind:?}: not written twice");
+        match &h.sim {
+            Sim::Doppler(s) => assert_eq!(version, StoreVersion::Id(s.log_ids()[0].clone())),
+            Sim::Infisical(_) => assert_eq!(version, StoreVersion::Number(2)),
+        }
+        let back = h.read(Some(version)).await.unwrap();
+        assert_eq!(value_of(&back).0, NEW);
+    }
+}
