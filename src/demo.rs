@@ -13,6 +13,7 @@ use crate::provider::UsageBucket;
 use crate::runbook::{Runbook, RunbookError, Setup};
 use crate::secret::Secret;
 use crate::sim::anthropic::AnthropicSim;
+use crate::sim::infisical::InfisicalSim;
 use crate::sim::openai::OpenAiSim;
 use crate::sim::{FakeApi, token};
 use crate::store::MemoryStore;
@@ -51,7 +52,13 @@ pub struct Training {
     /// (removed by a later commit, as people do), for `keyfire scan --git`. `None` when `git`
     /// is not installed.
     pub repo: Option<PathBuf>,
+    /// A loopback Infisical (self-hosted style) holding one agent's key: the research
+    /// agent's gateway key, at `/agents/research/GATEWAY_KEY`.
+    pub infisical: InfisicalSim,
 }
+
+/// The Infisical project and environment of the training environment.
+const INFISICAL_PROJECT: &str = "training-project";
 
 /// Twenty-one days of usage: a quiet baseline, then the last two days at forty times that.
 pub fn planted_usage() -> Vec<UsageBucket> {
@@ -118,6 +125,15 @@ impl Training {
             "value",
             Secret::new(format!("sk-ant-admin01-{}", token(40))),
         );
+        let infisical_client = format!("training-identity-{}", token(8));
+        let infisical_secret = token(40);
+        let infisical = InfisicalSim::start(
+            &infisical_client,
+            &infisical_secret,
+            INFISICAL_PROJECT,
+            "prod",
+        )?;
+        vault.seed("admin/infisical", "value", Secret::new(infisical_secret));
         let gateway_admin = format!("fk-admin-{}", token(32));
         gateway.add_admin_token(&gateway_admin);
         vault.seed("admin/gateway", "value", Secret::new(gateway_admin));
@@ -147,7 +163,12 @@ impl Training {
             ),
             ("ops-anthropic", "anthropic", "agents/ops/anthropic"),
             ("support-gateway", "gateway", "agents/support-bot/gateway"),
-            ("research-gateway", "gateway", "agents/research/gateway"),
+            // An Infisical path (folder and name): this key lives in the Infisical store.
+            (
+                "research-gateway",
+                "gateway",
+                "/agents/research/GATEWAY_KEY",
+            ),
             ("billing-gateway", "gateway", "agents/billing/gateway"),
             ("ops-gateway", "gateway", "agents/ops/gateway"),
             ("email-gateway", "gateway", "agents/email/gateway"),
@@ -181,7 +202,11 @@ impl Training {
                     (v, id)
                 }
             };
-            vault.seed(path, "value", Secret::new(value.clone()));
+            if path.starts_with('/') {
+                infisical.put(path, &value);
+            } else {
+                vault.seed(path, "value", Secret::new(value.clone()));
+            }
             ids.insert(key.to_string(), id);
             values.insert(key.to_string(), Secret::new(value));
         }
@@ -199,7 +224,9 @@ impl Training {
             .replace("@INSTANCE@", &instance)
             .replace("@OPENAI@", &openai.base_url())
             .replace("@ANTHROPIC@", &anthropic.base_url())
-            .replace("@GATEWAY@", &gateway.base_url());
+            .replace("@GATEWAY@", &gateway.base_url())
+            .replace("@INFISICAL@", &infisical.address())
+            .replace("@INFISICAL_CLIENT@", &infisical_client);
         for (key, id) in &ids {
             text = text.replace(&format!("@KEY:{key}@"), id);
         }
@@ -234,6 +261,7 @@ impl Training {
             values,
             vault,
             repo,
+            infisical,
         })
     }
 

@@ -346,6 +346,15 @@ impl Builder {
                     format!("key `{id}` names store `{store}`, which is not defined in [[stores]]"),
                 );
             }
+            let store_kind = (key.store.as_ref())
+                .and_then(|s| self.store_index.get(s))
+                .map(|&i| self.stores[i].kind);
+            if let (Some(kind), Some(path), Some(store_at)) =
+                (store_kind, &key.secret_path, r.store_at)
+                && let Some(problem) = secret_path_problem(kind, path)
+            {
+                at(store_at, format!("key `{id}`: secret_path {problem}"));
+            }
             if provider_kind == Some(ProviderKind::Postgres) && key.provider_key_id.is_none() {
                 at(
                     r.id_at,
@@ -856,6 +865,38 @@ impl FileSink<'_, '_, '_> {
                 );
             }
         }
+        if let Some(required) = store_required(kind) {
+            if s.credential.is_none() {
+                self.at(
+                    s.id.at,
+                    format!(
+                        "store `{}` of kind {kind} needs credential ({})",
+                        s.id.as_str(),
+                        required.0
+                    ),
+                );
+            }
+            let missing: Vec<&str> = required
+                .1
+                .iter()
+                .copied()
+                .filter(|name| {
+                    !s.settings
+                        .as_ref()
+                        .is_some_and(|t| t.entries.iter().any(|(k, _)| k.name == *name))
+                })
+                .collect();
+            if !missing.is_empty() {
+                self.at(
+                    s.id.at,
+                    format!(
+                        "store `{}` of kind {kind} needs settings {}",
+                        s.id.as_str(),
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
         if let Some(a) = &s.address {
             self.check_url(a, "address", s.allow_insecure_http);
             if kind == StoreKind::Keyring {
@@ -1147,12 +1188,57 @@ pub(crate) fn is_region_name(name: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why a `secret_path` cannot name a secret in a store of this kind (the path is a name or a
+/// folder path, never a value, so it may be quoted).
+fn secret_path_problem(kind: StoreKind, path: &str) -> Option<String> {
+    match kind {
+        // Doppler: "may only contain uppercase letters, numbers, and underscores" and "may not
+        // start with a number" (docs.doppler.com/docs/secrets, "Secret Names").
+        StoreKind::Doppler => {
+            let valid = !path.is_empty()
+                && !path.starts_with(|c: char| c.is_ascii_digit())
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            (!valid).then(|| {
+                format!(
+                    "{path:?} is not a Doppler secret name (uppercase letters, digits and underscores, not starting with a digit)"
+                )
+            })
+        }
+        // Infisical: the folder and the name, `/agents/support/OPENAI_KEY`.
+        StoreKind::Infisical => (path.trim().is_empty() || path.trim().ends_with('/')).then(|| {
+            format!(
+                "{path:?} names no secret: give the folder and the name, e.g. /agents/support/OPENAI_KEY"
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// What a store kind cannot work without: what its credential is, and its required settings.
+fn store_required(kind: StoreKind) -> Option<(&'static str, &'static [&'static str])> {
+    match kind {
+        StoreKind::Doppler => Some((
+            "a Doppler service token with write access, or a service account token",
+            &["project", "config"],
+        )),
+        StoreKind::Infisical => Some((
+            "the Universal Auth client secret of a machine identity",
+            &["client_id", "project_id", "environment"],
+        )),
+        _ => None,
+    }
+}
+
 /// Settings a store kind understands (`None`: not checked).
 fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
     match kind {
         StoreKind::VaultKv2 => Some(&["mount", "namespace", "auth", "role_id", "approle_mount"]),
         StoreKind::AwsSecretsManager => Some(&["region", "profile"]),
         StoreKind::Keyring => Some(&["service"]),
+        StoreKind::Doppler => Some(&["project", "config"]),
+        StoreKind::Infisical => Some(&["client_id", "project_id", "environment"]),
         StoreKind::Memory => None,
     }
 }

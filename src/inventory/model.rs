@@ -114,6 +114,8 @@ kinds!(
         VaultKv2 => "vault-kv2",
         AwsSecretsManager => "aws-secrets-manager",
         Keyring => "keyring",
+        Doppler => "doppler",
+        Infisical => "infisical",
         Memory => "memory",
     }
 );

@@ -4,9 +4,11 @@
 
 pub mod anthropic;
 pub mod cloudtrail;
+pub mod doppler;
 pub mod fake_api;
 #[cfg(feature = "testing")]
 mod fault;
+pub mod infisical;
 pub mod openai;
 pub mod sts;
 pub mod vault;
@@ -22,9 +24,11 @@ use axum::response::{IntoResponse, Response};
 
 pub use anthropic::AnthropicSim;
 pub use cloudtrail::{CloudTrailSim, TrailEvent};
+pub use doppler::DopplerSim;
 pub use fake_api::FakeApi;
 #[cfg(feature = "testing")]
 pub use fault::{Fault, FaultMode};
+pub use infisical::InfisicalSim;
 pub use openai::OpenAiSim;
 pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
@@ -94,6 +98,10 @@ pub enum ErrorStyle {
     Anthropic,
     /// `{"errors": [..]}` (Vault).
     Vault,
+    /// `{"messages": [..], "success": false}` (Doppler).
+    Doppler,
+    /// `{"reqId", "statusCode", "message", "error"}` (Infisical).
+    Infisical,
 }
 
 impl ErrorStyle {
@@ -121,6 +129,18 @@ impl ErrorStyle {
                 serde_json::json!({ "type": "error", "error": { "type": kind, "message": message } })
             }
             Self::Vault => serde_json::json!({ "errors": [message] }),
+            Self::Doppler => serde_json::json!({ "messages": [message], "success": false }),
+            Self::Infisical => {
+                let error = match status {
+                    400 => "BadRequest",
+                    401 => "UnauthorizedError",
+                    403 => "PermissionDenied",
+                    404 => "NotFound",
+                    429 => "RateLimitExceeded",
+                    _ => "InternalServerError",
+                };
+                serde_json::json!({ "reqId": "req-sim", "statusCode": status, "message": message, "error": error })
+            }
         }
     }
 }

@@ -43,6 +43,13 @@ async fn drill_over_every_demo_key_sends_no_write_and_finds_the_planted_problems
         .into_iter()
         .chain(t.anthropic.requests())
         .chain(t.gateway.requests())
+        // Infisical's login creates a token and changes no secret: a drill sends it.
+        .chain(
+            t.infisical
+                .requests()
+                .into_iter()
+                .filter(|r| r.path != "/api/v1/auth/universal-auth/login"),
+        )
         .collect();
     let writes: Vec<_> = requests.iter().filter(|r| r.is_write()).collect();
     assert!(writes.is_empty(), "a drill sent writes: {writes:?}");

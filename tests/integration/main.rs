@@ -31,5 +31,7 @@ mod record;
 mod scan;
 mod signing;
 mod spec_conformance;
+mod stores_contract;
+mod stores_fleet;
 mod tui;
 mod tui_tmux;
