@@ -8,6 +8,7 @@ pub mod fake_api;
 #[cfg(feature = "testing")]
 mod fault;
 pub mod openai;
+pub mod receiver;
 pub mod sts;
 pub mod vault;
 
@@ -26,6 +27,7 @@ pub use fake_api::FakeApi;
 #[cfg(feature = "testing")]
 pub use fault::{Fault, FaultMode};
 pub use openai::OpenAiSim;
+pub use receiver::{Receiver, Reply};
 pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
 
