@@ -45,7 +45,8 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
     pub notifier: String,
-    pub kind: NotifierKind,
+    /// `slack`, `pagerduty` or `webhook`.
+    pub kind: String,
     pub event: String,
     pub incident: Option<String>,
     /// PagerDuty's `event_action`, for the PagerDuty kind.
@@ -285,7 +286,7 @@ impl Notifier {
             let def = &self.shared.defs[p.notifier];
             self.shared.settle(Delivery {
                 notifier: def.id.clone(),
-                kind: def.kind,
+                kind: def.kind.as_str().to_string(),
                 event: p.event.to_string(),
                 incident: p.incident,
                 action: p.action,
@@ -372,8 +373,12 @@ async fn worker(shared: Arc<Shared>, idx: usize, mut rx: mpsc::UnboundedReceiver
                 },
             );
         }
-        let pending = shared.pending.lock().ok().and_then(|mut p| p.remove(&job.id));
-        let action = pending.as_ref().and_then(|p| p.action);
+        // Stays pending until settled: a send cut off by `finish` is reported from there.
+        let action = shared
+            .pending
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&job.id).and_then(|p| p.action));
         let result = match &creds {
             Some(Ok(c)) => deliver(&shared, def, c, &job, action).await,
             Some(Err(e)) => Err((None, format!("notifier not usable: {e}"))),
@@ -383,9 +388,13 @@ async fn worker(shared: Arc<Shared>, idx: usize, mut rx: mpsc::UnboundedReceiver
             Ok(status) => (Some(status), None),
             Err((status, e)) => (status, Some(shared.http.redactor().scrub(&e))),
         };
+        if shared.pending.lock().ok().and_then(|mut p| p.remove(&job.id)).is_none() {
+            // `finish` gave up on it and reported it already.
+            continue;
+        }
         shared.settle(Delivery {
             notifier: def.id.clone(),
-            kind: def.kind,
+            kind: def.kind.as_str().to_string(),
             event: job.event.name().to_string(),
             incident: job.event.incident.clone(),
             action,

@@ -95,13 +95,14 @@ impl Receiver {
         self.state.lock().map(|s| s.answered).unwrap_or(0)
     }
 
-    /// Everything received, as one text (for canary greps).
+    /// Everything received but the path, as one text (for canary greps). The path is left
+    /// out because a Slack incoming-webhook URL is the credential: it is where the message
+    /// goes, never what it says.
     pub fn log_text(&self) -> String {
         let mut out = String::new();
         for r in self.received() {
             out.push_str(&format!(
-                "{} {:?} {:?} {:?}\n{}\n",
-                r.path,
+                "{:?} {:?} {:?}\n{}\n",
                 r.event,
                 r.signature,
                 r.delivery,

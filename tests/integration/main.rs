@@ -22,6 +22,7 @@ mod demo;
 mod engine;
 mod keyring;
 mod leaks;
+mod notify;
 mod openai;
 mod openbao;
 mod postgres;
