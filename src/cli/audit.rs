@@ -178,7 +178,10 @@ fn finding_events(
             if rules.is_empty() {
                 return None;
             }
-            let agents = inv.key(&a.key).map(|k| k.agents.clone()).unwrap_or_default();
+            let agents = inv
+                .key(&a.key)
+                .map(|k| k.agents.clone())
+                .unwrap_or_default();
             let incident = responded
                 .iter()
                 .find(|(k, _)| *k == a.key)

@@ -42,11 +42,17 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
 }
 
 /// [`drive_headless`], notifying when `notify` is set (a drill's `--notify`).
-pub fn drive_headless_notifying(engine: &mut Engine, gate: &mut TerminalGate, notify: bool) -> Exit {
+pub fn drive_headless_notifying(
+    engine: &mut Engine,
+    gate: &mut TerminalGate,
+    notify: bool,
+) -> Exit {
     let rt = runtime()?;
     let sink = LineSink::new(std::io::stdout());
     let (outcome, deliveries) = rt
-        .block_on(super::notify::drive_with_notifiers(engine, gate, sink, notify))
+        .block_on(super::notify::drive_with_notifiers(
+            engine, gate, sink, notify,
+        ))
         .map_err(engine_error)?;
     let id = engine.id().to_string();
     let mut out = String::new();

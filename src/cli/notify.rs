@@ -2,48 +2,13 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{CliError, Context, Exit, runtime};
 use crate::inventory::Inventory;
-use crate::notify::{Delivery, Detail, Event, Notifier, NotifyGate, NotifySink, Options};
-use crate::runbook::{Engine, EngineError, Gate, Outcome, Sink, drive};
+use crate::notify::{Delivery, Detail, Event, Notifier, options};
 use crate::secret::Redactor;
 
-/// The notifier options the inventory's policy sets.
-pub fn options(inv: &Inventory) -> Options {
-    Options {
-        send_timeout: Duration::from_secs(u64::from(inv.policy.notify_timeout_seconds)),
-        ..Options::default()
-    }
-}
-
-/// Drive an incident with its notifications: events are queued as the record grows and sent
-/// in the background; at the end keyfire waits at most one send timeout for the rest.
-pub async fn drive_with_notifiers<G: Gate, S: Sink>(
-    engine: &mut Engine,
-    gate: &mut G,
-    mut sink: S,
-    notify: bool,
-) -> Result<(Outcome, Vec<Delivery>), EngineError> {
-    let inv = engine.inventory();
-    if !notify || inv.notifiers.is_empty() {
-        let outcome = drive(engine, gate, &mut sink).await?;
-        return Ok((outcome, Vec::new()));
-    }
-    let recorder: Arc<dyn crate::notify::Recorder> = Arc::new(engine.appender());
-    let notifier = Notifier::start(
-        inv.clone(),
-        engine.http().redactor().clone(),
-        options(&inv),
-        Some(recorder),
-    )?;
-    let mut sink = NotifySink::new(sink, notifier.clone(), inv.clone(), &engine.record_dir());
-    let mut gate = NotifyGate::new(gate, notifier.clone(), inv, engine.dry_run());
-    let outcome = drive(engine, &mut gate, &mut sink).await;
-    let deliveries = notifier.finish().await;
-    Ok((outcome?, deliveries))
-}
+pub use crate::notify::drive_with_notifiers;
 
 /// `keyfire notify test [ID]`: one test message to each notifier (or the one named), and
 /// what each answered. Exit 0 when every one was delivered, 1 when any was not, 2 when there

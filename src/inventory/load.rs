@@ -1012,7 +1012,9 @@ impl FileSink<'_, '_, '_> {
         for name in needs {
             if present(name).is_none() {
                 let what = match *name {
-                    "url" if kind == NotifierKind::Slack => "a credential reference to the incoming-webhook URL (the URL is itself a secret)",
+                    "url" if kind == NotifierKind::Slack => {
+                        "a credential reference to the incoming-webhook URL (the URL is itself a secret)"
+                    }
                     "url" => "the receiver's URL, or a credential reference to it",
                     "routing_key" => "a credential reference to the Events API v2 integration key",
                     _ => "a credential reference to the HMAC-SHA256 signing secret",
@@ -1178,7 +1180,13 @@ impl FileSink<'_, '_, '_> {
 }
 
 /// The anomaly rules of `keyfire audit` (DESIGN section 7), as `policy.respond_to` names them.
-const AUDIT_RULES: &[&str] = &["volume", "network", "auth_failures", "off_hours", "new_model"];
+const AUDIT_RULES: &[&str] = &[
+    "volume",
+    "network",
+    "auth_failures",
+    "off_hours",
+    "new_model",
+];
 
 /// `localhost`, 127.0.0.0/8 or ::1: traffic that never leaves this machine.
 fn is_loopback(u: &url::Url) -> bool {

@@ -62,7 +62,15 @@ impl Delivery {
     pub fn line(&self) -> String {
         let action = self
             .action
-            .map(|a| format!(" ({})", serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()))
+            .map(|a| {
+                format!(
+                    " ({})",
+                    serde_json::to_value(a)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                )
+            })
             .unwrap_or_default();
         match (&self.error, self.status) {
             (None, Some(s)) => format!(
@@ -388,7 +396,13 @@ async fn worker(shared: Arc<Shared>, idx: usize, mut rx: mpsc::UnboundedReceiver
             Ok(status) => (Some(status), None),
             Err((status, e)) => (status, Some(shared.http.redactor().scrub(&e))),
         };
-        if shared.pending.lock().ok().and_then(|mut p| p.remove(&job.id)).is_none() {
+        if shared
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| p.remove(&job.id))
+            .is_none()
+        {
             // `finish` gave up on it and reported it already.
             continue;
         }
@@ -430,7 +444,12 @@ async fn deliver(
         }
         NotifierKind::Webhook => {
             let secret = creds.secret.as_ref().ok_or_else(|| missing("secret"))?;
-            webhook::request(url, secret, &format!("kf-{}-{}", job.event.at.timestamp_millis(), job.id), &msg)
+            webhook::request(
+                url,
+                secret,
+                &format!("kf-{}-{}", job.event.at.timestamp_millis(), job.id),
+                &msg,
+            )
         }
     };
     send(&shared.http, def, &out).await
@@ -439,8 +458,8 @@ async fn deliver(
 async fn send(http: &Http, def: &NotifierDef, out: &Outgoing) -> Result<u16, Failure> {
     // Retried by the HTTP layer: a repeated message is harmless (PagerDuty deduplicates by
     // dedup_key, webhook receivers by X-Keyfire-Delivery), a lost one is not.
-    let mut plan = RequestPlan::write(format!("notify {}", def.id), "POST", out.url.expose())
-        .idempotent(true);
+    let mut plan =
+        RequestPlan::write(format!("notify {}", def.id), "POST", out.url.expose()).idempotent(true);
     for (name, value) in &out.headers {
         plan = plan.header(name, value);
     }

@@ -197,7 +197,11 @@ impl Event {
             Detail::KeyRevoked { .. } => Severity::Info,
             Detail::OperatorNeeded { .. } => Severity::Warning,
             Detail::StepFailed { .. } => Severity::Error,
-            Detail::IncidentClosed { not_proven, outcome, .. } => {
+            Detail::IncidentClosed {
+                not_proven,
+                outcome,
+                ..
+            } => {
                 if !not_proven.is_empty() || outcome != "completed" {
                     Severity::Error
                 } else {
@@ -388,7 +392,12 @@ fn millis(ms: Option<i64>) -> String {
 }
 
 fn list(items: &[&str], max: usize) -> String {
-    let shown = items.iter().take(max).copied().collect::<Vec<_>>().join(", ");
+    let shown = items
+        .iter()
+        .take(max)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     match items.len().saturating_sub(max) {
         0 => shown,
         more => format!("{shown} and {more} more"),

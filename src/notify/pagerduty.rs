@@ -101,7 +101,10 @@ pub fn dedup_key(event: &Event, notifier: &str) -> String {
             format!("keyfire-audit-{key}-{}", event.at.format("%Y-%m-%d"))
         }
         (None, Detail::DrillOverdue { provider, .. }) => {
-            format!("keyfire-drill-overdue-{provider}-{}", event.at.format("%Y-%m-%d"))
+            format!(
+                "keyfire-drill-overdue-{provider}-{}",
+                event.at.format("%Y-%m-%d")
+            )
         }
         (None, Detail::Test { .. }) => format!(
             "keyfire-test-{notifier}-{}",

@@ -42,9 +42,8 @@ impl<S: Sink> NotifySink<S> {
     /// `record_dir`: the incident's directory; what its record holds already is read so that
     /// a resumed incident knows its keys and what was proven before.
     pub fn new(inner: S, notifier: Notifier, inv: Arc<Inventory>, record_dir: &Path) -> Self {
-        let entries =
-            crate::record::read_entries(&record_dir.join(crate::record::RECORD_FILE))
-                .unwrap_or_default();
+        let entries = crate::record::read_entries(&record_dir.join(crate::record::RECORD_FILE))
+            .unwrap_or_default();
         let state = IncidentState::fold(&entries).unwrap_or_default();
         Self {
             inner,
@@ -97,7 +96,10 @@ impl<S: Sink> NotifySink<S> {
                 let keys = self.state.keys.clone();
                 let detail = Detail::IncidentOpened {
                     keys: blast(&self.inv, &keys),
-                    order: e.data["order"].as_str().unwrap_or("contain_first").to_string(),
+                    order: e.data["order"]
+                        .as_str()
+                        .unwrap_or("contain_first")
+                        .to_string(),
                     started_by: started_by(),
                     reason: e.data["reason"].as_str().map(str::to_string),
                 };
@@ -108,14 +110,19 @@ impl<S: Sink> NotifySink<S> {
         if e.seq <= self.folded {
             return out;
         }
-        let key = e.data.get("key").and_then(Value::as_str).map(str::to_string);
+        let key = e
+            .data
+            .get("key")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let before = key
             .as_ref()
             .and_then(|k| self.state.per_key.get(k))
             .map(|k| k.proof.clone());
         self.state.apply(e);
         if self.rotation() {
-            if e.kind == "incident_closed" && self.state.status != crate::record::Status::Completed
+            if e.kind == "incident_closed"
+                && self.state.status != crate::record::Status::Completed
                 && !self.state.dry_run
             {
                 for (k, p) in &self.state.per_key {
@@ -267,7 +274,9 @@ impl<G: Gate> Gate for NotifyGate<'_, G> {
     }
 
     async fn paste_secret(&mut self, req: &PasteRequest<'_>) -> Option<Secret> {
-        let what = "The replacement key must be created by hand and pasted into keyfire's masked prompt.".to_string();
+        let what =
+            "The replacement key must be created by hand and pasted into keyfire's masked prompt."
+                .to_string();
         self.waiting(req.incident, req.key, "redeploy", what);
         self.inner.paste_secret(req).await
     }

@@ -62,10 +62,11 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State::default()));
         let reply = Arc::new(Mutex::new(reply));
         let (s, r) = (state.clone(), reply.clone());
-        let router = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-            let (s, r) = (s.clone(), r.clone());
-            async move { receive(s, r, uri, headers, body).await }
-        });
+        let router =
+            axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+                let (s, r) = (s.clone(), r.clone());
+                async move { receive(s, r, uri, headers, body).await }
+            });
         Ok(Self {
             server: serve(router, 0)?,
             state,

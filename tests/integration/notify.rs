@@ -84,7 +84,10 @@ fn assert_pagerduty_valid(pd: &Receiver) -> Vec<serde_json::Value> {
     for r in pd.received() {
         assert_eq!(r.path, "/v2/enqueue");
         let body = r.json().expect("PagerDuty body is JSON");
-        let errors: Vec<String> = validator.iter_errors(&body).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{errors:?} in {body}");
         assert_eq!(body["routing_key"], PD_KEY);
         out.push(body);
@@ -121,9 +124,18 @@ fn assert_no_canary(env: &TestEnv, texts: &[(&str, String)], extra: &[&str]) {
         REASON_KEY,
     ];
     canaries.extend_from_slice(extra);
-    let live: Vec<String> = env.api.live_keys().iter().map(|k| k.value().to_string()).collect();
+    let live: Vec<String> = env
+        .api
+        .live_keys()
+        .iter()
+        .map(|k| k.value().to_string())
+        .collect();
     for (what, text) in texts {
-        for c in canaries.iter().copied().chain(live.iter().map(String::as_str)) {
+        for c in canaries
+            .iter()
+            .copied()
+            .chain(live.iter().map(String::as_str))
+        {
             assert!(!text.contains(c), "{what} holds a canary ({}…)", &c[..8]);
         }
     }
@@ -136,12 +148,29 @@ fn a_live_incident_reaches_slack_pagerduty_and_the_webhook_without_a_secret() {
     let reason = format!("key {REASON_KEY} found in a public gist");
     let out = r.run(
         &env,
-        &["incident", "start", "support-llm", "--yes", "--no-tui", "--reason", &reason],
+        &[
+            "incident",
+            "start",
+            "support-llm",
+            "--yes",
+            "--no-tui",
+            "--reason",
+            &reason,
+        ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let id = env.incident_ids().pop().unwrap();
     let entries = env.entries(&id);
-    let closing = entries.iter().find(|e| e.kind == "incident_closed").unwrap();
+    let closing = entries
+        .iter()
+        .find(|e| e.kind == "incident_closed")
+        .unwrap();
 
     // The webhook: signed, every event, the owners addressed, the closing hash as an anchor.
     let hooks = assert_webhooks_signed(&r.hook);
@@ -159,37 +188,66 @@ fn a_live_incident_reaches_slack_pagerduty_and_the_webhook_without_a_secret() {
     assert!(opened["detail"]["started_by"].is_string());
     assert_eq!(opened["recipients"][0]["owner"], "support@example.com");
     assert_eq!(opened["recipients"][0]["oncall"], "#support-oncall");
-    assert!(opened["text"].as_str().unwrap().contains("[REDACTED]"), "{opened}");
+    assert!(
+        opened["text"].as_str().unwrap().contains("[REDACTED]"),
+        "{opened}"
+    );
     assert_eq!(hooks[1].1["detail"]["proof"], "proven");
     let closed = &hooks[2].1;
     assert_eq!(closed["detail"]["closing_hash"], closing.hash.as_str());
     assert_eq!(closed["detail"]["outcome"], "completed");
     assert!(closed["detail"]["time_to_revoke_ms"]["support-llm"].is_i64());
-    assert!(closed["detail"]["report"].as_str().unwrap().ends_with("report.md"));
+    assert!(
+        closed["detail"]["report"]
+            .as_str()
+            .unwrap()
+            .ends_with("report.md")
+    );
 
     // Slack: the same story in text, to the secret URL.
     let slack = r.slack.received();
     assert_eq!(slack.len(), 3);
     assert!(slack.iter().all(|m| m.path == SLACK_PATH));
-    let text = |i: usize| slack[i].json().unwrap()["text"].as_str().unwrap().to_string();
-    assert!(text(0).contains("leaked key response started for support-llm"), "{}", text(0));
+    let text = |i: usize| {
+        slack[i].json().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        text(0).contains("leaked key response started for support-llm"),
+        "{}",
+        text(0)
+    );
     assert!(text(1).contains("proven dead"), "{}", text(1));
     assert!(text(2).contains(&closing.hash), "{}", text(2));
 
     // PagerDuty: trigger at open, resolve at close, one dedup key (the incident id); a
     // revocation proven dead pages nobody.
     let pd = assert_pagerduty_valid(&r.pd);
-    let actions: Vec<&str> = pd.iter().map(|b| b["event_action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = pd
+        .iter()
+        .map(|b| b["event_action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["trigger", "resolve"]);
     assert!(pd.iter().all(|b| b["dedup_key"] == id.as_str()));
     assert_eq!(pd[0]["payload"]["severity"], "critical");
 
     // Outcomes are in the record (no secret there), shown, and the record still verifies.
-    let notes: Vec<_> = entries.iter().filter(|e| e.kind == "notification").collect();
+    let notes: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == "notification")
+        .collect();
     assert_eq!(notes.len(), 3 + 3 + 2, "one entry per message");
-    assert!(notes.iter().all(|e| e.data["delivered"] == true), "{notes:?}");
+    assert!(
+        notes.iter().all(|e| e.data["delivered"] == true),
+        "{notes:?}"
+    );
     assert!(notes.iter().all(|e| e.data.get("key").is_none()));
-    assert!(stdout(&out).contains("notification: pager incident.closed (resolve): delivered (HTTP 202)"));
+    assert!(
+        stdout(&out)
+            .contains("notification: pager incident.closed (resolve): delivered (HTTP 202)")
+    );
     let verify = env.run(&["record", "verify", &id]);
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
 
@@ -200,7 +258,10 @@ fn a_live_incident_reaches_slack_pagerduty_and_the_webhook_without_a_secret() {
         ("stderr", stderr(&out)),
     ];
     for f in files_under(&env.data_dir()) {
-        texts.push(("data file", String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned()));
+        texts.push((
+            "data file",
+            String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned(),
+        ));
     }
     // The routing key rides in PagerDuty's bodies only; everywhere else it is a leak.
     assert_no_canary(&env, &texts, &[PD_KEY]);
@@ -212,7 +273,10 @@ fn a_failed_step_is_notified_and_the_incident_goes_on() {
     let r = Receivers::start();
     let env = TestEnv::with_inventory_extra(&r.inventory(r#"["incident"]"#));
     env.api.revoke_admin_tokens();
-    let out = r.run(&env, &["incident", "start", "support-llm", "--yes", "--no-tui"]);
+    let out = r.run(
+        &env,
+        &["incident", "start", "support-llm", "--yes", "--no-tui"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let hooks = assert_webhooks_signed(&r.hook);
     let failed = hooks
@@ -221,13 +285,20 @@ fn a_failed_step_is_notified_and_the_incident_goes_on() {
         .expect("a step_failed message");
     assert_eq!(failed.1["detail"]["key"], "support-llm");
     assert_eq!(failed.1["severity"], "error");
-    assert!(hooks.iter().any(|(e, b)| e == "incident.closed" && b["detail"]["outcome"] == "failed"));
+    assert!(
+        hooks
+            .iter()
+            .any(|(e, b)| e == "incident.closed" && b["detail"]["outcome"] == "failed")
+    );
     // PagerDuty: the failure re-triggers the incident's alert; the close acknowledges it
     // (not resolved: the key may still be live).
     let pd = assert_pagerduty_valid(&r.pd);
     let last = pd.last().unwrap();
     assert_eq!(last["event_action"], "acknowledge");
-    assert!(pd.iter().any(|b| b["event_action"] == "trigger" && b["payload"]["severity"] == "error"));
+    assert!(
+        pd.iter()
+            .any(|b| b["event_action"] == "trigger" && b["payload"]["severity"] == "error")
+    );
 }
 
 #[test]
@@ -240,10 +311,21 @@ fn a_dead_receiver_is_recorded_and_shown_and_never_holds_the_runbook() {
     // One-second send timeout (policy), so the test waits little for the held requests.
     let text = std::fs::read_to_string(env.inventory_path())
         .unwrap()
-        .replace("after_incident_rotation_days = 30", "after_incident_rotation_days = 30\nnotify_timeout_seconds = 1");
+        .replace(
+            "after_incident_rotation_days = 30",
+            "after_incident_rotation_days = 30\nnotify_timeout_seconds = 1",
+        );
     std::fs::write(env.inventory_path(), text).unwrap();
-    let out = r.run(&env, &["incident", "start", "support-llm", "--yes", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "the runbook's outcome ignores notifications: {}", stdout(&out));
+    let out = r.run(
+        &env,
+        &["incident", "start", "support-llm", "--yes", "--no-tui"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the runbook's outcome ignores notifications: {}",
+        stdout(&out)
+    );
     let id = env.incident_ids().pop().unwrap();
     let entries = env.entries(&id);
     assert!(entries.iter().any(|e| e.kind == "incident_closed"));
@@ -264,12 +346,26 @@ fn a_dead_receiver_is_recorded_and_shown_and_never_holds_the_runbook() {
         .collect();
     assert!(!slack_notes.is_empty());
     assert!(slack_notes.iter().all(|e| e.data["delivered"] == false));
-    assert!(slack_notes.iter().any(|e| e.data["status"] == 500), "{slack_notes:?}");
-    assert!(r.slack.received().len() > slack_notes.len(), "failed sends are retried");
+    assert!(
+        slack_notes.iter().any(|e| e.data["status"] == 500),
+        "{slack_notes:?}"
+    );
+    assert!(
+        r.slack.received().len() > slack_notes.len(),
+        "failed sends are retried"
+    );
     // The operator sees it; nothing secret is in what they see.
-    assert!(stdout(&out).contains("notification: hook incident.opened: NOT delivered"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("notification: hook incident.opened: NOT delivered"),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("notification: oncall-slack incident.opened: NOT delivered"));
-    assert_no_canary(&env, &[("stdout", stdout(&out)), ("stderr", stderr(&out))], &[PD_KEY]);
+    assert_no_canary(
+        &env,
+        &[("stdout", stdout(&out)), ("stderr", stderr(&out))],
+        &[PD_KEY],
+    );
     let verify = env.run(&["record", "verify", &id]);
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
 }
@@ -289,15 +385,29 @@ async fn the_runbook_closes_while_every_notification_is_still_unanswered() {
     unsafe { std::env::set_var(HOOK_VAR, HOOK_SECRET) };
     let setup = env.setup();
     let inv = setup.inventory.clone();
-    let mut engine = Engine::open(setup, crate::common::params(&["support-llm"], false, Order::ContainFirst)).unwrap();
+    let mut engine = Engine::open(
+        setup,
+        crate::common::params(&["support-llm"], false, Order::ContainFirst),
+    )
+    .unwrap();
     let recorder: Arc<dyn keyfire::notify::Recorder> = Arc::new(engine.appender());
     let options = Options {
         send_timeout: std::time::Duration::from_secs(1),
         attempts: 2,
     };
-    let notifier =
-        Notifier::start(inv.clone(), engine.http().redactor().clone(), options, Some(recorder)).unwrap();
-    let mut sink = NotifySink::new(CollectSink::default(), notifier.clone(), inv.clone(), &engine.record_dir());
+    let notifier = Notifier::start(
+        inv.clone(),
+        engine.http().redactor().clone(),
+        options,
+        Some(recorder),
+    )
+    .unwrap();
+    let mut sink = NotifySink::new(
+        CollectSink::default(),
+        notifier.clone(),
+        inv.clone(),
+        &engine.record_dir(),
+    );
     let mut approve = ApproveAll::default();
     let mut gate = NotifyGate::new(&mut approve, notifier.clone(), inv, false);
     drive(&mut engine, &mut gate, &mut sink).await.unwrap();
@@ -306,7 +416,11 @@ async fn the_runbook_closes_while_every_notification_is_still_unanswered() {
     let path = engine.record_dir().join("record.jsonl");
     let before = keyfire::record::read_entries(&path).unwrap();
     assert!(before.iter().any(|e| e.kind == "incident_closed"));
-    assert!(before.iter().all(|e| !(e.kind == "notification" && e.data["delivered"] == true)));
+    assert!(
+        before
+            .iter()
+            .all(|e| !(e.kind == "notification" && e.data["delivered"] == true))
+    );
     let deliveries = notifier.finish().await;
     assert_eq!(deliveries.len(), 3, "{deliveries:?}");
     assert!(deliveries.iter().all(|d| !d.delivered && d.error.is_some()));
@@ -343,7 +457,12 @@ fn a_drill_notifies_only_with_notify_and_says_drill() {
     for body in assert_pagerduty_valid(&r.pd) {
         if body["event_action"] == "trigger" {
             assert_eq!(body["payload"]["severity"], "info");
-            assert!(body["payload"]["summary"].as_str().unwrap().starts_with("[DRILL]"));
+            assert!(
+                body["payload"]["summary"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("[DRILL]")
+            );
         }
     }
     // A notifier not routed "drill" hears nothing of drills, even with --notify.
@@ -359,8 +478,18 @@ fn notify_test_sends_to_each_notifier_and_reports_its_answer() {
     let r = Receivers::start();
     let env = TestEnv::with_inventory_extra(&r.inventory(r#"["finding"]"#));
     let out = r.run(&env, &["notify", "test"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("3 of 3 test messages delivered"), "{}", stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("3 of 3 test messages delivered"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(r.slack.received().len(), 1);
     assert_eq!(assert_webhooks_signed(&r.hook)[0].0, "test");
     // PagerDuty: a test alert is triggered at info severity.
@@ -371,13 +500,25 @@ fn notify_test_sends_to_each_notifier_and_reports_its_answer() {
     r.slack.set_reply(Reply::Status(404));
     let one = r.run(&env, &["notify", "test", "oncall-slack"]);
     assert_eq!(one.status.code(), Some(1), "{}", stdout(&one));
-    assert!(stdout(&one).contains("oncall-slack test: NOT delivered"), "{}", stdout(&one));
+    assert!(
+        stdout(&one).contains("oncall-slack test: NOT delivered"),
+        "{}",
+        stdout(&one)
+    );
     assert!(stdout(&one).contains("0 of 1"));
-    assert_no_canary(&env, &[("stdout", stdout(&one)), ("stderr", stderr(&one))], &[PD_KEY]);
+    assert_no_canary(
+        &env,
+        &[("stdout", stdout(&one)), ("stderr", stderr(&one))],
+        &[PD_KEY],
+    );
 
     let unknown = r.run(&env, &["notify", "test", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(stderr(&unknown).contains("unknown notifier `nope`"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("unknown notifier `nope`"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 fn spike(env: &TestEnv) {
@@ -403,14 +544,23 @@ fn audit_notify_sends_findings_and_respond_opens_an_incident() {
     let env = TestEnv::with_inventory_extra(&r.inventory(r#"["incident", "finding"]"#));
     spike(&env);
     let out = r.run(&env, &["audit", "--all", "--notify"]);
-    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let hooks = assert_webhooks_signed(&r.hook);
     let finding = hooks
         .iter()
         .find(|(e, b)| e == "audit.findings" && b["detail"]["key"] == "support-llm")
         .expect("the volume finding is sent");
     assert_eq!(finding.1["detail"]["rules"][0]["rule"], "volume");
-    assert!(env.incident_ids().is_empty(), "--notify alone opens nothing");
+    assert!(
+        env.incident_ids().is_empty(),
+        "--notify alone opens nothing"
+    );
     assert!(stdout(&out).contains("notification: hook audit.findings: delivered"));
 
     // --respond without a terminal and without --yes: refused before anything is opened.
@@ -419,15 +569,44 @@ fn audit_notify_sends_findings_and_respond_opens_an_incident() {
     assert!(env.incident_ids().is_empty());
 
     let responded = r.run(&env, &["audit", "--all", "--respond", "--yes"]);
-    assert_eq!(responded.status.code(), Some(1), "findings still exit 1: {}", stdout(&responded));
+    assert_eq!(
+        responded.status.code(),
+        Some(1),
+        "findings still exit 1: {}",
+        stdout(&responded)
+    );
     let ids = env.incident_ids();
-    assert_eq!(ids.len(), 1, "one incident, for the key with a volume finding");
+    assert_eq!(
+        ids.len(),
+        1,
+        "one incident, for the key with a volume finding"
+    );
     let entries = env.entries(&ids[0]);
     assert_eq!(entries[0].data["keys"][0], "support-llm");
-    assert!(entries[0].data["reason"].as_str().unwrap().contains("volume"));
-    assert!(entries.iter().any(|e| e.kind == "incident_closed" && e.data["outcome"] == "completed"));
-    assert!(!env.api.accepts(&env.canaries.old_key), "the key was revoked");
+    assert!(
+        entries[0].data["reason"]
+            .as_str()
+            .unwrap()
+            .contains("volume")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.kind == "incident_closed" && e.data["outcome"] == "completed")
+    );
+    assert!(
+        !env.api.accepts(&env.canaries.old_key),
+        "the key was revoked"
+    );
     let hooks = assert_webhooks_signed(&r.hook);
-    assert!(hooks.iter().any(|(e, b)| e == "incident.opened" && b["incident"] == ids[0].as_str()));
-    assert!(hooks.iter().any(|(e, b)| e == "audit.findings" && b["detail"]["incident"] == ids[0].as_str()));
+    assert!(
+        hooks
+            .iter()
+            .any(|(e, b)| e == "incident.opened" && b["incident"] == ids[0].as_str())
+    );
+    assert!(
+        hooks
+            .iter()
+            .any(|(e, b)| e == "audit.findings" && b["detail"]["incident"] == ids[0].as_str())
+    );
 }
