@@ -610,3 +610,252 @@ fn audit_notify_sends_findings_and_respond_opens_an_incident() {
             .any(|(e, b)| e == "audit.findings" && b["detail"]["incident"] == ids[0].as_str())
     );
 }
+
+const BASE: &str = r#"schema = 1
+
+[[agents]]
+id = "bot"
+owner = "team@example.com"
+
+[[providers]]
+id = "p"
+kind = "manual"
+
+[[keys]]
+id = "k"
+agents = ["bot"]
+provider = "p"
+"#;
+
+fn problems(extra: &str) -> Vec<keyfire::inventory::Problem> {
+    match keyfire::inventory::load_str(std::path::Path::new("inv.toml"), &format!("{BASE}{extra}"))
+    {
+        Ok(_) => Vec::new(),
+        Err(keyfire::inventory::InventoryError::Invalid(p)) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The line of `needle` in BASE + extra (1-based).
+fn line_of(extra: &str, needle: &str) -> usize {
+    let text = format!("{BASE}{extra}");
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn notifiers_load_with_their_routes_agents_and_references() {
+    let extra = r#"
+[policy]
+respond_to = ["volume", "auth_failures"]
+notify_timeout_seconds = 3
+
+[[notifiers]]
+id = "slack"
+kind = "slack"
+url = "keyring:slack-webhook"
+route = ["incident", "drill"]
+agents = ["bot"]
+owners = true
+
+[[notifiers]]
+id = "pd"
+kind = "pagerduty"
+routing_key = "env:PD_KEY"
+
+[[notifiers]]
+id = "hook"
+kind = "webhook"
+url = "https://hooks.example.com/keyfire"
+secret = "env:HOOK_SECRET"
+route = ["finding", "rotation"]
+"#;
+    let inv =
+        keyfire::inventory::load_str(std::path::Path::new("inv.toml"), &format!("{BASE}{extra}"))
+            .unwrap();
+    use keyfire::inventory::{CredentialRef, Endpoint, NotifierKind, Route};
+    assert_eq!(inv.policy.respond_to, ["volume", "auth_failures"]);
+    assert_eq!(inv.policy.notify_timeout_seconds, 3);
+    let slack = inv.notifier("slack").unwrap();
+    assert_eq!(slack.kind, NotifierKind::Slack);
+    assert_eq!(
+        slack.url,
+        Some(Endpoint::Secret(CredentialRef::Keyring {
+            name: "slack-webhook".into()
+        }))
+    );
+    assert_eq!(slack.routes, [Route::Incident, Route::Drill]);
+    assert!(slack.owners);
+    assert_eq!(slack.agents, ["bot"]);
+    let pd = inv.notifier("pd").unwrap();
+    assert_eq!(pd.routes, [Route::Incident], "the default route");
+    assert!(pd.url.is_none(), "PagerDuty's own endpoint by default");
+    let hook = inv.notifier("hook").unwrap();
+    assert_eq!(
+        hook.url,
+        Some(Endpoint::Url("https://hooks.example.com/keyfire".into()))
+    );
+    // Without a [policy] respond_to, the guide's two rules.
+    let plain = keyfire::inventory::load_str(std::path::Path::new("inv.toml"), BASE).unwrap();
+    assert_eq!(plain.policy.respond_to, ["volume", "network"]);
+}
+
+#[test]
+fn bad_notifiers_are_reported_with_file_line_and_column_and_no_secret() {
+    let slack_url = "https://hooks.slack.com/services/T0AAAA/B0BBBB/CANARYplainslackurl123";
+    let extra = format!(
+        r#"
+[[notifiers]]
+id = "plain-slack"
+kind = "slack"
+url = "{slack_url}"
+
+[[notifiers]]
+id = "pd"
+kind = "pagerduty"
+secret = "env:X"
+
+[[notifiers]]
+id = "hook"
+kind = "webhook"
+url = "http://hooks.example.com/x"
+secret = "env:S"
+route = ["incident", "pager"]
+agents = ["ghost"]
+colour = "red"
+
+[[notifiers]]
+id = "teams"
+kind = "teams"
+"#
+    );
+    let p = problems(&extra);
+    let text: Vec<String> = p.iter().map(ToString::to_string).collect();
+    let all = text.join("\n");
+    assert!(!all.contains("CANARYplainslackurl"), "{all}");
+    let find = |needle: &str| {
+        p.iter()
+            .find(|x| x.message.contains(needle))
+            .unwrap_or_else(|| panic!("no problem saying {needle:?} in\n{all}"))
+    };
+    let slack = find("incoming-webhook URL is itself a secret");
+    assert_eq!(slack.line, line_of(&extra, "url = \"https://hooks.slack"));
+    assert_eq!(slack.column, 7);
+    assert_eq!(slack.path, std::path::Path::new("inv.toml"));
+    let pd = find("needs routing_key");
+    assert_eq!(pd.line, line_of(&extra, "id = \"pd\""));
+    let pd_secret = find("takes no secret");
+    assert_eq!(pd_secret.line, line_of(&extra, "secret = \"env:X\""));
+    assert_eq!(
+        find("plain http://").line,
+        line_of(&extra, "http://hooks.example.com")
+    );
+    let route = find("unknown route \"pager\"");
+    assert_eq!(
+        route.line,
+        line_of(&extra, "route = [\"incident\", \"pager\"]")
+    );
+    assert_eq!(route.column, 22);
+    assert_eq!(
+        find("agent `ghost`").line,
+        line_of(&extra, "agents = [\"ghost\"]")
+    );
+    assert_eq!(
+        find("unknown field `colour`").line,
+        line_of(&extra, "colour")
+    );
+    assert_eq!(
+        find("unknown notifier kind \"teams\"").line,
+        line_of(&extra, "kind = \"teams\"")
+    );
+
+    let bad_rule = problems("\n[policy]\nrespond_to = [\"volume\", \"vibes\"]\n");
+    assert!(
+        bad_rule[0]
+            .message
+            .contains("unknown rule \"vibes\" in respond_to"),
+        "{bad_rule:?}"
+    );
+}
+
+#[test]
+fn a_bad_notifier_stops_every_command_with_exit_2() {
+    let env = TestEnv::with_inventory_extra(
+        "\n[[notifiers]]\nid = \"s\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/services/T0/B0/CANARYcliSlackUrl42\"\n",
+    );
+    for args in [
+        vec!["inventory", "list"],
+        vec!["notify", "test"],
+        vec!["incident", "start", "support-llm", "--yes"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("inventory.toml:"), "{err}");
+        assert!(err.contains("is itself a secret"), "{err}");
+        assert!(
+            !err.contains("CANARYcliSlackUrl42") && !stdout(&out).contains("CANARYcliSlackUrl42")
+        );
+    }
+    assert!(env.incident_ids().is_empty());
+}
+
+#[test]
+fn pagerduty_summaries_are_cut_to_1024_characters_and_stay_valid() {
+    use keyfire::notify::{Detail, Event, Message, pagerduty};
+    let inv = keyfire::inventory::load_str(std::path::Path::new("inv.toml"), BASE).unwrap();
+    let keys: Vec<keyfire::notify::KeyBlast> = (0..400)
+        .map(|i| keyfire::notify::KeyBlast {
+            key: format!("a-rather-long-key-name-number-{i:04}"),
+            provider: "p".into(),
+            agents: vec!["bot".into()],
+            other_keys: Vec::new(),
+        })
+        .collect();
+    let detail = Detail::IncidentOpened {
+        keys,
+        order: "contain_first".into(),
+        started_by: "tester".into(),
+        reason: None,
+    };
+    let mut event = Event::new(detail, chrono::Utc::now()).in_incident(&"i".repeat(300), false);
+    // A title far past the limit, and a dedup key past 255.
+    if let Detail::IncidentOpened { keys, .. } = &mut event.detail {
+        keys[0].key = "x".repeat(3000);
+    }
+    let msg = Message::render(&event, &inv, true, &keyfire::secret::Redactor::new());
+    assert!(msg.title.chars().count() > 1024);
+    let action = pagerduty::action(&event).unwrap();
+    let dedup = pagerduty::dedup_key(&event, "pd");
+    let out = pagerduty::request(
+        pagerduty::DEFAULT_URL,
+        &keyfire::secret::Secret::new("routing-key-0123456789"),
+        action,
+        &dedup,
+        &msg,
+    );
+    let body: serde_json::Value = serde_json::from_str(out.body.expose()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../fixtures/spec/pagerduty/events-v2-request.schema.json"
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        body["payload"]["summary"].as_str().unwrap().chars().count(),
+        1024
+    );
+    assert_eq!(body["dedup_key"].as_str().unwrap().chars().count(), 255);
+    assert_eq!(body["event_action"], "trigger");
+    // The schema itself refuses what PagerDuty refuses.
+    let mut long = body.clone();
+    long["payload"]["summary"] = serde_json::Value::String("s".repeat(1025));
+    assert!(!validator.is_valid(&long));
+    let mut no_dedup = body.clone();
+    no_dedup["event_action"] = "resolve".into();
+    no_dedup.as_object_mut().unwrap().remove("dedup_key");
+    assert!(!validator.is_valid(&no_dedup));
+}
