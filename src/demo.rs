@@ -14,7 +14,7 @@ use crate::runbook::{Runbook, RunbookError, Setup};
 use crate::secret::Secret;
 use crate::sim::anthropic::AnthropicSim;
 use crate::sim::openai::OpenAiSim;
-use crate::sim::{FakeApi, token};
+use crate::sim::{FakeApi, Receiver, Reply, token};
 use crate::store::MemoryStore;
 
 pub const INVENTORY: &str = include_str!("../assets/demo/inventory.toml");
@@ -47,6 +47,8 @@ pub struct Training {
     pub values: HashMap<String, Secret>,
     /// The secrets manager the training agents read their keys from.
     pub vault: MemoryStore,
+    /// The on-call channel's stand-in (a Slack incoming webhook on loopback).
+    pub oncall: Receiver,
 }
 
 /// Twenty-one days of usage: a quiet baseline, then the last two days at forty times that.
@@ -97,6 +99,7 @@ impl Training {
         let openai = OpenAiSim::start()?;
         let anthropic = AnthropicSim::start()?;
         let gateway = FakeApi::start()?;
+        let oncall = Receiver::start(Reply::Slack)?;
         openai.add_project(PROJECT);
         let dir =
             std::env::temp_dir().join(format!("keyfire-demo-{}-{}", std::process::id(), token(6)));
@@ -113,6 +116,11 @@ impl Training {
             "admin/anthropic",
             "value",
             Secret::new(format!("sk-ant-admin01-{}", token(40))),
+        );
+        vault.seed(
+            "notify/slack-oncall",
+            "value",
+            Secret::new(oncall.url(&format!("/services/TTRAINING/BTRAINING/{}", token(24)))),
         );
         let gateway_admin = format!("fk-admin-{}", token(32));
         gateway.add_admin_token(&gateway_admin);
@@ -226,6 +234,7 @@ impl Training {
             setup,
             values,
             vault,
+            oncall,
         })
     }
 

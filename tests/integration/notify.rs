@@ -859,3 +859,26 @@ fn pagerduty_summaries_are_cut_to_1024_characters_and_stay_valid() {
     no_dedup.as_object_mut().unwrap().remove("dedup_key");
     assert!(!validator.is_valid(&no_dedup));
 }
+
+#[test]
+fn the_training_environment_pages_its_oncall_channel() {
+    let env = TestEnv::new();
+    let out = env.run(&["demo", "--no-tui"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("The on-call channel (a loopback Slack stand-in) received"),
+        "{text}"
+    );
+    assert!(
+        text.contains("leaked key response started for support-openai"),
+        "{text}"
+    );
+    assert!(
+        text.contains("notification: training-oncall incident.closed: delivered (HTTP 200)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/services/TTRAINING/"),
+        "the webhook URL is a secret"
+    );
+}
