@@ -62,15 +62,7 @@ impl Delivery {
     pub fn line(&self) -> String {
         let action = self
             .action
-            .map(|a| {
-                format!(
-                    " ({})",
-                    serde_json::to_value(a)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                )
-            })
+            .map(|a| format!(" ({})", a.as_str()))
             .unwrap_or_default();
         match (&self.error, self.status) {
             (None, Some(s)) => format!(

@@ -38,6 +38,16 @@ pub enum Action {
     Resolve,
 }
 
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Trigger => "trigger",
+            Self::Acknowledge => "acknowledge",
+            Self::Resolve => "resolve",
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     routing_key: &'a str,
