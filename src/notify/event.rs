@@ -118,6 +118,8 @@ pub struct Event {
     /// The incident, drill or rotation it belongs to (PagerDuty's dedup key).
     pub incident: Option<String>,
     pub drill: bool,
+    /// Part of a scheduled rotation: its messages go to the `rotation` route.
+    pub rotation: bool,
     /// The agents whose keys the event is about (notifiers with `agents = [...]` filter on it,
     /// `owners = true` addresses their owners and on-call).
     pub agents: Vec<String>,
@@ -130,6 +132,7 @@ impl Event {
             detail,
             incident: None,
             drill: false,
+            rotation: false,
             agents: Vec::new(),
             at,
         }
@@ -169,6 +172,9 @@ impl Event {
     pub fn route(&self) -> Option<Route> {
         if self.drill {
             return Some(Route::Drill);
+        }
+        if self.rotation {
+            return Some(Route::Rotation);
         }
         match &self.detail {
             Detail::IncidentOpened { .. }

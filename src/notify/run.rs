@@ -36,7 +36,13 @@ pub async fn drive_with_notifiers<G: Gate, S: Sink>(
         Some(recorder),
     )?;
     let mut sink = NotifySink::new(sink, notifier.clone(), inv.clone(), &engine.record_dir());
-    let mut gate = NotifyGate::new(gate, notifier.clone(), inv, engine.dry_run());
+    let rotation =
+        crate::record::read_entries(&engine.record_dir().join(crate::record::RECORD_FILE))
+            .ok()
+            .and_then(|e| e.first().map(|f| f.data["purpose"] == "rotation"))
+            .unwrap_or(false);
+    let mut gate =
+        NotifyGate::new(gate, notifier.clone(), inv, engine.dry_run()).for_rotation(rotation);
     let outcome = drive(engine, &mut gate, &mut sink).await;
     let deliveries = notifier.finish().await;
     Ok((outcome?, deliveries))

@@ -224,6 +224,7 @@ pub struct NotifyGate<'g, G: Gate> {
     notifier: Notifier,
     inv: Arc<Inventory>,
     drill: bool,
+    rotation: bool,
 }
 
 impl<'g, G: Gate> NotifyGate<'g, G> {
@@ -233,7 +234,14 @@ impl<'g, G: Gate> NotifyGate<'g, G> {
             notifier,
             inv,
             drill,
+            rotation: false,
         }
+    }
+
+    /// A scheduled rotation's gate: a manual step goes to the `rotation` route.
+    pub fn for_rotation(mut self, rotation: bool) -> Self {
+        self.rotation = rotation;
+        self
     }
 
     fn waiting(&self, incident: &str, key: &str, step: &str, what: String) {
@@ -247,9 +255,10 @@ impl<'g, G: Gate> NotifyGate<'g, G> {
             step: step.to_string(),
             what,
         };
-        let event = Event::new(detail, Utc::now())
+        let mut event = Event::new(detail, Utc::now())
             .in_incident(incident, self.drill)
             .about_agents(agents);
+        event.rotation = self.rotation;
         self.notifier.notify(event);
     }
 }

@@ -882,3 +882,52 @@ fn the_training_environment_pages_its_oncall_channel() {
         "the webhook URL is a secret"
     );
 }
+
+#[test]
+fn a_failed_scheduled_rotation_is_sent_to_the_rotation_route_only() {
+    use keyfire::sim::Fault;
+    let r = Receivers::start();
+    let env = TestEnv::with_inventory_extra(&r.inventory(r#"["rotation"]"#));
+    env.api
+        .inject(Fault::fail("POST", "/v1/keys", 500, 5).exact());
+    let out = r.run(&env, &["rotate", "support-llm", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let hooks = assert_webhooks_signed(&r.hook);
+    let names: Vec<&str> = hooks.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        ["rotation.failed"],
+        "a rotation sends only its failure"
+    );
+    assert_eq!(hooks[0].1["detail"]["key"], "support-llm");
+    assert!(
+        hooks[0].1["text"]
+            .as_str()
+            .unwrap()
+            .contains("The old key was not revoked")
+    );
+    let pd = assert_pagerduty_valid(&r.pd);
+    assert_eq!(pd.len(), 1);
+    assert_eq!(pd[0]["payload"]["severity"], "error");
+    assert_eq!(r.slack.received().len(), 1);
+
+    // A successful rotation, and notifiers not routed "rotation", hear nothing.
+    let r2 = Receivers::start();
+    let env2 = TestEnv::with_inventory_extra(&r2.inventory(r#"["incident", "finding"]"#));
+    env2.api
+        .inject(Fault::fail("POST", "/v1/keys", 500, 5).exact());
+    let failed = r2.run(&env2, &["rotate", "support-llm", "--yes"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let ok = r.run(&env, &["rotate", "research-llm", "--yes"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert_eq!(
+        r.hook.received().len(),
+        1,
+        "nothing for the rotation that worked"
+    );
+    assert!(
+        r2.hook.received().is_empty()
+            && r2.slack.received().is_empty()
+            && r2.pd.received().is_empty()
+    );
+}
