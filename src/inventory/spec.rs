@@ -100,6 +100,7 @@ pub(crate) struct ActiveHoursSpec<'a> {
     pub days: Str<'a>,
     pub start: Str<'a>,
     pub end: Str<'a>,
+    pub timezone: Option<Str<'a>>,
 }
 
 #[derive(Debug)]
@@ -168,7 +169,7 @@ const AGENT_FIELDS: &[&str] = &[
     "expected_networks",
     "active_hours",
 ];
-const ACTIVE_HOURS_FIELDS: &[&str] = &["days", "start", "end"];
+const ACTIVE_HOURS_FIELDS: &[&str] = &["days", "start", "end", "timezone"];
 const KEY_FIELDS: &[&str] = &[
     "id",
     "agents",
@@ -527,13 +528,14 @@ fn active_hours<'a>(
     );
     let present = |name| has(&entries, name);
     let (has_days, has_start, has_end) = (present("days"), present("start"), present("end"));
-    let (mut days, mut start, mut end) = (None, None, None);
+    let (mut days, mut start, mut end, mut timezone) = (None, None, None, None);
     for (key, item) in entries {
         let name = key.name.as_ref();
         match name {
             "days" => days = f.string(item, name),
             "start" => start = f.string(item, name),
             "end" => end = f.string(item, name),
+            "timezone" => timezone = f.string(item, name),
             _ => f.unknown(&key),
         }
     }
@@ -544,6 +546,7 @@ fn active_hours<'a>(
         days: days?,
         start: start?,
         end: end?,
+        timezone,
     })
 }
 
