@@ -15,7 +15,7 @@ use crate::secret::Secret;
 use crate::sim::anthropic::AnthropicSim;
 use crate::sim::infisical::InfisicalSim;
 use crate::sim::openai::OpenAiSim;
-use crate::sim::{FakeApi, token};
+use crate::sim::{FakeApi, Receiver, Reply, token};
 use crate::store::MemoryStore;
 
 pub const INVENTORY: &str = include_str!("../assets/demo/inventory.toml");
@@ -55,6 +55,8 @@ pub struct Training {
     /// A loopback Infisical (self-hosted style) holding one agent's key: the research
     /// agent's gateway key, at `/agents/research/GATEWAY_KEY`.
     pub infisical: InfisicalSim,
+    /// The on-call channel's stand-in (a Slack incoming webhook on loopback).
+    pub oncall: Receiver,
 }
 
 /// The Infisical project and environment of the training environment.
@@ -108,6 +110,7 @@ impl Training {
         let openai = OpenAiSim::start()?;
         let anthropic = AnthropicSim::start()?;
         let gateway = FakeApi::start()?;
+        let oncall = Receiver::start(Reply::Slack)?;
         openai.add_project(PROJECT);
         let dir =
             std::env::temp_dir().join(format!("keyfire-demo-{}-{}", std::process::id(), token(6)));
@@ -134,6 +137,11 @@ impl Training {
             "prod",
         )?;
         vault.seed("admin/infisical", "value", Secret::new(infisical_secret));
+        vault.seed(
+            "notify/slack-oncall",
+            "value",
+            Secret::new(oncall.url(&format!("/services/TTRAINING/BTRAINING/{}", token(24)))),
+        );
         let gateway_admin = format!("fk-admin-{}", token(32));
         gateway.add_admin_token(&gateway_admin);
         vault.seed("admin/gateway", "value", Secret::new(gateway_admin));
@@ -262,6 +270,7 @@ impl Training {
             vault,
             repo,
             infisical,
+            oncall,
         })
     }
 

@@ -18,6 +18,7 @@ pub mod http;
 pub mod incidents;
 pub mod inventory;
 pub mod keyring;
+pub mod notify;
 pub mod paths;
 pub mod plan;
 pub mod provider;

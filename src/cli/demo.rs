@@ -114,6 +114,18 @@ fn headless(t: &Training) -> Exit {
         "Report: {}",
         engine.record_dir().join("report.md").display()
     );
+    let messages = t.oncall.received();
+    println!(
+        "The on-call channel (a loopback Slack stand-in) received {} messages:",
+        messages.len()
+    );
+    for m in &messages {
+        let text = m
+            .json()
+            .and_then(|v| v["text"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!("  {}", text.lines().next().unwrap_or(""));
+    }
     println!("Inventory after step 5: {}", t.inventory_path.display());
     println!("Everything this session wrote: {}", t.dir.display());
     println!(

@@ -11,6 +11,7 @@ mod drill;
 mod gate;
 mod incident;
 mod inventory;
+mod notify;
 mod record;
 mod report;
 mod rotate;
@@ -93,6 +94,14 @@ pub enum Command {
         /// Every key in the inventory.
         #[arg(long)]
         all: bool,
+        /// Send the drill's messages (each labelled DRILL) to the notifiers routed "drill".
+        #[arg(long)]
+        notify: bool,
+    },
+    /// Send a test message through the inventory's notifiers.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
     },
     /// Check keys' usage for anomalies over a window (exit 1 when a rule fires; for cron).
     Audit {
@@ -114,6 +123,16 @@ pub enum Command {
         logs: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Send the findings (and overdue drills) to the notifiers routed "finding"/"drill".
+        #[arg(long, requires = "all")]
+        notify: bool,
+        /// Open an incident for each key with findings of the rules in policy.respond_to,
+        /// and notify (approvals as usual, or --yes).
+        #[arg(long, requires = "all")]
+        respond: bool,
+        /// With --respond: approve every write without asking (unattended contain-first).
+        #[arg(long, requires = "respond")]
+        yes: bool,
     },
     /// Render an incident's breach report from its record (also written beside it).
     Report {
@@ -267,6 +286,16 @@ pub enum IncidentCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to each notifier (or the one named) and show what it answered
+    /// (exit 1 when one was not delivered).
+    Test {
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuthCommand {
     /// Store a credential: masked prompt, or one line of stdin when it is not a terminal.
     Set { name: String },
@@ -395,9 +424,32 @@ pub fn run(cli: Cli) -> Exit {
             since,
             logs,
             json,
-        }) => audit::run(&ctx, key, all, since, logs, json),
+            notify,
+            respond,
+            yes,
+        }) => audit::run(
+            &ctx,
+            audit::Args {
+                key,
+                all,
+                since,
+                logs,
+                json,
+                notify,
+                respond,
+                yes,
+            },
+        ),
+        Some(Command::Notify {
+            command: NotifyCommand::Test { id },
+        }) => notify::test(&ctx, id),
         Some(Command::Report { id, format, force }) => report::run(&ctx, &id, format, force),
-        Some(Command::Drill { keys, agent, all }) => drill::run(&ctx, keys, agent, all),
+        Some(Command::Drill {
+            keys,
+            agent,
+            all,
+            notify,
+        }) => drill::run(&ctx, keys, agent, all, notify),
         Some(Command::Rotate {
             keys,
             due,

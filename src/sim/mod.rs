@@ -10,6 +10,7 @@ pub mod fake_api;
 mod fault;
 pub mod infisical;
 pub mod openai;
+pub mod receiver;
 pub mod sts;
 pub mod vault;
 
@@ -30,6 +31,7 @@ pub use fake_api::FakeApi;
 pub use fault::{Fault, FaultMode};
 pub use infisical::InfisicalSim;
 pub use openai::OpenAiSim;
+pub use receiver::{Receiver, Reply};
 pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
 

@@ -23,6 +23,7 @@ mod discover;
 mod engine;
 mod keyring;
 mod leaks;
+mod notify;
 mod openai;
 mod openbao;
 mod postgres;
