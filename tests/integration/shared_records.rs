@@ -34,8 +34,14 @@ impl Store {
         assert_eq!(status, 200, "create bucket: {body}");
         if object_lock {
             let xml = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
-            let (status, body) =
-                http(moto.port, "PUT", &format!("/{bucket}?object-lock"), &[], xml).unwrap();
+            let (status, body) = http(
+                moto.port,
+                "PUT",
+                &format!("/{bucket}?object-lock"),
+                &[],
+                xml,
+            )
+            .unwrap();
             assert_eq!(status, 200, "object lock configuration: {body}");
         }
         Some(Self::S3 { moto, bucket })
@@ -136,7 +142,13 @@ impl<'a> Machine<'a> {
                 self.root().join("keys").join("record-signing.key"),
             )
             .env("KEYFIRE_CONFIG", self.config())
-            .env_remove("KEYFIRE_RECORDS");
+            .env_remove("KEYFIRE_RECORDS")
+            // moto takes any key pair; no instance metadata to wait for on a test machine.
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "moto-accepts-anything")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
         c
     }
 
@@ -164,10 +176,15 @@ impl<'a> Machine<'a> {
     }
 
     fn queue(&self, id: &str) -> serde_json::Value {
-        std::fs::read(self.data_dir().join("incidents").join(id).join("shared.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(serde_json::Value::Null)
+        std::fs::read(
+            self.data_dir()
+                .join("incidents")
+                .join(id)
+                .join("shared.json"),
+        )
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -273,7 +290,12 @@ fn killed_on_a_resumed_on_b(store: &Store, env: &TestEnv) {
         .iter()
         .find(|e| e.kind == "incident_resumed")
         .unwrap();
-    assert!(resumed_line.data["shared"]["fetched_entries"].as_u64().unwrap() > 3);
+    assert!(
+        resumed_line.data["shared"]["fetched_entries"]
+            .as_u64()
+            .unwrap()
+            > 3
+    );
     assert_eq!(entries.last().unwrap().kind, "incident_closed");
     // The whole record, A's lines and B's, is in the store and verifies from a third machine.
     let c = Machine { env, name: "c" };
@@ -436,12 +458,19 @@ fn file_against_catches_a_local_edit() {
 fn file_records_check_says_a_plain_folder_does_not_enforce_retention() {
     let env = TestEnv::new();
     let store = Store::file(&env);
-    let a = Machine { env: &env, name: "a" };
+    let a = Machine {
+        env: &env,
+        name: "a",
+    };
     a.setup(&store);
     let out = a.run(&["records", "check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("create-only"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("retention NOT enforced"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("retention NOT enforced"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 // ---- moto S3 ------------------------------------------------------------------------------
@@ -504,11 +533,16 @@ fn s3_against_catches_a_local_edit() {
 #[test]
 fn s3_object_lock_refuses_deleting_or_overwriting_a_shared_entry() {
     let env = TestEnv::new();
-    let Some(store) = Store::s3("s3_object_lock_refuses_deleting_or_overwriting_a_shared_entry", true)
-    else {
+    let Some(store) = Store::s3(
+        "s3_object_lock_refuses_deleting_or_overwriting_a_shared_entry",
+        true,
+    ) else {
         return;
     };
-    let a = Machine { env: &env, name: "a" };
+    let a = Machine {
+        env: &env,
+        name: "a",
+    };
     a.setup(&store);
     let check = a.run(&["records", "check"]);
     let t = stdout(&check);

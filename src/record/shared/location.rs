@@ -157,7 +157,10 @@ impl Location {
                 // Rooted at `/` with the folder as prefix: nothing is touched until the first
                 // write (a missing mount is an unreachable store, not a bad configuration).
                 let prefix = root.to_string_lossy().trim_start_matches('/').to_string();
-                let store = object_store::local::LocalFileSystem::new().with_automatic_cleanup(false);
+                let store = object_store::local::LocalFileSystem::new()
+                    .with_automatic_cleanup(false)
+                    // A shared mount is the team copy: each object is synced before it counts.
+                    .with_fsync(true);
                 Ok(Opened {
                     store: Arc::new(store),
                     prefix: ObjectPath::from(prefix.as_str()),
@@ -189,7 +192,7 @@ impl Location {
                     // S3 refuses an upload to a bucket with Object Lock retention unless it
                     // carries a checksum (Content-MD5 or x-amz-checksum-*).
                     .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
-                    .with_client_options(client_options())
+                    .with_client_options(client_options().with_default_headers(s3_headers()))
                     .with_retry(retry());
                 if let Some(ep) = endpoint {
                     b = b
@@ -253,6 +256,19 @@ fn client_options() -> object_store::ClientOptions {
             reqwest::header::HeaderValue::from_str(&crate::http::user_agent())
                 .unwrap_or(reqwest::header::HeaderValue::from_static("keyfire")),
         )
+}
+
+/// S3 PutObject: "The Content-MD5 or x-amz-sdk-checksum-algorithm header is required for any
+/// request to upload an object with a retention period configured using Amazon S3 Object
+/// Lock" (S3 API Reference, PutObject). object_store sends the `x-amz-checksum-sha256` value
+/// itself; this names its algorithm, as the AWS SDKs do.
+fn s3_headers() -> reqwest::header::HeaderMap {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        "x-amz-sdk-checksum-algorithm",
+        reqwest::header::HeaderValue::from_static("SHA256"),
+    );
+    h
 }
 
 fn retry() -> object_store::RetryConfig {
