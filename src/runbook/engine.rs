@@ -258,7 +258,7 @@ fn resume_shared(
                 );
             }
             note.insert("lease_holder".into(), json!(l.body.holder));
-            shared::upload::LeaseStart::Held(l)
+            shared::upload::LeaseStart::Held(Box::new(l))
         }
         None => {
             note.insert(

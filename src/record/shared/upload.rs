@@ -80,7 +80,7 @@ pub enum LeaseStart {
     /// store), or a resume that found the store unreachable.
     Acquire(Duration),
     /// Taken before the writer reopened the record (`incident resume`).
-    Held(Lease),
+    Held(Box<Lease>),
     /// No lease (`records flush` of a finished or foreign queue).
     None,
 }
@@ -254,7 +254,7 @@ impl Worker {
         };
         let (mut lease, mut first_ttl) = match lease {
             LeaseStart::Acquire(ttl) => (None, Some(ttl)),
-            LeaseStart::Held(l) => (Some(l), None),
+            LeaseStart::Held(l) => (Some(*l), None),
             LeaseStart::None => (None, None),
         };
         let mut backoff = Duration::from_millis(500);
