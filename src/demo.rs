@@ -47,6 +47,10 @@ pub struct Training {
     pub values: HashMap<String, Secret>,
     /// The secrets manager the training agents read their keys from.
     pub vault: MemoryStore,
+    /// Planted: a repository whose history holds a committed `.env` with the scenario key
+    /// (removed by a later commit, as people do), for `keyfire scan --git`. `None` when `git`
+    /// is not installed.
+    pub repo: Option<PathBuf>,
 }
 
 /// Twenty-one days of usage: a quiet baseline, then the last two days at forty times that.
@@ -210,6 +214,9 @@ impl Training {
         }
         let inventory_path = dir.join("inventory.toml");
         std::fs::write(&inventory_path, text)?;
+        let repo = values
+            .get(SCENARIO_KEY)
+            .and_then(|v| plant_leak(&dir.join("fleet-repo"), v));
         let inventory = crate::inventory::load(std::slice::from_ref(&inventory_path))?;
         let setup = Setup {
             inventory: Arc::new(inventory),
@@ -227,6 +234,7 @@ impl Training {
             setup,
             values,
             vault,
+            repo,
         })
     }
 
@@ -239,4 +247,58 @@ impl Training {
             || self.anthropic.accepts(v.expose())
             || self.gateway.accepts(v.expose())
     }
+}
+
+/// A training repository: the support bot's `.env` committed three days ago with the scenario
+/// key in it, then removed (the key stays in history), and the agent's code beside it.
+/// Written in the throw-away training directory; `None` when git is missing or fails.
+fn plant_leak(repo: &std::path::Path, value: &Secret) -> Option<PathBuf> {
+    use std::process::{Command, Stdio};
+    let when = (Utc::now() - Duration::days(3)).to_rfc3339();
+    let later = (Utc::now() - Duration::days(2)).to_rfc3339();
+    let git = |date: &str, args: &[&str]| -> Option<()> {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args([
+                "-c",
+                "user.name=Training Dev",
+                "-c",
+                "user.email=dev@training.invalid",
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "core.hooksPath=/dev/null",
+            ])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        ok.then_some(())
+    };
+    std::fs::create_dir_all(repo).ok()?;
+    git(&when, &["init", "-q"])?;
+    std::fs::write(
+        repo.join(".env"),
+        format!("OPENAI_API_KEY={}\nMODEL=gpt-4o-mini\n", value.expose()),
+    )
+    .ok()?;
+    std::fs::write(
+        repo.join("bot.py"),
+        "import os\n\nclient_key = os.environ[\"OPENAI_API_KEY\"]\n",
+    )
+    .ok()?;
+    git(&when, &["add", "-A"])?;
+    git(&when, &["commit", "-q", "-m", "support bot: first version"])?;
+    git(&later, &["rm", "-q", "--cached", ".env"])?;
+    std::fs::remove_file(repo.join(".env")).ok()?;
+    std::fs::write(repo.join(".gitignore"), ".env\n").ok()?;
+    git(&later, &["add", "-A"])?;
+    git(&later, &["commit", "-q", "-m", "stop tracking .env"])?;
+    Some(repo.to_path_buf())
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod demo;
+mod discover;
 mod docs;
 mod drill;
 mod gate;
@@ -14,6 +15,7 @@ mod record;
 mod records;
 mod report;
 mod rotate;
+mod scan;
 mod sink;
 
 use std::path::PathBuf;
@@ -161,6 +163,9 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Find leaked keys in files, git history or scanner reports and match them to the
+    /// inventory, never printing a value (exit 1 when a live or unmanaged key is found).
+    Scan(scan::ScanArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -197,6 +202,23 @@ pub enum InventoryCommand {
     Lint {
         #[arg(long)]
         json: bool,
+        /// Also list every key at the providers that can (read-only, as `discover`):
+        /// shadow keys, keys the provider no longer knows, drift.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Compare the keys the providers hold with the inventory: shadow keys, keys gone from
+    /// the provider, drift (read-only; exit 1 when anything differs or a provider could not
+    /// be listed).
+    Discover {
+        /// Only this provider (repeatable; default: every provider that can list keys).
+        #[arg(long = "provider", value_name = "ID")]
+        providers: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        /// Write the shadow keys as [[keys]] entries to this new file (never a value).
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
     },
 }
 
@@ -448,6 +470,7 @@ pub fn run(cli: Cli) -> Exit {
             None => rotate::run(&ctx, keys, due, dry_run, yes),
         },
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
+        Some(Command::Scan(args)) => scan::run(&ctx, args),
         Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }
 }

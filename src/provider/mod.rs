@@ -5,6 +5,7 @@
 mod anthropic;
 mod aws_iam;
 mod fake;
+pub mod listing;
 mod openai;
 pub mod pace;
 mod postgres;
@@ -20,6 +21,7 @@ use crate::secret::Secret;
 pub use anthropic::AnthropicProvider;
 pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
+pub use listing::{KeyListing, ListKeys, ListedKey};
 pub use openai::OpenAiProvider;
 pub use postgres::PostgresProvider;
 
@@ -147,6 +149,16 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
         },
         ProviderKind::SendGrid | ProviderKind::Manual => Capabilities::NONE,
     }
+}
+
+/// Whether a kind can list every key it holds by API (`inventory discover`, `lint --online`).
+/// A kind joins by implementing [`ListKeys`] and adding its arm here and in
+/// [`AnyProvider::list_plan`] / [`AnyProvider::list_keys`].
+pub fn can_list_keys(kind: ProviderKind) -> bool {
+    matches!(
+        kind,
+        ProviderKind::OpenAi | ProviderKind::Anthropic | ProviderKind::AwsIam
+    )
 }
 
 /// Why a kind runs manually, for the operator's checklist.
@@ -759,6 +771,54 @@ impl AnyProvider {
         }
     }
 
+    /// The first call of a key listing, as a read plan.
+    pub fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        let unsupported = || ProviderError::Unsupported {
+            kind: self.kind(),
+            op: "list keys",
+        };
+        let plan = match self {
+            Self::OpenAi(p) => p.list_plan(),
+            Self::Anthropic(p) => p.list_plan(),
+            Self::AwsIam(p) => p.list_plan(),
+            _ => Err(unsupported()),
+        }?;
+        Self::read_only(&plan)?;
+        Ok(plan)
+    }
+
+    /// Every key the provider holds. Discovery is read-only by construction: a plan that is
+    /// not a read is refused here, whatever the client's mode, and the client refuses writes
+    /// in a drill as well.
+    pub async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        Self::read_only(plan)?;
+        match self {
+            Self::OpenAi(p) => p.list_keys(plan, http, secrets).await,
+            Self::Anthropic(p) => p.list_keys(plan, http, secrets).await,
+            Self::AwsIam(p) => p.list_keys(plan, http, secrets).await,
+            _ => Err(ProviderError::Unsupported {
+                kind: self.kind(),
+                op: "list keys",
+            }),
+        }
+    }
+
+    fn read_only(plan: &RequestPlan) -> Result<(), ProviderError> {
+        if plan.access == crate::plan::Access::Read {
+            Ok(())
+        } else {
+            Err(ProviderError::DryRunBlocked(format!(
+                "a key listing may only read: {} {}",
+                plan.method, plan.url
+            )))
+        }
+    }
+
     pub async fn execute(
         &self,
         op: &Op,
@@ -825,6 +885,45 @@ mod tests {
             identity(ProviderKind::AwsIam, &pair, Some("AKIATWO"), None, None),
             Identity::Differs { .. }
         ));
+    }
+
+    #[test]
+    fn a_key_listing_refuses_any_plan_that_is_not_a_read() {
+        let def = ProviderDef {
+            id: "oa".into(),
+            kind: ProviderKind::OpenAi,
+            admin_credential: None,
+            // Nothing listens here: a refused plan never reaches the network.
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::json!({ "project_id": "proj_1" })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        };
+        let p = AnyProvider::from_def(&def);
+        let read = p.list_plan().unwrap();
+        assert_eq!(read.access, crate::plan::Access::Read);
+        let write = RequestPlan::write("delete", "DELETE", read.url.clone());
+        let http = Http::new(false, crate::secret::Redactor::new()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = rt.block_on(p.list_keys(&write, &http, &SecretBag::default()));
+        assert!(
+            matches!(refused, Err(ProviderError::DryRunBlocked(_))),
+            "{refused:?}"
+        );
+        // Kinds without a listing say so rather than pretend to be empty.
+        let manual = AnyProvider::Manual {
+            kind: ProviderKind::Manual,
+        };
+        assert!(matches!(
+            manual.list_plan(),
+            Err(ProviderError::Unsupported { .. })
+        ));
+        assert!(!can_list_keys(ProviderKind::Postgres));
     }
 
     #[test]

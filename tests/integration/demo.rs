@@ -149,4 +149,11 @@ fn demo_no_tui_completes_a_live_incident_and_the_audit_finds_the_planted_abuse()
         text.contains("still authenticates at the provider: no"),
         "{text}"
     );
+    // The planted leak: the scan of the training repository finds the committed .env in
+    // history and matches it to the scenario key through the store's current value.
+    assert!(
+        text.contains("support-openai (current, matched by store value fingerprint)"),
+        "{text}"
+    );
+    assert!(text.contains(".env:1 (commit"), "{text}");
 }
