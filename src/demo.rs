@@ -258,6 +258,7 @@ impl Training {
             runbook: Arc::new(Runbook::builtin()?),
             data_dir: dir.join("data"),
             clock: Arc::new(SystemClock),
+            records: None,
         };
         Ok(Self {
             openai,

@@ -21,6 +21,10 @@ pub struct IncidentSummary {
     pub entries: usize,
     pub path: PathBuf,
     pub total_ms: Option<i64>,
+    /// With a shared location: `verified`, `local only`, `N queued`, or why the shared copy
+    /// fails verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<String>,
 }
 
 impl IncidentSummary {
@@ -50,6 +54,7 @@ pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSum
         entries: state.entries,
         path: path.to_path_buf(),
         total_ms: state.closed.and(state.total_ms),
+        shared: None,
     })
 }
 
@@ -79,6 +84,7 @@ pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
                     entries: 0,
                     path,
                     total_ms: None,
+                    shared: None,
                 }),
             }
         })

@@ -34,6 +34,9 @@ pub struct Config {
     /// A runbook file to use instead of the built-in one.
     pub runbook: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    /// The team's shared record location (`[records]`).
+    #[serde(default)]
+    pub records: Option<crate::record::shared::RecordsConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,12 @@ pub fn load_config(explicit: Option<PathBuf>) -> Result<Config, ConfigError> {
         .iter_mut()
         .chain(config.runbook.iter_mut())
         .chain(config.data_dir.iter_mut())
+        .chain(
+            config
+                .records
+                .iter_mut()
+                .flat_map(|r| r.public_keys.iter_mut()),
+        )
     {
         if p.is_relative() {
             *p = base.join(&*p);

@@ -31,6 +31,7 @@ pub fn setup(ctx: &Context) -> Result<Setup, CliError> {
         runbook: Arc::new(ctx.runbook()?),
         data_dir: ctx.data_dir.clone(),
         clock: ctx.clock.clone(),
+        records: ctx.sharing()?,
     })
 }
 
@@ -55,6 +56,8 @@ pub fn drive_headless_notifying(
         ))
         .map_err(engine_error)?;
     let id = engine.id().to_string();
+    // Give the shared copy a moment to catch up, so the summary says where it stands.
+    let share = engine.finish_sharing(std::time::Duration::from_secs(20));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -127,6 +130,27 @@ pub fn drive_headless_notifying(
     for d in &deliveries {
         let _ = writeln!(out, "  notification: {}", d.line());
     }
+    let mut share_problem = false;
+    if let Some(st) = &share {
+        match (&st.stopped, st.pending()) {
+            (Some(why), _) => {
+                share_problem = true;
+                let _ = writeln!(out, "  shared copy STOPPED: {why}");
+            }
+            (None, 0) => {
+                let _ = writeln!(out, "  shared: {} entries in {}", st.shared, st.location);
+            }
+            (None, n) => {
+                share_problem = true;
+                let _ = writeln!(
+                    out,
+                    "  NOT YET SHARED: {n} entries ({}: {}); they are queued in the incident folder and shared by `keyfire records flush` or the next `keyfire incident resume {id}`",
+                    st.location,
+                    st.last_error.as_deref().unwrap_or("store unreachable")
+                );
+            }
+        }
+    }
     match outcome {
         Outcome::Completed => {}
         _ => {
@@ -157,7 +181,7 @@ pub fn drive_headless_notifying(
     print!("{out}");
     let drill_problems = engine.dry_run() && unavailable > 0;
     Ok(
-        if outcome == Outcome::Completed && not_proven == 0 && !drill_problems {
+        if outcome == Outcome::Completed && not_proven == 0 && !drill_problems && !share_problem {
             0
         } else {
             1
@@ -232,8 +256,23 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             let mut engine = Engine::open(setup, params).map_err(engine_error)?;
             drive_headless(&mut engine, &mut gate)
         }
-        IncidentCommand::Resume { id, yes, no_tui } => {
-            let setup = setup(ctx)?;
+        IncidentCommand::Resume {
+            id,
+            yes,
+            no_tui,
+            take_over,
+        } => {
+            let mut setup = setup(ctx)?;
+            if take_over {
+                let Some(s) = setup.records.as_deref() else {
+                    return Err(CliError::input(
+                        "--take-over needs a shared record location (--records URL): the lease it takes lives there",
+                    ));
+                };
+                let mut s = s.clone();
+                s.take_over = true;
+                setup.records = Some(Arc::new(s));
+            }
             let mut gate = TerminalGate::new(yes);
             let mut engine = Engine::resume(setup.clone(), &id).map_err(engine_error)?;
             #[cfg(feature = "tui")]
@@ -254,7 +293,7 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             drive_headless(&mut engine, &mut gate)
         }
         IncidentCommand::List { json } => {
-            let list = crate::incidents::list(&ctx.data_dir);
+            let list = super::records::list_with_shared(ctx)?;
             if json {
                 let text = serde_json::to_string_pretty(&list)
                     .map_err(|e| CliError::failed(e.to_string()))?;
@@ -268,7 +307,7 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                 "ID", "TYPE", "OPENED", "STATUS"
             );
             for i in &list {
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "{:<28} {:<9} {:<25} {:<10} {}",
                     i.id,
@@ -277,6 +316,10 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                     i.status,
                     i.keys.join(",")
                 );
+                if let Some(sh) = &i.shared {
+                    let _ = write!(out, "  [{sh}]");
+                }
+                out.push('\n');
             }
             let _ = writeln!(
                 out,
@@ -288,7 +331,21 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             Ok(0)
         }
         IncidentCommand::Show { id, json } => {
-            let path = crate::incidents::record_path(&ctx.data_dir, &id);
+            let (path, shared_check) = match super::records::readable_record(ctx, &id)? {
+                Some(found) => found,
+                None => (crate::incidents::record_path(&ctx.data_dir, &id), None),
+            };
+            if let Some(r) = &shared_check
+                && !json
+            {
+                match &r.first_bad {
+                    None => println!("shared copy {} verified ({} entries)", r.path, r.entries),
+                    Some(bad) => println!(
+                        "shared copy {} FAILS verification at line {}: {}",
+                        r.path, bad.line, bad.reason
+                    ),
+                }
+            }
             let entries =
                 read_entries(&path).map_err(|e| CliError::input(format!("incident {id}: {e}")))?;
             let summary = crate::incidents::summarize(&id, &path, &entries)

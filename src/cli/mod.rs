@@ -13,6 +13,7 @@ mod incident;
 mod inventory;
 mod notify;
 mod record;
+mod records;
 mod report;
 mod rotate;
 mod scan;
@@ -57,6 +58,10 @@ pub struct Cli {
     /// Runbook file to use instead of the built-in runbooks/key-compromise.toml.
     #[arg(long, global = true, value_name = "FILE")]
     pub runbook: Option<PathBuf>,
+    /// The team's shared record location (s3://bucket/prefix, gs://, az://, file:///path;
+    /// `?endpoint=URL&region=NAME` for S3-compatible stores). Overrides `[records] location`.
+    #[arg(long, global = true, env = "KEYFIRE_RECORDS", value_name = "URL")]
+    pub records: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -77,6 +82,11 @@ pub enum Command {
     Record {
         #[command(subcommand)]
         command: RecordCommand,
+    },
+    /// The team's shared record location: retention check, queued uploads.
+    Records {
+        #[command(subcommand)]
+        command: RecordsCommand,
     },
     /// Admin credentials in the OS keyring, referenced as `keyring:NAME`.
     Auth {
@@ -264,13 +274,17 @@ pub enum IncidentCommand {
         #[arg(long)]
         no_tui: bool,
     },
-    /// Continue an interrupted incident from its record.
+    /// Continue an interrupted incident from its record (from the shared location when one
+    /// is configured: on any machine).
     Resume {
         id: String,
         #[arg(long)]
         yes: bool,
         #[arg(long)]
         no_tui: bool,
+        /// Take the incident's lease even though another process holds it (recorded).
+        #[arg(long)]
+        take_over: bool,
     },
     /// Open and past incidents and drills.
     List {
@@ -321,10 +335,27 @@ pub enum RecordCommand {
         /// public-key`): for a record copied from another machine.
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
+        /// Compare the local record with its shared copy at URL and name the first
+        /// difference.
+        #[arg(long, value_name = "URL")]
+        against: Option<String>,
     },
     /// Print the public key that signs this machine's records (creating the key on first
     /// use), to verify them elsewhere with `record verify --public-key`.
     PublicKey,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// Whether the location enforces write-once retention: creates a probe object, tries to
+    /// create it again and to delete it, and says what the store allowed (exit 1 when a
+    /// record could be deleted or overwritten).
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Share the entries still queued in this data directory's incident folders.
+    Flush,
 }
 
 /// An error at the binary edge, with its exit code.
@@ -365,6 +396,9 @@ pub struct Context {
     pub data_dir: PathBuf,
     pub runbook_path: Option<PathBuf>,
     pub clock: Arc<dyn Clock>,
+    /// `--records`, `KEYFIRE_RECORDS` or `[records] location`, with the `[records]` table.
+    pub records: Option<(String, crate::record::shared::RecordsConfig)>,
+    sharing: std::sync::OnceLock<Arc<crate::record::shared::Sharing>>,
 }
 
 impl Context {
@@ -376,7 +410,33 @@ impl Context {
             data_dir: paths::data_dir(cli.data_dir.clone().or(config.data_dir.clone())),
             runbook_path: cli.runbook.clone().or(config.runbook),
             clock: Arc::new(SystemClock),
+            records: {
+                let table = config.records.unwrap_or_default();
+                cli.records
+                    .clone()
+                    .filter(|l| !l.trim().is_empty())
+                    .or_else(|| table.location.clone())
+                    .map(|l| (l, table))
+            },
+            sharing: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The shared record location, opened (`None` when none is configured).
+    pub fn sharing(&self) -> Result<Option<Arc<crate::record::shared::Sharing>>, CliError> {
+        use crate::record::shared::{Location, SharedStore, Sharing, block_on};
+        let Some((location, table)) = &self.records else {
+            return Ok(None);
+        };
+        if let Some(s) = self.sharing.get() {
+            return Ok(Some(s.clone()));
+        }
+        let parsed =
+            Location::parse(location, table).map_err(|e| CliError::input(e.to_string()))?;
+        let store = block_on(SharedStore::open(parsed, table.clone()))
+            .map_err(|e| CliError::input(e.to_string()))?;
+        let sharing = Arc::new(Sharing::new(store));
+        Ok(Some(self.sharing.get_or_init(|| sharing).clone()))
     }
 
     pub fn inventory(&self) -> Result<Inventory, CliError> {
@@ -417,6 +477,7 @@ pub fn run(cli: Cli) -> Exit {
         Some(Command::Inventory { command }) => inventory::run(&ctx, command),
         Some(Command::Incident { command }) => incident::run(&ctx, command),
         Some(Command::Record { command }) => record::run(&ctx, command),
+        Some(Command::Records { command }) => records::run(&ctx, command),
         Some(Command::Auth { command }) => auth::run(&ctx, command),
         Some(Command::Audit {
             key,

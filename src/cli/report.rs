@@ -4,11 +4,19 @@
 //! marks every page UNVERIFIED.
 
 use super::{CliError, Context, Exit, ReportFormat};
-use crate::record::{read_entries, verify_file};
+use crate::record::{read_entries, verify_with};
 
 pub fn run(ctx: &Context, id: &str, format: ReportFormat, force: bool) -> Exit {
-    let path = crate::incidents::record_path(&ctx.data_dir, id);
-    let check = verify_file(&path);
+    // With a shared location, an incident this machine does not have is read (and verified)
+    // from the store.
+    let (path, shared_check) = match super::records::readable_record(ctx, id)? {
+        Some(found) => found,
+        None => (crate::incidents::record_path(&ctx.data_dir, id), None),
+    };
+    let check = match shared_check {
+        Some(c) => c,
+        None => verify_with(&path, &super::records::verify_options(ctx)?),
+    };
     let unverified = match &check.first_bad {
         None => None,
         Some(bad) if force => {

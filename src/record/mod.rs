@@ -8,6 +8,7 @@
 
 mod canonical;
 pub mod files;
+pub mod shared;
 pub mod signing;
 mod state;
 mod verify;
@@ -64,6 +65,8 @@ pub enum RecordError {
     },
     #[error(transparent)]
     Signing(#[from] SigningError),
+    #[error("{reason}")]
+    Shared { reason: String },
     #[error(
         "another keyfire process is running this incident (it holds {path}); let it finish or stop it first"
     )]

@@ -34,6 +34,8 @@ pub struct RecordWriter {
     good_len: u64,
     /// Set by the first failed write: nothing more is appended.
     poisoned: Option<String>,
+    /// The shared copy's uploader, when the record is shared (told after each durable line).
+    uploader: Option<super::shared::Uploader>,
 }
 
 impl std::fmt::Debug for RecordWriter {
@@ -142,6 +144,7 @@ impl RecordWriter {
             pending_rebuild: None,
             good_len: 0,
             poisoned: None,
+            uploader: None,
         })
     }
 
@@ -153,11 +156,31 @@ impl RecordWriter {
         Self::reopen_signed(dir, redactor, signer)
     }
 
+    /// `reopen`, also trusting `extra` keys (the team's, for a record fetched from the shared
+    /// store that another machine signed).
+    pub fn reopen_trusting(
+        dir: &Path,
+        redactor: Redactor,
+        extra: &[PublicKey],
+    ) -> Result<(Self, Vec<Entry>), RecordError> {
+        let signer = Signer::load_or_create(data_dir_of(dir))?;
+        Self::reopen_inner(dir, redactor, signer, extra)
+    }
+
     /// `reopen` with a given signing key.
     pub fn reopen_signed(
         dir: &Path,
         redactor: Redactor,
         signer: Signer,
+    ) -> Result<(Self, Vec<Entry>), RecordError> {
+        Self::reopen_inner(dir, redactor, signer, &[])
+    }
+
+    fn reopen_inner(
+        dir: &Path,
+        redactor: Redactor,
+        signer: Signer,
+        extra: &[PublicKey],
     ) -> Result<(Self, Vec<Entry>), RecordError> {
         if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(RecordError::Io {
@@ -169,8 +192,10 @@ impl RecordWriter {
         let path = dir.join(RECORD_FILE);
         set_aside_torn_line(&path)?;
         let mut opts = VerifyOptions::local();
-        if !opts.trusted.contains(signer.public()) {
-            opts.trusted.push(signer.public().clone());
+        for k in extra.iter().chain(std::iter::once(signer.public())) {
+            if !opts.trusted.contains(k) {
+                opts.trusted.push(k.clone());
+            }
         }
         let report = super::verify::verify_with(&path, &opts);
         if let Some(bad) = report.first_bad.as_ref() {
@@ -231,6 +256,7 @@ impl RecordWriter {
                 pending_rebuild,
                 good_len,
                 poisoned: None,
+                uploader: None,
             },
             entries,
         ))
@@ -251,6 +277,26 @@ impl RecordWriter {
     /// The public half of the key that signs this record's head.
     pub fn public_key(&self) -> &PublicKey {
         self.signer.public()
+    }
+
+    /// Share this record: the uploader is told after every durable line.
+    pub fn share(&mut self, uploader: super::shared::Uploader) {
+        self.uploader = Some(uploader);
+    }
+
+    /// How far the shared copy is, when the record is shared.
+    pub fn share_status(&self) -> Option<super::shared::ShareStatus> {
+        self.uploader.as_ref().map(super::shared::Uploader::status)
+    }
+
+    /// Give the uploader up to `within` to share what is due, then stop it (what is left
+    /// stays queued in the incident folder).
+    pub fn finish_sharing(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Option<super::shared::ShareStatus> {
+        let mut up = self.uploader.take()?;
+        Some(up.finish(within))
     }
 
     /// Why the writer stopped accepting entries, if it did.
@@ -274,6 +320,11 @@ impl RecordWriter {
                 path,
                 reason: reason.clone(),
             });
+        }
+        // Another writer on the shared copy: go no further (the local record keeps what it
+        // has; nothing in the store is replaced).
+        if let Some(reason) = self.uploader.as_ref().and_then(|u| u.stopped()) {
+            return Err(RecordError::Shared { reason });
         }
         scrub_value(&mut data, &self.redactor);
         // The first line declares the signing key; a resume declares it again when it is
@@ -326,6 +377,10 @@ impl RecordWriter {
             // The line is complete and synced; only its head is missing. Stop here all the
             // same: resume rebuilds the head from the verified chain.
             return Err(self.poison(e, false));
+        }
+        // Off the critical path: a signal to the uploader's thread, no I/O here.
+        if durable && let Some(u) = &self.uploader {
+            u.notify(seq);
         }
         Ok(entry)
     }

@@ -55,6 +55,8 @@ pub enum EngineError {
     },
     #[error("cannot lock the incidents directory: {0}")]
     OpeningLock(std::io::Error),
+    #[error(transparent)]
+    Shared(#[from] crate::record::shared::SharedError),
 }
 
 impl EngineError {
@@ -65,7 +67,11 @@ impl EngineError {
         }
         !matches!(
             self,
-            Self::Record(_) | Self::Http(_) | Self::Busy(_) | Self::OpeningLock(_)
+            Self::Record(_)
+                | Self::Http(_)
+                | Self::Busy(_)
+                | Self::OpeningLock(_)
+                | Self::Shared(_)
         )
     }
 }
@@ -77,6 +83,9 @@ pub struct Setup {
     pub runbook: Arc<Runbook>,
     pub data_dir: PathBuf,
     pub clock: Arc<dyn Clock>,
+    /// The team's shared record location, when one is configured: every record (drills
+    /// too) is also written there, and `resume` can continue one from another machine.
+    pub records: Option<Arc<crate::record::shared::Sharing>>,
 }
 
 /// Why the runbook runs.
@@ -172,6 +181,101 @@ impl SharedRecord {
     pub(super) fn path(&self) -> PathBuf {
         self.dir.join(crate::record::RECORD_FILE)
     }
+
+    pub(super) fn share_status(&self) -> Option<crate::record::shared::ShareStatus> {
+        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.share_status()
+    }
+
+    pub(super) fn finish_sharing(
+        &self,
+        within: std::time::Duration,
+    ) -> Option<crate::record::shared::ShareStatus> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        w.finish_sharing(within)
+    }
+}
+
+/// Resume with a shared location: take the lease (waiting for an expired one, or taking a
+/// live one with `--take-over`), bring the shared copy into the data directory when it is
+/// ahead (or the only copy), verify, reopen, and start sharing from where the store is.
+#[allow(clippy::type_complexity)]
+fn resume_shared(
+    sharing: &crate::record::shared::Sharing,
+    id: &str,
+    dir: &std::path::Path,
+    redactor: Redactor,
+) -> Result<(RecordWriter, Vec<Entry>, Option<Value>), EngineError> {
+    use crate::record::shared::{self, adopt::Adopted};
+    if !shared::valid_id(id) {
+        return Err(EngineError::UnknownIncident(id.to_string()));
+    }
+    let local = dir.join(crate::record::RECORD_FILE).exists();
+    let store = &sharing.store;
+    let lease = match shared::block_on(shared::Lease::acquire(
+        store,
+        id,
+        sharing.lease_ttl,
+        sharing.take_over,
+    )) {
+        Ok(l) => Some(l),
+        // The store is unreachable: an incident this machine has goes on from its own
+        // record (uploads queue); one it does not have cannot be resumed here.
+        Err(shared::SharedError::Store { .. }) if local => None,
+        Err(e) => return Err(e.into()),
+    };
+    let trust = sharing.trust().map_err(|e| EngineError::Mismatch {
+        id: id.to_string(),
+        reason: format!("[records] public_keys: {e}"),
+    })?;
+    let adopted = if lease.is_some() {
+        shared::adopt::adopt(store, id, dir, &trust)?
+    } else {
+        Adopted::NotShared
+    };
+    if !dir.join(crate::record::RECORD_FILE).exists() {
+        return Err(EngineError::UnknownIncident(id.to_string()));
+    }
+    let team = sharing.team_keys().unwrap_or_default();
+    let (mut record, entries) = RecordWriter::reopen_trusting(dir, redactor, &team)?;
+    let mut note = serde_json::Map::new();
+    note.insert("location".into(), json!(store.display()));
+    match adopted {
+        Adopted::Fetched { entries } => {
+            note.insert("fetched_entries".into(), json!(entries));
+        }
+        Adopted::CaughtUp { from, to } => {
+            note.insert("caught_up".into(), json!({ "from": from, "to": to }));
+        }
+        Adopted::LocalCurrent | Adopted::NotShared => {}
+    }
+    let start = match lease {
+        Some(l) => {
+            if let Some(d) = &l.displaced {
+                note.insert(
+                    "lease_taken_over".into(),
+                    json!({ "holder": d.holder, "host": d.host, "expires": d.expires }),
+                );
+            }
+            note.insert("lease_holder".into(), json!(l.body.holder));
+            shared::upload::LeaseStart::Held(Box::new(l))
+        }
+        None => {
+            note.insert(
+                "lease".into(),
+                json!("the store was unreachable: no lease taken; uploads queue"),
+            );
+            shared::upload::LeaseStart::Acquire(sharing.lease_ttl)
+        }
+    };
+    record.share(shared::Uploader::start(
+        store.clone(),
+        id,
+        dir,
+        entries.len() as u64,
+        start,
+    ));
+    Ok((record, entries, Some(Value::Object(note))))
 }
 
 pub(super) struct Ctx {
@@ -181,6 +285,8 @@ pub(super) struct Ctx {
     pub opened_at: DateTime<Utc>,
     pub http: Http,
     pub record: SharedRecord,
+    /// What `incident_resumed` says about the shared copy (fetched, lease taken over).
+    pub share_note: Option<Value>,
 }
 
 pub struct Engine {
@@ -311,7 +417,18 @@ impl Engine {
         let redactor = Redactor::new();
         let http = Http::new(params.dry_run, redactor.clone())?;
         let dir = incidents_dir(&setup.data_dir).join(&id);
-        let record = RecordWriter::create(&dir, redactor)?;
+        let mut record = RecordWriter::create(&dir, redactor)?;
+        if let Some(sharing) = &setup.records {
+            // The lease and the uploads happen on the uploader's thread: opening (and the
+            // revoke after it) never waits for the store.
+            record.share(crate::record::shared::Uploader::start(
+                sharing.store.clone(),
+                &id,
+                &dir,
+                0,
+                crate::record::shared::upload::LeaseStart::Acquire(sharing.lease_ttl),
+            ));
+        }
         let engine = Self {
             ctx: Ctx {
                 setup,
@@ -320,6 +437,7 @@ impl Engine {
                 opened_at: now,
                 http,
                 record: SharedRecord::new(record),
+                share_note: None,
             },
             keys,
             resumed: false,
@@ -363,11 +481,17 @@ impl Engine {
     /// again before anything else happens (see `drive`).
     pub fn resume(setup: Setup, id: &str) -> Result<Self, EngineError> {
         let dir = incidents_dir(&setup.data_dir).join(id);
-        if !dir.join(crate::record::RECORD_FILE).exists() {
-            return Err(EngineError::UnknownIncident(id.to_string()));
-        }
         let redactor = Redactor::new();
-        let (record, entries) = RecordWriter::reopen(&dir, redactor.clone())?;
+        let (record, entries, share_note) = match setup.records.clone() {
+            Some(sharing) => resume_shared(&sharing, id, &dir, redactor.clone())?,
+            None => {
+                if !dir.join(crate::record::RECORD_FILE).exists() {
+                    return Err(EngineError::UnknownIncident(id.to_string()));
+                }
+                let (record, entries) = RecordWriter::reopen(&dir, redactor.clone())?;
+                (record, entries, None)
+            }
+        };
         let first = entries
             .first()
             .ok_or_else(|| EngineError::UnknownIncident(id.to_string()))?;
@@ -403,6 +527,7 @@ impl Engine {
                 opened_at,
                 http,
                 record: SharedRecord::new(record),
+                share_note,
             },
             keys,
             resumed: true,
@@ -420,6 +545,20 @@ impl Engine {
 
     pub fn dry_run(&self) -> bool {
         self.ctx.params.dry_run
+    }
+
+    /// How far the shared copy is (`None`: no shared location).
+    pub fn share_status(&self) -> Option<crate::record::shared::ShareStatus> {
+        self.ctx.record.share_status()
+    }
+
+    /// Give the shared copy up to `within` to catch up, then stop sharing (the rest stays
+    /// queued in the incident folder for the next command on this incident).
+    pub fn finish_sharing(
+        &self,
+        within: std::time::Duration,
+    ) -> Option<crate::record::shared::ShareStatus> {
+        self.ctx.record.finish_sharing(within)
     }
 
     pub fn record_dir(&self) -> PathBuf {
@@ -695,7 +834,10 @@ pub async fn drive<G: Gate, S: Sink>(
             .filter(|k| !k.session.is_finished())
             .map(|k| k.key.id.as_str())
             .collect();
-        let data = json!({ "pending_keys": pending, "dry_run": ctx.params.dry_run });
+        let mut data = json!({ "pending_keys": pending, "dry_run": ctx.params.dry_run });
+        if let Some(note) = &ctx.share_note {
+            data["shared"] = note.clone();
+        }
         let entry = ctx
             .record
             .append(ctx.setup.clock.as_ref(), "incident_resumed", None, data)?;

@@ -274,6 +274,7 @@ impl TestEnv {
             runbook: std::sync::Arc::new(keyfire::runbook::Runbook::builtin().unwrap()),
             data_dir: self.data_dir(),
             clock: std::sync::Arc::new(keyfire::clock::SystemClock),
+            records: None,
         }
     }
 }

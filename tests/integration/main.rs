@@ -30,6 +30,7 @@ mod postgres;
 mod props;
 mod record;
 mod scan;
+mod shared_records;
 mod signing;
 mod spec_conformance;
 mod stores_contract;

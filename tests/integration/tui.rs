@@ -76,6 +76,7 @@ fn app_with(text: &str) -> App {
         entries: 40,
         path: "x".into(),
         total_ms: Some(812),
+        shared: None,
     }];
     App::new(Arc::new(inv), incidents, now())
 }
