@@ -1213,6 +1213,23 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "how many keys of a campaign run at once (default 16)",
             ),
         ]),
+        ProviderKind::SendGrid => Some(&[
+            (
+                "on_behalf_of",
+                false,
+                "a subuser's username (or `account-id ID`) sent as the on-behalf-of header",
+            ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
+        ]),
+        ProviderKind::LiteLlm => Some(&[(
+            "max_concurrency",
+            false,
+            "how many keys of a campaign run at once (default 16)",
+        )]),
         ProviderKind::Postgres => Some(&[
             (
                 "database",

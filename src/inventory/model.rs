@@ -93,6 +93,7 @@ kinds!(
         Anthropic => "anthropic",
         AwsIam => "aws-iam",
         SendGrid => "sendgrid",
+        LiteLlm => "litellm",
         Postgres => "postgres",
         Manual => "manual",
         Fake => "fake",

@@ -5,9 +5,11 @@
 mod anthropic;
 mod aws_iam;
 mod fake;
+mod litellm;
 mod openai;
 pub mod pace;
 mod postgres;
+mod sendgrid;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,8 +22,10 @@ use crate::secret::Secret;
 pub use anthropic::AnthropicProvider;
 pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
+pub use litellm::LiteLlmProvider;
 pub use openai::OpenAiProvider;
 pub use postgres::PostgresProvider;
+pub use sendgrid::SendGridProvider;
 
 /// What a provider kind can do by API (DESIGN section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -145,7 +149,26 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             single_live_key: true,
             usage_destroyed_by_revoke: true,
         },
-        ProviderKind::SendGrid | ProviderKind::Manual => Capabilities::NONE,
+        // No disable (a scope-strip is not offered), no per-key usage: the audit reads
+        // gateway logs. Two keys can live at once, so the rotation has no downtime.
+        ProviderKind::SendGrid => Capabilities {
+            locate: true,
+            verify: true,
+            revoke: true,
+            create: true,
+            ..Capabilities::NONE
+        },
+        // Virtual keys: block is a reversible disable; the spend logs are per-request usage.
+        ProviderKind::LiteLlm => Capabilities {
+            locate: true,
+            verify: true,
+            disable: true,
+            revoke: true,
+            create: true,
+            usage: true,
+            ..Capabilities::NONE
+        },
+        ProviderKind::Manual => Capabilities::NONE,
     }
 }
 
@@ -159,7 +182,10 @@ pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
         | ProviderKind::OpenAi
         | ProviderKind::Anthropic
         | ProviderKind::AwsIam
-        | ProviderKind::Postgres => None,
+        | ProviderKind::Postgres
+        | ProviderKind::SendGrid
+        | ProviderKind::LiteLlm => None,
+        #[allow(unreachable_patterns)]
         _ => Some(
             "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console",
         ),
@@ -281,6 +307,19 @@ pub struct LocatedKey {
     /// matches so the operator can tell the leaked key from its look-alikes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
+}
+
+/// One key as a provider's full listing shows it (`inventory discover`): the key, what it
+/// can really do (SendGrid's scopes, a LiteLLM key's models) and who owns it, where the API
+/// says. Providers that can list expose `list_plan()` and `list()`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListedKey {
+    #[serde(flatten)]
+    pub key: LocatedKey,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The outcome of a search by name or hint: the one match, nothing, or every candidate when
@@ -512,6 +551,30 @@ pub fn identity(
                 },
             }
         }
+        // The value `SG.<api_key_id>.<secret>` names its key.
+        ProviderKind::SendGrid => {
+            let by = "the api_key_id inside the stored value".to_string();
+            match (sendgrid::id_of_value(value.expose()), key_id) {
+                (Some(got), Some(id)) if got == id => Identity::Matches { by },
+                (Some(_), Some(_)) => Identity::Differs { by },
+                (_, None) => Identity::Unknown {
+                    why: "the key was not located at the provider".into(),
+                },
+                (None, Some(_)) => Identity::Unknown {
+                    why: "the stored value is not a SendGrid key (SG.id.secret)".into(),
+                },
+            }
+        }
+        // A virtual key's id is its hashed token: the SHA-256 of the value.
+        ProviderKind::LiteLlm if key_id.is_some_and(crate::audit::fingerprint::is_hash) => {
+            let by = "the hashed token (SHA-256 of the stored value)".to_string();
+            let got = crate::audit::fingerprint::of_value(value.expose());
+            if key_id.is_some_and(|id| id.eq_ignore_ascii_case(&got)) {
+                Identity::Matches { by }
+            } else {
+                Identity::Differs { by }
+            }
+        }
         ProviderKind::Postgres => Identity::Matches {
             by: "the role the probe logs in as (a password has no public hint)".into(),
         },
@@ -678,6 +741,8 @@ pub enum AnyProvider {
     Anthropic(AnthropicProvider),
     AwsIam(AwsIamProvider),
     Postgres(PostgresProvider),
+    SendGrid(SendGridProvider),
+    LiteLlm(LiteLlmProvider),
     /// Every capability is an operator checklist item.
     Manual {
         kind: ProviderKind,
@@ -692,6 +757,8 @@ impl AnyProvider {
             ProviderKind::Anthropic => Self::Anthropic(AnthropicProvider::new(def)),
             ProviderKind::AwsIam => Self::AwsIam(AwsIamProvider::new(def)),
             ProviderKind::Postgres => Self::Postgres(PostgresProvider::new(def)),
+            ProviderKind::SendGrid => Self::SendGrid(SendGridProvider::new(def)),
+            ProviderKind::LiteLlm => Self::LiteLlm(LiteLlmProvider::new(def)),
             kind => Self::Manual { kind },
         }
     }
@@ -703,6 +770,8 @@ impl AnyProvider {
         match self {
             Self::AwsIam(p) => Self::AwsIam(p.for_key(key)),
             Self::Postgres(p) => Self::Postgres(p.for_key(key)),
+            Self::SendGrid(p) => Self::SendGrid(p.for_key(key)),
+            Self::LiteLlm(p) => Self::LiteLlm(p.for_key(key)),
             other => other,
         }
     }
@@ -714,6 +783,8 @@ impl AnyProvider {
             Self::Anthropic(_) => ProviderKind::Anthropic,
             Self::AwsIam(_) => ProviderKind::AwsIam,
             Self::Postgres(_) => ProviderKind::Postgres,
+            Self::SendGrid(_) => ProviderKind::SendGrid,
+            Self::LiteLlm(_) => ProviderKind::LiteLlm,
             Self::Manual { kind } => *kind,
         }
     }
@@ -752,6 +823,8 @@ impl AnyProvider {
             Self::Anthropic(p) => p.plan(op),
             Self::AwsIam(p) => Ok(p.plan(op)),
             Self::Postgres(p) => Ok(p.plan(op)),
+            Self::SendGrid(p) => p.plan(op),
+            Self::LiteLlm(p) => p.plan(op),
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),
@@ -772,6 +845,8 @@ impl AnyProvider {
             Self::Anthropic(p) => p.execute(op, plan, http, secrets).await,
             Self::AwsIam(p) => p.execute(op, plan, http, secrets).await,
             Self::Postgres(p) => p.execute(op, plan, http, secrets).await,
+            Self::SendGrid(p) => p.execute(op, plan, http, secrets).await,
+            Self::LiteLlm(p) => p.execute(op, plan, http, secrets).await,
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),

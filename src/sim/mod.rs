@@ -7,7 +7,9 @@ pub mod cloudtrail;
 pub mod fake_api;
 #[cfg(feature = "testing")]
 mod fault;
+pub mod litellm;
 pub mod openai;
+pub mod sendgrid;
 pub mod sts;
 pub mod vault;
 
@@ -25,7 +27,9 @@ pub use cloudtrail::{CloudTrailSim, TrailEvent};
 pub use fake_api::FakeApi;
 #[cfg(feature = "testing")]
 pub use fault::{Fault, FaultMode};
+pub use litellm::LiteLlmSim;
 pub use openai::OpenAiSim;
+pub use sendgrid::SendGridSim;
 pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
 
@@ -39,6 +43,7 @@ const LOGGED_HEADER_VALUES: &[&str] = &[
     "openai-organization",
     "openai-project",
     "idempotency-key",
+    "on-behalf-of",
 ];
 
 /// One request as the server saw it. Header values are kept only for the headers in
@@ -94,6 +99,11 @@ pub enum ErrorStyle {
     Anthropic,
     /// `{"errors": [..]}` (Vault).
     Vault,
+    /// `{"errors": [{"field", "message"}]}` (SendGrid v3).
+    SendGrid,
+    /// `{"error": {"message", "type", "param", "code"}}` with the status as a string code
+    /// (LiteLLM's `ProxyException`).
+    LiteLlm,
 }
 
 impl ErrorStyle {
@@ -121,6 +131,19 @@ impl ErrorStyle {
                 serde_json::json!({ "type": "error", "error": { "type": kind, "message": message } })
             }
             Self::Vault => serde_json::json!({ "errors": [message] }),
+            Self::SendGrid => {
+                serde_json::json!({ "errors": [{ "field": null, "message": message }] })
+            }
+            Self::LiteLlm => {
+                let kind = match status {
+                    400 => "bad_request_error",
+                    401 => "auth_error",
+                    404 => "not_found_error",
+                    429 => "throttling_error",
+                    _ => "internal_error",
+                };
+                serde_json::json!({ "error": { "message": message, "type": kind, "param": "None", "code": status.to_string() } })
+            }
         }
     }
 }
