@@ -536,8 +536,8 @@ impl LiteLlmProvider {
                 Ok(OpOutput::Created { id, value })
             }
             Op::Usage { id, .. } => {
-                let r = http.send(plan, secrets).await?;
-                usage_from_spend_logs(&r.body, id)
+                let rows: Vec<serde_json::Value> = http.send(plan, secrets).await?.json()?;
+                usage_from_spend_logs(&rows, id)
             }
             Op::AuditLog { .. } => Err(unsupported(op)),
         }
@@ -562,12 +562,13 @@ fn generate_body(name: &str, f: &KeyFields) -> serde_json::Value {
 
 /// The spend logs (a JSON array of `LiteLLM_SpendLogs`) of one hashed token, read by the
 /// spend-log parser the imported exports use, as daily buckets and per-request events.
-fn usage_from_spend_logs(body: &[u8], token: &str) -> Result<OpOutput, ProviderError> {
+fn usage_from_spend_logs(
+    rows: &[serde_json::Value],
+    token: &str,
+) -> Result<OpOutput, ProviderError> {
     use crate::audit::logs::{OnBadLine, read_stream};
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(body)
-        .map_err(|e| ProviderError::Malformed(crate::http::json_error(&e)))?;
     let mut lines = Vec::with_capacity(rows.len() * 256);
-    for row in &rows {
+    for row in rows {
         serde_json::to_writer(&mut lines, row)
             .map_err(|e| ProviderError::Malformed(crate::http::json_error(&e)))?;
         lines.push(b'\n');
