@@ -675,9 +675,8 @@ mod tests {
             { "request_id": "r3", "api_key": other, "startTime": "2026-11-20T11:00:00Z", "model": "gpt-4o",
               "spend": 9.0, "total_tokens": 9, "status": "success" }
         ]);
-        let OpOutput::Usage(r) =
-            usage_from_spend_logs(body.to_string().as_bytes(), &token).unwrap()
-        else {
+        let rows: Vec<serde_json::Value> = serde_json::from_value(body).unwrap();
+        let OpOutput::Usage(r) = usage_from_spend_logs(&rows, &token).unwrap() else {
             panic!("usage");
         };
         assert_eq!(r.requests(), 2);
