@@ -80,11 +80,14 @@ struct KeyFields {
 pub struct LiteLlmProvider {
     base: Option<String>,
     old_id: Option<String>,
+    /// The models the inventory declares for the key (`scopes`): the replacement's models
+    /// when the leaked key is already gone and no earlier replacement shows its limits.
+    declared: Vec<String>,
     template: Arc<Mutex<Template>>,
 }
 
 /// A `LiteLLM_VerificationToken` as `/key/info` (`info`) and `/key/list` give it.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 struct KeyObject {
     /// The hashed token; `/key/info` may leave it out (the query names it).
     token: Option<String>,
@@ -206,6 +209,7 @@ impl LiteLlmProvider {
                 .as_deref()
                 .map(|b| b.trim_end_matches('/').to_string()),
             old_id: None,
+            declared: Vec::new(),
             template: Arc::default(),
         }
     }
@@ -213,6 +217,7 @@ impl LiteLlmProvider {
     pub fn for_key(self, key: &crate::inventory::Key) -> Self {
         Self {
             old_id: key.provider_key_id.clone(),
+            declared: key.scopes.clone(),
             template: Arc::default(),
             ..self
         }
@@ -373,7 +378,8 @@ impl LiteLlmProvider {
                     (None, Some(src)) => (
                         serde_json::json!({ "key_alias": name }),
                         format!(
-                            "Read key {src}, then generate virtual key {name} with its models, budget, limits and metadata"
+                            "Read key {src}, then generate virtual key {name} with its models, budget, limits and metadata (if the key is gone: the inventory's models [{}] and NO budget or rate limits: set them with /key/update)",
+                            self.declared.join(", ")
                         ),
                     ),
                     (_, None) => {
@@ -457,6 +463,24 @@ impl LiteLlmProvider {
                             && !k.token.as_ref().is_some_and(|t| q.exclude.contains(t))
                     })
                     .await?;
+                // A replacement made by an earlier process carries the leaked key's models,
+                // limits and metadata: the template when the leaked key is gone.
+                if let [one] = found.as_slice()
+                    && let Some(token) = &one.token
+                {
+                    let mut f = one.fields.clone();
+                    if let Some(m) = f.metadata.as_mut() {
+                        m.remove("keyfire_replaces");
+                    }
+                    f.key_alias = None;
+                    self.learn(
+                        token,
+                        &KeyObject {
+                            fields: f,
+                            ..one.clone()
+                        },
+                    );
+                }
                 Ok(one_of(found.iter().map(|k| k.located(None)).collect()))
             }
             Op::Locate { id: Some(id), .. } if is_token(id) => {
@@ -520,13 +544,24 @@ impl LiteLlmProvider {
                     let src = self.old_id.clone().ok_or_else(|| {
                         ProviderError::Refused("the leaked key was not located".into())
                     })?;
-                    let key = self.info(&src, http, secrets).await?.ok_or_else(|| {
-                        ProviderError::Refused(format!(
-                            "key {src} is gone: its models and limits cannot be copied"
-                        ))
-                    })?;
-                    self.learn(&src, &key);
-                    send.body = Some(generate_body(name, &key.fields));
+                    let fields = match self.info(&src, http, secrets).await? {
+                        Some(key) => {
+                            self.learn(&src, &key);
+                            key.fields
+                        }
+                        // Deleted before this process looked (contain-first, then a crash):
+                        // the inventory's models are all that is left; the plan said so.
+                        None if !self.declared.is_empty() => KeyFields {
+                            models: self.declared.clone(),
+                            ..KeyFields::default()
+                        },
+                        None => {
+                            return Err(ProviderError::Refused(format!(
+                                "key {src} is gone and the inventory declares no models for it (scopes): keyfire does not generate an unrestricted key; generate the replacement by hand"
+                            )));
+                        }
+                    };
+                    send.body = Some(generate_body(name, &fields));
                 }
                 let g: Generated = http.send(&send, secrets).await?.json()?;
                 let value = Secret::new(g.key);

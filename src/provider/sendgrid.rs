@@ -61,6 +61,10 @@ pub struct SendGridProvider {
     on_behalf_of: Option<String>,
     /// The inventory key's `api_key_id`, when it has one.
     old_id: Option<String>,
+    /// The scopes the inventory declares for the key: the replacement's scopes when the
+    /// leaked key is already gone (a resumed incident that revoked it first) and SendGrid
+    /// can no longer say.
+    declared: Vec<String>,
     /// Learned from the first lookup of the leaked key.
     template: Arc<Mutex<Template>>,
 }
@@ -170,6 +174,7 @@ impl SendGridProvider {
             base: base.strip_suffix("/v3").unwrap_or(base).to_string(),
             on_behalf_of: super::setting(def, "on_behalf_of"),
             old_id: None,
+            declared: Vec::new(),
             template: Arc::default(),
         }
     }
@@ -179,6 +184,7 @@ impl SendGridProvider {
     pub fn for_key(self, key: &crate::inventory::Key) -> Self {
         Self {
             old_id: key.provider_key_id.clone(),
+            declared: key.scopes.clone(),
             template: Arc::default(),
             ..self
         }
@@ -298,9 +304,16 @@ impl SendGridProvider {
                     ),
                     (None, Some(id)) => (
                         serde_json::Value::Null,
-                        format!(
-                            "Read the scopes of key {id}, then create API key {name} with them"
-                        ),
+                        if self.declared.is_empty() {
+                            format!(
+                                "Read the scopes of key {id}, then create API key {name} with them"
+                            )
+                        } else {
+                            format!(
+                                "Read the scopes of key {id}, then create API key {name} with them (with the inventory's scopes {} if the key is gone)",
+                                self.declared.join(", ")
+                            )
+                        },
                     ),
                     (_, None) => {
                         return Err(ProviderError::Refused(
@@ -419,17 +432,21 @@ impl SendGridProvider {
                         "GET",
                         self.key_url(&id),
                     ));
-                    let key = self
-                        .get_key(&read, &id, http, secrets)
-                        .await?
-                        .ok_or_else(|| {
-                            ProviderError::Refused(format!(
-                                "key {id} is gone: its scopes cannot be copied"
+                    let scopes = match self.get_key(&read, &id, http, secrets).await? {
+                        Some(key) => key.scopes.ok_or_else(|| {
+                            ProviderError::Malformed(format!(
+                                "key {id} was answered without scopes"
                             ))
-                        })?;
-                    let scopes = key.scopes.ok_or_else(|| {
-                        ProviderError::Malformed(format!("key {id} was answered without scopes"))
-                    })?;
+                        })?,
+                        // Revoked before this process looked (contain-first, then a
+                        // crash): the inventory's declaration is all that is left.
+                        None if !self.declared.is_empty() => self.declared.clone(),
+                        None => {
+                            return Err(ProviderError::Refused(format!(
+                                "key {id} is gone and the inventory declares no scopes for it: a SendGrid key created without scopes has full access, so keyfire does not create one (set the key's scopes in the inventory, or create the replacement by hand)"
+                            )));
+                        }
+                    };
                     send.body = Some(serde_json::json!({ "name": name, "scopes": scopes }));
                 }
                 let c: Created = http.send(&send, secrets).await?.json()?;

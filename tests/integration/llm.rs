@@ -399,13 +399,18 @@ id = "{KEY}"
 agents = ["support-bot"]
 provider = "{provider_id}"
 {locate}
-scopes = ["model.request"]
+scopes = {scopes}
 store = "vault"
 secret_path = "{PATH}"
 created_at = {rotated}
 last_rotated = {rotated}
 "##,
             vault = self.vault.address(),
+            scopes = match self.kind {
+                Kind::SendGrid => r#"["mail.send", "stats.read"]"#,
+                Kind::LiteLlm => r#"["gpt-4o"]"#,
+                _ => r#"["model.request"]"#,
+            },
         )
     }
 

@@ -27,6 +27,7 @@ mod openbao;
 mod postgres;
 mod props;
 mod record;
+mod sendlite;
 mod signing;
 mod spec_conformance;
 mod tui;

@@ -1,0 +1,245 @@
+//! SendGrid and LiteLLM through the keyfire binary, against their loopback simulators with
+//! the Vault sim as the store: a drill sends no write anywhere, a live incident replaces the
+//! key with one of the same scopes (SendGrid) or models and limits (LiteLLM), stores it,
+//! revokes the leaked key and proves it dead; kill -9 at the create, the revoke and the store
+//! write resumes to exactly one live replacement.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use keyfire::sim::Fault;
+
+use crate::common::{stderr, stdout};
+use crate::llm::{KEY, Kind, LlmEnv, PATH};
+
+fn envs() -> [LlmEnv; 2] {
+    [LlmEnv::sendgrid(), LlmEnv::litellm()]
+}
+
+/// The path of the kind's create and revoke calls.
+fn create_path(kind: Kind) -> &'static str {
+    match kind {
+        Kind::SendGrid => "/v3/api_keys",
+        _ => "/key/generate",
+    }
+}
+
+fn revoke_call(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::SendGrid => ("DELETE", "/v3/api_keys/"),
+        _ => ("POST", "/key/delete"),
+    }
+}
+
+/// The replacements keyfire made, still live: (value, what they can do).
+fn live_replacements(env: &LlmEnv) -> Vec<(String, Vec<String>)> {
+    match env.kind {
+        Kind::SendGrid => env
+            .sendgrid_sim()
+            .keys()
+            .into_iter()
+            .filter(|k| k.name.starts_with("keyfire-"))
+            .map(|k| (k.value().to_string(), k.scopes.clone()))
+            .collect(),
+        _ => env
+            .litellm_sim()
+            .keys()
+            .into_iter()
+            .filter(|k| {
+                k.key_alias
+                    .as_deref()
+                    .is_some_and(|a| a.starts_with("keyfire-"))
+            })
+            .filter(|k| k.blocked != Some(true))
+            .map(|k| (k.value().to_string(), k.models.clone()))
+            .collect(),
+    }
+}
+
+fn exactly_one_replacement_live(env: &LlmEnv) {
+    assert!(
+        !env.accepts(&env.canaries.old_key),
+        "{:?}: the old key is dead",
+        env.kind
+    );
+    let live = live_replacements(env);
+    assert_eq!(
+        live.len(),
+        1,
+        "{:?}: exactly one replacement: {live:?}",
+        env.kind
+    );
+    let want: Vec<String> = match env.kind {
+        Kind::SendGrid => vec!["mail.send".into(), "stats.read".into()],
+        _ => vec!["gpt-4o".into()],
+    };
+    assert_eq!(live[0].1, want, "{:?}: same scopes or models", env.kind);
+    assert!(env.accepts(&live[0].0), "{:?}", env.kind);
+    assert_eq!(
+        env.vault.value(PATH, "value", None).as_deref(),
+        Some(live[0].0.as_str()),
+        "{:?}: the store holds the live replacement",
+        env.kind
+    );
+    assert_eq!(
+        env.vault.version(PATH),
+        2,
+        "{:?}: one new store version",
+        env.kind
+    );
+}
+
+#[test]
+fn a_drill_sends_no_write_to_sendgrid_litellm_or_the_store() {
+    for env in envs() {
+        let out = env.drill();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{:?}: {}",
+            env.kind,
+            stdout(&out)
+        );
+        let writes: Vec<_> = env
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_write())
+            .collect();
+        assert!(writes.is_empty(), "{:?}: {writes:?}", env.kind);
+        assert!(!env.vault.requests().iter().any(|r| r.is_write()));
+        assert!(!env.requests().is_empty(), "{:?}: the drill read", env.kind);
+        assert!(env.accepts(&env.canaries.old_key));
+    }
+}
+
+#[test]
+fn a_live_incident_replaces_revokes_and_proves_the_key_dead() {
+    for env in envs() {
+        let out = env.live_incident();
+        let text = stdout(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{:?}: {text}\n{}",
+            env.kind,
+            stderr(&out)
+        );
+        exactly_one_replacement_live(&env);
+        let id = &env.incident_ids()[0];
+        let proof = env.evidence(id, "prove_revoked");
+        assert!(
+            proof
+                .iter()
+                .any(|e| e["proof"] == "proven"
+                    || e["text"].as_str().is_some_and(|t| t.contains("401"))),
+            "{:?}: {proof:?}",
+            env.kind
+        );
+        assert_eq!(env.run(&["record", "verify", id]).status.code(), Some(0));
+    }
+}
+
+#[test]
+fn litellm_spend_logs_feed_the_audit_rules_per_request() {
+    let env = LlmEnv::litellm();
+    let out = env.drill();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let id = &env.incident_ids()[0];
+    let usage = env.evidence(id, "fetch_usage");
+    let with_events = usage
+        .iter()
+        .find(|e| e["events_source"]["name"] == "LiteLLM spend logs")
+        .unwrap_or_else(|| panic!("{usage:?}"));
+    assert!(with_events["events_total"].as_u64().unwrap() > 0);
+    let rules = env.evidence(id, "evaluate_rules");
+    let text = rules[0]["text"].as_str().unwrap();
+    // Per-request events with addresses and statuses: the network and off-hours rules can
+    // be evaluated (the agent declares no networks or hours here, so they may be clean).
+    assert!(text.contains("volume"), "{text}");
+}
+
+// ---- kill -9 --------------------------------------------------------------------------
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn(env: &LlmEnv, args: &[&str]) -> Child {
+    let mut c = env.cmd();
+    c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+    c.spawn().expect("spawn keyfire")
+}
+
+/// Run `args` until the server handled the first `method path…` (its answer held back),
+/// then SIGKILL keyfire.
+fn kill_after(env: &LlmEnv, args: &[&str], method: &str, path: &str, vault: bool) {
+    let hold = Fault::hold(method, path, Duration::from_secs(60));
+    let count = || {
+        let reqs = if vault {
+            env.vault.requests()
+        } else {
+            env.requests()
+        };
+        reqs.iter()
+            .filter(|r| r.method == method && r.path.starts_with(path))
+            .count()
+    };
+    if vault {
+        env.vault.observer().inject(hold);
+    } else {
+        env.inject(hold);
+    }
+    let mut child = spawn(env, args);
+    wait_until(&format!("{method} {path}"), || count() >= 1);
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn resume(env: &LlmEnv) {
+    let ids = env.incident_ids();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let out = env.run(&["incident", "resume", &ids[0], "--yes", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}: {}\n{}",
+        env.kind,
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+const START: &[&str] = &["incident", "start", KEY, "--yes", "--no-tui"];
+
+#[test]
+fn killed_during_the_create_resumes_to_one_replacement() {
+    for env in envs() {
+        kill_after(&env, START, "POST", create_path(env.kind), false);
+        resume(&env);
+        exactly_one_replacement_live(&env);
+    }
+}
+
+#[test]
+fn killed_during_the_revoke_resumes_to_one_replacement() {
+    for env in envs() {
+        let (method, path) = revoke_call(env.kind);
+        kill_after(&env, START, method, path, false);
+        resume(&env);
+        exactly_one_replacement_live(&env);
+    }
+}
+
+#[test]
+fn killed_during_the_store_write_resumes_to_one_replacement() {
+    for env in envs() {
+        kill_after(&env, START, "POST", "/v1/secret/data/", true);
+        resume(&env);
+        exactly_one_replacement_live(&env);
+    }
+}
