@@ -1,6 +1,8 @@
-//! The training environment behind `keyfire demo`: loopback OpenAI, Anthropic and gateway
-//! services that follow the providers' APIs, an in-memory store, a throw-away directory, and
-//! a fleet with problems planted for practice (see `assets/demo/inventory.toml`).
+//! The training environment behind `keyfire demo`: loopback OpenAI, Anthropic, SendGrid,
+//! LiteLLM and gateway services that follow the providers' APIs, an in-memory store, a
+//! throw-away directory, and a fleet with problems planted for practice (see
+//! `assets/demo/inventory.toml`). The LiteLLM proxy also holds a virtual key the inventory
+//! does not list (`SHADOW_KEY_ALIAS`): a shadow key for `inventory discover` to find.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use crate::runbook::{Runbook, RunbookError, Setup};
 use crate::secret::Secret;
 use crate::sim::anthropic::AnthropicSim;
 use crate::sim::openai::OpenAiSim;
-use crate::sim::{FakeApi, token};
+use crate::sim::{FakeApi, LiteLlmSim, SendGridSim, token};
 use crate::store::MemoryStore;
 
 pub const INVENTORY: &str = include_str!("../assets/demo/inventory.toml");
@@ -24,6 +26,8 @@ pub const BANNER: &str =
 pub const SCENARIO_KEY: &str = "support-openai";
 const PROJECT: &str = "proj_training";
 const STORE: &str = "training-vault";
+/// The alias of the virtual key planted at the LiteLLM proxy and left out of the inventory.
+pub const SHADOW_KEY_ALIAS: &str = "notebook-experiment";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -40,6 +44,8 @@ pub struct Training {
     pub openai: OpenAiSim,
     pub anthropic: AnthropicSim,
     pub gateway: FakeApi,
+    pub sendgrid: SendGridSim,
+    pub litellm: LiteLlmSim,
     pub dir: PathBuf,
     pub inventory_path: PathBuf,
     pub setup: Setup,
@@ -97,6 +103,8 @@ impl Training {
         let openai = OpenAiSim::start()?;
         let anthropic = AnthropicSim::start()?;
         let gateway = FakeApi::start()?;
+        let sendgrid = SendGridSim::start()?;
+        let litellm = LiteLlmSim::start()?;
         openai.add_project(PROJECT);
         let dir =
             std::env::temp_dir().join(format!("keyfire-demo-{}-{}", std::process::id(), token(6)));
@@ -117,11 +125,19 @@ impl Training {
         let gateway_admin = format!("fk-admin-{}", token(32));
         gateway.add_admin_token(&gateway_admin);
         vault.seed("admin/gateway", "value", Secret::new(gateway_admin));
-        vault.seed(
-            "admin/email",
-            "value",
-            Secret::new(format!("SG.{}", token(40))),
+        let (_, email_admin) = crate::sim::sendgrid::new_value();
+        sendgrid.add_admin_key(&email_admin);
+        vault.seed("admin/email", "value", Secret::new(email_admin));
+        let litellm_master = format!("sk-{}", token(32));
+        litellm.add_master_key(&litellm_master);
+        vault.seed("admin/litellm", "value", Secret::new(litellm_master));
+        // Planted: a virtual key someone made for an experiment and never inventoried.
+        let shadow = litellm.add_key(
+            Some(SHADOW_KEY_ALIAS),
+            &format!("sk-{}", token(22)),
+            &["gpt-4o", "claude-sonnet-4-5"],
         );
+        litellm.set_usage(&shadow, &quiet_usage());
 
         let mut ids = HashMap::new();
         let mut values = HashMap::new();
@@ -148,6 +164,9 @@ impl Training {
             ("ops-gateway", "gateway", "agents/ops/gateway"),
             ("email-gateway", "gateway", "agents/email/gateway"),
             ("legacy-gateway", "gateway", "agents/legacy/gateway"),
+            ("email-sendgrid", "sendgrid", "agents/email/sendgrid"),
+            ("sales-email", "sendgrid", "agents/sales/sendgrid"),
+            ("support-litellm", "litellm", "agents/support-bot/litellm"),
         ];
         for (key, provider, path) in seeded {
             let (value, id) = match *provider {
@@ -168,6 +187,28 @@ impl Training {
                     let v = format!("sk-ant-api03-{}", token(48));
                     let id = anthropic.add_key(key, &v);
                     anthropic.set_usage(&id, quiet_usage());
+                    (v, id)
+                }
+                "sendgrid" => {
+                    let (_, v) = crate::sim::sendgrid::new_value();
+                    // What the keys really allow: the email agent's key can also manage
+                    // contacts (lint's scope-beyond-needs, from SendGrid's own answer).
+                    let scopes: &[&str] = if *key == "email-sendgrid" {
+                        &[
+                            "mail.send",
+                            "marketing.contacts.read",
+                            "marketing.contacts.update",
+                        ]
+                    } else {
+                        &["mail.send"]
+                    };
+                    let id = sendgrid.add_key(key, &v, scopes);
+                    (v, id)
+                }
+                "litellm" => {
+                    let v = format!("sk-{}", token(22));
+                    let id = litellm.add_key(Some(key), &v, &["gpt-4o"]);
+                    litellm.set_usage(&id, &quiet_usage());
                     (v, id)
                 }
                 _ => {
@@ -195,7 +236,9 @@ impl Training {
             .replace("@INSTANCE@", &instance)
             .replace("@OPENAI@", &openai.base_url())
             .replace("@ANTHROPIC@", &anthropic.base_url())
-            .replace("@GATEWAY@", &gateway.base_url());
+            .replace("@GATEWAY@", &gateway.base_url())
+            .replace("@SENDGRID@", &sendgrid.base_url())
+            .replace("@LITELLM@", &litellm.base_url());
         for (key, id) in &ids {
             text = text.replace(&format!("@KEY:{key}@"), id);
         }
@@ -221,6 +264,8 @@ impl Training {
             openai,
             anthropic,
             gateway,
+            sendgrid,
+            litellm,
             dir,
             inventory_path,
             setup,
@@ -237,5 +282,7 @@ impl Training {
         self.openai.accepts(v.expose())
             || self.anthropic.accepts(v.expose())
             || self.gateway.accepts(v.expose())
+            || self.sendgrid.accepts(v.expose())
+            || self.litellm.accepts(v.expose())
     }
 }

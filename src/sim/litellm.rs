@@ -548,22 +548,23 @@ async fn spend_logs(
     if param(&p, "summarize") != Some("false") {
         return bad_request("summarize=true is not modelled by this simulator");
     }
-    let date = |name: &str| -> Result<Option<DateTime<Utc>>, Response> {
+    // The error is the name of the parameter that does not parse.
+    let date = |name: &'static str| -> Result<Option<DateTime<Utc>>, &'static str> {
         param(&p, name)
             .map(|v| {
                 NaiveDate::parse_from_str(v, "%Y-%m-%d")
                     .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
-                    .map_err(|_| {
-                        bad_request(&format!(
-                            "{name}: time data does not match format '%Y-%m-%d'"
-                        ))
-                    })
+                    .map_err(|_| name)
             })
             .transpose()
     };
     let (start, end) = match (date("start_date"), date("end_date")) {
         (Ok(s), Ok(e)) => (s, e),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(name), _) | (_, Err(name)) => {
+            return bad_request(&format!(
+                "{name}: time data does not match format '%Y-%m-%d'"
+            ));
+        }
     };
     let api_key = param(&p, "api_key").map(token_of);
     let s = lock(&state);

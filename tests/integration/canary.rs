@@ -161,7 +161,11 @@ fn no_secret_value_reaches_any_file_or_output_with_every_http_provider_kind() {
             let made: Vec<String> = sim
                 .keys()
                 .into_iter()
-                .filter(|k| k.key_alias.as_deref().is_some_and(|a| a.starts_with("keyfire-")))
+                .filter(|k| {
+                    k.key_alias
+                        .as_deref()
+                        .is_some_and(|a| a.starts_with("keyfire-"))
+                })
                 .map(|k| k.value().to_string())
                 .collect();
             assert_eq!(made.len(), 1);

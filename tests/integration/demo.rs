@@ -43,6 +43,8 @@ async fn drill_over_every_demo_key_sends_no_write_and_finds_the_planted_problems
         .into_iter()
         .chain(t.anthropic.requests())
         .chain(t.gateway.requests())
+        .chain(t.sendgrid.requests())
+        .chain(t.litellm.requests())
         .collect();
     let writes: Vec<_> = requests.iter().filter(|r| r.is_write()).collect();
     assert!(writes.is_empty(), "a drill sent writes: {writes:?}");
