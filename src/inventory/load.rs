@@ -790,6 +790,15 @@ impl FileSink<'_, '_, '_> {
                 format!("provider `{}` of kind {kind} needs admin_credential (keyring:NAME, env:VAR or store:STORE_ID:PATH)", p.id.as_str()),
             );
         }
+        if kind == ProviderKind::LiteLlm && p.base_url.is_none() {
+            self.at(
+                p.id.at,
+                format!(
+                    "provider `{}` of kind litellm needs base_url: the address of the LiteLLM proxy",
+                    p.id.as_str()
+                ),
+            );
+        }
         if let Some(u) = &p.base_url {
             self.check_url(u, "base_url", p.allow_insecure_http);
             if kind == ProviderKind::Postgres {

@@ -243,3 +243,146 @@ fn killed_during_the_store_write_resumes_to_one_replacement() {
         exactly_one_replacement_live(&env);
     }
 }
+
+// ---- listing for `inventory discover` and online lint ------------------------------------
+
+fn provider_def(
+    kind: keyfire::inventory::ProviderKind,
+    base: String,
+) -> keyfire::inventory::ProviderDef {
+    keyfire::inventory::ProviderDef {
+        id: "p".into(),
+        kind,
+        admin_credential: None,
+        base_url: Some(base),
+        settings: Default::default(),
+        origin: keyfire::inventory::Origin { file: 0, line: 1 },
+    }
+}
+
+#[test]
+fn sendgrid_real_scopes_make_a_scope_beyond_needs_finding_the_inventory_hides() {
+    const ADMIN: &str = "SG.CANARYlsAdmin7Q2x9LmZ4b.CANARYlsAdminSecret8nR1tY6wK3xxFg6Hj9Kl2Mn5Pq";
+    let sim = keyfire::sim::SendGridSim::start().unwrap();
+    sim.add_admin_key(ADMIN);
+    let (_, value) = keyfire::sim::sendgrid::new_value();
+    let id = sim.add_key("mailer", &value, &["mail.send", "marketing.contacts.read"]);
+    let provider = keyfire::provider::SendGridProvider::new(&provider_def(
+        keyfire::inventory::ProviderKind::SendGrid,
+        sim.base_url(),
+    ));
+    let bag = keyfire::plan::SecretBag {
+        admin: Some(keyfire::secret::Secret::new(ADMIN)),
+        ..Default::default()
+    };
+    let http = keyfire::http::Http::new(true, keyfire::secret::Redactor::new()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listed = rt.block_on(provider.list(&http, &bag)).unwrap();
+    assert_eq!(listed.len(), 2, "the admin key and the mailer");
+    let mailer = listed.iter().find(|k| k.key.id == id).unwrap();
+    assert_eq!(
+        mailer.scopes.as_deref(),
+        Some(
+            &[
+                "mail.send".to_string(),
+                "marketing.contacts.read".to_string()
+            ][..]
+        )
+    );
+    assert!(
+        sim.requests().iter().all(|r| !r.is_write()),
+        "listing is read-only"
+    );
+
+    // The inventory claims send-only; SendGrid says otherwise.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inventory.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "schema = 1\n[[providers]]\nid = \"mail\"\nkind = \"sendgrid\"\nadmin_credential = \"env:KF_TEST_UNUSED\"\nbase_url = \"{}\"\n\n[[agents]]\nid = \"a\"\nowner = \"o@example.com\"\noncall = \"#o\"\n\n[[keys]]\nid = \"mailer\"\nagents = [\"a\"]\nprovider = \"mail\"\nprovider_key_id = \"{id}\"\nscopes = [\"mail.send\"]\nneeds = [\"mail.send\"]\n",
+            sim.base_url()
+        ),
+    )
+    .unwrap();
+    let inv = keyfire::inventory::load(std::slice::from_ref(&path)).unwrap();
+    let today = chrono::Utc::now().date_naive();
+    assert!(
+        !keyfire::inventory::lint::lint(&inv, today)
+            .iter()
+            .any(|f| f.code == "scope-beyond-needs"),
+        "offline, the inventory's own scopes look fine"
+    );
+    let real: std::collections::HashMap<String, Vec<String>> = listed
+        .iter()
+        .filter(|k| k.key.id == id)
+        .map(|k| ("mailer".to_string(), k.scopes.clone().unwrap_or_default()))
+        .collect();
+    let found = keyfire::inventory::lint::scope_beyond_needs_at_provider(&inv, &real);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].message.to_string(),
+        "scopes beyond what the agents need: marketing.contacts.read"
+    );
+}
+
+#[test]
+fn litellm_lists_every_virtual_key_across_pages_with_models_and_owner() {
+    const MASTER: &str = "sk-CANARYlsMaster7Q2x9LmZ4bV8nR1tY6wK3";
+    let sim = keyfire::sim::LiteLlmSim::start().unwrap();
+    sim.add_master_key(MASTER);
+    for i in 0..230 {
+        sim.add_key(
+            Some(&format!("k-{i}")),
+            &format!("sk-list{i:05}abcdefghijklmnop"),
+            &["gpt-4o"],
+        );
+    }
+    let provider = keyfire::provider::LiteLlmProvider::new(&provider_def(
+        keyfire::inventory::ProviderKind::LiteLlm,
+        sim.base_url(),
+    ));
+    let bag = keyfire::plan::SecretBag {
+        admin: Some(keyfire::secret::Secret::new(MASTER)),
+        ..Default::default()
+    };
+    let http = keyfire::http::Http::new(true, keyfire::secret::Redactor::new()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listed = rt.block_on(provider.list(&http, &bag)).unwrap();
+    assert_eq!(listed.len(), 230);
+    let ids: std::collections::BTreeSet<_> = listed.iter().map(|k| k.key.id.clone()).collect();
+    assert_eq!(ids.len(), 230, "no key twice");
+    assert!(
+        listed
+            .iter()
+            .all(|k| k.scopes.as_deref() == Some(&["gpt-4o".to_string()][..]))
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|k| k.owner.as_deref() == Some("support-bot"))
+    );
+    let pages: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/key/list")
+        .collect();
+    assert_eq!(pages.len(), 3, "three pages of 100");
+    assert!(pages.iter().all(|r| !r.is_write()));
+}
+
+#[test]
+fn a_litellm_provider_without_base_url_is_an_inventory_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inventory.toml");
+    std::fs::write(
+        &path,
+        "schema = 1\n[[providers]]\nid = \"gw\"\nkind = \"litellm\"\nadmin_credential = \"env:KF_TEST_UNUSED\"\n",
+    )
+    .unwrap();
+    let err = keyfire::inventory::load(std::slice::from_ref(&path))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("inventory.toml"), "{err}");
+    assert!(err.contains("needs base_url"), "{err}");
+}
