@@ -1,6 +1,7 @@
 //! Audit: what was the key used for during the exposure window, and by whom? Sources become
 //! one event stream; the rules of DESIGN section 7 run over it in one pass.
 
+mod blocks;
 pub mod event;
 pub mod fingerprint;
 pub mod logs;

@@ -8,7 +8,7 @@ use super::action::{Action, StepId};
 use super::engine::{ActionOutcome, Ctx, Failure, KeyRun};
 use super::gate::{ApprovalRequest, Decision, Gate, ManualRequest, PasteRequest, Sink};
 use super::session::Status;
-use crate::plan::{Access, RequestPlan};
+use crate::plan::{Access, RequestPlan, SecretRef};
 use crate::provider::{
     Identity, KeyState, Op, OpOutput, Probe, ProviderError, UsageReport, Which, manual_reason,
 };
@@ -255,6 +255,7 @@ impl Ctx {
         }
         match action {
             Action::Create => run.facts.create_sent = true,
+            Action::Disable => run.facts.disable_sent = true,
             Action::Revoke => run.facts.revoke_sent = true,
             Action::StoreWrite => run.facts.store_write_sent = true,
             _ => {}
@@ -945,6 +946,7 @@ impl Ctx {
         let Some(id) = run.facts.provider_key_id.clone() else {
             return skipped("the key was not located");
         };
+        super::engine::injected_failure("disable")?;
         if let Some(OpOutput::Disabled) = self
             .provider_call(run, step, Action::Disable, Op::Disable { id }, gate, sink)
             .await?
@@ -1565,6 +1567,7 @@ impl Ctx {
                     cas: cas.clone(),
                     pending,
                     token,
+                    value: SecretRef::NewKey,
                 },
                 gate,
                 sink,
@@ -1582,6 +1585,124 @@ impl Ctx {
             )?;
         }
         Ok(ActionOutcome::Done)
+    }
+
+    /// After a rotation failed with its replacement stored and the old key still live: make
+    /// the previous version the one agents read again, so the replacement can be revoked and
+    /// exactly the old key stays in use. A store with stages moves its current label back
+    /// (nothing is written when the replacement was never promoted); a store without stages
+    /// gets the previous value written over the replacement (check-and-set on the
+    /// replacement's version, so a write by someone else since is never overwritten).
+    /// `Ok(None)`: restored; `Ok(Some(why))`: this store cannot restore, and why.
+    pub(super) async fn restore_previous<G: Gate, S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Result<Option<String>, Failure> {
+        let Some((store, _)) = run.store.clone() else {
+            return Ok(Some("the key has no store".into()));
+        };
+        let Some(new) = run.facts.new_version.clone() else {
+            return Ok(None);
+        };
+        let Some(old) = run
+            .facts
+            .old_version
+            .clone()
+            .filter(|v| v.number() != Some(0))
+        else {
+            return Ok(Some(
+                "the store held nothing before the replacement, so there is no version to go back to"
+                    .into(),
+            ));
+        };
+        let key = run.key.id.clone();
+        if store.has_stages() {
+            if run.facts.promoted {
+                let promoted = self
+                    .store_call(
+                        run,
+                        step,
+                        Action::StoreWrite,
+                        StoreOp::Promote {
+                            version: old.clone(),
+                            from: Some(new.clone()),
+                        },
+                        gate,
+                        sink,
+                    )
+                    .await?;
+                if !matches!(promoted, Some(StoreOutput::Promoted { .. })) {
+                    return Ok(Some("the store did not confirm the promotion".into()));
+                }
+            }
+            Self::forget_replacement(run);
+            self.evidence(sink, step, &key, Action::StoreWrite, json!({
+                "restored": true,
+                "version": old,
+                "previous_version": new,
+                "text": format!("version {old} (the key in use before the rotation) is again the one agents read; the replacement, version {new}, is not"),
+            }))?;
+            return Ok(None);
+        }
+        if run.bag.old_key.is_none() {
+            match self
+                .store_read(run, step, Action::ReadStore, Some(old.clone()), sink)
+                .await?
+            {
+                Some(StoreOutput::Value { value, .. }) => run.bag.old_key = Some(value),
+                _ => {
+                    return Ok(Some(format!(
+                        "{} keeps no copy of version {old} to restore",
+                        store.kind()
+                    )));
+                }
+            }
+        }
+        let token = format!(
+            "{}:{}:restore:{}",
+            self.id,
+            run.key.id,
+            run.facts.create_attempt.max(1)
+        );
+        let written = self
+            .store_call(
+                run,
+                step,
+                Action::StoreWrite,
+                StoreOp::Write {
+                    cas: Some(new.clone()),
+                    pending: false,
+                    token,
+                    value: SecretRef::OldKey,
+                },
+                gate,
+                sink,
+            )
+            .await?;
+        let Some(StoreOutput::Written { version }) = written else {
+            return Ok(Some("the store did not confirm the write".into()));
+        };
+        run.facts.old_version = Some(version.clone());
+        Self::forget_replacement(run);
+        self.evidence(sink, step, &key, Action::StoreWrite, json!({
+            "restored": true,
+            "version": version,
+            "previous_version": new,
+            "text": format!("the key in use before the rotation (version {old}) is written back as version {version}; agents read it again, not the replacement (version {new})"),
+        }))?;
+        Ok(None)
+    }
+
+    /// After a restore the replacement is stored but not served: it is an orphan to revoke,
+    /// never a write to adopt (which is what a sent write with no known version means to
+    /// `recover_pending` and to the store read before cleanup).
+    fn forget_replacement(run: &mut KeyRun) {
+        run.facts.new_version = None;
+        run.facts.promoted = false;
+        run.facts.store_write_sent = false;
     }
 
     /// Whether the replacement waits in a pending stage for `promote`: only when the store

@@ -540,6 +540,26 @@ pub(crate) fn failpoint(name: &str) {
 #[inline(always)]
 pub(crate) fn failpoint(_name: &str) {}
 
+/// Failure-test hook: when `KEYFIRE_FAILPOINT` is `fail:NAME`, the action NAME fails before
+/// sending anything, as if its service had refused it. `testing` feature only.
+#[cfg(feature = "testing")]
+pub(super) fn injected_failure(name: &str) -> Result<(), Failure> {
+    if std::env::var("KEYFIRE_FAILPOINT").is_ok_and(|v| v.strip_prefix("fail:") == Some(name)) {
+        return Err(Failure::Failed {
+            error: format!("{name}: failure injected by KEYFIRE_FAILPOINT"),
+            status: None,
+            retryable: false,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+pub(super) fn injected_failure(_name: &str) -> Result<(), Failure> {
+    Ok(())
+}
+
 pub(super) enum ActionOutcome {
     Done,
     Skipped(String),
@@ -923,15 +943,43 @@ async fn run_key<G: Gate, S: Sink>(
                             && let Some(v) = run.facts.new_version.clone()
                             && !run.facts.revoke_sent
                         {
-                            // The store serves the replacement and the old key still works.
-                            // Revoking either would break the agents: both stay, loudly, and
-                            // the rotation stays open to be finished.
-                            ctx.log(sink, "evidence", Some(step), &run.key.id, json!({
-                                "action": Action::StoreWrite,
-                                "both_keys_live": true,
-                                "version": v,
-                                "text": format!("the rotation failed after storing: the store serves the replacement (version {v}) and the old key was NOT revoked; both keys work until `keyfire rotate --resume {}` finishes the rotation", ctx.id),
-                            }))?;
+                            // The store serves the replacement and the old key still works:
+                            // put the previous version back, then revoke the replacement, so
+                            // exactly the old key is in use again. Where the store cannot, both
+                            // keys stay, loudly, and the rotation stays open to be finished.
+                            let restored = if run.facts.disable_sent {
+                                // The old key may no longer work: the agents keep the
+                                // replacement, which is the key that does.
+                                Ok(Some("the old key was disabled before the failure".into()))
+                            } else {
+                                ctx.restore_previous(run, step, gate, sink).await
+                            };
+                            let cannot = match restored {
+                                Ok(None) => None,
+                                Ok(Some(why)) => Some(why),
+                                Err(Failure::Failed { error, .. }) => Some(error),
+                                Err(Failure::Aborted(_)) => {
+                                    Some("the operator declined the restore".into())
+                                }
+                                Err(Failure::Fatal(e)) => return Err(e),
+                            };
+                            match cannot {
+                                None => match ctx.revoke_orphan(run, step, gate, sink).await {
+                                    Ok(())
+                                    | Err(Failure::Failed { .. })
+                                    | Err(Failure::Aborted(_)) => {}
+                                    Err(Failure::Fatal(e)) => return Err(e),
+                                },
+                                Some(why) => {
+                                    let why = ctx.http.redactor().scrub(&why);
+                                    ctx.log(sink, "evidence", Some(step), &run.key.id, json!({
+                                        "action": Action::StoreWrite,
+                                        "both_keys_live": true,
+                                        "version": v,
+                                        "text": format!("the rotation failed after storing and the previous version was not restored ({why}): the store serves the replacement (version {v}) and the old key was NOT revoked; both keys stay until `keyfire rotate --resume {}` finishes the rotation", ctx.id),
+                                    }))?;
+                                }
+                            }
                         }
                         return Ok(KeyOutcome::Failed);
                     }

@@ -28,6 +28,9 @@ pub struct Facts {
     /// (a timeout, a malformed reply, a crash) is found and revoked rather than left live.
     pub create_intents: Vec<CreateIntent>,
     pub create_sent: bool,
+    /// A disable of the old key was sent (it may no longer work, though not revoked).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disable_sent: bool,
     pub revoke_sent: bool,
     pub store_write_sent: bool,
     pub new_version: Option<StoreVersion>,

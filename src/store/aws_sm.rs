@@ -28,7 +28,7 @@ use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::aws::{KeyPair, Target, sdk_error};
 use crate::http::Http;
 use crate::inventory::StoreDef;
-use crate::plan::{RequestPlan, SecretBag, SecretRef};
+use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
 pub const CURRENT: &str = "AWSCURRENT";
@@ -92,6 +92,7 @@ impl AwsSecretsManager {
                 cas,
                 pending,
                 token,
+                value,
             } => {
                 let tok = request_token(token);
                 let stages = if *pending {
@@ -113,14 +114,15 @@ impl AwsSecretsManager {
                 }
                 RequestPlan::write(
                     format!(
-                        "Write the new key to secret {id}{shown_field} as version {tok}{}{check}",
+                        "Write {} to secret {id}{shown_field} as version {tok}{}{check}",
+                        super::written(*value),
                         if *pending { format!(", staged {PENDING}") } else { format!(", made {CURRENT} at once") }
                     ),
                     "AWS",
                     format!("secretsmanager:PutSecretValue SecretId={id} ClientRequestToken={tok}{stages} @ {at}"),
                 )
                 .json(body)
-                .body_secret("/SecretString", SecretRef::NewKey)
+                .body_secret("/SecretString", *value)
                 // The same token with the same value is a no-op at AWS.
                 .idempotent(true)
             }
@@ -210,8 +212,9 @@ impl AwsSecretsManager {
                 cas,
                 pending,
                 token,
+                value,
             } => {
-                let new = secrets.new_key.as_ref().ok_or(StoreError::NoNewKey)?;
+                let new = secrets.get(*value).ok_or(StoreError::NoNewKey)?;
                 let tok = request_token(token);
                 let current = self.current(&client, loc, http).await?;
                 if let Some(expected) = cas {

@@ -74,10 +74,11 @@ impl KeyringStore {
                     version.as_ref().map_or("current value".to_string(), |v| format!("version {v}"));
                 RequestPlan::read(format!("Read the {which} of {}", user(loc)), "KEYRING", url)
             }
-            StoreOp::Write { cas, .. } => RequestPlan::write(
+            StoreOp::Write { cas, value, .. } => RequestPlan::write(
                 format!(
-                    "Replace the value of {} with the new key{}",
+                    "Replace the value of {} with {}{}",
                     user(loc),
+                    super::written(*value),
                     cas.as_ref()
                         .map(|v| format!(" (check-and-set on version {v})"))
                         .unwrap_or_default()
@@ -118,7 +119,10 @@ impl KeyringStore {
         let service = self.service.clone();
         let user = user(loc);
         let op = op.clone();
-        let new = secrets.new_key.clone();
+        let new = match &op {
+            StoreOp::Write { value, .. } => secrets.get(*value).cloned(),
+            _ => None,
+        };
         let path = loc.path.clone();
         let out = tokio::task::spawn_blocking(move || {
             blocking(&Keyring::system(), &service, &user, &path, &op, new)
@@ -232,6 +236,7 @@ fn blocking(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::SecretRef;
 
     #[test]
     fn versions_count_writes_and_check_and_set_refuses_a_stale_version() {
@@ -247,6 +252,7 @@ mod tests {
                     cas: cas.map(StoreVersion::Number),
                     pending: true,
                     token: "t".into(),
+                    value: SecretRef::NewKey,
                 },
                 Some(Secret::new(v)),
             )
@@ -315,6 +321,7 @@ mod tests {
             cas: Some(StoreVersion::Number(1)),
             pending: false,
             token: "t".into(),
+            value: SecretRef::NewKey,
         };
         blocking(&k, svc, user, user, &again, Some(new.clone())).unwrap();
         assert_eq!(read_current(&k, svc, user), ("new-value".into(), 2));
@@ -331,6 +338,7 @@ mod tests {
             cas: Some(StoreVersion::Number(1)),
             pending: false,
             token: "t".into(),
+            value: SecretRef::NewKey,
         };
         assert!(matches!(
             blocking(&k, svc, user, user, &stale, Some(Secret::new("third"))).unwrap_err(),

@@ -56,9 +56,13 @@ impl MemoryStore {
                     .map_or("current version".to_string(), |v| format!("version {v}"));
                 RequestPlan::read(format!("Read the {which} of {}", loc.path), "READ", url)
             }
-            StoreOp::Write { cas, .. } => {
+            StoreOp::Write { cas, value, .. } => {
                 let mut p = RequestPlan::write(
-                    format!("Store the new key as a new version of {}", loc.path),
+                    format!(
+                        "Store {} as a new version of {}",
+                        super::written(*value),
+                        loc.path
+                    ),
                     "WRITE",
                     url,
                 );
@@ -112,11 +116,11 @@ impl MemoryStore {
                     version: n.into(),
                 })
             }
-            StoreOp::Write { cas, .. } => {
+            StoreOp::Write { cas, value, .. } => {
                 if http.dry_run() {
                     return Err(HttpError::DryRunBlocked(format!("write {}", loc.path)).into());
                 }
-                let new = secrets.new_key.clone().ok_or(StoreError::NoNewKey)?;
+                let new = secrets.get(*value).cloned().ok_or(StoreError::NoNewKey)?;
                 let versions = paths.entry(loc.path.clone()).or_default();
                 if let Some(expected) = cas
                     && Some(versions.len() as u64) != expected.number()

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::http::{Http, HttpError};
 use crate::inventory::{StoreDef, StoreKind};
-use crate::plan::{RequestPlan, SecretBag};
+use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
 pub use aws_sm::AwsSecretsManager;
@@ -63,8 +63,9 @@ pub struct SecretLocation {
 pub enum StoreOp {
     /// Read the current version, or a given one.
     Read { version: Option<StoreVersion> },
-    /// Write the new key (`SecretRef::NewKey`) as a new version, refusing if the current
-    /// version is no longer `cas` (someone else wrote in between). With `pending`, a store
+    /// Write `value` (the new key, or the previous key put back after a failed rotation) as a
+    /// new version, refusing if the current version is no longer `cas` (someone else wrote
+    /// in between). With `pending`, a store
     /// with stages parks the version where agents do not read it until `Promote`; stores
     /// without stages make it current at once. `token` names the write deterministically
     /// (derived from the incident), so a retried write is recognised instead of repeated.
@@ -72,6 +73,7 @@ pub enum StoreOp {
         cas: Option<StoreVersion>,
         pending: bool,
         token: String,
+        value: SecretRef,
     },
     /// Make a pending version the one agents read, taking the label from `from` (the version
     /// observed when the incident opened). A recorded no-op for stores without stages.
@@ -79,6 +81,14 @@ pub enum StoreOp {
         version: StoreVersion,
         from: Option<StoreVersion>,
     },
+}
+
+/// How a plan names the value a write stores.
+pub(crate) fn written(value: SecretRef) -> &'static str {
+    match value {
+        SecretRef::OldKey => "the previous key (restoring it)",
+        _ => "the new key",
+    }
 }
 
 impl StoreOp {

@@ -228,7 +228,7 @@ impl VaultKv2 {
                     url,
                 ))
             }
-            StoreOp::Write { cas, .. } => {
+            StoreOp::Write { cas, value, .. } => {
                 let pointer = format!("/data/{}", loc.field.replace('~', "~0").replace('/', "~1"));
                 let cas = cas.as_ref().and_then(StoreVersion::number).unwrap_or(0);
                 let kept = if cas > 0 {
@@ -240,12 +240,12 @@ impl VaultKv2 {
                 // time from the version read, so their values never sit in a plan.
                 self.auth(
                     RequestPlan::write(
-                        format!("Write the new key as a new version of {} (the whole secret{kept}; check-and-set on version {cas}){via}", loc.path),
+                        format!("Write {} as a new version of {} (the whole secret{kept}; check-and-set on version {cas}){via}", super::written(*value), loc.path),
                         "POST",
                         self.url(&loc.path),
                     )
                     .json(serde_json::json!({ "options": { "cas": cas }, "data": { loc.field.clone(): null } }))
-                    .body_secret(&pointer, SecretRef::NewKey),
+                    .body_secret(&pointer, *value),
                 )
             }
             StoreOp::Promote { version, .. } => RequestPlan::write(
@@ -359,9 +359,9 @@ impl VaultKv2 {
             StoreOp::Read { version } => {
                 self.read(version.as_ref(), loc, plan, http, secrets).await
             }
-            StoreOp::Write { cas, .. } => {
+            StoreOp::Write { cas, value, .. } => {
                 let cas_n = cas.as_ref().and_then(StoreVersion::number).unwrap_or(0);
-                let body = self.whole_secret(loc, cas_n, http, secrets).await?;
+                let body = self.whole_secret(loc, cas_n, *value, http, secrets).await?;
                 match http.send_with_body(plan, secrets, &body).await {
                     Ok(resp) => {
                         let body: WriteResponse = resp.json()?;
@@ -452,10 +452,11 @@ impl VaultKv2 {
         &self,
         loc: &SecretLocation,
         cas: u64,
+        value: SecretRef,
         http: &Http,
         secrets: &SecretBag,
     ) -> Result<Secret, StoreError> {
-        let new_key = secrets.new_key.as_ref().ok_or(StoreError::NoNewKey)?;
+        let new_key = secrets.get(value).ok_or(StoreError::NoNewKey)?;
         let mut data = crate::secret::SecretMap(serde_json::Map::new());
         if cas > 0 {
             let cached = |s: &Self| {
@@ -585,6 +586,7 @@ mod tests {
                     cas: cas.clone(),
                     pending: false,
                     token: "t".into(),
+                    value: SecretRef::NewKey,
                 },
                 &loc,
             );

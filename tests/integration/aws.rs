@@ -1124,3 +1124,45 @@ fn sts_region_disabled_is_not_proof_that_the_key_is_dead() {
         .count();
     assert!(asked >= 2, "{asked}");
 }
+
+/// A rotation that fails after Secrets Manager made the replacement current (here: the old
+/// key's disable fails before it is sent) moves AWSCURRENT back to the old version and deletes
+/// the replacement at IAM: the agents read the old key again, which still works.
+#[test]
+fn a_rotation_failing_after_promotion_moves_awscurrent_back_and_deletes_the_replacement() {
+    let Some(f) = Fleet::start(
+        "aws::a_rotation_failing_after_promotion_moves_awscurrent_back_and_deletes_the_replacement",
+        false,
+    ) else {
+        return;
+    };
+    let (old_value, old_version, _) = f.secret();
+    let out = f
+        .cmd()
+        .env("KEYFIRE_FAILPOINT", "fail:disable")
+        .args(["rotate", "support-aws", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let (value, version, stages) = f.secret();
+    assert_eq!(
+        version, old_version,
+        "AWSCURRENT is the old version again: {stages:?}"
+    );
+    assert_eq!(value, old_value);
+    assert_eq!(
+        f.agent_keys(),
+        vec![(f.old.access_key_id.clone(), true)],
+        "only the old key is left, active"
+    );
+    assert!(f.sts_with(&f.old).is_ok(), "the old key still works");
+    let id = f.ids().pop().unwrap();
+    let entries = f.entries(&id);
+    let restored = evidence(&entries, "support-aws", "store_write");
+    assert!(
+        restored.iter().any(|e| e.data["restored"] == true),
+        "{:?}",
+        restored.iter().map(|e| &e.data).collect::<Vec<_>>()
+    );
+    f.assert_no_leak(&[&out], &[]);
+}

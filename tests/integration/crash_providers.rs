@@ -228,3 +228,90 @@ fn openai_rotation_killed_during_create_resumes() {
     resume_ok(&env, &["rotate", "--resume", &id, "--yes"]);
     exactly_one_replacement_live(&env);
 }
+
+/// The live replacement keys of the key's service accounts.
+fn live_replacements(env: &LlmEnv) -> Vec<String> {
+    env.openai_sim()
+        .live_keys()
+        .into_iter()
+        .filter(|k| matches!(&k.owner, KeyOwner::ServiceAccount(_)))
+        .map(|k| k.value().to_string())
+        .collect()
+}
+
+/// A scheduled rotation that fails after storing its replacement (the new key is refused at
+/// verification) puts the previous key back in the store and revokes the replacement: the
+/// agents read the old key again, which still works, and nothing else is left live.
+#[test]
+fn rotation_failing_after_storing_restores_the_previous_version_and_revokes_the_replacement() {
+    let env = LlmEnv::openai();
+    // Every authentication with a key fails: the old key is not used before the replacement
+    // is verified, so this refuses exactly the new key's verification.
+    env.inject(Fault::fail("GET", "/v1/models", 401, 1000));
+    let out = env.run(&["rotate", KEY, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(
+        env.vault.version(PATH),
+        3,
+        "replacement, then the old value"
+    );
+    let replacement = env.vault.value(PATH, "value", Some(2)).expect("version 2");
+    assert_ne!(replacement, env.canaries.old_key);
+    assert_eq!(
+        env.vault.value(PATH, "value", None).as_deref(),
+        Some(env.canaries.old_key.as_str()),
+        "agents read the old key again"
+    );
+    assert!(
+        env.accepts(&env.canaries.old_key),
+        "the old key keeps working"
+    );
+    assert!(
+        !env.accepts(&replacement),
+        "the replacement nobody reads is revoked"
+    );
+    assert!(live_replacements(&env).is_empty());
+    let id = the_incident(&env);
+    let restored = env.evidence(&id, "store_write");
+    assert!(
+        restored
+            .iter()
+            .any(|e| e["restored"] == true && e["version"] == 3),
+        "{restored:?}"
+    );
+    assert!(
+        !restored.iter().any(|e| e.get("both_keys_live").is_some()),
+        "{restored:?}"
+    );
+}
+
+/// When the store refuses the restore (here every write after the replacement's fails), both
+/// keys stay live and the record says so, naming the command that finishes the rotation.
+#[test]
+fn rotation_whose_restore_fails_leaves_both_keys_live_loudly() {
+    let env = LlmEnv::openai();
+    env.inject(Fault::fail("GET", "/v1/models", 401, 1000));
+    env.vault
+        .observer()
+        .inject(Fault::fail("POST", "/v1/secret/data/", 403, 1000).after(1));
+    let out = env.run(&["rotate", KEY, "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_eq!(env.vault.version(PATH), 2, "only the replacement is stored");
+    let replacement = env.vault.value(PATH, "value", None).expect("current");
+    assert!(env.accepts(&env.canaries.old_key));
+    assert!(
+        env.accepts(&replacement),
+        "the replacement the store serves stays live"
+    );
+    let id = the_incident(&env);
+    let evidence = env.evidence(&id, "store_write");
+    let loud = evidence
+        .iter()
+        .find(|e| e["both_keys_live"] == true)
+        .unwrap_or_else(|| panic!("{evidence:?}"));
+    let text = loud["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("was not restored") && text.contains("rotate --resume"),
+        "{text}"
+    );
+}

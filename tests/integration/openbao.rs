@@ -4,7 +4,7 @@
 
 use keyfire::http::Http;
 use keyfire::inventory::{Origin, StoreDef, StoreKind};
-use keyfire::plan::SecretBag;
+use keyfire::plan::{SecretBag, SecretRef};
 use keyfire::secret::{Redactor, Secret};
 use keyfire::store::{AnyStore, SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 
@@ -111,6 +111,7 @@ async fn approle_in_a_namespace_writes_with_check_and_set_and_reads_by_version()
         cas: Some(StoreVersion::Number(cas)),
         pending: true,
         token: "t".into(),
+        value: SecretRef::NewKey,
     };
     match exec(&s, write(1), &http, &bag).await.unwrap() {
         StoreOutput::Written { version } => assert_eq!(version, StoreVersion::Number(2)),
@@ -382,6 +383,7 @@ async fn a_deleted_latest_version_is_named_and_a_path_with_a_space_is_one_segmen
         cas: Some(StoreVersion::Number(1)),
         pending: false,
         token: "t".into(),
+        value: SecretRef::NewKey,
     };
     assert!(matches!(
         run(write, at("agents/support bot/llm")).await.unwrap(),
