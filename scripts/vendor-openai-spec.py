@@ -15,6 +15,7 @@ import sys
 # (path, method) of every call keyfire's openai provider makes; the simulator serves these.
 OPERATIONS = [
     ("/models", "get"),
+    ("/organization/projects", "get"),
     ("/organization/projects/{project_id}/api_keys", "get"),
     ("/organization/projects/{project_id}/api_keys/{api_key_id}", "get"),
     ("/organization/projects/{project_id}/api_keys/{api_key_id}", "delete"),

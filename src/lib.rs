@@ -13,6 +13,7 @@ pub mod clock;
 pub mod credential;
 pub mod demo;
 pub mod describe;
+pub mod discover;
 pub mod http;
 pub mod incidents;
 pub mod inventory;

@@ -48,7 +48,11 @@ pub fn expectations(inv: &Inventory, key: &Key) -> Expectations {
         }
         networks.extend(a.expected_networks.iter().copied());
         match &a.active_hours {
-            Some(h) => active_hours.push(h.clone()),
+            Some(h) => {
+                let mut h = h.clone();
+                h.timezone.get_or_insert(inv.policy.tz());
+                active_hours.push(h);
+            }
             None => all_have_hours = false,
         }
     }

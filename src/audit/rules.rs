@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -274,12 +274,16 @@ impl Evaluator {
                 *n = n.saturating_add(1);
             }
         }
-        if e.until.is_none() && !self.expect.active_hours.is_empty() {
-            let (d, t) = (e.ts.weekday(), e.ts.time());
-            if !self.expect.active_hours.iter().any(|h| h.contains(d, t)) {
-                self.off_hours.add(e.ts, e.requests.max(1));
-                self.suspicious.add(e.ts, 1);
-            }
+        if e.until.is_none()
+            && !self.expect.active_hours.is_empty()
+            && !self
+                .expect
+                .active_hours
+                .iter()
+                .any(|h| h.contains_at(e.ts, chrono_tz::Tz::UTC))
+        {
+            self.off_hours.add(e.ts, e.requests.max(1));
+            self.suspicious.add(e.ts, 1);
         }
         if let Some(m) = &e.model {
             match self.window_models.get_mut(m) {
@@ -533,11 +537,26 @@ impl Evaluator {
         }
         let s = self.off_hours;
         let findings = if s.count > 0 {
+            // Told on the agents' wall clock (the zone their hours are written in) and in UTC.
+            let zone = self
+                .expect
+                .active_hours
+                .first()
+                .and_then(|h| h.timezone)
+                .unwrap_or(chrono_tz::Tz::UTC);
+            let at = |t: Option<DateTime<Utc>>| match t {
+                Some(t) if zone != chrono_tz::Tz::UTC => format!(
+                    "{} ({})",
+                    t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z"),
+                    fmt(Some(t))
+                ),
+                t => fmt(t),
+            };
             vec![format!(
                 "{} requests outside the agents' active hours, {} to {}",
                 s.count,
-                fmt(s.first),
-                fmt(s.last)
+                at(s.first),
+                at(s.last)
             )]
         } else {
             Vec::new()

@@ -1,4 +1,4 @@
-//! `keyfire inventory list | show KEY | lint`.
+//! `keyfire inventory list | show KEY | lint [--online] | discover`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -182,9 +182,34 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
             print!("{out}");
             Ok(0)
         }
-        InventoryCommand::Lint { json } => {
+        InventoryCommand::Discover {
+            providers,
+            json,
+            write,
+        } => super::discover::run(ctx, &inv, &providers, json, write),
+        InventoryCommand::Lint { json, online } => {
             let drills = crate::incidents::last_drill_by_provider(&ctx.data_dir, &inv);
-            let findings = crate::inventory::lint::lint_with_drills(&inv, today, &drills);
+            let mut findings = crate::inventory::lint::lint_with_drills(&inv, today, &drills);
+            // Online findings borrow their text from this list, which outlives `findings`.
+            let online_findings = if online {
+                let report = super::discover::report(&inv, &[])?;
+                let mut f = crate::discover::findings(&report);
+                f.extend(crate::discover::scope_findings(&report, &inv));
+                f
+            } else {
+                Vec::new()
+            };
+            findings.extend(
+                online_findings
+                    .iter()
+                    .map(|f| crate::inventory::lint::Finding {
+                        code: f.code,
+                        severity: crate::inventory::lint::Severity::Warning,
+                        key: &f.key,
+                        provider: f.provider.as_deref(),
+                        message: crate::inventory::lint::Message::Online(&f.message),
+                    }),
+            );
             if json {
                 print_json(&serde_json::json!({ "keys": inv.keys.len(), "findings": findings }))?;
             } else {

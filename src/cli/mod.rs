@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod demo;
+mod discover;
 mod docs;
 mod drill;
 mod gate;
@@ -187,6 +188,23 @@ pub enum InventoryCommand {
     Lint {
         #[arg(long)]
         json: bool,
+        /// Also list every key at the providers that can (read-only, as `discover`):
+        /// shadow keys, keys the provider no longer knows, drift.
+        #[arg(long)]
+        online: bool,
+    },
+    /// Compare the keys the providers hold with the inventory: shadow keys, keys gone from
+    /// the provider, drift (read-only; exit 1 when anything differs or a provider could not
+    /// be listed).
+    Discover {
+        /// Only this provider (repeatable; default: every provider that can list keys).
+        #[arg(long = "provider", value_name = "ID")]
+        providers: Vec<String>,
+        #[arg(long)]
+        json: bool,
+        /// Write the shadow keys as [[keys]] entries to this new file (never a value).
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
     },
 }
 

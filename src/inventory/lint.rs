@@ -59,6 +59,8 @@ pub enum Message<'a> {
         days_ago: i64,
         every: i64,
     },
+    /// A finding of `lint --online`, written by `discover` from what the provider listed.
+    Online(&'a str),
 }
 
 impl fmt::Display for Message<'_> {
@@ -109,6 +111,7 @@ impl fmt::Display for Message<'_> {
                     "last drill {d} ({days_ago} days ago; policy: every {every} days)"
                 )
             }
+            Message::Online(text) => f.write_str(text),
             Message::DrillOverdue {
                 last: None, every, ..
             } => {
@@ -163,6 +166,26 @@ pub const CODES: &[(&str, &str)] = &[
     (
         "drill-overdue",
         "no drill of this provider's keys within policy.drill_every_days",
+    ),
+    (
+        "shadow-key",
+        "`--online`: the provider holds a key that no inventory entry names",
+    ),
+    (
+        "unknown-at-provider",
+        "`--online`: the provider no longer knows the inventory's key (deleted, or a wrong id)",
+    ),
+    (
+        "drift-at-provider",
+        "`--online`: the provider lists the key as disabled or revoked, or with another hint or scopes",
+    ),
+    (
+        "ambiguous-at-provider",
+        "`--online`: the key's hint matches several keys at the provider",
+    ),
+    (
+        "listing-unavailable",
+        "`--online`: the provider's keys could not be listed, so the checks above are unknown for it",
     ),
 ];
 

@@ -937,10 +937,21 @@ impl FileSink<'_, '_, '_> {
             };
             let start = time(&h.start, "start");
             let end = time(&h.end, "end");
+            let timezone = match &h.timezone {
+                Some(tz) => match zone(tz.as_str()) {
+                    Ok(z) => Some(z),
+                    Err(message) => {
+                        self.at(tz.at, format!("active_hours.{message}"));
+                        return None;
+                    }
+                },
+                None => None,
+            };
             Some(ActiveHours {
                 days: days?,
                 start: start?,
                 end: end?,
+                timezone,
             })
         });
         let first = (self.b.agent_index.get(a.id.as_str())).map(|&i| self.b.agents[i].origin);
@@ -1064,20 +1075,23 @@ fn positive_days(out: &mut Problems, v: Option<Int>, field: &str, max: i64) -> O
     }
 }
 
+/// An IANA time zone name, or why it is not one.
+fn zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("timezone {name:?} is not an IANA time zone name (like \"UTC\", \"Europe/Berlin\" or \"America/New_York\")")
+    })
+}
+
 fn validate_policy(out: &mut Problems, p: spec::PolicySpec<'_>) -> Policy {
     let d = Policy::default();
     let timezone = match p.timezone {
-        Some(tz) if tz.as_str() == "UTC" => tz.into_string(),
-        Some(tz) => {
-            out.push((
-                tz.at,
-                format!(
-                    "unsupported timezone {:?}: this keyfire supports \"UTC\"",
-                    tz.as_str()
-                ),
-            ));
-            d.timezone.clone()
-        }
+        Some(tz) => match zone(tz.as_str()) {
+            Ok(z) => z.name().to_string(),
+            Err(message) => {
+                out.push((tz.at, format!("policy.{message}")));
+                d.timezone.clone()
+            }
+        },
         None => d.timezone.clone(),
     };
     Policy {
@@ -1167,6 +1181,11 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "the organization id sent as OpenAI-Organization (org-...)",
             ),
             (
+                "discover_projects",
+                false,
+                "`all`: inventory discover lists the keys of every project the admin key sees (default: project_id only)",
+            ),
+            (
                 "max_concurrency",
                 false,
                 "how many keys of a campaign run at once (default 16)",
@@ -1196,6 +1215,11 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "the AWS profile for the SDK's default credential chain",
             ),
             ("user", false, "the IAM user owning the keys"),
+            (
+                "path_prefix",
+                false,
+                "inventory discover lists only the IAM users under this path (default: every user)",
+            ),
             (
                 "regions",
                 false,

@@ -30,6 +30,7 @@ pub struct Policy {
     pub report_deadline_hours: u32,
     /// How many days before its due date a rotation counts as "due soon".
     pub due_soon_days: u32,
+    /// An IANA zone name (`UTC`, `Europe/Berlin`): the zone of active hours that name none.
     pub timezone: String,
     /// Audit: a day above this multiple of the baseline's daily average is a volume finding.
     pub volume_factor: f64,
@@ -37,6 +38,13 @@ pub struct Policy {
     pub auth_failure_threshold: u32,
     /// Audit: days before the exposure window used as the baseline.
     pub baseline_days: u32,
+}
+
+impl Policy {
+    /// The policy's zone (checked when the inventory was read).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Tz::UTC)
+    }
 }
 
 impl Default for Policy {
@@ -214,9 +222,21 @@ pub struct ActiveHours {
     pub days: Vec<Weekday>,
     pub start: NaiveTime,
     pub end: NaiveTime,
+    /// The zone the days and times are in (`active_hours.timezone`); none: the policy's.
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 impl ActiveHours {
+    /// Whether an instant falls in these hours, read on the wall clock of the hours' zone
+    /// (`default` when they name none), so a 09:00 start follows daylight saving time.
+    pub fn contains_at(&self, at: chrono::DateTime<chrono::Utc>, default: chrono_tz::Tz) -> bool {
+        use chrono::{Datelike, Timelike};
+        let local = at.with_timezone(&self.timezone.unwrap_or(default));
+        let time = NaiveTime::from_hms_opt(local.hour(), local.minute(), local.second())
+            .unwrap_or(NaiveTime::MIN);
+        self.contains(local.weekday(), time)
+    }
+
     pub fn contains(&self, day: Weekday, time: NaiveTime) -> bool {
         if !self.days.contains(&day) {
             return false;

@@ -98,6 +98,7 @@ pub(crate) struct ActiveHoursSpec<'a> {
     pub days: Str<'a>,
     pub start: Str<'a>,
     pub end: Str<'a>,
+    pub timezone: Option<Str<'a>>,
 }
 
 #[derive(Debug)]
@@ -157,7 +158,7 @@ const AGENT_FIELDS: &[&str] = &[
     "expected_networks",
     "active_hours",
 ];
-const ACTIVE_HOURS_FIELDS: &[&str] = &["days", "start", "end"];
+const ACTIVE_HOURS_FIELDS: &[&str] = &["days", "start", "end", "timezone"];
 const KEY_FIELDS: &[&str] = &[
     "id",
     "agents",
@@ -514,13 +515,14 @@ fn active_hours<'a>(
     );
     let present = |name| has(&entries, name);
     let (has_days, has_start, has_end) = (present("days"), present("start"), present("end"));
-    let (mut days, mut start, mut end) = (None, None, None);
+    let (mut days, mut start, mut end, mut timezone) = (None, None, None, None);
     for (key, item) in entries {
         let name = key.name.as_ref();
         match name {
             "days" => days = f.string(item, name),
             "start" => start = f.string(item, name),
             "end" => end = f.string(item, name),
+            "timezone" => timezone = f.string(item, name),
             _ => f.unknown(&key),
         }
     }
@@ -531,6 +533,7 @@ fn active_hours<'a>(
         days: days?,
         start: start?,
         end: end?,
+        timezone,
     })
 }
 

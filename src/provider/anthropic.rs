@@ -8,6 +8,7 @@
 //! | verify | `GET /v1/models?limit=1` with the key itself: see "Proof of revocation" below | [List Models](https://platform.claude.com/docs/en/api/models/list), [Errors](https://platform.claude.com/docs/en/api/errors) |
 //! | disable | `POST /v1/organizations/api_keys/{id}` `{"status":"inactive"}` (reversible) | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
 //! | revoke | `POST /v1/organizations/api_keys/{id}` `{"status":"archived"}` | [Update API Key](https://platform.claude.com/docs/en/api/admin/api_keys/update) |
+//! | list keys (`inventory discover`) | `GET /v1/organizations/api_keys?limit=1000&after_id=` to the last page (`created_by`, `workspace_id`, `status`; no scopes, no last use) | [List API Keys](https://platform.claude.com/docs/en/api/admin/api_keys/list) |
 //! | usage | `GET /v1/organizations/usage_report/messages?api_key_ids[]=&bucket_width=1d&page=` | [Get Messages Usage Report](https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages) |
 //!
 //! The fields keyfire reads from each answer are listed, with these links, in
@@ -26,6 +27,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
+use super::listing::{KeyListing, ListKeys, ListedKey, follow_cursor};
 use super::{
     KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport, Which,
     base_of, enc, hint_matches, one_of, setting,
@@ -56,6 +58,19 @@ struct ApiKey {
     partial_key_hint: Option<String>,
     status: String,
     created_at: Option<String>,
+    /// Who created the key (`{id, type}`, type `user` or ...): the owner discovery reports.
+    #[serde(default)]
+    created_by: Option<Actor>,
+    /// `null` for the default workspace.
+    #[serde(default)]
+    workspace_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Actor {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +124,72 @@ impl ApiKey {
             created_at: self.created_at.clone(),
             last_used_at: None,
         }
+    }
+}
+
+impl ApiKey {
+    /// The key as discovery reports it. The Admin API reports neither scopes nor last use.
+    fn listed(&self) -> ListedKey {
+        ListedKey {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            hint: self.partial_key_hint.clone(),
+            state: state_of(&self.status),
+            created_at: self
+                .created_at
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+            last_used_at: None,
+            owner: self.created_by.as_ref().and_then(|a| {
+                a.id.as_ref().map(|id| match a.kind.as_deref() {
+                    Some(kind) => format!("{kind} {id}"),
+                    None => id.clone(),
+                })
+            }),
+            within: Some(match &self.workspace_id {
+                Some(w) => format!("workspace {w}"),
+                None => "the default workspace".into(),
+            }),
+            scopes: None,
+        }
+    }
+}
+
+/// `GET /v1/organizations/api_keys` (every status), followed by `after_id=<last_id>` while
+/// `has_more`; `settings.workspace_id` narrows it to one workspace.
+impl ListKeys for AnthropicProvider {
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        Ok(Self::admin(RequestPlan::read(
+            match &self.workspace {
+                Some(w) => format!("List the API keys of workspace {w}"),
+                None => "List the organization's API keys".to_string(),
+            },
+            "GET",
+            self.keys_url(None),
+        )))
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        let (keys, calls) =
+            follow_cursor::<ApiKey>(http, secrets, plan, |last| self.keys_url(Some(last))).await?;
+        Ok(KeyListing {
+            keys: keys.iter().map(ApiKey::listed).collect(),
+            calls,
+            reports_scopes: false,
+            scope: match &self.workspace {
+                Some(w) => format!("workspace {w}"),
+                None => "the organization".into(),
+            },
+            notes: vec![
+                "Anthropic's Admin API reports neither a key's permissions nor its last use: scopes are not compared".into(),
+            ],
+        })
     }
 }
 

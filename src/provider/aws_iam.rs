@@ -8,6 +8,7 @@
 //! | disable | `iam:UpdateAccessKey Status=Inactive` | `iam/2010-05-08` `UpdateAccessKey` |
 //! | revoke | `iam:DeleteAccessKey` | `iam/2010-05-08` `DeleteAccessKey` |
 //! | create | `iam:CreateAccessKey`; IAM allows two keys per user: with two, keyfire refuses before asking AWS and says why (zero-downtime is impossible then) | `iam/2010-05-08` `CreateAccessKey` |
+//! | list keys (`inventory discover`) | `iam:ListUsers` (`PathPrefix` from `settings.path_prefix`, `MaxItems=1000`, `Marker` while `IsTruncated`) unless `settings.user` names one user; then per user (concurrently) `iam:ListAccessKeys` and per key `iam:GetAccessKeyLastUsed` (`LastUsedDate`) | `iam/2010-05-08` `ListUsers`, `ListAccessKeys`, `GetAccessKeyLastUsed` |
 //! | usage | `iam:GetAccessKeyLastUsed`, then `cloudtrail:LookupEvents` by `AccessKeyId` in each region of `settings.regions` (source address, user agent, error code per call) | `cloudtrail/2013-11-01` `LookupEvents` |
 //!
 //! The contract suite loads these models with botocore and checks every operation, input
@@ -42,6 +43,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
+use super::listing::{KeyListing, ListKeys, ListedKey};
 use super::pace::Pacer;
 use super::{KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent};
 use super::{UsageReport, Which};
@@ -76,6 +78,8 @@ pub struct AwsIamProvider {
     pacer: Arc<Pacer>,
     /// The inventory key's access key id (the leaked key), to tell replacements from it.
     leaked: Option<String>,
+    /// `settings.path_prefix`: discovery lists only the users under this IAM path.
+    path_prefix: Option<String>,
     chain: Arc<tokio::sync::OnceCell<aws_config::SdkConfig>>,
 }
 
@@ -167,6 +171,7 @@ impl AwsIamProvider {
                 .unwrap_or_default(),
             pacer: Pacer::cloudtrail(),
             leaked: None,
+            path_prefix: s("path_prefix"),
             chain: Arc::default(),
         }
     }
@@ -860,6 +865,146 @@ fn coverage(regions: &[String], start: DateTime<Utc>, end: DateTime<Utc>) -> Str
 
 /// The first and last four characters of an id, by character: the id comes from the
 /// provider (or an emulator) and is not guaranteed to be ASCII.
+/// Users per `ListUsers` page (the API allows 1 to 1000).
+const USERS_PAGE: i32 = 1000;
+
+impl AwsIamProvider {
+    /// Every user to list keys of: `settings.user`, else `ListUsers` (under
+    /// `settings.path_prefix` when set), followed by `Marker` while `IsTruncated`.
+    async fn users(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        r: &Redactor,
+    ) -> Result<(Vec<String>, u32), ProviderError> {
+        if let Some(u) = self.user() {
+            return Ok((vec![u], 0));
+        }
+        let mut users = Vec::new();
+        let mut marker: Option<String> = None;
+        for calls in 1..=super::listing::MAX_LIST_PAGES {
+            let page = iam
+                .list_users()
+                .set_path_prefix(self.path_prefix.clone())
+                .max_items(USERS_PAGE)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("iam:ListUsers", &e, r))?;
+            users.extend(page.users().iter().map(|u| u.user_name().to_string()));
+            match page.marker() {
+                Some(m) if page.is_truncated() => marker = Some(m.to_string()),
+                _ => return Ok((users, calls)),
+            }
+        }
+        Err(ProviderError::Malformed("iam:ListUsers did not end".into()))
+    }
+
+    /// One user's keys with their last use (`GetAccessKeyLastUsed`, read per key at once; a
+    /// failed read leaves the last use unknown and says so).
+    async fn user_keys(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        user: &str,
+        r: &Redactor,
+    ) -> Result<(Vec<ListedKey>, u32, Vec<String>), ProviderError> {
+        let keys = self.list(iam, user, r).await?;
+        let reads = keys.iter().map(|k| async move {
+            iam.get_access_key_last_used()
+                .access_key_id(&k.id)
+                .send()
+                .await
+                .map_err(|e| sdk_error("iam:GetAccessKeyLastUsed", &e, r))
+        });
+        let mut notes = Vec::new();
+        let mut out = Vec::new();
+        for (k, used) in keys.iter().zip(futures_util::future::join_all(reads).await) {
+            let last_used_at = match used {
+                Ok(u) => u
+                    .access_key_last_used()
+                    .and_then(|l| l.last_used_date())
+                    .and_then(chrono_of),
+                Err(e) => {
+                    notes.push(format!("last use of {} unknown: {e}", k.id));
+                    None
+                }
+            };
+            let located = Self::located(k);
+            out.push(ListedKey {
+                id: k.id.clone(),
+                name: None,
+                hint: located.hint,
+                state: located.state,
+                created_at: k.created,
+                last_used_at,
+                owner: Some(format!("IAM user {user}")),
+                within: None,
+                scopes: None,
+            });
+        }
+        let calls = 1 + u32::try_from(keys.len()).unwrap_or(u32::MAX);
+        Ok((out, calls, notes))
+    }
+}
+
+/// `iam:ListUsers` (or `settings.user`), then `iam:ListAccessKeys` of every user and
+/// `iam:GetAccessKeyLastUsed` of every key, users read concurrently.
+impl ListKeys for AwsIamProvider {
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        let iam = self.at("iam");
+        let users = match (self.user(), &self.path_prefix) {
+            (Some(u), _) => format!("user {u}"),
+            (None, Some(p)) => format!("every IAM user under path {p}"),
+            (None, None) => "every IAM user".to_string(),
+        };
+        let call = match (self.user(), &self.path_prefix) {
+            (Some(u), _) => format!("iam:ListAccessKeys UserName={u}"),
+            (None, Some(p)) => {
+                format!("iam:ListUsers PathPrefix={p}; iam:ListAccessKeys UserName=(each)")
+            }
+            (None, None) => "iam:ListUsers; iam:ListAccessKeys UserName=(each)".to_string(),
+        };
+        Ok(self.admin(
+            format!("List the access keys of {users}, with their last use"),
+            format!("{call}; iam:GetAccessKeyLastUsed AccessKeyId=(each) @ {iam}"),
+            Access::Read,
+        ))
+    }
+
+    async fn list_keys(
+        &self,
+        _plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        let r = http.redactor();
+        let iam = self.iam(secrets, r).await?;
+        let (users, mut calls) = self.users(&iam, r).await?;
+        let reads = users.iter().map(|u| self.user_keys(&iam, u, r));
+        let mut keys = Vec::new();
+        let mut notes = Vec::new();
+        for read in super::listing::bounded(super::listing::LIST_CONCURRENCY, reads).await {
+            let (k, n, more) = read?;
+            keys.extend(k);
+            calls = calls.saturating_add(n);
+            notes.extend(more);
+        }
+        notes.push(
+            "IAM access keys carry no permissions of their own (their user's policies decide): scopes are not compared".into(),
+        );
+        Ok(KeyListing {
+            keys,
+            calls,
+            reports_scopes: false,
+            scope: match (self.user(), &self.path_prefix) {
+                (Some(u), _) => format!("IAM user {u}"),
+                (None, Some(p)) => format!("{} IAM users under path {p}", users.len()),
+                (None, None) => format!("all {} IAM users", users.len()),
+            },
+            notes,
+        })
+    }
+}
+
 fn head(id: &str) -> &str {
     id.char_indices().nth(4).map_or(id, |(at, _)| &id[..at])
 }

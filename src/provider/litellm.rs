@@ -43,8 +43,8 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    KeyState, ListedKey, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageEvent,
-    UsageReport, Which, enc, hint_matches, one_of,
+    KeyListing, KeyState, ListKeys, ListedKey, LocatedKey, Op, OpOutput, Probe, ProviderError,
+    UsageBucket, UsageEvent, UsageReport, Which, enc, hint_matches, one_of,
 };
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::{ProviderDef, ProviderKind};
@@ -54,8 +54,6 @@ use crate::secret::Secret;
 /// Keys per list page (`/key/list` allows 1 to 100).
 const PAGE: u32 = 100;
 const MAX_PAGES: u32 = 10_000;
-/// Pages of the key list read at once once their numbers are known.
-const PARALLEL_PAGES: usize = 8;
 
 /// What the replacement copies from the leaked key.
 #[derive(Debug, Clone, Default)]
@@ -170,13 +168,22 @@ impl KeyObject {
     }
 
     fn listed(&self) -> ListedKey {
+        let time = |t: &Option<String>| {
+            t.as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
         ListedKey {
-            key: self.located(None),
+            id: self.id(None),
+            name: self.key_alias.clone(),
+            hint: self.key_name.clone(),
+            state: self.state(),
+            created_at: time(&self.created_at),
+            last_used_at: time(&self.last_active),
+            owner: self.user_id.clone(),
+            within: self.team_id.as_ref().map(|t| format!("team {t}")),
+            // A virtual key's models are what it may do.
             scopes: Some(self.fields.models.clone()),
-            owner: self
-                .user_id
-                .clone()
-                .or_else(|| self.team_id.as_ref().map(|t| format!("team {t}"))),
         }
     }
 }
@@ -266,43 +273,6 @@ impl LiteLlmProvider {
             t.token = Some(token.to_string());
             t.fields = Some(key.fields.clone());
         }
-    }
-
-    /// The plan that reads the first page of every key (`inventory discover`).
-    pub fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
-        Ok(Self::admin(RequestPlan::read(
-            "List the proxy's virtual keys",
-            "GET",
-            self.list_url(None, 1)?,
-        )))
-    }
-
-    /// Every virtual key of the proxy, with its models as its scopes and its user or team as
-    /// its owner. The first page tells how many there are; the others are read at once.
-    pub async fn list(
-        &self,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<Vec<ListedKey>, ProviderError> {
-        let first = self.list_plan()?;
-        let page: KeyList = http.send(&first, secrets).await?.json()?;
-        let mut out: Vec<ListedKey> = page.keys.iter().map(KeyObject::listed).collect();
-        let total = page.total_pages.unwrap_or(1).min(MAX_PAGES);
-        let numbers: Vec<u32> = (2..=total).collect();
-        for chunk in numbers.chunks(PARALLEL_PAGES) {
-            let reads = chunk.iter().map(|n| {
-                let mut p = first.clone();
-                async move {
-                    p.url = self.list_url(None, *n)?;
-                    let list: KeyList = http.send(&p, secrets).await?.json()?;
-                    Ok::<_, ProviderError>(list)
-                }
-            });
-            for list in futures_util::future::join_all(reads).await {
-                out.extend(list?.keys.iter().map(KeyObject::listed));
-            }
-        }
-        Ok(out)
     }
 
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
@@ -576,6 +546,47 @@ impl LiteLlmProvider {
             }
             Op::AuditLog { .. } => Err(unsupported(op)),
         }
+    }
+}
+
+/// `inventory discover`: every virtual key of the proxy. The first page tells how many pages
+/// there are; the others are read at once.
+impl ListKeys for LiteLlmProvider {
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        Ok(Self::admin(RequestPlan::read(
+            "List the proxy's virtual keys",
+            "GET",
+            self.list_url(None, 1)?,
+        )))
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        let page: KeyList = http.send(plan, secrets).await?.json()?;
+        let total = page.total_pages.unwrap_or(1).max(1);
+        let mut keys: Vec<ListedKey> = page.keys.iter().map(KeyObject::listed).collect();
+        let rest = super::listing::indexed_pages(total, super::listing::LIST_CONCURRENCY, |n| {
+            let mut p = plan.clone();
+            async move {
+                p.url = self.list_url(None, n)?;
+                Ok::<_, ProviderError>(http.send(&p, secrets).await?.json::<KeyList>()?)
+            }
+        })
+        .await?;
+        for list in rest {
+            keys.extend(list.keys.iter().map(KeyObject::listed));
+        }
+        Ok(KeyListing {
+            keys,
+            calls: total,
+            reports_scopes: true,
+            scope: "the proxy's virtual keys".into(),
+            notes: vec!["a virtual key's scopes are the models it may call".into()],
+        })
     }
 }
 

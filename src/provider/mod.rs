@@ -5,6 +5,7 @@
 mod anthropic;
 mod aws_iam;
 mod fake;
+pub mod listing;
 mod litellm;
 mod openai;
 pub mod pace;
@@ -22,6 +23,7 @@ use crate::secret::Secret;
 pub use anthropic::AnthropicProvider;
 pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
+pub use listing::{KeyListing, ListKeys, ListedKey};
 pub use litellm::LiteLlmProvider;
 pub use openai::OpenAiProvider;
 pub use postgres::PostgresProvider;
@@ -172,6 +174,20 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
     }
 }
 
+/// Whether a kind can list every key it holds by API (`inventory discover`, `lint --online`).
+/// A kind joins by implementing [`ListKeys`] and adding its arm here and in
+/// [`AnyProvider::list_plan`] / [`AnyProvider::list_keys`].
+pub fn can_list_keys(kind: ProviderKind) -> bool {
+    matches!(
+        kind,
+        ProviderKind::OpenAi
+            | ProviderKind::Anthropic
+            | ProviderKind::AwsIam
+            | ProviderKind::SendGrid
+            | ProviderKind::LiteLlm
+    )
+}
+
 /// Why a kind runs manually, for the operator's checklist.
 pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
     match kind {
@@ -307,19 +323,6 @@ pub struct LocatedKey {
     /// matches so the operator can tell the leaked key from its look-alikes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<String>,
-}
-
-/// One key as a provider's full listing shows it (`inventory discover`): the key, what it
-/// can really do (SendGrid's scopes, a LiteLLM key's models) and who owns it, where the API
-/// says. Providers that can list expose `list_plan()` and `list()`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ListedKey {
-    #[serde(flatten)]
-    pub key: LocatedKey,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner: Option<String>,
 }
 
 /// The outcome of a search by name or hint: the one match, nothing, or every candidate when
@@ -832,6 +835,58 @@ impl AnyProvider {
         }
     }
 
+    /// The first call of a key listing, as a read plan.
+    pub fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        let unsupported = || ProviderError::Unsupported {
+            kind: self.kind(),
+            op: "list keys",
+        };
+        let plan = match self {
+            Self::OpenAi(p) => p.list_plan(),
+            Self::Anthropic(p) => p.list_plan(),
+            Self::AwsIam(p) => p.list_plan(),
+            Self::SendGrid(p) => p.list_plan(),
+            Self::LiteLlm(p) => p.list_plan(),
+            _ => Err(unsupported()),
+        }?;
+        Self::read_only(&plan)?;
+        Ok(plan)
+    }
+
+    /// Every key the provider holds. Discovery is read-only by construction: a plan that is
+    /// not a read is refused here, whatever the client's mode, and the client refuses writes
+    /// in a drill as well.
+    pub async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        Self::read_only(plan)?;
+        match self {
+            Self::OpenAi(p) => p.list_keys(plan, http, secrets).await,
+            Self::Anthropic(p) => p.list_keys(plan, http, secrets).await,
+            Self::AwsIam(p) => p.list_keys(plan, http, secrets).await,
+            Self::SendGrid(p) => p.list_keys(plan, http, secrets).await,
+            Self::LiteLlm(p) => p.list_keys(plan, http, secrets).await,
+            _ => Err(ProviderError::Unsupported {
+                kind: self.kind(),
+                op: "list keys",
+            }),
+        }
+    }
+
+    fn read_only(plan: &RequestPlan) -> Result<(), ProviderError> {
+        if plan.access == crate::plan::Access::Read {
+            Ok(())
+        } else {
+            Err(ProviderError::DryRunBlocked(format!(
+                "a key listing may only read: {} {}",
+                plan.method, plan.url
+            )))
+        }
+    }
+
     pub async fn execute(
         &self,
         op: &Op,
@@ -900,6 +955,45 @@ mod tests {
             identity(ProviderKind::AwsIam, &pair, Some("AKIATWO"), None, None),
             Identity::Differs { .. }
         ));
+    }
+
+    #[test]
+    fn a_key_listing_refuses_any_plan_that_is_not_a_read() {
+        let def = ProviderDef {
+            id: "oa".into(),
+            kind: ProviderKind::OpenAi,
+            admin_credential: None,
+            // Nothing listens here: a refused plan never reaches the network.
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::json!({ "project_id": "proj_1" })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        };
+        let p = AnyProvider::from_def(&def);
+        let read = p.list_plan().unwrap();
+        assert_eq!(read.access, crate::plan::Access::Read);
+        let write = RequestPlan::write("delete", "DELETE", read.url.clone());
+        let http = Http::new(false, crate::secret::Redactor::new()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = rt.block_on(p.list_keys(&write, &http, &SecretBag::default()));
+        assert!(
+            matches!(refused, Err(ProviderError::DryRunBlocked(_))),
+            "{refused:?}"
+        );
+        // Kinds without a listing say so rather than pretend to be empty.
+        let manual = AnyProvider::Manual {
+            kind: ProviderKind::Manual,
+        };
+        assert!(matches!(
+            manual.list_plan(),
+            Err(ProviderError::Unsupported { .. })
+        ));
+        assert!(!can_list_keys(ProviderKind::Postgres));
     }
 
     #[test]

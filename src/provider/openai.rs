@@ -10,6 +10,7 @@
 //! | create | `POST /v1/organization/projects/{project}/service_accounts` `{name}`: the response carries the new key's value, once |
 //! | usage | `GET /v1/organization/usage/{endpoint}?api_key_ids=&project_ids=&bucket_width=1d&limit=31&page=` for every usage endpoint that filters by `api_key_ids`, then `GET /v1/organization/costs?api_key_ids=&bucket_width=1d&limit=180&page=` |
 //! | audit log | `GET /v1/organization/audit_logs?resource_ids[]=KEY[&resource_ids[]=SERVICE_ACCOUNT]&effective_at[gte]=&effective_at[lte]=&limit=100&after=` |
+//! | list keys (`inventory discover`) | `GET /v1/organization/projects?limit=100&after=` when `settings.discover_projects = "all"`, then per project (concurrently) `GET /v1/organization/projects/{project}/api_keys?limit=100&owner_project_access=any&after=` |
 //!
 //! The spec for each call, in openai/openai-openapi `openapi.yaml` (vendored in part, with its
 //! version, under `tests/fixtures/spec/openai/`), by `operationId` and response schema:
@@ -24,6 +25,7 @@
 //! | create | `create-project-service-account` | `ProjectServiceAccountCreateResponse` |
 //! | usage | `usage-completions`, `usage-embeddings`, `usage-moderations`, `usage-images`, `usage-audio-speeches`, `usage-audio-transcriptions`, `usage-web-search-calls`, `usage-file-search-calls`; `usage-costs` | `UsageResponse` (`UsageTimeBucket` of `Usage*Result`, `CostsResult`) |
 //! | audit log | `list-audit-logs` | `ListAuditLogsResponse` (`AuditLog`) |
+//! | list keys | `list-projects` ("Limit can range between 1 and 100"; `after` is an object id, so pages follow one another), `list-project-api-keys` | `ProjectListResponse` (`Project`), `ProjectApiKeyListResponse` (`ProjectApiKey`: `redacted_value`, `created_at`, `last_used_at`, `owner`; no scopes) |
 //!
 //! Proof of revocation: only HTTP 401 with `error.code = "invalid_api_key"` ("Incorrect API key
 //! provided") says the key is dead. A live key without the `api.model.read` scope is answered
@@ -50,6 +52,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::listing::{KeyListing, LIST_CONCURRENCY, ListKeys, ListedKey, bounded, follow_cursor};
 use super::{
     AuditEvent, KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport,
     Which, base_of, enc, hint_matches, one_of, setting,
@@ -74,6 +77,8 @@ pub struct OpenAiProvider {
     base: String,
     project: Option<String>,
     organization: Option<String>,
+    /// `settings.discover_projects = "all"`: discovery lists every project the admin key sees.
+    all_projects: bool,
     /// Key id → id of the service account that owns it, from every key object read.
     owners: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -85,10 +90,23 @@ struct ServiceAccountRef {
 }
 
 #[derive(Deserialize)]
+struct UserRef {
+    id: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Owner {
     #[serde(rename = "type")]
     kind: Option<String>,
+    user: Option<UserRef>,
     service_account: Option<ServiceAccountRef>,
+}
+
+/// `Project` (`list-projects`): only the id is read.
+#[derive(Deserialize)]
+struct Project {
+    id: String,
 }
 
 /// `ProjectApiKey.owner_project_access`: whether the key's owner still has effective access
@@ -376,6 +394,7 @@ impl OpenAiProvider {
             base: base_of(def, DEFAULT_BASE),
             project: setting(def, "project_id"),
             organization: setting(def, "organization"),
+            all_projects: setting(def, "discover_projects").as_deref() == Some("all"),
             owners: Arc::default(),
         }
     }
@@ -802,6 +821,124 @@ impl OpenAiProvider {
         Err(ProviderError::Malformed(format!(
             "the audit log did not end after {MAX_PAGES} pages"
         )))
+    }
+}
+
+impl ApiKey {
+    /// The key as discovery reports it. OpenAI reports no scopes for project keys.
+    fn listed(&self, project: &str) -> ListedKey {
+        let located = self.located();
+        let owner = self.owner.as_ref().and_then(|o| match o.kind.as_deref() {
+            Some("service_account") => o.service_account.as_ref().map(|sa| {
+                format!(
+                    "service account {} ({})",
+                    sa.name.as_deref().unwrap_or("unnamed"),
+                    sa.id
+                )
+            }),
+            _ => o
+                .user
+                .as_ref()
+                .and_then(|u| u.email.clone().or_else(|| u.id.clone())),
+        });
+        ListedKey {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            hint: self.redacted_value.clone(),
+            state: located.state,
+            created_at: self.created_at.and_then(|t| DateTime::from_timestamp(t, 0)),
+            last_used_at: self
+                .last_used_at
+                .and_then(|t| DateTime::from_timestamp(t, 0)),
+            owner,
+            within: Some(format!("project {project}")),
+            scopes: None,
+        }
+    }
+}
+
+impl OpenAiProvider {
+    fn projects_url(&self, after: Option<&str>) -> String {
+        let mut url = format!("{}/v1/organization/projects?limit={PAGE}", self.base);
+        if let Some(after) = after {
+            url.push_str(&format!("&after={}", enc(after)));
+        }
+        url
+    }
+}
+
+/// `list-projects` (active projects: archived ones are left out by default), then
+/// `list-project-api-keys` of each project with `owner_project_access=any`, every list
+/// followed by `after=<last_id>` while `has_more`. Projects are read concurrently.
+impl ListKeys for OpenAiProvider {
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        if self.all_projects {
+            return Ok(self.admin(RequestPlan::read(
+                "List every project the admin key sees, then the API keys of each",
+                "GET",
+                self.projects_url(None),
+            )));
+        }
+        let project = self.project()?;
+        Ok(self.admin(RequestPlan::read(
+            format!("List the API keys of project {project}"),
+            "GET",
+            self.keys_url(&project, None),
+        )))
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        let (projects, mut calls, scope) = if self.all_projects {
+            let (projects, pages) =
+                follow_cursor::<Project>(http, secrets, plan, |last| self.projects_url(Some(last)))
+                    .await?;
+            let n = projects.len();
+            (
+                projects.into_iter().map(|p| p.id).collect(),
+                pages,
+                format!("{n} projects the admin key sees (archived projects left out)"),
+            )
+        } else {
+            let project = self.project.clone().unwrap_or_default();
+            (vec![project.clone()], 0, format!("project {project}"))
+        };
+        let reads = projects.iter().map(|p| {
+            let encoded = enc(p);
+            let mut first = plan.clone();
+            first.summary = format!("List the API keys of project {p}");
+            first.url = self.keys_url(&encoded, None);
+            async move {
+                let read = follow_cursor::<ApiKey>(http, secrets, &first, |last| {
+                    self.keys_url(&encoded, Some(last))
+                })
+                .await;
+                (p, read)
+            }
+        });
+        let mut keys = Vec::new();
+        for (project, read) in bounded(LIST_CONCURRENCY, reads).await {
+            let (list, pages) = read?;
+            calls += pages;
+            for k in &list {
+                self.remember(k);
+            }
+            keys.extend(list.iter().map(|k| k.listed(project)));
+        }
+        Ok(KeyListing {
+            keys,
+            calls,
+            reports_scopes: false,
+            scope,
+            notes: vec![
+                "OpenAI does not report a project key's permissions: scopes are not compared"
+                    .into(),
+            ],
+        })
     }
 }
 

@@ -38,7 +38,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
-use super::{KeyState, ListedKey, LocatedKey, Op, OpOutput, Probe, ProviderError, Which, enc};
+use super::{
+    KeyListing, KeyState, ListKeys, ListedKey, LocatedKey, Op, OpOutput, Probe, ProviderError,
+    Which, enc,
+};
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::{ProviderDef, ProviderKind};
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
@@ -219,44 +222,6 @@ impl SendGridProvider {
             t.id = Some(key.api_key_id.clone());
             t.scopes = Some(scopes.clone());
         }
-    }
-
-    /// The plan that reads every key of the account (`inventory discover`).
-    pub fn list_plan(&self) -> RequestPlan {
-        self.admin(RequestPlan::read(
-            "List the account's API keys (names and ids)",
-            "GET",
-            self.list_url(),
-        ))
-    }
-
-    /// Every key of the account with its real scopes (one `GetApiKey` per key: the list has
-    /// names and ids only). Read-only.
-    pub async fn list(
-        &self,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<Vec<ListedKey>, ProviderError> {
-        let plan = self.list_plan();
-        let list: KeyList = http.send(&plan, secrets).await?.json()?;
-        let mut out = Vec::with_capacity(list.result.len());
-        for k in list.result {
-            let mut one = plan.clone();
-            one.url = self.key_url(&k.api_key_id);
-            one.summary = format!("Read the scopes of API key {}", k.api_key_id);
-            let scopes = match http.send(&one, secrets).await {
-                Ok(r) => r.json::<KeyDetail>()?.into_key(&k.api_key_id)?.scopes,
-                // Deleted between the list and this read.
-                Err(e) if e.kind() == FailureKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
-            };
-            out.push(ListedKey {
-                key: k.located(),
-                scopes,
-                owner: None,
-            });
-        }
-        Ok(out)
     }
 
     pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
@@ -464,6 +429,67 @@ impl SendGridProvider {
                 })
             }
         }
+    }
+}
+
+/// `inventory discover`: every key of the account with its real scopes (one `GetApiKey` per
+/// key: the list has names and ids only). Read-only.
+impl ListKeys for SendGridProvider {
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        Ok(self.admin(RequestPlan::read(
+            "List the account's API keys (names and ids), then read each key's scopes",
+            "GET",
+            self.list_url(),
+        )))
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        let list: KeyList = http.send(plan, secrets).await?.json()?;
+        let reads = list.result.iter().map(|k| async move {
+            let mut one = plan.clone();
+            one.url = self.key_url(&k.api_key_id);
+            one.summary = format!("Read the scopes of API key {}", k.api_key_id);
+            match http.send(&one, secrets).await {
+                Ok(r) => Ok(Some(r.json::<KeyDetail>()?.into_key(&k.api_key_id)?)),
+                // Deleted between the list and this read.
+                Err(e) if e.kind() == FailureKind::NotFound => Ok(None),
+                Err(e) => Err(ProviderError::from(e)),
+            }
+        });
+        let details = super::listing::bounded(super::listing::LIST_CONCURRENCY, reads).await;
+        let calls = u32::try_from(details.len() + 1).unwrap_or(u32::MAX);
+        let mut keys = Vec::with_capacity(details.len());
+        for d in details {
+            if let Some(k) = d? {
+                keys.push(ListedKey {
+                    id: k.api_key_id.clone(),
+                    name: k.name.clone(),
+                    // SendGrid shows nothing of a value; the id is its middle part.
+                    hint: None,
+                    state: KeyState::Active,
+                    created_at: None,
+                    last_used_at: None,
+                    owner: None,
+                    within: self.on_behalf_of.as_ref().map(|s| format!("subuser {s}")),
+                    scopes: k.scopes,
+                });
+            }
+        }
+        Ok(KeyListing {
+            keys,
+            calls,
+            reports_scopes: true,
+            scope: match &self.on_behalf_of {
+                Some(s) => format!("subuser {s}"),
+                None => "the account".into(),
+            },
+            notes: vec!["SendGrid lists no creation or last-use time for API keys".into()],
+        })
     }
 }
 

@@ -124,7 +124,7 @@ impl Ctx {
             && run.facts.new_version.is_none()
             && run.bag.new_key.is_none()
             && run.session.status_of(StepId::Redeploy, Action::Create) == Some(Status::Done);
-        if !lost || !run.session.reopen(StepId::Redeploy, Action::Create) {
+        if !lost || !run.session.reopen_from(StepId::Redeploy, Action::Create) {
             return Ok(());
         }
         // A pasted replacement is simply asked for again.
@@ -1007,6 +1007,21 @@ impl Ctx {
                 retryable: true,
             });
         };
+        if self.params.purpose == super::engine::Purpose::Rotation
+            && !self.params.dry_run
+            && run.store.is_some()
+            && run.facts.new_version.is_none()
+        {
+            // A rotation revokes only once the store serves the replacement: otherwise the
+            // agents still read the old key (a restore was begun, or nothing was stored).
+            return Err(Failure::Failed {
+                error: format!(
+                    "{step}: the store does not serve a replacement; revoking the old key would break its agents"
+                ),
+                status: None,
+                retryable: false,
+            });
+        }
         if let Some(OpOutput::Revoked { already }) = self
             .provider_call(run, step, Action::Revoke, Op::Revoke { id }, gate, sink)
             .await?
@@ -1619,6 +1634,18 @@ impl Ctx {
             ));
         };
         let key = run.key.id.clone();
+        // Recorded before anything is sent: a resume after a crash here must treat the
+        // replacement as no longer served (see `replay`).
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::StoreWrite,
+            json!({
+                "restore_intent": true,
+                "text": format!("putting version {old} back as the one agents read"),
+            }),
+        )?;
         if store.has_stages() {
             if run.facts.promoted {
                 let promoted = self
@@ -1699,7 +1726,7 @@ impl Ctx {
     /// After a restore the replacement is stored but not served: it is an orphan to revoke,
     /// never a write to adopt (which is what a sent write with no known version means to
     /// `recover_pending` and to the store read before cleanup).
-    fn forget_replacement(run: &mut KeyRun) {
+    pub(super) fn forget_replacement(run: &mut KeyRun) {
         run.facts.new_version = None;
         run.facts.promoted = false;
         run.facts.store_write_sent = false;

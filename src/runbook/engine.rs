@@ -513,8 +513,24 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
                     run.facts.upsert_intent(i);
                 }
             }
+            // A restore after a failed rotation, begun or done: the replacement is no longer
+            // what the agents read.
+            ("evidence", _, Some(Action::StoreWrite))
+                if e.data.get("restore_intent").is_some() || e.data["restored"] == true =>
+            {
+                Ctx::forget_replacement(run);
+                if let Some(v) = e
+                    .data
+                    .get("version")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .filter(|_| e.data["restored"] == true)
+                {
+                    run.facts.old_version = Some(v);
+                }
+            }
             ("request_sent", _, Some(action)) => match action {
                 Action::Create => run.facts.create_sent = true,
+                Action::Disable => run.facts.disable_sent = true,
                 Action::Revoke => run.facts.revoke_sent = true,
                 Action::StoreWrite => run.facts.store_write_sent = true,
                 _ => {}

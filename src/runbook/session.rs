@@ -243,23 +243,25 @@ impl Session {
             .map(|(_, st)| *st)
     }
 
-    /// Offer a finished action again (its result was lost with an interrupted process).
-    /// Only within a step that is not finished.
-    pub fn reopen(&mut self, step: StepId, action: Action) -> bool {
+    /// Run `action` and everything after it in `step` again (the step too, if it had
+    /// finished): a replacement that must be made anew needs storing, reading back, verifying
+    /// and promoting anew. A step the operator skipped stays skipped.
+    pub fn reopen_from(&mut self, step: StepId, action: Action) -> bool {
         let Some(s) = self
             .steps
             .iter_mut()
-            .find(|s| s.id == step && !matches!(s.status, Status::Done | Status::Skipped))
+            .find(|s| s.id == step && s.status != Status::Skipped)
         else {
             return false;
         };
-        match s.actions.iter_mut().find(|(a, _)| *a == action) {
-            Some(a) => {
-                a.1 = Status::Pending;
-                true
-            }
-            None => false,
+        let Some(at) = s.actions.iter().position(|(a, _)| *a == action) else {
+            return false;
+        };
+        for a in &mut s.actions[at..] {
+            a.1 = Status::Pending;
         }
+        s.status = Status::Pending;
+        true
     }
 
     pub fn replay_step_finished(&mut self, step: StepId) {

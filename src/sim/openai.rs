@@ -5,6 +5,7 @@
 //! | method and path | auth | answer |
 //! |---|---|---|
 //! | `GET /v1/models` | a project or service-account key | model list; 401 `invalid_api_key` for a deleted or unknown key; 401 with `code: null` and "You have insufficient permissions for this operation. Missing scopes: api.model.read." for a live key restricted from reading models (as OpenAI answers) |
+//! | `GET /v1/organization/projects?limit=&after=&include_archived=` | admin | `{object:"list", data, first_id, last_id, has_more}` of `organization.project` (`list-projects`) |
 //! | `GET /v1/organization/projects/{p}/api_keys?limit=&after=&owner_project_access=` | admin | `{object:"list", data, first_id, last_id, has_more}`; keys whose owner lost project access only with `owner_project_access=inactive\|any` |
 //! | `GET /v1/organization/projects/{p}/api_keys/{id}` | admin | `organization.project.api_key`, or 404 |
 //! | `DELETE /v1/organization/projects/{p}/api_keys/{id}` | admin | `organization.project.api_key.deleted`; 400 when the key belongs to a service account (as the spec says); 404 |
@@ -67,6 +68,8 @@ pub struct OpenAiKey {
     pub owner_has_access: bool,
     /// Restricted from reading models: `/v1/models` answers 401 (no code) although the key is live.
     pub restricted: bool,
+    /// `last_used_at` (Unix seconds), when the key was used.
+    pub last_used_at: Option<i64>,
 }
 
 impl OpenAiKey {
@@ -315,6 +318,7 @@ impl OpenAiSim {
         let observer = Observer::with_style(ErrorStyle::OpenAi);
         let router = Router::new()
             .route("/v1/models", get(models))
+            .route("/v1/organization/projects", get(list_projects))
             .route(
                 "/v1/organization/projects/{project}/api_keys",
                 get(list_keys),
@@ -404,6 +408,24 @@ impl OpenAiSim {
         self.with(|s| {
             if let Some(k) = s.keys.iter_mut().find(|k| k.id == key_id) {
                 k.owner_has_access = has_access;
+            }
+        });
+    }
+
+    /// Record that a key was last used at this time.
+    pub fn set_last_used(&self, key_id: &str, at: DateTime<Utc>) {
+        self.with(|s| {
+            if let Some(k) = s.keys.iter_mut().find(|k| k.id == key_id) {
+                k.last_used_at = Some(at.timestamp());
+            }
+        });
+    }
+
+    /// Delete a key as the dashboard would (it disappears from every list).
+    pub fn remove_key(&self, key_id: &str) {
+        self.with(|s| {
+            if let Some(k) = s.keys.iter_mut().find(|k| k.id == key_id) {
+                k.deleted = true;
             }
         });
     }
@@ -502,6 +524,7 @@ fn new_key(s: &mut OaState, project: &str, name: &str, value: String, owner: Key
         deleted: false,
         owner_has_access: true,
         restricted: false,
+        last_used_at: None,
     });
     id
 }
@@ -621,7 +644,7 @@ fn key_object(s: &OaState, k: &OpenAiKey) -> Value {
         "redacted_value": redacted(&k.value),
         "name": k.name,
         "created_at": k.created_at,
-        "last_used_at": null,
+        "last_used_at": k.last_used_at,
         "id": k.id,
         "owner_project_access": if k.owner_has_access { "active" } else { "inactive" },
         "owner": owner,
@@ -637,27 +660,61 @@ fn sa_object(a: &ServiceAccount) -> Value {
 
 /// One page of a list paginated by `after=<id>`.
 fn list_page(items: Vec<(String, Value)>, params: &Params) -> Response {
+    let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+    lazy_page(&ids, params, |i| items[i].1.clone())
+}
+
+/// One page of a list paginated by `after=<id>`, rendering only the objects on the page (a
+/// project of 10,000 keys is listed without building 10,000 objects per page).
+fn lazy_page(ids: &[&str], params: &Params, object: impl Fn(usize) -> Value) -> Response {
     let limit = match params.limit(20, 100) {
         Ok(l) => l,
         Err(m) => return bad_request(&m),
     };
     let start = match params.get("after") {
-        Some(after) => match items.iter().position(|(id, _)| id == after) {
+        Some(after) => match ids.iter().position(|id| *id == after) {
             Some(i) => i + 1,
             None => return bad_request(&format!("Invalid 'after': no object with id '{after}'.")),
         },
         None => 0,
     };
-    let page: Vec<&(String, Value)> = items.iter().skip(start).take(limit).collect();
-    let has_more = start + page.len() < items.len();
+    let end = (start + limit).min(ids.len());
+    let page = start.min(end)..end;
+    let has_more = end < ids.len();
     Json(json!({
         "object": "list",
-        "data": page.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
-        "first_id": page.first().map(|(id, _)| id.clone()),
-        "last_id": page.last().map(|(id, _)| id.clone()),
+        "data": page.clone().map(&object).collect::<Vec<_>>(),
+        "first_id": ids.get(page.start).filter(|_| !page.is_empty()),
+        "last_id": page.end.checked_sub(1).filter(|_| !page.is_empty()).and_then(|i| ids.get(i)),
         "has_more": has_more,
     }))
     .into_response()
+}
+
+/// `list-projects`: the organization's projects (archived ones only with
+/// `include_archived=true`; this simulator archives none).
+async fn list_projects(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Some(r) = admin(&state, &headers) {
+        return r;
+    }
+    let params = Params::parse(q);
+    if let Some(v) = params.get("include_archived")
+        && !matches!(v, "true" | "false")
+    {
+        return bad_request("Invalid 'include_archived': expected a boolean.");
+    }
+    let s = lock(&state);
+    let ids: Vec<&str> = s.projects.iter().map(String::as_str).collect();
+    lazy_page(&ids, &params, |i| {
+        json!({
+            "id": ids[i], "object": "organization.project", "name": ids[i],
+            "created_at": 1_711_471_533, "archived_at": null, "status": "active",
+        })
+    })
 }
 
 async fn models(State(state): State<Shared>, headers: HeaderMap) -> Response {
@@ -709,7 +766,7 @@ async fn list_keys(
     if !matches!(access, "active" | "inactive" | "any") {
         return bad_request("Invalid 'owner_project_access': expected active, inactive or any.");
     }
-    let items = s
+    let keys: Vec<&OpenAiKey> = s
         .keys
         .iter()
         .filter(|k| !k.deleted && k.project == p)
@@ -718,9 +775,9 @@ async fn list_keys(
             "inactive" => !k.owner_has_access,
             _ => true,
         })
-        .map(|k| (k.id.clone(), key_object(&s, k)))
         .collect();
-    list_page(items, &params)
+    let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+    lazy_page(&ids, &params, |i| key_object(&s, keys[i]))
 }
 
 async fn get_key(

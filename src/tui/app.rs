@@ -340,6 +340,8 @@ pub struct App {
     paste: Zeroizing<String>,
     pub start: Option<StartDialog>,
     pub abort_confirm: bool,
+    /// `q` during an incident: once the abort it asked for has stopped the run, quit.
+    pub quit_after_run: bool,
     pub now: DateTime<Utc>,
     pub today: NaiveDate,
     pub notice: Option<String>,
@@ -437,6 +439,7 @@ impl App {
             paste: Zeroizing::new(String::new()),
             start: None,
             abort_confirm: false,
+            quit_after_run: false,
             now,
             today,
             notice: None,
@@ -673,6 +676,7 @@ impl App {
                 }
                 Action::No => {
                     self.abort_confirm = false;
+                    self.quit_after_run = false;
                     Vec::new()
                 }
                 _ => Vec::new(),
@@ -986,16 +990,21 @@ impl App {
         match (&self.screen, action) {
             (_, Action::Quit) => {
                 if self.running {
-                    self.notice = Some(
-                        "an incident is running: Ctrl-C asks to abort it; q quits once it ends"
-                            .into(),
-                    );
-                    return Vec::new();
+                    // Asks first: yes stops the incident at the next action boundary (it
+                    // stays resumable), and the console closes once it has stopped.
+                    self.quit_after_run = true;
+                    return self.interrupt();
                 }
                 self.quit = true;
                 vec![Effect::Quit]
             }
-            (Screen::Inventory, Action::Back) => Vec::new(),
+            (Screen::Inventory, Action::Back) => {
+                if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.refilter();
+                }
+                Vec::new()
+            }
             (_, Action::Back) => {
                 self.go_back();
                 Vec::new()
@@ -1156,6 +1165,10 @@ impl App {
             AppEvent::RunFailed(msg) => {
                 self.running = false;
                 self.prompt = None;
+                if self.quit_after_run {
+                    self.quit = true;
+                    return vec![Effect::Quit];
+                }
                 if let Some(r) = self.run.as_mut() {
                     r.error = Some(msg.clone());
                 }
@@ -1165,6 +1178,10 @@ impl App {
                 self.running = false;
                 self.prompt = None;
                 self.abort_confirm = false;
+                if self.quit_after_run {
+                    self.quit = true;
+                    return vec![Effect::Quit];
+                }
                 return vec![Effect::RefreshIncidents];
             }
             AppEvent::Resize => {}

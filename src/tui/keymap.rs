@@ -38,14 +38,16 @@ pub fn bindings(mode: Mode) -> &'static [(&'static str, &'static str, Action)] {
             ("d", "start a drill on the selected key", StartDrill),
             ("I", "incidents and drills", ShowIncidents),
             ("?", "this help", Help),
-            ("q", "quit", Quit),
+            ("Esc", "clear the filter", Back),
+            ("q", "quit (asks first while an incident runs)", Quit),
         ],
         Mode::Key => &[
             ("i", "start an incident on this key", StartIncident),
             ("d", "start a drill on this key", StartDrill),
             ("I", "incidents and drills", ShowIncidents),
             ("?", "this help", Help),
-            ("q/Esc", "back", Back),
+            ("Esc", "back", Back),
+            ("q", "quit", Quit),
         ],
         Mode::Incident => &[
             ("a", "audit view: usage chart and findings", ToggleAudit),
@@ -55,14 +57,16 @@ pub fn bindings(mode: Mode) -> &'static [(&'static str, &'static str, Action)] {
                 Interrupt,
             ),
             ("?", "this help", Help),
-            ("q/Esc", "back (the incident keeps running)", Back),
+            ("Esc", "back (the incident keeps running)", Back),
+            ("q", "quit (asks first while the incident runs)", Quit),
         ],
         Mode::Incidents => &[
             ("↑/k ↓/j", "move", Down),
             ("Enter", "open", Open),
             ("r", "resume an interrupted incident", Resume),
             ("?", "this help", Help),
-            ("q/Esc", "back", Back),
+            ("Esc", "back", Back),
+            ("q", "quit", Quit),
         ],
         Mode::Text => &[
             ("Enter", "submit", Submit),
@@ -121,9 +125,9 @@ pub fn map(mode: Mode, key: KeyEvent) -> Option<Action> {
         },
         _ => {
             let common = match key.code {
-                KeyCode::Char('q') | KeyCode::Esc => {
-                    Some(if mode == Mode::Inventory { Quit } else { Back })
-                }
+                // Esc only ever backs out (or clears the filter); q is the one way out.
+                KeyCode::Esc => Some(Back),
+                KeyCode::Char('q') => Some(Quit),
                 KeyCode::Char('?') => Some(Help),
                 KeyCode::Up | KeyCode::Char('k') => Some(Up),
                 KeyCode::Down | KeyCode::Char('j') => Some(Down),

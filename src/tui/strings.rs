@@ -17,4 +17,5 @@ pub const FAILED_HINT: &str = "r retry · s skip (with a reason) · l leave fail
 pub const SKIP_REASON: &str = "Why skip this action? (recorded) then Enter:";
 pub const ABORT_CONFIRM: &str =
     "Abort the incident after the current call? It stays resumable. y abort · n continue";
+pub const QUIT_CONFIRM: &str = "Quit? The incident stops after the current call and stays resumable (`keyfire incident resume`). y quit · n continue";
 pub const START_TITLE: &str = " Start ";

@@ -39,6 +39,7 @@ fn expect() -> Expectations {
             ],
             start: NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
             end: NaiveTime::from_hms_opt(20, 0, 0).unwrap(),
+            timezone: None,
         }],
         volume_factor: 3.0,
         auth_failure_threshold: 10,
@@ -172,6 +173,83 @@ fn off_hours_fires_at_night_and_on_weekends() {
         saturday.findings
     );
     assert_eq!(saturday.findings.len(), 1, "{:?}", saturday.findings);
+}
+
+/// Active hours are read on the agents' wall clock: 09:00 in Berlin is 07:00 UTC in summer and
+/// 08:00 UTC in winter, and an agent may name its own zone over the policy's.
+#[test]
+fn off_hours_follow_the_agents_time_zone_across_daylight_saving_time() {
+    let inv = keyfire::inventory::load_str(
+        std::path::Path::new("inventory.toml"),
+        r#"schema = 1
+[policy]
+timezone = "Europe/Berlin"
+
+[[providers]]
+id = "p"
+kind = "fake"
+base_url = "http://127.0.0.1:9"
+admin_credential = "env:UNUSED"
+
+[[agents]]
+id = "berlin"
+active_hours = { days = "mon-fri", start = "09:00", end = "17:00" }
+
+[[agents]]
+id = "new-york"
+active_hours = { days = "mon-fri", start = "09:00", end = "17:00", timezone = "America/New_York" }
+
+[[keys]]
+id = "k-berlin"
+agents = ["berlin"]
+provider = "p"
+provider_key_id = "key-1"
+
+[[keys]]
+id = "k-new-york"
+agents = ["new-york"]
+provider = "p"
+provider_key_id = "key-2"
+"#,
+    )
+    .unwrap();
+    let hours = |key: &str| {
+        let e = keyfire::audit::expectations(&inv, inv.key(key).unwrap());
+        assert_eq!(e.active_hours.len(), 1);
+        e.active_hours[0].clone()
+    };
+    let at = |y, m, d, h, min| Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap();
+    let berlin = hours("k-berlin");
+    let utc = chrono_tz::Tz::UTC;
+    // Wednesday 1 July 2026, CEST (UTC+2): 07:30 UTC is 09:30 in Berlin.
+    assert!(berlin.contains_at(at(2026, 7, 1, 7, 30), utc));
+    // Tuesday 1 December 2026, CET (UTC+1): 07:30 UTC is 08:30 in Berlin, before the start.
+    assert!(!berlin.contains_at(at(2026, 12, 1, 7, 30), utc));
+    assert!(berlin.contains_at(at(2026, 12, 1, 8, 30), utc));
+    // Friday 16:30 in Berlin is in; Saturday 00:30 in Berlin (Friday 22:30 UTC) is not.
+    assert!(berlin.contains_at(at(2026, 12, 4, 15, 30), utc));
+    assert!(!berlin.contains_at(at(2026, 12, 4, 23, 30), utc));
+    let new_york = hours("k-new-york");
+    // 14:00 UTC is 09:00 in New York in winter (EST, UTC-5), 10:00 in summer (EDT).
+    assert!(new_york.contains_at(at(2026, 12, 1, 14, 0), utc));
+    assert!(!new_york.contains_at(at(2026, 12, 1, 13, 30), utc));
+    assert!(new_york.contains_at(at(2026, 7, 1, 13, 30), utc));
+
+    // The finding names the agents' wall-clock time and UTC.
+    let mut eval = Evaluator::new(
+        window(),
+        keyfire::audit::expectations(&inv, inv.key("k-berlin").unwrap()),
+    );
+    eval.source(gateway());
+    eval.feed(&req(t(15, 3), "203.0.113.7", 200, "gpt-4o-mini"));
+    let s = eval.finish();
+    let off = s.rules.iter().find(|r| r.rule == "off_hours").unwrap();
+    assert_eq!(off.status, RuleStatus::Findings);
+    assert!(
+        off.findings[0].contains("04:00:00 CET (2026-11-17 03:00:00Z)"),
+        "{:?}",
+        off.findings
+    );
 }
 
 #[test]

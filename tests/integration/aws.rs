@@ -1164,5 +1164,14 @@ fn a_rotation_failing_after_promotion_moves_awscurrent_back_and_deletes_the_repl
         "{:?}",
         restored.iter().map(|e| &e.data).collect::<Vec<_>>()
     );
-    f.assert_no_leak(&[&out], &[]);
+    // Finished later with a fresh replacement, stored and promoted anew.
+    let resumed = f.run(&["rotate", "--resume", &id, "--yes"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stdout(&resumed));
+    let keys = f.agent_keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_ne!(keys[0].0, f.old.access_key_id, "the old key is gone");
+    let (value, version, _) = f.secret();
+    assert_ne!(version, old_version);
+    assert!(value.contains(&keys[0].0), "AWSCURRENT holds the live key");
+    f.assert_no_leak(&[&out, &resumed], &[]);
 }

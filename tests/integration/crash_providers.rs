@@ -245,9 +245,9 @@ fn live_replacements(env: &LlmEnv) -> Vec<String> {
 #[test]
 fn rotation_failing_after_storing_restores_the_previous_version_and_revokes_the_replacement() {
     let env = LlmEnv::openai();
-    // Every authentication with a key fails: the old key is not used before the replacement
-    // is verified, so this refuses exactly the new key's verification.
-    env.inject(Fault::fail("GET", "/v1/models", 401, 1000));
+    // The replacement's verification (five tries) is refused; the old key is not used
+    // before it, so nothing else sees the fault.
+    env.inject(Fault::fail("GET", "/v1/models", 401, 5));
     let out = env.run(&["rotate", KEY, "--yes"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert_eq!(
@@ -283,6 +283,14 @@ fn rotation_failing_after_storing_restores_the_previous_version_and_revokes_the_
         !restored.iter().any(|e| e.get("both_keys_live").is_some()),
         "{restored:?}"
     );
+    // The failed rotation is finished later with a fresh replacement.
+    let resumed = env.run(&["rotate", "--resume", &id, "--yes"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stdout(&resumed));
+    assert!(!env.accepts(&env.canaries.old_key), "the old key is dead");
+    let live = live_replacements(&env);
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(env.vault.value(PATH, "value", None), Some(live[0].clone()));
+    assert_eq!(env.vault.version(PATH), 4);
 }
 
 /// When the store refuses the restore (here every write after the replacement's fails), both

@@ -124,6 +124,8 @@ impl Drop for Proc {
 pub struct Moto {
     _proc: Proc,
     pub port: u16,
+    /// Where moto's request recorder writes, once [`Moto::start_recording`] switched it on.
+    recording: tempfile::TempDir,
 }
 
 impl Moto {
@@ -137,8 +139,13 @@ impl Moto {
             return None;
         };
         let port = free_port();
+        let recording = tempfile::tempdir().expect("tempdir");
         let mut child = Command::new(bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env(
+                "MOTO_RECORDER_FILEPATH",
+                recording.path().join("requests.jsonl"),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -148,11 +155,53 @@ impl Moto {
         Some(Self {
             _proc: Proc(child),
             port,
+            recording,
         })
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// From now on moto records every request it receives (its `moto-api/recorder`).
+    pub fn start_recording(&self) {
+        let (status, body) = http(
+            self.port,
+            "POST",
+            "/moto-api/recorder/start-recording",
+            &[],
+            "",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "start-recording: {body}");
+    }
+
+    /// The AWS query-API `Action` of every request recorded since [`Moto::start_recording`].
+    pub fn recorded_actions(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let decode = |b: &str| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let text = std::fs::read_to_string(self.recording.path().join("requests.jsonl"))
+            .unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+                let body = entry["body"].as_str().unwrap_or("");
+                let body = if entry["body_encoded"] == true {
+                    decode(body)
+                } else {
+                    body.to_string()
+                };
+                url::form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "Action")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_else(|| format!("{} {}", entry["method"], entry["url"]))
+            })
+            .collect()
     }
 
     /// From now on moto checks every SigV4 signature against the IAM keys it holds (and IAM

@@ -19,6 +19,7 @@ mod contract;
 mod crash;
 mod crash_providers;
 mod demo;
+mod discover;
 mod engine;
 mod keyring;
 mod leaks;

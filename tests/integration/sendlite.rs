@@ -277,9 +277,14 @@ fn sendgrid_real_scopes_make_a_scope_beyond_needs_finding_the_inventory_hides() 
     };
     let http = keyfire::http::Http::new(true, keyfire::secret::Redactor::new()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listed = rt.block_on(provider.list(&http, &bag)).unwrap();
+    use keyfire::provider::ListKeys;
+    let plan = provider.list_plan().unwrap();
+    let listed = rt
+        .block_on(provider.list_keys(&plan, &http, &bag))
+        .unwrap()
+        .keys;
     assert_eq!(listed.len(), 2, "the admin key and the mailer");
-    let mailer = listed.iter().find(|k| k.key.id == id).unwrap();
+    let mailer = listed.iter().find(|k| k.id == id).unwrap();
     assert_eq!(
         mailer.scopes.as_deref(),
         Some(
@@ -315,7 +320,7 @@ fn sendgrid_real_scopes_make_a_scope_beyond_needs_finding_the_inventory_hides() 
     );
     let real: std::collections::HashMap<String, Vec<String>> = listed
         .iter()
-        .filter(|k| k.key.id == id)
+        .filter(|k| k.id == id)
         .map(|k| ("mailer".to_string(), k.scopes.clone().unwrap_or_default()))
         .collect();
     let found = keyfire::inventory::lint::scope_beyond_needs_at_provider(&inv, &real);
@@ -323,6 +328,38 @@ fn sendgrid_real_scopes_make_a_scope_beyond_needs_finding_the_inventory_hides() 
     assert_eq!(
         found[0].message.to_string(),
         "scopes beyond what the agents need: marketing.contacts.read"
+    );
+
+    // The same through `inventory lint --online`, which reads SendGrid's answer itself.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyfire"))
+        .args(["inventory", "lint", "--online", "--json"])
+        .env("KEYFIRE_INVENTORY", &path)
+        .env("KEYFIRE_DATA_DIR", dir.path().join("data"))
+        .env("KF_TEST_UNUSED", ADMIN)
+        .env_remove("KEYFIRE_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}\n{}", stderr(&out)));
+    let online: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "scope-beyond-needs")
+        .collect();
+    assert_eq!(online.len(), 1, "{text}");
+    assert!(
+        online[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("marketing.contacts.read"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&ADMIN[4..ADMIN.len() - 4]),
+        "no secret in the output"
     );
 }
 
@@ -348,9 +385,14 @@ fn litellm_lists_every_virtual_key_across_pages_with_models_and_owner() {
     };
     let http = keyfire::http::Http::new(true, keyfire::secret::Redactor::new()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listed = rt.block_on(provider.list(&http, &bag)).unwrap();
+    use keyfire::provider::ListKeys;
+    let plan = provider.list_plan().unwrap();
+    let listed = rt
+        .block_on(provider.list_keys(&plan, &http, &bag))
+        .unwrap()
+        .keys;
     assert_eq!(listed.len(), 230);
-    let ids: std::collections::BTreeSet<_> = listed.iter().map(|k| k.key.id.clone()).collect();
+    let ids: std::collections::BTreeSet<_> = listed.iter().map(|k| k.id.clone()).collect();
     assert_eq!(ids.len(), 230, "no key twice");
     assert!(
         listed

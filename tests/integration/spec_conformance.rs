@@ -53,6 +53,8 @@ const PROJECT: &str = "proj_keyfire";
 
 /// Schemas of the objects keyfire reads, held to their declared fields.
 const STRICT: &[&str] = &[
+    "ProjectListResponse",
+    "Project",
     "ProjectApiKey",
     "ProjectApiKeyListResponse",
     "ProjectApiKeyOwnerUser",
@@ -344,6 +346,33 @@ fn openai_requests_and_simulator_answers_follow_the_openapi_document() {
         }
     });
 
+    // `inventory discover`'s listing too: every project the admin key sees, then their keys.
+    sim.add_project("proj_other");
+    sim.add_user_key(
+        "proj_other",
+        "stray",
+        "sk-proj-otherproject0000abcdefghijklmnop",
+    );
+    let lister = AnyProvider::from_def(&ProviderDef {
+        id: "openai".into(),
+        kind: ProviderKind::OpenAi,
+        admin_credential: None,
+        base_url: Some(sim.base_url()),
+        settings: json!({ "project_id": PROJECT, "discover_projects": "all" })
+            .as_object()
+            .cloned()
+            .unwrap(),
+        origin: Origin { file: 0, line: 1 },
+    });
+    let plan = lister.list_plan().unwrap();
+    let listing = rt.block_on(lister.list_keys(&plan, &client, &bag)).unwrap();
+    assert!(
+        listing
+            .keys
+            .iter()
+            .any(|k| k.within.as_deref() == Some("project proj_other"))
+    );
+
     // Every request keyfire sent is a documented operation with documented parameters.
     let requests = sim.requests();
     let mut usage_read = BTreeSet::new();
@@ -406,6 +435,7 @@ fn openai_requests_and_simulator_answers_follow_the_openapi_document() {
     }
     for must in [
         "/models",
+        "/organization/projects",
         "/organization/projects/{project_id}/api_keys",
         "/organization/usage/completions",
         "/organization/usage/web_search_calls",

@@ -285,8 +285,15 @@ fn key(c: char) -> KeyEvent {
 #[test]
 fn keys_map_to_named_actions_per_mode() {
     use keyfire::tui::keymap::{Mode, map};
-    assert_eq!(map(Mode::Inventory, key('q')), Some(Action::Quit));
-    assert_eq!(map(Mode::Key, key('q')), Some(Action::Back));
+    let esc = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
+    for mode in [Mode::Inventory, Mode::Key, Mode::Incident, Mode::Incidents] {
+        assert_eq!(map(mode, key('q')), Some(Action::Quit), "{mode:?}");
+        assert_eq!(
+            map(mode, esc),
+            Some(Action::Back),
+            "Esc never quits ({mode:?})"
+        );
+    }
     assert_eq!(map(Mode::Inventory, key('/')), Some(Action::FilterStart));
     assert_eq!(
         map(Mode::Text, key('q')),
@@ -376,10 +383,34 @@ fn start_dialog_chooses_drill_or_incident_and_order() {
         other => panic!("{other:?}"),
     }
     assert_eq!(a.screen, Screen::Incident);
+    // q asks first; "no" keeps the incident and the console.
+    assert!(a.update(Action::Quit).is_empty());
     assert!(
-        a.update(Action::Quit).is_empty(),
-        "no quitting while an incident runs"
+        a.abort_confirm && a.quit_after_run,
+        "q asks before quitting"
     );
+    assert!(a.update(Action::No).is_empty());
+    assert!(!a.abort_confirm && !a.quit);
+    // "yes" stops the incident at the next boundary; the console quits once it has stopped.
+    a.update(Action::Quit);
+    let effects = a.update(Action::Yes);
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::RequestAbort)),
+        "{effects:?}"
+    );
+    assert!(!a.quit, "not before the incident has stopped");
+    let effects = a.on_event(AppEvent::RunFinished);
+    assert!(matches!(effects.as_slice(), [Effect::Quit]), "{effects:?}");
+    assert!(a.quit);
+}
+
+#[test]
+fn esc_on_the_inventory_clears_the_filter_and_never_quits() {
+    let mut a = app();
+    a.filter = "support".into();
+    a.update(Action::Back);
+    assert!(a.filter.is_empty());
+    assert!(a.update(Action::Back).is_empty());
     assert!(!a.quit);
 }
 

@@ -152,9 +152,12 @@ fn console_drill_from_filter_to_quit_restores_the_terminal() {
         env.api.requests().iter().all(|r| !r.is_write()),
         "the console's drill sent no write"
     );
-    t.keys(&["q"]);
+    // Esc backs out screen by screen and never quits; q quits.
+    t.keys(&["Escape"]);
     t.wait_for("Blast radius");
-    t.keys(&["q"]);
+    t.keys(&["Escape"]);
+    t.wait_for("Inventory");
+    t.keys(&["Escape", "Escape"]);
     t.wait_for("Inventory");
     t.keys(&["q"]);
     let end = t.wait_for("EXITED rc=0");
@@ -224,6 +227,6 @@ fn console_live_incident_with_a_pasted_replacement_never_shows_it() {
             "the pasted secret appeared on screen:\n{screen}"
         );
     }
-    t.keys(&["q", "q"]);
+    t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
 }

@@ -72,15 +72,12 @@ pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
         popup(f, area, strings::START_TITLE, lines, 64, 10, theme);
     }
     if app.abort_confirm {
-        popup(
-            f,
-            area,
-            " Abort? ",
-            vec![Line::from(strings::ABORT_CONFIRM)],
-            60,
-            5,
-            theme,
-        );
+        let (title, text) = if app.quit_after_run {
+            (" Quit? ", strings::QUIT_CONFIRM)
+        } else {
+            (" Abort? ", strings::ABORT_CONFIRM)
+        };
+        popup(f, area, title, vec![Line::from(text)], 60, 5, theme);
     }
     if app.help {
         render_help(app, theme, f, area);
