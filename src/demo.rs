@@ -15,8 +15,9 @@ use crate::provider::UsageBucket;
 use crate::runbook::{Runbook, RunbookError, Setup};
 use crate::secret::Secret;
 use crate::sim::anthropic::AnthropicSim;
+use crate::sim::infisical::InfisicalSim;
 use crate::sim::openai::OpenAiSim;
-use crate::sim::{FakeApi, LiteLlmSim, SendGridSim, token};
+use crate::sim::{FakeApi, LiteLlmSim, Receiver, Reply, SendGridSim, token};
 use crate::store::MemoryStore;
 
 pub const INVENTORY: &str = include_str!("../assets/demo/inventory.toml");
@@ -53,7 +54,19 @@ pub struct Training {
     pub values: HashMap<String, Secret>,
     /// The secrets manager the training agents read their keys from.
     pub vault: MemoryStore,
+    /// Planted: a repository whose history holds a committed `.env` with the scenario key
+    /// (removed by a later commit, as people do), for `keyfire scan --git`. `None` when `git`
+    /// is not installed.
+    pub repo: Option<PathBuf>,
+    /// A loopback Infisical (self-hosted style) holding one agent's key: the research
+    /// agent's gateway key, at `/agents/research/GATEWAY_KEY`.
+    pub infisical: InfisicalSim,
+    /// The on-call channel's stand-in (a Slack incoming webhook on loopback).
+    pub oncall: Receiver,
 }
+
+/// The Infisical project and environment of the training environment.
+const INFISICAL_PROJECT: &str = "training-project";
 
 /// Twenty-one days of usage: a quiet baseline, then the last two days at forty times that.
 pub fn planted_usage() -> Vec<UsageBucket> {
@@ -105,6 +118,7 @@ impl Training {
         let gateway = FakeApi::start()?;
         let sendgrid = SendGridSim::start()?;
         let litellm = LiteLlmSim::start()?;
+        let oncall = Receiver::start(Reply::Slack)?;
         openai.add_project(PROJECT);
         let dir =
             std::env::temp_dir().join(format!("keyfire-demo-{}-{}", std::process::id(), token(6)));
@@ -121,6 +135,20 @@ impl Training {
             "admin/anthropic",
             "value",
             Secret::new(format!("sk-ant-admin01-{}", token(40))),
+        );
+        let infisical_client = format!("training-identity-{}", token(8));
+        let infisical_secret = token(40);
+        let infisical = InfisicalSim::start(
+            &infisical_client,
+            &infisical_secret,
+            INFISICAL_PROJECT,
+            "prod",
+        )?;
+        vault.seed("admin/infisical", "value", Secret::new(infisical_secret));
+        vault.seed(
+            "notify/slack-oncall",
+            "value",
+            Secret::new(oncall.url(&format!("/services/TTRAINING/BTRAINING/{}", token(24)))),
         );
         let gateway_admin = format!("fk-admin-{}", token(32));
         gateway.add_admin_token(&gateway_admin);
@@ -159,7 +187,12 @@ impl Training {
             ),
             ("ops-anthropic", "anthropic", "agents/ops/anthropic"),
             ("support-gateway", "gateway", "agents/support-bot/gateway"),
-            ("research-gateway", "gateway", "agents/research/gateway"),
+            // An Infisical path (folder and name): this key lives in the Infisical store.
+            (
+                "research-gateway",
+                "gateway",
+                "/agents/research/GATEWAY_KEY",
+            ),
             ("billing-gateway", "gateway", "agents/billing/gateway"),
             ("ops-gateway", "gateway", "agents/ops/gateway"),
             ("email-gateway", "gateway", "agents/email/gateway"),
@@ -218,7 +251,11 @@ impl Training {
                     (v, id)
                 }
             };
-            vault.seed(path, "value", Secret::new(value.clone()));
+            if path.starts_with('/') {
+                infisical.put(path, &value);
+            } else {
+                vault.seed(path, "value", Secret::new(value.clone()));
+            }
             ids.insert(key.to_string(), id);
             values.insert(key.to_string(), Secret::new(value));
         }
@@ -238,7 +275,9 @@ impl Training {
             .replace("@ANTHROPIC@", &anthropic.base_url())
             .replace("@GATEWAY@", &gateway.base_url())
             .replace("@SENDGRID@", &sendgrid.base_url())
-            .replace("@LITELLM@", &litellm.base_url());
+            .replace("@LITELLM@", &litellm.base_url())
+            .replace("@INFISICAL@", &infisical.address())
+            .replace("@INFISICAL_CLIENT@", &infisical_client);
         for (key, id) in &ids {
             text = text.replace(&format!("@KEY:{key}@"), id);
         }
@@ -253,6 +292,9 @@ impl Training {
         }
         let inventory_path = dir.join("inventory.toml");
         std::fs::write(&inventory_path, text)?;
+        let repo = values
+            .get(SCENARIO_KEY)
+            .and_then(|v| plant_leak(&dir.join("fleet-repo"), v));
         let inventory = crate::inventory::load(std::slice::from_ref(&inventory_path))?;
         let setup = Setup {
             inventory: Arc::new(inventory),
@@ -271,6 +313,9 @@ impl Training {
             setup,
             values,
             vault,
+            repo,
+            infisical,
+            oncall,
         })
     }
 
@@ -285,4 +330,58 @@ impl Training {
             || self.sendgrid.accepts(v.expose())
             || self.litellm.accepts(v.expose())
     }
+}
+
+/// A training repository: the support bot's `.env` committed three days ago with the scenario
+/// key in it, then removed (the key stays in history), and the agent's code beside it.
+/// Written in the throw-away training directory; `None` when git is missing or fails.
+fn plant_leak(repo: &std::path::Path, value: &Secret) -> Option<PathBuf> {
+    use std::process::{Command, Stdio};
+    let when = (Utc::now() - Duration::days(3)).to_rfc3339();
+    let later = (Utc::now() - Duration::days(2)).to_rfc3339();
+    let git = |date: &str, args: &[&str]| -> Option<()> {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args([
+                "-c",
+                "user.name=Training Dev",
+                "-c",
+                "user.email=dev@training.invalid",
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "core.hooksPath=/dev/null",
+            ])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .success();
+        ok.then_some(())
+    };
+    std::fs::create_dir_all(repo).ok()?;
+    git(&when, &["init", "-q"])?;
+    std::fs::write(
+        repo.join(".env"),
+        format!("OPENAI_API_KEY={}\nMODEL=gpt-4o-mini\n", value.expose()),
+    )
+    .ok()?;
+    std::fs::write(
+        repo.join("bot.py"),
+        "import os\n\nclient_key = os.environ[\"OPENAI_API_KEY\"]\n",
+    )
+    .ok()?;
+    git(&when, &["add", "-A"])?;
+    git(&when, &["commit", "-q", "-m", "support bot: first version"])?;
+    git(&later, &["rm", "-q", "--cached", ".env"])?;
+    std::fs::remove_file(repo.join(".env")).ok()?;
+    std::fs::write(repo.join(".gitignore"), ".env\n").ok()?;
+    git(&later, &["add", "-A"])?;
+    git(&later, &["commit", "-q", "-m", "stop tracking .env"])?;
+    Some(repo.to_path_buf())
 }

@@ -552,6 +552,8 @@ impl Http {
                     v.pointer("/message"),
                     v.pointer("/errors/0/message"),
                     v.pointer("/errors/0"),
+                    // Doppler: `{"messages": [...], "success": false}`.
+                    v.pointer("/messages/0"),
                     v.pointer("/error"),
                 ];
                 candidates

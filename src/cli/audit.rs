@@ -1,22 +1,48 @@
-//! `keyfire audit KEY | --all [--since TIME] [--logs FILE]... [--json]`.
+//! `keyfire audit KEY | --all [--since TIME] [--logs FILE]... [--json] [--notify]
+//! [--respond [--yes]]`.
+//!
+//! `--notify` sends each key's findings (and providers whose drill is overdue) to the
+//! notifiers; `--respond` is the guide's rule 4 ("if an anomaly triggers, revoke the key
+//! immediately"): a key with findings of a rule in `policy.respond_to` gets an incident of
+//! its own, contain-first, with the usual approvals (or `--yes`).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::{CliError, Context, Exit, parse_time, runtime};
+use super::incident::{drive_headless, setup};
+use super::{CliError, Context, Exit, TerminalGate, parse_time, runtime};
 use crate::audit::RuleStatus;
-use crate::audit::run::audit_keys;
+use crate::audit::run::{KeyAudit, audit_keys};
 use crate::http::Http;
+use crate::inventory::Inventory;
+use crate::notify::{Detail, Event, RuleFindings};
+use crate::runbook::claim::{open_holder, resume_command};
+use crate::runbook::{Engine, IncidentParams, Order};
 use crate::secret::Redactor;
 
-pub fn run(
-    ctx: &Context,
-    key: Option<String>,
-    all: bool,
-    since: Option<String>,
-    logs: Vec<PathBuf>,
-    json: bool,
-) -> Exit {
+pub struct Args {
+    pub key: Option<String>,
+    pub all: bool,
+    pub since: Option<String>,
+    pub logs: Vec<PathBuf>,
+    pub json: bool,
+    pub notify: bool,
+    pub respond: bool,
+    pub yes: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Exit {
+    let Args {
+        key,
+        all,
+        since,
+        logs,
+        json,
+        notify,
+        respond,
+        yes,
+    } = args;
     let inv = ctx.inventory()?;
     for l in &logs {
         if !l.is_file() {
@@ -93,5 +119,189 @@ pub fn run(
         );
         print!("{out}");
     }
-    Ok(if fired || problems { 1 } else { 0 })
+    let mut responded = Vec::new();
+    let mut failed_responses = 0;
+    if respond {
+        let (opened, failed) = respond_to_findings(ctx, &inv, &audits, since, yes)?;
+        responded = opened;
+        failed_responses = failed;
+    }
+    if notify || respond {
+        let inv = Arc::new(inv);
+        let mut events = finding_events(&inv, &audits, &responded, now);
+        if notify {
+            events.extend(drill_events(ctx, &inv, now));
+        }
+        let deliveries = super::notify::send_all(inv, events)?;
+        let mut out = String::new();
+        for d in &deliveries {
+            let _ = writeln!(out, "notification: {}", d.line());
+        }
+        // Machine-readable output stays one JSON document on stdout.
+        if json {
+            eprint!("{out}");
+        } else {
+            print!("{out}");
+        }
+    }
+    Ok(if fired || problems || failed_responses > 0 {
+        1
+    } else {
+        0
+    })
+}
+
+/// Rules with findings, by name.
+fn fired_rules(audit: &KeyAudit) -> Vec<RuleFindings> {
+    audit
+        .summary
+        .rules
+        .iter()
+        .filter(|r| r.status == RuleStatus::Findings)
+        .map(|r| RuleFindings {
+            rule: r.rule.to_string(),
+            findings: r.findings.iter().map(ToString::to_string).collect(),
+        })
+        .collect()
+}
+
+fn finding_events(
+    inv: &Inventory,
+    audits: &[KeyAudit],
+    responded: &[(String, String)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Event> {
+    audits
+        .iter()
+        .filter_map(|a| {
+            let rules = fired_rules(a);
+            if rules.is_empty() {
+                return None;
+            }
+            let agents = inv
+                .key(&a.key)
+                .map(|k| k.agents.clone())
+                .unwrap_or_default();
+            let incident = responded
+                .iter()
+                .find(|(k, _)| *k == a.key)
+                .map(|(_, id)| id.clone());
+            let detail = Detail::AuditFindings {
+                key: a.key.clone(),
+                rules,
+                incident,
+            };
+            Some(Event::new(detail, now).about_agents(agents))
+        })
+        .collect()
+}
+
+/// Providers whose keys have not been drilled within `policy.drill_every_days`.
+fn drill_events(ctx: &Context, inv: &Inventory, now: chrono::DateTime<chrono::Utc>) -> Vec<Event> {
+    let last = crate::incidents::last_drill_by_provider(&ctx.data_dir, inv);
+    crate::inventory::lint::lint_with_drills(inv, now.date_naive(), &last)
+        .into_iter()
+        .filter(|f| f.code == "drill-overdue")
+        .filter_map(|f| f.provider)
+        .map(|provider| {
+            let agents: Vec<String> = inv
+                .keys
+                .iter()
+                .filter(|k| k.provider == provider)
+                .flat_map(|k| k.agents.iter().cloned())
+                .collect();
+            let detail = Detail::DrillOverdue {
+                provider: provider.to_string(),
+                last_drill: last.get(provider).copied(),
+                every_days: inv.policy.drill_every_days,
+            };
+            Event::new(detail, now).about_agents(agents)
+        })
+        .collect()
+}
+
+/// Open and run an incident for each key with findings of a `respond_to` rule. Returns the
+/// (key, incident id) pairs opened and how many did not complete.
+fn respond_to_findings(
+    ctx: &Context,
+    inv: &Inventory,
+    audits: &[KeyAudit],
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    yes: bool,
+) -> Result<(Vec<(String, String)>, usize), CliError> {
+    let targets: Vec<(&KeyAudit, Vec<RuleFindings>)> = audits
+        .iter()
+        .map(|a| {
+            let rules: Vec<RuleFindings> = fired_rules(a)
+                .into_iter()
+                .filter(|r| inv.policy.respond_to.contains(&r.rule))
+                .collect();
+            (a, rules)
+        })
+        .filter(|(_, rules)| !rules.is_empty())
+        .collect();
+    if targets.is_empty() {
+        println!(
+            "respond: no finding of the rules in policy.respond_to ({}): no incident opened",
+            inv.policy.respond_to.join(", ")
+        );
+        return Ok((Vec::new(), 0));
+    }
+    let mut gate = TerminalGate::new(yes);
+    if !gate.can_approve() {
+        return Err(CliError::input(
+            "--respond opens live incidents, which need approval for every write, but stdin is not a terminal: pass --yes for unattended contain-first",
+        ));
+    }
+    let setup = setup(ctx)?;
+    let mut opened = Vec::new();
+    let mut failed = 0;
+    for (audit, rules) in targets {
+        let key = audit.key.clone();
+        if let Some((_, holder)) = open_holder(&ctx.data_dir, std::slice::from_ref(&key)) {
+            println!(
+                "respond: {key} is already in open {} {}; finish it with `{}`",
+                holder.kind,
+                holder.id,
+                resume_command(&holder)
+            );
+            continue;
+        }
+        let first = rules
+            .iter()
+            .flat_map(|r| r.findings.first().map(|f| format!("{}: {f}", r.rule)))
+            .next()
+            .unwrap_or_default();
+        let names: Vec<&str> = rules.iter().map(|r| r.rule.as_str()).collect();
+        let params = IncidentParams {
+            keys: vec![key.clone()],
+            dry_run: false,
+            order: Order::ContainFirst,
+            exposed_since: since,
+            reason: Some(format!(
+                "keyfire audit --respond: findings of {} ({first})",
+                names.join(", ")
+            )),
+            ..Default::default()
+        };
+        println!("\n== responding to {key}: {}", names.join(", "));
+        let mut engine = match Engine::open(setup.clone(), params) {
+            Ok(e) => e,
+            Err(e) => {
+                println!("respond: {key}: cannot open an incident: {e}");
+                failed += 1;
+                continue;
+            }
+        };
+        opened.push((key.clone(), engine.id().to_string()));
+        match drive_headless(&mut engine, &mut gate) {
+            Ok(0) => {}
+            Ok(_) => failed += 1,
+            Err(e) => {
+                println!("respond: {key}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    Ok((opened, failed))
 }

@@ -7,6 +7,50 @@ use super::incident::drive_headless;
 use super::{CliError, Context, Exit, TerminalGate};
 use crate::demo::{BANNER, SCENARIO_KEY, Training};
 use crate::runbook::{Engine, IncidentParams, Order};
+use crate::scan::{Matcher, ScanRequest};
+
+/// The incident's reason and exposure start, as a scan found them.
+type Found = Option<(String, Option<chrono::DateTime<Utc>>)>;
+
+/// `keyfire scan --git --with-stores` over the training repository, as an operator would run
+/// it: the findings are printed, and the scenario key's places and first commit date become the
+/// incident's reason and exposure window. `None` when the repository could not be planted or
+/// the scan did not find the key live.
+fn scan_the_repository(t: &Training) -> Result<Found, CliError> {
+    let Some(repo) = &t.repo else {
+        println!("(git is not installed: the planted repository is skipped)\n");
+        return Ok(None);
+    };
+    println!(
+        "A scanner's job first: `keyfire scan {} --git --with-stores`\n",
+        repo.display()
+    );
+    let inv = &t.setup.inventory;
+    let http = crate::http::Http::new(true, crate::secret::Redactor::new())
+        .map_err(|e| CliError::failed(e.to_string()))?;
+    let stores = super::runtime()?.block_on(crate::scan::matcher::read_stores(inv, &http));
+    let matcher = Matcher::new(inv, stores);
+    let req = ScanRequest {
+        paths: vec![repo.clone()],
+        git: true,
+        ..Default::default()
+    };
+    let outcome = crate::scan::scan(&req, &matcher).map_err(|e| CliError::failed(e.to_string()))?;
+    let keys = super::scan::summarize_keys(inv, &outcome.findings);
+    let totals = super::scan::totals(&outcome.findings, &keys);
+    println!("{}", super::scan::render(&outcome, &keys, &totals, true));
+    let live: Vec<&super::scan::KeySummary> = keys
+        .iter()
+        .filter(|k| k.live && k.id == SCENARIO_KEY)
+        .collect();
+    let Some(k) = live.first() else {
+        return Ok(None);
+    };
+    Ok(Some((
+        super::scan::reason(&outcome.findings, &live),
+        k.first_exposed,
+    )))
+}
 
 pub fn run(_ctx: &Context, no_tui: bool) -> Exit {
     let t = Training::start().map_err(|e| CliError::failed(e.to_string()))?;
@@ -32,15 +76,27 @@ pub fn run(_ctx: &Context, no_tui: bool) -> Exit {
 
 fn headless(t: &Training) -> Exit {
     println!("{BANNER}\n");
+    let found = scan_the_repository(t)?;
     println!(
-        "Scenario: the support bot's OpenAI key ({SCENARIO_KEY}) was pasted into a public issue three days ago.\nRunning the runbook headless, every write auto-approved.\n"
+        "Scenario: the support bot's OpenAI key ({SCENARIO_KEY}) was committed in a .env three days ago{}.\nRunning the runbook headless, every write auto-approved.\n",
+        if found.is_some() {
+            " (found above by `keyfire scan`)"
+        } else {
+            ""
+        }
     );
+    let (reason, exposed_since) = found.unwrap_or_else(|| {
+        (
+            "training: key committed in a .env".to_string(),
+            Some(Utc::now() - Duration::days(3)),
+        )
+    });
     let params = IncidentParams {
         keys: vec![SCENARIO_KEY.into()],
         dry_run: false,
         order: Order::ContainFirst,
-        exposed_since: Some(Utc::now() - Duration::days(3)),
-        reason: Some("training: key pasted into a public issue".into()),
+        exposed_since,
+        reason: Some(reason),
         ..Default::default()
     };
     let mut engine =
@@ -58,6 +114,18 @@ fn headless(t: &Training) -> Exit {
         "Report: {}",
         engine.record_dir().join("report.md").display()
     );
+    let messages = t.oncall.received();
+    println!(
+        "The on-call channel (a loopback Slack stand-in) received {} messages:",
+        messages.len()
+    );
+    for m in &messages {
+        let text = m
+            .json()
+            .and_then(|v| v["text"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!("  {}", text.lines().next().unwrap_or(""));
+    }
     println!("Inventory after step 5: {}", t.inventory_path.display());
     println!("Everything this session wrote: {}", t.dir.display());
     println!(

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::incident::{drive_headless, setup};
+use super::incident::{drive_headless_notifying, setup};
 use super::{CliError, Context, Exit, TerminalGate};
 use crate::record::{IncidentState, Proof, read_entries};
 use crate::runbook::{Engine, IncidentParams, Order};
@@ -31,7 +31,13 @@ fn diagnose(action: &str, status: Option<u64>, error: &str) -> String {
     format!("{what} ({action}: {error})")
 }
 
-pub fn run(ctx: &Context, keys: Vec<String>, agent: Option<String>, all: bool) -> Exit {
+pub fn run(
+    ctx: &Context,
+    keys: Vec<String>,
+    agent: Option<String>,
+    all: bool,
+    notify: bool,
+) -> Exit {
     let setup = setup(ctx)?;
     let inv = setup.inventory.clone();
     let mut chosen: Vec<String> = if all {
@@ -63,7 +69,8 @@ pub fn run(ctx: &Context, keys: Vec<String>, agent: Option<String>, all: bool) -
     };
     let mut engine = Engine::open(setup, params).map_err(|e| CliError::input(e.to_string()))?;
     // Drills send no write, so nothing needs approving; manual steps are shown, not asked.
-    let code = drive_headless(&mut engine, &mut TerminalGate::new(true))?;
+    // Notifiers hear of a drill only when asked (`--notify`), every message labelled DRILL.
+    let code = drive_headless_notifying(&mut engine, &mut TerminalGate::new(true), notify)?;
     let path = engine.record_dir().join(crate::record::RECORD_FILE);
     let entries = read_entries(&path).map_err(|e| CliError::failed(e.to_string()))?;
 

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::describe::describe;
 use crate::record::{IncidentState, Proof, read_entries};
-use crate::runbook::{Engine, EngineError, IncidentParams, Order, Outcome, Setup, drive};
+use crate::runbook::{Engine, EngineError, IncidentParams, Order, Outcome, Setup};
 
 fn engine_error(e: EngineError) -> CliError {
     if e.is_input_error() {
@@ -34,12 +34,25 @@ pub fn setup(ctx: &Context) -> Result<Setup, CliError> {
     })
 }
 
-/// Drive an engine headless and print the closing summary.
+/// Drive an engine headless and print the closing summary. Live incidents and rotations
+/// notify the inventory's notifiers; drills only through [`drive_headless_notifying`].
 pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
+    let notify = !engine.dry_run();
+    drive_headless_notifying(engine, gate, notify)
+}
+
+/// [`drive_headless`], notifying when `notify` is set (a drill's `--notify`).
+pub fn drive_headless_notifying(
+    engine: &mut Engine,
+    gate: &mut TerminalGate,
+    notify: bool,
+) -> Exit {
     let rt = runtime()?;
-    let mut sink = LineSink::new(std::io::stdout());
-    let outcome = rt
-        .block_on(drive(engine, gate, &mut sink))
+    let sink = LineSink::new(std::io::stdout());
+    let (outcome, deliveries) = rt
+        .block_on(super::notify::drive_with_notifiers(
+            engine, gate, sink, notify,
+        ))
         .map_err(engine_error)?;
     let id = engine.id().to_string();
     let mut out = String::new();
@@ -110,6 +123,9 @@ pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
     );
     if let Some(h) = &closing_hash {
         let _ = writeln!(out, "  closing hash: {h}");
+    }
+    for d in &deliveries {
+        let _ = writeln!(out, "  notification: {}", d.line());
     }
     match outcome {
         Outcome::Completed => {}

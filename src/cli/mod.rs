@@ -11,9 +11,11 @@ mod drill;
 mod gate;
 mod incident;
 mod inventory;
+mod notify;
 mod record;
 mod report;
 mod rotate;
+mod scan;
 mod sink;
 
 use std::path::PathBuf;
@@ -92,6 +94,14 @@ pub enum Command {
         /// Every key in the inventory.
         #[arg(long)]
         all: bool,
+        /// Send the drill's messages (each labelled DRILL) to the notifiers routed "drill".
+        #[arg(long)]
+        notify: bool,
+    },
+    /// Send a test message through the inventory's notifiers.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
     },
     /// Check keys' usage for anomalies over a window (exit 1 when a rule fires; for cron).
     Audit {
@@ -113,6 +123,16 @@ pub enum Command {
         logs: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Send the findings (and overdue drills) to the notifiers routed "finding"/"drill".
+        #[arg(long, requires = "all")]
+        notify: bool,
+        /// Open an incident for each key with findings of the rules in policy.respond_to,
+        /// and notify (approvals as usual, or --yes).
+        #[arg(long, requires = "all")]
+        respond: bool,
+        /// With --respond: approve every write without asking (unattended contain-first).
+        #[arg(long, requires = "respond")]
+        yes: bool,
     },
     /// Render an incident's breach report from its record (also written beside it).
     Report {
@@ -152,6 +172,9 @@ pub enum Command {
         #[arg(long)]
         no_tui: bool,
     },
+    /// Find leaked keys in files, git history or scanner reports and match them to the
+    /// inventory, never printing a value (exit 1 when a live or unmanaged key is found).
+    Scan(scan::ScanArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -259,6 +282,16 @@ pub enum IncidentCommand {
         id: String,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to each notifier (or the one named) and show what it answered
+    /// (exit 1 when one was not delivered).
+    Test {
+        #[arg(value_name = "ID")]
+        id: Option<String>,
     },
 }
 
@@ -391,9 +424,32 @@ pub fn run(cli: Cli) -> Exit {
             since,
             logs,
             json,
-        }) => audit::run(&ctx, key, all, since, logs, json),
+            notify,
+            respond,
+            yes,
+        }) => audit::run(
+            &ctx,
+            audit::Args {
+                key,
+                all,
+                since,
+                logs,
+                json,
+                notify,
+                respond,
+                yes,
+            },
+        ),
+        Some(Command::Notify {
+            command: NotifyCommand::Test { id },
+        }) => notify::test(&ctx, id),
         Some(Command::Report { id, format, force }) => report::run(&ctx, &id, format, force),
-        Some(Command::Drill { keys, agent, all }) => drill::run(&ctx, keys, agent, all),
+        Some(Command::Drill {
+            keys,
+            agent,
+            all,
+            notify,
+        }) => drill::run(&ctx, keys, agent, all, notify),
         Some(Command::Rotate {
             keys,
             due,
@@ -405,6 +461,7 @@ pub fn run(cli: Cli) -> Exit {
             None => rotate::run(&ctx, keys, due, dry_run, yes),
         },
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
+        Some(Command::Scan(args)) => scan::run(&ctx, args),
         Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }
 }

@@ -284,10 +284,24 @@ struct Builder {
     key_refs: Vec<KeyRefs>,
     agent_refs: Vec<usize>,
     store_refs: Vec<StoreRef>,
+    notifiers: Vec<NotifierDef>,
+    /// Agent names of `[[notifiers]] agents`, with file and position, checked at the end.
+    notifier_agent_refs: Vec<(usize, usize, String)>,
 }
 
 impl Builder {
     fn check_references(&self, found: &mut Vec<Found>) {
+        for (file, at, agent) in &self.notifier_agent_refs {
+            if !self.agent_index.contains_key(agent) {
+                found.push(Found {
+                    file: *file,
+                    at: *at,
+                    message: format!(
+                        "notifier names agent `{agent}`, which is not defined in [[agents]]"
+                    ),
+                });
+            }
+        }
         for r in &self.store_refs {
             let store = &r.store;
             let message = if !self.store_index.contains_key(store) {
@@ -346,6 +360,15 @@ impl Builder {
                     format!("key `{id}` names store `{store}`, which is not defined in [[stores]]"),
                 );
             }
+            let store_kind = (key.store.as_ref())
+                .and_then(|s| self.store_index.get(s))
+                .map(|&i| self.stores[i].kind);
+            if let (Some(kind), Some(path), Some(store_at)) =
+                (store_kind, &key.secret_path, r.store_at)
+                && let Some(problem) = secret_path_problem(kind, path)
+            {
+                at(store_at, format!("key `{id}`: secret_path {problem}"));
+            }
             if provider_kind == Some(ProviderKind::Postgres) && key.provider_key_id.is_none() {
                 at(
                     r.id_at,
@@ -373,6 +396,7 @@ impl Builder {
             stores: self.stores,
             agents: self.agents,
             keys: self.keys,
+            notifiers: self.notifiers,
             files,
             provider_index: self.provider_index,
             store_index: self.store_index,
@@ -399,6 +423,7 @@ impl<'a> reader::Sink<'a> for FileSink<'_, '_, '_> {
             "stores" => self.store(element),
             "agents" => self.agent(element),
             "keys" => self.key(element),
+            "notifiers" => self.notifier(element),
             // Reported once, as an unknown field of the root table.
             _ => {}
         }
@@ -422,7 +447,7 @@ impl<'a> reader::Sink<'a> for FileSink<'_, '_, '_> {
                     )),
                 },
                 "policy" => self.policy(item),
-                "providers" | "stores" | "agents" | "keys" => match item.value {
+                "providers" | "stores" | "agents" | "keys" | "notifiers" => match item.value {
                     // Its elements were streamed to `element` already.
                     Value::Array(a) if a.of_tables => {}
                     Value::Array(a) => {
@@ -865,6 +890,38 @@ impl FileSink<'_, '_, '_> {
                 );
             }
         }
+        if let Some(required) = store_required(kind) {
+            if s.credential.is_none() {
+                self.at(
+                    s.id.at,
+                    format!(
+                        "store `{}` of kind {kind} needs credential ({})",
+                        s.id.as_str(),
+                        required.0
+                    ),
+                );
+            }
+            let missing: Vec<&str> = required
+                .1
+                .iter()
+                .copied()
+                .filter(|name| {
+                    !s.settings
+                        .as_ref()
+                        .is_some_and(|t| t.entries.iter().any(|(k, _)| k.name == *name))
+                })
+                .collect();
+            if !missing.is_empty() {
+                self.at(
+                    s.id.at,
+                    format!(
+                        "store `{}` of kind {kind} needs settings {}",
+                        s.id.as_str(),
+                        missing.join(", ")
+                    ),
+                );
+            }
+        }
         if let Some(a) = &s.address {
             self.check_url(a, "address", s.allow_insecure_http);
             if kind == StoreKind::Keyring {
@@ -981,6 +1038,138 @@ impl FileSink<'_, '_, '_> {
         self.b.agents.push(def);
     }
 
+    /// A `[[notifiers]]` entry: the fields its kind needs (and no other), credential
+    /// references where a value is a secret, known routes.
+    fn notifier(&mut self, item: Item<'_>) {
+        let Some(n) = spec::notifier(item, &mut self.problems) else {
+            return;
+        };
+        self.check_id(&n.id, "notifier");
+        let id = n.id.as_str().to_string();
+        let kind = match NotifierKind::parse(n.kind.as_str()) {
+            Some(k) => k,
+            None => {
+                self.at(
+                    n.kind.at,
+                    format!(
+                        "unknown notifier kind {:?}: expected one of {}",
+                        n.kind.as_str(),
+                        NotifierKind::names()
+                    ),
+                );
+                return;
+            }
+        };
+        let (needs, forbids): (&[&str], &[&str]) = match kind {
+            NotifierKind::Slack => (&["url"], &["routing_key", "secret"]),
+            NotifierKind::PagerDuty => (&["routing_key"], &["secret"]),
+            NotifierKind::Webhook => (&["url", "secret"], &["routing_key"]),
+        };
+        let present = |name: &str| match name {
+            "url" => n.url.as_ref().map(|v| v.at),
+            "routing_key" => n.routing_key.as_ref().map(|v| v.at),
+            _ => n.secret.as_ref().map(|v| v.at),
+        };
+        for name in needs {
+            if present(name).is_none() {
+                let what = match *name {
+                    "url" if kind == NotifierKind::Slack => {
+                        "a credential reference to the incoming-webhook URL (the URL is itself a secret)"
+                    }
+                    "url" => "the receiver's URL, or a credential reference to it",
+                    "routing_key" => "a credential reference to the Events API v2 integration key",
+                    _ => "a credential reference to the HMAC-SHA256 signing secret",
+                };
+                self.at(
+                    n.id.at,
+                    format!("notifier `{id}` of kind {kind} needs {name}: {what}"),
+                );
+            }
+        }
+        for name in forbids {
+            if let Some(at) = present(name) {
+                self.at(
+                    at,
+                    format!("notifier `{id}` of kind {kind} takes no {name}: remove it"),
+                );
+            }
+        }
+        let url = n.url.as_ref().and_then(|u| {
+            let text = u.as_str();
+            let is_reference = ["env:", "keyring:", "store:"]
+                .iter()
+                .any(|p| text.starts_with(p));
+            if is_reference {
+                return self.credential(Some(u.clone()), None).map(Endpoint::Secret);
+            }
+            if kind == NotifierKind::Slack {
+                self.at(
+                    u.at,
+                    "a Slack incoming-webhook URL is itself a secret (anyone holding it can post): put it in a keyring:, env: or store: reference (value not shown)",
+                );
+                return None;
+            }
+            self.check_url(u, "url", n.allow_insecure_http);
+            Some(Endpoint::Url(text.to_string()))
+        });
+        let routing_key = self.credential(n.routing_key, None);
+        let secret = self.credential(n.secret, None);
+        let routes = match &n.route {
+            None => vec![Route::Incident],
+            Some((at, names)) => {
+                if names.is_empty() {
+                    self.at(
+                        *at,
+                        format!(
+                            "notifier `{id}`: route is empty; expected some of {}",
+                            Route::names()
+                        ),
+                    );
+                }
+                let mut routes = Vec::new();
+                for r in names {
+                    match Route::parse(r.as_str()) {
+                        Some(route) if !routes.contains(&route) => routes.push(route),
+                        Some(_) => {}
+                        None => self.at(
+                            r.at,
+                            format!(
+                                "unknown route {:?} for notifier `{id}`: expected {}",
+                                r.as_str(),
+                                Route::names()
+                            ),
+                        ),
+                    }
+                }
+                routes
+            }
+        };
+        if self.b.notifiers.iter().any(|d| d.id == id) {
+            self.at(n.id.at, format!("duplicate notifier id `{id}`"));
+            return;
+        }
+        for a in &n.agents {
+            self.b
+                .notifier_agent_refs
+                .push((self.file, a.at, a.as_str().to_string()));
+        }
+        let line = self.line(n.at);
+        self.b.notifiers.push(NotifierDef {
+            id,
+            kind,
+            url,
+            routing_key,
+            secret,
+            routes,
+            agents: n.agents.into_iter().map(Str::into_string).collect(),
+            owners: n.owners,
+            origin: Origin {
+                file: self.file,
+                line,
+            },
+        });
+    }
+
     /// Everything about a key that needs no other table; references are checked at the end.
     fn key(&mut self, item: Item<'_>) {
         let Some(k) = spec::key(item, &mut self.problems) else {
@@ -1050,6 +1239,15 @@ impl FileSink<'_, '_, '_> {
         self.b.keys.push(key);
     }
 }
+
+/// The anomaly rules of `keyfire audit` (DESIGN section 7), as `policy.respond_to` names them.
+const AUDIT_RULES: &[&str] = &[
+    "volume",
+    "network",
+    "auth_failures",
+    "off_hours",
+    "new_model",
+];
 
 /// `localhost`, 127.0.0.0/8 or ::1: traffic that never leaves this machine.
 fn is_loopback(u: &url::Url) -> bool {
@@ -1136,6 +1334,31 @@ fn validate_policy(out: &mut Problems, p: spec::PolicySpec<'_>) -> Policy {
         .unwrap_or(d.auth_failure_threshold),
         baseline_days: positive_days(out, p.baseline_days, "baseline_days", 365)
             .unwrap_or(d.baseline_days),
+        respond_to: match p.respond_to {
+            Some(rules) => {
+                for r in &rules {
+                    if !AUDIT_RULES.contains(&r.as_str()) {
+                        out.push((
+                            r.at,
+                            format!(
+                                "unknown rule {:?} in respond_to: expected {}",
+                                r.as_str(),
+                                AUDIT_RULES.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                rules.into_iter().map(Str::into_string).collect()
+            }
+            None => d.respond_to,
+        },
+        notify_timeout_seconds: positive_days(
+            out,
+            p.notify_timeout_seconds,
+            "notify_timeout_seconds",
+            60,
+        )
+        .unwrap_or(d.notify_timeout_seconds),
     }
 }
 
@@ -1156,12 +1379,57 @@ pub(crate) fn is_region_name(name: &str) -> bool {
         && number.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why a `secret_path` cannot name a secret in a store of this kind (the path is a name or a
+/// folder path, never a value, so it may be quoted).
+fn secret_path_problem(kind: StoreKind, path: &str) -> Option<String> {
+    match kind {
+        // Doppler: "may only contain uppercase letters, numbers, and underscores" and "may not
+        // start with a number" (docs.doppler.com/docs/secrets, "Secret Names").
+        StoreKind::Doppler => {
+            let valid = !path.is_empty()
+                && !path.starts_with(|c: char| c.is_ascii_digit())
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            (!valid).then(|| {
+                format!(
+                    "{path:?} is not a Doppler secret name (uppercase letters, digits and underscores, not starting with a digit)"
+                )
+            })
+        }
+        // Infisical: the folder and the name, `/agents/support/OPENAI_KEY`.
+        StoreKind::Infisical => (path.trim().is_empty() || path.trim().ends_with('/')).then(|| {
+            format!(
+                "{path:?} names no secret: give the folder and the name, e.g. /agents/support/OPENAI_KEY"
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// What a store kind cannot work without: what its credential is, and its required settings.
+fn store_required(kind: StoreKind) -> Option<(&'static str, &'static [&'static str])> {
+    match kind {
+        StoreKind::Doppler => Some((
+            "a Doppler service token with write access, or a service account token",
+            &["project", "config"],
+        )),
+        StoreKind::Infisical => Some((
+            "the Universal Auth client secret of a machine identity",
+            &["client_id", "project_id", "environment"],
+        )),
+        _ => None,
+    }
+}
+
 /// Settings a store kind understands (`None`: not checked).
 fn store_settings(kind: StoreKind) -> Option<&'static [&'static str]> {
     match kind {
         StoreKind::VaultKv2 => Some(&["mount", "namespace", "auth", "role_id", "approle_mount"]),
         StoreKind::AwsSecretsManager => Some(&["region", "profile"]),
         StoreKind::Keyring => Some(&["service"]),
+        StoreKind::Doppler => Some(&["project", "config"]),
+        StoreKind::Infisical => Some(&["client_id", "project_id", "environment"]),
         StoreKind::Memory => None,
     }
 }

@@ -38,6 +38,11 @@ pub struct Policy {
     pub auth_failure_threshold: u32,
     /// Audit: days before the exposure window used as the baseline.
     pub baseline_days: u32,
+    /// `keyfire audit --all --respond`: the rules whose findings open an incident.
+    pub respond_to: Vec<String>,
+    /// Notifiers: one attempt's limit, and how long keyfire waits at its end for messages
+    /// still in flight.
+    pub notify_timeout_seconds: u32,
 }
 
 impl Policy {
@@ -59,6 +64,8 @@ impl Default for Policy {
             volume_factor: 3.0,
             auth_failure_threshold: 10,
             baseline_days: 14,
+            respond_to: vec!["volume".into(), "network".into()],
+            notify_timeout_seconds: 5,
         }
     }
 }
@@ -115,9 +122,60 @@ kinds!(
         VaultKv2 => "vault-kv2",
         AwsSecretsManager => "aws-secrets-manager",
         Keyring => "keyring",
+        Doppler => "doppler",
+        Infisical => "infisical",
         Memory => "memory",
     }
 );
+
+kinds!(
+    /// Where a notifier delivers: a Slack incoming webhook, PagerDuty's Events API v2, or a
+    /// signed JSON webhook of the operator's own.
+    NotifierKind {
+        Slack => "slack",
+        PagerDuty => "pagerduty",
+        Webhook => "webhook",
+    }
+);
+
+kinds!(
+    /// Which events a notifier receives (`route = [...]`).
+    Route {
+        Incident => "incident",
+        Finding => "finding",
+        Drill => "drill",
+        Rotation => "rotation",
+    }
+);
+
+/// A notifier's address: a plain URL, or a credential reference when the URL is itself a
+/// secret (a Slack incoming-webhook URL is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    Url(String),
+    Secret(CredentialRef),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifierDef {
+    pub id: String,
+    pub kind: NotifierKind,
+    /// Slack: the webhook URL (a reference); PagerDuty: an events endpoint override;
+    /// webhook: the receiver.
+    pub url: Option<Endpoint>,
+    /// PagerDuty: the Events API v2 integration key.
+    pub routing_key: Option<CredentialRef>,
+    /// Webhook: the HMAC-SHA256 signing secret.
+    pub secret: Option<CredentialRef>,
+    pub routes: Vec<Route>,
+    /// Only events about keys these agents hold (empty: every agent).
+    pub agents: Vec<String>,
+    /// Address the owners and on-call of every affected agent in the message.
+    pub owners: bool,
+    #[serde(skip)]
+    pub origin: Origin,
+}
 
 /// Where keyfire finds an admin credential. The inventory holds the reference only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -299,6 +357,7 @@ pub struct Inventory {
     pub stores: Vec<StoreDef>,
     pub agents: Vec<Agent>,
     pub keys: Vec<Key>,
+    pub notifiers: Vec<NotifierDef>,
     pub files: Vec<SourceFile>,
     // foldhash rather than SipHash: ids come from the operator's own files (no flooding
     // concern) and every key is looked up several times while loading and linting.
@@ -319,6 +378,10 @@ impl Inventory {
 
     pub fn store(&self, id: &str) -> Option<&StoreDef> {
         self.store_index.get(id).map(|&i| &self.stores[i])
+    }
+
+    pub fn notifier(&self, id: &str) -> Option<&NotifierDef> {
+        self.notifiers.iter().find(|n| n.id == id)
     }
 
     pub fn agent(&self, id: &str) -> Option<&Agent> {

@@ -58,6 +58,8 @@ pub(crate) struct PolicySpec<'a> {
     pub volume_factor: Option<Float>,
     pub auth_failure_threshold: Option<Int>,
     pub baseline_days: Option<Int>,
+    pub respond_to: Option<Vec<Str<'a>>>,
+    pub notify_timeout_seconds: Option<Int>,
 }
 
 #[derive(Debug)]
@@ -121,8 +123,15 @@ pub(crate) struct KeySpec<'a> {
     pub description: Option<Str<'a>>,
 }
 
-pub(crate) const ROOT_FIELDS: &[&str] =
-    &["schema", "policy", "providers", "stores", "agents", "keys"];
+pub(crate) const ROOT_FIELDS: &[&str] = &[
+    "schema",
+    "policy",
+    "providers",
+    "stores",
+    "agents",
+    "keys",
+    "notifiers",
+];
 const POLICY_FIELDS: &[&str] = &[
     "rotation_days",
     "after_incident_rotation_days",
@@ -133,6 +142,8 @@ const POLICY_FIELDS: &[&str] = &[
     "volume_factor",
     "auth_failure_threshold",
     "baseline_days",
+    "respond_to",
+    "notify_timeout_seconds",
 ];
 const PROVIDER_FIELDS: &[&str] = &[
     "id",
@@ -425,6 +436,8 @@ pub(crate) fn policy<'a>(item: Item<'a>, out: &mut Problems) -> Option<PolicySpe
             "volume_factor" => p.volume_factor = f.float(item, name),
             "auth_failure_threshold" => p.auth_failure_threshold = f.integer(item, name),
             "baseline_days" => p.baseline_days = f.integer(item, name),
+            "respond_to" => p.respond_to = f.strings(item, name),
+            "notify_timeout_seconds" => p.notify_timeout_seconds = f.integer(item, name),
             _ => f.unknown(&key),
         }
     }
@@ -635,4 +648,79 @@ pub(crate) fn key<'a>(item: Item<'a>, out: &mut Problems) -> Option<KeySpec<'a>>
     k.id = id?;
     k.provider = provider?;
     Some(k)
+}
+
+#[derive(Debug)]
+pub(crate) struct NotifierSpec<'a> {
+    pub at: usize,
+    pub id: Str<'a>,
+    pub kind: Str<'a>,
+    pub url: Option<Str<'a>>,
+    pub routing_key: Option<Str<'a>>,
+    pub secret: Option<Str<'a>>,
+    /// Where `route` was written and its names, when it was.
+    pub route: Option<(usize, Vec<Str<'a>>)>,
+    pub agents: Vec<Str<'a>>,
+    pub owners: bool,
+    pub allow_insecure_http: bool,
+}
+
+const NOTIFIER_FIELDS: &[&str] = &[
+    "id",
+    "kind",
+    "url",
+    "routing_key",
+    "secret",
+    "route",
+    "agents",
+    "owners",
+    "allow_insecure_http",
+];
+
+pub(crate) fn notifier<'a>(item: Item<'a>, out: &mut Problems) -> Option<NotifierSpec<'a>> {
+    let at = item.span.start;
+    let (entries, mut f) = Fields::of(item, "[[notifiers]]", NOTIFIER_FIELDS, out)?;
+    let (has_id, has_kind) = (has(&entries, "id"), has(&entries, "kind"));
+    let (mut id, mut kind) = (None, None);
+    let mut n = NotifierSpec {
+        at,
+        id: Str {
+            text: Cow::Borrowed(""),
+            at,
+        },
+        kind: Str {
+            text: Cow::Borrowed(""),
+            at,
+        },
+        url: None,
+        routing_key: None,
+        secret: None,
+        route: None,
+        agents: Vec::new(),
+        owners: false,
+        allow_insecure_http: false,
+    };
+    for (key, item) in entries {
+        let name = key.name.as_ref();
+        match name {
+            "id" => id = f.string(item, name),
+            "kind" => kind = f.string(item, name),
+            "url" => n.url = f.string(item, name),
+            "routing_key" => n.routing_key = f.string(item, name),
+            "secret" => n.secret = f.string(item, name),
+            "route" => {
+                let route_at = item.span.start;
+                n.route = f.strings(item, name).map(|r| (route_at, r));
+            }
+            "agents" => n.agents = f.strings(item, name).unwrap_or_default(),
+            "owners" => n.owners = f.boolean(item, name).unwrap_or(false),
+            "allow_insecure_http" => n.allow_insecure_http = f.boolean(item, name).unwrap_or(false),
+            _ => f.unknown(&key),
+        }
+    }
+    let id = f.require(id, has_id, "id");
+    let kind = f.require(kind, has_kind, "kind");
+    n.id = id?;
+    n.kind = kind?;
+    Some(n)
 }

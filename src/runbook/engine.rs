@@ -441,6 +441,38 @@ impl Engine {
     pub fn http(&self) -> &Http {
         &self.ctx.http
     }
+
+    /// The inventory the incident runs over.
+    pub fn inventory(&self) -> Arc<Inventory> {
+        self.ctx.setup.inventory.clone()
+    }
+
+    /// A handle that appends entries of its own to this incident's record (notification
+    /// outcomes, written from a background task while the runbook goes on).
+    pub fn appender(&self) -> RecordAppender {
+        RecordAppender {
+            record: self.ctx.record.clone(),
+            clock: self.ctx.setup.clock.clone(),
+        }
+    }
+}
+
+/// Appends to a running incident's record from outside the engine, under the same lock as
+/// the engine's own entries (so the chain stays in order). Scrubbed like every entry.
+#[derive(Clone)]
+pub struct RecordAppender {
+    record: SharedRecord,
+    clock: Arc<dyn Clock>,
+}
+
+impl RecordAppender {
+    pub fn append(&self, kind: &str, data: Value) -> Result<Entry, RecordError> {
+        self.record.append(self.clock.as_ref(), kind, None, data)
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.record.dir()
+    }
 }
 
 fn params_from_opening(data: &Value) -> Option<IncidentParams> {

@@ -14,8 +14,8 @@ pub mod spec;
 
 pub use action::{Action, StepId};
 pub use engine::{
-    Engine, EngineError, IncidentParams, Outcome, Purpose, Setup, drive, incidents_dir,
-    new_incident_id,
+    Engine, EngineError, IncidentParams, Outcome, Purpose, RecordAppender, Setup, drive,
+    incidents_dir, new_incident_id,
 };
 pub use facts::Facts;
 pub use gate::{

@@ -4,11 +4,14 @@
 
 pub mod anthropic;
 pub mod cloudtrail;
+pub mod doppler;
 pub mod fake_api;
 #[cfg(feature = "testing")]
 mod fault;
+pub mod infisical;
 pub mod litellm;
 pub mod openai;
+pub mod receiver;
 pub mod sendgrid;
 pub mod sts;
 pub mod vault;
@@ -24,11 +27,14 @@ use axum::response::{IntoResponse, Response};
 
 pub use anthropic::AnthropicSim;
 pub use cloudtrail::{CloudTrailSim, TrailEvent};
+pub use doppler::DopplerSim;
 pub use fake_api::FakeApi;
 #[cfg(feature = "testing")]
 pub use fault::{Fault, FaultMode};
+pub use infisical::InfisicalSim;
 pub use litellm::LiteLlmSim;
 pub use openai::OpenAiSim;
+pub use receiver::{Receiver, Reply};
 pub use sendgrid::SendGridSim;
 pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
@@ -104,6 +110,10 @@ pub enum ErrorStyle {
     /// `{"error": {"message", "type", "param", "code"}}` with the status as a string code
     /// (LiteLLM's `ProxyException`).
     LiteLlm,
+    /// `{"messages": [..], "success": false}` (Doppler).
+    Doppler,
+    /// `{"reqId", "statusCode", "message", "error"}` (Infisical).
+    Infisical,
 }
 
 impl ErrorStyle {
@@ -143,6 +153,18 @@ impl ErrorStyle {
                     _ => "internal_error",
                 };
                 serde_json::json!({ "error": { "message": message, "type": kind, "param": "None", "code": status.to_string() } })
+            }
+            Self::Doppler => serde_json::json!({ "messages": [message], "success": false }),
+            Self::Infisical => {
+                let error = match status {
+                    400 => "BadRequest",
+                    401 => "UnauthorizedError",
+                    403 => "PermissionDenied",
+                    404 => "NotFound",
+                    429 => "RateLimitExceeded",
+                    _ => "InternalServerError",
+                };
+                serde_json::json!({ "reqId": "req-sim", "statusCode": status, "message": message, "error": error })
             }
         }
     }

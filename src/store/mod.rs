@@ -2,9 +2,12 @@
 //! provider's response straight into one of these, as a new version, and is read back.
 
 mod aws_sm;
+mod doppler;
+mod infisical;
 mod keyring;
 mod memory;
 mod vault;
+mod wire;
 
 use serde::Serialize;
 
@@ -14,6 +17,8 @@ use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
 pub use aws_sm::AwsSecretsManager;
+pub use doppler::Doppler;
+pub use infisical::Infisical;
 pub use keyring::KeyringStore;
 pub use memory::MemoryStore;
 pub use vault::VaultKv2;
@@ -142,6 +147,14 @@ pub enum StoreError {
     DryRunBlocked(String),
     #[error("unexpected response from the store: {0}")]
     Malformed(String),
+    /// Doppler: the config changed (by someone, at some time, named from its activity log)
+    /// since keyfire read it; there is no check-and-set to lean on, so keyfire stops.
+    #[error("{0}")]
+    Changed(String),
+    /// Infisical: an approval policy covers the path, so the change waits for a reviewer and
+    /// is not live.
+    #[error("{0}")]
+    NotApplied(String),
     #[error("{0} stores are not supported by this keyfire yet")]
     Unsupported(StoreKind),
     #[error("the plan needs the new key, which is not in memory")]
@@ -166,6 +179,8 @@ pub enum AnyStore {
     VaultKv2(VaultKv2),
     AwsSecretsManager(AwsSecretsManager),
     Keyring(KeyringStore),
+    Doppler(Doppler),
+    Infisical(Infisical),
     Unsupported(StoreKind),
 }
 
@@ -185,6 +200,8 @@ impl AnyStore {
             StoreKind::VaultKv2 => Self::VaultKv2(VaultKv2::new(def)),
             StoreKind::AwsSecretsManager => Self::AwsSecretsManager(AwsSecretsManager::new(def)),
             StoreKind::Keyring => Self::Keyring(KeyringStore::new(def)),
+            StoreKind::Doppler => Self::Doppler(Doppler::new(def)),
+            StoreKind::Infisical => Self::Infisical(Infisical::new(def)),
         }
     }
 
@@ -194,6 +211,8 @@ impl AnyStore {
             Self::VaultKv2(_) => StoreKind::VaultKv2,
             Self::AwsSecretsManager(_) => StoreKind::AwsSecretsManager,
             Self::Keyring(_) => StoreKind::Keyring,
+            Self::Doppler(_) => StoreKind::Doppler,
+            Self::Infisical(_) => StoreKind::Infisical,
             Self::Unsupported(k) => *k,
         }
     }
@@ -201,7 +220,10 @@ impl AnyStore {
     /// Whether the store authenticates with `credential` (so the engine resolves it). AWS
     /// falls back to the SDK's default credential chain when no reference is given.
     pub fn needs_credential(&self) -> bool {
-        matches!(self, Self::VaultKv2(_) | Self::AwsSecretsManager(_))
+        matches!(
+            self,
+            Self::VaultKv2(_) | Self::AwsSecretsManager(_) | Self::Doppler(_) | Self::Infisical(_)
+        )
     }
 
     /// Whether a written version can wait in a pending stage until it is promoted. Without
@@ -225,6 +247,8 @@ impl AnyStore {
             Self::VaultKv2(s) => Ok(s.plan(op, loc)),
             Self::AwsSecretsManager(s) => Ok(s.plan(op, loc)),
             Self::Keyring(s) => Ok(s.plan(op, loc)),
+            Self::Doppler(s) => Ok(s.plan(op, loc)),
+            Self::Infisical(s) => Ok(s.plan(op, loc)),
             Self::Unsupported(k) => Err(StoreError::Unsupported(*k)),
         }
     }
@@ -242,6 +266,8 @@ impl AnyStore {
             Self::VaultKv2(s) => s.execute(op, loc, plan, http, secrets).await,
             Self::AwsSecretsManager(s) => s.execute(op, loc, plan, http, secrets).await,
             Self::Keyring(s) => s.execute(op, loc, plan, http, secrets).await,
+            Self::Doppler(s) => s.execute(op, loc, plan, http, secrets).await,
+            Self::Infisical(s) => s.execute(op, loc, plan, http, secrets).await,
             Self::Unsupported(k) => Err(StoreError::Unsupported(*k)),
         }
     }

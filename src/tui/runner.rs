@@ -17,7 +17,7 @@ use super::bridge::{ChannelGate, ChannelSink, FromEngine, Pending};
 use super::keymap;
 use super::theme::Theme;
 use super::ui::{self, ViewState};
-use crate::runbook::{Engine, IncidentParams, Setup, drive};
+use crate::runbook::{Engine, IncidentParams, Setup};
 
 /// What reaches the loop from the terminal side.
 #[derive(Debug)]
@@ -67,8 +67,12 @@ impl Runner {
                 }
             };
             let mut gate = ChannelGate::new(tx.clone(), abort);
-            let mut sink = ChannelSink::new(tx.clone());
-            if let Err(e) = drive(&mut engine, &mut gate, &mut sink).await {
+            let sink = ChannelSink::new(tx.clone());
+            // A live incident tells the inventory's notifiers; a drill from the console does
+            // not (the CLI's `drill --notify` does).
+            let notify = !engine.dry_run();
+            let run = crate::notify::drive_with_notifiers(&mut engine, &mut gate, sink, notify);
+            if let Err(e) = run.await {
                 let _ = tx.send(FromEngine::Event(AppEvent::RunFailed(e.to_string())));
             }
             let _ = tx.send(FromEngine::Event(AppEvent::RunFinished));

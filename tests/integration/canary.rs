@@ -297,3 +297,50 @@ fn no_corpus_credential_reaches_any_file_or_output() {
         }
     }
 }
+
+/// `keyfire scan` over the corpus, placed in a `.env`, a configuration file and a gitleaks
+/// report's `Secret` fields: the text and JSON output name formats and places, never a value.
+#[test]
+fn scan_output_holds_no_corpus_credential() {
+    use crate::corpus;
+    let env = TestEnv::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let mut report = Vec::new();
+    for s in corpus::samples() {
+        for (_, placed) in corpus::placements(&s.text()) {
+            text.push_str(&placed);
+            text.push('\n');
+        }
+        report.push(serde_json::json!({
+            "RuleID": s.format, "Description": "corpus", "StartLine": 1, "EndLine": 1,
+            "StartColumn": 1, "EndColumn": 2, "Match": s.text(), "Secret": s.value,
+            "File": "corpus.env", "SymlinkFile": "", "Commit": "", "Entropy": 4.0,
+            "Author": "", "Email": "", "Date": "", "Message": "", "Tags": [],
+            "Fingerprint": "corpus.env:1"
+        }));
+    }
+    std::fs::write(dir.path().join(".env"), &text).unwrap();
+    std::fs::write(dir.path().join("config.yaml"), &text).unwrap();
+    let report_path = dir.path().join("gitleaks.json");
+    std::fs::write(&report_path, serde_json::to_string(&report).unwrap()).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let report_arg = report_path.to_str().unwrap();
+    for args in [
+        &["scan", root, "--report", report_arg, "--json"][..],
+        &["scan", root, "--report", report_arg],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let all = stdout(&out) + &stderr(&out);
+        if args.contains(&"--json") {
+            // The scan did its job: every sample was found somewhere.
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let n = v["findings"].as_array().unwrap().len();
+            assert!(n >= 2 * corpus::samples().len(), "{n} findings");
+        }
+        if let Some(which) = corpus::survivor(&all) {
+            panic!("{which} survived in the output of {args:?}");
+        }
+    }
+}

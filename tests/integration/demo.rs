@@ -45,6 +45,13 @@ async fn drill_over_every_demo_key_sends_no_write_and_finds_the_planted_problems
         .chain(t.gateway.requests())
         .chain(t.sendgrid.requests())
         .chain(t.litellm.requests())
+        // Infisical's login creates a token and changes no secret: a drill sends it.
+        .chain(
+            t.infisical
+                .requests()
+                .into_iter()
+                .filter(|r| r.path != "/api/v1/auth/universal-auth/login"),
+        )
         .collect();
     let writes: Vec<_> = requests.iter().filter(|r| r.is_write()).collect();
     assert!(writes.is_empty(), "a drill sent writes: {writes:?}");
@@ -151,4 +158,11 @@ fn demo_no_tui_completes_a_live_incident_and_the_audit_finds_the_planted_abuse()
         text.contains("still authenticates at the provider: no"),
         "{text}"
     );
+    // The planted leak: the scan of the training repository finds the committed .env in
+    // history and matches it to the scenario key through the store's current value.
+    assert!(
+        text.contains("support-openai (current, matched by store value fingerprint)"),
+        "{text}"
+    );
+    assert!(text.contains(".env:1 (commit"), "{text}");
 }
