@@ -1,6 +1,8 @@
-//! The training environment behind `keyfire demo`: loopback OpenAI, Anthropic and gateway
-//! services that follow the providers' APIs, an in-memory store, a throw-away directory, and
-//! a fleet with problems planted for practice (see `assets/demo/inventory.toml`).
+//! The training environment behind `keyfire demo`: loopback OpenAI, Anthropic, SendGrid,
+//! LiteLLM and gateway services that follow the providers' APIs, an in-memory store, a
+//! throw-away directory, and a fleet with problems planted for practice (see
+//! `assets/demo/inventory.toml`). The LiteLLM proxy also holds a virtual key the inventory
+//! does not list (`SHADOW_KEY_ALIAS`): a shadow key for `inventory discover` to find.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,7 +17,7 @@ use crate::secret::Secret;
 use crate::sim::anthropic::AnthropicSim;
 use crate::sim::infisical::InfisicalSim;
 use crate::sim::openai::OpenAiSim;
-use crate::sim::{FakeApi, Receiver, Reply, token};
+use crate::sim::{FakeApi, LiteLlmSim, Receiver, Reply, SendGridSim, token};
 use crate::store::MemoryStore;
 
 pub const INVENTORY: &str = include_str!("../assets/demo/inventory.toml");
@@ -25,6 +27,8 @@ pub const BANNER: &str =
 pub const SCENARIO_KEY: &str = "support-openai";
 const PROJECT: &str = "proj_training";
 const STORE: &str = "training-vault";
+/// The alias of the virtual key planted at the LiteLLM proxy and left out of the inventory.
+pub const SHADOW_KEY_ALIAS: &str = "notebook-experiment";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -41,6 +45,8 @@ pub struct Training {
     pub openai: OpenAiSim,
     pub anthropic: AnthropicSim,
     pub gateway: FakeApi,
+    pub sendgrid: SendGridSim,
+    pub litellm: LiteLlmSim,
     pub dir: PathBuf,
     pub inventory_path: PathBuf,
     pub setup: Setup,
@@ -110,6 +116,8 @@ impl Training {
         let openai = OpenAiSim::start()?;
         let anthropic = AnthropicSim::start()?;
         let gateway = FakeApi::start()?;
+        let sendgrid = SendGridSim::start()?;
+        let litellm = LiteLlmSim::start()?;
         let oncall = Receiver::start(Reply::Slack)?;
         openai.add_project(PROJECT);
         let dir =
@@ -145,11 +153,19 @@ impl Training {
         let gateway_admin = format!("fk-admin-{}", token(32));
         gateway.add_admin_token(&gateway_admin);
         vault.seed("admin/gateway", "value", Secret::new(gateway_admin));
-        vault.seed(
-            "admin/email",
-            "value",
-            Secret::new(format!("SG.{}", token(40))),
+        let (_, email_admin) = crate::sim::sendgrid::new_value();
+        sendgrid.add_admin_key(&email_admin);
+        vault.seed("admin/email", "value", Secret::new(email_admin));
+        let litellm_master = format!("sk-{}", token(32));
+        litellm.add_master_key(&litellm_master);
+        vault.seed("admin/litellm", "value", Secret::new(litellm_master));
+        // Planted: a virtual key someone made for an experiment and never inventoried.
+        let shadow = litellm.add_key(
+            Some(SHADOW_KEY_ALIAS),
+            &format!("sk-{}", token(22)),
+            &["gpt-4o", "claude-sonnet-4-5"],
         );
+        litellm.set_usage(&shadow, &quiet_usage());
 
         let mut ids = HashMap::new();
         let mut values = HashMap::new();
@@ -181,6 +197,9 @@ impl Training {
             ("ops-gateway", "gateway", "agents/ops/gateway"),
             ("email-gateway", "gateway", "agents/email/gateway"),
             ("legacy-gateway", "gateway", "agents/legacy/gateway"),
+            ("email-sendgrid", "sendgrid", "agents/email/sendgrid"),
+            ("sales-email", "sendgrid", "agents/sales/sendgrid"),
+            ("support-litellm", "litellm", "agents/support-bot/litellm"),
         ];
         for (key, provider, path) in seeded {
             let (value, id) = match *provider {
@@ -201,6 +220,28 @@ impl Training {
                     let v = format!("sk-ant-api03-{}", token(48));
                     let id = anthropic.add_key(key, &v);
                     anthropic.set_usage(&id, quiet_usage());
+                    (v, id)
+                }
+                "sendgrid" => {
+                    let (_, v) = crate::sim::sendgrid::new_value();
+                    // What the keys really allow: the email agent's key can also manage
+                    // contacts (lint's scope-beyond-needs, from SendGrid's own answer).
+                    let scopes: &[&str] = if *key == "email-sendgrid" {
+                        &[
+                            "mail.send",
+                            "marketing.contacts.read",
+                            "marketing.contacts.update",
+                        ]
+                    } else {
+                        &["mail.send"]
+                    };
+                    let id = sendgrid.add_key(key, &v, scopes);
+                    (v, id)
+                }
+                "litellm" => {
+                    let v = format!("sk-{}", token(22));
+                    let id = litellm.add_key(Some(key), &v, &["gpt-4o"]);
+                    litellm.set_usage(&id, &quiet_usage());
                     (v, id)
                 }
                 _ => {
@@ -233,6 +274,8 @@ impl Training {
             .replace("@OPENAI@", &openai.base_url())
             .replace("@ANTHROPIC@", &anthropic.base_url())
             .replace("@GATEWAY@", &gateway.base_url())
+            .replace("@SENDGRID@", &sendgrid.base_url())
+            .replace("@LITELLM@", &litellm.base_url())
             .replace("@INFISICAL@", &infisical.address())
             .replace("@INFISICAL_CLIENT@", &infisical_client);
         for (key, id) in &ids {
@@ -264,6 +307,8 @@ impl Training {
             openai,
             anthropic,
             gateway,
+            sendgrid,
+            litellm,
             dir,
             inventory_path,
             setup,
@@ -283,6 +328,8 @@ impl Training {
         self.openai.accepts(v.expose())
             || self.anthropic.accepts(v.expose())
             || self.gateway.accepts(v.expose())
+            || self.sendgrid.accepts(v.expose())
+            || self.litellm.accepts(v.expose())
     }
 }
 

@@ -192,7 +192,10 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
             let mut findings = crate::inventory::lint::lint_with_drills(&inv, today, &drills);
             // Online findings borrow their text from this list, which outlives `findings`.
             let online_findings = if online {
-                crate::discover::findings(&super::discover::report(&inv, &[])?)
+                let report = super::discover::report(&inv, &[])?;
+                let mut f = crate::discover::findings(&report);
+                f.extend(crate::discover::scope_findings(&report, &inv));
+                f
             } else {
                 Vec::new()
             };

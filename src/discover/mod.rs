@@ -29,7 +29,7 @@ pub enum DiscoverError {
     #[error("unknown provider `{0}`: it is not in the inventory")]
     UnknownProvider(String),
     #[error(
-        "provider `{id}` is of kind {kind}, which cannot list its keys by API in this keyfire (kinds that can: openai, anthropic, aws-iam)"
+        "provider `{id}` is of kind {kind}, which cannot list its keys by API in this keyfire (kinds that can: openai, anthropic, aws-iam, sendgrid, litellm)"
     )]
     CannotList { id: String, kind: ProviderKind },
 }
@@ -230,6 +230,38 @@ pub struct OnlineFinding {
     /// Set for provider-level findings (a listing that failed).
     pub provider: Option<String>,
     pub message: String,
+}
+
+/// `scope-beyond-needs` from what the providers report a key can do (SendGrid's scopes, a
+/// LiteLLM key's models) where that differs from the inventory's `scopes`: a key with `needs`
+/// whose real scopes go beyond them. Where the provider agrees with the inventory, the
+/// offline lint already judged the same scopes.
+pub fn scope_findings(report: &Report, inv: &Inventory) -> Vec<OnlineFinding> {
+    report
+        .drift
+        .iter()
+        .filter_map(|d| {
+            let Difference::Scopes { at_provider, .. } = &d.difference else {
+                return None;
+            };
+            let needs = inv.key(&d.key)?.needs.as_ref()?;
+            let beyond: Vec<&str> = at_provider
+                .iter()
+                .filter(|s| !needs.contains(s))
+                .map(String::as_str)
+                .collect();
+            (!beyond.is_empty()).then(|| OnlineFinding {
+                code: "scope-beyond-needs",
+                key: d.key.clone(),
+                provider: None,
+                message: format!(
+                    "scopes beyond what the agents need, as provider {} reports them: {}",
+                    d.provider,
+                    beyond.join(", ")
+                ),
+            })
+        })
+        .collect()
 }
 
 /// The report as lint findings: `shadow-key`, `unknown-at-provider`, `drift-at-provider`,

@@ -305,3 +305,29 @@ pub fn lint<'a>(inv: &'a Inventory, today: NaiveDate) -> Vec<Finding<'a>> {
     }
     out
 }
+
+/// `scope-beyond-needs` from what the providers say the keys can do (SendGrid's scopes from
+/// `GET /v3/api_keys/{id}`, a LiteLLM key's models), for `lint --online` and `inventory
+/// discover`: `real` maps a key's inventory id to its scopes as the provider listed them.
+/// A key with `needs` whose real scopes go beyond them is a finding even when the inventory's
+/// own `scopes` say otherwise; keys without `needs`, or the provider did not list, are left
+/// to the offline check.
+pub fn scope_beyond_needs_at_provider<'a>(
+    inv: &'a Inventory,
+    real: &'a std::collections::HashMap<String, Vec<String>>,
+) -> Vec<Finding<'a>> {
+    inv.keys
+        .iter()
+        .filter_map(|key| {
+            let needs = key.needs.as_ref()?;
+            let scopes = real.get(&key.id)?;
+            scopes.iter().any(|s| !needs.contains(s)).then(|| Finding {
+                code: "scope-beyond-needs",
+                severity: Severity::Warning,
+                key: &key.id,
+                provider: None,
+                message: Message::ScopeBeyondNeeds { scopes, needs },
+            })
+        })
+        .collect()
+}

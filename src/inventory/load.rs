@@ -815,6 +815,15 @@ impl FileSink<'_, '_, '_> {
                 format!("provider `{}` of kind {kind} needs admin_credential (keyring:NAME, env:VAR or store:STORE_ID:PATH)", p.id.as_str()),
             );
         }
+        if kind == ProviderKind::LiteLlm && p.base_url.is_none() {
+            self.at(
+                p.id.at,
+                format!(
+                    "provider `{}` of kind litellm needs base_url: the address of the LiteLLM proxy",
+                    p.id.as_str()
+                ),
+            );
+        }
         if let Some(u) = &p.base_url {
             self.check_url(u, "base_url", p.allow_insecure_http);
             if kind == ProviderKind::Postgres {
@@ -1505,6 +1514,23 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "how many keys of a campaign run at once (default 16)",
             ),
         ]),
+        ProviderKind::SendGrid => Some(&[
+            (
+                "on_behalf_of",
+                false,
+                "a subuser's username (or `account-id ID`) sent as the on-behalf-of header",
+            ),
+            (
+                "max_concurrency",
+                false,
+                "how many keys of a campaign run at once (default 16)",
+            ),
+        ]),
+        ProviderKind::LiteLlm => Some(&[(
+            "max_concurrency",
+            false,
+            "how many keys of a campaign run at once (default 16)",
+        )]),
         ProviderKind::Postgres => Some(&[
             (
                 "database",

@@ -108,6 +108,7 @@ kinds!(
         Anthropic => "anthropic",
         AwsIam => "aws-iam",
         SendGrid => "sendgrid",
+        LiteLlm => "litellm",
         Postgres => "postgres",
         Manual => "manual",
         Fake => "fake",

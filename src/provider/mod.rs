@@ -6,9 +6,11 @@ mod anthropic;
 mod aws_iam;
 mod fake;
 pub mod listing;
+mod litellm;
 mod openai;
 pub mod pace;
 mod postgres;
+mod sendgrid;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -22,8 +24,10 @@ pub use anthropic::AnthropicProvider;
 pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
 pub use listing::{KeyListing, ListKeys, ListedKey};
+pub use litellm::LiteLlmProvider;
 pub use openai::OpenAiProvider;
 pub use postgres::PostgresProvider;
+pub use sendgrid::SendGridProvider;
 
 /// What a provider kind can do by API (DESIGN section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -147,7 +151,26 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
             single_live_key: true,
             usage_destroyed_by_revoke: true,
         },
-        ProviderKind::SendGrid | ProviderKind::Manual => Capabilities::NONE,
+        // No disable (a scope-strip is not offered), no per-key usage: the audit reads
+        // gateway logs. Two keys can live at once, so the rotation has no downtime.
+        ProviderKind::SendGrid => Capabilities {
+            locate: true,
+            verify: true,
+            revoke: true,
+            create: true,
+            ..Capabilities::NONE
+        },
+        // Virtual keys: block is a reversible disable; the spend logs are per-request usage.
+        ProviderKind::LiteLlm => Capabilities {
+            locate: true,
+            verify: true,
+            disable: true,
+            revoke: true,
+            create: true,
+            usage: true,
+            ..Capabilities::NONE
+        },
+        ProviderKind::Manual => Capabilities::NONE,
     }
 }
 
@@ -157,7 +180,11 @@ pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
 pub fn can_list_keys(kind: ProviderKind) -> bool {
     matches!(
         kind,
-        ProviderKind::OpenAi | ProviderKind::Anthropic | ProviderKind::AwsIam
+        ProviderKind::OpenAi
+            | ProviderKind::Anthropic
+            | ProviderKind::AwsIam
+            | ProviderKind::SendGrid
+            | ProviderKind::LiteLlm
     )
 }
 
@@ -171,7 +198,10 @@ pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
         | ProviderKind::OpenAi
         | ProviderKind::Anthropic
         | ProviderKind::AwsIam
-        | ProviderKind::Postgres => None,
+        | ProviderKind::Postgres
+        | ProviderKind::SendGrid
+        | ProviderKind::LiteLlm => None,
+        #[allow(unreachable_patterns)]
         _ => Some(
             "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console",
         ),
@@ -524,6 +554,30 @@ pub fn identity(
                 },
             }
         }
+        // The value `SG.<api_key_id>.<secret>` names its key.
+        ProviderKind::SendGrid => {
+            let by = "the api_key_id inside the stored value".to_string();
+            match (sendgrid::id_of_value(value.expose()), key_id) {
+                (Some(got), Some(id)) if got == id => Identity::Matches { by },
+                (Some(_), Some(_)) => Identity::Differs { by },
+                (_, None) => Identity::Unknown {
+                    why: "the key was not located at the provider".into(),
+                },
+                (None, Some(_)) => Identity::Unknown {
+                    why: "the stored value is not a SendGrid key (SG.id.secret)".into(),
+                },
+            }
+        }
+        // A virtual key's id is its hashed token: the SHA-256 of the value.
+        ProviderKind::LiteLlm if key_id.is_some_and(crate::audit::fingerprint::is_hash) => {
+            let by = "the hashed token (SHA-256 of the stored value)".to_string();
+            let got = crate::audit::fingerprint::of_value(value.expose());
+            if key_id.is_some_and(|id| id.eq_ignore_ascii_case(&got)) {
+                Identity::Matches { by }
+            } else {
+                Identity::Differs { by }
+            }
+        }
         ProviderKind::Postgres => Identity::Matches {
             by: "the role the probe logs in as (a password has no public hint)".into(),
         },
@@ -690,6 +744,8 @@ pub enum AnyProvider {
     Anthropic(AnthropicProvider),
     AwsIam(AwsIamProvider),
     Postgres(PostgresProvider),
+    SendGrid(SendGridProvider),
+    LiteLlm(LiteLlmProvider),
     /// Every capability is an operator checklist item.
     Manual {
         kind: ProviderKind,
@@ -704,6 +760,8 @@ impl AnyProvider {
             ProviderKind::Anthropic => Self::Anthropic(AnthropicProvider::new(def)),
             ProviderKind::AwsIam => Self::AwsIam(AwsIamProvider::new(def)),
             ProviderKind::Postgres => Self::Postgres(PostgresProvider::new(def)),
+            ProviderKind::SendGrid => Self::SendGrid(SendGridProvider::new(def)),
+            ProviderKind::LiteLlm => Self::LiteLlm(LiteLlmProvider::new(def)),
             kind => Self::Manual { kind },
         }
     }
@@ -715,6 +773,8 @@ impl AnyProvider {
         match self {
             Self::AwsIam(p) => Self::AwsIam(p.for_key(key)),
             Self::Postgres(p) => Self::Postgres(p.for_key(key)),
+            Self::SendGrid(p) => Self::SendGrid(p.for_key(key)),
+            Self::LiteLlm(p) => Self::LiteLlm(p.for_key(key)),
             other => other,
         }
     }
@@ -726,6 +786,8 @@ impl AnyProvider {
             Self::Anthropic(_) => ProviderKind::Anthropic,
             Self::AwsIam(_) => ProviderKind::AwsIam,
             Self::Postgres(_) => ProviderKind::Postgres,
+            Self::SendGrid(_) => ProviderKind::SendGrid,
+            Self::LiteLlm(_) => ProviderKind::LiteLlm,
             Self::Manual { kind } => *kind,
         }
     }
@@ -764,6 +826,8 @@ impl AnyProvider {
             Self::Anthropic(p) => p.plan(op),
             Self::AwsIam(p) => Ok(p.plan(op)),
             Self::Postgres(p) => Ok(p.plan(op)),
+            Self::SendGrid(p) => p.plan(op),
+            Self::LiteLlm(p) => p.plan(op),
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),
@@ -781,6 +845,8 @@ impl AnyProvider {
             Self::OpenAi(p) => p.list_plan(),
             Self::Anthropic(p) => p.list_plan(),
             Self::AwsIam(p) => p.list_plan(),
+            Self::SendGrid(p) => p.list_plan(),
+            Self::LiteLlm(p) => p.list_plan(),
             _ => Err(unsupported()),
         }?;
         Self::read_only(&plan)?;
@@ -801,6 +867,8 @@ impl AnyProvider {
             Self::OpenAi(p) => p.list_keys(plan, http, secrets).await,
             Self::Anthropic(p) => p.list_keys(plan, http, secrets).await,
             Self::AwsIam(p) => p.list_keys(plan, http, secrets).await,
+            Self::SendGrid(p) => p.list_keys(plan, http, secrets).await,
+            Self::LiteLlm(p) => p.list_keys(plan, http, secrets).await,
             _ => Err(ProviderError::Unsupported {
                 kind: self.kind(),
                 op: "list keys",
@@ -832,6 +900,8 @@ impl AnyProvider {
             Self::Anthropic(p) => p.execute(op, plan, http, secrets).await,
             Self::AwsIam(p) => p.execute(op, plan, http, secrets).await,
             Self::Postgres(p) => p.execute(op, plan, http, secrets).await,
+            Self::SendGrid(p) => p.execute(op, plan, http, secrets).await,
+            Self::LiteLlm(p) => p.execute(op, plan, http, secrets).await,
             Self::Manual { kind } => Err(ProviderError::Unsupported {
                 kind: *kind,
                 op: op.name(),

@@ -9,8 +9,10 @@ pub mod fake_api;
 #[cfg(feature = "testing")]
 mod fault;
 pub mod infisical;
+pub mod litellm;
 pub mod openai;
 pub mod receiver;
+pub mod sendgrid;
 pub mod sts;
 pub mod vault;
 
@@ -30,8 +32,10 @@ pub use fake_api::FakeApi;
 #[cfg(feature = "testing")]
 pub use fault::{Fault, FaultMode};
 pub use infisical::InfisicalSim;
+pub use litellm::LiteLlmSim;
 pub use openai::OpenAiSim;
 pub use receiver::{Receiver, Reply};
+pub use sendgrid::SendGridSim;
 pub use sts::{StsMode, StsStandIn};
 pub use vault::VaultSim;
 
@@ -45,6 +49,7 @@ const LOGGED_HEADER_VALUES: &[&str] = &[
     "openai-organization",
     "openai-project",
     "idempotency-key",
+    "on-behalf-of",
 ];
 
 /// One request as the server saw it. Header values are kept only for the headers in
@@ -100,6 +105,11 @@ pub enum ErrorStyle {
     Anthropic,
     /// `{"errors": [..]}` (Vault).
     Vault,
+    /// `{"errors": [{"field", "message"}]}` (SendGrid v3).
+    SendGrid,
+    /// `{"error": {"message", "type", "param", "code"}}` with the status as a string code
+    /// (LiteLLM's `ProxyException`).
+    LiteLlm,
     /// `{"messages": [..], "success": false}` (Doppler).
     Doppler,
     /// `{"reqId", "statusCode", "message", "error"}` (Infisical).
@@ -131,6 +141,19 @@ impl ErrorStyle {
                 serde_json::json!({ "type": "error", "error": { "type": kind, "message": message } })
             }
             Self::Vault => serde_json::json!({ "errors": [message] }),
+            Self::SendGrid => {
+                serde_json::json!({ "errors": [{ "field": null, "message": message }] })
+            }
+            Self::LiteLlm => {
+                let kind = match status {
+                    400 => "bad_request_error",
+                    401 => "auth_error",
+                    404 => "not_found_error",
+                    429 => "throttling_error",
+                    _ => "internal_error",
+                };
+                serde_json::json!({ "error": { "message": message, "type": kind, "param": "None", "code": status.to_string() } })
+            }
             Self::Doppler => serde_json::json!({ "messages": [message], "success": false }),
             Self::Infisical => {
                 let error = match status {

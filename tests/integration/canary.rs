@@ -97,12 +97,18 @@ fn no_secret_value_reaches_any_file_or_output() {
     }
 }
 
-/// The same check for the real provider kinds: live incident and drill on each, with their
-/// own canary admin keys, leaked keys, Vault token and (Anthropic) pasted replacement.
+/// The same check for the real provider kinds (OpenAI, Anthropic, SendGrid, LiteLLM): live
+/// incident and drill on each, with their own canary admin keys, leaked keys, Vault token,
+/// (Anthropic) pasted replacement and the replacements keyfire had the provider create.
 #[test]
-fn no_secret_value_reaches_any_file_or_output_with_openai_and_anthropic() {
+fn no_secret_value_reaches_any_file_or_output_with_every_http_provider_kind() {
     use crate::llm::{KEY, LlmEnv};
-    for env in [LlmEnv::openai(), LlmEnv::anthropic()] {
+    for env in [
+        LlmEnv::openai(),
+        LlmEnv::anthropic(),
+        LlmEnv::sendgrid(),
+        LlmEnv::litellm(),
+    ] {
         let mut outputs = Vec::new();
         let drill = env.drill();
         assert_eq!(drill.status.code(), Some(0), "{}", stdout(&drill));
@@ -135,6 +141,31 @@ fn no_secret_value_reaches_any_file_or_output_with_openai_and_anthropic() {
                 .live_keys()
                 .into_iter()
                 .filter(|k| k.value().starts_with("sk-svcacct-"))
+                .map(|k| k.value().to_string())
+                .collect();
+            assert_eq!(made.len(), 1);
+            secrets.extend(made);
+        }
+        // So are SendGrid's and LiteLLM's replacements.
+        if let crate::llm::Sim::SendGrid(sim) = &env.sim {
+            let made: Vec<String> = sim
+                .keys()
+                .into_iter()
+                .filter(|k| k.name.starts_with("keyfire-"))
+                .map(|k| k.value().to_string())
+                .collect();
+            assert_eq!(made.len(), 1);
+            secrets.extend(made);
+        }
+        if let crate::llm::Sim::LiteLlm(sim) = &env.sim {
+            let made: Vec<String> = sim
+                .keys()
+                .into_iter()
+                .filter(|k| {
+                    k.key_alias
+                        .as_deref()
+                        .is_some_and(|a| a.starts_with("keyfire-"))
+                })
                 .map(|k| k.value().to_string())
                 .collect();
             assert_eq!(made.len(), 1);

@@ -43,6 +43,8 @@ async fn drill_over_every_demo_key_sends_no_write_and_finds_the_planted_problems
         .into_iter()
         .chain(t.anthropic.requests())
         .chain(t.gateway.requests())
+        .chain(t.sendgrid.requests())
+        .chain(t.litellm.requests())
         // Infisical's login creates a token and changes no secret: a drill sends it.
         .chain(
             t.infisical

@@ -10,7 +10,7 @@ use std::process::{Output, Stdio};
 
 use chrono::{Duration, NaiveTime, Utc};
 use keyfire::provider::UsageBucket;
-use keyfire::sim::{AnthropicSim, LoggedRequest, OpenAiSim, VaultSim};
+use keyfire::sim::{AnthropicSim, LiteLlmSim, LoggedRequest, OpenAiSim, SendGridSim, VaultSim};
 
 pub const ADMIN_VAR: &str = "KF_TEST_LLM_ADMIN";
 pub const VAULT_VAR: &str = "KF_TEST_LLM_VAULT";
@@ -24,6 +24,8 @@ pub const PROJECT: &str = "proj_keyfire";
 pub enum Kind {
     OpenAi,
     Anthropic,
+    SendGrid,
+    LiteLlm,
 }
 
 /// Recognizable canary values in each provider's key format.
@@ -50,6 +52,20 @@ impl Canaries {
                 old_key: "sk-ant-api03-CANARYanOldKey3Fg6Hj9Kl2Mn5Pq8Rs1Tu4Vw7-igAA".into(),
                 replacement: "sk-ant-api03-CANARYanNewKey8Zx5Cv2Bn9Mq6Wp3Er7Ty1Ui4-QxAA".into(),
             },
+            Kind::SendGrid => Self {
+                admin: "SG.CANARYsgAdmin7Q2x9LmZ4b.CANARYsgAdminSecret8nR1tY6wK3xxFg6Hj9Kl2Mn5Pq"
+                    .into(),
+                vault_token: "hvs.CANARYsgVault5Hj8Kp2Lm9Qr4St7Uv1Wx".into(),
+                old_key: "SG.CANARYsgOldKey3Fg6Hj9K.CANARYsgOldSecret2Mn5Pq8Rs1Tu4Vw7Zx5Cv2Bn9Mq"
+                    .into(),
+                replacement: String::new(),
+            },
+            Kind::LiteLlm => Self {
+                admin: "sk-CANARYllMaster7Q2x9LmZ4bV8nR1tY6wK3".into(),
+                vault_token: "hvs.CANARYllVault5Hj8Kp2Lm9Qr4St7Uv1Wx".into(),
+                old_key: "sk-CANARYllOldKey3Fg6Hj9Kl2Mn5Pq8Rs1".into(),
+                replacement: String::new(),
+            },
         }
     }
 
@@ -70,6 +86,8 @@ impl Canaries {
 pub enum Sim {
     OpenAi(OpenAiSim),
     Anthropic(AnthropicSim),
+    SendGrid(SendGridSim),
+    LiteLlm(LiteLlmSim),
 }
 
 pub struct LlmEnv {
@@ -155,6 +173,65 @@ impl LlmEnv {
         )
     }
 
+    /// A SendGrid key with send-only scopes among a few others, located by its id.
+    pub fn sendgrid() -> Self {
+        let canaries = Canaries::new(Kind::SendGrid);
+        let sim = SendGridSim::start().expect("sendgrid sim");
+        sim.add_admin_key(&canaries.admin);
+        for i in 0..5 {
+            sim.add_key(
+                &format!("other-{i}"),
+                &format!(
+                    "SG.other{i:04}abcdefghijklm.other{i:04}abcdefghijklmnopqrstuvwxyz0123456"
+                ),
+                &["mail.send"],
+            );
+        }
+        let old_key_id = sim.add_key(
+            "support-bot",
+            &canaries.old_key,
+            &["mail.send", "stats.read"],
+        );
+        Self::finish(
+            Kind::SendGrid,
+            Sim::SendGrid(sim),
+            canaries,
+            old_key_id,
+            None,
+        )
+    }
+
+    /// A LiteLLM virtual key (by its hashed token) among others, with spend logs.
+    pub fn litellm() -> Self {
+        let canaries = Canaries::new(Kind::LiteLlm);
+        let sim = LiteLlmSim::start().expect("litellm sim");
+        sim.add_master_key(&canaries.admin);
+        for i in 0..5 {
+            sim.add_key(
+                Some(&format!("other-{i}")),
+                &format!("sk-other{i:04}abcdefghijklmnop{i:04}"),
+                &["gpt-4o-mini"],
+            );
+        }
+        let old_key_id = sim.add_key(Some("support-bot"), &canaries.old_key, &["gpt-4o"]);
+        sim.set_usage(&old_key_id, &planted_usage());
+        Self::finish(Kind::LiteLlm, Sim::LiteLlm(sim), canaries, old_key_id, None)
+    }
+
+    pub fn sendgrid_sim(&self) -> &SendGridSim {
+        match &self.sim {
+            Sim::SendGrid(s) => s,
+            _ => panic!("not a sendgrid env"),
+        }
+    }
+
+    pub fn litellm_sim(&self) -> &LiteLlmSim {
+        match &self.sim {
+            Sim::LiteLlm(s) => s,
+            _ => panic!("not a litellm env"),
+        }
+    }
+
     fn finish(
         kind: Kind,
         sim: Sim,
@@ -181,14 +258,14 @@ impl LlmEnv {
     pub fn openai_sim(&self) -> &OpenAiSim {
         match &self.sim {
             Sim::OpenAi(s) => s,
-            Sim::Anthropic(_) => panic!("not an openai env"),
+            _ => panic!("not an openai env"),
         }
     }
 
     pub fn anthropic_sim(&self) -> &AnthropicSim {
         match &self.sim {
             Sim::Anthropic(s) => s,
-            Sim::OpenAi(_) => panic!("not an anthropic env"),
+            _ => panic!("not an anthropic env"),
         }
     }
 
@@ -196,6 +273,8 @@ impl LlmEnv {
         match &self.sim {
             Sim::OpenAi(s) => s.base_url(),
             Sim::Anthropic(s) => s.base_url(),
+            Sim::SendGrid(s) => s.base_url(),
+            Sim::LiteLlm(s) => s.base_url(),
         }
     }
 
@@ -203,6 +282,8 @@ impl LlmEnv {
         match &self.sim {
             Sim::OpenAi(s) => s.requests(),
             Sim::Anthropic(s) => s.requests(),
+            Sim::SendGrid(s) => s.requests(),
+            Sim::LiteLlm(s) => s.requests(),
         }
     }
 
@@ -210,6 +291,8 @@ impl LlmEnv {
         match &self.sim {
             Sim::OpenAi(s) => s.inject(fault),
             Sim::Anthropic(s) => s.inject(fault),
+            Sim::SendGrid(s) => s.inject(fault),
+            Sim::LiteLlm(s) => s.inject(fault),
         }
     }
 
@@ -218,6 +301,8 @@ impl LlmEnv {
         match &self.sim {
             Sim::OpenAi(s) => s.accepts(value),
             Sim::Anthropic(s) => s.accepts(value),
+            Sim::SendGrid(s) => s.accepts(value),
+            Sim::LiteLlm(s) => s.accepts(value),
         }
     }
 
@@ -226,6 +311,9 @@ impl LlmEnv {
         match self.kind {
             Kind::OpenAi => "/v1/organization/usage/completions",
             Kind::Anthropic => "/v1/organizations/usage_report/messages",
+            Kind::LiteLlm => "/spend/logs",
+            // No usage API: the key read stands in.
+            Kind::SendGrid => "/v3/api_keys/",
         }
     }
 
@@ -263,11 +351,26 @@ impl LlmEnv {
                 ),
                 format!("provider_key_id = \"{}\"", self.old_key_id),
             ),
+            Kind::SendGrid => (
+                format!(
+                    "id = \"mail\"\nkind = \"sendgrid\"\nadmin_credential = \"env:{ADMIN_VAR}\"\nbase_url = \"{}\"",
+                    self.base_url()
+                ),
+                format!("provider_key_id = \"{}\"", self.old_key_id),
+            ),
+            Kind::LiteLlm => (
+                format!(
+                    "id = \"gateway\"\nkind = \"litellm\"\nadmin_credential = \"env:{ADMIN_VAR}\"\nbase_url = \"{}\"",
+                    self.base_url()
+                ),
+                format!("provider_key_id = \"{}\"", self.old_key_id),
+            ),
         };
-        let provider_id = if self.kind == Kind::OpenAi {
-            "openai-prod"
-        } else {
-            "claude"
+        let provider_id = match self.kind {
+            Kind::OpenAi => "openai-prod",
+            Kind::Anthropic => "claude",
+            Kind::SendGrid => "mail",
+            Kind::LiteLlm => "gateway",
         };
         format!(
             r##"schema = 1
@@ -296,13 +399,18 @@ id = "{KEY}"
 agents = ["support-bot"]
 provider = "{provider_id}"
 {locate}
-scopes = ["model.request"]
+scopes = {scopes}
 store = "vault"
 secret_path = "{PATH}"
 created_at = {rotated}
 last_rotated = {rotated}
 "##,
             vault = self.vault.address(),
+            scopes = match self.kind {
+                Kind::SendGrid => r#"["mail.send", "stats.read"]"#,
+                Kind::LiteLlm => r#"["gpt-4o"]"#,
+                _ => r#"["model.request"]"#,
+            },
         )
     }
 

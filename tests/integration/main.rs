@@ -30,6 +30,7 @@ mod postgres;
 mod props;
 mod record;
 mod scan;
+mod sendlite;
 mod shared_records;
 mod signing;
 mod spec_conformance;

@@ -8,6 +8,11 @@
 //!   a field the schema does not declare (such as a `status` on a project key) fails.
 //! - AWS: the botocore service models of every call keyfire and the CloudTrail stand-in make
 //!   (`tests/fixtures/spec/aws/calls.json`), loaded by botocore itself.
+//! - SendGrid: the vendored part of twilio/sendgrid-oai (`tests/fixtures/spec/sendgrid/`):
+//!   every request is a documented operation, and the simulator's answers (errors included)
+//!   validate against the response schemas, key objects held to their declared fields.
+//! - LiteLLM: the field names of `schema.prisma` (`tests/fixtures/spec/litellm/`): what the
+//!   provider reads and what the simulator answers in key objects and spend-log rows.
 //! - Anthropic and Vault: field lists from their API references, each with its source link
 //!   (`tests/fixtures/spec/api-fields.json`), checked against the simulators' answers.
 
@@ -920,4 +925,318 @@ fn vault_simulator_answers_carry_the_fields_of_the_api_reference() {
     );
     assert_eq!(status, 400, "a stale cas is refused: {err}");
     check("vault", "error", &err);
+}
+
+// ---------------------------------------------------------------------------------------
+// SendGrid: the vendored part of twilio/sendgrid-oai (`tests/fixtures/spec/sendgrid/`).
+
+const SG_ADMIN: &str = "SG.CANARYspecAdmin7Q2x9Lm.CANARYspecAdminSecret8nR1tY6wK3xxFg6Hj9Kl2Mn";
+const SG_OLD: &str = "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";
+
+impl Spec {
+    fn sendgrid() -> Self {
+        let mut doc = load("sendgrid/openapi-subset.json");
+        // The documents say OpenAPI 3.1 but mark nullable fields the 3.0 way
+        // (`nullable: true`, which JSON Schema ignores); their examples answer `field: null`.
+        nullable_to_type(&mut doc);
+        let mut components = doc["components"].clone();
+        for name in ["ApiKeyResponse", "ApiKeyScopesResponse", "ErrorResponse"] {
+            make_strict(&mut components["schemas"][name]);
+        }
+        Self { doc, components }
+    }
+
+    /// An operation's response schema, through a `$ref` to `components.responses`.
+    fn response_schema_of(&self, op: &Value, status: &str) -> Value {
+        let mut resp = &op["responses"][status];
+        if let Some(r) = resp["$ref"].as_str() {
+            let name = r.trim_start_matches("#/components/responses/");
+            resp = &self.doc["components"]["responses"][name];
+        }
+        let schema = resp["content"]["application/json"]["schema"].clone();
+        assert!(!schema.is_null(), "no schema for {status}");
+        schema
+    }
+
+    /// The documented operation of a request, matching the whole path.
+    fn operation_at(&self, method: &str, path: &str) -> Option<(String, &Value)> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.doc["paths"]
+            .as_object()?
+            .iter()
+            .find(|(template, _)| {
+                let t: Vec<&str> = template.split('/').collect();
+                t.len() == segments.len()
+                    && t.iter()
+                        .zip(&segments)
+                        .all(|(t, s)| t.starts_with('{') || t == s)
+            })
+            .and_then(|(template, item)| {
+                item.get(method.to_ascii_lowercase())
+                    .map(|op| (template.clone(), op))
+            })
+    }
+}
+
+/// `{type: T, nullable: true}` becomes `{type: [T, "null"]}`.
+fn nullable_to_type(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::String(t)) = m.get("type").cloned()
+            {
+                m.insert("type".into(), json!([t, "null"]));
+            }
+            m.values_mut().for_each(nullable_to_type);
+        }
+        Value::Array(a) => a.iter_mut().for_each(nullable_to_type),
+        _ => {}
+    }
+}
+
+#[test]
+fn sendgrid_requests_and_simulator_answers_follow_the_openapi_document() {
+    let spec = Spec::sendgrid();
+    let sim = keyfire::sim::SendGridSim::start().unwrap();
+    sim.add_admin_key(SG_ADMIN);
+    let old = sim.add_key("mailer", SG_OLD, &["mail.send", "stats.read"]);
+    let provider = AnyProvider::from_def(&ProviderDef {
+        id: "mail".into(),
+        kind: ProviderKind::SendGrid,
+        admin_credential: None,
+        base_url: Some(sim.base_url()),
+        settings: Default::default(),
+        origin: Origin { file: 0, line: 1 },
+    });
+    let bag = SecretBag {
+        admin: Some(Secret::new(SG_ADMIN)),
+        old_key: Some(Secret::new(SG_OLD)),
+        ..SecretBag::default()
+    };
+    let client = Http::new(false, Redactor::new()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ops = [
+        Op::Locate {
+            id: Some(old.clone()),
+            name: None,
+            hint: None,
+        },
+        Op::Locate {
+            id: None,
+            name: None,
+            hint: Some(format!(
+                "{}...{}",
+                &SG_OLD[..12],
+                &SG_OLD[SG_OLD.len() - 4..]
+            )),
+        },
+        Op::Verify { which: Which::Old },
+        Op::Create {
+            name: "keyfire-spec-1".into(),
+            idempotency_key: "spec-1".into(),
+        },
+        Op::Revoke { id: old.clone() },
+        Op::Verify { which: Which::Old },
+    ];
+    let mut created = None;
+    rt.block_on(async {
+        for op in &ops {
+            let plan = provider.plan(op).unwrap();
+            let out = provider.execute(op, &plan, &client, &bag).await;
+            assert!(out.is_ok(), "{op:?}: {out:?}");
+            if let Ok(OpOutput::Created { id, .. }) = out {
+                created = Some(id);
+            }
+        }
+    });
+    // The replacement carries the leaked key's scopes, never full access.
+    let new = sim.key(&created.expect("created")).expect("replacement");
+    assert_eq!(new.scopes, ["mail.send", "stats.read"]);
+
+    let requests = sim.requests();
+    let mut seen = BTreeSet::new();
+    for r in &requests {
+        let (template, op) = spec
+            .operation_at(&r.method, &r.path)
+            .unwrap_or_else(|| panic!("{} {} is not in the spec", r.method, r.path));
+        for (name, _) in url::form_urlencoded::parse(r.query.as_bytes()) {
+            let documented = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"] == name.as_ref() && p["in"] == "query");
+            assert!(
+                documented,
+                "{template}: query parameter {name} is not in the spec"
+            );
+        }
+        seen.insert(format!("{} {template}", r.method));
+    }
+    for must in [
+        "GET /v3/api_keys",
+        "GET /v3/api_keys/{api_key_id}",
+        "GET /v3/scopes",
+        "POST /v3/api_keys",
+        "DELETE /v3/api_keys/{api_key_id}",
+    ] {
+        assert!(seen.contains(must), "{must} was not sent: {seen:?}");
+    }
+
+    // The simulator's answers follow the response schemas (asked again).
+    let port = sim.addr().port();
+    let auth = |key: &str| format!("Bearer {key}");
+    let (admin, old_auth) = (auth(SG_ADMIN), auth(SG_OLD));
+    let checks: [(&str, String, &str, &str, u16); 5] = [
+        (
+            "GET",
+            "/v3/api_keys?limit=100".into(),
+            admin.as_str(),
+            "",
+            200,
+        ),
+        ("GET", "/v3/api_keys/nope".into(), admin.as_str(), "", 404),
+        ("GET", "/v3/scopes".into(), admin.as_str(), "", 200),
+        // The deleted key: SendGrid's documented invalid-credential answer.
+        ("GET", "/v3/scopes".into(), old_auth.as_str(), "", 401),
+        (
+            "POST",
+            "/v3/api_keys".into(),
+            admin.as_str(),
+            r#"{"name":"spec-check","scopes":["mail.send"]}"#,
+            201,
+        ),
+    ];
+    for (method, target, who, body, want) in checks {
+        let (status, text) = http(
+            port,
+            method,
+            &target,
+            &[("Authorization", who), ("Content-Type", "application/json")],
+            body,
+        )
+        .unwrap();
+        assert_eq!(status, want, "{method} {target}: {text}");
+        let path = target.split('?').next().unwrap();
+        let (_, op) = spec.operation_at(method, path).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        spec.validate(
+            &spec.response_schema_of(op, &want.to_string()),
+            &v,
+            &format!("{method} {target}"),
+        );
+    }
+    let (_, get) = spec
+        .operation_at("GET", "/v3/api_keys/{api_key_id}")
+        .unwrap();
+    let id = sim.keys()[0].id.clone();
+    let (status, text) = http(
+        port,
+        "GET",
+        &format!("/v3/api_keys/{id}"),
+        &[("Authorization", &admin)],
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    spec.validate(
+        &spec.response_schema_of(get, "200"),
+        &serde_json::from_str(&text).unwrap(),
+        "GetApiKey",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// LiteLLM: field names of schema.prisma (`tests/fixtures/spec/litellm/schema-fields.json`).
+
+#[test]
+fn litellm_reads_and_simulator_objects_use_the_field_names_of_schema_prisma() {
+    let doc = load("litellm/schema-fields.json");
+    let columns = |model: &str| -> BTreeSet<String> {
+        doc[model]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (tokens, spend) = (
+        columns("LiteLLM_VerificationToken"),
+        columns("LiteLLM_SpendLogs"),
+    );
+    for (model, cols) in [
+        ("LiteLLM_VerificationToken", &tokens),
+        ("LiteLLM_SpendLogs", &spend),
+    ] {
+        for f in doc["keyfire_reads"][model].as_array().unwrap() {
+            assert!(
+                cols.contains(f.as_str().unwrap()),
+                "keyfire reads {f}, which is not a column of {model}"
+            );
+        }
+    }
+
+    const MASTER: &str = "sk-CANARYspecMaster7Q2x9LmZ4bV8nR1tY6";
+    const VKEY: &str = "sk-CANARYspecVirtual3Fg6Hj9Kl2Mn5Pq8";
+    let sim = keyfire::sim::LiteLlmSim::start().unwrap();
+    sim.add_master_key(MASTER);
+    let token = sim.add_key(Some("support"), VKEY, &["gpt-4o"]);
+    sim.set_usage(&token, &day_buckets(3));
+    let port = sim.addr().port();
+    let admin = format!("Bearer {MASTER}");
+    let get = |target: &str| -> Value {
+        let (status, text) = http(port, "GET", target, &[("Authorization", &admin)], "").unwrap();
+        assert_eq!(status, 200, "{target}: {text}");
+        serde_json::from_str(&text).unwrap()
+    };
+    let undeclared = |obj: &Value, cols: &BTreeSet<String>| -> Vec<String> {
+        obj.as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !cols.contains(*k))
+            .cloned()
+            .collect()
+    };
+    let info = get(&format!("/key/info?key={token}"));
+    assert_eq!(undeclared(&info["info"], &tokens), Vec::<String>::new());
+    let list = get("/key/list?return_full_object=true&size=100&page=1");
+    for k in list["keys"].as_array().unwrap() {
+        assert_eq!(undeclared(k, &tokens), Vec::<String>::new());
+    }
+    let end = chrono::Utc::now() + chrono::Duration::days(1);
+    let logs = get(&format!(
+        "/spend/logs?api_key={token}&start_date=2000-01-01&end_date={}&summarize=false",
+        end.format("%Y-%m-%d")
+    ));
+    let rows = logs.as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        assert_eq!(undeclared(row, &spend), Vec::<String>::new());
+        assert_eq!(
+            row["api_key"],
+            token.as_str(),
+            "the hashed token, never the key"
+        );
+    }
+    // `/key/generate` answers a key object and the value (`GenerateKeyResponse.key`).
+    let (status, text) = http(
+        port,
+        "POST",
+        "/key/generate",
+        &[
+            ("Authorization", &admin),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"key_alias":"spec-new","models":["gpt-4o"]}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let generated: Value = serde_json::from_str(&text).unwrap();
+    let mut without_value = generated.clone();
+    without_value.as_object_mut().unwrap().remove("key");
+    assert_eq!(undeclared(&without_value, &tokens), Vec::<String>::new());
+    assert_eq!(
+        generated["token"].as_str().unwrap(),
+        keyfire::audit::fingerprint::of_value(generated["key"].as_str().unwrap()),
+        "the token is the SHA-256 hex of the key"
+    );
 }
