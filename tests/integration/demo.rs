@@ -166,3 +166,30 @@ fn demo_no_tui_completes_a_live_incident_and_the_audit_finds_the_planted_abuse()
     );
     assert!(text.contains(".env:1 (commit"), "{text}");
 }
+
+/// The training LiteLLM proxy holds a virtual key the inventory does not list: `inventory
+/// discover` finds it as a shadow key, and finds every key the inventory does list.
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_finds_the_shadow_key_planted_at_the_training_litellm_proxy() {
+    let t = tokio::task::spawn_blocking(Training::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let inv = &t.setup.inventory;
+    let (chosen, skipped) =
+        keyfire::discover::select(inv, &["litellm-training".to_string()]).unwrap();
+    let http = keyfire::discover::client(keyfire::secret::Redactor::new()).unwrap();
+    let report = keyfire::discover::discover(inv, &chosen, skipped, &http).await;
+    let names: Vec<Option<&str>> = report
+        .shadow
+        .iter()
+        .map(|s| s.key.name.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        vec![Some(keyfire::demo::SHADOW_KEY_ALIAS)],
+        "{report:#?}"
+    );
+    assert!(report.gone.is_empty(), "{:?}", report.gone);
+    assert!(!report.clean());
+}

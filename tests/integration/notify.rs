@@ -308,12 +308,13 @@ fn a_dead_receiver_is_recorded_and_shown_and_never_holds_the_runbook() {
     r.slack.set_reply(Reply::Status(500));
     let extra = r.inventory(r#"["incident"]"#);
     let env = TestEnv::with_inventory_extra(&extra);
-    // One-second send timeout (policy), so the test waits little for the held requests.
+    // A three-second send timeout (policy): short for the held requests, long enough for
+    // Slack's three attempts (200 and 400 ms apart) to end on a loaded machine.
     let text = std::fs::read_to_string(env.inventory_path())
         .unwrap()
         .replace(
             "after_incident_rotation_days = 30",
-            "after_incident_rotation_days = 30\nnotify_timeout_seconds = 1",
+            "after_incident_rotation_days = 30\nnotify_timeout_seconds = 3",
         );
     std::fs::write(env.inventory_path(), text).unwrap();
     let out = r.run(
