@@ -88,6 +88,21 @@ struct CacheCreation {
     ephemeral_5m_input_tokens: u64,
 }
 
+impl UsageResult {
+    /// Every kind of input token, saturating (a hostile answer cannot wrap the sum).
+    fn input_tokens(&self) -> u64 {
+        let cache = self.cache_creation.as_ref();
+        [
+            self.uncached_input_tokens,
+            self.cache_read_input_tokens,
+            cache.map_or(0, |c| c.ephemeral_1h_input_tokens),
+            cache.map_or(0, |c| c.ephemeral_5m_input_tokens),
+        ]
+        .into_iter()
+        .fold(0u64, u64::saturating_add)
+    }
+}
+
 #[derive(Deserialize)]
 struct UsageResult {
     #[serde(default)]
@@ -445,12 +460,10 @@ impl AnthropicProvider {
                             cost_usd: 0.0,
                         };
                         for r in b.results {
-                            let cache = r.cache_creation.unwrap_or_default();
-                            bucket.input_tokens += r.uncached_input_tokens
-                                + r.cache_read_input_tokens
-                                + cache.ephemeral_1h_input_tokens
-                                + cache.ephemeral_5m_input_tokens;
-                            bucket.output_tokens += r.output_tokens;
+                            bucket.input_tokens =
+                                bucket.input_tokens.saturating_add(r.input_tokens());
+                            bucket.output_tokens =
+                                bucket.output_tokens.saturating_add(r.output_tokens);
                         }
                         report.buckets.push(bucket);
                     }
@@ -482,6 +495,18 @@ impl AnthropicProvider {
 mod tests {
     use super::*;
     use crate::inventory::Origin;
+
+    #[test]
+    fn input_tokens_saturate_instead_of_wrapping() {
+        let r: UsageResult = serde_json::from_value(serde_json::json!({
+            "uncached_input_tokens": u64::MAX,
+            "cache_read_input_tokens": 7,
+            "cache_creation": { "ephemeral_1h_input_tokens": u64::MAX, "ephemeral_5m_input_tokens": 1 },
+            "output_tokens": 3
+        }))
+        .unwrap();
+        assert_eq!(r.input_tokens(), u64::MAX);
+    }
 
     fn answer(status: u16, error_type: &str) -> Result<(), HttpError> {
         Err(HttpError::Status {

@@ -254,6 +254,24 @@ struct EndpointTotal {
     tool_calls: u64,
 }
 
+impl UsageResult {
+    /// Count one result into its day and its endpoint's total. The counters saturate: a
+    /// broken or hostile answer cannot wrap them around to a small, innocent-looking number.
+    fn add_to(&self, counts: Counts, slot: &mut UsageBucket, total: &mut EndpointTotal) {
+        match counts {
+            Counts::ModelRequests => {
+                slot.requests = slot.requests.saturating_add(self.num_model_requests);
+                slot.input_tokens = slot.input_tokens.saturating_add(self.input_tokens);
+                slot.output_tokens = slot.output_tokens.saturating_add(self.output_tokens);
+                total.requests = total.requests.saturating_add(self.num_model_requests);
+            }
+            Counts::ToolCalls => {
+                total.tool_calls = total.tool_calls.saturating_add(self.num_requests);
+            }
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Amount {
     value: f64,
@@ -738,15 +756,7 @@ impl OpenAiProvider {
                             endpoint.path, r.object, endpoint.object
                         )));
                     }
-                    match endpoint.counts {
-                        Counts::ModelRequests => {
-                            slot.requests += r.num_model_requests;
-                            slot.input_tokens += r.input_tokens;
-                            slot.output_tokens += r.output_tokens;
-                            total.requests += r.num_model_requests;
-                        }
-                        Counts::ToolCalls => total.tool_calls += r.num_requests,
-                    }
+                    r.add_to(endpoint.counts, slot, &mut total);
                 }
             }
             totals.push((endpoint, total));
@@ -1030,6 +1040,40 @@ fn next(has_more: bool, token: Option<String>) -> Result<Option<String>, Provide
 mod tests {
     use super::*;
     use crate::inventory::Origin;
+
+    #[test]
+    fn usage_counters_saturate_instead_of_wrapping() {
+        let huge = UsageResult {
+            object: "organization.usage.completions.result".into(),
+            input_tokens: u64::MAX - 1,
+            output_tokens: u64::MAX,
+            num_model_requests: u64::MAX - 5,
+            num_requests: u64::MAX,
+        };
+        let mut slot = UsageBucket {
+            start: DateTime::<Utc>::MIN_UTC,
+            end: DateTime::<Utc>::MIN_UTC,
+            requests: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+        };
+        let mut total = EndpointTotal::default();
+        for counts in [
+            Counts::ModelRequests,
+            Counts::ModelRequests,
+            Counts::ToolCalls,
+            Counts::ToolCalls,
+        ] {
+            huge.add_to(counts, &mut slot, &mut total);
+        }
+        assert_eq!(slot.requests, u64::MAX);
+        assert_eq!(slot.input_tokens, u64::MAX);
+        assert_eq!(slot.output_tokens, u64::MAX);
+        assert_eq!(total.requests, u64::MAX);
+        assert_eq!(total.tool_calls, u64::MAX);
+        assert_eq!(slot.tokens(), u64::MAX);
+    }
 
     fn provider(settings: serde_json::Value) -> OpenAiProvider {
         let def = ProviderDef {
