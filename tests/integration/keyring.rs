@@ -279,3 +279,52 @@ fn killed_after_the_keyring_value_was_written() {
         "keyring:value_written",
     );
 }
+
+/// Without `KEYFIRE_SIGNING_KEY_FILE`, the record signing key lives in the OS keyring (here
+/// the kernel keyring), not in a file: no key file is written, and the record it signed
+/// verifies.
+#[test]
+fn without_a_key_file_the_record_signing_key_lives_in_the_kernel_keyring() {
+    let test = "keyring::without_a_key_file_the_record_signing_key_lives_in_the_kernel_keyring";
+    if !usable(test) {
+        return;
+    }
+    let env = TestEnv::new();
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        env.cmd()
+            .env("KEYFIRE_SIGNING_KEY_FILE", "")
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["incident", "start", "support-llm", "--dry-run", "--no-tui"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let id = env.incident_ids()[0].clone();
+    let verify = run(&["record", "verify", &id]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    // Only the public half is written (the list of keys this machine trusts).
+    let files = crate::common::files_under(home.path());
+    assert!(
+        files
+            .iter()
+            .all(|f| f.extension().is_some_and(|e| e == "pub")),
+        "no private key file under the home directory: {files:?}"
+    );
+    assert!(
+        !env.signing_key_path().exists(),
+        "the test's key file was not used either"
+    );
+    let k = Keyring::system();
+    let stored = k.get("keyfire-record-signing", "record-signing-key");
+    assert!(stored.is_ok(), "the key is in the kernel keyring");
+    let _ = k.delete("keyfire-record-signing", "record-signing-key");
+}
