@@ -441,6 +441,14 @@ fn symlinked_head_lock_and_report_are_refused() {
     assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
 
+    // report.json
+    std::fs::remove_file(dir.join("report.json")).unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("report.json")).unwrap();
+    let out = env.run(&["report", &id, "--format", "json"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+
     // head
     std::fs::rename(dir.join("head"), dir.join("head.real")).unwrap();
     std::os::unix::fs::symlink(dir.join("head.real"), dir.join("head")).unwrap();
