@@ -288,11 +288,9 @@ impl ActiveHours {
     /// Whether an instant falls in these hours, read on the wall clock of the hours' zone
     /// (`default` when they name none), so a 09:00 start follows daylight saving time.
     pub fn contains_at(&self, at: chrono::DateTime<chrono::Utc>, default: chrono_tz::Tz) -> bool {
-        use chrono::{Datelike, Timelike};
+        use chrono::Datelike;
         let local = at.with_timezone(&self.timezone.unwrap_or(default));
-        let time = NaiveTime::from_hms_opt(local.hour(), local.minute(), local.second())
-            .unwrap_or(NaiveTime::MIN);
-        self.contains(local.weekday(), time)
+        self.contains(local.weekday(), local.time())
     }
 
     pub fn contains(&self, day: Weekday, time: NaiveTime) -> bool {

@@ -119,20 +119,9 @@ fn renew_at(expires_in: u64) -> Option<Instant> {
 
 impl Infisical {
     pub fn new(def: &StoreDef) -> Self {
-        let setting = |name: &str| {
-            def.settings
-                .get(name)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
+        let setting = |name: &str| super::setting(def, name).unwrap_or_default();
         Self {
-            address: def
-                .address
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ADDRESS.into())
-                .trim_end_matches('/')
-                .to_string(),
+            address: super::base_address(def, DEFAULT_ADDRESS),
             client_id: setting("client_id"),
             project_id: setting("project_id"),
             environment: setting("environment"),

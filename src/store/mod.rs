@@ -88,6 +88,23 @@ pub enum StoreOp {
     },
 }
 
+/// A string setting of the store (validated at inventory load), as the provider's `setting`.
+pub(crate) fn setting(def: &StoreDef, name: &str) -> Option<String> {
+    def.settings
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// The store's API base: `address`, else the service's own, without a trailing slash.
+pub(crate) fn base_address(def: &StoreDef, default: &str) -> String {
+    def.address
+        .as_deref()
+        .unwrap_or(default)
+        .trim_end_matches('/')
+        .to_string()
+}
+
 /// How a plan names the value a write stores.
 pub(crate) fn written(value: SecretRef) -> &'static str {
     match value {

@@ -119,12 +119,7 @@ struct LoginAuth {
 
 impl VaultKv2 {
     pub fn new(def: &StoreDef) -> Self {
-        let setting = |name: &str| {
-            def.settings
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
+        let setting = |name: &str| super::setting(def, name);
         let auth = match setting("auth").as_deref() {
             Some("approle") => VaultAuth::AppRole {
                 role_id: setting("role_id").unwrap_or_default(),
@@ -136,12 +131,7 @@ impl VaultKv2 {
             _ => VaultAuth::Token,
         };
         Self {
-            address: def
-                .address
-                .clone()
-                .unwrap_or_default()
-                .trim_end_matches('/')
-                .to_string(),
+            address: super::base_address(def, ""),
             mount: setting("mount")
                 .unwrap_or_else(|| "secret".into())
                 .trim_matches('/')
