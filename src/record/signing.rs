@@ -251,23 +251,32 @@ fn load_or_create_file(path: &Path) -> Result<Signer, SigningError> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 files::private_dir(dir).map_err(io(dir))?;
             }
-            // Exclusive create: two first uses at once keep the first key, and the loser
-            // reads it back.
-            match files::create_new(path, false) {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    f.write_all(text.as_bytes()).map_err(io(path))?;
-                    f.sync_all().map_err(io(path))?;
-                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                        files::sync_dir(dir).map_err(io(dir))?;
-                    }
+            // Written whole to a private temporary file, then published without replacing
+            // anything: two first uses at once keep the first key, and the loser reads it
+            // back complete (an exclusive create of the final name let it read an empty file).
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".record-signing")
+                .tempfile_in(dir)
+                .map_err(io(dir))?;
+            {
+                use std::io::Write;
+                tmp.write_all(text.as_bytes()).map_err(io(path))?;
+                tmp.as_file().sync_all().map_err(io(path))?;
+            }
+            match tmp.persist_noclobber(path) {
+                Ok(_) => {
+                    files::sync_dir(dir).map_err(io(dir))?;
                     remember_public(signer.public())?;
                     Ok(signer)
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
                     load_or_create_file(path)
                 }
-                Err(e) => Err(io(path)(e)),
+                Err(e) => Err(io(path)(e.error)),
             }
         }
         Err(e) => Err(io(path)(e)),

@@ -551,3 +551,32 @@ fn a_resume_after_the_signing_key_was_lost_declares_the_new_key() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("(") && text.contains("signed)"), "{text}");
 }
+
+/// Several first uses at once (no signing key yet) agree on one key: none reads a key file
+/// another is still writing, and every record they sign verifies. (A race: this can miss it;
+/// the suite, where every test process shares one new key file, hit it before the fix.)
+#[test]
+fn first_uses_at_once_agree_on_one_signing_key() {
+    let env = TestEnv::new();
+    assert!(!env.signing_key_path().exists());
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            env.cmd()
+                .args(["incident", "start", "support-llm", "--dry-run", "--no-tui"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let ids = env.incident_ids();
+    assert_eq!(ids.len(), 6);
+    for id in &ids {
+        let (code, text) = verify(&env, id);
+        assert_eq!(code, 0, "{text}");
+    }
+}
