@@ -1,5 +1,5 @@
 //! The record's entries, typed: one [`Event`] per `kind`, each with its payload (the
-//! `data` object). Everything that reads a record (the projection in [`super::state`], the
+//! `data` object). Everything that reads a record (the projection ([`IncidentState`](crate::record::IncidentState)), the
 //! one-line descriptions, resume, notifiers, the console) reads these types instead of
 //! matching strings in `data`.
 //!
