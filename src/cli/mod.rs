@@ -359,6 +359,26 @@ pub enum RecordsCommand {
 }
 
 /// An error at the binary edge, with its exit code.
+impl Cli {
+    /// Commands that only print (reports, listings, verification, documentation): when the
+    /// reader of their output goes away (`| head`), they stop quietly like any Unix filter.
+    /// Commands that act on keys never do: an incident must not die with its pager.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            &self.command,
+            Some(
+                Command::Report { .. }
+                    | Command::Record { .. }
+                    | Command::Completions { .. }
+                    | Command::Man { .. }
+                    | Command::Incident {
+                        command: IncidentCommand::List { .. } | IncidentCommand::Show { .. }
+                    }
+            )
+        )
+    }
+}
+
 #[derive(Debug)]
 pub struct CliError {
     pub code: u8,

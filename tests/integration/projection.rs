@@ -208,3 +208,35 @@ fn typed_payloads_write_back_exactly_what_the_previous_release_recorded() {
         );
     }
 }
+
+/// `keyfire report ID | head` ends quietly when `head` has read enough, like any filter,
+/// instead of panicking over the closed pipe.
+#[test]
+fn a_report_piped_into_a_reader_that_leaves_ends_quietly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let cfg = tmp.path().join("cfg");
+    copy_dir(&fixtures().join("data"), &data);
+    std::fs::create_dir_all(&cfg).expect("cfg");
+    std::fs::copy(
+        fixtures().join("record-signing.key.pub"),
+        cfg.join("record-signing.key.pub"),
+    )
+    .expect("pub");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyfire"))
+        .args(["report", "drill-20261127-190425-348e"])
+        .env("KEYFIRE_DATA_DIR", &data)
+        .env("KEYFIRE_SIGNING_KEY_FILE", cfg.join("record-signing.key"))
+        .env_remove("KEYFIRE_INVENTORY")
+        .env_remove("KEYFIRE_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The reader leaves before the 140 kB report is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
