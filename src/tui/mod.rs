@@ -4,8 +4,11 @@
 pub mod action;
 pub mod app;
 pub mod bridge;
+pub mod dialogs;
+pub mod fleet;
 pub mod keymap;
 pub mod runner;
+pub mod screens;
 pub mod strings;
 pub mod terminal;
 pub mod theme;

@@ -214,7 +214,7 @@ fn snapshot_filter_active() {
         a.update(act);
     }
     assert_eq!(
-        a.visible.len(),
+        a.inventory.visible.len(),
         1,
         "the files.write scope matches research-llm only"
     );
@@ -408,9 +408,9 @@ fn start_dialog_chooses_drill_or_incident_and_order() {
 #[test]
 fn esc_on_the_inventory_clears_the_filter_and_never_quits() {
     let mut a = app();
-    a.filter = "support".into();
+    a.inventory.filter = "support".into();
     a.update(Action::Back);
-    assert!(a.filter.is_empty());
+    assert!(a.inventory.filter.is_empty());
     assert!(a.update(Action::Back).is_empty());
     assert!(!a.quit);
 }
@@ -505,7 +505,11 @@ fn filter_keeps_up_with_100k_keys() {
     for c in "key-9999".chars() {
         a.update(Action::Char(c));
     }
-    assert_eq!(a.visible.len(), 11, "key-9999 and key-99990..99999");
+    assert_eq!(
+        a.inventory.visible.len(),
+        11,
+        "key-9999 and key-99990..99999"
+    );
     let shown = screen(&a, 80, 24);
     assert!(shown.contains("key-9999"));
 }
@@ -537,7 +541,7 @@ async fn a_whole_incident_runs_through_the_console_loop() {
             return keys;
         }
         if let Some(p) = &app.prompt {
-            return match &p.kind {
+            return match p.kind() {
                 PromptKind::Approve {
                     confirm_text: Some(t),
                     ..
@@ -557,7 +561,7 @@ async fn a_whole_incident_runs_through_the_console_loop() {
                 PromptKind::Failure { .. } => vec![key('a')],
             };
         }
-        if !app.running && app.run.as_ref().is_some_and(|r| r.outcome.is_some()) {
+        if !app.running() && app.run().is_some_and(|r| r.outcome.is_some()) {
             return vec![key('q'), key('q')];
         }
         Vec::new()
@@ -577,10 +581,10 @@ async fn a_whole_incident_runs_through_the_console_loop() {
         "the incident did not finish: screen {:?}, prompt {:?}, log {:#?}",
         app.screen,
         app.prompt,
-        app.run.as_ref().map(|r| r.log.clone())
+        app.run().map(|r| r.log.clone())
     );
 
-    let run = app.run.as_ref().unwrap();
+    let run = app.run().unwrap();
     assert_eq!(run.outcome.as_deref(), Some("completed"), "{:?}", run.log);
     assert_eq!(
         typed_confirmations, 1,
@@ -605,11 +609,11 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     assert!(text.contains("keyfire"), "the last frame was drawn");
     // The audit view draws what the audit step recorded, from the same record.
     app.screen = keyfire::tui::app::Screen::Incident;
-    app.run.as_mut().unwrap().show_audit = true;
+    app.incident.run.as_mut().unwrap().show_audit = true;
     let audit = screen(&app, 100, 30);
     assert!(!audit.contains("no usage fetched yet"), "{audit}");
     assert!(audit.contains("volume"), "the rules' verdicts: {audit}");
-    let progress = &app.run.as_ref().unwrap().state.per_key["support-llm"];
+    let progress = &app.run().unwrap().state.per_key["support-llm"];
     assert!(!progress.usage.is_empty(), "the chart's buckets");
     assert_eq!(progress.rules.len(), 5, "every rule's verdict");
     assert!(audit.contains("Usage per day"), "{audit}");
@@ -693,7 +697,7 @@ fn engine_app() -> App {
         (engine.id().to_string(), env.entries(engine.id()))
     });
     let mut a = App::new(setup.inventory.clone(), Vec::new(), now());
-    a.run = Some(keyfire::tui::app::RunView::new(
+    a.incident.run = Some(keyfire::tui::app::RunView::new(
         vec!["support-llm".into()],
         false,
         keyfire::runbook::Order::ContainFirst,
@@ -709,7 +713,7 @@ fn engine_app() -> App {
 #[test]
 fn snapshot_incident_from_an_engine_record() {
     let a = engine_app();
-    let run = a.run.as_ref().unwrap();
+    let run = a.run().unwrap();
     assert_eq!(run.outcome.as_deref(), Some("completed"));
     both("engine_incident", &a);
 }
@@ -718,7 +722,7 @@ fn snapshot_incident_from_an_engine_record() {
 fn snapshot_audit_from_an_engine_record() {
     let mut a = engine_app();
     a.update(Action::ToggleAudit);
-    let k = &a.run.as_ref().unwrap().state.per_key["support-llm"];
+    let k = &a.run().unwrap().state.per_key["support-llm"];
     assert!(
         k.rules
             .iter()

@@ -1,10 +1,6 @@
-//! Rendering: reads the app's state, never changes it (table scroll offsets live in
-//! `ViewState`). One module per screen.
-
-mod incident;
-mod incidents;
-mod inventory;
-mod key;
+//! The frame around the screens: the training banner, the header, the footer, the help
+//! overlay and the abort question; the top screen and any dialog draw themselves. Rendering
+//! reads the app's state and never changes it (scroll offsets live in `ViewState`).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,7 +12,6 @@ use super::app::{App, Screen};
 use super::keymap::{Mode, bindings};
 use super::strings;
 use super::theme::Theme;
-use crate::runbook::Order;
 
 /// Scroll positions that only rendering needs.
 #[derive(Debug, Default)]
@@ -42,34 +37,28 @@ pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
     }
     render_header(app, theme, f, header);
     match &app.screen {
-        Screen::Inventory => inventory::render(app, view, theme, f, body),
-        Screen::Key(id) => key::render(app, id, theme, f, body),
-        Screen::Incident => incident::render(app, theme, f, body),
-        Screen::Incidents => incidents::render(app, view, theme, f, body),
+        Screen::Inventory => app.inventory.render(
+            &app.fleet.last_drill,
+            &mut view.table_offset,
+            theme,
+            f,
+            body,
+        ),
+        Screen::Key(k) => k.render(&app.fleet, &app.inventory, theme, f, body),
+        Screen::Incident => app
+            .incident
+            .render(app.prompt.as_ref(), app.now, theme, f, body),
+        Screen::Incidents => app.incidents.render(
+            &app.fleet.incidents,
+            &mut view.incidents_offset,
+            theme,
+            f,
+            body,
+        ),
     }
     render_footer(app, theme, f, footer);
     if let Some(d) = &app.start {
-        let what = if d.dry_run {
-            "drill (dry run: writes are shown, never sent)"
-        } else {
-            "LIVE incident (writes need your approval)"
-        };
-        let order = match d.order {
-            Order::ContainFirst => "contain-first: revoke, then redeploy (agents down in between)",
-            Order::ZeroDowntime => "zero-downtime: create, store, verify, then revoke",
-        };
-        let lines = vec![
-            Line::from(format!("Start a {what}")),
-            Line::from(format!("on key {}?", d.key)),
-            Line::from(""),
-            Line::from(format!("order: {order}")),
-            Line::from(""),
-            Line::from(Span::styled(
-                "y start · z change order · n/Esc cancel",
-                theme.key_hint(),
-            )),
-        ];
-        popup(f, area, strings::START_TITLE, lines, 64, 10, theme);
+        d.render(theme, f, area);
     }
     if app.abort_confirm {
         let (title, text) = if app.quit_after_run {
@@ -86,16 +75,17 @@ pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
 
 fn render_header(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
     let drill = app
-        .days_since_last_drill()
+        .fleet
+        .days_since_last_drill(app.today)
         .map_or("no drill yet".to_string(), |d| {
             format!("last drill {d} d ago")
         });
     let mut spans = vec![
         Span::styled(format!(" {} ", strings::APP), theme.title()),
-        Span::raw(format!("{} keys · ", app.rows.len())),
+        Span::raw(format!("{} keys · ", app.inventory.rows.len())),
         Span::styled(
-            format!("{} overdue", app.overdue_count()),
-            if app.overdue_count() > 0 {
+            format!("{} overdue", app.inventory.overdue_count()),
+            if app.inventory.overdue_count() > 0 {
                 theme.overdue()
             } else {
                 Style::new()
@@ -103,13 +93,16 @@ fn render_header(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
         ),
         Span::raw(format!(
             " · {} due soon · {} open incidents · {drill}",
-            app.due_soon_count(),
-            app.open_incidents
+            app.inventory.due_soon_count(),
+            app.fleet.open_incidents
         )),
     ];
-    if !app.drill_due_providers.is_empty() {
+    if !app.fleet.drill_due_providers.is_empty() {
         spans.push(Span::styled(
-            format!(" · {} providers due a drill", app.drill_due_providers.len()),
+            format!(
+                " · {} providers due a drill",
+                app.fleet.drill_due_providers.len()
+            ),
             theme.due_soon(),
         ));
     }
@@ -160,7 +153,7 @@ fn render_help(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
 }
 
 /// A centred box over the screen.
-pub(super) fn popup(
+pub(crate) fn popup(
     f: &mut Frame,
     area: Rect,
     title: &str,
@@ -188,7 +181,7 @@ pub(super) fn popup(
 }
 
 /// Cut text to a width, marking the cut.
-pub(super) fn fit(text: &str, width: usize) -> String {
+pub(crate) fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_string();
     }
@@ -200,7 +193,7 @@ pub(super) fn fit(text: &str, width: usize) -> String {
     s
 }
 
-pub(super) fn duration_text(ms: i64) -> String {
+pub(crate) fn duration_text(ms: i64) -> String {
     let secs = ms / 1000;
     if ms < 1000 {
         format!("{ms}ms")
