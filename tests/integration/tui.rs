@@ -514,6 +514,163 @@ fn filter_keeps_up_with_100k_keys() {
     assert!(shown.contains("key-9999"));
 }
 
+// ---- components and their routing -----------------------------------------------------
+
+fn failure_prompt(id: u64) -> AppEvent {
+    AppEvent::Prompt(Prompt {
+        id,
+        kind: PromptKind::Failure {
+            key: "support-llm".into(),
+            step: "audit".into(),
+            action: "fetch_usage".into(),
+            error: "usage api down".into(),
+            status: Some(503),
+        },
+    })
+}
+
+#[test]
+fn esc_on_a_skip_reason_goes_back_to_the_failure_choices() {
+    use keyfire::tui::keymap::Mode;
+    let mut a = incident_app(false);
+    a.on_event(failure_prompt(4));
+    a.update(Action::Skip);
+    assert_eq!(a.mode(), Mode::Text, "the reason field has the keyboard");
+    a.update(Action::Char('x'));
+    assert!(a.update(Action::Back).is_empty(), "Esc sends nothing");
+    assert_eq!(a.mode(), Mode::Failure, "the question stays open");
+    let effects = a.update(Action::Abort);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Reply {
+                prompt: 4,
+                reply: keyfire::tui::action::Reply::Failure(keyfire::runbook::FailureChoice::Abort)
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert!(a.prompt.is_none());
+}
+
+#[test]
+fn esc_on_a_typed_confirmation_declines_it() {
+    let mut a = incident_app(false);
+    a.on_event(approve_delete(7));
+    a.update(Action::Char('s'));
+    let effects = a.update(Action::Back);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Reply {
+                prompt: 7,
+                reply: keyfire::tui::action::Reply::Decision(
+                    keyfire::runbook::Decision::Decline { .. }
+                )
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert!(a.prompt.is_none());
+    assert!(a.notice.as_deref().unwrap().contains("declined"));
+}
+
+#[test]
+fn only_an_open_incident_resumes_and_one_at_a_time() {
+    let mut a = app();
+    a.update(Action::ShowIncidents);
+    assert!(a.update(Action::Resume).is_empty());
+    assert_eq!(
+        a.notice.as_deref(),
+        Some("drill-20261101-100000-ab12 is completed: nothing to resume")
+    );
+    let mut open = a.fleet.incidents[0].clone();
+    open.id = "inc-20261120-100000-cd34".into();
+    open.kind = "incident".into();
+    open.drill = false;
+    open.status = "open".into();
+    a.set_incidents(vec![open]);
+    assert_eq!(a.fleet.open_incidents, 1);
+    let effects = a.update(Action::Resume);
+    assert!(
+        matches!(effects.as_slice(), [Effect::ResumeRun { id }] if id == "inc-20261120-100000-cd34"),
+        "{effects:?}"
+    );
+    assert_eq!(a.screen, Screen::Incident);
+    assert!(a.running());
+    a.update(Action::ShowIncidents);
+    assert!(a.update(Action::Resume).is_empty());
+    assert_eq!(a.notice.as_deref(), Some("an incident is already running"));
+}
+
+#[test]
+fn back_returns_to_the_key_that_was_on_show() {
+    let mut a = app();
+    a.update(Action::Bottom);
+    a.update(Action::Open);
+    let Screen::Key(first) = a.screen.clone() else {
+        panic!("{:?}", a.screen)
+    };
+    a.update(Action::ShowIncidents);
+    a.update(Action::Open);
+    let Screen::Key(second) = a.screen.clone() else {
+        panic!("{:?}", a.screen)
+    };
+    assert_eq!(second.id, "support-llm", "the drill's key");
+    assert_ne!(first, second);
+    a.update(Action::Back);
+    assert_eq!(a.screen, Screen::Incidents);
+    a.update(Action::Back);
+    assert_eq!(a.screen, Screen::Key(first));
+}
+
+#[test]
+fn key_screen_draws_the_view_model_inventory_show_prints() {
+    let mut a = app();
+    let (by_api, history) = {
+        let row = a.inventory.row("support-llm").unwrap().clone();
+        let key = a.fleet.inventory.key("support-llm").unwrap();
+        let view =
+            keyfire::key_view::KeyView::new(&a.fleet.inventory, key, row, &a.fleet.incidents);
+        assert_eq!(
+            view.by_api().unwrap(),
+            ["locate", "verify", "disable", "revoke", "create", "usage"]
+        );
+        assert_eq!(
+            view.redeploy_target(),
+            Some(("vault", "agents/support/llm"))
+        );
+        assert_eq!(view.history.len(), 1, "the drill on this key");
+        assert_eq!(view.radius.other_keys[0].id, "research-llm");
+        (view.by_api(), view.history.len())
+    };
+    while a.inventory.selected_row().map(|r| r.id.as_str()) != Some("support-llm") {
+        a.update(Action::Down);
+    }
+    a.update(Action::Open);
+    let Screen::Key(k) = &a.screen else {
+        panic!("{:?}", a.screen)
+    };
+    let shown = k.view(&a.fleet, &a.inventory).unwrap();
+    assert_eq!(shown.by_api(), by_api);
+    assert_eq!(shown.history.len(), history);
+    let drills = shown.drills.unwrap();
+    assert_eq!(
+        drills.key.map(|d| d.to_string()).as_deref(),
+        Some("2026-11-01")
+    );
+    // Wide enough that no line wraps.
+    let text = screen(&a, 200, 30);
+    for expected in [
+        "locate, verify, disable, revoke, create, usage",
+        "redeploy to vault:agents/support/llm",
+        "also exposed: research-llm (llm) via research, support-bot",
+        "2026-11-01 drill completed drill-20261101-100000-ab12",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+}
+
 // ---- the real loop, headless ------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
