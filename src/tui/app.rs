@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::action::{Action, AppEvent, Effect, Prompt, PromptKind};
+use super::action::{Action, AppEvent, Effect, Opening, Prompt, PromptKind};
 use super::dialogs::prompt::{PromptDialog, PromptOutcome};
 use super::dialogs::start::{StartDialog, StartOutcome};
 use super::fleet::Fleet;
@@ -143,15 +143,15 @@ impl App {
     }
 
     /// Start in an incident (`keyfire incident start|resume` on a terminal).
-    pub fn open_incident(&mut self, opening: super::Opening) -> Vec<Effect> {
+    pub fn open_incident(&mut self, opening: Opening) -> Vec<Effect> {
         self.go(Screen::Incident);
         match opening {
-            super::Opening::Start(params) => {
+            Opening::Start(params) => {
                 self.incident
                     .start(params.keys.clone(), params.dry_run, params.order);
                 vec![Effect::Open(params)]
             }
-            super::Opening::Resume { id, keys, dry_run } => {
+            Opening::Resume { id, keys, dry_run } => {
                 self.incident.start(keys, dry_run, Order::ContainFirst);
                 vec![Effect::ResumeRun { id }]
             }

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use super::super::action::Action;
 use super::super::strings;
 use super::super::theme::Theme;
-use super::super::ui::popup;
+use super::super::widgets::popup;
 use crate::runbook::Order;
 
 #[derive(Debug, Clone)]

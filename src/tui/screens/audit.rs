@@ -9,26 +9,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Paragraph, Wrap};
 
 use super::super::theme::Theme;
-use super::incident::RunView;
 use crate::record::{IncidentState, KeyProgress};
 
 /// What the audit view draws: one key's usage and verdicts, and every key's unavailable
 /// evidence.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditView<'a> {
-    /// The key whose audit is shown ([`RunView::audit_key`]); `None` before any audit.
+    /// The key whose audit is shown (the run's `audit_key`); `None` before any audit.
     pub key: Option<&'a KeyProgress>,
     pub state: &'a IncidentState,
 }
 
-impl<'a> AuditView<'a> {
-    pub fn of(run: &'a RunView) -> Self {
-        Self {
-            key: run.audit_key(),
-            state: &run.state,
-        }
-    }
-
+impl AuditView<'_> {
     pub fn render(&self, theme: Theme, f: &mut Frame, area: Rect) {
         let [chart_area, findings_area] =
             Layout::vertical([Constraint::Percentage(55), Constraint::Fill(1)]).areas(area);

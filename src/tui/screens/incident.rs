@@ -16,8 +16,8 @@ use super::super::action::Action;
 use super::super::dialogs::prompt::PromptDialog;
 use super::super::strings;
 use super::super::theme::Theme;
-use super::super::ui::{duration_text, fit};
-use super::audit;
+use super::super::widgets::{duration_text, fit};
+use super::audit::AuditView;
 use crate::describe::describe;
 use crate::record::{IncidentState, KeyProgress};
 use crate::runbook::Order;
@@ -398,7 +398,11 @@ impl IncidentScreen {
             Layout::horizontal([Constraint::Length(28), Constraint::Fill(1)]).areas(body);
         render_steps(run, now, theme, f, left);
         if run.show_audit {
-            audit::AuditView::of(run).render(theme, f, right);
+            AuditView {
+                key: run.audit_key(),
+                state: &run.state,
+            }
+            .render(theme, f, right);
         } else {
             render_detail(run, prompt, theme, f, right);
         }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table};
 use super::super::action::Action;
 use super::super::strings;
 use super::super::theme::Theme;
-use super::super::ui::duration_text;
+use super::super::widgets::duration_text;
 use super::{Request, move_selection};
 use crate::incidents::IncidentSummary;
 
