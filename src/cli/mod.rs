@@ -403,10 +403,10 @@ pub struct Context {
 
 impl Context {
     pub fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        let config =
-            paths::load_config(cli.config.clone()).map_err(|e| CliError::input(e.to_string()))?;
+        let config = crate::config::load_config(cli.config.clone())
+            .map_err(|e| CliError::input(e.to_string()))?;
         Ok(Self {
-            inventory_paths: paths::inventory_paths(&cli.inventory, &config),
+            inventory_paths: crate::config::inventory_paths(&cli.inventory, &config),
             data_dir: paths::data_dir(cli.data_dir.clone().or(config.data_dir.clone())),
             runbook_path: cli.runbook.clone().or(config.runbook),
             clock: Arc::new(SystemClock),
