@@ -18,6 +18,7 @@ pub mod discover;
 pub mod http;
 pub mod incidents;
 pub mod inventory;
+pub mod key_view;
 pub mod keyring;
 pub mod notify;
 pub mod paths;

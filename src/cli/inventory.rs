@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use super::{Context, Exit, InventoryCommand};
 use crate::incidents::keys_with_open_incidents;
-use crate::inventory::view::{blast_radius, key_row};
-use crate::provider::capabilities_of;
+use crate::inventory::view::key_row;
+use crate::key_view::KeyView;
 
 fn print_json(v: &impl serde::Serialize) -> Exit {
     let text =
@@ -64,122 +64,19 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
                 )));
             };
             let open: HashSet<String> = keys_with_open_incidents(&ctx.data_dir);
-            let row = key_row(&inv, k, today, &open);
-            let radius = blast_radius(&inv, k);
-            let provider = inv.provider_of(k);
-            let caps = provider.map(|p| capabilities_of(p.kind));
-            let history: Vec<_> = crate::incidents::list(&ctx.data_dir)
-                .into_iter()
-                .filter(|i| i.keys.contains(&key))
-                .collect();
+            let incidents = crate::incidents::list(&ctx.data_dir);
+            let view = KeyView::new(&inv, k, key_row(&inv, k, today, &open), &incidents);
             if json {
                 return print_json(&serde_json::json!({
-                    "key": k,
-                    "status": row,
-                    "provider": provider,
-                    "capabilities": caps,
-                    "blast_radius": radius,
-                    "incidents": history,
+                    "key": view.key,
+                    "status": view.row,
+                    "provider": view.provider,
+                    "capabilities": view.capabilities,
+                    "blast_radius": view.radius,
+                    "incidents": view.history,
                 }));
             }
-            let mut out = String::new();
-            let _ = writeln!(out, "key           {}", k.id);
-            if let Some(d) = &k.description {
-                let _ = writeln!(out, "description   {d}");
-            }
-            let _ = writeln!(
-                out,
-                "provider      {} ({})",
-                k.provider,
-                provider.map_or("?", |p| p.kind.as_str())
-            );
-            let _ = writeln!(
-                out,
-                "provider id   {}",
-                k.provider_key_id.as_deref().unwrap_or("-")
-            );
-            let _ = writeln!(out, "hint          {}", k.hint.as_deref().unwrap_or("-"));
-            let _ = writeln!(out, "scopes        {}", k.scopes.join(", "));
-            if let Some(n) = &k.needs {
-                let _ = writeln!(out, "needs         {}", n.join(", "));
-            }
-            let _ = writeln!(
-                out,
-                "issued        {}",
-                k.issued_on().map_or("unknown".into(), |d| d.to_string())
-            );
-            let _ = writeln!(
-                out,
-                "due           {}",
-                row.due_on.map_or("unknown".into(), |d| format!(
-                    "{d} ({} days)",
-                    row.due_in_days.unwrap_or(0)
-                ))
-            );
-            let _ = writeln!(out, "status        {}", row.status.as_str());
-            if let Some(c) = caps {
-                let names = [
-                    ("locate", c.locate),
-                    ("verify", c.verify),
-                    ("disable", c.disable),
-                    ("revoke", c.revoke),
-                    ("create", c.create),
-                    ("usage", c.usage),
-                ];
-                let by_api: Vec<&str> = names.iter().filter(|(_, v)| *v).map(|(n, _)| *n).collect();
-                let _ = writeln!(
-                    out,
-                    "by API        {}",
-                    if by_api.is_empty() {
-                        "nothing: every step is manual".into()
-                    } else {
-                        by_api.join(", ")
-                    }
-                );
-            }
-            let _ = writeln!(out, "\nblast radius");
-            for a in &radius.agents {
-                let _ = writeln!(
-                    out,
-                    "  agent       {} (owner {}, on-call {})",
-                    a.id,
-                    a.owner.as_deref().unwrap_or("none"),
-                    a.oncall.as_deref().unwrap_or("none")
-                );
-            }
-            if radius.agents.is_empty() {
-                let _ = writeln!(out, "  agent       none");
-            }
-            for o in &radius.other_keys {
-                let _ = writeln!(
-                    out,
-                    "  also holds  {} ({}) via {}",
-                    o.id,
-                    o.provider,
-                    o.held_by.join(", ")
-                );
-            }
-            let _ = writeln!(
-                out,
-                "  redeploy to {}",
-                match (&radius.store, &radius.secret_path) {
-                    (Some(s), Some(p)) => format!("{s}:{p} (field {})", k.secret_field),
-                    _ => "no store: the replacement is delivered by hand".into(),
-                }
-            );
-            if !history.is_empty() {
-                let _ = writeln!(out, "\nincidents and drills");
-                for i in &history {
-                    let _ = writeln!(
-                        out,
-                        "  {}  {}  {}",
-                        i.id,
-                        if i.drill { "drill" } else { "incident" },
-                        i.status
-                    );
-                }
-            }
-            print!("{out}");
+            print!("{}", show_text(&view));
             Ok(0)
         }
         InventoryCommand::Discover {
@@ -247,4 +144,98 @@ pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
             Ok(if findings.is_empty() { 0 } else { 1 })
         }
     }
+}
+
+/// `inventory show KEY` as text.
+fn show_text(view: &KeyView) -> String {
+    let (k, row, radius) = (view.key, &view.row, &view.radius);
+    let mut out = String::new();
+    let _ = writeln!(out, "key           {}", k.id);
+    if let Some(d) = &k.description {
+        let _ = writeln!(out, "description   {d}");
+    }
+    let _ = writeln!(
+        out,
+        "provider      {} ({})",
+        k.provider,
+        view.provider_kind()
+    );
+    let _ = writeln!(
+        out,
+        "provider id   {}",
+        k.provider_key_id.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(out, "hint          {}", k.hint.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "scopes        {}", k.scopes.join(", "));
+    if let Some(n) = &k.needs {
+        let _ = writeln!(out, "needs         {}", n.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "issued        {}",
+        k.issued_on().map_or("unknown".into(), |d| d.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "due           {}",
+        row.due_on.map_or("unknown".into(), |d| format!(
+            "{d} ({} days)",
+            row.due_in_days.unwrap_or(0)
+        ))
+    );
+    let _ = writeln!(out, "status        {}", row.status.as_str());
+    if let Some(by_api) = view.by_api() {
+        let _ = writeln!(
+            out,
+            "by API        {}",
+            if by_api.is_empty() {
+                "nothing: every step is manual".into()
+            } else {
+                by_api.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(out, "\nblast radius");
+    for a in &radius.agents {
+        let _ = writeln!(
+            out,
+            "  agent       {} (owner {}, on-call {})",
+            a.id,
+            a.owner.as_deref().unwrap_or("none"),
+            a.oncall.as_deref().unwrap_or("none")
+        );
+    }
+    if radius.agents.is_empty() {
+        let _ = writeln!(out, "  agent       none");
+    }
+    for o in &radius.other_keys {
+        let _ = writeln!(
+            out,
+            "  also holds  {} ({}) via {}",
+            o.id,
+            o.provider,
+            o.held_by.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  redeploy to {}",
+        match view.redeploy_target() {
+            Some((s, p)) => format!("{s}:{p} (field {})", k.secret_field),
+            None => "no store: the replacement is delivered by hand".into(),
+        }
+    );
+    if !view.history.is_empty() {
+        let _ = writeln!(out, "\nincidents and drills");
+        for i in &view.history {
+            let _ = writeln!(
+                out,
+                "  {}  {}  {}",
+                i.id,
+                if i.drill { "drill" } else { "incident" },
+                i.status
+            );
+        }
+    }
+    out
 }

@@ -126,3 +126,14 @@ impl PartialEq for Effect {
         std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 }
+
+/// What the console starts with instead of the inventory screen.
+#[derive(Debug, Clone)]
+pub enum Opening {
+    Start(Box<crate::runbook::IncidentParams>),
+    Resume {
+        id: String,
+        keys: Vec<String>,
+        dry_run: bool,
+    },
+}

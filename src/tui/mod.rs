@@ -4,12 +4,16 @@
 pub mod action;
 pub mod app;
 pub mod bridge;
+pub mod dialogs;
+pub mod fleet;
 pub mod keymap;
 pub mod runner;
+pub mod screens;
 pub mod strings;
 pub mod terminal;
 pub mod theme;
 pub mod ui;
+pub mod widgets;
 
 use std::time::Duration;
 
@@ -17,6 +21,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use tokio::sync::mpsc;
 
 use crate::runbook::Setup;
+pub use action::Opening;
 use app::App;
 use runner::{Input, Runner, run_loop};
 
@@ -25,17 +30,6 @@ use runner::{Input, Runner, run_loop};
 pub struct ConsoleOptions {
     /// Show the TRAINING banner (the demo environment).
     pub training: bool,
-}
-
-/// What the console starts with instead of the inventory screen.
-#[derive(Debug, Clone)]
-pub enum Opening {
-    Start(Box<crate::runbook::IncidentParams>),
-    Resume {
-        id: String,
-        keys: Vec<String>,
-        dry_run: bool,
-    },
 }
 
 /// The console, straight into an incident (`keyfire incident start|resume` on a terminal).

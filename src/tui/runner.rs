@@ -212,7 +212,7 @@ fn handle_input(app: &mut App, runner: &mut Runner, input: Input) -> bool {
             let effects = app.on_event(AppEvent::Tick(runner.setup.clock.now()));
             runner.perform(app, effects);
             // Timers only move while an incident runs.
-            app.running
+            app.running()
         }
         Input::Quit => {
             app.quit = true;

@@ -214,7 +214,7 @@ fn snapshot_filter_active() {
         a.update(act);
     }
     assert_eq!(
-        a.visible.len(),
+        a.inventory.visible.len(),
         1,
         "the files.write scope matches research-llm only"
     );
@@ -408,9 +408,9 @@ fn start_dialog_chooses_drill_or_incident_and_order() {
 #[test]
 fn esc_on_the_inventory_clears_the_filter_and_never_quits() {
     let mut a = app();
-    a.filter = "support".into();
+    a.inventory.filter = "support".into();
     a.update(Action::Back);
-    assert!(a.filter.is_empty());
+    assert!(a.inventory.filter.is_empty());
     assert!(a.update(Action::Back).is_empty());
     assert!(!a.quit);
 }
@@ -505,9 +505,170 @@ fn filter_keeps_up_with_100k_keys() {
     for c in "key-9999".chars() {
         a.update(Action::Char(c));
     }
-    assert_eq!(a.visible.len(), 11, "key-9999 and key-99990..99999");
+    assert_eq!(
+        a.inventory.visible.len(),
+        11,
+        "key-9999 and key-99990..99999"
+    );
     let shown = screen(&a, 80, 24);
     assert!(shown.contains("key-9999"));
+}
+
+// ---- components and their routing -----------------------------------------------------
+
+fn failure_prompt(id: u64) -> AppEvent {
+    AppEvent::Prompt(Prompt {
+        id,
+        kind: PromptKind::Failure {
+            key: "support-llm".into(),
+            step: "audit".into(),
+            action: "fetch_usage".into(),
+            error: "usage api down".into(),
+            status: Some(503),
+        },
+    })
+}
+
+#[test]
+fn esc_on_a_skip_reason_goes_back_to_the_failure_choices() {
+    use keyfire::tui::keymap::Mode;
+    let mut a = incident_app(false);
+    a.on_event(failure_prompt(4));
+    a.update(Action::Skip);
+    assert_eq!(a.mode(), Mode::Text, "the reason field has the keyboard");
+    a.update(Action::Char('x'));
+    assert!(a.update(Action::Back).is_empty(), "Esc sends nothing");
+    assert_eq!(a.mode(), Mode::Failure, "the question stays open");
+    let effects = a.update(Action::Abort);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Reply {
+                prompt: 4,
+                reply: keyfire::tui::action::Reply::Failure(keyfire::runbook::FailureChoice::Abort)
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert!(a.prompt.is_none());
+}
+
+#[test]
+fn esc_on_a_typed_confirmation_declines_it() {
+    let mut a = incident_app(false);
+    a.on_event(approve_delete(7));
+    a.update(Action::Char('s'));
+    let effects = a.update(Action::Back);
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Reply {
+                prompt: 7,
+                reply: keyfire::tui::action::Reply::Decision(
+                    keyfire::runbook::Decision::Decline { .. }
+                )
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert!(a.prompt.is_none());
+    assert!(a.notice.as_deref().unwrap().contains("declined"));
+}
+
+#[test]
+fn only_an_open_incident_resumes_and_one_at_a_time() {
+    let mut a = app();
+    a.update(Action::ShowIncidents);
+    assert!(a.update(Action::Resume).is_empty());
+    assert_eq!(
+        a.notice.as_deref(),
+        Some("drill-20261101-100000-ab12 is completed: nothing to resume")
+    );
+    let mut open = a.fleet.incidents[0].clone();
+    open.id = "inc-20261120-100000-cd34".into();
+    open.kind = "incident".into();
+    open.drill = false;
+    open.status = "open".into();
+    a.set_incidents(vec![open]);
+    assert_eq!(a.fleet.open_incidents, 1);
+    let effects = a.update(Action::Resume);
+    assert!(
+        matches!(effects.as_slice(), [Effect::ResumeRun { id }] if id == "inc-20261120-100000-cd34"),
+        "{effects:?}"
+    );
+    assert_eq!(a.screen, Screen::Incident);
+    assert!(a.running());
+    a.update(Action::ShowIncidents);
+    assert!(a.update(Action::Resume).is_empty());
+    assert_eq!(a.notice.as_deref(), Some("an incident is already running"));
+}
+
+#[test]
+fn back_returns_to_the_key_that_was_on_show() {
+    let mut a = app();
+    a.update(Action::Bottom);
+    a.update(Action::Open);
+    let Screen::Key(first) = a.screen.clone() else {
+        panic!("{:?}", a.screen)
+    };
+    a.update(Action::ShowIncidents);
+    a.update(Action::Open);
+    let Screen::Key(second) = a.screen.clone() else {
+        panic!("{:?}", a.screen)
+    };
+    assert_eq!(second.id, "support-llm", "the drill's key");
+    assert_ne!(first, second);
+    a.update(Action::Back);
+    assert_eq!(a.screen, Screen::Incidents);
+    a.update(Action::Back);
+    assert_eq!(a.screen, Screen::Key(first));
+}
+
+#[test]
+fn key_screen_draws_the_view_model_inventory_show_prints() {
+    let mut a = app();
+    let (by_api, history) = {
+        let row = a.inventory.row("support-llm").unwrap().clone();
+        let key = a.fleet.inventory.key("support-llm").unwrap();
+        let view =
+            keyfire::key_view::KeyView::new(&a.fleet.inventory, key, row, &a.fleet.incidents);
+        assert_eq!(
+            view.by_api().unwrap(),
+            ["locate", "verify", "disable", "revoke", "create", "usage"]
+        );
+        assert_eq!(
+            view.redeploy_target(),
+            Some(("vault", "agents/support/llm"))
+        );
+        assert_eq!(view.history.len(), 1, "the drill on this key");
+        assert_eq!(view.radius.other_keys[0].id, "research-llm");
+        (view.by_api(), view.history.len())
+    };
+    while a.inventory.selected_row().map(|r| r.id.as_str()) != Some("support-llm") {
+        a.update(Action::Down);
+    }
+    a.update(Action::Open);
+    let Screen::Key(k) = &a.screen else {
+        panic!("{:?}", a.screen)
+    };
+    let shown = k.view(&a.fleet, &a.inventory).unwrap();
+    assert_eq!(shown.by_api(), by_api);
+    assert_eq!(shown.history.len(), history);
+    let drills = shown.drills.unwrap();
+    assert_eq!(
+        drills.key.map(|d| d.to_string()).as_deref(),
+        Some("2026-11-01")
+    );
+    // Wide enough that no line wraps.
+    let text = screen(&a, 200, 30);
+    for expected in [
+        "locate, verify, disable, revoke, create, usage",
+        "redeploy to vault:agents/support/llm",
+        "also exposed: research-llm (llm) via research, support-bot",
+        "2026-11-01 drill completed drill-20261101-100000-ab12",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
 }
 
 // ---- the real loop, headless ------------------------------------------------------------
@@ -537,7 +698,7 @@ async fn a_whole_incident_runs_through_the_console_loop() {
             return keys;
         }
         if let Some(p) = &app.prompt {
-            return match &p.kind {
+            return match p.kind() {
                 PromptKind::Approve {
                     confirm_text: Some(t),
                     ..
@@ -557,7 +718,7 @@ async fn a_whole_incident_runs_through_the_console_loop() {
                 PromptKind::Failure { .. } => vec![key('a')],
             };
         }
-        if !app.running && app.run.as_ref().is_some_and(|r| r.outcome.is_some()) {
+        if !app.running() && app.run().is_some_and(|r| r.outcome.is_some()) {
             return vec![key('q'), key('q')];
         }
         Vec::new()
@@ -577,10 +738,10 @@ async fn a_whole_incident_runs_through_the_console_loop() {
         "the incident did not finish: screen {:?}, prompt {:?}, log {:#?}",
         app.screen,
         app.prompt,
-        app.run.as_ref().map(|r| r.log.clone())
+        app.run().map(|r| r.log.clone())
     );
 
-    let run = app.run.as_ref().unwrap();
+    let run = app.run().unwrap();
     assert_eq!(run.outcome.as_deref(), Some("completed"), "{:?}", run.log);
     assert_eq!(
         typed_confirmations, 1,
@@ -605,11 +766,11 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     assert!(text.contains("keyfire"), "the last frame was drawn");
     // The audit view draws what the audit step recorded, from the same record.
     app.screen = keyfire::tui::app::Screen::Incident;
-    app.run.as_mut().unwrap().show_audit = true;
+    app.incident.run.as_mut().unwrap().show_audit = true;
     let audit = screen(&app, 100, 30);
     assert!(!audit.contains("no usage fetched yet"), "{audit}");
     assert!(audit.contains("volume"), "the rules' verdicts: {audit}");
-    let progress = &app.run.as_ref().unwrap().state.per_key["support-llm"];
+    let progress = &app.run().unwrap().state.per_key["support-llm"];
     assert!(!progress.usage.is_empty(), "the chart's buckets");
     assert_eq!(progress.rules.len(), 5, "every rule's verdict");
     assert!(audit.contains("Usage per day"), "{audit}");
@@ -693,7 +854,7 @@ fn engine_app() -> App {
         (engine.id().to_string(), env.entries(engine.id()))
     });
     let mut a = App::new(setup.inventory.clone(), Vec::new(), now());
-    a.run = Some(keyfire::tui::app::RunView::new(
+    a.incident.run = Some(keyfire::tui::app::RunView::new(
         vec!["support-llm".into()],
         false,
         keyfire::runbook::Order::ContainFirst,
@@ -709,7 +870,7 @@ fn engine_app() -> App {
 #[test]
 fn snapshot_incident_from_an_engine_record() {
     let a = engine_app();
-    let run = a.run.as_ref().unwrap();
+    let run = a.run().unwrap();
     assert_eq!(run.outcome.as_deref(), Some("completed"));
     both("engine_incident", &a);
 }
@@ -718,7 +879,7 @@ fn snapshot_incident_from_an_engine_record() {
 fn snapshot_audit_from_an_engine_record() {
     let mut a = engine_app();
     a.update(Action::ToggleAudit);
-    let k = &a.run.as_ref().unwrap().state.per_key["support-llm"];
+    let k = &a.run().unwrap().state.per_key["support-llm"];
     assert!(
         k.rules
             .iter()

@@ -1,22 +1,18 @@
-//! Rendering: reads the app's state, never changes it (table scroll offsets live in
-//! `ViewState`). One module per screen.
-
-mod incident;
-mod incidents;
-mod inventory;
-mod key;
+//! The frame around the screens: the training banner, the header, the footer, the help
+//! overlay and the abort question; the top screen and any dialog draw themselves. Rendering
+//! reads the app's state and never changes it (scroll offsets live in `ViewState`).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 
 use super::app::{App, Screen};
 use super::keymap::{Mode, bindings};
 use super::strings;
 use super::theme::Theme;
-use crate::runbook::Order;
+use super::widgets::popup;
 
 /// Scroll positions that only rendering needs.
 #[derive(Debug, Default)]
@@ -42,34 +38,28 @@ pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
     }
     render_header(app, theme, f, header);
     match &app.screen {
-        Screen::Inventory => inventory::render(app, view, theme, f, body),
-        Screen::Key(id) => key::render(app, id, theme, f, body),
-        Screen::Incident => incident::render(app, theme, f, body),
-        Screen::Incidents => incidents::render(app, view, theme, f, body),
+        Screen::Inventory => app.inventory.render(
+            &app.fleet.last_drill,
+            &mut view.table_offset,
+            theme,
+            f,
+            body,
+        ),
+        Screen::Key(k) => k.render(&app.fleet, &app.inventory, theme, f, body),
+        Screen::Incident => app
+            .incident
+            .render(app.prompt.as_ref(), app.now, theme, f, body),
+        Screen::Incidents => app.incidents.render(
+            &app.fleet.incidents,
+            &mut view.incidents_offset,
+            theme,
+            f,
+            body,
+        ),
     }
     render_footer(app, theme, f, footer);
     if let Some(d) = &app.start {
-        let what = if d.dry_run {
-            "drill (dry run: writes are shown, never sent)"
-        } else {
-            "LIVE incident (writes need your approval)"
-        };
-        let order = match d.order {
-            Order::ContainFirst => "contain-first: revoke, then redeploy (agents down in between)",
-            Order::ZeroDowntime => "zero-downtime: create, store, verify, then revoke",
-        };
-        let lines = vec![
-            Line::from(format!("Start a {what}")),
-            Line::from(format!("on key {}?", d.key)),
-            Line::from(""),
-            Line::from(format!("order: {order}")),
-            Line::from(""),
-            Line::from(Span::styled(
-                "y start · z change order · n/Esc cancel",
-                theme.key_hint(),
-            )),
-        ];
-        popup(f, area, strings::START_TITLE, lines, 64, 10, theme);
+        d.render(theme, f, area);
     }
     if app.abort_confirm {
         let (title, text) = if app.quit_after_run {
@@ -86,16 +76,17 @@ pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
 
 fn render_header(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
     let drill = app
-        .days_since_last_drill()
+        .fleet
+        .days_since_last_drill(app.today)
         .map_or("no drill yet".to_string(), |d| {
             format!("last drill {d} d ago")
         });
     let mut spans = vec![
         Span::styled(format!(" {} ", strings::APP), theme.title()),
-        Span::raw(format!("{} keys · ", app.rows.len())),
+        Span::raw(format!("{} keys · ", app.inventory.rows.len())),
         Span::styled(
-            format!("{} overdue", app.overdue_count()),
-            if app.overdue_count() > 0 {
+            format!("{} overdue", app.inventory.overdue_count()),
+            if app.inventory.overdue_count() > 0 {
                 theme.overdue()
             } else {
                 Style::new()
@@ -103,13 +94,16 @@ fn render_header(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
         ),
         Span::raw(format!(
             " · {} due soon · {} open incidents · {drill}",
-            app.due_soon_count(),
-            app.open_incidents
+            app.inventory.due_soon_count(),
+            app.fleet.open_incidents
         )),
     ];
-    if !app.drill_due_providers.is_empty() {
+    if !app.fleet.drill_due_providers.is_empty() {
         spans.push(Span::styled(
-            format!(" · {} providers due a drill", app.drill_due_providers.len()),
+            format!(
+                " · {} providers due a drill",
+                app.fleet.drill_due_providers.len()
+            ),
             theme.due_soon(),
         ));
     }
@@ -157,56 +151,4 @@ fn render_help(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
     }
     let height = lines.len() as u16 + 2;
     popup(f, area, strings::HELP_TITLE, lines, 76, height, theme);
-}
-
-/// A centred box over the screen.
-pub(super) fn popup(
-    f: &mut Frame,
-    area: Rect,
-    title: &str,
-    lines: Vec<Line>,
-    width: u16,
-    height: u16,
-    theme: Theme,
-) {
-    let w = width.min(area.width);
-    let h = height.min(area.height);
-    let rect = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
-    f.render_widget(Clear, rect);
-    let block = Block::bordered().title(Span::styled(title.to_string(), theme.title()));
-    f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
-        rect,
-    );
-}
-
-/// Cut text to a width, marking the cut.
-pub(super) fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    if width == 0 {
-        return String::new();
-    }
-    let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
-    s.push('…');
-    s
-}
-
-pub(super) fn duration_text(ms: i64) -> String {
-    let secs = ms / 1000;
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if secs < 60 {
-        format!("{}.{}s", secs, (ms % 1000) / 100)
-    } else {
-        format!("{}m{:02}s", secs / 60, secs % 60)
-    }
 }

@@ -1,23 +1,54 @@
-//! One key: metadata, blast radius, rotation and incident history.
+//! One key: metadata, blast radius, rotation and incident history. Drawn from the same view
+//! model as `keyfire inventory show` ([`KeyView`]).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::super::app::App;
+use super::super::fleet::Fleet;
 use super::super::theme::Theme;
-use crate::inventory::view::blast_radius;
-use crate::provider::capabilities_of;
+use super::inventory::InventoryScreen;
+use crate::inventory::view::KeyStatus;
+use crate::key_view::KeyView;
 
-pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
-    let inv = &app.inventory;
-    let Some(key) = inv.key(id) else {
-        f.render_widget(Paragraph::new(format!(" unknown key {id}")), area);
-        return;
-    };
-    let row = app.rows.iter().find(|r| r.id == id);
-    let provider = inv.provider_of(key);
+/// The key screen's state: which key it shows (it lives on the screen stack).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyScreen {
+    pub id: String,
+}
+
+impl KeyScreen {
+    pub fn new(id: String) -> Self {
+        Self { id }
+    }
+
+    /// The view model of the key on show; `None` when the inventory has no such key.
+    pub fn view<'a>(&self, fleet: &'a Fleet, table: &InventoryScreen) -> Option<KeyView<'a>> {
+        let key = fleet.inventory.key(&self.id)?;
+        let row = table.row(&self.id)?.clone();
+        let drills = fleet.drill_facts(&key.id, &key.provider);
+        Some(KeyView::new(&fleet.inventory, key, row, &fleet.incidents).with_drills(drills))
+    }
+
+    pub fn render(
+        &self,
+        fleet: &Fleet,
+        table: &InventoryScreen,
+        theme: Theme,
+        f: &mut Frame,
+        area: Rect,
+    ) {
+        match self.view(fleet, table) {
+            Some(view) => render_view(&view, theme, f, area),
+            None => f.render_widget(Paragraph::new(format!(" unknown key {}", self.id)), area),
+        }
+    }
+}
+
+fn render_view(view: &KeyView, theme: Theme, f: &mut Frame, area: Rect) {
+    let (key, row) = (view.key, &view.row);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
 
@@ -29,11 +60,7 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
         ]),
         Line::from(vec![
             label("provider"),
-            Span::raw(format!(
-                "{} ({})",
-                key.provider,
-                provider.map_or("?", |p| p.kind.as_str())
-            )),
+            Span::raw(format!("{} ({})", key.provider, view.provider_kind())),
         ]),
         Line::from(vec![
             label("provider id"),
@@ -48,36 +75,24 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
     if let Some(n) = &key.needs {
         meta.push(Line::from(vec![label("needs"), Span::raw(n.join(", "))]));
     }
-    if let Some(r) = row {
-        let due = r.due_on.map_or("unknown".to_string(), |d| {
-            format!("{d} ({} days)", r.due_in_days.unwrap_or(0))
-        });
-        let style = match r.status {
-            crate::inventory::view::KeyStatus::Overdue => theme.overdue(),
-            crate::inventory::view::KeyStatus::DueSoon => theme.due_soon(),
-            _ => theme.ok(),
-        };
-        meta.push(Line::from(vec![
-            label("issued"),
-            Span::raw(key.issued_on().map_or("unknown".into(), |d| d.to_string())),
-        ]));
-        meta.push(Line::from(vec![label("due"), Span::styled(due, style)]));
-        meta.push(Line::from(vec![
-            label("status"),
-            Span::styled(r.status.as_str(), style),
-        ]));
-    }
-    if let Some(p) = provider {
-        let c = capabilities_of(p.kind);
-        let names = [
-            ("locate", c.locate),
-            ("verify", c.verify),
-            ("disable", c.disable),
-            ("revoke", c.revoke),
-            ("create", c.create),
-            ("usage", c.usage),
-        ];
-        let by_api: Vec<&str> = names.iter().filter(|(_, v)| *v).map(|(n, _)| *n).collect();
+    let due = row.due_on.map_or("unknown".to_string(), |d| {
+        format!("{d} ({} days)", row.due_in_days.unwrap_or(0))
+    });
+    let style = match row.status {
+        KeyStatus::Overdue => theme.overdue(),
+        KeyStatus::DueSoon => theme.due_soon(),
+        _ => theme.ok(),
+    };
+    meta.push(Line::from(vec![
+        label("issued"),
+        Span::raw(key.issued_on().map_or("unknown".into(), |d| d.to_string())),
+    ]));
+    meta.push(Line::from(vec![label("due"), Span::styled(due, style)]));
+    meta.push(Line::from(vec![
+        label("status"),
+        Span::styled(row.status.as_str(), style),
+    ]));
+    if let Some(by_api) = view.by_api() {
         let text = if by_api.is_empty() {
             "nothing: every step is a manual checklist".to_string()
         } else {
@@ -85,31 +100,25 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
         };
         meta.push(Line::from(vec![label("by API"), Span::raw(text)]));
     }
-    let provider_drill = inv
-        .keys
-        .iter()
-        .filter(|k| k.provider == key.provider)
-        .filter_map(|k| app.last_drill.get(&k.id))
-        .max();
-    let due = app.drill_due_providers.contains(&key.provider);
-    meta.push(Line::from(vec![
-        label("last drill"),
-        Span::styled(
-            format!(
-                "{} (provider {}){}",
-                app.last_drill
-                    .get(&key.id)
-                    .map_or("never".into(), |d| d.to_string()),
-                provider_drill.map_or("never".into(), |d| d.to_string()),
-                if due { ", due" } else { "" }
+    if let Some(d) = view.drills {
+        let date = |d: Option<chrono::NaiveDate>| d.map_or("never".into(), |d| d.to_string());
+        meta.push(Line::from(vec![
+            label("last drill"),
+            Span::styled(
+                format!(
+                    "{} (provider {}){}",
+                    date(d.key),
+                    date(d.provider),
+                    if d.provider_due { ", due" } else { "" }
+                ),
+                if d.provider_due {
+                    theme.due_soon()
+                } else {
+                    Style::new()
+                },
             ),
-            if due {
-                theme.due_soon()
-            } else {
-                ratatui::style::Style::new()
-            },
-        ),
-    ]));
+        ]));
+    }
     meta.push(Line::from(""));
     meta.push(Line::from(Span::styled(
         "i start an incident · d start a drill · Esc back",
@@ -122,7 +131,7 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
         left,
     );
 
-    let radius = blast_radius(inv, key);
+    let radius = &view.radius;
     let mut lines = vec![Line::from(Span::styled("Blast radius", theme.header()))];
     for a in &radius.agents {
         lines.push(Line::from(format!(
@@ -143,9 +152,9 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
             o.held_by.join(", ")
         )));
     }
-    lines.push(Line::from(match (&radius.store, &radius.secret_path) {
-        (Some(s), Some(p)) => format!("redeploy to {s}:{p}"),
-        _ => "no store: the replacement is delivered by hand".into(),
+    lines.push(Line::from(match view.redeploy_target() {
+        Some((s, p)) => format!("redeploy to {s}:{p}"),
+        None => "no store: the replacement is delivered by hand".into(),
     }));
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled("History", theme.header())));
@@ -154,18 +163,13 @@ pub fn render(app: &App, id: &str, theme: Theme, f: &mut Frame, area: Rect) {
         key.last_rotated
             .map_or("never recorded".into(), |d| d.to_string())
     )));
-    let history: Vec<_> = app
-        .incidents
-        .iter()
-        .filter(|i| i.keys.iter().any(|k| k == id))
-        .collect();
-    if history.is_empty() {
+    if view.history.is_empty() {
         lines.push(Line::from(Span::styled(
             "no incidents or drills",
             theme.muted(),
         )));
     }
-    for i in history.iter().take(12) {
+    for i in view.history.iter().take(12) {
         lines.push(Line::from(format!(
             "{} {} {} {}",
             i.opened.get(..10).unwrap_or(""),
