@@ -7,7 +7,8 @@
 //! the end and a rewrite of the whole chain are detected too.
 
 mod canonical;
-pub mod files;
+/// The private-file helpers, at their old path (they live in `crate::fsutil`).
+pub use crate::fsutil as files;
 pub mod shared;
 pub mod signing;
 mod state;

@@ -10,106 +10,21 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::action::{Action, StepId};
+use super::actions::{ActionOutcome, Failure, render_reports};
+use super::context::{Ctx, IncidentParams, KeyRun, Purpose, Setup, SharedRecord};
+use super::error::EngineError;
 use super::facts::Facts;
 use super::gate::{FailureChoice, FailureView, Gate, Sink};
 use super::session::{Cursor, Order, Session, Status};
-use super::spec::Runbook;
 use crate::clock::Clock;
-use crate::http::{Http, HttpError};
-use crate::inventory::{Inventory, Key, ProviderDef};
+use crate::http::Http;
+use crate::inventory::Inventory;
+use crate::paths::incidents_dir;
 use crate::plan::SecretBag;
-use crate::provider::{AnyProvider, Capabilities};
+use crate::provider::AnyProvider;
 use crate::record::{Entry, RecordError, RecordWriter};
 use crate::secret::Redactor;
 use crate::store::{AnyStore, SecretLocation};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Record(#[from] RecordError),
-    #[error("unknown key `{0}`: it is not in the inventory")]
-    UnknownKey(String),
-    #[error("no keys given")]
-    NoKeys,
-    #[error("zero-downtime rotation is impossible for key `{key}`: {reason}")]
-    ZeroDowntimeRefused { key: String, reason: String },
-    #[error("no incident `{0}` in the data directory")]
-    UnknownIncident(String),
-    #[error("incident {0} is already closed")]
-    AlreadyClosed(String),
-    #[error("incident {0} is being run by another keyfire process")]
-    Busy(String),
-    #[error("the record of incident {id} does not match this inventory: {reason}")]
-    Mismatch { id: String, reason: String },
-    #[error("cannot start the HTTP client: {0}")]
-    Http(#[from] HttpError),
-    #[error(
-        "key `{key}` is already in open {kind} {incident} ({status}): finish it with `{resume}` before starting another"
-    )]
-    KeyInOpenIncident {
-        key: String,
-        incident: String,
-        kind: String,
-        status: String,
-        resume: String,
-    },
-    #[error("cannot lock the incidents directory: {0}")]
-    OpeningLock(std::io::Error),
-    #[error(transparent)]
-    Shared(#[from] crate::record::shared::SharedError),
-}
-
-impl EngineError {
-    /// Input and configuration problems (exit 2) as opposed to runtime failures.
-    pub fn is_input_error(&self) -> bool {
-        if let Self::Record(RecordError::Busy { .. }) = self {
-            return false;
-        }
-        !matches!(
-            self,
-            Self::Record(_)
-                | Self::Http(_)
-                | Self::Busy(_)
-                | Self::OpeningLock(_)
-                | Self::Shared(_)
-        )
-    }
-}
-
-/// What the engine needs from its surroundings.
-#[derive(Clone)]
-pub struct Setup {
-    pub inventory: Arc<Inventory>,
-    pub runbook: Arc<Runbook>,
-    pub data_dir: PathBuf,
-    pub clock: Arc<dyn Clock>,
-    /// The team's shared record location, when one is configured: every record (drills
-    /// too) is also written there, and `resume` can continue one from another machine.
-    pub records: Option<Arc<crate::record::shared::Sharing>>,
-}
-
-/// Why the runbook runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Purpose {
-    /// A leaked or suspected key (a drill when `dry_run`).
-    #[default]
-    Incident,
-    /// Scheduled rotation in the safe order (`keyfire rotate`).
-    Rotation,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct IncidentParams {
-    pub keys: Vec<String>,
-    pub dry_run: bool,
-    pub order: Order,
-    pub exposed_since: Option<DateTime<Utc>>,
-    pub reason: Option<String>,
-    /// Gateway logs the audit step reads besides the provider's usage API.
-    pub logs: Vec<PathBuf>,
-    pub purpose: Purpose,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -128,71 +43,6 @@ impl Outcome {
             Self::Failed => "failed",
             Self::Aborted => "aborted",
         }
-    }
-}
-
-pub(super) struct KeyRun {
-    pub key: Key,
-    pub provider_def: ProviderDef,
-    pub provider: AnyProvider,
-    pub caps: Capabilities,
-    pub store: Option<(AnyStore, SecretLocation)>,
-    pub bag: SecretBag,
-    pub facts: Facts,
-    pub session: Session,
-    pub step_started: HashMap<StepId, DateTime<Utc>>,
-    /// The usage fetched by this process's audit step (read back from the record on resume).
-    pub usage: Option<crate::provider::UsageReport>,
-}
-
-/// Everything an action may touch except the key being worked on.
-/// The incident record, shared by the keys of a campaign that run at the same time. Each
-/// append still takes one write and one fsync, under the lock.
-#[derive(Clone)]
-pub(super) struct SharedRecord {
-    writer: Arc<std::sync::Mutex<RecordWriter>>,
-    dir: PathBuf,
-}
-
-impl SharedRecord {
-    fn new(writer: RecordWriter) -> Self {
-        let dir = writer.dir().to_path_buf();
-        Self {
-            writer: Arc::new(std::sync::Mutex::new(writer)),
-            dir,
-        }
-    }
-
-    pub(super) fn append(
-        &self,
-        clock: &dyn Clock,
-        kind: &str,
-        step: Option<&str>,
-        data: Value,
-    ) -> Result<Entry, RecordError> {
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.append(clock, kind, step, data)
-    }
-
-    pub(super) fn dir(&self) -> &std::path::Path {
-        &self.dir
-    }
-
-    pub(super) fn path(&self) -> PathBuf {
-        self.dir.join(crate::record::RECORD_FILE)
-    }
-
-    pub(super) fn share_status(&self) -> Option<crate::record::shared::ShareStatus> {
-        let w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.share_status()
-    }
-
-    pub(super) fn finish_sharing(
-        &self,
-        within: std::time::Duration,
-    ) -> Option<crate::record::shared::ShareStatus> {
-        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        w.finish_sharing(within)
     }
 }
 
@@ -278,17 +128,6 @@ fn resume_shared(
     Ok((record, entries, Some(Value::Object(note))))
 }
 
-pub(super) struct Ctx {
-    pub setup: Setup,
-    pub id: String,
-    pub params: IncidentParams,
-    pub opened_at: DateTime<Utc>,
-    pub http: Http,
-    pub record: SharedRecord,
-    /// What `incident_resumed` says about the shared copy (fetched, lease taken over).
-    pub share_note: Option<Value>,
-}
-
 pub struct Engine {
     pub(super) ctx: Ctx,
     pub(super) keys: Vec<KeyRun>,
@@ -311,10 +150,6 @@ pub fn new_incident_id(now: DateTime<Utc>, dry_run: bool, purpose: Purpose) -> S
         (Purpose::Incident, false) => "inc",
     };
     format!("{prefix}-{}-{tag}", now.format("%Y%m%d-%H%M%S"))
-}
-
-pub fn incidents_dir(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("incidents")
 }
 
 fn key_run(
@@ -712,62 +547,6 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
     }
 }
 
-/// Crash-test hook: when `KEYFIRE_FAILPOINT` names this point, stop here until killed, so a
-/// test can SIGKILL the process at an exact place in a local (non-HTTP) action.
-/// Compiled in only with the `testing` feature (the test suite's), never in a release build.
-#[cfg(feature = "testing")]
-pub(crate) fn failpoint(name: &str) {
-    if std::env::var("KEYFIRE_FAILPOINT").is_ok_and(|v| v == name) {
-        eprintln!("keyfire: paused at failpoint {name}");
-        std::thread::sleep(std::time::Duration::from_secs(600));
-    }
-}
-
-#[cfg(not(feature = "testing"))]
-#[inline(always)]
-pub(crate) fn failpoint(_name: &str) {}
-
-/// Failure-test hook: when `KEYFIRE_FAILPOINT` is `fail:NAME`, the action NAME fails before
-/// sending anything, as if its service had refused it. `testing` feature only.
-#[cfg(feature = "testing")]
-pub(super) fn injected_failure(name: &str) -> Result<(), Failure> {
-    if std::env::var("KEYFIRE_FAILPOINT").is_ok_and(|v| v.strip_prefix("fail:") == Some(name)) {
-        return Err(Failure::Failed {
-            error: format!("{name}: failure injected by KEYFIRE_FAILPOINT"),
-            status: None,
-            retryable: false,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(feature = "testing"))]
-#[inline(always)]
-pub(super) fn injected_failure(_name: &str) -> Result<(), Failure> {
-    Ok(())
-}
-
-pub(super) enum ActionOutcome {
-    Done,
-    Skipped(String),
-}
-
-pub(super) enum Failure {
-    Failed {
-        error: String,
-        status: Option<u16>,
-        retryable: bool,
-    },
-    Aborted(String),
-    Fatal(EngineError),
-}
-
-impl From<RecordError> for Failure {
-    fn from(e: RecordError) -> Self {
-        Self::Fatal(EngineError::Record(e))
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyOutcome {
     Done,
@@ -784,34 +563,6 @@ enum Phase {
     Contain,
     /// Everything that is left.
     Rest,
-}
-
-impl Ctx {
-    /// Append to the record (durably), then tell the front-end.
-    pub(super) fn log<S: Sink>(
-        &self,
-        sink: &mut S,
-        kind: &str,
-        step: Option<StepId>,
-        key: &str,
-        mut data: Value,
-    ) -> Result<Entry, RecordError> {
-        if let Value::Object(map) = &mut data {
-            map.insert("key".into(), Value::String(key.to_string()));
-        }
-        let entry = self.record.append(
-            self.setup.clock.as_ref(),
-            kind,
-            step.map(StepId::as_str),
-            data,
-        )?;
-        sink.emit(&entry);
-        Ok(entry)
-    }
-
-    pub(super) fn now(&self) -> DateTime<Utc> {
-        self.setup.clock.now()
-    }
 }
 
 /// Run an opened or resumed incident to its end (or until the operator stops it).
@@ -1110,67 +861,7 @@ async fn run_key<G: Gate, S: Sink>(
                         ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": format!("operator skipped after failure: {reason}"), "facts": run.facts }))?;
                     }
                     FailureChoice::LeaveFailed => {
-                        // A failed rotation leaves exactly the old key in use: a replacement
-                        // that was asked for but never stored (its answer may have been lost:
-                        // no id is needed to find it) is revoked now. The store is read again
-                        // first, and the replacement it serves is never revoked.
-                        let unstored = run.facts.new_version.is_none()
-                            && (run.facts.create_sent
-                                || run.facts.create_intents.iter().any(|i| !i.settled));
-                        if ctx.params.purpose == Purpose::Rotation
-                            && unstored
-                            && !ctx.params.dry_run
-                        {
-                            ctx.log(sink, "evidence", Some(step), &run.key.id, json!({ "action": Action::Create, "text": "the rotation failed before its replacement was stored: revoking the replacement, the old key stays in use" }))?;
-                            match ctx.revoke_orphan(run, step, gate, sink).await {
-                                Ok(()) | Err(Failure::Failed { .. }) | Err(Failure::Aborted(_)) => {
-                                }
-                                Err(Failure::Fatal(e)) => return Err(e),
-                            }
-                        }
-                        if ctx.params.purpose == Purpose::Rotation
-                            && !ctx.params.dry_run
-                            && let Some(v) = run.facts.new_version.clone()
-                            && !run.facts.revoke_sent
-                        {
-                            // The store serves the replacement and the old key still works:
-                            // put the previous version back, then revoke the replacement, so
-                            // exactly the old key is in use again. Where the store cannot, both
-                            // keys stay, loudly, and the rotation stays open to be finished.
-                            let restored = if run.facts.disable_sent {
-                                // The old key may no longer work: the agents keep the
-                                // replacement, which is the key that does.
-                                Ok(Some("the old key was disabled before the failure".into()))
-                            } else {
-                                ctx.restore_previous(run, step, gate, sink).await
-                            };
-                            let cannot = match restored {
-                                Ok(None) => None,
-                                Ok(Some(why)) => Some(why),
-                                Err(Failure::Failed { error, .. }) => Some(error),
-                                Err(Failure::Aborted(_)) => {
-                                    Some("the operator declined the restore".into())
-                                }
-                                Err(Failure::Fatal(e)) => return Err(e),
-                            };
-                            match cannot {
-                                None => match ctx.revoke_orphan(run, step, gate, sink).await {
-                                    Ok(())
-                                    | Err(Failure::Failed { .. })
-                                    | Err(Failure::Aborted(_)) => {}
-                                    Err(Failure::Fatal(e)) => return Err(e),
-                                },
-                                Some(why) => {
-                                    let why = ctx.http.redactor().scrub(&why);
-                                    ctx.log(sink, "evidence", Some(step), &run.key.id, json!({
-                                        "action": Action::StoreWrite,
-                                        "both_keys_live": true,
-                                        "version": v,
-                                        "text": format!("the rotation failed after storing and the previous version was not restored ({why}): the store serves the replacement (version {v}) and the old key was NOT revoked; both keys stay until `keyfire rotate --resume {}` finishes the rotation", ctx.id),
-                                    }))?;
-                                }
-                            }
-                        }
+                        ctx.leave_failed(run, step, gate, sink).await?;
                         return Ok(KeyOutcome::Failed);
                     }
                     FailureChoice::Abort => {
@@ -1270,21 +961,4 @@ fn close<S: Sink>(
         let _ = render_reports(ctx);
     }
     Ok(())
-}
-
-/// Write report.md and report.json beside the record, from the record.
-pub(super) fn render_reports(ctx: &Ctx) -> std::io::Result<crate::report::Report> {
-    let entries = crate::record::read_entries(&ctx.record.path()).map_err(std::io::Error::other)?;
-    let report = crate::report::build(&ctx.id, &entries)
-        .ok_or_else(|| std::io::Error::other("empty record"))?;
-    let dir = ctx.record.dir();
-    crate::record::files::write_atomic(
-        &dir.join("report.md"),
-        crate::report::render_markdown(&report).as_bytes(),
-    )?;
-    crate::record::files::write_atomic(
-        &dir.join("report.json"),
-        crate::report::render_json(&report).as_bytes(),
-    )?;
-    Ok(report)
 }
