@@ -25,7 +25,7 @@ fn baseline_start(start: DateTime<Utc>, days: u32) -> DateTime<Utc> {
 impl Ctx {
     /// Exposure window: `--exposed-since`, else the key's last rotation, else 30 days; to the
     /// revocation (or now).
-    pub(super) fn exposure_window(&self, run: &KeyRun) -> (DateTime<Utc>, DateTime<Utc>) {
+    fn exposure_window(&self, run: &KeyRun) -> (DateTime<Utc>, DateTime<Utc>) {
         let end = run.facts.revoked_at.unwrap_or_else(|| self.now());
         let start = self
             .params
@@ -142,7 +142,7 @@ impl Ctx {
     /// The provider's audit-log events about the key over the exposure window. An audit log
     /// the organization never enabled (or a failure to read it) is recorded and does not
     /// stop the audit: usage has been fetched and the rules can still run.
-    pub(super) async fn fetch_audit_log<S: Sink>(
+    async fn fetch_audit_log<S: Sink>(
         &self,
         run: &mut KeyRun,
         step: StepId,

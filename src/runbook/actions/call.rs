@@ -19,7 +19,7 @@ use crate::runbook::context::{Ctx, KeyRun};
 use crate::runbook::gate::{ApprovalRequest, ApproveAll, Decision, Gate, ManualRequest, Sink};
 use crate::store::{StoreError, StoreOp, StoreOutput, StoreVersion};
 
-pub(super) fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
+fn provider_failure(step: StepId, e: &ProviderError) -> Failure {
     Failure::Failed {
         error: format!("{step}: {e}"),
         status: e.status(),
@@ -63,7 +63,7 @@ impl Ctx {
     }
 
     /// Record an entry about one action of one key.
-    pub(super) fn log_action<S: Sink>(
+    fn log_action<S: Sink>(
         &self,
         sink: &mut S,
         kind: &str,

@@ -170,7 +170,7 @@ impl Ctx {
         (located, Some(stored))
     }
 
-    pub(super) fn apply_located<S: Sink>(
+    fn apply_located<S: Sink>(
         &self,
         run: &mut KeyRun,
         step: StepId,

@@ -255,7 +255,7 @@ impl Ctx {
     /// Key ids the record or the inventory gives to someone other than this key: the
     /// replacements other keys of this incident recorded, and every inventory key's id. An
     /// orphan search never takes one of these.
-    pub(super) fn ids_of_others(&self, run: &KeyRun) -> Vec<String> {
+    fn ids_of_others(&self, run: &KeyRun) -> Vec<String> {
         let mut ids: Vec<String> = self
             .setup
             .inventory
@@ -281,7 +281,7 @@ impl Ctx {
     }
 
     /// The provider's id of one create attempt's replacement, if it exists.
-    pub(super) async fn find_orphan<S: Sink>(
+    async fn find_orphan<S: Sink>(
         &self,
         run: &mut KeyRun,
         step: StepId,
@@ -326,7 +326,7 @@ impl Ctx {
     /// gets the previous value written over the replacement (check-and-set on the
     /// replacement's version, so a write by someone else since is never overwritten).
     /// `Ok(None)`: restored; `Ok(Some(why))`: this store cannot restore, and why.
-    pub(super) async fn restore_previous<G: Gate, S: Sink>(
+    async fn restore_previous<G: Gate, S: Sink>(
         &self,
         run: &mut KeyRun,
         step: StepId,

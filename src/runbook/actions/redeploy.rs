@@ -245,7 +245,7 @@ impl Ctx {
 
     /// Whether the replacement waits in a pending stage for `promote`: only when the store
     /// has stages and the runbook promotes.
-    pub(super) fn stages_replacement(&self, run: &KeyRun) -> bool {
+    fn stages_replacement(&self, run: &KeyRun) -> bool {
         let store_has_stages = run.store.as_ref().is_some_and(|(s, _)| s.has_stages());
         let runbook_promotes = self
             .setup
