@@ -1,5 +1,5 @@
 //! The record's entries, typed: one [`Event`] per `kind`, each with its payload (the
-//! `data` object). Everything that reads a record (the projection in [`super::state`], the
+//! `data` object). Everything that reads a record (the projection ([`IncidentState`](crate::record::IncidentState)), the
 //! one-line descriptions, resume, notifiers, the console) reads these types instead of
 //! matching strings in `data`.
 //!
@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Entry;
@@ -75,6 +75,27 @@ impl Event {
         })
     }
 
+    /// The `kind` this event is recorded under.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::IncidentOpened(_) => "incident_opened",
+            Self::IncidentResumed(_) => "incident_resumed",
+            Self::IncidentClosed(_) => "incident_closed",
+            Self::StepStarted(_) => "step_started",
+            Self::StepFinished(_) => "step_finished",
+            Self::StepFailed(_) => "step_failed",
+            Self::Plan(_) => "plan",
+            Self::NotSent(_) => "not_sent",
+            Self::OperatorInput(_) => "operator_input",
+            Self::RequestSent(_) => "request_sent",
+            Self::Response(_) => "response",
+            Self::Evidence(_) => "evidence",
+            Self::ActionDone(_) => "action_done",
+            Self::Notification(_) => "notification",
+            Self::Unknown { kind, .. } => kind,
+        }
+    }
+
     /// The key an entry is about (`None` for incident-wide entries).
     pub fn key(&self) -> Option<&str> {
         let key = match self {
@@ -123,8 +144,40 @@ impl Event {
     }
 }
 
+/// A payload the engine records typed: its kind, and its `data` object by serde. Payloads
+/// written by the actions themselves (plans, requests, responses, evidence) are read typed
+/// but written by the action that knows their shape.
+pub trait Payload: Serialize {
+    const KIND: &'static str;
+
+    /// The `data` object of the entry.
+    fn data(&self) -> Value {
+        // Plain structs of strings, numbers and maps: serializing them cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+macro_rules! payloads {
+    ($($ty:ty => $kind:literal),* $(,)?) => {
+        $(impl Payload for $ty {
+            const KIND: &'static str = $kind;
+        })*
+    };
+}
+
+payloads! {
+    Opened => "incident_opened",
+    Resumed => "incident_resumed",
+    Closed => "incident_closed",
+    StepStarted => "step_started",
+    StepFinished => "step_finished",
+    StepFailed => "step_failed",
+    OperatorInput => "operator_input",
+    ActionDone => "action_done",
+}
+
 /// The key facts the opening records, so that a report renders from the record alone.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct KeyFacts {
     pub provider: Option<String>,
@@ -136,7 +189,7 @@ pub struct KeyFacts {
 }
 
 /// `incident_opened`: what was asked for, against which inventory.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Opened {
     pub schema: Option<u32>,
@@ -144,9 +197,11 @@ pub struct Opened {
     pub incident: Option<String>,
     pub inventory_digest: Option<String>,
     pub inventory_files: Vec<String>,
+    /// Where the runbook came from (built in, or a file).
+    pub runbook: Option<String>,
     pub dry_run: bool,
     /// `contain_first` or `per_key`, as recorded.
-    pub order: Option<Value>,
+    pub order: Option<String>,
     pub keys: Vec<String>,
     pub exposed_since: Option<DateTime<Utc>>,
     pub reason: Option<String>,
@@ -155,11 +210,14 @@ pub struct Opened {
     pub purpose: Option<String>,
     pub report_deadline_hours: Option<u64>,
     pub key_facts: BTreeMap<String, KeyFacts>,
+    /// The public key that signs the record; the writer adds it to the first line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 impl Opened {
     pub fn order_name(&self) -> Option<&str> {
-        self.order.as_ref().and_then(Value::as_str)
+        self.order.as_deref()
     }
 
     pub fn is_rotation(&self) -> bool {
@@ -168,15 +226,19 @@ impl Opened {
 }
 
 /// `incident_resumed`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Resumed {
+    /// Keys whose runbook had not finished.
+    pub pending_keys: Vec<String>,
+    pub dry_run: bool,
     /// Where the shared copy stood when this machine took the incident over.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shared: Option<Value>,
 }
 
 /// Per-key timings the close records.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ClosedKey {
     pub finished: bool,
@@ -185,10 +247,11 @@ pub struct ClosedKey {
     pub time_to_contain_ms: Option<i64>,
     pub step_ms: BTreeMap<String, i64>,
     pub new_key_id: Option<String>,
+    pub new_version: Option<Value>,
 }
 
 /// `incident_closed`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Closed {
     /// `completed`, `failed` or `aborted`.
@@ -200,9 +263,11 @@ pub struct Closed {
 }
 
 /// `step_started`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StepStarted {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub title: Option<String>,
     pub checklist: Vec<String>,
@@ -210,9 +275,11 @@ pub struct StepStarted {
 }
 
 /// `step_finished`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StepFinished {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// `done` or `skipped`.
     pub status: Option<String>,
@@ -227,9 +294,11 @@ impl StepFinished {
 }
 
 /// `step_failed`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StepFailed {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub action: Option<String>,
     pub error: Option<String>,
@@ -274,16 +343,25 @@ pub struct NotSent {
 }
 
 /// `operator_input`: an approval, a decline, a confirmation, an abort or a paste.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct OperatorInput {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
+    /// `approve`, `decline`, `confirmed`, `retry`, `skip` or `abort`.
     pub decision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub manual: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub pasted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 
@@ -315,17 +393,18 @@ pub struct Response {
 }
 
 /// `action_done`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ActionDone {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub action: Option<String>,
     /// `done` or `skipped`.
     pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub facts: Option<FactsSnapshot>,
-    /// A manual step's instructions, when the operator confirmed it.
-    pub instructions: Vec<String>,
 }
 
 impl ActionDone {
@@ -356,6 +435,21 @@ impl FactsSnapshot {
     /// The snapshot as recorded, for the engine's own `Facts` type.
     pub fn raw(&self) -> &Value {
         &self.raw
+    }
+}
+
+impl FactsSnapshot {
+    /// A snapshot of the engine's facts, for an entry the engine writes.
+    pub fn of<T: Serialize>(facts: &T) -> Self {
+        let raw = serde_json::to_value(facts).unwrap_or(Value::Null);
+        let times = FactTimes::deserialize(&raw).unwrap_or_default();
+        Self { times, raw }
+    }
+}
+
+impl Serialize for FactsSnapshot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
     }
 }
 

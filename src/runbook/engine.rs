@@ -433,7 +433,7 @@ fn params_from_opening(first: &Entry) -> Option<IncidentParams> {
         return None;
     };
     Some(IncidentParams {
-        order: serde_json::from_value(o.order.clone()?).ok()?,
+        order: serde_json::from_value(Value::String(o.order.clone()?)).ok()?,
         purpose: o
             .purpose
             .clone()
