@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::paths::incidents_dir;
 use crate::record::{Entry, IncidentState, RECORD_FILE, read_entries};
-use crate::runbook::incidents_dir;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentSummary {

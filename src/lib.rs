@@ -15,6 +15,8 @@ pub mod credential;
 pub mod demo;
 pub mod describe;
 pub mod discover;
+mod failpoint;
+pub mod fsutil;
 pub mod http;
 pub mod incidents;
 pub mod inventory;

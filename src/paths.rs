@@ -15,6 +15,11 @@ pub fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".keyfire"))
 }
 
+/// Where incident records live: one folder per incident under the data directory.
+pub fn incidents_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("incidents")
+}
+
 pub fn config_dir() -> PathBuf {
     project_dirs()
         .map(|d| d.config_dir().to_path_buf())

@@ -3,8 +3,9 @@
 //! the store; `--against URL` compares a local record with its shared copy line by line.
 
 use super::{CliError, Context, Exit, RecordCommand};
+use crate::fsutil;
 use crate::record::shared::{self, Location, SharedStore, adopt};
-use crate::record::{Signature, Signer, VerifyOptions, VerifyReport, files, verify_with};
+use crate::record::{Signature, Signer, VerifyOptions, VerifyReport, verify_with};
 
 pub fn run(ctx: &Context, cmd: RecordCommand) -> Exit {
     let (target, json, public_key, against) = match cmd {
@@ -120,7 +121,7 @@ fn against_shared(ctx: &Context, id: &str, url: &str, opts: &VerifyOptions, json
     let store = shared::block_on(SharedStore::open(location, table))
         .map_err(|e| CliError::input(e.to_string()))?;
     let path = crate::incidents::record_path(&ctx.data_dir, id);
-    let local_bytes = files::read(&path)
+    let local_bytes = fsutil::read(&path)
         .map_err(|e| CliError::input(format!("incident {id}: {}: {e}", path.display())))?;
     let fetched = shared::block_on(store.fetch(id)).map_err(|e| CliError::failed(e.to_string()))?;
     let local = verify_with(&path, opts);

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{CliError, Context, Exit, RecordsCommand};
+use crate::fsutil;
 use crate::record::shared::{self, Sharing, adopt};
-use crate::record::{RECORD_FILE, VerifyOptions, VerifyReport, files};
+use crate::record::{RECORD_FILE, VerifyOptions, VerifyReport};
 
 fn sharing(ctx: &Context) -> Result<Arc<Sharing>, CliError> {
     ctx.sharing()?.ok_or_else(|| {
@@ -53,11 +54,11 @@ pub fn readable_record(
     let report = adopt::verify_fetched(&s.store, id, &fetched, &opts);
     let dir = ctx.data_dir.join("shared-cache").join(id);
     let io = |e: std::io::Error| CliError::failed(format!("cannot write {}: {e}", dir.display()));
-    files::private_dir(&dir).map_err(io)?;
-    files::write_atomic(&dir.join(RECORD_FILE), &fetched.record).map_err(io)?;
+    fsutil::private_dir(&dir).map_err(io)?;
+    fsutil::write_atomic(&dir.join(RECORD_FILE), &fetched.record).map_err(io)?;
     let head = dir.join(crate::record::HEAD_FILE);
     match &fetched.head {
-        Some(h) => files::write_atomic(&head, h).map_err(io)?,
+        Some(h) => fsutil::write_atomic(&head, h).map_err(io)?,
         None => {
             let _ = std::fs::remove_file(&head);
         }
@@ -128,7 +129,7 @@ fn flush(ctx: &Context) -> Exit {
         let Some(dir) = i.path.parent().map(PathBuf::from) else {
             continue;
         };
-        let lines = files::read(&i.path)
+        let lines = fsutil::read(&i.path)
             .map(|b| adopt::line_count(&b))
             .unwrap_or(0);
         let queue = shared::upload::QueueFile::read(&dir, s.store.display());
@@ -177,7 +178,7 @@ pub fn list_with_shared(ctx: &Context) -> Result<Vec<crate::incidents::IncidentS
         shared::block_on(s.store.list_incidents()).map_err(|e| CliError::failed(e.to_string()))?;
     for i in list.iter_mut() {
         i.shared = Some(if ids.contains(&i.id) {
-            let lines = files::read(&i.path)
+            let lines = fsutil::read(&i.path)
                 .map(|b| adopt::line_count(&b))
                 .unwrap_or(0);
             let dir = i.path.parent().map(PathBuf::from).unwrap_or_default();

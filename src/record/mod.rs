@@ -8,7 +8,8 @@
 
 mod canonical;
 pub mod event;
-pub mod files;
+/// The private-file helpers, at their old path (they live in `crate::fsutil`).
+pub use crate::fsutil as files;
 pub mod shared;
 pub mod signing;
 mod state;

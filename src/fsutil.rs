@@ -1,4 +1,5 @@
-//! How keyfire creates and replaces files in the data directory (and the signing key file):
+//! Private files: how keyfire creates and replaces files in the data directory (records,
+//! reports, the signing key) and beside the inventory:
 //! mode 0600 (directories 0700) whatever the umask, never through a symlink (`O_NOFOLLOW`),
 //! and content that replaces other content goes through a fresh temp file, `fsync`, `rename`
 //! and an `fsync` of the directory, so a crash leaves either the old file or the new one.

@@ -1,0 +1,86 @@
+//! Step 5, reschedule: record the rotation in the inventory file (`last_rotated`, and a
+//! shorter `rotation_days` after an incident), approved like any other write.
+
+use serde_json::json;
+
+use super::{ActionOutcome, Failure, Res, skipped};
+use crate::plan::RequestPlan;
+use crate::runbook::action::{Action, StepId};
+use crate::runbook::context::{Ctx, KeyRun, Purpose};
+use crate::runbook::gate::{Gate, Sink};
+
+impl Ctx {
+    pub(super) async fn update_inventory<G: Gate, S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Res {
+        use crate::inventory::edit::{Reschedule, apply_locked, read_and_plan};
+        let inv = self.setup.inventory.clone();
+        let Some(file) = inv.files.get(run.key.origin.file) else {
+            return skipped("the inventory was not loaded from a file");
+        };
+        let r = Reschedule {
+            key: run.key.id.clone(),
+            last_rotated: self.now().date_naive(),
+            // An incident shortens the interval; a scheduled rotation keeps it.
+            rotation_days: match self.params.purpose {
+                Purpose::Incident => Some(inv.policy.after_incident_rotation_days),
+                Purpose::Rotation => None,
+            },
+        };
+        let reason = match self.params.purpose {
+            Purpose::Incident => "incident",
+            Purpose::Rotation => "scheduled",
+        };
+        let interval = r
+            .rotation_days
+            .map_or("keep rotation_days".to_string(), |d| {
+                format!("rotation_days = {d}")
+            });
+        let edit = read_and_plan(&file.path, &r)
+            .map_err(|e| Failure::failed(format!("{step}: {e}"), true))?;
+        let key = run.key.id.clone();
+        if !edit.changed() {
+            return skipped("the inventory already has this rotation");
+        }
+        let plan = RequestPlan::write(
+            format!("Set last_rotated = {} and {interval} for {key} in {}", r.last_rotated, file.path.display()),
+            "EDIT",
+            file.path.display().to_string(),
+        )
+        .json(json!({ "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "diff": edit.diff() }));
+        if !self
+            .gate_plan(run, step, Action::UpdateInventory, &plan, gate, sink)
+            .await?
+        {
+            return Ok(ActionOutcome::Done);
+        }
+        // The approval showed the edit on the file as it was; other keys of the campaign (or
+        // a person) may have edited it since. Apply it, under the file's lock, to the file as
+        // it is now.
+        let written = apply_locked(&file.path, &r)
+            .map_err(|e| Failure::failed(format!("{step}: {e}"), true))?;
+        crate::failpoint::failpoint("update_inventory:written");
+        self.response(
+            sink,
+            step,
+            &key,
+            Action::UpdateInventory,
+            true,
+            json!({ "path": file.path.display().to_string() }),
+        )?;
+        if written.before != edit.before {
+            self.evidence(sink, step, &key, Action::UpdateInventory, json!({
+                "changed_since_approval": true,
+                "text": "the file changed between the approval and the write: the edit was applied to it as it is now",
+            }))?;
+        }
+        self.evidence(sink, step, &key, Action::UpdateInventory, json!({
+            "rotation": { "key": key, "last_rotated": r.last_rotated, "rotation_days": r.rotation_days, "reason": reason },
+        }))?;
+        Ok(ActionOutcome::Done)
+    }
+}
