@@ -411,6 +411,22 @@ impl IncidentState {
     pub fn is_open(&self) -> bool {
         self.status != Status::Completed
     }
+
+    /// When agents lost their key and got it back: from the first confirmed revocation
+    /// until every revoked key's replacement was verified (`None` while one is not). The
+    /// engine's times, the same the close turns into time to revoke and to restore.
+    pub fn outage(&self) -> Option<(DateTime<Utc>, Option<DateTime<Utc>>)> {
+        if self.dry_run {
+            return None;
+        }
+        let revoked = || self.per_key.values().filter(|k| k.revoked_at.is_some());
+        let start = revoked().filter_map(|k| k.revoked_at).min()?;
+        let end = revoked()
+            .map(|k| k.restored_at)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.into_iter().max());
+        Some((start, end))
+    }
 }
 
 impl KeyProgress {

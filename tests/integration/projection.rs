@@ -63,6 +63,38 @@ pub fn assert_views_agree(record: &Path) {
         report.incident.fleet_time_to_contain_ms, state.fleet_time_to_contain_ms,
         "{where_}"
     );
+    // The console, fed the same entries as it is during a run.
+    let mut screen = keyfire::tui::screens::incident::IncidentScreen::default();
+    screen.start(
+        state.keys.clone(),
+        state.dry_run,
+        keyfire::runbook::Order::ContainFirst,
+    );
+    for e in &entries {
+        screen.on_entry(e);
+    }
+    let run = screen.run.as_ref().expect("run view");
+    let shown = run.outcome.as_deref().unwrap_or("open");
+    let reported = if state.closed.is_some() {
+        state.outcome.as_deref().unwrap_or("failed")
+    } else {
+        "open"
+    };
+    assert_eq!(shown, reported, "console outcome, {where_}");
+    // The outage the console shows starts at the first revocation the report states.
+    let first_revoked = report
+        .keys
+        .iter()
+        .filter_map(|k| k.evidence.revoked_at.as_deref())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .min();
+    if !state.dry_run {
+        assert_eq!(
+            run.revoked_at, first_revoked,
+            "console revocation, {where_}"
+        );
+    }
     for k in &report.keys {
         let p = &state.per_key[&k.key];
         if state.closed.is_some() {

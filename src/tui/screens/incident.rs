@@ -19,7 +19,7 @@ use super::super::theme::Theme;
 use super::super::widgets::{duration_text, fit};
 use super::audit::AuditView;
 use crate::describe::describe;
-use crate::record::{IncidentState, KeyProgress};
+use crate::record::{Event, IncidentState, KeyProgress};
 use crate::runbook::Order;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,16 +151,12 @@ impl RunView {
     }
 
     fn apply(&mut self, e: &crate::record::Entry) {
-        self.state.apply(e);
+        let event = Event::of(e);
+        self.state.apply_event(e, &event);
         let ts = DateTime::parse_from_rfc3339(&e.ts)
             .ok()
             .map(|t| t.with_timezone(&Utc));
-        let key = e
-            .data
-            .get("key")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        let key = event.key().unwrap_or("").to_string();
         let step = e.step.clone().unwrap_or_default();
         if !key.is_empty() {
             self.current_key = key.clone();
@@ -175,93 +171,60 @@ impl RunView {
         if self.log.len() > LOG_LIMIT {
             self.log.remove(0);
         }
-        let s = |k: &str| e.data.get(k).and_then(Value::as_str).map(str::to_string);
-        match e.kind.as_str() {
-            "incident_opened" => {
-                self.id = s("incident");
+        // Revocation and restore times are the engine's, as every report shows them.
+        (self.revoked_at, self.restored_at) = match self.state.outage() {
+            Some((from, to)) => (Some(from), to),
+            None => (None, None),
+        };
+        self.outcome = self.state.closed.as_ref().and(self.state.outcome.clone());
+        match &event {
+            Event::IncidentOpened(o) => {
+                self.id = o.incident.clone();
                 self.opened_at = ts;
             }
-            "step_started" => {
+            Event::StepStarted(started) => {
                 if let Some(v) = self.step_mut(&key, &step) {
                     v.status = StepStatus::Running;
                     v.started = ts;
                 }
-                self.step_title = s("title").unwrap_or_default();
-                self.checklist = e.data["checklist"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                self.note = s("note");
+                self.step_title = started.title.clone().unwrap_or_default();
+                self.checklist = started.checklist.clone();
+                self.note = started.note.clone();
                 self.plan = None;
             }
-            "step_finished" => {
-                let skipped = e.data["status"] == "skipped";
+            Event::StepFinished(finished) => {
                 if let Some(v) = self.step_mut(&key, &step) {
-                    v.status = if skipped {
+                    v.status = if finished.skipped() {
                         StepStatus::Skipped
                     } else {
                         StepStatus::Done
                     };
-                    v.duration_ms = e.data["duration_ms"].as_i64();
+                    v.duration_ms = finished.duration_ms;
                 }
             }
-            "step_failed" => {
+            Event::StepFailed(_) => {
                 if let Some(v) = self.step_mut(&key, &step) {
                     v.status = StepStatus::Failed;
                 }
             }
-            "action_done" => {
+            Event::ActionDone(_) => {
                 if let Some(v) = self.step_mut(&key, &step)
                     && v.status == StepStatus::Failed
                 {
                     v.status = StepStatus::Running;
                 }
-                let done = e.data["status"] == "done" && !self.dry_run;
-                match e.data["action"].as_str() {
-                    Some("revoke") if done => self.revoked_at = self.revoked_at.or(ts),
-                    Some("verify_new") if done => self.restored_at = self.restored_at.or(ts),
-                    _ => {}
-                }
             }
-            "plan" => {
-                self.plan = e
-                    .data
-                    .get("rendered")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .or_else(|| {
-                        e.data["instructions"].as_array().map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        })
-                    });
+            Event::Plan(plan) => {
+                self.plan = plan.rendered.clone().or_else(|| {
+                    (!plan.instructions.is_empty()).then(|| plan.instructions.join("\n"))
+                });
             }
-            "not_sent" => {
-                self.plan = s("would_send").map(|w| format!("WOULD SEND (drill, not sent)\n{w}"));
+            Event::NotSent(n) => {
+                self.plan = n
+                    .would_send
+                    .as_ref()
+                    .map(|w| format!("WOULD SEND (drill, not sent)\n{w}"));
             }
-            "evidence" => match e.data["action"].as_str() {
-                Some("prove_revoked") if e.data["old_key_rejected"] == true => self.revoked_at = ts,
-                Some("revoke") => self.revoked_at = self.revoked_at.or(ts),
-                Some("verify_new") => self.restored_at = ts,
-                _ => {}
-            },
-            "response" if e.data["action"] == "revoke" && e.data["ok"] == true => {
-                self.revoked_at = self.revoked_at.or(ts)
-            }
-            "operator_input"
-                if e.data["action"] == "revoke"
-                    && e.data["manual"] == true
-                    && e.data["decision"] == "confirmed" =>
-            {
-                self.revoked_at = self.revoked_at.or(ts);
-            }
-            "incident_closed" => self.outcome = s("outcome"),
             _ => {}
         }
     }
@@ -299,13 +262,15 @@ impl IncidentScreen {
     /// A record entry the engine wrote.
     pub fn on_entry(&mut self, entry: &crate::record::Entry) {
         if let Some(run) = self.run.as_mut() {
-            if entry.kind == "incident_opened" {
-                if let Ok(order) = serde_json::from_value::<Order>(entry.data["order"].clone())
+            if let Event::IncidentOpened(opened) = Event::of(entry) {
+                if let Some(order) = opened
+                    .order
+                    .and_then(|o| serde_json::from_value::<Order>(Value::String(o)).ok())
                     && order != run.order
                 {
                     *run = RunView::new(run.keys.clone(), run.dry_run, order);
                 }
-                run.dry_run = entry.data["dry_run"] == true;
+                run.dry_run = opened.dry_run;
             }
             run.apply(entry);
         }
