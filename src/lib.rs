@@ -14,6 +14,7 @@ pub mod credential;
 pub mod demo;
 pub mod describe;
 pub mod discover;
+mod failpoint;
 pub mod http;
 pub mod incidents;
 pub mod inventory;

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::{self, KeyText, Outcome};
 use super::event::{Event, SourceInfo};
-use super::fingerprint;
+use crate::secret::fingerprint;
 
 /// The longest line a log may have (1 MiB): a longer one is not a request record.
 pub const MAX_LINE: usize = 1 << 20;

@@ -591,7 +591,7 @@ impl AwsIamProvider {
                     .await
                 {
                     Ok(_) => {
-                        crate::runbook::failpoint("aws:deleted");
+                        crate::failpoint::failpoint("aws:deleted");
                         Ok(OpOutput::Revoked { already: false })
                     }
                     Err(e) => {
@@ -629,7 +629,7 @@ impl AwsIamProvider {
                     .await
                     .map_err(|e| sdk_error("iam:CreateAccessKey", &e, r))?;
                 // Crash tests: IAM made the key, its answer never reaches the record.
-                crate::runbook::failpoint("aws:created");
+                crate::failpoint::failpoint("aws:created");
                 let key = out.access_key().ok_or_else(|| {
                     ProviderError::Malformed("CreateAccessKey returned no key".into())
                 })?;

@@ -125,7 +125,7 @@ struct Generated {
 }
 
 fn is_token(id: &str) -> bool {
-    crate::audit::fingerprint::is_hash(id)
+    crate::secret::fingerprint::is_hash(id)
 }
 
 fn unsupported(op: &Op) -> ProviderError {
@@ -537,7 +537,7 @@ impl LiteLlmProvider {
                 let value = Secret::new(g.key);
                 http.redactor().learn(&value);
                 // The hashed token is the key's id everywhere else (list, spend logs).
-                let id = crate::audit::fingerprint::of_value(value.expose());
+                let id = crate::secret::fingerprint::of_value(value.expose());
                 Ok(OpOutput::Created { id, value })
             }
             Op::Usage { id, .. } => {
@@ -710,8 +710,8 @@ mod tests {
 
     #[test]
     fn spend_logs_become_buckets_and_events_of_the_token_only() {
-        let token = crate::audit::fingerprint::of_value("sk-test-1");
-        let other = crate::audit::fingerprint::of_value("sk-test-2");
+        let token = crate::secret::fingerprint::of_value("sk-test-1");
+        let other = crate::secret::fingerprint::of_value("sk-test-2");
         let body = serde_json::json!([
             { "request_id": "r1", "api_key": token, "startTime": "2026-11-20T10:00:00Z", "model": "gpt-4o",
               "spend": 0.5, "total_tokens": 100, "status": "success", "requester_ip_address": "203.0.113.9, 10.0.0.1" },

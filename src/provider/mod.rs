@@ -569,9 +569,9 @@ pub fn identity(
             }
         }
         // A virtual key's id is its hashed token: the SHA-256 of the value.
-        ProviderKind::LiteLlm if key_id.is_some_and(crate::audit::fingerprint::is_hash) => {
+        ProviderKind::LiteLlm if key_id.is_some_and(crate::secret::fingerprint::is_hash) => {
             let by = "the hashed token (SHA-256 of the stored value)".to_string();
-            let got = crate::audit::fingerprint::of_value(value.expose());
+            let got = crate::secret::fingerprint::of_value(value.expose());
             if key_id.is_some_and(|id| id.eq_ignore_ascii_case(&got)) {
                 Identity::Matches { by }
             } else {
@@ -994,6 +994,19 @@ mod tests {
             Err(ProviderError::Unsupported { .. })
         ));
         assert!(!can_list_keys(ProviderKind::Postgres));
+    }
+
+    #[test]
+    fn the_lint_knows_which_kinds_revoke_by_api() {
+        // The lint cannot ask the backends (they sit above the inventory): its plain list must
+        // say what each backend declares.
+        for &kind in ProviderKind::ALL {
+            assert_eq!(
+                crate::inventory::lint::REVOKED_BY_HAND.contains(&kind),
+                !capabilities_of(kind).revoke,
+                "{kind}"
+            );
+        }
     }
 
     #[test]

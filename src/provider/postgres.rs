@@ -358,7 +358,7 @@ impl PostgresProvider {
                 loop {
                     let left = Self::sessions(&client, id, r).await?;
                     if left == 0 {
-                        crate::runbook::failpoint("pg:revoked");
+                        crate::failpoint::failpoint("pg:revoked");
                         return Ok(OpOutput::Revoked { already: false });
                     }
                     if tokio::time::Instant::now() >= deadline {
@@ -389,7 +389,7 @@ impl PostgresProvider {
                     .await
                     .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
                 // Crash tests: the password changed, the answer never reaches the record.
-                crate::runbook::failpoint("pg:created");
+                crate::failpoint::failpoint("pg:created");
                 Ok(OpOutput::Created {
                     id: role,
                     value: password,

@@ -5,7 +5,6 @@ pub mod action;
 mod actions;
 mod campaign;
 pub mod claim;
-pub(crate) use engine::failpoint;
 mod engine;
 pub mod facts;
 pub mod gate;

@@ -217,9 +217,9 @@ fn blocking(
             let pending = format!("{current}->{next}:{}", fingerprint(&new));
             k.set(service, &counter, &Secret::new(pending))
                 .map_err(kerr)?;
-            crate::runbook::failpoint("keyring:counter_pending");
+            crate::failpoint::failpoint("keyring:counter_pending");
             k.set(service, user, &new).map_err(kerr)?;
-            crate::runbook::failpoint("keyring:value_written");
+            crate::failpoint::failpoint("keyring:value_written");
             k.set(service, &counter, &Secret::new(next.to_string()))
                 .map_err(kerr)?;
             Ok(StoreOutput::Written {
