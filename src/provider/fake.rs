@@ -216,7 +216,9 @@ impl Provider for FakeProvider {
     }
 }
 
-/// `execute`, by a name of its own: a replacement search is a named locate, sent again.
+// The body of `Provider::execute`. It lives outside the trait impl because a replacement
+// search is sent again as the named locate it is, and that recursion cannot be checked
+// against the trait's `Send` bound from inside the recursive future's own definition.
 impl FakeProvider {
     async fn run(
         &self,
