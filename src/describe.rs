@@ -3,11 +3,7 @@
 
 use serde_json::Value;
 
-use crate::record::Entry;
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
-}
+use crate::record::{Entry, Event};
 
 fn compact(v: &Value) -> String {
     match v {
@@ -24,105 +20,96 @@ fn compact(v: &Value) -> String {
     }
 }
 
+fn or_empty(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+fn ms(v: Option<i64>) -> String {
+    v.map_or_else(|| "null".to_string(), |n| n.to_string())
+}
+
 pub fn describe(e: &Entry) -> String {
-    let d = &e.data;
-    let action = s(d, "action");
-    match e.kind.as_str() {
-        "incident_opened" => format!(
+    let event = Event::of(e);
+    let action = event.action().unwrap_or("");
+    match &event {
+        Event::IncidentOpened(o) => format!(
             "incident {} opened ({}, {}) for {}",
-            s(d, "incident"),
-            if d["dry_run"] == true {
+            or_empty(&o.incident),
+            if o.dry_run {
                 "DRILL: writes are shown, never sent"
             } else {
                 "live"
             },
-            s(d, "order"),
-            d["keys"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
+            o.order_name().unwrap_or(""),
+            o.keys.join(", ")
         ),
-        "incident_resumed" => "incident resumed: re-reading provider and store state".into(),
-        "step_started" => format!("== {}", s(d, "title")),
-        "plan" if d["manual"] == true => format!("{action}: manual step for the operator"),
-        "plan" => format!(
-            "{action}: plan {} ({})",
-            d["plan"]["summary"].as_str().unwrap_or(""),
-            d["plan"]["access"].as_str().unwrap_or("")
-        ),
-        "not_sent" if d["manual"] == true => format!(
-            "{action}: DRILL, would ask the operator: {}",
-            d["would_ask"]
-                .as_array()
-                .and_then(|a| a.iter().rev().find_map(Value::as_str))
-                .unwrap_or("")
-        ),
-        "not_sent" => format!("{action}: DRILL, would send: {}", s(d, "summary")),
-        "request_sent" => format!("{action}: sent {} {}", s(d, "method"), s(d, "url")),
-        "response" if d["ok"] == true => format!("{action}: ok {}", compact(d)),
-        "response" => format!(
-            "{action}: FAILED{} {}",
-            d.get("status")
-                .and_then(Value::as_u64)
-                .map(|s| format!(" (HTTP {s})"))
-                .unwrap_or_default(),
-            s(d, "error")
-        ),
-        "evidence" => {
-            let text = s(d, "text");
-            if text.is_empty() {
-                format!("{action}: {}", compact(d))
-            } else {
-                format!("{action}: {text}")
-            }
+        Event::IncidentResumed(_) => "incident resumed: re-reading provider and store state".into(),
+        Event::StepStarted(s) => format!("== {}", or_empty(&s.title)),
+        Event::Plan(p) if p.manual => format!("{action}: manual step for the operator"),
+        Event::Plan(p) => {
+            let plan = p.plan.clone().unwrap_or_default();
+            format!(
+                "{action}: plan {} ({})",
+                or_empty(&plan.summary),
+                or_empty(&plan.access)
+            )
         }
-        "operator_input" => {
-            let via = s(d, "via");
-            let reason = s(d, "reason");
-            let mut line = format!("{action}: operator {}", s(d, "decision"));
-            if !via.is_empty() {
+        Event::NotSent(n) if n.manual => format!(
+            "{action}: DRILL, would ask the operator: {}",
+            n.would_ask.last().map_or("", String::as_str)
+        ),
+        Event::NotSent(n) => format!("{action}: DRILL, would send: {}", or_empty(&n.summary)),
+        Event::RequestSent(r) => format!(
+            "{action}: sent {} {}",
+            or_empty(&r.method),
+            or_empty(&r.url)
+        ),
+        Event::Response(r) if r.ok => format!("{action}: ok {}", compact(&e.data)),
+        Event::Response(r) => format!(
+            "{action}: FAILED{} {}",
+            r.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+            or_empty(&r.error)
+        ),
+        Event::Evidence(ev) => match ev.text.as_deref() {
+            Some(text) if !text.is_empty() => format!("{action}: {text}"),
+            _ => format!("{action}: {}", compact(&e.data)),
+        },
+        Event::OperatorInput(i) => {
+            let mut line = format!("{action}: operator {}", or_empty(&i.decision));
+            if let Some(via) = i.via.as_deref().filter(|v| !v.is_empty()) {
                 line.push_str(&format!(" (via {via})"));
             }
-            if d["pasted"] == true {
-                line.push_str(&format!("pasted a replacement {}", s(d, "hint")));
+            if i.pasted {
+                line.push_str(&format!("pasted a replacement {}", or_empty(&i.hint)));
             }
-            if !reason.is_empty() {
+            if let Some(reason) = i.reason.as_deref().filter(|r| !r.is_empty()) {
                 line.push_str(&format!(": {reason}"));
             }
             line
         }
-        "action_done" if d["status"] == "skipped" => {
-            format!("{action}: skipped ({})", s(d, "reason"))
+        Event::ActionDone(d) if d.skipped() => {
+            format!("{action}: skipped ({})", or_empty(&d.reason))
         }
-        "action_done" => format!("{action}: done"),
-        "step_finished" => format!(
+        Event::ActionDone(_) => format!("{action}: done"),
+        Event::StepFinished(f) => format!(
             "== {} {} in {} ms",
             e.step.as_deref().unwrap_or(""),
-            s(d, "status"),
-            d["duration_ms"]
+            or_empty(&f.status),
+            ms(f.duration_ms)
         ),
-        "step_failed" => format!(
+        Event::StepFailed(f) => format!(
             "{action}: STEP FAILED{}: {}{}",
-            d.get("status")
-                .and_then(Value::as_u64)
-                .map(|s| format!(" (HTTP {s})"))
-                .unwrap_or_default(),
-            s(d, "error"),
-            if d["retryable"] == true {
-                " [retryable]"
-            } else {
-                ""
-            }
+            f.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+            or_empty(&f.error),
+            if f.retryable { " [retryable]" } else { "" }
         ),
-        "incident_closed" => format!(
+        Event::IncidentClosed(c) => format!(
             "incident closed: {} after {} ms",
-            s(d, "outcome"),
-            d["total_ms"]
+            or_empty(&c.outcome),
+            ms(c.total_ms)
         ),
-        other => format!("{other}: {}", compact(d)),
+        Event::Notification(_) | Event::Unknown { .. } => {
+            format!("{}: {}", e.kind, compact(&e.data))
+        }
     }
 }

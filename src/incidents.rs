@@ -36,13 +36,7 @@ impl IncidentSummary {
 pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSummary> {
     let state = IncidentState::fold(entries)?;
     let drill = state.dry_run;
-    let kind = if state.purpose == "rotation" {
-        "rotation"
-    } else if drill {
-        "drill"
-    } else {
-        "incident"
-    };
+    let kind = state.kind();
     Some(IncidentSummary {
         id: id.to_string(),
         kind: kind.into(),

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod credential;
 pub mod demo;
 pub mod describe;

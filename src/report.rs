@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::describe::describe;
-use crate::record::{Entry, IncidentState, Proof};
+use crate::record::{Entry, Event, IncidentState, Proof};
 
 pub const SCHEMA: &str = "keyfire.report/1";
 pub const JSON_SCHEMA: &str = include_str!("../assets/report.schema.json");
@@ -126,7 +126,7 @@ pub struct Timings {
     pub time_to_contain_ms: Option<i64>,
     pub time_to_revoke_ms: Option<i64>,
     pub time_to_restore_ms: Option<i64>,
-    pub step_ms: serde_json::Map<String, Value>,
+    pub step_ms: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,142 +174,92 @@ fn reaching_scopes(scopes: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn last<'a>(entries: &'a [Entry], key: &str, kind: &str, action: &str) -> Option<&'a Entry> {
-    entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == kind && e.data["key"] == key && e.data["action"] == action)
-}
-
-fn s(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_string)
-}
-
 pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
     let first = entries.first()?;
-    let o = &first.data;
-    let close = entries.iter().rev().find(|e| e.kind == "incident_closed");
-    let state = IncidentState::fold(entries);
-    let status = state
-        .as_ref()
-        .map_or("open", |st| st.status.as_str())
-        .to_string();
-    let drill = o["dry_run"] == true;
-    let kind = if o["purpose"] == "rotation" {
-        "rotation"
-    } else if drill {
-        "drill"
-    } else {
-        "incident"
-    };
+    let state = IncidentState::fold(entries)?;
+    let o = &state.opening;
+    let drill = state.dry_run;
     let opened: DateTime<Utc> = DateTime::parse_from_rfc3339(&first.ts)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default();
-    let deadline_hours = o["report_deadline_hours"].as_u64().unwrap_or(72);
-    let keys: Vec<String> = o["keys"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let key_parts = keys
+    let deadline_hours = o.report_deadline_hours.unwrap_or(72);
+    let no_facts = crate::record::event::KeyFacts::default();
+    let no_progress = crate::record::KeyProgress::default();
+    let key_parts = state
+        .keys
         .iter()
         .map(|key| {
-            let facts = &o["key_facts"][key.as_str()];
-            let scopes: Vec<String> = serde_json::from_value(facts["scopes"].clone()).unwrap_or_default();
-            let agents: Vec<String> = serde_json::from_value(facts["agents"].clone()).unwrap_or_default();
-            let rules = last(entries, key, "evidence", "evaluate_rules");
-            // The usage evidence, not the provider audit-log evidence recorded beside it.
-            let usage = entries.iter().rev().find(|e| {
-                e.kind == "evidence" && e.data["key"] == key.as_str() && e.data["action"] == "fetch_usage" && e.data.get("window").is_some()
-            });
-            let audit_log = entries
+            let facts = o.key_facts.get(key).unwrap_or(&no_facts);
+            let progress = state.per_key.get(key).unwrap_or(&no_progress);
+            let audit = progress.audit();
+            let replaced = progress.replacement();
+            let findings = progress
+                .rules
                 .iter()
-                .rev()
-                .find(|e| e.kind == "evidence" && e.data["key"] == key.as_str() && e.data.get("audit_log").is_some())
-                .and_then(|e| s(&e.data["text"]));
-            let window = rules.map(|e| &e.data["window"]).or(usage.map(|e| &e.data["window"]));
-            let findings = rules
-                .and_then(|e| e.data["rules"].as_array())
-                .into_iter()
-                .flatten()
                 .map(|r| FindingPart {
-                    rule: r["rule"].as_str().unwrap_or("").into(),
-                    status: r["status"].as_str().unwrap_or("").into(),
-                    source: r["source"].as_str().unwrap_or("").into(),
-                    findings: r["findings"].as_array().into_iter().flatten().filter_map(s).collect(),
+                    rule: r.rule.clone(),
+                    status: r.status.clone(),
+                    source: r.source.clone(),
+                    findings: r.findings.clone(),
                 })
                 .collect();
-            let proof = last(entries, key, "evidence", "prove_revoked");
-            let revoke_done = entries.iter().any(|e| {
-                e.kind == "action_done" && e.data["key"] == key.as_str() && e.data["action"] == "revoke" && !drill
-                    && (e.data["status"] == "done" || e.data["reason"].as_str().is_some_and(|r| r.contains("already revoked")))
-            });
-            let final_facts = entries.iter().rev().find(|e| e.data["key"] == key.as_str() && e.data.get("facts").is_some()).map(|e| &e.data["facts"]);
-            let created = last(entries, key, "evidence", "create");
-            let stored = last(entries, key, "evidence", "store_write");
-            let verified = last(entries, key, "evidence", "verify_new").is_some_and(|e| e.data["new_key_works"] == true)
-                || entries.iter().any(|e| e.kind == "operator_input" && e.data["key"] == key.as_str() && e.data["action"] == "verify_new" && e.data["decision"] == "confirmed");
-            let timings = close
-                .map(|c| &c.data["keys"][key.as_str()])
-                .map(|t| Timings {
-                    time_to_contain_ms: t["time_to_contain_ms"].as_i64(),
-                    time_to_revoke_ms: t["time_to_revoke_ms"].as_i64(),
-                    time_to_restore_ms: t["time_to_restore_ms"].as_i64(),
-                    step_ms: t["step_ms"].as_object().cloned().unwrap_or_default(),
-                })
-                .unwrap_or_default();
-            let reaching = reaching_scopes(&scopes);
-            let progress = state.as_ref().and_then(|st| st.per_key.get(key.as_str()));
-            let revocation = match progress.map(|p| &p.proof) {
-                Some(Proof::Proven { .. }) => "proven".to_string(),
-                Some(Proof::Inconclusive { reason }) => format!("NOT proven: {reason}"),
-                Some(Proof::NotProvable { reason }) => format!("not provable by API: {reason}"),
-                Some(Proof::Drill { .. }) => "drill".to_string(),
-                Some(Proof::Pending) | None => "pending".to_string(),
+            // Only what the last close recorded: an interrupted incident has no timings.
+            let timings = if state.closed.is_some() {
+                Timings {
+                    time_to_contain_ms: progress.time_to_contain_ms,
+                    time_to_revoke_ms: progress.time_to_revoke_ms,
+                    time_to_restore_ms: progress.time_to_restore_ms,
+                    step_ms: progress.step_ms.clone(),
+                }
+            } else {
+                Timings::default()
             };
-            let evidence_unavailable = progress
-                .map(|p| {
-                    p.evidence_unavailable
-                        .iter()
-                        .map(|u| format!("{}: {}", u.action, u.reason))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let reaching = reaching_scopes(&facts.scopes);
+            let revocation = match &progress.proof {
+                Proof::Proven { .. } => "proven".to_string(),
+                Proof::Inconclusive { reason } => format!("NOT proven: {reason}"),
+                Proof::NotProvable { reason } => format!("not provable by API: {reason}"),
+                Proof::Drill { .. } => "drill".to_string(),
+                Proof::Pending => "pending".to_string(),
+            };
+            let version = |v: &Option<Value>| {
+                v.clone()
+                    .and_then(|v| serde_json::from_value::<crate::store::StoreVersion>(v).ok())
+            };
             KeyPart {
                 key: key.clone(),
-                provider: s(&facts["provider"]),
-                provider_kind: s(&facts["provider_kind"]),
-                agents,
-                scopes,
-                exposure_window: window.and_then(|w| Some(WindowPart { start: s(&w["start"])?, end: s(&w["end"])? })),
-                first_suspicious_use: rules.and_then(|e| s(&e.data["first_suspicious"])),
-                last_suspicious_use: rules.and_then(|e| s(&e.data["last_suspicious"])),
+                provider: facts.provider.clone(),
+                provider_kind: facts.provider_kind.clone(),
+                agents: facts.agents.clone(),
+                scopes: facts.scopes.clone(),
+                exposure_window: audit
+                    .window
+                    .map(|(start, end)| WindowPart { start, end }),
+                first_suspicious_use: audit.first_suspicious,
+                last_suspicious_use: audit.last_suspicious,
                 findings,
-                spend_usd: rules.and_then(|e| e.data["spend_in_window_usd"].as_f64()).or(usage.and_then(|e| e.data["cost_usd"].as_f64())),
-                requests: rules.and_then(|e| e.data["requests_in_window"].as_u64()).or(usage.and_then(|e| e.data["requests"].as_u64())),
-                usage_notes: usage
-                    .and_then(|e| e.data["notes"].as_array())
-                    .into_iter()
-                    .flatten()
-                    .filter_map(s)
+                spend_usd: audit.spend_usd,
+                requests: audit.requests,
+                usage_notes: audit.usage_notes,
+                provider_audit_log: audit.provider_audit_log,
+                evidence_unavailable: progress
+                    .evidence_unavailable
+                    .iter()
+                    .map(|u| format!("{}: {}", u.action, u.reason))
                     .collect(),
-                provider_audit_log: audit_log,
-                evidence_unavailable,
                 evidence: Evidence {
-                    revoked: revoke_done,
-                    revoked_at: final_facts.and_then(|f| s(&f["revoked_at"])),
-                    old_key_rejected: proof.and_then(|p| p.data["old_key_rejected"].as_bool()),
-                    old_key_status: proof.and_then(|p| p.data["status"].as_u64()),
-                    new_key_id: created.and_then(|e| s(&e.data["new_key_id"])),
-                    new_key_hint: created.and_then(|e| s(&e.data["hint"])).or_else(|| final_facts.and_then(|f| s(&f["new_key_hint"]))),
-                    new_key_verified: verified,
-                    store_version: stored.and_then(|e| serde_json::from_value(e.data["version"].clone()).ok()),
-                    previous_store_version: stored.and_then(|e| serde_json::from_value(e.data["previous_version"].clone()).ok()),
-                    promoted: last(entries, key, "evidence", "promote").is_some()
-                        || stored.is_some_and(|e| e.data["pending"] != true),
+                    revoked: replaced.revoked,
+                    revoked_at: progress
+                        .revoked_at
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+                    old_key_rejected: replaced.old_key_rejected,
+                    old_key_status: replaced.old_key_status,
+                    new_key_id: replaced.new_key_id,
+                    new_key_hint: replaced.new_key_hint,
+                    new_key_verified: replaced.verified,
+                    store_version: version(&replaced.store_version),
+                    previous_store_version: version(&replaced.previous_store_version),
+                    promoted: replaced.promoted,
                     revocation,
                 },
                 customer_data: CustomerData {
@@ -331,16 +281,16 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
         unverified_banner: None,
         incident: IncidentPart {
             id: id.to_string(),
-            kind: kind.into(),
+            kind: state.kind().into(),
             drill,
-            status,
+            status: state.status.as_str().to_string(),
             opened_at: first.ts.clone(),
-            closed_at: close.map(|c| c.ts.clone()),
+            closed_at: state.closed.clone(),
             detected_at: first.ts.clone(),
-            reason: s(&o["reason"]),
-            order: s(&o["order"]),
-            total_ms: close.and_then(|c| c.data["total_ms"].as_i64()),
-            fleet_time_to_contain_ms: state.as_ref().and_then(|st| st.fleet_time_to_contain_ms),
+            reason: state.reason.clone(),
+            order: o.order_name().map(str::to_string),
+            total_ms: state.total_ms,
+            fleet_time_to_contain_ms: state.fleet_time_to_contain_ms,
         },
         notification: Notification {
             deadline_hours,
@@ -354,14 +304,14 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                 ts: e.ts.clone(),
                 step: e.step.clone(),
                 kind: e.kind.clone(),
-                key: s(&e.data["key"]),
+                key: Event::of(e).key().map(str::to_string),
                 text: describe(e),
             })
             .collect(),
         record: RecordPart {
             entries: entries.len(),
             last_hash: entries.last().map(|e| e.hash.clone()).unwrap_or_default(),
-            closing_hash: close.map(|c| c.hash.clone()),
+            closing_hash: state.closing_hash.clone(),
             signature: None,
             unverified: None,
         },

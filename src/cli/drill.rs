@@ -5,11 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::incident::{drive_headless_notifying, setup};
 use super::{CliError, Context, Exit, TerminalGate};
-use crate::record::{IncidentState, Proof, read_entries};
+use crate::record::{IncidentState, Proof, StepState, read_entries};
 use crate::runbook::{Engine, IncidentParams, Order};
 
 /// What a failed read means for the next real incident.
@@ -74,88 +72,60 @@ pub fn run(
     let path = engine.record_dir().join(crate::record::RECORD_FILE);
     let entries = read_entries(&path).map_err(|e| CliError::failed(e.to_string()))?;
 
+    let state = IncidentState::fold(&entries).unwrap_or_default();
     let mut would: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut steps: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for e in &entries {
-        let key = e.data["key"].as_str().unwrap_or("").to_string();
-        match e.kind.as_str() {
-            "not_sent" => {
-                let text = e.data["summary"]
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| {
-                        format!("{} (operator)", e.data["action"].as_str().unwrap_or(""))
-                    });
-                would.entry(key).or_default().push(text);
-            }
-            "step_failed" => {
-                let action = e.data["action"].as_str().unwrap_or("");
-                problems.entry(key).or_default().push(diagnose(
-                    action,
-                    e.data["status"].as_u64(),
-                    e.data["error"].as_str().unwrap_or(""),
-                ));
-            }
-            // The proof would use a stored value that is not the key the provider found.
-            "evidence"
-                if e.data["action"] == "prove_revoked"
-                    && e.data["identity"]["identity"] == "differs" =>
-            {
-                problems.entry(key).or_default().push(format!(
-                    "the value in the store is not the key located at the provider (compared with {}): the revocation proof would be inconclusive; fix secret_path or hint/provider_key_id",
-                    e.data["identity"]["by"].as_str().unwrap_or("its hint")
-                ));
-            }
-            "step_finished" => {
-                let ms = e.data["duration_ms"].as_i64().unwrap_or(0);
-                steps
-                    .entry(key)
-                    .or_default()
-                    .push(format!("{} {ms} ms", e.step.as_deref().unwrap_or("")));
-            }
-            _ => {}
+    for (key, k) in &state.per_key {
+        would.insert(key.clone(), k.would_send.clone());
+        let finished: Vec<String> = k
+            .steps
+            .iter()
+            .filter(|s| matches!(s.state, StepState::Done | StepState::Skipped))
+            .map(|s| format!("{} {} ms", s.name, s.duration_ms.unwrap_or(0)))
+            .collect();
+        if !finished.is_empty() {
+            steps.insert(key.clone(), finished);
+        }
+        let list = problems.entry(key.clone()).or_default();
+        for f in &k.failure_log {
+            list.push(diagnose(&f.action, f.status, &f.error));
+        }
+        // The proof would use a stored value that is not the key the provider found.
+        if let Some(by) = &k.identity_differs {
+            list.push(format!(
+                "the value in the store is not the key located at the provider (compared with {}): the revocation proof would be inconclusive; fix secret_path or hint/provider_key_id",
+                if by.is_empty() { "its hint" } else { by }
+            ));
+        }
+        // What the projection knows would bite in a real incident, besides failed reads.
+        for u in &k.evidence_unavailable {
+            list.push(format!(
+                "evidence unavailable, a real incident would go on without it ({}: {})",
+                u.action, u.reason
+            ));
+        }
+        if k.nothing_stored {
+            list.push(
+                "nothing stored at the key's secret path: either the agents do not read this key from the secrets manager, or the inventory's store/secret_path is wrong"
+                    .into(),
+            );
+        }
+        if let Proof::Drill {
+            old_key_authenticates: Some(false),
+        } = k.proof
+        {
+            list.push(
+                "the provider already rejects the value in the store: the stored value is not the live key (wrong secret_path, or the key was replaced elsewhere)"
+                    .into(),
+            );
         }
     }
-    // What the projection knows would bite in a real incident, besides failed reads.
-    if let Some(state) = IncidentState::fold(&entries) {
-        for (key, k) in &state.per_key {
-            let list = problems.entry(key.clone()).or_default();
-            for u in &k.evidence_unavailable {
-                list.push(format!(
-                    "evidence unavailable, a real incident would go on without it ({}: {})",
-                    u.action, u.reason
-                ));
-            }
-            if k.nothing_stored {
-                list.push(
-                    "nothing stored at the key's secret path: either the agents do not read this key from the secrets manager, or the inventory's store/secret_path is wrong"
-                        .into(),
-                );
-            }
-            if let Proof::Drill {
-                old_key_authenticates: Some(false),
-            } = k.proof
-            {
-                list.push(
-                    "the provider already rejects the value in the store: the stored value is not the live key (wrong secret_path, or the key was replaced elsewhere)"
-                        .into(),
-                );
-            }
-        }
-        problems.retain(|_, v| !v.is_empty());
-    }
+    problems.retain(|_, v| !v.is_empty());
     let mut out = String::new();
     let _ = writeln!(out, "\nDrill report {}", engine.id());
-    let keys: Vec<String> = entries
-        .first()
-        .and_then(|e| e.data["keys"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect();
-    for key in &keys {
+    let keys = &state.keys;
+    for key in keys {
         let _ = writeln!(out, "\n  {key}");
         let _ = writeln!(
             out,

@@ -72,12 +72,7 @@ pub fn drive_headless_notifying(
     let entries = read_entries(&engine.record_dir().join(crate::record::RECORD_FILE)).ok();
     let state = entries.as_deref().and_then(IncidentState::fold);
     // The closing hash, printed so that it lives outside the file (DESIGN section 5).
-    let closing_hash = entries.as_ref().and_then(|es| {
-        es.iter()
-            .rev()
-            .find(|e| e.kind == "incident_closed")
-            .map(|e| e.hash.clone())
-    });
+    let closing_hash = state.as_ref().and_then(|s| s.closing_hash.clone());
     let mut not_proven = 0;
     if let Some(state) = &state {
         let ms = |v: Option<i64>| v.map_or("-".to_string(), |n| format!("{n} ms"));
@@ -376,7 +371,8 @@ pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                 let _ = writeln!(out, "reason {r}");
             }
             for e in &entries {
-                let key = e.data.get("key").and_then(|k| k.as_str()).unwrap_or("");
+                let event = crate::record::Event::of(e);
+                let key = event.key().unwrap_or("");
                 let _ = writeln!(out, "{:>4} {}  {key:<24} {}", e.seq, e.ts, describe(e));
             }
             print!("{out}");

@@ -359,6 +359,26 @@ pub enum RecordsCommand {
 }
 
 /// An error at the binary edge, with its exit code.
+impl Cli {
+    /// Commands that only print (reports, listings, verification, documentation): when the
+    /// reader of their output goes away (`| head`), they stop quietly like any Unix filter.
+    /// Commands that act on keys never do: an incident must not die with its pager.
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            &self.command,
+            Some(
+                Command::Report { .. }
+                    | Command::Record { .. }
+                    | Command::Completions { .. }
+                    | Command::Man { .. }
+                    | Command::Incident {
+                        command: IncidentCommand::List { .. } | IncidentCommand::Show { .. }
+                    }
+            )
+        )
+    }
+}
+
 #[derive(Debug)]
 pub struct CliError {
     pub code: u8,
@@ -403,10 +423,10 @@ pub struct Context {
 
 impl Context {
     pub fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        let config =
-            paths::load_config(cli.config.clone()).map_err(|e| CliError::input(e.to_string()))?;
+        let config = crate::config::load_config(cli.config.clone())
+            .map_err(|e| CliError::input(e.to_string()))?;
         Ok(Self {
-            inventory_paths: paths::inventory_paths(&cli.inventory, &config),
+            inventory_paths: crate::config::inventory_paths(&cli.inventory, &config),
             data_dir: paths::data_dir(cli.data_dir.clone().or(config.data_dir.clone())),
             runbook_path: cli.runbook.clone().or(config.runbook),
             clock: Arc::new(SystemClock),

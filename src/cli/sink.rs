@@ -19,7 +19,8 @@ impl<W: Write + Send> LineSink<W> {
 impl<W: Write + Send> Sink for LineSink<W> {
     fn emit(&mut self, e: &Entry) {
         let time = e.ts.get(11..19).unwrap_or(&e.ts);
-        let key = e.data.get("key").and_then(|k| k.as_str()).unwrap_or("");
+        let event = crate::record::Event::of(e);
+        let key = event.key().unwrap_or("");
         let step = e.step.as_deref().unwrap_or("");
         let _ = writeln!(self.out, "{time}  {key:<24} {step:<10} {}", describe(e));
         let _ = self.out.flush();

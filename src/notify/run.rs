@@ -39,8 +39,8 @@ pub async fn drive_with_notifiers<G: Gate, S: Sink>(
     let rotation =
         crate::record::read_entries(&engine.record_dir().join(crate::record::RECORD_FILE))
             .ok()
-            .and_then(|e| e.first().map(|f| f.data["purpose"] == "rotation"))
-            .unwrap_or(false);
+            .and_then(|e| crate::record::IncidentState::fold(&e))
+            .is_some_and(|s| s.purpose == "rotation");
     let mut gate =
         NotifyGate::new(gate, notifier.clone(), inv, engine.dry_run()).for_rotation(rotation);
     let outcome = drive(engine, &mut gate, &mut sink).await;

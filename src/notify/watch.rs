@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::dispatch::Notifier;
 use super::event::{Detail, Event, ProofOutcome, blast};
 use crate::inventory::Inventory;
-use crate::record::{Entry, IncidentState, Proof};
+use crate::record::{Entry, Event as RecordEvent, IncidentState, Proof};
 use crate::runbook::{
     ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest, Sink,
 };
@@ -90,18 +89,16 @@ impl<S: Sink> NotifySink<S> {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(|_| Utc::now());
         let mut out = Vec::new();
-        if e.kind == "incident_opened" {
+        let record_event = RecordEvent::of(e);
+        if let RecordEvent::IncidentOpened(opened) = &record_event {
             if !self.announced && !self.rotation() {
                 self.announced = true;
                 let keys = self.state.keys.clone();
                 let detail = Detail::IncidentOpened {
                     keys: blast(&self.inv, &keys),
-                    order: e.data["order"]
-                        .as_str()
-                        .unwrap_or("contain_first")
-                        .to_string(),
+                    order: opened.order_name().unwrap_or("contain_first").to_string(),
                     started_by: started_by(),
-                    reason: e.data["reason"].as_str().map(str::to_string),
+                    reason: opened.reason.clone(),
                 };
                 out.push(self.event(detail, &keys, at));
             }
@@ -110,18 +107,14 @@ impl<S: Sink> NotifySink<S> {
         if e.seq <= self.folded {
             return out;
         }
-        let key = e
-            .data
-            .get("key")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let key = record_event.key().map(str::to_string);
         let before = key
             .as_ref()
             .and_then(|k| self.state.per_key.get(k))
             .map(|k| k.proof.clone());
-        self.state.apply(e);
+        self.state.apply_event(e, &record_event);
         if self.rotation() {
-            if e.kind == "incident_closed"
+            if matches!(record_event, RecordEvent::IncidentClosed(_))
                 && self.state.status != crate::record::Status::Completed
                 && !self.state.dry_run
             {
@@ -156,30 +149,29 @@ impl<S: Sink> NotifySink<S> {
                 out.push(self.event(detail, std::slice::from_ref(k), at));
             }
         }
-        match (e.kind.as_str(), &key) {
-            ("step_failed", Some(k)) => {
+        match (&record_event, &key) {
+            (RecordEvent::StepFailed(f), Some(k)) => {
                 let detail = Detail::StepFailed {
                     key: k.clone(),
                     step: e.step.clone().unwrap_or_default(),
-                    action: e.data["action"].as_str().unwrap_or("").to_string(),
-                    error: e.data["error"].as_str().unwrap_or("").to_string(),
-                    status: e.data["status"].as_u64(),
+                    action: f.action.clone().unwrap_or_default(),
+                    error: f.error.clone().unwrap_or_default(),
+                    status: f.status,
                 };
                 out.push(self.event(detail, std::slice::from_ref(k), at));
             }
-            ("incident_closed", _) => {
-                let mut time_to_revoke_ms = BTreeMap::new();
-                if let Some(keys) = e.data["keys"].as_object() {
-                    for (k, v) in keys {
-                        time_to_revoke_ms.insert(k.clone(), v["time_to_revoke_ms"].as_i64());
-                    }
-                }
+            (RecordEvent::IncidentClosed(closed), _) => {
+                let time_to_revoke_ms: BTreeMap<String, Option<i64>> = closed
+                    .keys
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.time_to_revoke_ms))
+                    .collect();
                 // Rendered beside the record right after this entry.
                 let report = Some(self.record_dir.join("report.md").display().to_string());
                 let detail = Detail::IncidentClosed {
-                    outcome: e.data["outcome"].as_str().unwrap_or("").to_string(),
+                    outcome: closed.outcome.clone().unwrap_or_default(),
                     time_to_revoke_ms,
-                    fleet_time_to_contain_ms: e.data["fleet_time_to_contain_ms"].as_i64(),
+                    fleet_time_to_contain_ms: closed.fleet_time_to_contain_ms,
                     not_proven: self.state.not_proven().map(str::to_string).collect(),
                     report,
                     closing_hash: e.hash.clone(),

@@ -7,6 +7,7 @@
 //! the end and a rewrite of the whole chain are detected too.
 
 mod canonical;
+pub mod event;
 pub mod files;
 pub mod shared;
 pub mod signing;
@@ -15,8 +16,12 @@ mod verify;
 mod writer;
 
 pub use canonical::canonical_json;
+pub use event::Event;
 pub use signing::{PublicKey, Signer, SigningError};
-pub use state::{IncidentState, KeyProgress, Proof, Status, StepFailure, Unavailable};
+pub use state::{
+    AuditSummary, IncidentState, KeyProgress, Proof, Replacement, Status, StepFailure,
+    StepProgress, StepState, Unavailable,
+};
 pub use verify::{
     BadLine, Head, HeadState, Rebuilt, Signature, VerifyOptions, VerifyReport, verify_bytes,
     verify_file, verify_with,

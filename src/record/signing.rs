@@ -73,7 +73,14 @@ impl PublicKey {
 }
 
 /// The bytes a head signature covers.
-pub fn head_message(seq: u64, hash: &str, rebuilt: &[super::verify::Rebuilt]) -> Vec<u8> {
+/// A head rebuilt after a crash: the line it was rebuilt at and what the head was.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rebuilt {
+    pub seq: u64,
+    pub was: String,
+}
+
+pub fn head_message(seq: u64, hash: &str, rebuilt: &[Rebuilt]) -> Vec<u8> {
     let rebuilt = serde_json::to_value(rebuilt).unwrap_or(serde_json::Value::Null);
     let body = serde_json::json!({ "seq": seq, "hash": hash, "rebuilt": rebuilt });
     format!("{HEAD_CONTEXT}\n{}", super::canonical_json(&body)).into_bytes()

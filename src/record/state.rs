@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Entry;
+use super::event::{Closed, Event, Evidence, Opened};
 use crate::provider::UsageBucket;
 
 /// Where an incident stands.
@@ -77,13 +78,58 @@ pub struct StepFailure {
 }
 
 /// One anomaly rule's verdict from the audit step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleResult {
-    pub rule: String,
-    /// `findings`, `clean` or `not_evaluable`.
-    pub status: String,
-    pub source: String,
-    pub findings: Vec<String>,
+pub type RuleResult = super::event::RuleVerdict;
+
+/// Where one runbook step of one key stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    #[default]
+    Pending,
+    Running,
+    Done,
+    Skipped,
+    Failed,
+}
+
+/// One step of one key, as the record tells it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StepProgress {
+    /// `open`, `revoke`, `redeploy`, `audit`, `report` or `reschedule`.
+    pub name: String,
+    pub state: StepState,
+    pub started: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+}
+
+/// What the audit step recorded about a key's use in the exposure window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AuditSummary {
+    /// The window the rules (or, without rules, the usage) looked at.
+    pub window: Option<(String, String)>,
+    pub first_suspicious: Option<String>,
+    pub last_suspicious: Option<String>,
+    /// Spend and requests in the window: the rules' figures, else the usage's.
+    pub spend_usd: Option<f64>,
+    pub requests: Option<u64>,
+    pub usage_notes: Vec<String>,
+    /// The sentence the provider audit-log read recorded.
+    pub provider_audit_log: Option<String>,
+}
+
+/// What the record proves about the revoke and the replacement of a key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Replacement {
+    /// The revoke was done (or the provider no longer knew the key) in a live incident.
+    pub revoked: bool,
+    pub old_key_rejected: Option<bool>,
+    pub old_key_status: Option<u64>,
+    pub new_key_id: Option<String>,
+    pub new_key_hint: Option<String>,
+    pub verified: bool,
+    pub store_version: Option<Value>,
+    pub previous_store_version: Option<Value>,
+    pub promoted: bool,
 }
 
 /// One key's progress through the incident.
@@ -94,6 +140,8 @@ pub struct KeyProgress {
     pub time_to_revoke_ms: Option<i64>,
     pub time_to_restore_ms: Option<i64>,
     pub time_to_contain_ms: Option<i64>,
+    /// Per-step durations, as the last close recorded them.
+    pub step_ms: BTreeMap<String, i64>,
     pub proof: Proof,
     pub evidence_unavailable: Vec<Unavailable>,
     pub failures: Vec<StepFailure>,
@@ -108,6 +156,35 @@ pub struct KeyProgress {
     pub usage: Vec<UsageBucket>,
     pub window_start: Option<DateTime<Utc>>,
     pub rules: Vec<RuleResult>,
+    /// Each runbook step the record mentions, in the order they started.
+    pub steps: Vec<StepProgress>,
+    /// Every step failure, in record order (`failures` keeps only the unresolved ones).
+    pub failure_log: Vec<StepFailure>,
+    /// In a drill: each write that was shown and not sent (its summary).
+    pub would_send: Vec<String>,
+    /// The revocation proof would use a stored value that is not the located key; what
+    /// the two were compared by.
+    pub identity_differs: Option<String>,
+    /// The latest evidence of each kind the audit and replacement summaries read.
+    #[serde(skip)]
+    seen: Seen,
+}
+
+/// The last word of the record on each piece of evidence (the report shows the last).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Seen {
+    rules: Option<Box<Evidence>>,
+    usage: Option<Box<Evidence>>,
+    audit_log_text: Option<String>,
+    created: Option<(Option<String>, Option<String>)>,
+    stored: Option<(Option<Value>, Option<Value>, bool)>,
+    promoted: bool,
+    new_key_works: bool,
+    operator_verified: bool,
+    revoked: bool,
+    old_key_rejected: Option<bool>,
+    old_key_status: Option<u64>,
+    facts_hint: Option<String>,
 }
 
 impl Default for KeyProgress {
@@ -117,6 +194,7 @@ impl Default for KeyProgress {
             time_to_revoke_ms: None,
             time_to_restore_ms: None,
             time_to_contain_ms: None,
+            step_ms: BTreeMap::new(),
             proof: Proof::Pending,
             evidence_unavailable: Vec::new(),
             failures: Vec::new(),
@@ -127,6 +205,11 @@ impl Default for KeyProgress {
             usage: Vec::new(),
             window_start: None,
             rules: Vec::new(),
+            steps: Vec::new(),
+            failure_log: Vec::new(),
+            would_send: Vec::new(),
+            identity_differs: None,
+            seen: Seen::default(),
         }
     }
 }
@@ -135,23 +218,31 @@ impl Default for KeyProgress {
 /// [`IncidentState::apply`] by a front-end that watches an incident run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IncidentState {
+    /// The incident id the opening recorded.
+    pub id: Option<String>,
     pub opened: String,
     pub dry_run: bool,
     /// `incident` or `rotation`.
     pub purpose: String,
     pub keys: Vec<String>,
     pub reason: Option<String>,
+    /// What the opening recorded: order, exposure, logs, key facts, deadline.
+    #[serde(skip)]
+    pub opening: Opened,
     pub status: Status,
     pub closed: Option<String>,
+    /// The last close's outcome as recorded (`completed`, `failed`, `aborted`).
+    pub outcome: Option<String>,
     pub total_ms: Option<i64>,
     /// Until the last key's containment settled; `None` while any key is not contained.
     pub fleet_time_to_contain_ms: Option<i64>,
     pub per_key: BTreeMap<String, KeyProgress>,
     pub entries: usize,
-}
-
-fn str_of(v: &Value, field: &str) -> Option<String> {
-    v.get(field).and_then(Value::as_str).map(str::to_string)
+    /// The hash of the last `incident_closed` entry (printed so it lives outside the file).
+    pub closing_hash: Option<String>,
+    pub last_hash: Option<String>,
+    /// The key the last key-scoped entry was about.
+    pub current_key: Option<String>,
 }
 
 impl IncidentState {
@@ -165,126 +256,147 @@ impl IncidentState {
         Some(state)
     }
 
+    /// `incident`, `drill` or `rotation`.
+    pub fn kind(&self) -> &'static str {
+        if self.purpose == "rotation" {
+            "rotation"
+        } else if self.dry_run {
+            "drill"
+        } else {
+            "incident"
+        }
+    }
+
     /// Take in the next entry of the record.
     pub fn apply(&mut self, e: &Entry) {
+        self.apply_event(e, &Event::of(e));
+    }
+
+    /// Take in the next entry, already typed.
+    pub fn apply_event(&mut self, e: &Entry, event: &Event) {
         self.entries += 1;
-        match e.kind.as_str() {
-            "incident_opened" => self.open(e),
-            "incident_closed" => self.close(e),
-            "incident_resumed" => self.status = Status::Open,
+        self.last_hash = Some(e.hash.clone());
+        match event {
+            Event::IncidentOpened(o) => self.open(e, o),
+            Event::IncidentClosed(c) => self.close(e, c),
+            Event::IncidentResumed(_) => self.status = Status::Open,
             _ => {}
         }
-        let Some(key) = e.data.get("key").and_then(Value::as_str) else {
+        let Some(key) = event.key() else {
             return;
         };
+        self.current_key = Some(key.to_string());
         let dry_run = self.dry_run;
+        let ts = DateTime::parse_from_rfc3339(&e.ts)
+            .ok()
+            .map(|t| t.with_timezone(&Utc));
         let k = self.per_key.entry(key.to_string()).or_default();
-        if let Some(facts) = e.data.get("facts") {
-            let at = |field: &str| {
-                facts
-                    .get(field)
-                    .and_then(Value::as_str)
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&Utc))
-            };
-            k.revoked_at = at("revoked_at");
-            k.restored_at = at("restored_at");
-            k.contained_at = at("contained_at");
+        if let Some(facts) = event.facts() {
+            k.revoked_at = facts.times.revoked_at;
+            k.restored_at = facts.times.restored_at;
+            k.contained_at = facts.times.contained_at;
+            k.seen.facts_hint = facts.times.new_key_hint.clone();
         }
-        let action = str_of(&e.data, "action").unwrap_or_default();
+        let action = event.action().unwrap_or_default().to_string();
         let step = e.step.clone().unwrap_or_default();
-        let status = e.data.get("status").and_then(Value::as_u64);
-        match (e.kind.as_str(), action.as_str()) {
-            ("evidence", _) if e.data.get("unavailable").is_some() => {
-                let reason = str_of(&e.data, "unavailable").unwrap_or_default();
-                k.evidence_unavailable.push(Unavailable {
-                    step,
-                    action: action.clone(),
-                    reason,
-                    status,
-                });
+        match event {
+            Event::Evidence(ev) => k.evidence(ev, &step, dry_run),
+            Event::ActionDone(d) => {
+                if let Some(s) = k.steps.iter_mut().find(|s| s.name == step)
+                    && s.state == StepState::Failed
+                {
+                    s.state = StepState::Running;
+                }
+                if d.skipped() && action == "prove_revoked" {
+                    let reason = d.reason.clone().unwrap_or_default();
+                    k.proof = if reason.starts_with("not provable") {
+                        Proof::NotProvable { reason }
+                    } else if dry_run {
+                        Proof::Drill {
+                            old_key_authenticates: None,
+                        }
+                    } else {
+                        Proof::Inconclusive { reason }
+                    };
+                }
+                let done = !d.skipped()
+                    || d.reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains("already revoked"));
+                if action == "revoke" && !dry_run && done {
+                    k.seen.revoked = true;
+                }
+                k.failures.retain(|f| f.action != action);
             }
-            ("evidence", "read_store") if e.data.get("current_version") == Some(&Value::Null) => {
-                k.nothing_stored = true;
-            }
-            ("evidence", "prove_revoked") => k.proof = proof_of(&e.data, dry_run),
-            // The usage evidence, not the audit-log evidence recorded by the same action.
-            ("evidence", "fetch_usage") if e.data.get("buckets").is_some() => {
-                k.usage = serde_json::from_value(e.data["buckets"].clone()).unwrap_or_default();
-                k.window_start = e
-                    .data
-                    .pointer("/window/start")
-                    .and_then(Value::as_str)
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&Utc));
-            }
-            ("evidence", "evaluate_rules") => k.rules = rules_of(&e.data),
-            ("action_done", "prove_revoked")
-                if e.data.get("status").and_then(Value::as_str) == Some("skipped") =>
-            {
-                let reason = str_of(&e.data, "reason").unwrap_or_default();
-                k.proof = if reason.starts_with("not provable") {
-                    Proof::NotProvable { reason }
-                } else if dry_run {
-                    Proof::Drill {
-                        old_key_authenticates: None,
-                    }
-                } else {
-                    Proof::Inconclusive { reason }
-                };
-            }
-            ("step_failed", _) => {
+            Event::StepFailed(f) => {
+                k.step_mut(&step).state = StepState::Failed;
                 let failure = StepFailure {
                     step,
                     action,
-                    error: str_of(&e.data, "error").unwrap_or_default(),
-                    status,
+                    error: f.error.clone().unwrap_or_default(),
+                    status: f.status,
                 };
                 k.failures.retain(|f| f.action != failure.action);
-                k.failures.push(failure);
+                k.failures.push(failure.clone());
+                k.failure_log.push(failure);
             }
-            ("action_done", _) => k.failures.retain(|f| f.action != action),
+            Event::StepStarted(_) => {
+                let s = k.step_mut(&step);
+                s.state = StepState::Running;
+                s.started = ts;
+            }
+            Event::StepFinished(f) => {
+                let s = k.step_mut(&step);
+                s.state = if f.skipped() {
+                    StepState::Skipped
+                } else {
+                    StepState::Done
+                };
+                s.duration_ms = f.duration_ms;
+            }
+            Event::NotSent(n) => k.would_send.push(
+                n.summary
+                    .clone()
+                    .unwrap_or_else(|| format!("{action} (operator)")),
+            ),
+            Event::OperatorInput(i) if action == "verify_new" && i.confirmed() => {
+                k.seen.operator_verified = true;
+            }
             _ => {}
         }
     }
 
-    fn open(&mut self, e: &Entry) {
-        let keys: Vec<String> = e
-            .data
-            .get("keys")
-            .and_then(|k| serde_json::from_value(k.clone()).ok())
-            .unwrap_or_default();
+    fn open(&mut self, e: &Entry, o: &Opened) {
+        self.id = o.incident.clone();
         self.opened = e.ts.clone();
-        self.dry_run = e.data.get("dry_run").and_then(Value::as_bool) == Some(true);
-        self.purpose = str_of(&e.data, "purpose").unwrap_or_else(|| "incident".into());
-        self.reason = str_of(&e.data, "reason");
-        for k in &keys {
+        self.dry_run = o.dry_run;
+        self.purpose = o.purpose.clone().unwrap_or_else(|| "incident".into());
+        self.reason = o.reason.clone();
+        for k in &o.keys {
             self.per_key.entry(k.clone()).or_default();
         }
-        self.keys = keys;
+        self.keys = o.keys.clone();
+        self.opening = o.clone();
     }
 
-    fn close(&mut self, e: &Entry) {
-        self.status = match e.data.get("outcome").and_then(Value::as_str) {
+    fn close(&mut self, e: &Entry, c: &Closed) {
+        self.status = match c.outcome.as_deref() {
             Some("completed") => Status::Completed,
             Some("aborted") => Status::Aborted,
             _ => Status::Failed,
         };
+        self.outcome = c.outcome.clone();
         self.closed = Some(e.ts.clone());
-        self.total_ms = e.data.get("total_ms").and_then(Value::as_i64);
-        self.fleet_time_to_contain_ms = e
-            .data
-            .get("fleet_time_to_contain_ms")
-            .and_then(Value::as_i64);
-        let Some(keys) = e.data.get("keys").and_then(Value::as_object) else {
-            return;
-        };
-        for (key, t) in keys {
+        self.closing_hash = Some(e.hash.clone());
+        self.total_ms = c.total_ms;
+        self.fleet_time_to_contain_ms = c.fleet_time_to_contain_ms;
+        for (key, t) in &c.keys {
             let k = self.per_key.entry(key.clone()).or_default();
-            k.finished = t.get("finished").and_then(Value::as_bool) == Some(true);
-            k.time_to_revoke_ms = t.get("time_to_revoke_ms").and_then(Value::as_i64);
-            k.time_to_restore_ms = t.get("time_to_restore_ms").and_then(Value::as_i64);
-            k.time_to_contain_ms = t.get("time_to_contain_ms").and_then(Value::as_i64);
+            k.finished = t.finished;
+            k.time_to_revoke_ms = t.time_to_revoke_ms;
+            k.time_to_restore_ms = t.time_to_restore_ms;
+            k.time_to_contain_ms = t.time_to_contain_ms;
+            k.step_ms = t.step_ms.clone();
         }
     }
 
@@ -301,49 +413,150 @@ impl IncidentState {
     }
 }
 
-fn rules_of(data: &Value) -> Vec<RuleResult> {
-    let text = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).unwrap_or("").to_string();
-    data.get("rules")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|r| RuleResult {
-            rule: text(r, "rule"),
-            status: text(r, "status"),
-            source: text(r, "source"),
-            findings: r
-                .get("findings")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f.as_str().map(str::to_string))
-                .collect(),
-        })
-        .collect()
+impl KeyProgress {
+    /// A step by name (`None` if the record never mentions it).
+    pub fn step(&self, name: &str) -> Option<&StepProgress> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    fn step_mut(&mut self, name: &str) -> &mut StepProgress {
+        let at = match self.steps.iter().position(|s| s.name == name) {
+            Some(at) => at,
+            None => {
+                self.steps.push(StepProgress {
+                    name: name.to_string(),
+                    ..StepProgress::default()
+                });
+                self.steps.len() - 1
+            }
+        };
+        &mut self.steps[at]
+    }
+
+    fn evidence(&mut self, ev: &Evidence, step: &str, dry_run: bool) {
+        let action = ev.action.as_deref().unwrap_or_default();
+        if let Some(reason) = &ev.unavailable {
+            self.evidence_unavailable.push(Unavailable {
+                step: step.to_string(),
+                action: action.to_string(),
+                reason: reason.clone(),
+                status: ev.status,
+            });
+            return;
+        }
+        if ev.audit_log.is_some() {
+            self.seen.audit_log_text = ev.text.clone();
+        }
+        match action {
+            "read_store" if ev.current_version == Some(None) => self.nothing_stored = true,
+            "prove_revoked" => {
+                self.proof = proof_of(ev, dry_run);
+                self.seen.old_key_rejected = ev.old_key_rejected;
+                self.seen.old_key_status = ev.status;
+                if let Some(id) = &ev.identity
+                    && id.identity.as_deref() == Some("differs")
+                {
+                    self.identity_differs = Some(id.by.clone().unwrap_or_default());
+                }
+            }
+            "fetch_usage" => {
+                // The usage evidence, not the audit-log evidence recorded by the same action.
+                if let Some(b) = &ev.buckets {
+                    self.usage = b.clone();
+                    self.window_start = ev.window_start();
+                }
+                if ev.is_usage() {
+                    self.seen.usage = Some(Box::new(ev.clone()));
+                }
+            }
+            "evaluate_rules" => {
+                self.rules = ev.rules.clone().unwrap_or_default();
+                self.seen.rules = Some(Box::new(ev.clone()));
+            }
+            "create" => self.seen.created = Some((ev.new_key_id.clone(), ev.hint.clone())),
+            "store_write" => {
+                self.seen.stored = Some((
+                    ev.version.clone(),
+                    ev.previous_version.clone(),
+                    ev.pending == Some(true),
+                ));
+            }
+            "promote" => self.seen.promoted = true,
+            "verify_new" => self.seen.new_key_works = ev.new_key_works == Some(true),
+            _ => {}
+        }
+    }
+
+    /// What the audit step recorded about the key's use in the exposure window.
+    pub fn audit(&self) -> AuditSummary {
+        let rules = self.seen.rules.as_deref();
+        let usage = self.seen.usage.as_deref();
+        let window = match rules {
+            Some(r) => window_of(r),
+            None => usage.and_then(window_of),
+        };
+        AuditSummary {
+            window,
+            first_suspicious: rules.and_then(|r| r.first_suspicious.clone()),
+            last_suspicious: rules.and_then(|r| r.last_suspicious.clone()),
+            spend_usd: rules
+                .and_then(|r| r.spend_in_window_usd)
+                .or(usage.and_then(|u| u.cost_usd)),
+            requests: rules
+                .and_then(|r| r.requests_in_window)
+                .or(usage.and_then(|u| u.requests)),
+            usage_notes: usage.map(|u| u.notes.clone()).unwrap_or_default(),
+            provider_audit_log: self.seen.audit_log_text.clone(),
+        }
+    }
+
+    /// What the record proves about the revoke and the replacement.
+    pub fn replacement(&self) -> Replacement {
+        let s = &self.seen;
+        let (new_key_id, created_hint) = s.created.clone().unwrap_or_default();
+        Replacement {
+            revoked: s.revoked,
+            old_key_rejected: s.old_key_rejected,
+            old_key_status: s.old_key_status,
+            new_key_id,
+            new_key_hint: created_hint.or_else(|| s.facts_hint.clone()),
+            verified: s.new_key_works || s.operator_verified,
+            store_version: s.stored.as_ref().and_then(|x| x.0.clone()),
+            previous_store_version: s.stored.as_ref().and_then(|x| x.1.clone()),
+            promoted: s.promoted || s.stored.as_ref().is_some_and(|x| !x.2),
+        }
+    }
 }
 
-fn proof_of(data: &Value, dry_run: bool) -> Proof {
-    if dry_run || data.get("drill").and_then(Value::as_bool) == Some(true) {
+fn window_of(ev: &Evidence) -> Option<(String, String)> {
+    let w = ev.window.as_ref()?;
+    Some((w.start.clone()?, w.end.clone()?))
+}
+
+fn proof_of(ev: &Evidence, dry_run: bool) -> Proof {
+    if dry_run || ev.drill {
         return Proof::Drill {
-            old_key_authenticates: data.get("old_key_authenticates").and_then(Value::as_bool),
+            old_key_authenticates: ev.old_key_authenticates,
         };
     }
-    let status = data
-        .get("status")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok());
-    if data.get("proof").and_then(Value::as_str) == Some("inconclusive") {
+    let status = ev.status.and_then(|s| u16::try_from(s).ok());
+    if ev.proof.as_deref() == Some("inconclusive") {
         return Proof::Inconclusive {
-            reason: str_of(data, "reason")
-                .or_else(|| str_of(data, "text"))
+            reason: ev
+                .reason
+                .clone()
+                .or_else(|| ev.text.clone())
                 .unwrap_or_default(),
         };
     }
-    if data.get("old_key_rejected").and_then(Value::as_bool) == Some(true) {
+    if ev.old_key_rejected == Some(true) {
         return Proof::Proven { status };
     }
     Proof::Inconclusive {
-        reason: str_of(data, "text").unwrap_or_else(|| "no proof recorded".into()),
+        reason: ev
+            .text
+            .clone()
+            .unwrap_or_else(|| "no proof recorded".into()),
     }
 }
 

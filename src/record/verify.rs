@@ -21,6 +21,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::signing::Rebuilt;
 use super::signing::{self, PublicKey};
 use super::{Entry, GENESIS, HEAD_FILE, entry_hash, files};
 
@@ -44,13 +45,6 @@ pub enum Signature {
     NoHead,
     /// Not reached: the chain failed first.
     NotChecked,
-}
-
-/// A head rebuilt after a crash: the line it was rebuilt at and what the head was.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rebuilt {
-    pub seq: u64,
-    pub was: String,
 }
 
 /// What the head file holds (older keyfire wrote only `seq` and `hash`).

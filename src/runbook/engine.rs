@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::action::{Action, StepId};
@@ -19,9 +19,9 @@ use crate::http::{Http, HttpError};
 use crate::inventory::{Inventory, Key, ProviderDef};
 use crate::plan::SecretBag;
 use crate::provider::{AnyProvider, Capabilities};
-use crate::record::{Entry, RecordError, RecordWriter};
+use crate::record::{Entry, Event, RecordError, RecordWriter};
 use crate::secret::Redactor;
-use crate::store::{AnyStore, SecretLocation};
+use crate::store::{AnyStore, SecretLocation, StoreVersion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -495,7 +495,7 @@ impl Engine {
         let first = entries
             .first()
             .ok_or_else(|| EngineError::UnknownIncident(id.to_string()))?;
-        let params = params_from_opening(&first.data).ok_or_else(|| EngineError::Mismatch {
+        let params = params_from_opening(first).ok_or_else(|| EngineError::Mismatch {
             id: id.to_string(),
             reason: "the first line does not describe the incident".into(),
         })?;
@@ -614,54 +614,46 @@ impl RecordAppender {
     }
 }
 
-fn params_from_opening(data: &Value) -> Option<IncidentParams> {
+fn params_from_opening(first: &Entry) -> Option<IncidentParams> {
+    let Event::IncidentOpened(o) = Event::of(first) else {
+        return None;
+    };
     Some(IncidentParams {
-        keys: serde_json::from_value(data.get("keys")?.clone()).ok()?,
-        dry_run: data.get("dry_run")?.as_bool()?,
-        order: serde_json::from_value(data.get("order")?.clone()).ok()?,
-        exposed_since: serde_json::from_value(
-            data.get("exposed_since").cloned().unwrap_or(Value::Null),
-        )
-        .ok()?,
-        reason: data
-            .get("reason")
-            .and_then(|r| r.as_str())
-            .map(str::to_string),
-        logs: data
-            .get("logs")
-            .and_then(|l| serde_json::from_value(l.clone()).ok())
+        order: serde_json::from_value(Value::String(o.order.clone()?)).ok()?,
+        purpose: o
+            .purpose
+            .clone()
+            .and_then(|p| serde_json::from_value(Value::String(p)).ok())
             .unwrap_or_default(),
-        purpose: data
-            .get("purpose")
-            .and_then(|l| serde_json::from_value(l.clone()).ok())
-            .unwrap_or_default(),
+        keys: o.keys,
+        dry_run: o.dry_run,
+        exposed_since: o.exposed_since,
+        reason: o.reason,
+        logs: o.logs,
     })
 }
 
 /// Rebuild a key's session and facts from the record.
 fn replay(run: &mut KeyRun, entries: &[Entry]) {
     for e in entries {
-        if e.data.get("key").and_then(Value::as_str) != Some(run.key.id.as_str()) {
+        let event = Event::of(e);
+        if event.key() != Some(run.key.id.as_str()) {
             continue;
         }
         let step = e.step.as_deref().and_then(StepId::parse);
-        let action = e
-            .data
-            .get("action")
-            .and_then(Value::as_str)
-            .and_then(Action::parse);
-        match (e.kind.as_str(), step, action) {
-            ("action_done", Some(step), Some(action)) => {
-                let status = if e.data["status"] == "skipped" {
+        let action = event.action().and_then(Action::parse);
+        match (&event, step, action) {
+            (Event::ActionDone(done), Some(step), Some(action)) => {
+                let status = if done.skipped() {
                     Status::Skipped
                 } else {
                     Status::Done
                 };
                 run.session.replay_action(step, action, status);
-                if let Some(f) = e
-                    .data
-                    .get("facts")
-                    .and_then(|f| serde_json::from_value::<Facts>(f.clone()).ok())
+                if let Some(f) = done
+                    .facts
+                    .as_ref()
+                    .and_then(|f| Facts::deserialize(f.raw()).ok())
                 {
                     // Never forget a create attempt an earlier intent entry recorded.
                     let known = std::mem::take(&mut run.facts.create_intents);
@@ -676,37 +668,39 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
             }
             // Create intents are recorded on their own (a crash can come before the next
             // facts snapshot): the latest word on each attempt wins.
-            ("evidence", _, Some(Action::Create)) => {
-                if let Some(i) = e.data.get("create_intent").and_then(|i| {
-                    serde_json::from_value::<super::facts::CreateIntent>(i.clone()).ok()
-                }) {
+            (Event::Evidence(ev), _, Some(Action::Create)) => {
+                if let Some(i) = ev
+                    .create_intent
+                    .as_ref()
+                    .and_then(|i| super::facts::CreateIntent::deserialize(i).ok())
+                {
                     run.facts.create_attempt = run.facts.create_attempt.max(i.attempt);
                     run.facts.upsert_intent(i);
                 }
             }
             // A restore after a failed rotation, begun or done: the replacement is no longer
             // what the agents read.
-            ("evidence", _, Some(Action::StoreWrite))
-                if e.data.get("restore_intent").is_some() || e.data["restored"] == true =>
+            (Event::Evidence(ev), _, Some(Action::StoreWrite))
+                if ev.restore_intent.is_some() || ev.restored =>
             {
                 Ctx::forget_replacement(run);
-                if let Some(v) = e
-                    .data
-                    .get("version")
-                    .and_then(|v| serde_json::from_value(v.clone()).ok())
-                    .filter(|_| e.data["restored"] == true)
+                if let Some(v) = ev
+                    .version
+                    .as_ref()
+                    .and_then(|v| StoreVersion::deserialize(v).ok())
+                    .filter(|_| ev.restored)
                 {
                     run.facts.old_version = Some(v);
                 }
             }
-            ("request_sent", _, Some(action)) => match action {
+            (Event::RequestSent(_), _, Some(action)) => match action {
                 Action::Create => run.facts.create_sent = true,
                 Action::Disable => run.facts.disable_sent = true,
                 Action::Revoke => run.facts.revoke_sent = true,
                 Action::StoreWrite => run.facts.store_write_sent = true,
                 _ => {}
             },
-            ("step_finished", Some(step), _) => run.session.replay_step_finished(step),
+            (Event::StepFinished(_), Some(step), _) => run.session.replay_step_finished(step),
             _ => {}
         }
     }

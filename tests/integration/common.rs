@@ -56,6 +56,15 @@ pub fn hermetic_signing_key() {
     });
 }
 
+/// Every record a test leaves behind is read by every front-end, which must agree on it.
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            crate::projection::assert_all_views_agree(&self.data_dir());
+        }
+    }
+}
+
 pub const OLD_PATH: &str = "agents/support-bot/llm";
 pub const OTHER_PATH: &str = "agents/research/llm";
 

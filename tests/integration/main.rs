@@ -27,6 +27,7 @@ mod notify;
 mod openai;
 mod openbao;
 mod postgres;
+mod projection;
 mod props;
 mod record;
 mod scan;

@@ -1,0 +1,655 @@
+//! The record's entries, typed: one [`Event`] per `kind`, each with its payload (the
+//! `data` object). Everything that reads a record (the projection ([`IncidentState`](crate::record::IncidentState)), the
+//! one-line descriptions, resume, notifiers, the console) reads these types instead of
+//! matching strings in `data`.
+//!
+//! On disk an entry is still `{kind, data}` beside its chain fields, and the hash still runs
+//! over that serialized line: [`Event::of`] is a view over a verified [`Entry`], never a
+//! second encoding. Payload fields a reader does not need are ignored, and every field is
+//! optional, so records written by older releases read the same. A kind this release does
+//! not know (written by a newer keyfire), or a payload that does not fit its kind, reads as
+//! [`Event::Unknown`] with its raw data: it is still shown, never dropped.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Entry;
+use crate::provider::UsageBucket;
+
+/// One record entry's kind and payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    IncidentOpened(Opened),
+    IncidentResumed(Resumed),
+    IncidentClosed(Closed),
+    StepStarted(StepStarted),
+    StepFinished(StepFinished),
+    StepFailed(StepFailed),
+    Plan(Planned),
+    NotSent(NotSent),
+    OperatorInput(OperatorInput),
+    RequestSent(RequestSent),
+    Response(Response),
+    Evidence(Box<Evidence>),
+    ActionDone(ActionDone),
+    Notification(Notification),
+    /// A kind this release does not know, or a payload that does not fit its kind.
+    Unknown {
+        kind: String,
+        data: Value,
+    },
+}
+
+fn parse<'a, T: Deserialize<'a>>(data: &'a Value) -> Option<T> {
+    T::deserialize(data).ok()
+}
+
+impl Event {
+    /// The typed view of one entry (never fails: see [`Event::Unknown`]).
+    pub fn of(e: &Entry) -> Self {
+        let d = &e.data;
+        let typed = match e.kind.as_str() {
+            "incident_opened" => parse(d).map(Self::IncidentOpened),
+            "incident_resumed" => parse(d).map(Self::IncidentResumed),
+            "incident_closed" => parse(d).map(Self::IncidentClosed),
+            "step_started" => parse(d).map(Self::StepStarted),
+            "step_finished" => parse(d).map(Self::StepFinished),
+            "step_failed" => parse(d).map(Self::StepFailed),
+            "plan" => parse(d).map(Self::Plan),
+            "not_sent" => parse(d).map(Self::NotSent),
+            "operator_input" => parse(d).map(Self::OperatorInput),
+            "request_sent" => parse(d).map(Self::RequestSent),
+            "response" => parse(d).map(Self::Response),
+            "evidence" => parse(d).map(|e| Self::Evidence(Box::new(e))),
+            "action_done" => parse(d).map(Self::ActionDone),
+            "notification" => parse(d).map(Self::Notification),
+            _ => None,
+        };
+        typed.unwrap_or_else(|| Self::Unknown {
+            kind: e.kind.clone(),
+            data: e.data.clone(),
+        })
+    }
+
+    /// The `kind` this event is recorded under.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::IncidentOpened(_) => "incident_opened",
+            Self::IncidentResumed(_) => "incident_resumed",
+            Self::IncidentClosed(_) => "incident_closed",
+            Self::StepStarted(_) => "step_started",
+            Self::StepFinished(_) => "step_finished",
+            Self::StepFailed(_) => "step_failed",
+            Self::Plan(_) => "plan",
+            Self::NotSent(_) => "not_sent",
+            Self::OperatorInput(_) => "operator_input",
+            Self::RequestSent(_) => "request_sent",
+            Self::Response(_) => "response",
+            Self::Evidence(_) => "evidence",
+            Self::ActionDone(_) => "action_done",
+            Self::Notification(_) => "notification",
+            Self::Unknown { kind, .. } => kind,
+        }
+    }
+
+    /// The key an entry is about (`None` for incident-wide entries).
+    pub fn key(&self) -> Option<&str> {
+        let key = match self {
+            Self::StepStarted(x) => &x.key,
+            Self::StepFinished(x) => &x.key,
+            Self::StepFailed(x) => &x.key,
+            Self::Plan(x) => &x.key,
+            Self::NotSent(x) => &x.key,
+            Self::OperatorInput(x) => &x.key,
+            Self::RequestSent(x) => &x.key,
+            Self::Response(x) => &x.key,
+            Self::Evidence(x) => &x.key,
+            Self::ActionDone(x) => &x.key,
+            Self::Unknown { data, .. } => return data.get("key").and_then(Value::as_str),
+            Self::IncidentOpened(_)
+            | Self::IncidentResumed(_)
+            | Self::IncidentClosed(_)
+            | Self::Notification(_) => return None,
+        };
+        key.as_deref()
+    }
+
+    /// The runbook action an entry is about, as recorded (`revoke`, `fetch_usage`, ...).
+    pub fn action(&self) -> Option<&str> {
+        let action = match self {
+            Self::StepFailed(x) => &x.action,
+            Self::Plan(x) => &x.action,
+            Self::NotSent(x) => &x.action,
+            Self::OperatorInput(x) => &x.action,
+            Self::RequestSent(x) => &x.action,
+            Self::Response(x) => &x.action,
+            Self::Evidence(x) => &x.action,
+            Self::ActionDone(x) => &x.action,
+            _ => return None,
+        };
+        action.as_deref()
+    }
+
+    /// The engine's facts snapshot an entry carries, if any.
+    pub fn facts(&self) -> Option<&FactsSnapshot> {
+        match self {
+            Self::StepFinished(x) => x.facts.as_ref(),
+            Self::ActionDone(x) => x.facts.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// A payload the engine records typed: its kind, and its `data` object by serde. Payloads
+/// written by the actions themselves (plans, requests, responses, evidence) are read typed
+/// but written by the action that knows their shape.
+pub trait Payload: Serialize {
+    const KIND: &'static str;
+
+    /// The `data` object of the entry.
+    fn data(&self) -> Value {
+        // Plain structs of strings, numbers and maps: serializing them cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+macro_rules! payloads {
+    ($($ty:ty => $kind:literal),* $(,)?) => {
+        $(impl Payload for $ty {
+            const KIND: &'static str = $kind;
+        })*
+    };
+}
+
+payloads! {
+    Opened => "incident_opened",
+    Resumed => "incident_resumed",
+    Closed => "incident_closed",
+    StepStarted => "step_started",
+    StepFinished => "step_finished",
+    StepFailed => "step_failed",
+    OperatorInput => "operator_input",
+    ActionDone => "action_done",
+}
+
+/// The key facts the opening records, so that a report renders from the record alone.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct KeyFacts {
+    pub provider: Option<String>,
+    pub provider_kind: Option<String>,
+    pub agents: Vec<String>,
+    pub scopes: Vec<String>,
+    pub store: Option<String>,
+    pub secret_path: Option<String>,
+}
+
+/// `incident_opened`: what was asked for, against which inventory.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Opened {
+    pub schema: Option<u32>,
+    pub keyfire_version: Option<String>,
+    pub incident: Option<String>,
+    pub inventory_digest: Option<String>,
+    pub inventory_files: Vec<String>,
+    /// Where the runbook came from (built in, or a file).
+    pub runbook: Option<String>,
+    pub dry_run: bool,
+    /// `contain_first` or `per_key`, as recorded.
+    pub order: Option<String>,
+    pub keys: Vec<String>,
+    pub exposed_since: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    pub logs: Vec<PathBuf>,
+    /// `incident` or `rotation`; absent in records written before rotations existed.
+    pub purpose: Option<String>,
+    pub report_deadline_hours: Option<u64>,
+    pub key_facts: BTreeMap<String, KeyFacts>,
+    /// The public key that signs the record; the writer adds it to the first line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+}
+
+impl Opened {
+    pub fn order_name(&self) -> Option<&str> {
+        self.order.as_deref()
+    }
+
+    pub fn is_rotation(&self) -> bool {
+        self.purpose.as_deref() == Some("rotation")
+    }
+}
+
+/// `incident_resumed`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Resumed {
+    /// Keys whose runbook had not finished.
+    pub pending_keys: Vec<String>,
+    pub dry_run: bool,
+    /// Where the shared copy stood when this machine took the incident over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared: Option<Value>,
+}
+
+/// Per-key timings the close records.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ClosedKey {
+    pub finished: bool,
+    pub time_to_revoke_ms: Option<i64>,
+    pub time_to_restore_ms: Option<i64>,
+    pub time_to_contain_ms: Option<i64>,
+    pub step_ms: BTreeMap<String, i64>,
+    pub new_key_id: Option<String>,
+    pub new_version: Option<Value>,
+}
+
+/// `incident_closed`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Closed {
+    /// `completed`, `failed` or `aborted`.
+    pub outcome: Option<String>,
+    pub dry_run: bool,
+    pub total_ms: Option<i64>,
+    pub fleet_time_to_contain_ms: Option<i64>,
+    pub keys: BTreeMap<String, ClosedKey>,
+}
+
+/// `step_started`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StepStarted {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub title: Option<String>,
+    pub checklist: Vec<String>,
+    pub note: Option<String>,
+}
+
+/// `step_finished`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StepFinished {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `done` or `skipped`.
+    pub status: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub facts: Option<FactsSnapshot>,
+}
+
+impl StepFinished {
+    pub fn skipped(&self) -> bool {
+        self.status.as_deref() == Some("skipped")
+    }
+}
+
+/// `step_failed`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StepFailed {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub action: Option<String>,
+    pub error: Option<String>,
+    /// The HTTP status, when the failure was an answer.
+    pub status: Option<u64>,
+    pub retryable: bool,
+}
+
+/// `plan`: a request (or a manual instruction) shown before it is approved.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Planned {
+    pub key: Option<String>,
+    pub action: Option<String>,
+    pub manual: bool,
+    pub plan: Option<PlanSummary>,
+    /// The request as the operator saw it.
+    pub rendered: Option<String>,
+    pub instructions: Vec<String>,
+}
+
+/// What the one-line description shows of a recorded plan.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct PlanSummary {
+    pub summary: Option<String>,
+    pub access: Option<String>,
+}
+
+/// `not_sent`: a drill's write, shown and never sent.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct NotSent {
+    pub key: Option<String>,
+    pub action: Option<String>,
+    pub summary: Option<String>,
+    /// The request as it would have been sent.
+    pub would_send: Option<String>,
+    pub manual: bool,
+    /// A manual step's instructions, as the operator would have been asked.
+    pub would_ask: Vec<String>,
+}
+
+/// `operator_input`: an approval, a decline, a confirmation, an abort or a paste.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct OperatorInput {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// `approve`, `decline`, `confirmed`, `retry`, `skip` or `abort`.
+    pub decision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pasted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl OperatorInput {
+    pub fn confirmed(&self) -> bool {
+        self.decision.as_deref() == Some("confirmed")
+    }
+}
+
+/// `request_sent`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RequestSent {
+    pub key: Option<String>,
+    pub action: Option<String>,
+    pub method: Option<String>,
+    pub url: Option<String>,
+}
+
+/// `response`: what came back, summarized (never a secret value).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Response {
+    pub key: Option<String>,
+    pub action: Option<String>,
+    pub ok: bool,
+    pub status: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// `action_done`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ActionDone {
+    /// Added by the engine when it records the entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    pub action: Option<String>,
+    /// `done` or `skipped`.
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub facts: Option<FactsSnapshot>,
+}
+
+impl ActionDone {
+    pub fn skipped(&self) -> bool {
+        self.status.as_deref() == Some("skipped")
+    }
+}
+
+/// `notification`: one notifier's delivery.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Notification {
+    pub notifier: Option<String>,
+    pub event: Option<String>,
+    pub delivered: bool,
+    pub error: Option<String>,
+}
+
+/// The engine's facts as an entry recorded them. The engine reads the whole snapshot back
+/// on resume ([`FactsSnapshot::raw`]); the projection needs only its times and new key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FactsSnapshot {
+    pub times: FactTimes,
+    raw: Value,
+}
+
+impl FactsSnapshot {
+    /// The snapshot as recorded, for the engine's own `Facts` type.
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+}
+
+impl FactsSnapshot {
+    /// A snapshot of the engine's facts, for an entry the engine writes.
+    pub fn of<T: Serialize>(facts: &T) -> Self {
+        let raw = serde_json::to_value(facts).unwrap_or(Value::Null);
+        let times = FactTimes::deserialize(&raw).unwrap_or_default();
+        Self { times, raw }
+    }
+}
+
+impl Serialize for FactsSnapshot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FactsSnapshot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Value::deserialize(d)?;
+        let times = FactTimes::deserialize(&raw).unwrap_or_default();
+        Ok(Self { times, raw })
+    }
+}
+
+/// What the projection reads from a facts snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct FactTimes {
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub restored_at: Option<DateTime<Utc>>,
+    pub contained_at: Option<DateTime<Utc>>,
+    pub new_key_id: Option<String>,
+    pub new_key_hint: Option<String>,
+}
+
+/// The identity check of a revocation proof: is the value used the key that was located.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct IdentityCheck {
+    /// `same`, `differs` or `unknown`.
+    pub identity: Option<String>,
+    /// What the values were compared by (the provider's hint, its key id).
+    pub by: Option<String>,
+}
+
+/// The exposure window an audit looked at.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Window {
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+/// One anomaly rule's verdict as the audit recorded it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct RuleVerdict {
+    pub rule: String,
+    /// `findings`, `clean` or `not_evaluable`.
+    pub status: String,
+    pub source: String,
+    pub findings: Vec<String>,
+}
+
+/// A field that may be recorded as `null` on purpose: absent is `None`, `null` is
+/// `Some(None)`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `evidence`: what an action learned. One shape per action; every field is optional and
+/// the action says which apply.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Evidence {
+    pub key: Option<String>,
+    pub action: Option<String>,
+    /// The human sentence, when the action wrote one.
+    pub text: Option<String>,
+    /// A best-effort read that failed: why, and its HTTP status.
+    pub unavailable: Option<String>,
+    pub status: Option<u64>,
+
+    // read_store
+    #[serde(deserialize_with = "present")]
+    pub current_version: Option<Option<Value>>,
+
+    // prove_revoked
+    pub drill: bool,
+    pub old_key_rejected: Option<bool>,
+    pub old_key_authenticates: Option<bool>,
+    /// `inconclusive` when the probe could not prove anything.
+    pub proof: Option<String>,
+    pub reason: Option<String>,
+    pub identity: Option<IdentityCheck>,
+
+    // fetch_usage (usage)
+    pub buckets: Option<Vec<UsageBucket>>,
+    pub window: Option<Window>,
+    pub cost_usd: Option<f64>,
+    pub requests: Option<u64>,
+    pub notes: Vec<String>,
+    // fetch_usage (the provider's audit log)
+    pub audit_log: Option<Value>,
+
+    // evaluate_rules
+    pub rules: Option<Vec<RuleVerdict>>,
+    pub first_suspicious: Option<String>,
+    pub last_suspicious: Option<String>,
+    pub spend_in_window_usd: Option<f64>,
+    pub requests_in_window: Option<u64>,
+
+    // create
+    pub new_key_id: Option<String>,
+    pub hint: Option<String>,
+    pub create_intent: Option<Value>,
+
+    // store_write, promote, restore
+    pub version: Option<Value>,
+    pub previous_version: Option<Value>,
+    pub pending: Option<bool>,
+    pub restore_intent: Option<Value>,
+    pub restored: bool,
+
+    // verify_new
+    pub new_key_works: Option<bool>,
+}
+
+impl Evidence {
+    /// The usage the audit step fetched (not the audit-log evidence recorded beside it).
+    pub fn is_usage(&self) -> bool {
+        self.action.as_deref() == Some("fetch_usage") && self.window.is_some()
+    }
+
+    /// The exposure window's start, parsed.
+    pub fn window_start(&self) -> Option<DateTime<Utc>> {
+        let start = self.window.as_ref()?.start.as_deref()?;
+        DateTime::parse_from_rfc3339(start)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(kind: &str, data: Value) -> Entry {
+        Entry {
+            seq: 1,
+            ts: "2026-11-27T03:00:00Z".into(),
+            kind: kind.into(),
+            step: None,
+            data,
+            prev: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_kind_from_a_newer_release_is_kept_whole() {
+        let e = entry("lease_renewed", json!({ "holder": "b" }));
+        assert_eq!(
+            Event::of(&e),
+            Event::Unknown {
+                kind: "lease_renewed".into(),
+                data: json!({ "holder": "b" })
+            }
+        );
+    }
+
+    #[test]
+    fn a_payload_that_does_not_fit_its_kind_is_unknown_not_dropped() {
+        let e = entry(
+            "step_failed",
+            json!({ "key": "k", "status": "not a number" }),
+        );
+        assert!(matches!(Event::of(&e), Event::Unknown { .. }));
+    }
+
+    #[test]
+    fn a_recorded_null_is_told_apart_from_an_absent_field() {
+        let nothing = entry(
+            "evidence",
+            json!({ "key": "k", "action": "read_store", "current_version": null }),
+        );
+        let other = entry("evidence", json!({ "key": "k", "action": "read_store" }));
+        let Event::Evidence(n) = Event::of(&nothing) else {
+            panic!("evidence")
+        };
+        let Event::Evidence(o) = Event::of(&other) else {
+            panic!("evidence")
+        };
+        assert_eq!(n.current_version, Some(None));
+        assert_eq!(o.current_version, None);
+        assert_eq!(Event::of(&nothing).key(), Some("k"));
+        assert_eq!(Event::of(&nothing).action(), Some("read_store"));
+    }
+
+    #[test]
+    fn facts_keep_their_raw_snapshot_and_read_their_times() {
+        let e = entry(
+            "action_done",
+            json!({ "key": "k", "action": "revoke", "status": "done", "facts": { "revoked_at": "2026-11-27T03:00:01Z", "create_attempt": 2 } }),
+        );
+        let ev = Event::of(&e);
+        let facts = ev.facts().expect("facts");
+        assert!(facts.times.revoked_at.is_some());
+        assert_eq!(facts.raw()["create_attempt"], 2);
+    }
+}
