@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue as ReqHeaderValue};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::plan::{Access, HeaderValue, RequestPlan, SecretBag, SecretRef};
+use crate::plan::{HeaderValue, RequestPlan, SecretBag, SecretRef};
 use crate::secret::{Redactor, Secret};
 
 /// How much of an error body is kept (after redaction) for the operator and the record.
@@ -303,11 +303,10 @@ impl Http {
         secrets: &SecretBag,
         body: Option<&Secret>,
     ) -> Result<HttpResponse, HttpError> {
-        if self.dry_run && plan.access == Access::Write {
-            return Err(HttpError::DryRunBlocked(format!(
-                "{} {}",
-                plan.method, plan.url
-            )));
+        // Second line of defence: the provider and store dispatchers refuse first (the same
+        // rule, with the operation); this catches a call a backend sends on its own.
+        if let Err(refused) = crate::plan::drill_guard(self.dry_run, false, plan) {
+            return Err(HttpError::DryRunBlocked(refused));
         }
         let attempts = if plan.idempotent {
             self.retry.max_attempts.max(1)

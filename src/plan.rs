@@ -77,6 +77,11 @@ pub struct RequestPlan {
     pub body_secrets: Vec<BodySecret>,
     /// Whether the call may be repeated blindly (reads; deletes of a fixed id).
     pub idempotent: bool,
+    /// The backend vouches that this call only reads although its verb is not GET or HEAD
+    /// (a login that mints a token, a SQL `SELECT`, an AWS `Get*`/`List*` call, a local
+    /// lookup): see [`RequestPlan::declared_read`]. Not part of the recorded plan.
+    #[serde(skip)]
+    pub read_declared: bool,
 }
 
 impl RequestPlan {
@@ -91,6 +96,7 @@ impl RequestPlan {
             body: None,
             body_secrets: Vec::new(),
             idempotent: true,
+            read_declared: false,
         }
     }
 
@@ -100,6 +106,21 @@ impl RequestPlan {
             idempotent: false,
             ..Self::read(summary, method, url)
         }
+    }
+
+    /// Mark a read whose verb does not say so (anything but GET and HEAD) as a read, so that
+    /// a drill may send it. The backend that builds the plan answers for it; a write plan
+    /// stays a write.
+    pub fn declared_read(mut self) -> Self {
+        self.read_declared = self.access == Access::Read;
+        self
+    }
+
+    /// Whether a drill may send this plan, by the plan alone: a read by its access, and by
+    /// its method (GET or HEAD) or its backend's declaration ([`RequestPlan::declared_read`]).
+    pub fn sendable_in_drill(&self) -> bool {
+        self.access == Access::Read
+            && (matches!(self.method.as_str(), "GET" | "HEAD") || self.read_declared)
     }
 
     pub fn destructive(mut self) -> Self {
@@ -161,6 +182,17 @@ impl RequestPlan {
     }
 }
 
+/// The drill guard, written once for every provider and store (their dispatchers call it
+/// before a backend runs anything): in a dry run, an operation that changes state is refused
+/// whatever its plan says, and so is any plan that is not a read by its method or by its
+/// backend's declaration. `Err` carries what was refused, for the backend's error.
+pub fn drill_guard(dry_run: bool, op_writes: bool, plan: &RequestPlan) -> Result<(), String> {
+    if !dry_run || (!op_writes && plan.sendable_in_drill()) {
+        return Ok(());
+    }
+    Err(format!("{} {}", plan.method, plan.url))
+}
+
 /// The secrets an incident holds in memory while it runs. Nothing here is ever serialized.
 #[derive(Default, Clone)]
 pub struct SecretBag {
@@ -208,5 +240,44 @@ mod tests {
         let text = plan.render();
         assert!(text.contains("X-Vault-Token: [store credential]"));
         assert!(text.contains(r#""value":"[new key]""#));
+    }
+
+    #[test]
+    fn a_drill_sends_get_and_head_reads() {
+        for method in ["GET", "HEAD"] {
+            let plan = RequestPlan::read("read", method, "http://api/v1/keys");
+            assert_eq!(drill_guard(true, false, &plan), Ok(()), "{method}");
+        }
+    }
+
+    #[test]
+    fn a_drill_refuses_a_read_whose_verb_is_not_get_unless_the_backend_declares_it() {
+        for method in [
+            "POST", "PUT", "PATCH", "DELETE", "SQL", "AWS", "KEYRING", "READ",
+        ] {
+            let plan = RequestPlan::read("read?", method, "http://api/v1/search");
+            let refused = drill_guard(true, false, &plan).unwrap_err();
+            assert!(refused.starts_with(method), "{refused}");
+            // Outside a drill the same plan goes.
+            assert_eq!(drill_guard(false, false, &plan), Ok(()));
+            assert_eq!(drill_guard(true, false, &plan.declared_read()), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_drill_refuses_a_write_operation_whatever_its_plan_says() {
+        let get = RequestPlan::read("looks like a read", "GET", "http://api/v1/keys/1");
+        assert!(drill_guard(true, true, &get).is_err());
+        assert!(drill_guard(true, true, &get.clone().declared_read()).is_err());
+        assert_eq!(drill_guard(false, true, &get), Ok(()));
+    }
+
+    #[test]
+    fn a_write_plan_cannot_be_declared_a_read() {
+        let write = RequestPlan::write("delete", "DELETE", "http://api/v1/keys/1").declared_read();
+        assert!(!write.read_declared);
+        assert!(drill_guard(true, false, &write).is_err());
+        let get_write = RequestPlan::write("odd", "GET", "http://api/v1/keys/1");
+        assert!(drill_guard(true, false, &get_write).is_err());
     }
 }

@@ -114,6 +114,7 @@ pub fn hint_of(value: &str) -> String {
     format!("{prefix}...{tail}")
 }
 
+pub mod fingerprint;
 pub mod recognize;
 
 const REDACTED: &str = "[REDACTED]";

@@ -13,7 +13,8 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::event::Event;
-use super::logs::MAX_LINE;
+/// The longest line a log may have (1 MiB): a longer one is not a request record.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// Bytes read into one block before it is cut at its last line break: larger than
 /// [`MAX_LINE`], so a block without a line break holds a line that is too long.

@@ -47,10 +47,9 @@ use serde::{Deserialize, Serialize};
 
 use super::blocks::{self, KeyText, Outcome};
 use super::event::{Event, SourceInfo};
-use super::fingerprint;
+use crate::secret::fingerprint;
 
-/// The longest line a log may have (1 MiB): a longer one is not a request record.
-pub const MAX_LINE: usize = 1 << 20;
+pub use super::blocks::MAX_LINE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {

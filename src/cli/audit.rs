@@ -10,16 +10,18 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod run;
+
 use super::incident::{drive_headless, setup};
 use super::{CliError, Context, Exit, TerminalGate, parse_time, runtime};
 use crate::audit::RuleStatus;
-use crate::audit::run::{KeyAudit, audit_keys};
 use crate::http::Http;
 use crate::inventory::Inventory;
 use crate::notify::{Detail, Event, RuleFindings};
 use crate::runbook::claim::{open_holder, resume_command};
 use crate::runbook::{Engine, IncidentParams, Order};
 use crate::secret::Redactor;
+use run::{KeyAudit, audit_keys};
 
 pub struct Args {
     pub key: Option<String>,

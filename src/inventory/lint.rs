@@ -6,7 +6,12 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::model::{Inventory, ProviderKind};
-use crate::provider::capabilities_of;
+
+/// Provider kinds whose keys are revoked by hand (`manual-revoke`). Each backend declares its
+/// capabilities in its own module under `provider`, which reads the inventory's definitions;
+/// the lint sits below it, so it keeps this one fact as plain data, and the provider registry's
+/// test `the_lint_knows_which_kinds_revoke_by_api` fails if a backend declares otherwise.
+pub const REVOKED_BY_HAND: &[ProviderKind] = &[ProviderKind::Manual];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -291,7 +296,7 @@ pub fn lint<'a>(inv: &'a Inventory, today: NaiveDate) -> Vec<Finding<'a>> {
             push("no-store", Severity::Warning, Message::NoStore);
         }
         if let Some(provider) = inv.provider_of(key)
-            && !capabilities_of(provider.kind).revoke
+            && REVOKED_BY_HAND.contains(&provider.kind)
         {
             push(
                 "manual-revoke",

@@ -1659,7 +1659,7 @@ fn check_hint(out: &mut Problems, v: &Str<'_>) {
 /// A fingerprint is `sha256:` and 64 lowercase hex digits, nothing else: anything longer or
 /// of another shape may be a pasted key, so the message never repeats the value.
 fn check_fingerprint(out: &mut Problems, v: &Str<'_>) {
-    if !crate::audit::fingerprint::is_valid(v.as_str()) {
+    if !crate::secret::fingerprint::is_valid(v.as_str()) {
         out.push((
             v.at,
             "fingerprint must be `sha256:` followed by the 64 lowercase hex digits of the key value's SHA-256 (like \"sha256:9f86d0...\"); the value given is not shown".into(),

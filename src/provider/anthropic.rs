@@ -28,6 +28,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::listing::{KeyListing, ListKeys, ListedKey, follow_cursor};
+use super::traits::{Capabilities, Provider};
 use super::{
     KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport, Which,
     base_of, enc, hint_matches, one_of, setting,
@@ -262,47 +263,29 @@ fn end_of_day(t: &DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-impl AnthropicProvider {
-    pub fn new(def: &ProviderDef) -> Self {
-        Self {
-            base: base_of(def, DEFAULT_BASE),
-            workspace: setting(def, "workspace_id"),
-        }
+impl Provider for AnthropicProvider {
+    const KIND: ProviderKind = ProviderKind::Anthropic;
+    // The Admin API can read, disable and archive keys but not create them: the
+    // replacement is made in the Console and pasted into keyfire.
+    const CAPABILITIES: Capabilities = Capabilities {
+        locate: true,
+        verify: true,
+        disable: true,
+        revoke: true,
+        create: false,
+        usage: true,
+        audit: false,
+        create_idempotent: false,
+        single_live_key: false,
+        usage_destroyed_by_revoke: false,
+    };
+    const LISTS_KEYS: bool = true;
+
+    fn from_def(def: &ProviderDef) -> Self {
+        Self::new(def)
     }
 
-    fn versioned(plan: RequestPlan) -> RequestPlan {
-        plan.header("anthropic-version", ANTHROPIC_VERSION)
-    }
-
-    fn admin(plan: RequestPlan) -> RequestPlan {
-        Self::versioned(plan.secret_header("x-api-key", "", SecretRef::AdminCredential))
-    }
-
-    fn keys_url(&self, after: Option<&str>) -> String {
-        let mut url = format!("{}/v1/organizations/api_keys?limit={PAGE}", self.base);
-        if let Some(w) = &self.workspace {
-            url.push_str(&format!("&workspace_id={}", enc(w)));
-        }
-        if let Some(after) = after {
-            url.push_str(&format!("&after_id={}", enc(after)));
-        }
-        url
-    }
-
-    fn status_change(&self, id: &str, status: &str, summary: String) -> RequestPlan {
-        Self::admin(
-            RequestPlan::write(
-                summary,
-                "POST",
-                format!("{}/v1/organizations/api_keys/{}", self.base, enc(id)),
-            )
-            .json(serde_json::json!({ "status": status }))
-            // Setting a fixed status twice has the effect of setting it once.
-            .idempotent(true),
-        )
-    }
-
-    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+    fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         let b = &self.base;
         Ok(match op {
             Op::FindReplacement(q) => return self.plan(&q.as_locate()),
@@ -368,7 +351,35 @@ impl AnthropicProvider {
         })
     }
 
-    pub async fn execute(
+    async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        self.run(op, plan, http, secrets).await
+    }
+
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        ListKeys::list_plan(self)
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        ListKeys::list_keys(self, plan, http, secrets).await
+    }
+}
+
+// The body of `Provider::execute`. It lives outside the trait impl because a replacement
+// search is sent again as the named locate it is, and that recursion cannot be checked
+// against the trait's `Send` bound from inside the recursive future's own definition.
+impl AnthropicProvider {
+    async fn run(
         &self,
         op: &Op,
         plan: &RequestPlan,
@@ -377,9 +388,7 @@ impl AnthropicProvider {
     ) -> Result<OpOutput, ProviderError> {
         match op {
             // Replacements carry keyfire's name here: found like any named key.
-            Op::FindReplacement(q) => {
-                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
-            }
+            Op::FindReplacement(q) => Box::pin(self.run(&q.as_locate(), plan, http, secrets)).await,
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => Ok(OpOutput::Located(Some(r.json::<ApiKey>()?.located()))),
                 Err(e) if e.kind() == FailureKind::NotFound => Ok(OpOutput::Located(None)),
@@ -488,6 +497,47 @@ impl AnthropicProvider {
                 op: op.name(),
             }),
         }
+    }
+}
+
+impl AnthropicProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        Self {
+            base: base_of(def, DEFAULT_BASE),
+            workspace: setting(def, "workspace_id"),
+        }
+    }
+
+    fn versioned(plan: RequestPlan) -> RequestPlan {
+        plan.header("anthropic-version", ANTHROPIC_VERSION)
+    }
+
+    fn admin(plan: RequestPlan) -> RequestPlan {
+        Self::versioned(plan.secret_header("x-api-key", "", SecretRef::AdminCredential))
+    }
+
+    fn keys_url(&self, after: Option<&str>) -> String {
+        let mut url = format!("{}/v1/organizations/api_keys?limit={PAGE}", self.base);
+        if let Some(w) = &self.workspace {
+            url.push_str(&format!("&workspace_id={}", enc(w)));
+        }
+        if let Some(after) = after {
+            url.push_str(&format!("&after_id={}", enc(after)));
+        }
+        url
+    }
+
+    fn status_change(&self, id: &str, status: &str, summary: String) -> RequestPlan {
+        Self::admin(
+            RequestPlan::write(
+                summary,
+                "POST",
+                format!("{}/v1/organizations/api_keys/{}", self.base, enc(id)),
+            )
+            .json(serde_json::json!({ "status": status }))
+            // Setting a fixed status twice has the effect of setting it once.
+            .idempotent(true),
+        )
     }
 }
 

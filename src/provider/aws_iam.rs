@@ -43,15 +43,19 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 
+use super::Identity;
 use super::listing::{KeyListing, ListKeys, ListedKey};
 use super::pace::Pacer;
+use super::traits::{Capabilities, Provider};
 use super::{KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent};
 use super::{UsageReport, Which};
 use crate::aws::{AwsError, KeyPair, Target, sdk_error};
 use crate::http::Http;
+use crate::inventory::ProviderKind;
 use crate::inventory::{Key, ProviderDef};
 use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
 use crate::secret::Redactor;
+use crate::secret::Secret;
 
 /// How long a revocation proof waits for IAM's eventual consistency by default.
 const DEFAULT_PROOF_WAIT_S: u64 = 30;
@@ -140,83 +144,56 @@ fn lost_replacement<'a>(
         .min_by_key(|k| k.created)
 }
 
-impl AwsIamProvider {
-    pub fn new(def: &ProviderDef) -> Self {
-        let s = |k: &str| {
-            def.settings
-                .get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        Self {
-            target: Target::from_settings(&def.settings, def.base_url.as_deref()),
-            user: Arc::new(Mutex::new(s("user"))),
-            cloudtrail_url: s("cloudtrail_url"),
-            sts_url: s("sts_url"),
-            proof_wait: std::time::Duration::from_secs(
-                def.settings
-                    .get("proof_wait_seconds")
-                    .and_then(|v| v.as_u64())
-                    .unwrap_or(DEFAULT_PROOF_WAIT_S),
-            ),
-            regions: def
-                .settings
-                .get("regions")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|r| r.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            pacer: Pacer::cloudtrail(),
-            leaked: None,
-            path_prefix: s("path_prefix"),
-            chain: Arc::default(),
-        }
+impl Provider for AwsIamProvider {
+    const KIND: ProviderKind = ProviderKind::AwsIam;
+    // IAM allows two access keys per user, so a replacement can be created while the
+    // leaked key is still live (when the user holds only that one). CloudTrail comes with
+    // usage (one event per call), not as a separate audit log.
+    const CAPABILITIES: Capabilities = Capabilities {
+        locate: true,
+        verify: true,
+        disable: true,
+        revoke: true,
+        create: true,
+        usage: true,
+        audit: false,
+        create_idempotent: false,
+        single_live_key: false,
+        usage_destroyed_by_revoke: false,
+    };
+    const LISTS_KEYS: bool = true;
+
+    fn from_def(def: &ProviderDef) -> Self {
+        Self::new(def)
     }
 
-    pub fn for_key(mut self, key: &Key) -> Self {
+    /// IAM: "changes ... are eventually consistent".
+    fn eventually_consistent(&self) -> bool {
+        true
+    }
+
+    /// The stored value is the JSON pair: its access key id names the key.
+    fn identity(value: &Secret, key_id: Option<&str>) -> Option<Identity> {
+        let by = "the access key id in the stored pair".to_string();
+        Some(match (KeyPair::parse(value), key_id) {
+            (Ok(pair), Some(id)) if pair.access_key_id == id => Identity::Matches { by },
+            (Ok(_), Some(_)) => Identity::Differs { by },
+            (Ok(_), None) => Identity::Unknown {
+                why: "the key was not located at the provider".into(),
+            },
+            (Err(_), _) => Identity::Unknown {
+                why: "the stored value is not an access key pair".into(),
+            },
+        })
+    }
+
+    fn for_key(mut self, key: &Key) -> Self {
         self.leaked = key.provider_key_id.clone();
         self
     }
 
-    /// Pace CloudTrail with this pacer (tests: one on a manual clock).
-    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
-        self.pacer = pacer;
-        self
-    }
-
-    /// The regions searched, as the plan names them before the SDK has resolved its own.
-    fn regions_text(&self) -> String {
-        if self.regions.is_empty() {
-            self.target
-                .region
-                .clone()
-                .unwrap_or_else(|| "the provider's region".into())
-        } else {
-            self.regions.join(", ")
-        }
-    }
-
-    fn user(&self) -> Option<String> {
-        self.user.lock().ok().and_then(|u| u.clone())
-    }
-
-    fn user_text(&self) -> String {
-        self.user()
-            .map_or_else(|| "(the key's user)".into(), |u| u.to_string())
-    }
-
-    fn at(&self, service: &str) -> String {
-        match (service, &self.cloudtrail_url, &self.sts_url) {
-            ("cloudtrail", Some(u), _) | ("sts", _, Some(u)) => u.clone(),
-            _ => self.target.describe(service),
-        }
-    }
-
     /// The waits between revocation probes: doubling from one second, `proof_wait` in all.
-    pub fn proof_waits(&self) -> Vec<std::time::Duration> {
+    fn proof_waits(&self) -> Vec<std::time::Duration> {
         let mut left = self.proof_wait;
         let mut next = std::time::Duration::from_secs(1);
         let mut waits = Vec::new();
@@ -229,23 +206,10 @@ impl AwsIamProvider {
         waits
     }
 
-    fn admin(&self, summary: String, call: String, access: Access) -> RequestPlan {
-        let plan = match access {
-            Access::Read => RequestPlan::read(summary, "AWS", call),
-            Access::Write => RequestPlan::write(summary, "AWS", call),
-        };
-        // Shown so the operator sees which identity signs; the value is never in a plan.
-        plan.secret_header(
-            "Authorization",
-            "AWS4-HMAC-SHA256 ",
-            SecretRef::AdminCredential,
-        )
-    }
-
-    pub fn plan(&self, op: &Op) -> RequestPlan {
+    fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         let iam = self.at("iam");
         let user = self.user_text();
-        match op {
+        Ok(match op {
             Op::Locate { id: Some(id), .. } => self.admin(
                 format!("Look up access key {id} and its status"),
                 format!(
@@ -289,6 +253,7 @@ impl AwsIamProvider {
                     "AWS",
                     format!("sts:GetCallerIdentity @ {}", self.at("sts")),
                 )
+                .declared_read()
                 .secret_header("Authorization", "AWS4-HMAC-SHA256 ", secret)
             }
             Op::Disable { id } => self
@@ -333,128 +298,16 @@ impl AwsIamProvider {
                 ),
                 Access::Read,
             ),
-        }
-    }
-
-    async fn admin_config(
-        &self,
-        secrets: &SecretBag,
-        r: &Redactor,
-    ) -> Result<aws_config::SdkConfig, AwsError> {
-        Ok(match &secrets.admin {
-            Some(c) => {
-                self.target
-                    .config(Some(&KeyPair::parse_learned(c, r)?))
-                    .await
-            }
-            None => self
-                .chain
-                .get_or_init(|| self.target.config(None))
-                .await
-                .clone(),
         })
     }
 
-    async fn iam(
-        &self,
-        secrets: &SecretBag,
-        r: &Redactor,
-    ) -> Result<aws_sdk_iam::Client, AwsError> {
-        Ok(aws_sdk_iam::Client::new(
-            &self.admin_config(secrets, r).await?,
-        ))
-    }
-
-    /// The IAM user: settings, the cache, or asked of IAM from a key id.
-    async fn resolve_user(
-        &self,
-        iam: &aws_sdk_iam::Client,
-        key_id: Option<&str>,
-        r: &Redactor,
-    ) -> Result<String, ProviderError> {
-        if let Some(u) = self.user() {
-            return Ok(u);
-        }
-        let Some(id) = key_id.or(self.leaked.as_deref()) else {
-            return Err(ProviderError::Refused(
-                "the IAM user is unknown: set settings.user on the aws-iam provider".into(),
-            ));
-        };
-        let out = iam
-            .get_access_key_last_used()
-            .access_key_id(id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("iam:GetAccessKeyLastUsed", &e, r))?;
-        let user = out.user_name().map(str::to_string).ok_or_else(|| {
-            ProviderError::Refused(format!(
-                "IAM does not say which user owns {id}: set settings.user on the aws-iam provider"
-            ))
-        })?;
-        if let Ok(mut g) = self.user.lock() {
-            *g = Some(user.clone());
-        }
-        Ok(user)
-    }
-
-    async fn list(
-        &self,
-        iam: &aws_sdk_iam::Client,
-        user: &str,
-        r: &Redactor,
-    ) -> Result<Vec<Listed>, ProviderError> {
-        let mut out = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let page = iam
-                .list_access_keys()
-                .user_name(user)
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("iam:ListAccessKeys", &e, r))?;
-            for k in page.access_key_metadata() {
-                if let Some(id) = k.access_key_id() {
-                    out.push(Listed {
-                        id: id.to_string(),
-                        active: k.status() == Some(&StatusType::Active),
-                        created: k.create_date().and_then(chrono_of),
-                    });
-                }
-            }
-            match page.marker() {
-                Some(m) if page.is_truncated() => marker = Some(m.to_string()),
-                _ => return Ok(out),
-            }
-        }
-    }
-
-    fn located(k: &Listed) -> LocatedKey {
-        LocatedKey {
-            id: k.id.clone(),
-            name: None,
-            state: if k.active {
-                KeyState::Active
-            } else {
-                KeyState::Disabled
-            },
-            hint: Some(format!("{}...{}", head(&k.id), tail(&k.id))),
-            created_at: k.created.map(|t| t.to_rfc3339()),
-            last_used_at: None,
-        }
-    }
-
-    pub async fn execute(
+    async fn execute(
         &self,
         op: &Op,
-        plan: &RequestPlan,
+        _plan: &RequestPlan,
         http: &Http,
         secrets: &SecretBag,
     ) -> Result<OpOutput, ProviderError> {
-        // Defence in depth: the engine never executes a write in a drill.
-        if http.dry_run() && (plan.access == Access::Write || op.is_write()) {
-            return Err(ProviderError::DryRunBlocked(plan.url.clone()));
-        }
         let r = http.redactor();
         match op {
             Op::Verify { which } => {
@@ -591,7 +444,7 @@ impl AwsIamProvider {
                     .await
                 {
                     Ok(_) => {
-                        crate::runbook::failpoint("aws:deleted");
+                        crate::failpoint::failpoint("aws:deleted");
                         Ok(OpOutput::Revoked { already: false })
                     }
                     Err(e) => {
@@ -629,7 +482,7 @@ impl AwsIamProvider {
                     .await
                     .map_err(|e| sdk_error("iam:CreateAccessKey", &e, r))?;
                 // Crash tests: IAM made the key, its answer never reaches the record.
-                crate::runbook::failpoint("aws:created");
+                crate::failpoint::failpoint("aws:created");
                 let key = out.access_key().ok_or_else(|| {
                     ProviderError::Malformed("CreateAccessKey returned no key".into())
                 })?;
@@ -689,6 +542,213 @@ impl AwsIamProvider {
                     .await?;
                 Ok(OpOutput::Usage(report))
             }
+        }
+    }
+
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        ListKeys::list_plan(self)
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        ListKeys::list_keys(self, plan, http, secrets).await
+    }
+}
+
+impl AwsIamProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        let s = |k: &str| {
+            def.settings
+                .get(k)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        Self {
+            target: Target::from_settings(&def.settings, def.base_url.as_deref()),
+            user: Arc::new(Mutex::new(s("user"))),
+            cloudtrail_url: s("cloudtrail_url"),
+            sts_url: s("sts_url"),
+            proof_wait: std::time::Duration::from_secs(
+                def.settings
+                    .get("proof_wait_seconds")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(DEFAULT_PROOF_WAIT_S),
+            ),
+            regions: def
+                .settings
+                .get("regions")
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            pacer: Pacer::cloudtrail(),
+            leaked: None,
+            path_prefix: s("path_prefix"),
+            chain: Arc::default(),
+        }
+    }
+
+    /// Pace CloudTrail with this pacer (tests: one on a manual clock).
+    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// The regions searched, as the plan names them before the SDK has resolved its own.
+    fn regions_text(&self) -> String {
+        if self.regions.is_empty() {
+            self.target
+                .region
+                .clone()
+                .unwrap_or_else(|| "the provider's region".into())
+        } else {
+            self.regions.join(", ")
+        }
+    }
+
+    fn user(&self) -> Option<String> {
+        self.user.lock().ok().and_then(|u| u.clone())
+    }
+
+    fn user_text(&self) -> String {
+        self.user()
+            .map_or_else(|| "(the key's user)".into(), |u| u.to_string())
+    }
+
+    fn at(&self, service: &str) -> String {
+        match (service, &self.cloudtrail_url, &self.sts_url) {
+            ("cloudtrail", Some(u), _) | ("sts", _, Some(u)) => u.clone(),
+            _ => self.target.describe(service),
+        }
+    }
+
+    fn admin(&self, summary: String, call: String, access: Access) -> RequestPlan {
+        let plan = match access {
+            // Reads are `Get*`/`List*`/`Lookup*` calls: reads by AWS's own naming, which the
+            // drill guard cannot see in the method (`AWS`).
+            Access::Read => RequestPlan::read(summary, "AWS", call).declared_read(),
+            Access::Write => RequestPlan::write(summary, "AWS", call),
+        };
+        // Shown so the operator sees which identity signs; the value is never in a plan.
+        plan.secret_header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 ",
+            SecretRef::AdminCredential,
+        )
+    }
+
+    async fn admin_config(
+        &self,
+        secrets: &SecretBag,
+        r: &Redactor,
+    ) -> Result<aws_config::SdkConfig, AwsError> {
+        Ok(match &secrets.admin {
+            Some(c) => {
+                self.target
+                    .config(Some(&KeyPair::parse_learned(c, r)?))
+                    .await
+            }
+            None => self
+                .chain
+                .get_or_init(|| self.target.config(None))
+                .await
+                .clone(),
+        })
+    }
+
+    async fn iam(
+        &self,
+        secrets: &SecretBag,
+        r: &Redactor,
+    ) -> Result<aws_sdk_iam::Client, AwsError> {
+        Ok(aws_sdk_iam::Client::new(
+            &self.admin_config(secrets, r).await?,
+        ))
+    }
+
+    /// The IAM user: settings, the cache, or asked of IAM from a key id.
+    async fn resolve_user(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        key_id: Option<&str>,
+        r: &Redactor,
+    ) -> Result<String, ProviderError> {
+        if let Some(u) = self.user() {
+            return Ok(u);
+        }
+        let Some(id) = key_id.or(self.leaked.as_deref()) else {
+            return Err(ProviderError::Refused(
+                "the IAM user is unknown: set settings.user on the aws-iam provider".into(),
+            ));
+        };
+        let out = iam
+            .get_access_key_last_used()
+            .access_key_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("iam:GetAccessKeyLastUsed", &e, r))?;
+        let user = out.user_name().map(str::to_string).ok_or_else(|| {
+            ProviderError::Refused(format!(
+                "IAM does not say which user owns {id}: set settings.user on the aws-iam provider"
+            ))
+        })?;
+        if let Ok(mut g) = self.user.lock() {
+            *g = Some(user.clone());
+        }
+        Ok(user)
+    }
+
+    async fn list(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        user: &str,
+        r: &Redactor,
+    ) -> Result<Vec<Listed>, ProviderError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = iam
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("iam:ListAccessKeys", &e, r))?;
+            for k in page.access_key_metadata() {
+                if let Some(id) = k.access_key_id() {
+                    out.push(Listed {
+                        id: id.to_string(),
+                        active: k.status() == Some(&StatusType::Active),
+                        created: k.create_date().and_then(chrono_of),
+                    });
+                }
+            }
+            match page.marker() {
+                Some(m) if page.is_truncated() => marker = Some(m.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    fn located(k: &Listed) -> LocatedKey {
+        LocatedKey {
+            id: k.id.clone(),
+            name: None,
+            state: if k.active {
+                KeyState::Active
+            } else {
+                KeyState::Disabled
+            },
+            hint: Some(format!("{}...{}", head(&k.id), tail(&k.id))),
+            created_at: k.created.map(|t| t.to_rfc3339()),
+            last_used_at: None,
         }
     }
 
@@ -1051,7 +1111,8 @@ mod tests {
             settings: serde_json::Map::new(),
             origin: crate::inventory::Origin { file: 0, line: 1 },
         };
-        let p = AwsIamProvider::new(&def);
+        // Through the dispatcher, which holds the one drill guard.
+        let p = crate::provider::AnyProvider::from_def(&def);
         let http = Http::new(true, Redactor::new()).unwrap();
         for op in [
             Op::Revoke { id: "AKIAX".into() },
@@ -1061,7 +1122,7 @@ mod tests {
                 idempotency_key: "k".into(),
             },
         ] {
-            let plan = p.plan(&op);
+            let plan = p.plan(&op).unwrap();
             assert_eq!(plan.access, Access::Write);
             let err = p
                 .execute(&op, &plan, &http, &SecretBag::default())

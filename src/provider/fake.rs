@@ -22,12 +22,14 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::traits::{Capabilities, Provider};
 use super::{
     KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport, Which, enc,
     hint_matches, one_of,
 };
 use crate::http::{FailureKind, Http, HttpError};
 use crate::inventory::ProviderDef;
+use crate::inventory::ProviderKind;
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
@@ -99,22 +101,28 @@ impl KeyObject {
     }
 }
 
-impl FakeProvider {
-    pub fn new(def: &ProviderDef) -> Self {
-        let base = def
-            .base_url
-            .clone()
-            .unwrap_or_else(|| DEFAULT_BASE.to_string());
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-        }
+impl Provider for FakeProvider {
+    const KIND: ProviderKind = ProviderKind::Fake;
+    // Everything the real providers can do, so that drills and the training environment
+    // exercise every step.
+    const CAPABILITIES: Capabilities = Capabilities {
+        locate: true,
+        verify: true,
+        disable: true,
+        revoke: true,
+        create: true,
+        usage: true,
+        audit: false,
+        create_idempotent: true,
+        single_live_key: false,
+        usage_destroyed_by_revoke: false,
+    };
+
+    fn from_def(def: &ProviderDef) -> Self {
+        Self::new(def)
     }
 
-    fn admin(&self, plan: RequestPlan) -> RequestPlan {
-        plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential)
-    }
-
-    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+    fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         let b = &self.base;
         Ok(match op {
             Op::FindReplacement(q) => return self.plan(&q.as_locate()),
@@ -197,7 +205,22 @@ impl FakeProvider {
         })
     }
 
-    pub async fn execute(
+    async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        self.run(op, plan, http, secrets).await
+    }
+}
+
+// The body of `Provider::execute`. It lives outside the trait impl because a replacement
+// search is sent again as the named locate it is, and that recursion cannot be checked
+// against the trait's `Send` bound from inside the recursive future's own definition.
+impl FakeProvider {
+    async fn run(
         &self,
         op: &Op,
         plan: &RequestPlan,
@@ -206,9 +229,7 @@ impl FakeProvider {
     ) -> Result<OpOutput, ProviderError> {
         match op {
             // Replacements carry keyfire's name here: found like any named key.
-            Op::FindReplacement(q) => {
-                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
-            }
+            Op::FindReplacement(q) => Box::pin(self.run(&q.as_locate(), plan, http, secrets)).await,
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => Ok(OpOutput::Located(Some(r.json::<KeyObject>()?.located()))),
                 Err(e) if e.kind() == FailureKind::NotFound => Ok(OpOutput::Located(None)),
@@ -318,6 +339,22 @@ impl FakeProvider {
                 op: op.name(),
             }),
         }
+    }
+}
+
+impl FakeProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        let base = def
+            .base_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BASE.to_string());
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn admin(&self, plan: RequestPlan) -> RequestPlan {
+        plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential)
     }
 }
 

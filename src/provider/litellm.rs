@@ -42,6 +42,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Deserialize;
 
+use super::Identity;
+use super::traits::{Capabilities, Provider};
 use super::{
     KeyListing, KeyState, ListKeys, ListedKey, LocatedKey, Op, OpOutput, Probe, ProviderError,
     UsageBucket, UsageEvent, UsageReport, Which, enc, hint_matches, one_of,
@@ -125,7 +127,7 @@ struct Generated {
 }
 
 fn is_token(id: &str) -> bool {
-    crate::audit::fingerprint::is_hash(id)
+    crate::secret::fingerprint::is_hash(id)
 }
 
 fn unsupported(op: &Op) -> ProviderError {
@@ -208,20 +210,38 @@ fn day(t: &DateTime<Utc>) -> DateTime<Utc> {
     t.date_naive().and_time(NaiveTime::MIN).and_utc()
 }
 
-impl LiteLlmProvider {
-    pub fn new(def: &ProviderDef) -> Self {
-        Self {
-            base: def
-                .base_url
-                .as_deref()
-                .map(|b| b.trim_end_matches('/').to_string()),
-            old_id: None,
-            declared: Vec::new(),
-            template: Arc::default(),
-        }
+impl Provider for LiteLlmProvider {
+    const KIND: ProviderKind = ProviderKind::LiteLlm;
+    // Virtual keys: block is a reversible disable; the spend logs are per-request usage.
+    const CAPABILITIES: Capabilities = Capabilities {
+        locate: true,
+        verify: true,
+        disable: true,
+        revoke: true,
+        create: true,
+        usage: true,
+        ..Capabilities::NONE
+    };
+    const LISTS_KEYS: bool = true;
+
+    fn from_def(def: &ProviderDef) -> Self {
+        Self::new(def)
     }
 
-    pub fn for_key(self, key: &crate::inventory::Key) -> Self {
+    /// A virtual key's id is its hashed token: the SHA-256 of the value. Other ids (a key
+    /// alias) leave the decision to the hint.
+    fn identity(value: &Secret, key_id: Option<&str>) -> Option<Identity> {
+        let id = key_id.filter(|id| crate::secret::fingerprint::is_hash(id))?;
+        let by = "the hashed token (SHA-256 of the stored value)".to_string();
+        let got = crate::secret::fingerprint::of_value(value.expose());
+        Some(if id.eq_ignore_ascii_case(&got) {
+            Identity::Matches { by }
+        } else {
+            Identity::Differs { by }
+        })
+    }
+
+    fn for_key(self, key: &crate::inventory::Key) -> Self {
         Self {
             old_id: key.provider_key_id.clone(),
             declared: key.scopes.clone(),
@@ -230,52 +250,7 @@ impl LiteLlmProvider {
         }
     }
 
-    fn base(&self) -> Result<&str, ProviderError> {
-        self.base.as_deref().ok_or_else(|| {
-            ProviderError::Misconfigured(
-                "litellm providers need base_url: the proxy's address".into(),
-            )
-        })
-    }
-
-    fn admin(plan: RequestPlan) -> RequestPlan {
-        plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential)
-    }
-
-    fn list_url(&self, alias: Option<&str>, page: u32) -> Result<String, ProviderError> {
-        let mut url = format!(
-            "{}/key/list?return_full_object=true&size={PAGE}&page={page}",
-            self.base()?
-        );
-        if let Some(a) = alias {
-            url.push_str(&format!("&key_alias={}", enc(a)));
-        }
-        Ok(url)
-    }
-
-    fn info_plan(&self, token: &str) -> Result<RequestPlan, ProviderError> {
-        Ok(Self::admin(RequestPlan::read(
-            format!("Look up virtual key {token}"),
-            "GET",
-            format!("{}/key/info?key={}", self.base()?, enc(token)),
-        )))
-    }
-
-    fn template(&self) -> Template {
-        self.template.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-
-    /// The first key this provider looks up is the leaked key.
-    fn learn(&self, token: &str, key: &KeyObject) {
-        if let Ok(mut t) = self.template.lock()
-            && t.fields.is_none()
-        {
-            t.token = Some(token.to_string());
-            t.fields = Some(key.fields.clone());
-        }
-    }
-
-    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+    fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         let b = self.base()?;
         Ok(match op {
             Op::FindReplacement(q) => Self::admin(RequestPlan::read(
@@ -381,44 +356,7 @@ impl LiteLlmProvider {
         })
     }
 
-    async fn info(
-        &self,
-        token: &str,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<Option<KeyObject>, ProviderError> {
-        match http.send(&self.info_plan(token)?, secrets).await {
-            Ok(r) => Ok(Some(r.json::<KeyInfo>()?.info)),
-            Err(e) if e.kind() == FailureKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn search(
-        &self,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-        keep: impl Fn(&KeyObject) -> bool,
-    ) -> Result<Vec<KeyObject>, ProviderError> {
-        let mut found = Vec::new();
-        let mut page = plan.clone();
-        for n in 1..=MAX_PAGES {
-            let list: KeyList = http.send(&page, secrets).await?.json()?;
-            found.extend(list.keys.into_iter().filter(|k| keep(k)));
-            if n >= list.total_pages.unwrap_or(1) {
-                return Ok(found);
-            }
-            page.url = page
-                .url
-                .replace(&format!("&page={n}"), &format!("&page={}", n + 1));
-        }
-        Err(ProviderError::Malformed(format!(
-            "the key list did not end after {MAX_PAGES} pages"
-        )))
-    }
-
-    pub async fn execute(
+    async fn execute(
         &self,
         op: &Op,
         plan: &RequestPlan,
@@ -537,7 +475,7 @@ impl LiteLlmProvider {
                 let value = Secret::new(g.key);
                 http.redactor().learn(&value);
                 // The hashed token is the key's id everywhere else (list, spend logs).
-                let id = crate::audit::fingerprint::of_value(value.expose());
+                let id = crate::secret::fingerprint::of_value(value.expose());
                 Ok(OpOutput::Created { id, value })
             }
             Op::Usage { id, .. } => {
@@ -546,6 +484,115 @@ impl LiteLlmProvider {
             }
             Op::AuditLog { .. } => Err(unsupported(op)),
         }
+    }
+
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        ListKeys::list_plan(self)
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        ListKeys::list_keys(self, plan, http, secrets).await
+    }
+}
+
+impl LiteLlmProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        Self {
+            base: def
+                .base_url
+                .as_deref()
+                .map(|b| b.trim_end_matches('/').to_string()),
+            old_id: None,
+            declared: Vec::new(),
+            template: Arc::default(),
+        }
+    }
+
+    fn base(&self) -> Result<&str, ProviderError> {
+        self.base.as_deref().ok_or_else(|| {
+            ProviderError::Misconfigured(
+                "litellm providers need base_url: the proxy's address".into(),
+            )
+        })
+    }
+
+    fn admin(plan: RequestPlan) -> RequestPlan {
+        plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential)
+    }
+
+    fn list_url(&self, alias: Option<&str>, page: u32) -> Result<String, ProviderError> {
+        let mut url = format!(
+            "{}/key/list?return_full_object=true&size={PAGE}&page={page}",
+            self.base()?
+        );
+        if let Some(a) = alias {
+            url.push_str(&format!("&key_alias={}", enc(a)));
+        }
+        Ok(url)
+    }
+
+    fn info_plan(&self, token: &str) -> Result<RequestPlan, ProviderError> {
+        Ok(Self::admin(RequestPlan::read(
+            format!("Look up virtual key {token}"),
+            "GET",
+            format!("{}/key/info?key={}", self.base()?, enc(token)),
+        )))
+    }
+
+    fn template(&self) -> Template {
+        self.template.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// The first key this provider looks up is the leaked key.
+    fn learn(&self, token: &str, key: &KeyObject) {
+        if let Ok(mut t) = self.template.lock()
+            && t.fields.is_none()
+        {
+            t.token = Some(token.to_string());
+            t.fields = Some(key.fields.clone());
+        }
+    }
+
+    async fn info(
+        &self,
+        token: &str,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<Option<KeyObject>, ProviderError> {
+        match http.send(&self.info_plan(token)?, secrets).await {
+            Ok(r) => Ok(Some(r.json::<KeyInfo>()?.info)),
+            Err(e) if e.kind() == FailureKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn search(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+        keep: impl Fn(&KeyObject) -> bool,
+    ) -> Result<Vec<KeyObject>, ProviderError> {
+        let mut found = Vec::new();
+        let mut page = plan.clone();
+        for n in 1..=MAX_PAGES {
+            let list: KeyList = http.send(&page, secrets).await?.json()?;
+            found.extend(list.keys.into_iter().filter(|k| keep(k)));
+            if n >= list.total_pages.unwrap_or(1) {
+                return Ok(found);
+            }
+            page.url = page
+                .url
+                .replace(&format!("&page={n}"), &format!("&page={}", n + 1));
+        }
+        Err(ProviderError::Malformed(format!(
+            "the key list did not end after {MAX_PAGES} pages"
+        )))
     }
 }
 
@@ -710,8 +757,8 @@ mod tests {
 
     #[test]
     fn spend_logs_become_buckets_and_events_of_the_token_only() {
-        let token = crate::audit::fingerprint::of_value("sk-test-1");
-        let other = crate::audit::fingerprint::of_value("sk-test-2");
+        let token = crate::secret::fingerprint::of_value("sk-test-1");
+        let other = crate::secret::fingerprint::of_value("sk-test-2");
         let body = serde_json::json!([
             { "request_id": "r1", "api_key": token, "startTime": "2026-11-20T10:00:00Z", "model": "gpt-4o",
               "spend": 0.5, "total_tokens": 100, "status": "success", "requester_ip_address": "203.0.113.9, 10.0.0.1" },

@@ -1,22 +1,45 @@
-//! Providers: the services that issue keys. Each kind declares its capabilities, builds request
-//! plans (pure) and executes them through the shared HTTP layer. A missing capability becomes a
-//! guided manual step in the runbook.
+//! Providers: the services that issue keys. Each backend module implements [`Provider`]: it
+//! declares its kind's capabilities (and why it runs manually, if it does), builds request
+//! plans (pure) and executes them through the shared HTTP layer (or the AWS SDK, or the
+//! PostgreSQL protocol). A missing capability becomes a guided manual step in the runbook.
+//!
+//! [`AnyProvider`] dispatches statically over the backends of [`registry!`]'s one list, and
+//! is where the rules common to every backend live, once: an operation outside the
+//! capabilities is refused before it is planned, and in a drill a plan that is not a read
+//! (by its method, or by its backend's explicit declaration) is refused before it is
+//! executed ([`crate::plan::drill_guard`]).
+//!
+//! Adding a provider:
+//! 1. its module here (`mod name;` and its `pub use`), with `impl Provider for NameProvider`:
+//!    `KIND`, `CAPABILITIES`, `MANUAL_REASON` when it has one, `plan` and `execute`; reads
+//!    whose verb is not GET/HEAD are marked `.declared_read()`; plus `impl ListKeys` and
+//!    `LISTS_KEYS` if it lists keys, `identity` if its values name their key; the spec table
+//!    in its module documentation;
+//! 2. one line in the `registry!` list below;
+//! 3. its simulator under `sim/`, following the same published spec;
+//! 4. its kind in the contract suite (`tests/integration/contract.rs`).
+//!
+//! Outside this module the kind also needs its name (`inventory::model`, `ProviderKind`) and
+//! its settings (`inventory::load`); a kind that cannot revoke by API is listed in
+//! `inventory::lint::REVOKED_BY_HAND` (a test checks the two agree).
 
 mod anthropic;
 mod aws_iam;
 mod fake;
 pub mod listing;
 mod litellm;
+mod manual;
 mod openai;
 pub mod pace;
 mod postgres;
 mod sendgrid;
+mod traits;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::http::{FailureKind, Http, HttpError};
-use crate::inventory::{ProviderDef, ProviderKind};
+use crate::inventory::{Key, ProviderDef, ProviderKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
@@ -25,188 +48,14 @@ pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
 pub use listing::{KeyListing, ListKeys, ListedKey};
 pub use litellm::LiteLlmProvider;
+pub use manual::ManualProvider;
 pub use openai::OpenAiProvider;
 pub use postgres::PostgresProvider;
 pub use sendgrid::SendGridProvider;
+pub use traits::{Capabilities, Provider};
 
-/// What a provider kind can do by API (DESIGN section 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Capabilities {
-    pub locate: bool,
-    pub verify: bool,
-    pub disable: bool,
-    pub revoke: bool,
-    pub create: bool,
-    pub usage: bool,
-    pub audit: bool,
-    /// A repeated create with the same idempotency key returns the same key (and value), so a
-    /// resumed incident can recover a replacement whose value was lost in a crash.
-    pub create_idempotent: bool,
-    /// The provider allows one live key per identity: zero-downtime rotation is impossible.
-    pub single_live_key: bool,
-    /// The revoke destroys what the usage snapshot reads (PostgreSQL terminates the live
-    /// sessions), so that snapshot is the one read allowed to run before the revoke.
-    pub usage_destroyed_by_revoke: bool,
-}
-
-impl Capabilities {
-    /// Whether an operation is within these capabilities.
-    pub fn allows(&self, op: &Op) -> bool {
-        match op {
-            Op::Locate { .. } | Op::FindReplacement(_) => self.locate,
-            Op::Verify { .. } => self.verify,
-            Op::Disable { .. } => self.disable,
-            Op::Revoke { .. } => self.revoke,
-            Op::Create { .. } => self.create,
-            Op::Usage { .. } => self.usage,
-            Op::AuditLog { .. } => self.audit,
-        }
-    }
-
-    pub const NONE: Self = Self {
-        locate: false,
-        verify: false,
-        disable: false,
-        revoke: false,
-        create: false,
-        usage: false,
-        audit: false,
-        create_idempotent: false,
-        single_live_key: false,
-        usage_destroyed_by_revoke: false,
-    };
-}
-
-/// Capabilities of each kind in this build of keyfire. Kinds whose API integration has not
-/// landed yet run entirely as guided manual steps, and say so.
-pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
-    match kind {
-        ProviderKind::Fake => Capabilities {
-            locate: true,
-            verify: true,
-            disable: true,
-            revoke: true,
-            create: true,
-            usage: true,
-            audit: false,
-            create_idempotent: true,
-            single_live_key: false,
-            usage_destroyed_by_revoke: false,
-        },
-        // Service-account keys only: user-owned project keys cannot be minted by API, so the
-        // replacement is always a service account's key in the same project.
-        ProviderKind::OpenAi => Capabilities {
-            locate: true,
-            verify: true,
-            disable: false,
-            revoke: true,
-            create: true,
-            usage: true,
-            audit: true,
-            // No idempotency key on service-account creation: a resumed incident finds a
-            // replacement by its name and revokes it rather than trusting a replay.
-            create_idempotent: false,
-            single_live_key: false,
-            usage_destroyed_by_revoke: false,
-        },
-        // The Admin API can read, disable and archive keys but not create them: the
-        // replacement is made in the Console and pasted into keyfire.
-        ProviderKind::Anthropic => Capabilities {
-            locate: true,
-            verify: true,
-            disable: true,
-            revoke: true,
-            create: false,
-            usage: true,
-            audit: false,
-            create_idempotent: false,
-            single_live_key: false,
-            usage_destroyed_by_revoke: false,
-        },
-        // IAM allows two access keys per user, so a replacement can be created while the
-        // leaked key is still live (when the user holds only that one). CloudTrail comes with
-        // usage (one event per call), not as a separate audit log.
-        ProviderKind::AwsIam => Capabilities {
-            locate: true,
-            verify: true,
-            disable: true,
-            revoke: true,
-            create: true,
-            usage: true,
-            audit: false,
-            create_idempotent: false,
-            single_live_key: false,
-            usage_destroyed_by_revoke: false,
-        },
-        // A role has one password: the replacement replaces it, so there is no overlap.
-        ProviderKind::Postgres => Capabilities {
-            locate: true,
-            verify: true,
-            disable: true,
-            revoke: true,
-            create: true,
-            usage: true,
-            audit: false,
-            create_idempotent: false,
-            single_live_key: true,
-            usage_destroyed_by_revoke: true,
-        },
-        // No disable (a scope-strip is not offered), no per-key usage: the audit reads
-        // gateway logs. Two keys can live at once, so the rotation has no downtime.
-        ProviderKind::SendGrid => Capabilities {
-            locate: true,
-            verify: true,
-            revoke: true,
-            create: true,
-            ..Capabilities::NONE
-        },
-        // Virtual keys: block is a reversible disable; the spend logs are per-request usage.
-        ProviderKind::LiteLlm => Capabilities {
-            locate: true,
-            verify: true,
-            disable: true,
-            revoke: true,
-            create: true,
-            usage: true,
-            ..Capabilities::NONE
-        },
-        ProviderKind::Manual => Capabilities::NONE,
-    }
-}
-
-/// Whether a kind can list every key it holds by API (`inventory discover`, `lint --online`).
-/// A kind joins by implementing [`ListKeys`] and adding its arm here and in
-/// [`AnyProvider::list_plan`] / [`AnyProvider::list_keys`].
-pub fn can_list_keys(kind: ProviderKind) -> bool {
-    matches!(
-        kind,
-        ProviderKind::OpenAi
-            | ProviderKind::Anthropic
-            | ProviderKind::AwsIam
-            | ProviderKind::SendGrid
-            | ProviderKind::LiteLlm
-    )
-}
-
-/// Why a kind runs manually, for the operator's checklist.
-pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
-    match kind {
-        ProviderKind::Manual => {
-            Some("this provider is declared manual: every step is done by the operator")
-        }
-        ProviderKind::Fake
-        | ProviderKind::OpenAi
-        | ProviderKind::Anthropic
-        | ProviderKind::AwsIam
-        | ProviderKind::Postgres
-        | ProviderKind::SendGrid
-        | ProviderKind::LiteLlm => None,
-        #[allow(unreachable_patterns)]
-        _ => Some(
-            "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console",
-        ),
-    }
-}
+/// Why a kind without a backend in this build runs manually.
+const NO_INTEGRATION: &str = "this keyfire has no API integration for this provider kind yet: the step is done by the operator in the provider's console";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -519,9 +368,10 @@ pub enum Identity {
 }
 
 /// Compare a key value with the located key. `fingerprint` is the inventory's
-/// `sha256:<hex>`, decisive when present; else what the provider shows of the key: its
-/// redacted value or hint (`prefix...tail`), for AWS the access key id inside the stored
-/// pair. A PostgreSQL password belongs to the role the probe logs in as.
+/// `sha256:<hex>`, decisive when present; else what the value says about itself, where the
+/// kind's backend knows (for AWS the access key id inside the stored pair, see
+/// [`Provider::identity`]); else what the provider shows of the key: its redacted value or
+/// hint (`prefix...tail`).
 pub fn identity(
     kind: ProviderKind,
     value: &Secret,
@@ -540,59 +390,20 @@ pub fn identity(
             Identity::Differs { by }
         };
     }
-    match kind {
-        ProviderKind::AwsIam => {
-            let by = "the access key id in the stored pair".to_string();
-            match (crate::aws::KeyPair::parse(value), key_id) {
-                (Ok(pair), Some(id)) if pair.access_key_id == id => Identity::Matches { by },
-                (Ok(_), Some(_)) => Identity::Differs { by },
-                (Ok(_), None) => Identity::Unknown {
-                    why: "the key was not located at the provider".into(),
-                },
-                (Err(_), _) => Identity::Unknown {
-                    why: "the stored value is not an access key pair".into(),
-                },
-            }
-        }
-        // The value `SG.<api_key_id>.<secret>` names its key.
-        ProviderKind::SendGrid => {
-            let by = "the api_key_id inside the stored value".to_string();
-            match (sendgrid::id_of_value(value.expose()), key_id) {
-                (Some(got), Some(id)) if got == id => Identity::Matches { by },
-                (Some(_), Some(_)) => Identity::Differs { by },
-                (_, None) => Identity::Unknown {
-                    why: "the key was not located at the provider".into(),
-                },
-                (None, Some(_)) => Identity::Unknown {
-                    why: "the stored value is not a SendGrid key (SG.id.secret)".into(),
-                },
-            }
-        }
-        // A virtual key's id is its hashed token: the SHA-256 of the value.
-        ProviderKind::LiteLlm if key_id.is_some_and(crate::audit::fingerprint::is_hash) => {
-            let by = "the hashed token (SHA-256 of the stored value)".to_string();
-            let got = crate::audit::fingerprint::of_value(value.expose());
-            if key_id.is_some_and(|id| id.eq_ignore_ascii_case(&got)) {
-                Identity::Matches { by }
-            } else {
-                Identity::Differs { by }
-            }
-        }
-        ProviderKind::Postgres => Identity::Matches {
-            by: "the role the probe logs in as (a password has no public hint)".into(),
+    if let Some(decided) = identity_by_value(kind, value, key_id) {
+        return decided;
+    }
+    match hint {
+        Some(h) if redacted_matches(h, value.expose()) => Identity::Matches {
+            by: format!("the provider's hint {h}"),
         },
-        _ => match hint {
-            Some(h) if redacted_matches(h, value.expose()) => Identity::Matches {
-                by: format!("the provider's hint {h}"),
-            },
-            Some(h) => Identity::Differs {
-                by: format!("the provider's hint {h}"),
-            },
-            None => Identity::Unknown {
-                why: format!(
-                    "{kind} showed no hint of the located key and the inventory has no fingerprint"
-                ),
-            },
+        Some(h) => Identity::Differs {
+            by: format!("the provider's hint {h}"),
+        },
+        None => Identity::Unknown {
+            why: format!(
+                "{kind} showed no hint of the located key and the inventory has no fingerprint"
+            ),
         },
     }
 }
@@ -736,9 +547,158 @@ pub(crate) fn hint_matches(hint: &str, redacted: &str) -> bool {
     }
 }
 
-/// A provider of a known kind, configured from the inventory. Static dispatch by `match`.
-#[derive(Debug, Clone)]
-pub enum AnyProvider {
+/// The registry: one line per backend. It generates [`AnyProvider`] (one variant per
+/// backend, static dispatch: each method is one `match` here) and the look-ups by kind.
+/// `Manual` must be listed: kinds with no line fall back to it.
+macro_rules! registry {
+    ($($variant:ident($backend:ty)),+ $(,)?) => {
+        /// A provider of a known kind, configured from the inventory.
+        #[derive(Debug, Clone)]
+        pub enum AnyProvider {
+            $($variant($backend)),+
+        }
+
+        /// What a kind can do by API in this build of keyfire, as its backend declares it.
+        /// Kinds without a backend run entirely as guided manual steps, and say so.
+        pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
+            $(if kind == <$backend as Provider>::KIND {
+                return <$backend as Provider>::CAPABILITIES;
+            })+
+            Capabilities::NONE
+        }
+
+        /// Why a kind runs manually, for the operator's checklist.
+        pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
+            $(if kind == <$backend as Provider>::KIND {
+                return <$backend as Provider>::MANUAL_REASON;
+            })+
+            Some(NO_INTEGRATION)
+        }
+
+        /// Whether a kind can list every key it holds by API (`inventory discover`,
+        /// `lint --online`): its backend implements [`ListKeys`] and says `LISTS_KEYS`.
+        pub fn can_list_keys(kind: ProviderKind) -> bool {
+            $(if kind == <$backend as Provider>::KIND {
+                return <$backend as Provider>::LISTS_KEYS;
+            })+
+            false
+        }
+
+        /// What the kind's backend can tell from a value alone (see [`Provider::identity`]).
+        fn identity_by_value(
+            kind: ProviderKind,
+            value: &Secret,
+            key_id: Option<&str>,
+        ) -> Option<Identity> {
+            $(if kind == <$backend as Provider>::KIND {
+                return <$backend as Provider>::identity(value, key_id);
+            })+
+            None
+        }
+
+        impl AnyProvider {
+            pub fn from_def(def: &ProviderDef) -> Self {
+                $(if def.kind == <$backend as Provider>::KIND {
+                    return Self::$variant(<$backend as Provider>::from_def(def));
+                })+
+                Self::Manual(ManualProvider::from_def(def))
+            }
+
+            /// Tell the provider which inventory key it works on, for providers whose API
+            /// cannot name a key by itself (IAM access keys have no names: the leaked key's id
+            /// tells a replacement from it; a PostgreSQL password belongs to the key's role).
+            pub fn for_key(self, key: &Key) -> Self {
+                match self {
+                    $(Self::$variant(p) => Self::$variant(p.for_key(key))),+
+                }
+            }
+
+            pub fn kind(&self) -> ProviderKind {
+                match self {
+                    $(Self::$variant(p) => p.kind()),+
+                }
+            }
+
+            pub fn capabilities(&self) -> Capabilities {
+                match self {
+                    $(Self::$variant(_) => <$backend as Provider>::CAPABILITIES),+
+                }
+            }
+
+            /// Whether a change (a deletion) takes a while to reach every endpoint of the
+            /// provider, so that a key still accepted after it proves nothing either way (IAM:
+            /// "changes ... are eventually consistent").
+            pub fn eventually_consistent(&self) -> bool {
+                match self {
+                    $(Self::$variant(p) => p.eventually_consistent()),+
+                }
+            }
+
+            /// The waits between probes while the provider may still reflect the old state.
+            pub fn proof_waits(&self) -> Vec<std::time::Duration> {
+                match self {
+                    $(Self::$variant(p) => p.proof_waits()),+
+                }
+            }
+
+            /// The plan of an operation within the kind's capabilities.
+            pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+                if !self.capabilities().allows(op) {
+                    return Err(ProviderError::Unsupported {
+                        kind: self.kind(),
+                        op: op.name(),
+                    });
+                }
+                match self {
+                    $(Self::$variant(p) => p.plan(op)),+
+                }
+            }
+
+            /// The first call of a key listing, as a read plan.
+            pub fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+                let plan = match self {
+                    $(Self::$variant(p) => Provider::list_plan(p)),+
+                }?;
+                Self::read_only(&plan)?;
+                Ok(plan)
+            }
+
+            /// Every key the provider holds. Discovery is read-only by construction: a plan
+            /// that is not a read is refused here, whatever the client's mode, and the client
+            /// refuses writes in a drill as well.
+            pub async fn list_keys(
+                &self,
+                plan: &RequestPlan,
+                http: &Http,
+                secrets: &SecretBag,
+            ) -> Result<KeyListing, ProviderError> {
+                Self::read_only(plan)?;
+                match self {
+                    $(Self::$variant(p) => Provider::list_keys(p, plan, http, secrets).await),+
+                }
+            }
+
+            /// Send a plan made by [`AnyProvider::plan`]. In a drill, only reads go: the
+            /// operation must not change anything and the plan must read by its method or by
+            /// its backend's declaration.
+            pub async fn execute(
+                &self,
+                op: &Op,
+                plan: &RequestPlan,
+                http: &Http,
+                secrets: &SecretBag,
+            ) -> Result<OpOutput, ProviderError> {
+                crate::plan::drill_guard(http.dry_run(), op.is_write(), plan)
+                    .map_err(ProviderError::DryRunBlocked)?;
+                match self {
+                    $(Self::$variant(p) => p.execute(op, plan, http, secrets).await),+
+                }
+            }
+        }
+    };
+}
+
+registry! {
     Fake(FakeProvider),
     OpenAi(OpenAiProvider),
     Anthropic(AnthropicProvider),
@@ -746,136 +706,10 @@ pub enum AnyProvider {
     Postgres(PostgresProvider),
     SendGrid(SendGridProvider),
     LiteLlm(LiteLlmProvider),
-    /// Every capability is an operator checklist item.
-    Manual {
-        kind: ProviderKind,
-    },
+    Manual(ManualProvider),
 }
 
 impl AnyProvider {
-    pub fn from_def(def: &ProviderDef) -> Self {
-        match def.kind {
-            ProviderKind::Fake => Self::Fake(FakeProvider::new(def)),
-            ProviderKind::OpenAi => Self::OpenAi(OpenAiProvider::new(def)),
-            ProviderKind::Anthropic => Self::Anthropic(AnthropicProvider::new(def)),
-            ProviderKind::AwsIam => Self::AwsIam(AwsIamProvider::new(def)),
-            ProviderKind::Postgres => Self::Postgres(PostgresProvider::new(def)),
-            ProviderKind::SendGrid => Self::SendGrid(SendGridProvider::new(def)),
-            ProviderKind::LiteLlm => Self::LiteLlm(LiteLlmProvider::new(def)),
-            kind => Self::Manual { kind },
-        }
-    }
-
-    /// Tell the provider which inventory key it works on, for providers whose API cannot
-    /// name a key by itself (IAM access keys have no names: the leaked key's id tells a
-    /// replacement from it; a PostgreSQL password belongs to the key's role).
-    pub fn for_key(self, key: &crate::inventory::Key) -> Self {
-        match self {
-            Self::AwsIam(p) => Self::AwsIam(p.for_key(key)),
-            Self::Postgres(p) => Self::Postgres(p.for_key(key)),
-            Self::SendGrid(p) => Self::SendGrid(p.for_key(key)),
-            Self::LiteLlm(p) => Self::LiteLlm(p.for_key(key)),
-            other => other,
-        }
-    }
-
-    pub fn kind(&self) -> ProviderKind {
-        match self {
-            Self::Fake(_) => ProviderKind::Fake,
-            Self::OpenAi(_) => ProviderKind::OpenAi,
-            Self::Anthropic(_) => ProviderKind::Anthropic,
-            Self::AwsIam(_) => ProviderKind::AwsIam,
-            Self::Postgres(_) => ProviderKind::Postgres,
-            Self::SendGrid(_) => ProviderKind::SendGrid,
-            Self::LiteLlm(_) => ProviderKind::LiteLlm,
-            Self::Manual { kind } => *kind,
-        }
-    }
-
-    pub fn capabilities(&self) -> Capabilities {
-        capabilities_of(self.kind())
-    }
-
-    /// Whether a change (a deletion) takes a while to reach every endpoint of the provider,
-    /// so that a key still accepted after it proves nothing either way (IAM: "changes ...
-    /// are eventually consistent").
-    pub fn eventually_consistent(&self) -> bool {
-        matches!(self, Self::AwsIam(_))
-    }
-
-    /// The waits between probes while the provider may still reflect the old state: IAM is
-    /// eventually consistent (backoff up to `settings.proof_wait_seconds`, default 30 s); the
-    /// others get four short waits.
-    pub fn proof_waits(&self) -> Vec<std::time::Duration> {
-        match self {
-            Self::AwsIam(p) => p.proof_waits(),
-            _ => vec![std::time::Duration::from_millis(600); 4],
-        }
-    }
-
-    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
-        if !self.capabilities().allows(op) {
-            return Err(ProviderError::Unsupported {
-                kind: self.kind(),
-                op: op.name(),
-            });
-        }
-        match self {
-            Self::Fake(p) => p.plan(op),
-            Self::OpenAi(p) => p.plan(op),
-            Self::Anthropic(p) => p.plan(op),
-            Self::AwsIam(p) => Ok(p.plan(op)),
-            Self::Postgres(p) => Ok(p.plan(op)),
-            Self::SendGrid(p) => p.plan(op),
-            Self::LiteLlm(p) => p.plan(op),
-            Self::Manual { kind } => Err(ProviderError::Unsupported {
-                kind: *kind,
-                op: op.name(),
-            }),
-        }
-    }
-
-    /// The first call of a key listing, as a read plan.
-    pub fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
-        let unsupported = || ProviderError::Unsupported {
-            kind: self.kind(),
-            op: "list keys",
-        };
-        let plan = match self {
-            Self::OpenAi(p) => p.list_plan(),
-            Self::Anthropic(p) => p.list_plan(),
-            Self::AwsIam(p) => p.list_plan(),
-            Self::SendGrid(p) => p.list_plan(),
-            Self::LiteLlm(p) => p.list_plan(),
-            _ => Err(unsupported()),
-        }?;
-        Self::read_only(&plan)?;
-        Ok(plan)
-    }
-
-    /// Every key the provider holds. Discovery is read-only by construction: a plan that is
-    /// not a read is refused here, whatever the client's mode, and the client refuses writes
-    /// in a drill as well.
-    pub async fn list_keys(
-        &self,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<KeyListing, ProviderError> {
-        Self::read_only(plan)?;
-        match self {
-            Self::OpenAi(p) => p.list_keys(plan, http, secrets).await,
-            Self::Anthropic(p) => p.list_keys(plan, http, secrets).await,
-            Self::AwsIam(p) => p.list_keys(plan, http, secrets).await,
-            Self::SendGrid(p) => p.list_keys(plan, http, secrets).await,
-            Self::LiteLlm(p) => p.list_keys(plan, http, secrets).await,
-            _ => Err(ProviderError::Unsupported {
-                kind: self.kind(),
-                op: "list keys",
-            }),
-        }
-    }
-
     fn read_only(plan: &RequestPlan) -> Result<(), ProviderError> {
         if plan.access == crate::plan::Access::Read {
             Ok(())
@@ -884,28 +718,6 @@ impl AnyProvider {
                 "a key listing may only read: {} {}",
                 plan.method, plan.url
             )))
-        }
-    }
-
-    pub async fn execute(
-        &self,
-        op: &Op,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<OpOutput, ProviderError> {
-        match self {
-            Self::Fake(p) => p.execute(op, plan, http, secrets).await,
-            Self::OpenAi(p) => p.execute(op, plan, http, secrets).await,
-            Self::Anthropic(p) => p.execute(op, plan, http, secrets).await,
-            Self::AwsIam(p) => p.execute(op, plan, http, secrets).await,
-            Self::Postgres(p) => p.execute(op, plan, http, secrets).await,
-            Self::SendGrid(p) => p.execute(op, plan, http, secrets).await,
-            Self::LiteLlm(p) => p.execute(op, plan, http, secrets).await,
-            Self::Manual { kind } => Err(ProviderError::Unsupported {
-                kind: *kind,
-                op: op.name(),
-            }),
         }
     }
 }
@@ -986,14 +798,82 @@ mod tests {
             "{refused:?}"
         );
         // Kinds without a listing say so rather than pretend to be empty.
-        let manual = AnyProvider::Manual {
-            kind: ProviderKind::Manual,
-        };
+        let manual = AnyProvider::Manual(ManualProvider::of(ProviderKind::Manual));
         assert!(matches!(
             manual.list_plan(),
             Err(ProviderError::Unsupported { .. })
         ));
         assert!(!can_list_keys(ProviderKind::Postgres));
+    }
+
+    fn fake_at_nowhere() -> AnyProvider {
+        AnyProvider::from_def(&ProviderDef {
+            id: "fk".into(),
+            kind: ProviderKind::Fake,
+            admin_credential: None,
+            // Nothing listens here: a call the guards let through fails to connect.
+            base_url: Some("http://127.0.0.1:9".into()),
+            settings: serde_json::Map::new(),
+            origin: crate::inventory::Origin { file: 0, line: 1 },
+        })
+    }
+
+    #[tokio::test]
+    async fn a_drill_refuses_a_read_whose_method_is_not_get_unless_its_backend_declares_it() {
+        let p = fake_at_nowhere();
+        let http = Http::new(true, crate::secret::Redactor::new())
+            .unwrap()
+            .with_retry(crate::http::RetryPolicy {
+                max_attempts: 1,
+                base_delay: std::time::Duration::ZERO,
+                max_delay: std::time::Duration::ZERO,
+            });
+        let op = Op::Locate {
+            id: Some("k1".into()),
+            name: None,
+            hint: None,
+        };
+        let post = RequestPlan::read("search by POST", "POST", "http://127.0.0.1:9/v1/keys/k1");
+        let refused = p.execute(&op, &post, &http, &SecretBag::default()).await;
+        assert!(
+            matches!(refused, Err(ProviderError::DryRunBlocked(_))),
+            "{refused:?}"
+        );
+        // Declared a read by its backend, the same call goes (and finds nobody listening).
+        let declared = post.declared_read();
+        let sent = p
+            .execute(&op, &declared, &http, &SecretBag::default())
+            .await;
+        assert!(
+            matches!(sent, Err(ProviderError::Http(HttpError::Transport(_)))),
+            "{sent:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_drill_refuses_a_write_operation_even_with_a_get_plan() {
+        let p = fake_at_nowhere();
+        let http = Http::new(true, crate::secret::Redactor::new()).unwrap();
+        let op = Op::Revoke { id: "k1".into() };
+        let get = RequestPlan::read("looks like a read", "GET", "http://127.0.0.1:9/v1/keys/k1");
+        let refused = p.execute(&op, &get, &http, &SecretBag::default()).await;
+        assert!(
+            matches!(refused, Err(ProviderError::DryRunBlocked(_))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn the_lint_knows_which_kinds_revoke_by_api() {
+        // The lint cannot ask the backends (they sit above the inventory): its plain list must
+        // say what each backend declares.
+        for &kind in ProviderKind::ALL {
+            assert_eq!(
+                crate::inventory::lint::REVOKED_BY_HAND.contains(&kind),
+                !capabilities_of(kind).revoke,
+                "{kind}"
+            );
+        }
     }
 
     #[test]

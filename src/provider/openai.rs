@@ -53,6 +53,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::listing::{KeyListing, LIST_CONCURRENCY, ListKeys, ListedKey, bounded, follow_cursor};
+use super::traits::{Capabilities, Provider};
 use super::{
     AuditEvent, KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageBucket, UsageReport,
     Which, base_of, enc, hint_matches, one_of, setting,
@@ -406,98 +407,31 @@ fn probe<T>(result: Result<T, HttpError>) -> Probe {
     }
 }
 
-impl OpenAiProvider {
-    pub fn new(def: &ProviderDef) -> Self {
-        Self {
-            base: base_of(def, DEFAULT_BASE),
-            project: setting(def, "project_id"),
-            organization: setting(def, "organization"),
-            all_projects: setting(def, "discover_projects").as_deref() == Some("all"),
-            owners: Arc::default(),
-        }
+impl Provider for OpenAiProvider {
+    const KIND: ProviderKind = ProviderKind::OpenAi;
+    // Service-account keys only: user-owned project keys cannot be minted by API, so the
+    // replacement is always a service account's key in the same project.
+    const CAPABILITIES: Capabilities = Capabilities {
+        locate: true,
+        verify: true,
+        disable: false,
+        revoke: true,
+        create: true,
+        usage: true,
+        audit: true,
+        // No idempotency key on service-account creation: a resumed incident finds a
+        // replacement by its name and revokes it rather than trusting a replay.
+        create_idempotent: false,
+        single_live_key: false,
+        usage_destroyed_by_revoke: false,
+    };
+    const LISTS_KEYS: bool = true;
+
+    fn from_def(def: &ProviderDef) -> Self {
+        Self::new(def)
     }
 
-    fn project(&self) -> Result<String, ProviderError> {
-        self.project.as_deref().map(enc).ok_or_else(|| {
-            ProviderError::Misconfigured("openai providers need settings.project_id".into())
-        })
-    }
-
-    fn owner_of(&self, key_id: &str) -> Option<String> {
-        self.owners.lock().ok()?.get(key_id).cloned()
-    }
-
-    fn remember(&self, key: &ApiKey) {
-        if let (Some(sa), Ok(mut owners)) = (key.service_account(), self.owners.lock()) {
-            owners.insert(key.id.clone(), sa.id.clone());
-        }
-    }
-
-    fn admin(&self, plan: RequestPlan) -> RequestPlan {
-        let plan = plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential);
-        match &self.organization {
-            Some(org) => plan.header("OpenAI-Organization", org),
-            None => plan,
-        }
-    }
-
-    fn keys_url(&self, project: &str, after: Option<&str>) -> String {
-        let mut url = format!(
-            "{}/v1/organization/projects/{project}/api_keys?limit={PAGE}&owner_project_access=any",
-            self.base
-        );
-        if let Some(after) = after {
-            url.push_str(&format!("&after={}", enc(after)));
-        }
-        url
-    }
-
-    /// The first page of one usage endpoint, filtered by the key and the project.
-    fn usage_url(
-        &self,
-        endpoint: &str,
-        project: &str,
-        id: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> String {
-        format!(
-            "{}/v1/organization/usage/{endpoint}?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&project_ids={project}&limit={USAGE_PAGE}",
-            self.base,
-            start.timestamp(),
-            end.timestamp(),
-            enc(id)
-        )
-    }
-
-    fn costs_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-        format!(
-            "{}/v1/organization/costs?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&limit={COSTS_PAGE}",
-            self.base,
-            start.timestamp(),
-            end.timestamp(),
-            enc(id)
-        )
-    }
-
-    /// Events about the key and, for a service account's key, about its service account
-    /// (deleting one is logged as `service_account.deleted` on the account's id).
-    fn audit_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-        let mut url = format!(
-            "{}/v1/organization/audit_logs?effective_at[gte]={}&effective_at[lte]={}&resource_ids[]={}",
-            self.base,
-            start.timestamp(),
-            end.timestamp(),
-            enc(id)
-        );
-        if let Some(sa) = self.owner_of(id) {
-            url.push_str(&format!("&resource_ids[]={}", enc(&sa)));
-        }
-        url.push_str(&format!("&limit={PAGE}"));
-        url
-    }
-
-    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+    fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         let b = &self.base;
         let project = self.project()?;
         let window = |start: &DateTime<Utc>, end: &DateTime<Utc>| {
@@ -604,7 +538,35 @@ impl OpenAiProvider {
         })
     }
 
-    pub async fn execute(
+    async fn execute(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
+        self.run(op, plan, http, secrets).await
+    }
+
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        ListKeys::list_plan(self)
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        ListKeys::list_keys(self, plan, http, secrets).await
+    }
+}
+
+// The body of `Provider::execute`. It lives outside the trait impl because a replacement
+// search is sent again as the named locate it is, and that recursion cannot be checked
+// against the trait's `Send` bound from inside the recursive future's own definition.
+impl OpenAiProvider {
+    async fn run(
         &self,
         op: &Op,
         plan: &RequestPlan,
@@ -613,9 +575,7 @@ impl OpenAiProvider {
     ) -> Result<OpOutput, ProviderError> {
         match op {
             // Replacements carry keyfire's name here: found like any named key.
-            Op::FindReplacement(q) => {
-                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
-            }
+            Op::FindReplacement(q) => Box::pin(self.run(&q.as_locate(), plan, http, secrets)).await,
             Op::Locate { id: Some(_), .. } => match http.send(plan, secrets).await {
                 Ok(r) => {
                     let key: ApiKey = r.json()?;
@@ -664,6 +624,98 @@ impl OpenAiProvider {
             Op::AuditLog { .. } => self.audit_log(plan, http, secrets).await,
             Op::Disable { .. } => Err(unsupported(op)),
         }
+    }
+}
+
+impl OpenAiProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        Self {
+            base: base_of(def, DEFAULT_BASE),
+            project: setting(def, "project_id"),
+            organization: setting(def, "organization"),
+            all_projects: setting(def, "discover_projects").as_deref() == Some("all"),
+            owners: Arc::default(),
+        }
+    }
+
+    fn project(&self) -> Result<String, ProviderError> {
+        self.project.as_deref().map(enc).ok_or_else(|| {
+            ProviderError::Misconfigured("openai providers need settings.project_id".into())
+        })
+    }
+
+    fn owner_of(&self, key_id: &str) -> Option<String> {
+        self.owners.lock().ok()?.get(key_id).cloned()
+    }
+
+    fn remember(&self, key: &ApiKey) {
+        if let (Some(sa), Ok(mut owners)) = (key.service_account(), self.owners.lock()) {
+            owners.insert(key.id.clone(), sa.id.clone());
+        }
+    }
+
+    fn admin(&self, plan: RequestPlan) -> RequestPlan {
+        let plan = plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential);
+        match &self.organization {
+            Some(org) => plan.header("OpenAI-Organization", org),
+            None => plan,
+        }
+    }
+
+    fn keys_url(&self, project: &str, after: Option<&str>) -> String {
+        let mut url = format!(
+            "{}/v1/organization/projects/{project}/api_keys?limit={PAGE}&owner_project_access=any",
+            self.base
+        );
+        if let Some(after) = after {
+            url.push_str(&format!("&after={}", enc(after)));
+        }
+        url
+    }
+
+    /// The first page of one usage endpoint, filtered by the key and the project.
+    fn usage_url(
+        &self,
+        endpoint: &str,
+        project: &str,
+        id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> String {
+        format!(
+            "{}/v1/organization/usage/{endpoint}?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&project_ids={project}&limit={USAGE_PAGE}",
+            self.base,
+            start.timestamp(),
+            end.timestamp(),
+            enc(id)
+        )
+    }
+
+    fn costs_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        format!(
+            "{}/v1/organization/costs?start_time={}&end_time={}&bucket_width=1d&api_key_ids={}&limit={COSTS_PAGE}",
+            self.base,
+            start.timestamp(),
+            end.timestamp(),
+            enc(id)
+        )
+    }
+
+    /// Events about the key and, for a service account's key, about its service account
+    /// (deleting one is logged as `service_account.deleted` on the account's id).
+    fn audit_url(&self, id: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        let mut url = format!(
+            "{}/v1/organization/audit_logs?effective_at[gte]={}&effective_at[lte]={}&resource_ids[]={}",
+            self.base,
+            start.timestamp(),
+            end.timestamp(),
+            enc(id)
+        );
+        if let Some(sa) = self.owner_of(id) {
+            url.push_str(&format!("&resource_ids[]={}", enc(&sa)));
+        }
+        url.push_str(&format!("&limit={PAGE}"));
+        url
     }
 
     async fn search(

@@ -22,11 +22,14 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::Identity;
+use super::traits::{Capabilities, Provider};
 use super::{
     KeyState, LocatedKey, Op, OpOutput, Probe, ProviderError, UsageEvent, UsageReport, Which,
 };
 use crate::http::Http;
 use crate::inventory::ProviderDef;
+use crate::inventory::ProviderKind;
 use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
 use crate::secret::{Redactor, Secret};
 
@@ -99,34 +102,41 @@ fn db_error(what: &str, e: &tokio_postgres::Error, r: &Redactor) -> PgError {
     }
 }
 
-impl PostgresProvider {
-    pub fn new(def: &ProviderDef) -> Self {
-        Self {
-            database: def
-                .settings
-                .get("database")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-            role: None,
-        }
+impl Provider for PostgresProvider {
+    const KIND: ProviderKind = ProviderKind::Postgres;
+    // A role has one password: the replacement replaces it, so there is no overlap.
+    const CAPABILITIES: Capabilities = Capabilities {
+        locate: true,
+        verify: true,
+        disable: true,
+        revoke: true,
+        create: true,
+        usage: true,
+        audit: false,
+        create_idempotent: false,
+        single_live_key: true,
+        usage_destroyed_by_revoke: true,
+    };
+
+    fn from_def(def: &ProviderDef) -> Self {
+        Self::new(def)
     }
 
-    pub fn for_key(mut self, key: &crate::inventory::Key) -> Self {
+    /// A password has no public hint: it belongs to the role the probe logs in as.
+    fn identity(_value: &Secret, _key_id: Option<&str>) -> Option<Identity> {
+        Some(Identity::Matches {
+            by: "the role the probe logs in as (a password has no public hint)".into(),
+        })
+    }
+
+    fn for_key(mut self, key: &crate::inventory::Key) -> Self {
         self.role = key.provider_key_id.clone();
         self
     }
 
-    fn admin(summary: String, sql: String, access: Access) -> RequestPlan {
-        let plan = match access {
-            Access::Read => RequestPlan::read(summary, "SQL", sql),
-            Access::Write => RequestPlan::write(summary, "SQL", sql),
-        };
-        plan.secret_header("Connection", "", SecretRef::AdminCredential)
-    }
-
-    pub fn plan(&self, op: &Op) -> RequestPlan {
-        match op {
-            Op::FindReplacement(q) => self.plan(&q.as_locate()),
+    fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+        Ok(match op {
+            Op::FindReplacement(q) => return self.plan(&q.as_locate()),
             Op::Locate { id: Some(role), .. } => Self::admin(
                 format!("Look up role {role}"),
                 format!("SELECT rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = '{role}'"),
@@ -147,6 +157,7 @@ impl PostgresProvider {
                     "SQL",
                     "connect as the role; SELECT 1".to_string(),
                 )
+                .declared_read()
                 .secret_header("Password", "", secret)
             }
             Op::Disable { id } => Self::admin(
@@ -182,89 +193,35 @@ impl PostgresProvider {
                 ),
                 Access::Read,
             ),
-        }
-    }
-
-    fn admin_config(secrets: &SecretBag, r: &Redactor) -> Result<Config, PgError> {
-        let url = secrets
-            .admin
-            .as_ref()
-            .ok_or_else(|| PgError::Url("no admin credential was resolved".into()))?;
-        let mut config = Config::from_str(url.expose())
-            // The parser's message may quote the URL; never show it.
-            .map_err(|_| {
-                PgError::Url("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into())
-            })?;
-        // The whole URL is known to the redactor; its password alone must be too.
-        if let Some(pw) = config.get_password() {
-            r.learn(&Secret::new(String::from_utf8_lossy(pw)));
-        }
-        config.connect_timeout(CONNECT_TIMEOUT);
-        config.application_name("keyfire");
-        Ok(config)
-    }
-
-    async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            // Ends when the client is dropped; errors then are of no interest.
-            let _ = connection.await;
-        });
-        Ok(client)
-    }
-
-    async fn admin_client(secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
-        let config = Self::admin_config(secrets, r)?;
-        let user = config.get_user().unwrap_or("?").to_string();
-        Self::connect(&config).await.map_err(|e| PgError::Connect {
-            role: user,
-            message: r.scrub(&e.to_string()),
         })
     }
 
-    async fn role_state(
-        client: &Client,
-        role: &str,
-        r: &Redactor,
-    ) -> Result<Option<bool>, PgError> {
-        let rows = client
-            .query(
-                "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
-                &[&role],
-            )
-            .await
-            .map_err(|e| db_error("role lookup", &e, r))?;
-        Ok(rows.first().map(|row| row.get::<_, bool>(0)))
-    }
-
-    async fn sessions(client: &Client, role: &str, r: &Redactor) -> Result<i64, PgError> {
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
-                &[&role],
-            )
-            .await
-            .map_err(|e| db_error("session count", &e, r))?;
-        Ok(row.get(0))
-    }
-
-    pub async fn execute(
+    async fn execute(
         &self,
         op: &Op,
         plan: &RequestPlan,
         http: &Http,
         secrets: &SecretBag,
     ) -> Result<OpOutput, ProviderError> {
-        // Defence in depth: the engine never executes a write in a drill.
-        if http.dry_run() && (plan.access == Access::Write || op.is_write()) {
-            return Err(ProviderError::DryRunBlocked(plan.url.clone()));
-        }
+        self.run(op, plan, http, secrets).await
+    }
+}
+
+// The body of `Provider::execute`. It lives outside the trait impl because a replacement
+// search is sent again as the named locate it is, and that recursion cannot be checked
+// against the trait's `Send` bound from inside the recursive future's own definition.
+impl PostgresProvider {
+    async fn run(
+        &self,
+        op: &Op,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<OpOutput, ProviderError> {
         let r = http.redactor();
         match op {
             // Replacements carry keyfire's name here: found like any named key.
-            Op::FindReplacement(q) => {
-                Box::pin(self.execute(&q.as_locate(), plan, http, secrets)).await
-            }
+            Op::FindReplacement(q) => Box::pin(self.run(&q.as_locate(), plan, http, secrets)).await,
             Op::Verify { which } => {
                 let secret = match which {
                     Which::Old => secrets.old_key.as_ref(),
@@ -358,7 +315,7 @@ impl PostgresProvider {
                 loop {
                     let left = Self::sessions(&client, id, r).await?;
                     if left == 0 {
-                        crate::runbook::failpoint("pg:revoked");
+                        crate::failpoint::failpoint("pg:revoked");
                         return Ok(OpOutput::Revoked { already: false });
                     }
                     if tokio::time::Instant::now() >= deadline {
@@ -389,7 +346,7 @@ impl PostgresProvider {
                     .await
                     .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
                 // Crash tests: the password changed, the answer never reaches the record.
-                crate::runbook::failpoint("pg:created");
+                crate::failpoint::failpoint("pg:created");
                 Ok(OpOutput::Created {
                     id: role,
                     value: password,
@@ -444,6 +401,91 @@ impl PostgresProvider {
             }
         }
     }
+}
+
+impl PostgresProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        Self {
+            database: def
+                .settings
+                .get("database")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            role: None,
+        }
+    }
+
+    fn admin(summary: String, sql: String, access: Access) -> RequestPlan {
+        let plan = match access {
+            // Reads are `SELECT`s (a login with `SELECT 1` for the probe).
+            Access::Read => RequestPlan::read(summary, "SQL", sql).declared_read(),
+            Access::Write => RequestPlan::write(summary, "SQL", sql),
+        };
+        plan.secret_header("Connection", "", SecretRef::AdminCredential)
+    }
+
+    fn admin_config(secrets: &SecretBag, r: &Redactor) -> Result<Config, PgError> {
+        let url = secrets
+            .admin
+            .as_ref()
+            .ok_or_else(|| PgError::Url("no admin credential was resolved".into()))?;
+        let mut config = Config::from_str(url.expose())
+            // The parser's message may quote the URL; never show it.
+            .map_err(|_| {
+                PgError::Url("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into())
+            })?;
+        // The whole URL is known to the redactor; its password alone must be too.
+        if let Some(pw) = config.get_password() {
+            r.learn(&Secret::new(String::from_utf8_lossy(pw)));
+        }
+        config.connect_timeout(CONNECT_TIMEOUT);
+        config.application_name("keyfire");
+        Ok(config)
+    }
+
+    async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            // Ends when the client is dropped; errors then are of no interest.
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    async fn admin_client(secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
+        let config = Self::admin_config(secrets, r)?;
+        let user = config.get_user().unwrap_or("?").to_string();
+        Self::connect(&config).await.map_err(|e| PgError::Connect {
+            role: user,
+            message: r.scrub(&e.to_string()),
+        })
+    }
+
+    async fn role_state(
+        client: &Client,
+        role: &str,
+        r: &Redactor,
+    ) -> Result<Option<bool>, PgError> {
+        let rows = client
+            .query(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
+                &[&role],
+            )
+            .await
+            .map_err(|e| db_error("role lookup", &e, r))?;
+        Ok(rows.first().map(|row| row.get::<_, bool>(0)))
+    }
+
+    async fn sessions(client: &Client, role: &str, r: &Redactor) -> Result<i64, PgError> {
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
+                &[&role],
+            )
+            .await
+            .map_err(|e| db_error("session count", &e, r))?;
+        Ok(row.get(0))
+    }
 
     /// The role verify and create act on.
     fn role(&self) -> Result<String, ProviderError> {
@@ -459,10 +501,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_is_never_executed_in_a_drill() {
-        let p = PostgresProvider {
+        // Through the dispatcher, which holds the one drill guard.
+        let p = crate::provider::AnyProvider::Postgres(PostgresProvider {
             database: None,
             role: Some("agent".into()),
-        };
+        });
         let http = Http::new(true, Redactor::new()).unwrap();
         let bag = SecretBag {
             // Nothing listens here: reaching the server would fail differently.
@@ -477,7 +520,7 @@ mod tests {
                 idempotency_key: "k".into(),
             },
         ] {
-            let plan = p.plan(&op);
+            let plan = p.plan(&op).unwrap();
             assert_eq!(plan.access, Access::Write);
             assert!(!plan.render().contains("pw@"));
             let err = p.execute(&op, &plan, &http, &bag).await.unwrap_err();

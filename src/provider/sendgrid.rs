@@ -38,6 +38,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
+use super::Identity;
+use super::traits::{Capabilities, Provider};
 use super::{
     KeyListing, KeyState, ListKeys, ListedKey, LocatedKey, Op, OpOutput, Probe, ProviderError,
     Which, enc,
@@ -166,25 +168,41 @@ fn probe<T>(result: Result<T, HttpError>) -> Probe {
     }
 }
 
-impl SendGridProvider {
-    pub fn new(def: &ProviderDef) -> Self {
-        let base = def
-            .base_url
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE)
-            .trim_end_matches('/');
-        Self {
-            base: base.strip_suffix("/v3").unwrap_or(base).to_string(),
-            on_behalf_of: super::setting(def, "on_behalf_of"),
-            old_id: None,
-            declared: Vec::new(),
-            template: Arc::default(),
-        }
+impl Provider for SendGridProvider {
+    const KIND: ProviderKind = ProviderKind::SendGrid;
+    // No disable (a scope-strip is not offered), no per-key usage: the audit reads
+    // gateway logs. Two keys can live at once, so the rotation has no downtime.
+    const CAPABILITIES: Capabilities = Capabilities {
+        locate: true,
+        verify: true,
+        revoke: true,
+        create: true,
+        ..Capabilities::NONE
+    };
+    const LISTS_KEYS: bool = true;
+
+    fn from_def(def: &ProviderDef) -> Self {
+        Self::new(def)
+    }
+
+    /// The value `SG.<api_key_id>.<secret>` names its key.
+    fn identity(value: &Secret, key_id: Option<&str>) -> Option<Identity> {
+        let by = "the api_key_id inside the stored value".to_string();
+        Some(match (id_of_value(value.expose()), key_id) {
+            (Some(got), Some(id)) if got == id => Identity::Matches { by },
+            (Some(_), Some(_)) => Identity::Differs { by },
+            (_, None) => Identity::Unknown {
+                why: "the key was not located at the provider".into(),
+            },
+            (None, Some(_)) => Identity::Unknown {
+                why: "the stored value is not a SendGrid key (SG.id.secret)".into(),
+            },
+        })
     }
 
     /// The provider for one inventory key: its id (when the inventory has it) and a template
     /// of its own.
-    pub fn for_key(self, key: &crate::inventory::Key) -> Self {
+    fn for_key(self, key: &crate::inventory::Key) -> Self {
         Self {
             old_id: key.provider_key_id.clone(),
             declared: key.scopes.clone(),
@@ -193,38 +211,7 @@ impl SendGridProvider {
         }
     }
 
-    fn admin(&self, plan: RequestPlan) -> RequestPlan {
-        let plan = plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential);
-        match &self.on_behalf_of {
-            Some(who) => plan.header("on-behalf-of", who),
-            None => plan,
-        }
-    }
-
-    fn key_url(&self, id: &str) -> String {
-        format!("{}/v3/api_keys/{}", self.base, enc(id))
-    }
-
-    fn list_url(&self) -> String {
-        format!("{}/v3/api_keys?limit={PAGE}", self.base)
-    }
-
-    fn template(&self) -> Template {
-        self.template.lock().map(|t| t.clone()).unwrap_or_default()
-    }
-
-    /// The first key this provider looks up is the leaked key: its scopes are the
-    /// replacement's.
-    fn learn(&self, key: &ApiKey) {
-        if let (Some(scopes), Ok(mut t)) = (&key.scopes, self.template.lock())
-            && t.scopes.is_none()
-        {
-            t.id = Some(key.api_key_id.clone());
-            t.scopes = Some(scopes.clone());
-        }
-    }
-
-    pub fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
+    fn plan(&self, op: &Op) -> Result<RequestPlan, ProviderError> {
         Ok(match op {
             Op::FindReplacement(q) => return self.plan(&q.as_locate()),
             Op::Locate { id: Some(id), .. } => self.admin(RequestPlan::read(
@@ -300,23 +287,7 @@ impl SendGridProvider {
         })
     }
 
-    async fn get_key(
-        &self,
-        plan: &RequestPlan,
-        id: &str,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<Option<ApiKey>, ProviderError> {
-        let mut one = plan.clone();
-        one.url = self.key_url(id);
-        match http.send(&one, secrets).await {
-            Ok(r) => Ok(Some(r.json::<KeyDetail>()?.into_key(id)?)),
-            Err(e) if e.kind() == FailureKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn execute(
+    async fn execute(
         &self,
         op: &Op,
         plan: &RequestPlan,
@@ -428,6 +399,83 @@ impl SendGridProvider {
                     op: op.name(),
                 })
             }
+        }
+    }
+
+    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
+        ListKeys::list_plan(self)
+    }
+
+    async fn list_keys(
+        &self,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<KeyListing, ProviderError> {
+        ListKeys::list_keys(self, plan, http, secrets).await
+    }
+}
+
+impl SendGridProvider {
+    pub fn new(def: &ProviderDef) -> Self {
+        let base = def
+            .base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE)
+            .trim_end_matches('/');
+        Self {
+            base: base.strip_suffix("/v3").unwrap_or(base).to_string(),
+            on_behalf_of: super::setting(def, "on_behalf_of"),
+            old_id: None,
+            declared: Vec::new(),
+            template: Arc::default(),
+        }
+    }
+
+    fn admin(&self, plan: RequestPlan) -> RequestPlan {
+        let plan = plan.secret_header("Authorization", "Bearer ", SecretRef::AdminCredential);
+        match &self.on_behalf_of {
+            Some(who) => plan.header("on-behalf-of", who),
+            None => plan,
+        }
+    }
+
+    fn key_url(&self, id: &str) -> String {
+        format!("{}/v3/api_keys/{}", self.base, enc(id))
+    }
+
+    fn list_url(&self) -> String {
+        format!("{}/v3/api_keys?limit={PAGE}", self.base)
+    }
+
+    fn template(&self) -> Template {
+        self.template.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// The first key this provider looks up is the leaked key: its scopes are the
+    /// replacement's.
+    fn learn(&self, key: &ApiKey) {
+        if let (Some(scopes), Ok(mut t)) = (&key.scopes, self.template.lock())
+            && t.scopes.is_none()
+        {
+            t.id = Some(key.api_key_id.clone());
+            t.scopes = Some(scopes.clone());
+        }
+    }
+
+    async fn get_key(
+        &self,
+        plan: &RequestPlan,
+        id: &str,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<Option<ApiKey>, ProviderError> {
+        let mut one = plan.clone();
+        one.url = self.key_url(id);
+        match http.send(&one, secrets).await {
+            Ok(r) => Ok(Some(r.json::<KeyDetail>()?.into_key(id)?)),
+            Err(e) if e.kind() == FailureKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -20,7 +20,6 @@ pub mod session;
 pub mod spec;
 
 // Backends mark their crash-test points through this path.
-pub(crate) use crate::failpoint::failpoint;
 pub use crate::paths::incidents_dir;
 pub use action::{Action, StepId};
 pub use context::{IncidentParams, Purpose, Setup};

@@ -81,7 +81,7 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, LlState> {
 
 /// `hash_token`: the SHA-256 hex of the key.
 pub fn hash_token(value: &str) -> String {
-    crate::audit::fingerprint::of_value(value)
+    crate::secret::fingerprint::of_value(value)
 }
 
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {

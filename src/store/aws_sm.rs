@@ -24,10 +24,11 @@ use std::sync::Arc;
 
 use aws_sdk_secretsmanager::Client;
 
+use super::traits::Store;
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::aws::{KeyPair, Target, sdk_error};
 use crate::http::Http;
-use crate::inventory::StoreDef;
+use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
@@ -53,19 +54,23 @@ fn is_bare(loc: &SecretLocation) -> bool {
     loc.field == "value"
 }
 
-impl AwsSecretsManager {
-    pub fn new(def: &StoreDef) -> Self {
-        Self {
-            target: Target::from_settings(&def.settings, def.address.as_deref()),
-            chain: Arc::default(),
-        }
+impl Store for AwsSecretsManager {
+    const KIND: StoreKind = StoreKind::AwsSecretsManager;
+    // Without a credential reference the SDK's default chain signs.
+    const NEEDS_CREDENTIAL: bool = true;
+    // AWSPENDING until UpdateSecretVersionStage moves AWSCURRENT.
+    const HAS_STAGES: bool = true;
+
+    fn from_def(def: &StoreDef) -> Self {
+        Self::new(def)
     }
 
-    fn where_(&self) -> String {
-        self.target.describe("secretsmanager")
+    /// The `VersionId` is the `ClientRequestToken`, derived from the write's name.
+    fn version_for_token(&self, token: &str) -> Option<StoreVersion> {
+        Some(StoreVersion::Id(request_token(token)))
     }
 
-    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
+    fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
         let id = &loc.path;
         let at = self.where_();
         let shown_field = if is_bare(loc) {
@@ -73,7 +78,7 @@ impl AwsSecretsManager {
         } else {
             format!(" (field {})", loc.field)
         };
-        match op {
+        Ok(match op {
             StoreOp::Read { version } => {
                 let (what, sel) = match version {
                     None => (
@@ -87,6 +92,8 @@ impl AwsSecretsManager {
                     "AWS",
                     format!("secretsmanager:GetSecretValue SecretId={id} {sel} @ {at}"),
                 )
+                // A `Get*` call: a read by AWS's naming, not by the method (`AWS`).
+                .declared_read()
             }
             StoreOp::Write {
                 cas,
@@ -138,41 +145,17 @@ impl AwsSecretsManager {
                 )
                 .idempotent(true)
             }
-        }
+        })
     }
 
-    async fn client(
-        &self,
-        secrets: &SecretBag,
-        r: &crate::secret::Redactor,
-    ) -> Result<Client, StoreError> {
-        let config = match &secrets.store_credential {
-            Some(c) => {
-                self.target
-                    .config(Some(&KeyPair::parse_learned(c, r)?))
-                    .await
-            }
-            None => self
-                .chain
-                .get_or_init(|| self.target.config(None))
-                .await
-                .clone(),
-        };
-        Ok(Client::new(&config))
-    }
-
-    pub async fn execute(
+    async fn execute(
         &self,
         op: &StoreOp,
         loc: &SecretLocation,
-        plan: &RequestPlan,
+        _plan: &RequestPlan,
         http: &Http,
         secrets: &SecretBag,
     ) -> Result<StoreOutput, StoreError> {
-        // Defence in depth: the engine never executes a write in a drill.
-        if http.dry_run() && (plan.access == crate::plan::Access::Write || op.is_write()) {
-            return Err(StoreError::DryRunBlocked(plan.url.clone()));
-        }
         let r = http.redactor();
         let client = self.client(secrets, r).await?;
         match op {
@@ -330,6 +313,39 @@ impl AwsSecretsManager {
                 })
             }
         }
+    }
+}
+
+impl AwsSecretsManager {
+    pub fn new(def: &StoreDef) -> Self {
+        Self {
+            target: Target::from_settings(&def.settings, def.address.as_deref()),
+            chain: Arc::default(),
+        }
+    }
+
+    fn where_(&self) -> String {
+        self.target.describe("secretsmanager")
+    }
+
+    async fn client(
+        &self,
+        secrets: &SecretBag,
+        r: &crate::secret::Redactor,
+    ) -> Result<Client, StoreError> {
+        let config = match &secrets.store_credential {
+            Some(c) => {
+                self.target
+                    .config(Some(&KeyPair::parse_learned(c, r)?))
+                    .await
+            }
+            None => self
+                .chain
+                .get_or_init(|| self.target.config(None))
+                .await
+                .clone(),
+        };
+        Ok(Client::new(&config))
     }
 
     /// The `AWSCURRENT` version id and whole `SecretString`, or `None` when the secret does

@@ -36,10 +36,11 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use super::traits::Store;
 use super::wire::{WireSecret, url_with_query};
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::{FailureKind, Http, HttpError};
-use crate::inventory::StoreDef;
+use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
@@ -118,6 +119,106 @@ fn version_of(entry: Option<&LogEntry>) -> StoreVersion {
     entry.map_or(StoreVersion::Number(0), |e| StoreVersion::Id(e.id.clone()))
 }
 
+impl Store for Doppler {
+    const KIND: StoreKind = StoreKind::Doppler;
+    const NEEDS_CREDENTIAL: bool = true;
+
+    fn from_def(def: &StoreDef) -> Self {
+        Self::new(def)
+    }
+
+    fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
+        let name = &loc.path;
+        Ok(match op {
+            StoreOp::Read { version } => {
+                let which = match version {
+                    Some(v) => format!("secret {name} as of config log {v}"),
+                    None => format!("the current value of secret {name}"),
+                };
+                self.auth(RequestPlan::read(
+                    format!(
+                        "Read {which} in {} (and the config's newest log entry, before and after)",
+                        self.at()
+                    ),
+                    "GET",
+                    self.secret_url(name),
+                ))
+            }
+            StoreOp::Write { cas, value, .. } => {
+                let check = match cas {
+                    Some(StoreVersion::Number(0)) => {
+                        "only if the secret still does not exist".to_string()
+                    }
+                    Some(v) => format!("only if config log {v} is still the newest entry"),
+                    None => "no concurrency check".to_string(),
+                };
+                let pointer = format!("/secrets/{}", name.replace('~', "~0").replace('/', "~1"));
+                self.auth(
+                    RequestPlan::write(
+                        format!(
+                            "Write {} to secret {name} in {} ({check}); Doppler logs the change, and `{}` undoes it",
+                            super::written(*value),
+                            self.at(),
+                            self.rollback_command("<log id of this change>")
+                        ),
+                        "POST",
+                        url_with_query(&self.address, "/v3/configs/config/secrets", &[]),
+                    )
+                    .json(serde_json::json!({
+                        "project": self.project,
+                        "config": self.config,
+                        "secrets": { name.clone(): null },
+                    }))
+                    .body_secret(&pointer, *value),
+                )
+            }
+            StoreOp::Promote { version, .. } => RequestPlan::write(
+                format!(
+                    "Promote config log {version} of {}: Doppler has no stages, the write made it current",
+                    self.at()
+                ),
+                "NOOP",
+                self.secret_url(name),
+            )
+            .idempotent(true),
+        })
+    }
+
+    async fn execute(
+        &self,
+        op: &StoreOp,
+        loc: &SecretLocation,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<StoreOutput, StoreError> {
+        let result = match op {
+            StoreOp::Read { version } => {
+                self.read(version.as_ref(), loc, plan, http, secrets).await
+            }
+            StoreOp::Write { cas, value, .. } => {
+                self.write(cas.as_ref(), *value, loc, plan, http, secrets)
+                    .await
+            }
+            StoreOp::Promote { version, .. } => Ok(StoreOutput::Promoted {
+                version: version.clone(),
+                noop: true,
+            }),
+        };
+        match result {
+            Err(StoreError::Http(e)) if e.kind() == FailureKind::Forbidden => {
+                Err(StoreError::Denied(format!(
+                    "{} of secret {} refused ({e}): the token needs read access to the activity log and secrets of {}, and write access for the replacement (a service token created with read/write access, or a service account with a role that can edit secrets)",
+                    op.name(),
+                    loc.path,
+                    self.at()
+                )))
+            }
+            other => other,
+        }
+    }
+}
+
 impl Doppler {
     pub fn new(def: &StoreDef) -> Self {
         let setting = |name: &str| super::setting(def, name).unwrap_or_default();
@@ -175,101 +276,6 @@ impl Doppler {
             "doppler configs logs rollback {log_id} --project {} --config {}",
             self.project, self.config
         )
-    }
-
-    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
-        let name = &loc.path;
-        match op {
-            StoreOp::Read { version } => {
-                let which = match version {
-                    Some(v) => format!("secret {name} as of config log {v}"),
-                    None => format!("the current value of secret {name}"),
-                };
-                self.auth(RequestPlan::read(
-                    format!(
-                        "Read {which} in {} (and the config's newest log entry, before and after)",
-                        self.at()
-                    ),
-                    "GET",
-                    self.secret_url(name),
-                ))
-            }
-            StoreOp::Write { cas, value, .. } => {
-                let check = match cas {
-                    Some(StoreVersion::Number(0)) => {
-                        "only if the secret still does not exist".to_string()
-                    }
-                    Some(v) => format!("only if config log {v} is still the newest entry"),
-                    None => "no concurrency check".to_string(),
-                };
-                let pointer = format!("/secrets/{}", name.replace('~', "~0").replace('/', "~1"));
-                self.auth(
-                    RequestPlan::write(
-                        format!(
-                            "Write {} to secret {name} in {} ({check}); Doppler logs the change, and `{}` undoes it",
-                            super::written(*value),
-                            self.at(),
-                            self.rollback_command("<log id of this change>")
-                        ),
-                        "POST",
-                        url_with_query(&self.address, "/v3/configs/config/secrets", &[]),
-                    )
-                    .json(serde_json::json!({
-                        "project": self.project,
-                        "config": self.config,
-                        "secrets": { name.clone(): null },
-                    }))
-                    .body_secret(&pointer, *value),
-                )
-            }
-            StoreOp::Promote { version, .. } => RequestPlan::write(
-                format!(
-                    "Promote config log {version} of {}: Doppler has no stages, the write made it current",
-                    self.at()
-                ),
-                "NOOP",
-                self.secret_url(name),
-            )
-            .idempotent(true),
-        }
-    }
-
-    pub async fn execute(
-        &self,
-        op: &StoreOp,
-        loc: &SecretLocation,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<StoreOutput, StoreError> {
-        // Defence in depth: the engine never executes a write in a drill.
-        if http.dry_run() && op.is_write() {
-            return Err(StoreError::DryRunBlocked(plan.url.clone()));
-        }
-        let result = match op {
-            StoreOp::Read { version } => {
-                self.read(version.as_ref(), loc, plan, http, secrets).await
-            }
-            StoreOp::Write { cas, value, .. } => {
-                self.write(cas.as_ref(), *value, loc, plan, http, secrets)
-                    .await
-            }
-            StoreOp::Promote { version, .. } => Ok(StoreOutput::Promoted {
-                version: version.clone(),
-                noop: true,
-            }),
-        };
-        match result {
-            Err(StoreError::Http(e)) if e.kind() == FailureKind::Forbidden => {
-                Err(StoreError::Denied(format!(
-                    "{} of secret {} refused ({e}): the token needs read access to the activity log and secrets of {}, and write access for the replacement (a service token created with read/write access, or a service account with a role that can edit secrets)",
-                    op.name(),
-                    loc.path,
-                    self.at()
-                )))
-            }
-            other => other,
-        }
     }
 
     /// The config's newest log entries, newest first.
@@ -401,7 +407,7 @@ impl Doppler {
         let now = version_of(latest.as_ref());
         match cas {
             Some(StoreVersion::Number(0)) => {
-                let read = self.plan(&StoreOp::Read { version: None }, loc);
+                let read = self.plan(&StoreOp::Read { version: None }, loc)?;
                 match http.send(&read, secrets).await {
                     Ok(_) => {
                         return Err(StoreError::Changed(format!(
@@ -421,7 +427,7 @@ impl Doppler {
             Some(expected) if *expected != now => {
                 // This very write, retried after its answer was lost: the secret already
                 // holds the value, and the newest entry is the change that put it there.
-                let read = self.plan(&StoreOp::Read { version: None }, loc);
+                let read = self.plan(&StoreOp::Read { version: None }, loc)?;
                 if let Ok(resp) = http.send(&read, secrets).await
                     && let Ok(body) = resp.json::<ReadResponse>()
                     && let (Some(stored), Some(wanted)) = (body.value.served(), secrets.get(value))
@@ -443,7 +449,7 @@ impl Doppler {
             Some(_) => {
                 // A secret whose raw value references another one: writing a literal here
                 // would silently cut the link; the key lives in the referenced secret.
-                let read = self.plan(&StoreOp::Read { version: None }, loc);
+                let read = self.plan(&StoreOp::Read { version: None }, loc)?;
                 let body: ReadResponse = http.send(&read, secrets).await?.json()?;
                 let reference = body.value.is_reference();
                 if let Some(v) = body.value.served() {
@@ -518,7 +524,9 @@ mod tests {
 
     #[test]
     fn reads_are_gets_of_the_documented_path_with_a_bearer_token() {
-        let plan = store().plan(&StoreOp::Read { version: None }, &loc());
+        let plan = store()
+            .plan(&StoreOp::Read { version: None }, &loc())
+            .unwrap();
         assert_eq!(plan.method, "GET");
         assert_eq!(
             plan.url,
@@ -533,15 +541,17 @@ mod tests {
 
     #[test]
     fn the_write_sends_only_this_secret_and_names_the_undo_command() {
-        let plan = store().plan(
-            &StoreOp::Write {
-                cas: Some(StoreVersion::Id("log_1".into())),
-                pending: false,
-                token: "t".into(),
-                value: SecretRef::NewKey,
-            },
-            &loc(),
-        );
+        let plan = store()
+            .plan(
+                &StoreOp::Write {
+                    cas: Some(StoreVersion::Id("log_1".into())),
+                    pending: false,
+                    token: "t".into(),
+                    value: SecretRef::NewKey,
+                },
+                &loc(),
+            )
+            .unwrap();
         assert_eq!(plan.method, "POST");
         assert!(plan.url.ends_with("/v3/configs/config/secrets"));
         let body = plan.body.as_ref().unwrap();

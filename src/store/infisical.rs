@@ -34,10 +34,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::traits::Store;
 use super::wire::{WireSecret, path_segment, url_with_query};
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::{FailureKind, Http};
-use crate::inventory::StoreDef;
+use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
@@ -117,66 +118,18 @@ fn renew_at(expires_in: u64) -> Option<Instant> {
     (expires_in > 0).then(|| Instant::now() + Duration::from_secs(expires_in) * 9 / 10)
 }
 
-impl Infisical {
-    pub fn new(def: &StoreDef) -> Self {
-        let setting = |name: &str| super::setting(def, name).unwrap_or_default();
-        Self {
-            address: super::base_address(def, DEFAULT_ADDRESS),
-            client_id: setting("client_id"),
-            project_id: setting("project_id"),
-            environment: setting("environment"),
-            login: Arc::default(),
-        }
+impl Store for Infisical {
+    const KIND: StoreKind = StoreKind::Infisical;
+    const NEEDS_CREDENTIAL: bool = true;
+
+    fn from_def(def: &StoreDef) -> Self {
+        Self::new(def)
     }
 
-    fn at(&self) -> String {
-        format!(
-            "Infisical project {} environment {}",
-            self.project_id, self.environment
-        )
-    }
-
-    fn auth(&self, plan: RequestPlan) -> RequestPlan {
-        plan.secret_header("Authorization", "Bearer ", SecretRef::StoreCredential)
-    }
-
-    fn secret_url(&self, name: &str, folder: &str, version: Option<&StoreVersion>) -> String {
-        let version = version.map(ToString::to_string);
-        let mut query = vec![
-            ("workspaceId", self.project_id.as_str()),
-            ("environment", self.environment.as_str()),
-            ("secretPath", folder),
-            ("type", "shared"),
-        ];
-        if let Some(v) = &version {
-            query.push(("version", v));
-        }
-        url_with_query(
-            &self.address,
-            &format!("/api/v3/secrets/raw/{}", path_segment(name)),
-            &query,
-        )
-    }
-
-    /// The Universal Auth login, as a plan: it creates an access token but changes no secret,
-    /// so drills send it like a read (a drill must prove that keyfire can log in).
-    pub fn login_plan(&self) -> RequestPlan {
-        RequestPlan::read(
-            format!(
-                "Log in to Infisical as machine identity {} (Universal Auth)",
-                self.client_id
-            ),
-            "POST",
-            url_with_query(&self.address, "/api/v1/auth/universal-auth/login", &[]),
-        )
-        .json(serde_json::json!({ "clientId": self.client_id, "clientSecret": null }))
-        .body_secret("/clientSecret", SecretRef::StoreCredential)
-    }
-
-    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
+    fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
         let (folder, name) = split_path(&loc.path);
         let via = format!(" (token from machine identity {})", self.client_id);
-        match op {
+        Ok(match op {
             StoreOp::Read { version } => {
                 let which = version
                     .as_ref()
@@ -232,7 +185,111 @@ impl Infisical {
                 self.secret_url(&name, &folder, None),
             )
             .idempotent(true),
+        })
+    }
+
+    async fn execute(
+        &self,
+        op: &StoreOp,
+        loc: &SecretLocation,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<StoreOutput, StoreError> {
+        if let StoreOp::Promote { version, .. } = op {
+            return Ok(StoreOutput::Promoted {
+                version: version.clone(),
+                noop: true,
+            });
         }
+        let bag = self.session(http, secrets, false).await?;
+        let result = match self.send(op, loc, plan, http, &bag).await {
+            // Infisical answers an expired access token with 403 `TokenError` ("Your token
+            // has expired") and a missing permission with 403 `PermissionDenied`; a revoked
+            // token may get 401. Log in once more: if the fresh token is refused too, it is
+            // the identity's role.
+            Err(StoreError::Http(e))
+                if matches!(e.kind(), FailureKind::Unauthorized | FailureKind::Forbidden) =>
+            {
+                let bag = self.session(http, secrets, true).await?;
+                self.send(op, loc, plan, http, &bag).await
+            }
+            other => other,
+        };
+        match result {
+            Err(StoreError::Http(e))
+                if matches!(e.kind(), FailureKind::Forbidden | FailureKind::Unauthorized) =>
+            {
+                Err(StoreError::Denied(format!(
+                    "{} of {} refused ({e}): machine identity {} needs a project role that can read and edit secrets in environment {} at folder {}",
+                    op.name(),
+                    loc.path,
+                    self.client_id,
+                    self.environment,
+                    split_path(&loc.path).0
+                )))
+            }
+            other => other,
+        }
+    }
+}
+
+impl Infisical {
+    pub fn new(def: &StoreDef) -> Self {
+        let setting = |name: &str| super::setting(def, name).unwrap_or_default();
+        Self {
+            address: super::base_address(def, DEFAULT_ADDRESS),
+            client_id: setting("client_id"),
+            project_id: setting("project_id"),
+            environment: setting("environment"),
+            login: Arc::default(),
+        }
+    }
+
+    fn at(&self) -> String {
+        format!(
+            "Infisical project {} environment {}",
+            self.project_id, self.environment
+        )
+    }
+
+    fn auth(&self, plan: RequestPlan) -> RequestPlan {
+        plan.secret_header("Authorization", "Bearer ", SecretRef::StoreCredential)
+    }
+
+    fn secret_url(&self, name: &str, folder: &str, version: Option<&StoreVersion>) -> String {
+        let version = version.map(ToString::to_string);
+        let mut query = vec![
+            ("workspaceId", self.project_id.as_str()),
+            ("environment", self.environment.as_str()),
+            ("secretPath", folder),
+            ("type", "shared"),
+        ];
+        if let Some(v) = &version {
+            query.push(("version", v));
+        }
+        url_with_query(
+            &self.address,
+            &format!("/api/v3/secrets/raw/{}", path_segment(name)),
+            &query,
+        )
+    }
+
+    /// The Universal Auth login, as a plan: it creates an access token but changes no secret,
+    /// so drills send it like a read (a drill must prove that keyfire can log in).
+    pub fn login_plan(&self) -> RequestPlan {
+        RequestPlan::read(
+            format!(
+                "Log in to Infisical as machine identity {} (Universal Auth)",
+                self.client_id
+            ),
+            "POST",
+            url_with_query(&self.address, "/api/v1/auth/universal-auth/login", &[]),
+        )
+        .json(serde_json::json!({ "clientId": self.client_id, "clientSecret": null }))
+        .body_secret("/clientSecret", SecretRef::StoreCredential)
+        // A POST that reads: drills send it (see above).
+        .declared_read()
     }
 
     /// The bag to send with: the store credential (the client secret) swapped for an access
@@ -287,55 +344,6 @@ impl Infisical {
         let mut bag = secrets.clone();
         bag.store_credential = Some(token);
         Ok(bag)
-    }
-
-    pub async fn execute(
-        &self,
-        op: &StoreOp,
-        loc: &SecretLocation,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<StoreOutput, StoreError> {
-        // Defence in depth: the engine never executes a write in a drill.
-        if http.dry_run() && op.is_write() {
-            return Err(StoreError::DryRunBlocked(plan.url.clone()));
-        }
-        if let StoreOp::Promote { version, .. } = op {
-            return Ok(StoreOutput::Promoted {
-                version: version.clone(),
-                noop: true,
-            });
-        }
-        let bag = self.session(http, secrets, false).await?;
-        let result = match self.send(op, loc, plan, http, &bag).await {
-            // Infisical answers an expired access token with 403 `TokenError` ("Your token
-            // has expired") and a missing permission with 403 `PermissionDenied`; a revoked
-            // token may get 401. Log in once more: if the fresh token is refused too, it is
-            // the identity's role.
-            Err(StoreError::Http(e))
-                if matches!(e.kind(), FailureKind::Unauthorized | FailureKind::Forbidden) =>
-            {
-                let bag = self.session(http, secrets, true).await?;
-                self.send(op, loc, plan, http, &bag).await
-            }
-            other => other,
-        };
-        match result {
-            Err(StoreError::Http(e))
-                if matches!(e.kind(), FailureKind::Forbidden | FailureKind::Unauthorized) =>
-            {
-                Err(StoreError::Denied(format!(
-                    "{} of {} refused ({e}): machine identity {} needs a project role that can read and edit secrets in environment {} at folder {}",
-                    op.name(),
-                    loc.path,
-                    self.client_id,
-                    self.environment,
-                    split_path(&loc.path).0
-                )))
-            }
-            other => other,
-        }
     }
 
     async fn send(
@@ -400,7 +408,7 @@ impl Infisical {
         }
         // No check-and-set at Infisical: read the current version right before the write.
         if let Some(expected) = cas {
-            let read = self.plan(&StoreOp::Read { version: None }, loc);
+            let read = self.plan(&StoreOp::Read { version: None }, loc)?;
             let (current, stored) = match self.read(loc, &read, http, bag).await? {
                 StoreOutput::Value { version, value } => (version, Some(value)),
                 _ => (StoreVersion::Number(0), None),
@@ -474,12 +482,14 @@ mod tests {
             path: "/agents/support/OPENAI_KEY".into(),
             field: "value".into(),
         };
-        let plan = store().plan(
-            &StoreOp::Read {
-                version: Some(StoreVersion::Number(4)),
-            },
-            &loc,
-        );
+        let plan = store()
+            .plan(
+                &StoreOp::Read {
+                    version: Some(StoreVersion::Number(4)),
+                },
+                &loc,
+            )
+            .unwrap();
         assert_eq!(
             plan.url,
             "https://infisical.internal:8443/api/v3/secrets/raw/OPENAI_KEY?workspaceId=proj-1&environment=prod&secretPath=%2Fagents%2Fsupport&type=shared&version=4"
@@ -497,15 +507,17 @@ mod tests {
             field: "value".into(),
         };
         let write = |cas: u64| {
-            store().plan(
-                &StoreOp::Write {
-                    cas: Some(StoreVersion::Number(cas)),
-                    pending: false,
-                    token: "t".into(),
-                    value: SecretRef::NewKey,
-                },
-                &loc,
-            )
+            store()
+                .plan(
+                    &StoreOp::Write {
+                        cas: Some(StoreVersion::Number(cas)),
+                        pending: false,
+                        token: "t".into(),
+                        value: SecretRef::NewKey,
+                    },
+                    &loc,
+                )
+                .unwrap()
         };
         assert_eq!(write(3).method, "PATCH");
         assert_eq!(write(0).method, "POST");

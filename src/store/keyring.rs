@@ -23,11 +23,13 @@
 //! | write | `Entry::set_password` of `USER#version` (pending), of the value, then of `USER#version` | [keyring-core `Entry`](https://docs.rs/keyring-core/latest/keyring_core/struct.Entry.html); Linux: [keyutils `add_key`](https://man7.org/linux/man-pages/man2/add_key.2.html) |
 //! | promote | none: a write is live at once | |
 
+use super::traits::Store;
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::Http;
 use crate::inventory::StoreDef;
+use crate::inventory::StoreKind;
 use crate::keyring::{Keyring, KeyringError};
-use crate::plan::{Access, RequestPlan, SecretBag};
+use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
 pub const DEFAULT_SERVICE: &str = "keyfire-agents";
@@ -45,34 +47,24 @@ fn user(loc: &SecretLocation) -> String {
     }
 }
 
-impl KeyringStore {
-    pub fn new(def: &StoreDef) -> Self {
-        Self {
-            service: def
-                .settings
-                .get("service")
-                .and_then(|v| v.as_str())
-                .unwrap_or(DEFAULT_SERVICE)
-                .to_string(),
-        }
+impl Store for KeyringStore {
+    const KIND: StoreKind = StoreKind::Keyring;
+    // The kernel keyring of the user keyfire runs as: no credential of its own.
+    const NEEDS_CREDENTIAL: bool = false;
+
+    fn from_def(def: &StoreDef) -> Self {
+        Self::new(def)
     }
 
-    fn url(&self, loc: &SecretLocation) -> String {
-        format!(
-            "keyring:{}/{} ({})",
-            self.service,
-            user(loc),
-            Keyring::system().backend()
-        )
-    }
-
-    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
+    fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
         let url = self.url(loc);
-        match op {
+        Ok(match op {
             StoreOp::Read { version } => {
                 let which =
                     version.as_ref().map_or("current value".to_string(), |v| format!("version {v}"));
+                // A local look-up of the kernel keyring.
                 RequestPlan::read(format!("Read the {which} of {}", user(loc)), "KEYRING", url)
+                    .declared_read()
             }
             StoreOp::Write { cas, value, .. } => RequestPlan::write(
                 format!(
@@ -96,14 +88,14 @@ impl KeyringStore {
                 url,
             )
             .idempotent(true),
-        }
+        })
     }
 
-    pub async fn execute(
+    async fn execute(
         &self,
         op: &StoreOp,
         loc: &SecretLocation,
-        plan: &RequestPlan,
+        _plan: &RequestPlan,
         http: &Http,
         secrets: &SecretBag,
     ) -> Result<StoreOutput, StoreError> {
@@ -112,9 +104,6 @@ impl KeyringStore {
                 version: version.clone(),
                 noop: true,
             });
-        }
-        if http.dry_run() && (plan.access == Access::Write || op.is_write()) {
-            return Err(StoreError::DryRunBlocked(plan.url.clone()));
         }
         let service = self.service.clone();
         let user = user(loc);
@@ -133,6 +122,28 @@ impl KeyringStore {
             http.redactor().learn(value);
         }
         Ok(out)
+    }
+}
+
+impl KeyringStore {
+    pub fn new(def: &StoreDef) -> Self {
+        Self {
+            service: def
+                .settings
+                .get("service")
+                .and_then(|v| v.as_str())
+                .unwrap_or(DEFAULT_SERVICE)
+                .to_string(),
+        }
+    }
+
+    fn url(&self, loc: &SecretLocation) -> String {
+        format!(
+            "keyring:{}/{} ({})",
+            self.service,
+            user(loc),
+            Keyring::system().backend()
+        )
     }
 }
 
@@ -217,9 +228,9 @@ fn blocking(
             let pending = format!("{current}->{next}:{}", fingerprint(&new));
             k.set(service, &counter, &Secret::new(pending))
                 .map_err(kerr)?;
-            crate::runbook::failpoint("keyring:counter_pending");
+            crate::failpoint::failpoint("keyring:counter_pending");
             k.set(service, user, &new).map_err(kerr)?;
-            crate::runbook::failpoint("keyring:value_written");
+            crate::failpoint::failpoint("keyring:value_written");
             k.set(service, &counter, &Secret::new(next.to_string()))
                 .map_err(kerr)?;
             Ok(StoreOutput::Written {

@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use super::traits::Store;
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
-use crate::http::{Http, HttpError};
+use crate::http::Http;
+use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
@@ -19,6 +21,68 @@ pub struct MemoryStore {
 fn registry() -> &'static Mutex<HashMap<String, MemoryStore>> {
     static REGISTRY: OnceLock<Mutex<HashMap<String, MemoryStore>>> = OnceLock::new();
     REGISTRY.get_or_init(Default::default)
+}
+
+impl Store for MemoryStore {
+    const KIND: StoreKind = StoreKind::Memory;
+    const NEEDS_CREDENTIAL: bool = false;
+
+    /// Memory stores with the same id (or `settings.instance`) share contents within the
+    /// process: `memory` is the training and test store.
+    fn from_def(def: &StoreDef) -> Self {
+        let name = def
+            .settings
+            .get("instance")
+            .and_then(|v| v.as_str())
+            .unwrap_or(&def.id);
+        Self::named(name)
+    }
+
+    fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
+        let url = format!("memory://{}/{}#{}", self.name, loc.path, loc.field);
+        Ok(match op {
+            StoreOp::Read { version } => {
+                let which = version
+                    .as_ref()
+                    .map_or("current version".to_string(), |v| format!("version {v}"));
+                RequestPlan::read(format!("Read the {which} of {}", loc.path), "READ", url)
+                    .declared_read()
+            }
+            StoreOp::Write { cas, value, .. } => {
+                let mut p = RequestPlan::write(
+                    format!(
+                        "Store {} as a new version of {}",
+                        super::written(*value),
+                        loc.path
+                    ),
+                    "WRITE",
+                    url,
+                );
+                p.body = Some(serde_json::json!({ "cas": cas, "field": loc.field }));
+                p
+            }
+            StoreOp::Promote { version, .. } => RequestPlan::write(
+                format!(
+                    "Promote version {version} of {} (no stages: already current)",
+                    loc.path
+                ),
+                "NOOP",
+                url,
+            )
+            .idempotent(true),
+        })
+    }
+
+    async fn execute(
+        &self,
+        op: &StoreOp,
+        loc: &SecretLocation,
+        _plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<StoreOutput, StoreError> {
+        self.apply(op, loc, http, secrets)
+    }
 }
 
 impl MemoryStore {
@@ -47,41 +111,8 @@ impl MemoryStore {
         paths.get(path).map_or(0, |v| v.len() as u64)
     }
 
-    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
-        let url = format!("memory://{}/{}#{}", self.name, loc.path, loc.field);
-        match op {
-            StoreOp::Read { version } => {
-                let which = version
-                    .as_ref()
-                    .map_or("current version".to_string(), |v| format!("version {v}"));
-                RequestPlan::read(format!("Read the {which} of {}", loc.path), "READ", url)
-            }
-            StoreOp::Write { cas, value, .. } => {
-                let mut p = RequestPlan::write(
-                    format!(
-                        "Store {} as a new version of {}",
-                        super::written(*value),
-                        loc.path
-                    ),
-                    "WRITE",
-                    url,
-                );
-                p.body = Some(serde_json::json!({ "cas": cas, "field": loc.field }));
-                p
-            }
-            StoreOp::Promote { version, .. } => RequestPlan::write(
-                format!(
-                    "Promote version {version} of {} (no stages: already current)",
-                    loc.path
-                ),
-                "NOOP",
-                url,
-            )
-            .idempotent(true),
-        }
-    }
-
-    pub fn execute(
+    /// Carry out an operation at once (the store is in memory: nothing to wait for).
+    pub fn apply(
         &self,
         op: &StoreOp,
         loc: &SecretLocation,
@@ -117,9 +148,6 @@ impl MemoryStore {
                 })
             }
             StoreOp::Write { cas, value, .. } => {
-                if http.dry_run() {
-                    return Err(HttpError::DryRunBlocked(format!("write {}", loc.path)).into());
-                }
                 let new = secrets.get(*value).cloned().ok_or(StoreError::NoNewKey)?;
                 let versions = paths.entry(loc.path.clone()).or_default();
                 if let Some(expected) = cas
@@ -161,7 +189,7 @@ mod tests {
             field: "value".into(),
         };
         let out = store
-            .execute(
+            .apply(
                 &StoreOp::Read { version: None },
                 &loc,
                 &http,

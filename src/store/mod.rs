@@ -1,11 +1,31 @@
 //! Stores: the secrets managers agents read their keys from. A replacement goes from the
 //! provider's response straight into one of these, as a new version, and is read back.
+//!
+//! Each backend module implements [`Store`]: it declares whether it needs a credential and
+//! has stages, builds request plans (pure) and executes them. [`AnyStore`] dispatches
+//! statically over the backends of [`registry!`]'s one list and applies, once for all of
+//! them, the drill guard ([`crate::plan::drill_guard`]): in a drill only reads go, by their
+//! method or by their backend's explicit declaration (the Vault AppRole and Infisical
+//! logins are POSTs that only mint a token).
+//!
+//! Adding a store:
+//! 1. its module here (`mod name;` and its `pub use`), with `impl Store for Name`: `KIND`,
+//!    `NEEDS_CREDENTIAL`, `HAS_STAGES` if it stages versions, `plan` and `execute`; reads
+//!    whose verb is not GET/HEAD are marked `.declared_read()`; the spec table in its module
+//!    documentation;
+//! 2. one line in the `registry!` list below;
+//! 3. its simulator under `sim/`, following the same published spec;
+//! 4. its kind in the store contract suite (`tests/integration/stores_contract.rs`).
+//!
+//! Outside this module the kind also needs its name (`inventory::model`, `StoreKind`) and its
+//! settings (`inventory::load`).
 
 mod aws_sm;
 mod doppler;
 mod infisical;
 mod keyring;
 mod memory;
+mod traits;
 mod vault;
 mod wire;
 
@@ -21,6 +41,7 @@ pub use doppler::Doppler;
 pub use infisical::Infisical;
 pub use keyring::KeyringStore;
 pub use memory::MemoryStore;
+pub use traits::Store;
 pub use vault::VaultKv2;
 
 /// A store's name for one version of a secret: a number in Vault and the memory store, an
@@ -172,8 +193,6 @@ pub enum StoreError {
     /// is not live.
     #[error("{0}")]
     NotApplied(String),
-    #[error("{0} stores are not supported by this keyfire yet")]
-    Unsupported(StoreKind),
     #[error("the plan needs the new key, which is not in memory")]
     NoNewKey,
     /// The store refused the call for want of a permission (a fresh login did not help).
@@ -190,102 +209,214 @@ pub enum StoreError {
     },
 }
 
-#[derive(Debug, Clone)]
-pub enum AnyStore {
+/// The registry: one line per backend. It generates [`AnyStore`] (one variant per backend,
+/// static dispatch: each method is one `match` here). Every `StoreKind` has a backend.
+macro_rules! registry {
+    ($($variant:ident($backend:ty)),+ $(,)?) => {
+        /// A store of a known kind, configured from the inventory.
+        #[derive(Debug, Clone)]
+        pub enum AnyStore {
+            $($variant($backend)),+
+        }
+
+        impl AnyStore {
+            /// Build a store from its definition.
+            pub fn from_def(def: &StoreDef) -> Self {
+                // Exhaustive over the kinds: a kind without a line here does not compile.
+                match def.kind {
+                    $(<$backend as Store>::KIND => Self::$variant(<$backend as Store>::from_def(def))),+
+                }
+            }
+
+            pub fn kind(&self) -> StoreKind {
+                match self {
+                    $(Self::$variant(_) => <$backend as Store>::KIND),+
+                }
+            }
+
+            /// Whether the store authenticates with `credential` (so the engine resolves it).
+            pub fn needs_credential(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => <$backend as Store>::NEEDS_CREDENTIAL),+
+                }
+            }
+
+            /// Whether a written version can wait in a pending stage until it is promoted.
+            pub fn has_stages(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => <$backend as Store>::HAS_STAGES),+
+                }
+            }
+
+            /// The version a `Write` named `token` creates, for stores that derive version
+            /// ids from the write's name (so an interrupted write can be found again).
+            pub fn version_for_token(&self, token: &str) -> Option<StoreVersion> {
+                match self {
+                    $(Self::$variant(s) => s.version_for_token(token)),+
+                }
+            }
+
+            pub fn plan(
+                &self,
+                op: &StoreOp,
+                loc: &SecretLocation,
+            ) -> Result<RequestPlan, StoreError> {
+                match self {
+                    $(Self::$variant(s) => s.plan(op, loc)),+
+                }
+            }
+
+            /// Send a plan made by [`AnyStore::plan`]. In a drill, only reads go: the
+            /// operation must not change anything and the plan must read by its method or by
+            /// its backend's declaration.
+            pub async fn execute(
+                &self,
+                op: &StoreOp,
+                loc: &SecretLocation,
+                plan: &RequestPlan,
+                http: &Http,
+                secrets: &SecretBag,
+            ) -> Result<StoreOutput, StoreError> {
+                crate::plan::drill_guard(http.dry_run(), op.is_write(), plan)
+                    .map_err(StoreError::DryRunBlocked)?;
+                match self {
+                    $(Self::$variant(s) => s.execute(op, loc, plan, http, secrets).await),+
+                }
+            }
+        }
+    };
+}
+
+registry! {
     Memory(MemoryStore),
     VaultKv2(VaultKv2),
     AwsSecretsManager(AwsSecretsManager),
     Keyring(KeyringStore),
     Doppler(Doppler),
     Infisical(Infisical),
-    Unsupported(StoreKind),
 }
 
-impl AnyStore {
-    /// Build a store from its definition. `memory` stores with the same id share contents
-    /// within the process (`memory` is the training and test store).
-    pub fn from_def(def: &StoreDef) -> Self {
-        match def.kind {
-            StoreKind::Memory => {
-                let name = def
-                    .settings
-                    .get("instance")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or(&def.id);
-                Self::Memory(MemoryStore::named(name))
-            }
-            StoreKind::VaultKv2 => Self::VaultKv2(VaultKv2::new(def)),
-            StoreKind::AwsSecretsManager => Self::AwsSecretsManager(AwsSecretsManager::new(def)),
-            StoreKind::Keyring => Self::Keyring(KeyringStore::new(def)),
-            StoreKind::Doppler => Self::Doppler(Doppler::new(def)),
-            StoreKind::Infisical => Self::Infisical(Infisical::new(def)),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Origin;
+    use crate::secret::Redactor;
+
+    // Nothing listens on port 9: a call the guards let through fails to connect, one they
+    // refuse never tries.
+    const NOWHERE: &str = "http://127.0.0.1:9";
+
+    fn vault_approle() -> AnyStore {
+        let settings =
+            serde_json::json!({ "mount": "secret", "auth": "approle", "role_id": "r-1" });
+        AnyStore::from_def(&StoreDef {
+            id: "v".into(),
+            kind: StoreKind::VaultKv2,
+            address: Some(NOWHERE.into()),
+            credential: None,
+            settings: settings.as_object().cloned().unwrap_or_default(),
+            origin: Origin { file: 0, line: 1 },
+        })
+    }
+
+    fn loc() -> SecretLocation {
+        SecretLocation {
+            path: "agents/a".into(),
+            field: "value".into(),
         }
     }
 
-    pub fn kind(&self) -> StoreKind {
-        match self {
-            Self::Memory(_) => StoreKind::Memory,
-            Self::VaultKv2(_) => StoreKind::VaultKv2,
-            Self::AwsSecretsManager(_) => StoreKind::AwsSecretsManager,
-            Self::Keyring(_) => StoreKind::Keyring,
-            Self::Doppler(_) => StoreKind::Doppler,
-            Self::Infisical(_) => StoreKind::Infisical,
-            Self::Unsupported(k) => *k,
+    fn drill() -> Http {
+        // One attempt: a refused connection is the answer these tests wait for.
+        Http::new(true, Redactor::new())
+            .unwrap()
+            .with_retry(crate::http::RetryPolicy {
+                max_attempts: 1,
+                base_delay: std::time::Duration::ZERO,
+                max_delay: std::time::Duration::ZERO,
+            })
+    }
+
+    fn bag() -> SecretBag {
+        SecretBag {
+            store_credential: Some(Secret::new("secret-id-FAKE-0123456789")),
+            ..SecretBag::default()
         }
     }
 
-    /// Whether the store authenticates with `credential` (so the engine resolves it). AWS
-    /// falls back to the SDK's default credential chain when no reference is given.
-    pub fn needs_credential(&self) -> bool {
-        matches!(
-            self,
-            Self::VaultKv2(_) | Self::AwsSecretsManager(_) | Self::Doppler(_) | Self::Infisical(_)
-        )
+    #[test]
+    fn the_vault_approle_login_is_a_post_its_backend_declares_a_read() {
+        let AnyStore::VaultKv2(vault) = vault_approle() else {
+            panic!("a vault-kv2 definition builds a Vault store");
+        };
+        let login = vault.login_plan().unwrap();
+        assert_eq!(login.method, "POST");
+        assert!(login.read_declared);
+        assert_eq!(crate::plan::drill_guard(true, false, &login), Ok(()));
     }
 
-    /// Whether a written version can wait in a pending stage until it is promoted. Without
-    /// stages a write is live at once and `Promote` is a recorded no-op.
-    pub fn has_stages(&self) -> bool {
-        matches!(self, Self::AwsSecretsManager(_))
+    #[tokio::test]
+    async fn a_drill_reads_vault_through_its_approle_login() {
+        let store = vault_approle();
+        let op = StoreOp::Read { version: None };
+        let plan = store.plan(&op, &loc()).unwrap();
+        let err = store
+            .execute(&op, &loc(), &plan, &drill(), &bag())
+            .await
+            .unwrap_err();
+        // The login was sent (neither the dispatcher nor the HTTP client refused it): only
+        // the connection failed.
+        assert!(
+            matches!(err, StoreError::Http(HttpError::Transport(_))),
+            "{err:?}"
+        );
     }
 
-    /// The version a `Write` named `token` creates, for stores that derive version ids from
-    /// the write's name (so an interrupted write can be found again).
-    pub fn version_for_token(&self, token: &str) -> Option<StoreVersion> {
-        match self {
-            Self::AwsSecretsManager(_) => Some(StoreVersion::Id(aws_sm::request_token(token))),
-            _ => None,
-        }
+    #[tokio::test]
+    async fn a_drill_refuses_a_store_read_whose_method_is_not_a_read() {
+        let store = vault_approle();
+        let op = StoreOp::Read { version: None };
+        let post = RequestPlan::read("read by POST", "POST", format!("{NOWHERE}/v1/x"));
+        let err = store
+            .execute(&op, &loc(), &post, &drill(), &bag())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DryRunBlocked(_)), "{err:?}");
+        // A write operation is refused whatever its plan says.
+        let write = StoreOp::Promote {
+            version: StoreVersion::Number(2),
+            from: None,
+        };
+        let get = RequestPlan::read("looks like a read", "GET", format!("{NOWHERE}/v1/x"));
+        let err = store
+            .execute(&write, &loc(), &get, &drill(), &bag())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DryRunBlocked(_)), "{err:?}");
     }
 
-    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
-        match self {
-            Self::Memory(s) => Ok(s.plan(op, loc)),
-            Self::VaultKv2(s) => Ok(s.plan(op, loc)),
-            Self::AwsSecretsManager(s) => Ok(s.plan(op, loc)),
-            Self::Keyring(s) => Ok(s.plan(op, loc)),
-            Self::Doppler(s) => Ok(s.plan(op, loc)),
-            Self::Infisical(s) => Ok(s.plan(op, loc)),
-            Self::Unsupported(k) => Err(StoreError::Unsupported(*k)),
-        }
-    }
-
-    pub async fn execute(
-        &self,
-        op: &StoreOp,
-        loc: &SecretLocation,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<StoreOutput, StoreError> {
-        match self {
-            Self::Memory(s) => s.execute(op, loc, http, secrets),
-            Self::VaultKv2(s) => s.execute(op, loc, plan, http, secrets).await,
-            Self::AwsSecretsManager(s) => s.execute(op, loc, plan, http, secrets).await,
-            Self::Keyring(s) => s.execute(op, loc, plan, http, secrets).await,
-            Self::Doppler(s) => s.execute(op, loc, plan, http, secrets).await,
-            Self::Infisical(s) => s.execute(op, loc, plan, http, secrets).await,
-            Self::Unsupported(k) => Err(StoreError::Unsupported(*k)),
-        }
+    #[tokio::test]
+    async fn a_drill_refuses_a_memory_write_in_the_dispatcher() {
+        let store = AnyStore::Memory(MemoryStore::named("drill-refuses-memory-writes"));
+        let op = StoreOp::Write {
+            cas: None,
+            pending: false,
+            token: "t".into(),
+            value: SecretRef::NewKey,
+        };
+        let plan = store.plan(&op, &loc()).unwrap();
+        let bag = SecretBag {
+            new_key: Some(Secret::new("mem-FAKE-new-value-0123456789")),
+            ..SecretBag::default()
+        };
+        let err = store
+            .execute(&op, &loc(), &plan, &drill(), &bag)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::DryRunBlocked(_)), "{err:?}");
+        let AnyStore::Memory(memory) = store else {
+            panic!("built as memory");
+        };
+        assert_eq!(memory.version("agents/a"), 0, "nothing written");
     }
 }

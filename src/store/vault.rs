@@ -39,9 +39,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
+use super::traits::Store;
 use super::{SecretLocation, StoreError, StoreOp, StoreOutput, StoreVersion};
 use crate::http::{FailureKind, Http, HttpError};
-use crate::inventory::StoreDef;
+use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
@@ -117,6 +118,107 @@ struct LoginAuth {
     client_token: String,
 }
 
+impl Store for VaultKv2 {
+    const KIND: StoreKind = StoreKind::VaultKv2;
+    const NEEDS_CREDENTIAL: bool = true;
+
+    fn from_def(def: &StoreDef) -> Self {
+        Self::new(def)
+    }
+
+    fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> Result<RequestPlan, StoreError> {
+        let via = match &self.auth {
+            VaultAuth::Token => String::new(),
+            VaultAuth::AppRole { role_id, .. } => format!(" (token from AppRole {role_id})"),
+        };
+        Ok(match op {
+            StoreOp::Read { version } => {
+                let mut url = self.url(&loc.path);
+                let which = match version {
+                    Some(v) => {
+                        url.push_str(&format!("?version={v}"));
+                        format!("version {v}")
+                    }
+                    None => "current version".into(),
+                };
+                self.auth(RequestPlan::read(
+                    format!("Read the {which} of {}{via}", loc.path),
+                    "GET",
+                    url,
+                ))
+            }
+            StoreOp::Write { cas, value, .. } => {
+                let pointer = format!("/data/{}", loc.field.replace('~', "~0").replace('/', "~1"));
+                let cas = cas.as_ref().and_then(StoreVersion::number).unwrap_or(0);
+                let kept = if cas > 0 {
+                    format!(", every other field of version {cas} kept")
+                } else {
+                    String::new()
+                };
+                // The plan shows the key's field only; the other fields are added at send
+                // time from the version read, so their values never sit in a plan.
+                self.auth(
+                    RequestPlan::write(
+                        format!("Write {} as a new version of {} (the whole secret{kept}; check-and-set on version {cas}){via}", super::written(*value), loc.path),
+                        "POST",
+                        self.url(&loc.path),
+                    )
+                    .json(serde_json::json!({ "options": { "cas": cas }, "data": { loc.field.clone(): null } }))
+                    .body_secret(&pointer, *value),
+                )
+            }
+            StoreOp::Promote { version, .. } => RequestPlan::write(
+                format!(
+                    "Promote version {version} of {}: KV v2 has no stages, the write made it current",
+                    loc.path
+                ),
+                "NOOP",
+                self.url(&loc.path),
+            )
+            .idempotent(true),
+        })
+    }
+
+    async fn execute(
+        &self,
+        op: &StoreOp,
+        loc: &SecretLocation,
+        plan: &RequestPlan,
+        http: &Http,
+        secrets: &SecretBag,
+    ) -> Result<StoreOutput, StoreError> {
+        if let StoreOp::Promote { version, .. } = op {
+            return Ok(StoreOutput::Promoted {
+                version: version.clone(),
+                noop: true,
+            });
+        }
+        let bag = self.session(http, secrets, false).await?;
+        match self.send(op, loc, plan, http, &bag).await {
+            // Vault answers 403 both to an expired token and to a missing capability: log in
+            // again once, and if the fresh token is refused too, it is the policy.
+            Err(StoreError::Http(first))
+                if first.kind() == FailureKind::Forbidden
+                    && matches!(self.auth, VaultAuth::AppRole { .. }) =>
+            {
+                let Ok(bag) = self.session(http, secrets, true).await else {
+                    return Err(self.denied(op, loc, &first));
+                };
+                match self.send(op, loc, plan, http, &bag).await {
+                    Err(StoreError::Http(e)) if e.kind() == FailureKind::Forbidden => {
+                        Err(self.denied(op, loc, &e))
+                    }
+                    other => other,
+                }
+            }
+            Err(StoreError::Http(e)) if e.kind() == FailureKind::Forbidden => {
+                Err(self.denied(op, loc, &e))
+            }
+            other => other,
+        }
+    }
+}
+
 impl VaultKv2 {
     pub fn new(def: &StoreDef) -> Self {
         let setting = |name: &str| super::setting(def, name);
@@ -190,64 +292,13 @@ impl VaultKv2 {
             format!("{}/v1/auth/{mount}/login", self.address),
         )
         .json(serde_json::json!({ "role_id": role_id, "secret_id": null }))
-        .body_secret("/secret_id", SecretRef::StoreCredential);
+        .body_secret("/secret_id", SecretRef::StoreCredential)
+        // A POST that reads: drills send it (see above).
+        .declared_read();
         if let Some(ns) = &self.namespace {
             plan = plan.header("X-Vault-Namespace", ns);
         }
         Some(plan)
-    }
-
-    pub fn plan(&self, op: &StoreOp, loc: &SecretLocation) -> RequestPlan {
-        let via = match &self.auth {
-            VaultAuth::Token => String::new(),
-            VaultAuth::AppRole { role_id, .. } => format!(" (token from AppRole {role_id})"),
-        };
-        match op {
-            StoreOp::Read { version } => {
-                let mut url = self.url(&loc.path);
-                let which = match version {
-                    Some(v) => {
-                        url.push_str(&format!("?version={v}"));
-                        format!("version {v}")
-                    }
-                    None => "current version".into(),
-                };
-                self.auth(RequestPlan::read(
-                    format!("Read the {which} of {}{via}", loc.path),
-                    "GET",
-                    url,
-                ))
-            }
-            StoreOp::Write { cas, value, .. } => {
-                let pointer = format!("/data/{}", loc.field.replace('~', "~0").replace('/', "~1"));
-                let cas = cas.as_ref().and_then(StoreVersion::number).unwrap_or(0);
-                let kept = if cas > 0 {
-                    format!(", every other field of version {cas} kept")
-                } else {
-                    String::new()
-                };
-                // The plan shows the key's field only; the other fields are added at send
-                // time from the version read, so their values never sit in a plan.
-                self.auth(
-                    RequestPlan::write(
-                        format!("Write {} as a new version of {} (the whole secret{kept}; check-and-set on version {cas}){via}", super::written(*value), loc.path),
-                        "POST",
-                        self.url(&loc.path),
-                    )
-                    .json(serde_json::json!({ "options": { "cas": cas }, "data": { loc.field.clone(): null } }))
-                    .body_secret(&pointer, *value),
-                )
-            }
-            StoreOp::Promote { version, .. } => RequestPlan::write(
-                format!(
-                    "Promote version {version} of {}: KV v2 has no stages, the write made it current",
-                    loc.path
-                ),
-                "NOOP",
-                self.url(&loc.path),
-            )
-            .idempotent(true),
-        }
     }
 
     /// The bag to send with: for AppRole, the store credential (the secret id) is swapped
@@ -281,45 +332,6 @@ impl VaultKv2 {
         let mut bag = secrets.clone();
         bag.store_credential = Some(token);
         Ok(bag)
-    }
-
-    pub async fn execute(
-        &self,
-        op: &StoreOp,
-        loc: &SecretLocation,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<StoreOutput, StoreError> {
-        if let StoreOp::Promote { version, .. } = op {
-            return Ok(StoreOutput::Promoted {
-                version: version.clone(),
-                noop: true,
-            });
-        }
-        let bag = self.session(http, secrets, false).await?;
-        match self.send(op, loc, plan, http, &bag).await {
-            // Vault answers 403 both to an expired token and to a missing capability: log in
-            // again once, and if the fresh token is refused too, it is the policy.
-            Err(StoreError::Http(first))
-                if first.kind() == FailureKind::Forbidden
-                    && matches!(self.auth, VaultAuth::AppRole { .. }) =>
-            {
-                let Ok(bag) = self.session(http, secrets, true).await else {
-                    return Err(self.denied(op, loc, &first));
-                };
-                match self.send(op, loc, plan, http, &bag).await {
-                    Err(StoreError::Http(e)) if e.kind() == FailureKind::Forbidden => {
-                        Err(self.denied(op, loc, &e))
-                    }
-                    other => other,
-                }
-            }
-            Err(StoreError::Http(e)) if e.kind() == FailureKind::Forbidden => {
-                Err(self.denied(op, loc, &e))
-            }
-            other => other,
-        }
     }
 
     /// A 403 that a fresh login does not cure: name the capabilities keyfire needs.
@@ -459,7 +471,7 @@ impl VaultKv2 {
                 let op = StoreOp::Read {
                     version: Some(StoreVersion::Number(cas)),
                 };
-                let read = self.plan(&op, loc);
+                let read = self.plan(&op, loc)?;
                 // A version without the field is still a secret whose fields must be kept.
                 match self
                     .read(Some(&StoreVersion::Number(cas)), loc, &read, http, secrets)
@@ -571,15 +583,17 @@ mod tests {
             Some(StoreVersion::Number(0)),
             Some(StoreVersion::Number(7)),
         ] {
-            let plan = s.plan(
-                &StoreOp::Write {
-                    cas: cas.clone(),
-                    pending: false,
-                    token: "t".into(),
-                    value: SecretRef::NewKey,
-                },
-                &loc,
-            );
+            let plan = s
+                .plan(
+                    &StoreOp::Write {
+                        cas: cas.clone(),
+                        pending: false,
+                        token: "t".into(),
+                        value: SecretRef::NewKey,
+                    },
+                    &loc,
+                )
+                .unwrap();
             assert_eq!(plan.method, "POST");
             let want = cas.as_ref().and_then(StoreVersion::number).unwrap_or(0);
             assert_eq!(plan.body.as_ref().unwrap()["options"]["cas"], want);

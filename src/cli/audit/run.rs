@@ -1,15 +1,15 @@
 //! `keyfire audit`: the rules over a window outside any incident, for one key or every key
-//! (a cron job). Read-only by construction: its HTTP client refuses any write plan.
+//! (a cron job). Read-only by construction: its HTTP client refuses any write plan. It sits
+//! with the command rather than in `audit`, which providers use (source facts, log parsing)
+//! and so must not call back into them.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 
-use super::event::Event;
-use super::logs::{self, KeyMatch, LogError, OnBadLine};
-use super::rules::{AuditSummary, Evaluator, Window};
-use super::{SourceInfo, expectations};
+use crate::audit::logs::{self, KeyMatch, LogError, OnBadLine};
+use crate::audit::{AuditSummary, Evaluator, Event, SourceInfo, Window, expectations};
 use crate::http::Http;
 use crate::inventory::{Inventory, Key};
 use crate::plan::SecretBag;
