@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::paths::incidents_dir;
-use crate::record::{Entry, IncidentState, RECORD_FILE, read_entries};
+use crate::record::{Entry, IncidentKind, IncidentState, RECORD_FILE, read_entries};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentSummary {
     pub id: String,
     /// `incident`, `drill` or `rotation`.
-    pub kind: String,
+    pub kind: IncidentKind,
     pub drill: bool,
     pub opened: String,
     pub keys: Vec<String>,
@@ -39,7 +39,7 @@ pub fn summarize(id: &str, path: &Path, entries: &[Entry]) -> Option<IncidentSum
     let kind = state.kind();
     Some(IncidentSummary {
         id: id.to_string(),
-        kind: kind.into(),
+        kind,
         drill,
         opened: state.opened,
         keys: state.keys,
@@ -69,7 +69,7 @@ pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
                 Ok(entries) => summarize(&id, &path, &entries),
                 Err(_) => Some(IncidentSummary {
                     id,
-                    kind: "incident".into(),
+                    kind: IncidentKind::Incident,
                     drill: false,
                     opened: String::new(),
                     keys: Vec::new(),
@@ -91,7 +91,7 @@ pub fn list(data_dir: &Path) -> Vec<IncidentSummary> {
 pub fn keys_with_open_incidents(data_dir: &Path) -> std::collections::HashSet<String> {
     list(data_dir)
         .into_iter()
-        .filter(|i| i.kind == "incident" && i.is_open())
+        .filter(|i| i.kind == crate::record::IncidentKind::Incident && i.is_open())
         .flat_map(|i| i.keys)
         .collect()
 }
@@ -114,7 +114,10 @@ pub fn last_drill_by_provider(
     inv: &crate::inventory::Inventory,
 ) -> std::collections::HashMap<String, chrono::NaiveDate> {
     let mut out = std::collections::HashMap::new();
-    for d in list(data_dir).into_iter().filter(|i| i.kind == "drill") {
+    for d in list(data_dir)
+        .into_iter()
+        .filter(|i| i.kind == IncidentKind::Drill)
+    {
         let Ok(day) = chrono::DateTime::parse_from_rfc3339(&d.opened).map(|t| t.date_naive())
         else {
             continue;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::describe::describe;
-use crate::record::{Entry, Event, IncidentState, Proof};
+use crate::record::{Entry, Event, IncidentKind, IncidentState, Proof};
 
 pub const SCHEMA: &str = "keyfire.report/1";
 pub const JSON_SCHEMA: &str = include_str!("../assets/report.schema.json");
@@ -31,7 +31,7 @@ pub struct Report {
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentPart {
     pub id: String,
-    pub kind: String,
+    pub kind: IncidentKind,
     pub drill: bool,
     pub status: String,
     pub opened_at: String,
@@ -281,7 +281,7 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
         unverified_banner: None,
         incident: IncidentPart {
             id: id.to_string(),
-            kind: state.kind().into(),
+            kind: state.kind(),
             drill,
             status: state.status.as_str().to_string(),
             opened_at: first.ts.clone(),
@@ -349,10 +349,10 @@ pub fn render_json(r: &Report) -> String {
 pub fn render_markdown(r: &Report) -> String {
     let mut out = String::new();
     let i = &r.incident;
-    let title = match i.kind.as_str() {
-        "drill" => "Drill report",
-        "rotation" => "Rotation record",
-        _ => "Breach report",
+    let title = match i.kind {
+        IncidentKind::Drill => "Drill report",
+        IncidentKind::Rotation => "Rotation record",
+        IncidentKind::Incident => "Breach report",
     };
     let unverified = r.record.unverified.as_deref();
     if let Some(why) = unverified {

@@ -210,7 +210,7 @@ pub fn list_with_shared(ctx: &Context) -> Result<Vec<crate::incidents::IncidentS
         list.push(
             summary.unwrap_or_else(|| crate::incidents::IncidentSummary {
                 id: id.clone(),
-                kind: "incident".into(),
+                kind: crate::record::IncidentKind::Incident,
                 drill: false,
                 opened: String::new(),
                 keys: Vec::new(),

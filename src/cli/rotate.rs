@@ -34,10 +34,14 @@ pub fn resume(ctx: &Context, id: &str, dry_run: bool, yes: bool) -> Exit {
                 "no rotation `{id}` in the data directory"
             )));
         }
-        Some(s) if s.kind != "rotation" => {
+        Some(s) if s.kind != crate::record::IncidentKind::Rotation => {
             return Err(CliError::input(format!(
                 "{id} is {} {}, not a rotation: use `keyfire incident resume {id}`",
-                if s.kind == "incident" { "an" } else { "a" },
+                if s.kind == crate::record::IncidentKind::Incident {
+                    "an"
+                } else {
+                    "a"
+                },
                 s.kind
             )));
         }
@@ -67,7 +71,7 @@ fn finish_interrupted(
 ) -> (HashSet<String>, Vec<String>) {
     let open: Vec<_> = crate::incidents::list(data_dir)
         .into_iter()
-        .filter(|i| i.kind == "rotation" && !i.drill && i.is_open())
+        .filter(|i| i.kind == crate::record::IncidentKind::Rotation && !i.drill && i.is_open())
         .collect();
     let mut covered = HashSet::new();
     let mut failed = Vec::new();

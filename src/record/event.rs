@@ -543,6 +543,11 @@ pub struct Evidence {
     pub cost_usd: Option<f64>,
     pub requests: Option<u64>,
     pub notes: Vec<String>,
+    pub pages: Option<u64>,
+    /// The usage's individual events (a count in other actions' evidence: see
+    /// [`Evidence::usage_report`]).
+    pub events: Option<Value>,
+    pub events_source: Option<crate::audit::SourceInfo>,
     // fetch_usage (the provider's audit log)
     pub audit_log: Option<Value>,
 
@@ -573,6 +578,35 @@ impl Evidence {
     /// The usage the audit step fetched (not the audit-log evidence recorded beside it).
     pub fn is_usage(&self) -> bool {
         self.action.as_deref() == Some("fetch_usage") && self.window.is_some()
+    }
+
+    /// The usage a `fetch_usage` evidence entry recorded, for an audit resumed after the
+    /// process that fetched it is gone. Events beyond the recorded cap are not in the record.
+    pub fn usage_report(&self) -> Option<crate::provider::UsageReport> {
+        let buckets = self.buckets.clone()?;
+        Some(crate::provider::UsageReport {
+            buckets,
+            pages: self
+                .pages
+                .map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX)),
+            events: self
+                .events
+                .as_ref()
+                .and_then(|e| Vec::deserialize(e).ok())
+                .unwrap_or_default(),
+            events_source: self.events_source.clone().filter(|s| !s.name.is_empty()),
+            notes: Vec::new(),
+        })
+    }
+
+    /// The id of a replacement this entry recorded (made, or asked for).
+    pub fn replacement_id(&self) -> Option<&str> {
+        self.new_key_id.as_deref().or_else(|| {
+            self.create_intent
+                .as_ref()
+                .and_then(|i| i.get("key_id"))
+                .and_then(Value::as_str)
+        })
     }
 
     /// The exposure window's start, parsed.

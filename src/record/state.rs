@@ -36,6 +36,33 @@ impl Status {
     }
 }
 
+/// What an incident record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    Incident,
+    /// A dry run: writes shown, never sent.
+    Drill,
+    /// A scheduled rotation (`keyfire rotate`).
+    Rotation,
+}
+
+impl IncidentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incident => "incident",
+            Self::Drill => "drill",
+            Self::Rotation => "rotation",
+        }
+    }
+}
+
+impl std::fmt::Display for IncidentKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// What the record says about the proof that a key is dead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "proof", rename_all = "snake_case")]
@@ -256,14 +283,13 @@ impl IncidentState {
         Some(state)
     }
 
-    /// `incident`, `drill` or `rotation`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> IncidentKind {
         if self.purpose == "rotation" {
-            "rotation"
+            IncidentKind::Rotation
         } else if self.dry_run {
-            "drill"
+            IncidentKind::Drill
         } else {
-            "incident"
+            IncidentKind::Incident
         }
     }
 

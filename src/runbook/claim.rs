@@ -44,7 +44,7 @@ pub fn open_holder(data_dir: &Path, keys: &[String]) -> Option<(String, Incident
 
 /// How to finish the holder, for the refusal message.
 pub fn resume_command(holder: &IncidentSummary) -> String {
-    if holder.kind == "rotation" {
+    if holder.kind == crate::record::IncidentKind::Rotation {
         format!("keyfire rotate --resume {}", holder.id)
     } else {
         format!("keyfire incident resume {}", holder.id)

@@ -29,7 +29,7 @@ pub enum EngineError {
     KeyInOpenIncident {
         key: String,
         incident: String,
-        kind: String,
+        kind: crate::record::IncidentKind,
         status: String,
         resume: String,
     },

@@ -77,7 +77,7 @@ impl App {
         let today = now.date_naive();
         let open: HashSet<String> = incidents
             .iter()
-            .filter(|i| i.kind == "incident" && i.is_open())
+            .filter(|i| i.kind == crate::record::IncidentKind::Incident && i.is_open())
             .flat_map(|i| i.keys.clone())
             .collect();
         Self {

@@ -55,7 +55,7 @@ impl Fleet {
         self.compute_drill_due(today);
         self.open_incidents = incidents
             .iter()
-            .filter(|i| i.kind == "incident" && i.is_open())
+            .filter(|i| i.kind == crate::record::IncidentKind::Incident && i.is_open())
             .count();
         self.incidents = incidents;
     }

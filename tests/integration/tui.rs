@@ -67,7 +67,7 @@ fn app_with(text: &str) -> App {
     let inv = keyfire::inventory::load_str(std::path::Path::new("fleet.toml"), text).unwrap();
     let incidents = vec![IncidentSummary {
         id: "drill-20261101-100000-ab12".into(),
-        kind: "drill".into(),
+        kind: keyfire::record::IncidentKind::Drill,
         drill: true,
         opened: "2026-11-01T10:00:00.000Z".into(),
         keys: vec!["support-llm".into()],
@@ -586,7 +586,7 @@ fn only_an_open_incident_resumes_and_one_at_a_time() {
     );
     let mut open = a.fleet.incidents[0].clone();
     open.id = "inc-20261120-100000-cd34".into();
-    open.kind = "incident".into();
+    open.kind = keyfire::record::IncidentKind::Incident;
     open.drill = false;
     open.status = "open".into();
     a.set_incidents(vec![open]);

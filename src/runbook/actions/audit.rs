@@ -226,13 +226,16 @@ impl Ctx {
             None => crate::record::read_entries(&self.record.path())?
                 .iter()
                 .rev()
-                .find(|e| {
-                    e.kind == "evidence"
-                        && e.data["key"] == run.key.id.as_str()
-                        && e.data["action"] == "fetch_usage"
-                        && e.data.get("buckets").is_some()
+                .filter_map(|e| match crate::record::Event::of(e) {
+                    crate::record::Event::Evidence(ev)
+                        if ev.key.as_deref() == Some(run.key.id.as_str())
+                            && ev.action.as_deref() == Some("fetch_usage") =>
+                    {
+                        ev.usage_report()
+                    }
+                    _ => None,
                 })
-                .map(|e| usage_from_evidence(&e.data)),
+                .next(),
         };
         if let Some(usage) = usage {
             eval.source(SourceInfo::provider_usage(&run.provider_def.id));
@@ -300,25 +303,6 @@ impl Ctx {
         }
         self.evidence(sink, step, &key, Action::EvaluateRules, data)?;
         Ok(ActionOutcome::Done)
-    }
-}
-
-/// The usage a `fetch_usage` evidence entry recorded (after a resume: the process that fetched
-/// it is gone). Events beyond the recorded cap are not in the record.
-fn usage_from_evidence(data: &Value) -> UsageReport {
-    let s = &data["events_source"];
-    UsageReport {
-        buckets: serde_json::from_value(data["buckets"].clone()).unwrap_or_default(),
-        pages: data["pages"].as_u64().unwrap_or(0) as u32,
-        events: serde_json::from_value(data["events"].clone()).unwrap_or_default(),
-        events_source: s["name"].as_str().map(|name| crate::audit::SourceInfo {
-            name: name.to_string(),
-            addresses: s["addresses"] == true,
-            statuses: s["statuses"] == true,
-            models: s["models"] == true,
-            per_request: s["per_request"] == true,
-        }),
-        notes: Vec::new(),
     }
 }
 

@@ -264,13 +264,11 @@ impl Ctx {
             .filter_map(|k| k.provider_key_id.clone())
             .collect();
         if let Ok(entries) = crate::record::read_entries(&self.record.path()) {
-            for e in entries.iter().filter(|e| {
-                e.kind == "evidence" && e.data["key"].as_str() != Some(run.key.id.as_str())
-            }) {
-                let recorded = e.data["new_key_id"]
-                    .as_str()
-                    .or_else(|| e.data["create_intent"]["key_id"].as_str());
-                if let Some(id) = recorded {
+            for e in &entries {
+                if let crate::record::Event::Evidence(ev) = crate::record::Event::of(e)
+                    && ev.key.as_deref() != Some(run.key.id.as_str())
+                    && let Some(id) = ev.replacement_id()
+                {
                     ids.push(id.to_string());
                 }
             }

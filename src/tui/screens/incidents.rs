@@ -112,7 +112,7 @@ impl IncidentsScreen {
             }
             Row::new(vec![
                 inc.id.clone(),
-                inc.kind.clone(),
+                inc.kind.to_string(),
                 inc.opened.get(..19).unwrap_or("").replace('T', " "),
                 inc.status.clone(),
                 inc.total_ms.map_or("-".into(), duration_text),
