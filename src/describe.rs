@@ -87,7 +87,7 @@ pub fn describe(e: &Entry) -> String {
             }
             line
         }
-        Event::ActionDone(d) if d.skipped() => {
+        Event::ActionDone(d) if d.is_skipped() => {
             format!("{action}: skipped ({})", or_empty(&d.reason))
         }
         Event::ActionDone(_) => format!("{action}: done"),

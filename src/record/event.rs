@@ -176,6 +176,92 @@ payloads! {
     ActionDone => "action_done",
 }
 
+/// A value's name as serde writes it (`"contain_first"`, `"OpenAi"`): the engine's enums
+/// go into typed payloads as the text the record always held.
+pub fn serde_name<T: Serialize>(value: &T) -> Option<String> {
+    match serde_json::to_value(value) {
+        Ok(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+impl StepStarted {
+    pub fn new(title: String, checklist: Vec<String>, note: Option<String>) -> Self {
+        Self {
+            key: None,
+            title: Some(title),
+            checklist,
+            note,
+        }
+    }
+}
+
+impl StepFinished {
+    pub fn new<S: Serialize>(status: S, duration_ms: i64, facts: FactsSnapshot) -> Self {
+        Self {
+            key: None,
+            status: serde_name(&status),
+            duration_ms: Some(duration_ms),
+            facts: Some(facts),
+        }
+    }
+}
+
+impl StepFailed {
+    pub fn new<A: Serialize>(
+        action: A,
+        error: String,
+        status: Option<u64>,
+        retryable: bool,
+    ) -> Self {
+        Self {
+            key: None,
+            action: serde_name(&action),
+            error: Some(error),
+            status,
+            retryable,
+        }
+    }
+}
+
+impl ActionDone {
+    pub fn done<A: Serialize>(action: A, facts: FactsSnapshot) -> Self {
+        Self {
+            key: None,
+            action: serde_name(&action),
+            status: Some("done".into()),
+            reason: None,
+            facts: Some(facts),
+        }
+    }
+
+    pub fn skipped<A: Serialize>(action: A, reason: String, facts: FactsSnapshot) -> Self {
+        Self {
+            key: None,
+            action: serde_name(&action),
+            status: Some("skipped".into()),
+            reason: Some(reason),
+            facts: Some(facts),
+        }
+    }
+}
+
+impl OperatorInput {
+    /// The operator's decision about an action (`None`: about the whole run).
+    pub fn decision<A: Serialize>(action: Option<A>, decision: &str) -> Self {
+        Self {
+            action: action.and_then(|a| serde_name(&a)),
+            decision: Some(decision.into()),
+            ..Self::default()
+        }
+    }
+
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
 /// The key facts the opening records, so that a report renders from the record alone.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
@@ -366,7 +452,7 @@ pub struct OperatorInput {
 }
 
 impl OperatorInput {
-    pub fn confirmed(&self) -> bool {
+    pub fn is_confirmed(&self) -> bool {
         self.decision.as_deref() == Some("confirmed")
     }
 }
@@ -408,7 +494,7 @@ pub struct ActionDone {
 }
 
 impl ActionDone {
-    pub fn skipped(&self) -> bool {
+    pub fn is_skipped(&self) -> bool {
         self.status.as_deref() == Some("skipped")
     }
 }

@@ -333,7 +333,7 @@ impl IncidentState {
                 {
                     s.state = StepState::Running;
                 }
-                if d.skipped() && action == "prove_revoked" {
+                if d.is_skipped() && action == "prove_revoked" {
                     let reason = d.reason.clone().unwrap_or_default();
                     k.proof = if reason.starts_with("not provable") {
                         Proof::NotProvable { reason }
@@ -345,7 +345,7 @@ impl IncidentState {
                         Proof::Inconclusive { reason }
                     };
                 }
-                let done = !d.skipped()
+                let done = !d.is_skipped()
                     || d.reason
                         .as_deref()
                         .is_some_and(|r| r.contains("already revoked"));
@@ -385,7 +385,7 @@ impl IncidentState {
                     .clone()
                     .unwrap_or_else(|| format!("{action} (operator)")),
             ),
-            Event::OperatorInput(i) if action == "verify_new" && i.confirmed() => {
+            Event::OperatorInput(i) if action == "verify_new" && i.is_confirmed() => {
                 k.seen.operator_verified = true;
             }
             _ => {}

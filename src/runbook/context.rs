@@ -99,6 +99,15 @@ impl SharedRecord {
         w.append(clock, kind, step, data)
     }
 
+    /// Append one of the engine's incident-wide typed entries.
+    pub(super) fn append_payload<P: crate::record::event::Payload>(
+        &self,
+        clock: &dyn Clock,
+        payload: &P,
+    ) -> Result<Entry, RecordError> {
+        self.append(clock, P::KIND, None, payload.data())
+    }
+
     pub(super) fn dir(&self) -> &std::path::Path {
         &self.dir
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::action::{Action, StepId};
 use super::actions::{ActionOutcome, Failure, render_reports};
@@ -16,6 +16,10 @@ use super::engine::Engine;
 use super::error::EngineError;
 use super::gate::{FailureChoice, FailureView, Gate, Sink};
 use super::session::{Cursor, Order, Status};
+use crate::record::event::{
+    ActionDone, Closed, ClosedKey, FactsSnapshot, OperatorInput, Resumed, StepFailed, StepFinished,
+    StepStarted, serde_name,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,13 +79,14 @@ pub async fn drive<G: Gate, S: Sink>(
             .filter(|k| !k.session.is_finished())
             .map(|k| k.key.id.as_str())
             .collect();
-        let mut data = json!({ "pending_keys": pending, "dry_run": ctx.params.dry_run });
-        if let Some(note) = &ctx.share_note {
-            data["shared"] = note.clone();
-        }
+        let resumed = Resumed {
+            pending_keys: pending.into_iter().map(str::to_string).collect(),
+            dry_run: ctx.params.dry_run,
+            shared: ctx.share_note.clone(),
+        };
         let entry = ctx
             .record
-            .append(ctx.setup.clock.as_ref(), "incident_resumed", None, data)?;
+            .append_payload(ctx.setup.clock.as_ref(), &resumed)?;
         sink.emit(&entry);
     }
     // Keys with the widest blast radius go first; each provider runs a bounded number of keys
@@ -149,7 +154,14 @@ pub async fn drive<G: Gate, S: Sink>(
                             Err(Failure::Fatal(e)) => return (idx, Err(e)),
                             Err(Failure::Aborted(_)) => return (idx, Ok(KeyOutcome::Aborted)),
                             Err(Failure::Failed { error, status, .. }) => {
-                                let logged = ctx_ref.log(&mut sink, "step_failed", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "error": error, "status": status, "retryable": true }));
+                                let failed =
+                                    StepFailed::new("refresh", error, status.map(u64::from), true);
+                                let logged = ctx_ref.record(
+                                    &mut sink,
+                                    Some(StepId::Open),
+                                    &run.key.id,
+                                    &failed,
+                                );
                                 return (
                                     idx,
                                     logged
@@ -234,22 +246,13 @@ async fn run_key<G: Gate, S: Sink>(
                 .note(run.provider_def.kind, step)
                 .map(str::to_string);
             let title = step_title(ctx, step);
-            ctx.log(
-                sink,
-                "step_started",
-                Some(step),
-                &run.key.id,
-                json!({ "title": title, "checklist": checklist, "note": note }),
-            )?;
+            let started = StepStarted::new(title, checklist, note);
+            ctx.record(sink, Some(step), &run.key.id, &started)?;
         }
         if gate.abort_requested() {
-            ctx.log(
-                sink,
-                "operator_input",
-                Some(step),
-                &run.key.id,
-                json!({ "decision": "abort", "reason": "operator interrupted the incident" }),
-            )?;
+            let abort = OperatorInput::decision(None::<Action>, "abort")
+                .because("operator interrupted the incident");
+            ctx.record(sink, Some(step), &run.key.id, &abort)?;
             return Ok(KeyOutcome::Aborted);
         }
         let Some(action) = run.session.action(c) else {
@@ -262,13 +265,8 @@ async fn run_key<G: Gate, S: Sink>(
             run.facts.step_ms.insert(step.as_str().to_string(), ms);
             run.session.finish_step(c);
             let status = run.session.steps[c.step].status;
-            ctx.log(
-                sink,
-                "step_finished",
-                Some(step),
-                &run.key.id,
-                json!({ "duration_ms": ms, "status": status, "facts": run.facts }),
-            )?;
+            let finished = StepFinished::new(status, ms, FactsSnapshot::of(&run.facts));
+            ctx.record(sink, Some(step), &run.key.id, &finished)?;
             continue;
         };
         let concurrent_store_read = action == Action::Locate
@@ -287,28 +285,19 @@ async fn run_key<G: Gate, S: Sink>(
             Ok(ActionOutcome::Done) => {
                 run.session.settle(c, Status::Done);
                 note_containment(ctx, run);
-                ctx.log(
-                    sink,
-                    "action_done",
-                    Some(step),
-                    &run.key.id,
-                    json!({ "action": action, "status": "done", "facts": run.facts }),
-                )?;
+                let done = ActionDone::done(action, FactsSnapshot::of(&run.facts));
+                ctx.record(sink, Some(step), &run.key.id, &done)?;
             }
             Ok(ActionOutcome::Skipped(reason)) => {
                 run.session.settle(c, Status::Skipped);
                 note_containment(ctx, run);
-                ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": reason, "facts": run.facts }))?;
+                let skipped = ActionDone::skipped(action, reason, FactsSnapshot::of(&run.facts));
+                ctx.record(sink, Some(step), &run.key.id, &skipped)?;
             }
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Aborted(reason)) => {
-                ctx.log(
-                    sink,
-                    "operator_input",
-                    Some(step),
-                    &run.key.id,
-                    json!({ "action": action, "decision": "abort", "reason": reason }),
-                )?;
+                let abort = OperatorInput::decision(Some(action), "abort").because(reason);
+                ctx.record(sink, Some(step), &run.key.id, &abort)?;
                 return Ok(KeyOutcome::Aborted);
             }
             Err(Failure::Failed {
@@ -319,7 +308,9 @@ async fn run_key<G: Gate, S: Sink>(
                 // Error texts can quote what a server sent back: scrub before anyone sees them.
                 let error = ctx.http.redactor().scrub(&error);
                 run.session.settle(c, Status::Failed);
-                ctx.log(sink, "step_failed", Some(step), &run.key.id, json!({ "action": action, "error": error, "status": status, "retryable": retryable }))?;
+                let failed =
+                    StepFailed::new(action, error.clone(), status.map(u64::from), retryable);
+                ctx.record(sink, Some(step), &run.key.id, &failed)?;
                 let view = FailureView {
                     key: &run.key.id,
                     step,
@@ -330,38 +321,28 @@ async fn run_key<G: Gate, S: Sink>(
                 let choice = gate.on_failure(&view).await;
                 match choice {
                     FailureChoice::Retry => {
-                        ctx.log(
-                            sink,
-                            "operator_input",
-                            Some(step),
-                            &run.key.id,
-                            json!({ "action": action, "decision": "retry" }),
-                        )?;
+                        let retry = OperatorInput::decision(Some(action), "retry");
+                        ctx.record(sink, Some(step), &run.key.id, &retry)?;
                     }
                     FailureChoice::Skip { reason } => {
-                        ctx.log(
-                            sink,
-                            "operator_input",
-                            Some(step),
-                            &run.key.id,
-                            json!({ "action": action, "decision": "skip", "reason": reason }),
-                        )?;
+                        let skip = OperatorInput::decision(Some(action), "skip").because(&reason);
+                        ctx.record(sink, Some(step), &run.key.id, &skip)?;
                         run.session.settle(c, Status::Skipped);
                         note_containment(ctx, run);
-                        ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": action, "status": "skipped", "reason": format!("operator skipped after failure: {reason}"), "facts": run.facts }))?;
+                        let skipped = ActionDone::skipped(
+                            action,
+                            format!("operator skipped after failure: {reason}"),
+                            FactsSnapshot::of(&run.facts),
+                        );
+                        ctx.record(sink, Some(step), &run.key.id, &skipped)?;
                     }
                     FailureChoice::LeaveFailed => {
                         ctx.leave_failed(run, step, gate, sink).await?;
                         return Ok(KeyOutcome::Failed);
                     }
                     FailureChoice::Abort => {
-                        ctx.log(
-                            sink,
-                            "operator_input",
-                            Some(step),
-                            &run.key.id,
-                            json!({ "action": action, "decision": "abort" }),
-                        )?;
+                        let abort = OperatorInput::decision(Some(action), "abort");
+                        ctx.record(sink, Some(step), &run.key.id, &abort)?;
                         return Ok(KeyOutcome::Aborted);
                     }
                 }
@@ -377,17 +358,14 @@ async fn run_key<G: Gate, S: Sink>(
         match store_read {
             Some(Ok(ActionOutcome::Done)) => {
                 run.session.settle(read_at, Status::Done);
-                ctx.log(
-                    sink,
-                    "action_done",
-                    Some(step),
-                    &run.key.id,
-                    json!({ "action": Action::ReadStore, "status": "done", "facts": run.facts }),
-                )?;
+                let done = ActionDone::done(Action::ReadStore, FactsSnapshot::of(&run.facts));
+                ctx.record(sink, Some(step), &run.key.id, &done)?;
             }
             Some(Ok(ActionOutcome::Skipped(reason))) => {
                 run.session.settle(read_at, Status::Skipped);
-                ctx.log(sink, "action_done", Some(step), &run.key.id, json!({ "action": Action::ReadStore, "status": "skipped", "reason": reason, "facts": run.facts }))?;
+                let skipped =
+                    ActionDone::skipped(Action::ReadStore, reason, FactsSnapshot::of(&run.facts));
+                ctx.record(sink, Some(step), &run.key.id, &skipped)?;
             }
             Some(Err(Failure::Fatal(e))) => return Err(e),
             Some(Err(_)) | None => {}
@@ -411,20 +389,24 @@ fn close<S: Sink>(
     sink: &mut S,
 ) -> Result<(), EngineError> {
     let now = ctx.now();
-    let mut per_key = serde_json::Map::new();
+    let mut per_key = std::collections::BTreeMap::new();
     for run in keys {
         let ms = |t: Option<DateTime<Utc>>| t.map(|t| (t - ctx.opened_at).num_milliseconds());
         per_key.insert(
             run.key.id.clone(),
-            json!({
-                "finished": run.session.is_finished(),
-                "time_to_revoke_ms": ms(run.facts.revoked_at),
-                "time_to_restore_ms": ms(run.facts.restored_at),
-                "time_to_contain_ms": ms(run.facts.contained_at),
-                "step_ms": run.facts.step_ms,
-                "new_key_id": run.facts.new_key_id,
-                "new_version": run.facts.new_version,
-            }),
+            ClosedKey {
+                finished: run.session.is_finished(),
+                time_to_revoke_ms: ms(run.facts.revoked_at),
+                time_to_restore_ms: ms(run.facts.restored_at),
+                time_to_contain_ms: ms(run.facts.contained_at),
+                step_ms: run.facts.step_ms.clone(),
+                new_key_id: run.facts.new_key_id.clone(),
+                new_version: run
+                    .facts
+                    .new_version
+                    .as_ref()
+                    .and_then(|v| serde_json::to_value(v).ok()),
+            },
         );
     }
     // Until the last key's containment settled; unknown while any key is not contained.
@@ -434,16 +416,16 @@ fn close<S: Sink>(
         .collect::<Option<Vec<_>>>()
         .and_then(|ts| ts.into_iter().max())
         .map(|t| (t - ctx.opened_at).num_milliseconds());
-    let data = json!({
-        "outcome": outcome,
-        "dry_run": ctx.params.dry_run,
-        "total_ms": (now - ctx.opened_at).num_milliseconds(),
-        "fleet_time_to_contain_ms": fleet_time_to_contain_ms,
-        "keys": per_key,
-    });
+    let closed = Closed {
+        outcome: serde_name(&outcome),
+        dry_run: ctx.params.dry_run,
+        total_ms: Some((now - ctx.opened_at).num_milliseconds()),
+        fleet_time_to_contain_ms,
+        keys: per_key,
+    };
     let entry = ctx
         .record
-        .append(ctx.setup.clock.as_ref(), "incident_closed", None, data)?;
+        .append_payload(ctx.setup.clock.as_ref(), &closed)?;
     sink.emit(&entry);
     // The final report, with the closing timings. A failure here loses nothing: the record
     // is complete and `keyfire report` renders it again.

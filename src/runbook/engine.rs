@@ -21,6 +21,7 @@ use crate::inventory::Inventory;
 use crate::paths::incidents_dir;
 use crate::plan::SecretBag;
 use crate::provider::AnyProvider;
+use crate::record::event::{KeyFacts, Opened, serde_name};
 use crate::record::{Entry, Event, RecordError, RecordWriter};
 use crate::secret::Redactor;
 use crate::store::{AnyStore, SecretLocation, StoreVersion};
@@ -257,37 +258,48 @@ impl Engine {
             resumed: false,
         };
         let inv = &engine.ctx.setup.inventory;
-        let data = json!({
-            "schema": crate::record::SCHEMA,
-            "keyfire_version": env!("CARGO_PKG_VERSION"),
-            "incident": engine.ctx.id,
-            "inventory_digest": inv.digest(),
-            "inventory_files": inv.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
-            "runbook": engine.ctx.setup.runbook.source,
-            "dry_run": engine.ctx.params.dry_run,
-            "order": engine.ctx.params.order,
-            "keys": engine.ctx.params.keys,
-            "exposed_since": engine.ctx.params.exposed_since,
-            "reason": engine.ctx.params.reason,
-            "logs": engine.ctx.params.logs,
-            "purpose": engine.ctx.params.purpose,
-            "report_deadline_hours": inv.policy.report_deadline_hours,
-            // What the report needs about each key, so it can be rendered from the record alone.
-            "key_facts": engine.keys.iter().map(|k| (k.key.id.clone(), json!({
-                "provider": k.provider_def.id,
-                "provider_kind": k.provider_def.kind,
-                "agents": k.key.agents,
-                "scopes": k.key.scopes,
-                "store": k.key.store,
-                "secret_path": k.key.secret_path,
-            }))).collect::<serde_json::Map<String, Value>>(),
-        });
-        engine.ctx.record.append(
-            engine.ctx.setup.clock.as_ref(),
-            "incident_opened",
-            None,
-            data,
-        )?;
+        let params = &engine.ctx.params;
+        let opened = Opened {
+            schema: Some(crate::record::SCHEMA),
+            keyfire_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            incident: Some(engine.ctx.id.clone()),
+            inventory_digest: Some(inv.digest()),
+            inventory_files: inv
+                .files
+                .iter()
+                .map(|f| f.path.display().to_string())
+                .collect(),
+            runbook: Some(engine.ctx.setup.runbook.source.clone()),
+            dry_run: params.dry_run,
+            order: serde_name(&params.order),
+            keys: params.keys.clone(),
+            exposed_since: params.exposed_since,
+            reason: params.reason.clone(),
+            logs: params.logs.clone(),
+            purpose: serde_name(&params.purpose),
+            report_deadline_hours: Some(u64::from(inv.policy.report_deadline_hours)),
+            // What the report needs about each key, so it renders from the record alone.
+            key_facts: engine
+                .keys
+                .iter()
+                .map(|k| {
+                    let facts = KeyFacts {
+                        provider: Some(k.provider_def.id.clone()),
+                        provider_kind: serde_name(&k.provider_def.kind),
+                        agents: k.key.agents.clone(),
+                        scopes: k.key.scopes.clone(),
+                        store: k.key.store.clone(),
+                        secret_path: k.key.secret_path.clone(),
+                    };
+                    (k.key.id.clone(), facts)
+                })
+                .collect(),
+            signing_key: None,
+        };
+        engine
+            .ctx
+            .record
+            .append_payload(engine.ctx.setup.clock.as_ref(), &opened)?;
         Ok(engine)
     }
 
@@ -458,7 +470,7 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
         let action = event.action().and_then(Action::parse);
         match (&event, step, action) {
             (Event::ActionDone(done), Some(step), Some(action)) => {
-                let status = if done.skipped() {
+                let status = if done.is_skipped() {
                     Status::Skipped
                 } else {
                     Status::Done

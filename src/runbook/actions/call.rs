@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{Op, OpOutput, ProviderError, manual_reason};
+use crate::record::event::Payload;
 use crate::record::{Entry, RecordError};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
@@ -63,6 +64,17 @@ impl Ctx {
     }
 
     /// Record an entry about one action of one key.
+    /// Record one of the engine's typed entries about a key.
+    pub(in crate::runbook) fn record<S: Sink, P: Payload>(
+        &self,
+        sink: &mut S,
+        step: Option<StepId>,
+        key: &str,
+        payload: &P,
+    ) -> Result<Entry, RecordError> {
+        self.log(sink, P::KIND, step, key, payload.data())
+    }
+
     fn log_action<S: Sink>(
         &self,
         sink: &mut S,
