@@ -11,7 +11,7 @@ use crate::paths::config_dir;
 /// config directory).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// Inventory files or directories used when `--inventory` is not given.
     #[serde(default)]
     pub inventory: Vec<PathBuf>,
@@ -24,7 +24,7 @@ pub struct Config {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read config {path}: {source}")]
     Io {
         path: PathBuf,
@@ -34,7 +34,7 @@ pub enum ConfigError {
     Invalid { path: PathBuf, message: String },
 }
 
-pub fn load_config(explicit: Option<PathBuf>) -> Result<Config, ConfigError> {
+pub(crate) fn load_config(explicit: Option<PathBuf>) -> Result<Config, ConfigError> {
     let (path, required) = match explicit {
         Some(p) => (p, true),
         None => (config_dir().join("config.toml"), false),
@@ -82,7 +82,7 @@ pub fn load_config(explicit: Option<PathBuf>) -> Result<Config, ConfigError> {
 
 /// The inventory paths to load: flags/env first, then the config file, then the default
 /// `inventory.toml` or `inventory/` in the config directory.
-pub fn inventory_paths(explicit: &[PathBuf], config: &Config) -> Option<Vec<PathBuf>> {
+pub(crate) fn inventory_paths(explicit: &[PathBuf], config: &Config) -> Option<Vec<PathBuf>> {
     if !explicit.is_empty() {
         return Some(explicit.to_vec());
     }

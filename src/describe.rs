@@ -28,7 +28,7 @@ fn ms(v: Option<i64>) -> String {
     v.map_or_else(|| "null".to_string(), |n| n.to_string())
 }
 
-pub fn describe(e: &Entry) -> String {
+pub(crate) fn describe(e: &Entry) -> String {
     let event = Event::of(e);
     let action = event.action().unwrap_or("");
     match &event {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// A symlink where keyfire expected its own file: following it could make keyfire write
 /// (or chmod) a file somewhere else on the caller's behalf.
-pub fn symlink_refused(path: &Path) -> std::io::Error {
+pub(crate) fn symlink_refused(path: &Path) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::InvalidInput,
         format!(
@@ -55,7 +55,7 @@ fn chmod_private(f: &File) -> std::io::Result<()> {
 }
 
 /// Open with `opts` plus 0600 and `O_NOFOLLOW`; `create` files are chmodded 0600.
-pub fn open(path: &Path, configure: impl FnOnce(&mut OpenOptions)) -> std::io::Result<File> {
+pub(crate) fn open(path: &Path, configure: impl FnOnce(&mut OpenOptions)) -> std::io::Result<File> {
     let mut opts = base_options();
     configure(&mut opts);
     let f = opts.open(path).map_err(|e| explain(path, e))?;
@@ -63,7 +63,7 @@ pub fn open(path: &Path, configure: impl FnOnce(&mut OpenOptions)) -> std::io::R
 }
 
 /// Create a new file (never an existing one), 0600 whatever the umask.
-pub fn create_new(path: &Path, append: bool) -> std::io::Result<File> {
+pub(crate) fn create_new(path: &Path, append: bool) -> std::io::Result<File> {
     let f = open(path, |o| {
         o.create_new(true);
         if append {
@@ -77,7 +77,7 @@ pub fn create_new(path: &Path, append: bool) -> std::io::Result<File> {
 }
 
 /// Open or create a file for reading and writing, 0600, never through a link.
-pub fn open_or_create(path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_or_create(path: &Path) -> std::io::Result<File> {
     let f = open(path, |o| {
         o.read(true).write(true).create(true).truncate(false);
     })?;
@@ -86,7 +86,7 @@ pub fn open_or_create(path: &Path) -> std::io::Result<File> {
 }
 
 /// Create `path` (and parents) with mode 0700; refuse when `path` itself is a symlink.
-pub fn private_dir(path: &Path) -> std::io::Result<()> {
+pub(crate) fn private_dir(path: &Path) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(symlink_refused(path));
     }
@@ -117,7 +117,7 @@ fn open_dir(path: &Path) -> std::io::Result<File> {
 }
 
 /// `fsync` a directory so that a create or rename in it survives a power loss.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     open_dir(dir)?.sync_all()?;
     #[cfg(not(unix))]
@@ -138,7 +138,7 @@ fn temp_name(path: &Path) -> PathBuf {
 
 /// Replace `path` with `bytes`: temp file (created exclusively, 0600), `fsync`, `rename`,
 /// `fsync` of the directory. A symlink at `path` is refused, not replaced or followed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(symlink_refused(path));
     }
@@ -160,7 +160,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Read a file keyfire wrote, refusing a symlink in its place.
-pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = open(path, |o| {
         o.read(true);
@@ -172,7 +172,7 @@ pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// The first free `base.1`, `base.2`, … name, created exclusively (a fragment is never
 /// overwritten by the next one).
-pub fn create_numbered(base: &Path) -> std::io::Result<(PathBuf, File)> {
+pub(crate) fn create_numbered(base: &Path) -> std::io::Result<(PathBuf, File)> {
     let name = base
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

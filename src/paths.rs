@@ -9,7 +9,7 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
 
 /// The data directory: `--data-dir`, else `KEYFIRE_DATA_DIR` (handled by clap), else the
 /// platform's data directory.
-pub fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
+pub(crate) fn data_dir(explicit: Option<PathBuf>) -> PathBuf {
     explicit
         .or_else(|| project_dirs().map(|d| d.data_dir().to_path_buf()))
         .unwrap_or_else(|| PathBuf::from(".keyfire"))
@@ -20,7 +20,7 @@ pub fn incidents_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("incidents")
 }
 
-pub fn config_dir() -> PathBuf {
+pub(crate) fn config_dir() -> PathBuf {
     project_dirs()
         .map(|d| d.config_dir().to_path_buf())
         .unwrap_or_else(|| PathBuf::from(".keyfire"))

@@ -23,7 +23,7 @@ use crate::runbook::{Engine, IncidentParams, Order};
 use crate::secret::Redactor;
 use run::{KeyAudit, audit_keys};
 
-pub struct Args {
+pub(super) struct Args {
     pub key: Option<String>,
     pub all: bool,
     pub since: Option<String>,
@@ -34,7 +34,7 @@ pub struct Args {
     pub yes: bool,
 }
 
-pub fn run(ctx: &Context, args: Args) -> Exit {
+pub(super) fn run(ctx: &Context, args: Args) -> Exit {
     let Args {
         key,
         all,

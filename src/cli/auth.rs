@@ -38,7 +38,7 @@ fn read_value(name: &str) -> Result<Secret, CliError> {
     Ok(value)
 }
 
-pub fn run(_ctx: &Context, cmd: AuthCommand) -> Exit {
+pub(super) fn run(_ctx: &Context, cmd: AuthCommand) -> Exit {
     let keyring = Keyring::system();
     match cmd {
         AuthCommand::Set { name } => {

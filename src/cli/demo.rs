@@ -52,7 +52,7 @@ fn scan_the_repository(t: &Training) -> Result<Found, CliError> {
     )))
 }
 
-pub fn run(_ctx: &Context, no_tui: bool) -> Exit {
+pub(super) fn run(_ctx: &Context, no_tui: bool) -> Exit {
     let t = Training::start().map_err(|e| CliError::failed(e.to_string()))?;
     #[cfg(feature = "tui")]
     {

@@ -17,7 +17,7 @@ pub(super) fn report(inv: &Inventory, only: &[String]) -> Result<Report, CliErro
     Ok(rt.block_on(discover::discover(inv, &chosen, skipped, &http)))
 }
 
-pub fn run(
+pub(super) fn run(
     ctx: &Context,
     inv: &Inventory,
     only: &[String],

@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use super::{Cli, CliError, Exit};
 
 /// Print the completion script for `shell` to stdout.
-pub fn completions(shell: clap_complete::Shell) -> Exit {
+pub(super) fn completions(shell: clap_complete::Shell) -> Exit {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "keyfire", &mut out);
@@ -21,7 +21,7 @@ pub fn completions(shell: clap_complete::Shell) -> Exit {
 
 /// Without `dir`: the main page on stdout. With it: one page per command and subcommand
 /// (`keyfire.1`, `keyfire-incident.1`, `keyfire-incident-start.1`, …) written there.
-pub fn man(dir: Option<&Path>) -> Exit {
+pub(super) fn man(dir: Option<&Path>) -> Exit {
     let cmd = Cli::command();
     let Some(dir) = dir else {
         let mut out = Vec::new();

@@ -29,7 +29,7 @@ fn diagnose(action: &str, status: Option<u64>, error: &str) -> String {
     format!("{what} ({action}: {error})")
 }
 
-pub fn run(
+pub(super) fn run(
     ctx: &Context,
     keys: Vec<String>,
     agent: Option<String>,

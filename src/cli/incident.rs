@@ -25,7 +25,7 @@ fn console_available() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
-pub fn setup(ctx: &Context) -> Result<Setup, CliError> {
+pub(super) fn setup(ctx: &Context) -> Result<Setup, CliError> {
     Ok(Setup {
         inventory: Arc::new(ctx.inventory()?),
         runbook: Arc::new(ctx.runbook()?),
@@ -37,13 +37,13 @@ pub fn setup(ctx: &Context) -> Result<Setup, CliError> {
 
 /// Drive an engine headless and print the closing summary. Live incidents and rotations
 /// notify the inventory's notifiers; drills only through [`drive_headless_notifying`].
-pub fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
+pub(super) fn drive_headless(engine: &mut Engine, gate: &mut TerminalGate) -> Exit {
     let notify = !engine.dry_run();
     drive_headless_notifying(engine, gate, notify)
 }
 
 /// [`drive_headless`], notifying when `notify` is set (a drill's `--notify`).
-pub fn drive_headless_notifying(
+pub(super) fn drive_headless_notifying(
     engine: &mut Engine,
     gate: &mut TerminalGate,
     notify: bool,
@@ -184,7 +184,7 @@ pub fn drive_headless_notifying(
     )
 }
 
-pub fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
+pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
     match cmd {
         IncidentCommand::Start {
             mut keys,

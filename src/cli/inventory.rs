@@ -15,7 +15,7 @@ fn print_json(v: &impl serde::Serialize) -> Exit {
     Ok(0)
 }
 
-pub fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
+pub(super) fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
     let inv = ctx.inventory()?;
     let today = ctx.today();
     match cmd {

@@ -8,12 +8,12 @@ use crate::inventory::Inventory;
 use crate::notify::{Delivery, Detail, Event, Notifier, options};
 use crate::secret::Redactor;
 
-pub use crate::notify::drive_with_notifiers;
+pub(super) use crate::notify::drive_with_notifiers;
 
 /// `keyfire notify test [ID]`: one test message to each notifier (or the one named), and
 /// what each answered. Exit 0 when every one was delivered, 1 when any was not, 2 when there
 /// is no such notifier.
-pub fn test(ctx: &Context, id: Option<String>) -> Exit {
+pub(super) fn test(ctx: &Context, id: Option<String>) -> Exit {
     let inv = Arc::new(ctx.inventory()?);
     if inv.notifiers.is_empty() {
         return Err(CliError::input(
@@ -65,7 +65,7 @@ pub fn test(ctx: &Context, id: Option<String>) -> Exit {
 }
 
 /// Send events outside an incident (audit findings, overdue drills) and wait for the answers.
-pub fn send_all(inv: Arc<Inventory>, events: Vec<Event>) -> Result<Vec<Delivery>, CliError> {
+pub(super) fn send_all(inv: Arc<Inventory>, events: Vec<Event>) -> Result<Vec<Delivery>, CliError> {
     if inv.notifiers.is_empty() || events.is_empty() {
         return Ok(Vec::new());
     }

@@ -7,7 +7,7 @@ use crate::fsutil;
 use crate::record::shared::{self, Location, SharedStore, adopt};
 use crate::record::{Signature, Signer, VerifyOptions, VerifyReport, verify_with};
 
-pub fn run(ctx: &Context, cmd: RecordCommand) -> Exit {
+pub(super) fn run(ctx: &Context, cmd: RecordCommand) -> Exit {
     let (target, json, public_key, against) = match cmd {
         RecordCommand::Verify {
             target,

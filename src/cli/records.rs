@@ -19,7 +19,7 @@ fn sharing(ctx: &Context) -> Result<Arc<Sharing>, CliError> {
 
 /// How records are verified here: this machine's keys, plus the team's when a shared
 /// location names them.
-pub fn verify_options(ctx: &Context) -> Result<VerifyOptions, CliError> {
+pub(super) fn verify_options(ctx: &Context) -> Result<VerifyOptions, CliError> {
     match ctx.sharing()? {
         Some(s) => s
             .trust()
@@ -31,7 +31,7 @@ pub fn verify_options(ctx: &Context) -> Result<VerifyOptions, CliError> {
 /// The record of `id` to read: the local one, or else the shared copy, fetched into
 /// `DATA/shared-cache/ID/` (never into `incidents/`, which holds only this machine's
 /// incidents) and verified. `None`: no shared location and no local record.
-pub fn readable_record(
+pub(super) fn readable_record(
     ctx: &Context,
     id: &str,
 ) -> Result<Option<(PathBuf, Option<VerifyReport>)>, CliError> {
@@ -66,7 +66,7 @@ pub fn readable_record(
     Ok(Some((dir.join(RECORD_FILE), Some(report))))
 }
 
-pub fn run(ctx: &Context, cmd: RecordsCommand) -> Exit {
+pub(super) fn run(ctx: &Context, cmd: RecordsCommand) -> Exit {
     match cmd {
         RecordsCommand::Check { json } => check(ctx, json),
         RecordsCommand::Flush => flush(ctx),
@@ -168,7 +168,9 @@ fn flush(ctx: &Context) -> Exit {
 
 /// `incident list` with a shared location: this machine's incidents and the store's, each
 /// shared record verified.
-pub fn list_with_shared(ctx: &Context) -> Result<Vec<crate::incidents::IncidentSummary>, CliError> {
+pub(super) fn list_with_shared(
+    ctx: &Context,
+) -> Result<Vec<crate::incidents::IncidentSummary>, CliError> {
     let mut list = crate::incidents::list(&ctx.data_dir);
     let Some(s) = ctx.sharing()? else {
         return Ok(list);

@@ -6,7 +6,7 @@
 use super::{CliError, Context, Exit, ReportFormat};
 use crate::record::{read_entries, verify_with};
 
-pub fn run(ctx: &Context, id: &str, format: ReportFormat, force: bool) -> Exit {
+pub(super) fn run(ctx: &Context, id: &str, format: ReportFormat, force: bool) -> Exit {
     // With a shared location, an incident this machine does not have is read (and verified)
     // from the store.
     let (path, shared_check) = match super::records::readable_record(ctx, id)? {

@@ -23,7 +23,7 @@ fn engine_error(key: &str, e: EngineError) -> CliError {
 }
 
 /// `rotate --resume ID`.
-pub fn resume(ctx: &Context, id: &str, dry_run: bool, yes: bool) -> Exit {
+pub(super) fn resume(ctx: &Context, id: &str, dry_run: bool, yes: bool) -> Exit {
     let setup = setup(ctx)?;
     let state = crate::incidents::list(&ctx.data_dir)
         .into_iter()
@@ -107,7 +107,7 @@ fn finish_interrupted(
     (covered, failed)
 }
 
-pub fn run(ctx: &Context, keys: Vec<String>, due: bool, dry_run: bool, yes: bool) -> Exit {
+pub(super) fn run(ctx: &Context, keys: Vec<String>, due: bool, dry_run: bool, yes: bool) -> Exit {
     let setup = setup(ctx)?;
     let inv = Arc::clone(&setup.inventory);
     let today = ctx.today();

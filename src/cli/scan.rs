@@ -115,7 +115,7 @@ fn scan_error(e: ScanError) -> CliError {
     }
 }
 
-pub fn run(ctx: &Context, args: ScanArgs) -> Exit {
+pub(super) fn run(ctx: &Context, args: ScanArgs) -> Exit {
     let inv = ctx.inventory()?;
     if args.start_incident && !args.dry_run && !TerminalGate::new(args.yes).can_approve() {
         return Err(CliError::input(

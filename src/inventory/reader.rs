@@ -43,7 +43,7 @@ pub(crate) enum Value<'a> {
 
 impl Value<'_> {
     /// What the value is, for "expected X, found Y" messages.
-    pub fn type_name(&self) -> &'static str {
+    pub(super) fn type_name(&self) -> &'static str {
         match self {
             Value::String(_) => "string",
             Value::Integer(_) => "integer",
@@ -138,11 +138,11 @@ impl<'a> Table<'a> {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn into_entries(self) -> Vec<(Key<'a>, Item<'a>)> {
+    pub(super) fn into_entries(self) -> Vec<(Key<'a>, Item<'a>)> {
         self.entries
     }
 }

@@ -20,11 +20,11 @@ pub(crate) struct Str<'a> {
 }
 
 impl Str<'_> {
-    pub fn as_str(&self) -> &str {
+    pub(super) fn as_str(&self) -> &str {
         &self.text
     }
 
-    pub fn into_string(self) -> String {
+    pub(super) fn into_string(self) -> String {
         self.text.into_owned()
     }
 }

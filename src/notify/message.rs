@@ -89,7 +89,7 @@ pub enum Expect {
 }
 
 /// A text cut to `max` characters (not bytes), marked when cut.
-pub fn truncate_chars(text: &str, max: usize) -> String {
+pub(super) fn truncate_chars(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }

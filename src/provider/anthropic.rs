@@ -39,7 +39,7 @@ use crate::plan::{RequestPlan, SecretBag, SecretRef};
 
 const DEFAULT_BASE: &str = "https://api.anthropic.com";
 /// The API version keyfire was written against; Anthropic requires the header on every call.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub(super) const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Keys per list page (the API allows 1 to 1000).
 const PAGE: u32 = 1000;
 /// Daily buckets per usage page (the API allows up to 31 for `1d`).

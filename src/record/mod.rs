@@ -9,7 +9,7 @@
 mod canonical;
 pub mod event;
 /// The private-file helpers, at their old path (they live in `crate::fsutil`).
-pub use crate::fsutil as files;
+pub(crate) use crate::fsutil as files;
 pub mod shared;
 pub mod signing;
 mod state;

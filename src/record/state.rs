@@ -105,7 +105,7 @@ pub struct StepFailure {
 }
 
 /// One anomaly rule's verdict from the audit step.
-pub type RuleResult = super::event::RuleVerdict;
+pub(super) type RuleResult = super::event::RuleVerdict;
 
 /// Where one runbook step of one key stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

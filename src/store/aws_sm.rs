@@ -32,8 +32,8 @@ use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
-pub const CURRENT: &str = "AWSCURRENT";
-pub const PENDING: &str = "AWSPENDING";
+pub(super) const CURRENT: &str = "AWSCURRENT";
+pub(super) const PENDING: &str = "AWSPENDING";
 
 #[derive(Debug, Clone)]
 pub struct AwsSecretsManager {
@@ -44,7 +44,7 @@ pub struct AwsSecretsManager {
 
 /// The `ClientRequestToken` (and so the `VersionId`) for a write named `token` by the
 /// engine: 32 hex characters of its SHA-256 behind a `kf-` prefix (AWS wants 32 to 64).
-pub fn request_token(token: &str) -> String {
+pub(super) fn request_token(token: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = hex::encode(Sha256::digest(token.as_bytes()));
     format!("kf-{}", &digest[..32])

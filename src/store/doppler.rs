@@ -44,7 +44,7 @@ use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
-pub const DEFAULT_ADDRESS: &str = "https://api.doppler.com";
+pub(super) const DEFAULT_ADDRESS: &str = "https://api.doppler.com";
 
 /// How many log entries keyfire reads after a write to find the one it created.
 const LOGS_AFTER_WRITE: u32 = 20;

@@ -42,7 +42,7 @@ use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
-pub const DEFAULT_ADDRESS: &str = "https://app.infisical.com";
+pub(super) const DEFAULT_ADDRESS: &str = "https://app.infisical.com";
 
 #[derive(Debug, Clone)]
 struct Token {
@@ -99,7 +99,7 @@ enum WriteResponse {
 }
 
 /// `/agents/support/OPENAI_KEY` → (`/agents/support`, `OPENAI_KEY`); a bare name is in `/`.
-pub fn split_path(path: &str) -> (String, String) {
+pub(super) fn split_path(path: &str) -> (String, String) {
     let trimmed = path.trim();
     let (folder, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
     let folder = folder.trim_end_matches('/');

@@ -32,7 +32,7 @@ use crate::keyring::{Keyring, KeyringError};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
-pub const DEFAULT_SERVICE: &str = "keyfire-agents";
+pub(super) const DEFAULT_SERVICE: &str = "keyfire-agents";
 
 #[derive(Debug, Clone)]
 pub struct KeyringStore {

@@ -47,7 +47,7 @@ use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
-pub enum VaultAuth {
+pub(super) enum VaultAuth {
     Token,
     AppRole { role_id: String, mount: String },
 }

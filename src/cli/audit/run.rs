@@ -17,14 +17,14 @@ use crate::provider::{AnyProvider, Op, OpOutput};
 
 /// One key's audit: the summary, and why a source could not be read.
 #[derive(Debug, serde::Serialize)]
-pub struct KeyAudit {
+pub(super) struct KeyAudit {
     pub key: String,
     pub summary: AuditSummary,
     pub problems: Vec<String>,
 }
 
 /// The window for a key: `since`, else its last rotation (or 30 days), to now.
-pub fn window_for(
+pub(super) fn window_for(
     inv: &Inventory,
     key: &Key,
     since: Option<DateTime<Utc>>,
@@ -104,7 +104,7 @@ async fn provider_usage(
 }
 
 /// Audit keys over their windows: provider usage for each, and every gateway log read once.
-pub async fn audit_keys(
+pub(super) async fn audit_keys(
     inv: &Inventory,
     keys: &[&Key],
     since: Option<DateTime<Utc>>,

@@ -440,7 +440,7 @@ mod arbitrary {
         ]
     }
 
-    pub fn document() -> impl Strategy<Value = String> {
+    pub(super) fn document() -> impl Strategy<Value = String> {
         prop::collection::vec(
             (line(), prop_oneof![Just("\n"), Just("\r\n"), Just(" \n")]),
             0..10,

@@ -9,7 +9,7 @@ use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvid
 use object_store::aws::AwsCredential;
 
 #[derive(Debug)]
-pub struct SdkCredentials {
+pub(super) struct SdkCredentials {
     provider: Option<SharedCredentialsProvider>,
     /// The last credential and when it stops being valid (SDK providers do not cache on
     /// their own; the SDK clients do, through their identity cache).
@@ -17,7 +17,7 @@ pub struct SdkCredentials {
 }
 
 impl SdkCredentials {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+    pub(super) fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self {
             provider: sdk.credentials_provider(),
             cached: tokio::sync::Mutex::new(None),
