@@ -173,6 +173,9 @@ payloads! {
     StepFinished => "step_finished",
     StepFailed => "step_failed",
     OperatorInput => "operator_input",
+    Planned => "plan",
+    NotSent => "not_sent",
+    RequestSent => "request_sent",
     ActionDone => "action_done",
 }
 
@@ -254,6 +257,27 @@ impl OperatorInput {
             decision: Some(decision.into()),
             ..Self::default()
         }
+    }
+
+    /// The operator pasted a replacement made by hand (its hint, never its value).
+    pub fn pasted<A: Serialize>(action: A, hint: Option<String>) -> Self {
+        Self {
+            action: serde_name(&action),
+            pasted: true,
+            hint,
+            ..Self::default()
+        }
+    }
+
+    pub fn via(mut self, via: impl Into<String>) -> Self {
+        self.via = Some(via.into());
+        self
+    }
+
+    /// About a step done by hand.
+    pub fn manual(mut self) -> Self {
+        self.manual = true;
+        self
     }
 
     pub fn because(mut self, reason: impl Into<String>) -> Self {
@@ -394,38 +418,100 @@ pub struct StepFailed {
 }
 
 /// `plan`: a request (or a manual instruction) shown before it is approved.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Planned {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub action: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub manual: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanSummary>,
     /// The request as the operator saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rendered: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instructions: Vec<String>,
 }
 
+impl Planned {
+    /// A request shown before it is approved (or, in a drill, not sent).
+    pub fn request<A: Serialize>(action: A, plan: &crate::plan::RequestPlan) -> Self {
+        let recorded = serde_json::to_value(plan).unwrap_or(Value::Null);
+        Self {
+            key: None,
+            action: serde_name(&action),
+            manual: false,
+            plan: PlanSummary::deserialize(&recorded).ok(),
+            rendered: Some(plan.render()),
+            instructions: Vec::new(),
+        }
+    }
+
+    /// A step the operator does by hand, with its instructions.
+    pub fn manual<A: Serialize>(action: A, instructions: &[String]) -> Self {
+        Self {
+            key: None,
+            action: serde_name(&action),
+            manual: true,
+            plan: None,
+            rendered: None,
+            instructions: instructions.to_vec(),
+        }
+    }
+}
+
 /// What the one-line description shows of a recorded plan.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PlanSummary {
     pub summary: Option<String>,
     pub access: Option<String>,
+    /// The rest of the plan (method, address, headers, body without secrets), as recorded.
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
 }
 
 /// `not_sent`: a drill's write, shown and never sent.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct NotSent {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// The request as it would have been sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub would_send: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub manual: bool,
     /// A manual step's instructions, as the operator would have been asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub would_ask: Vec<String>,
+}
+
+impl NotSent {
+    /// A drill's write: shown, recorded, never sent.
+    pub fn request<A: Serialize>(action: A, plan: &crate::plan::RequestPlan) -> Self {
+        Self {
+            action: serde_name(&action),
+            summary: Some(plan.summary.clone()),
+            would_send: Some(plan.render()),
+            ..Self::default()
+        }
+    }
+
+    /// A drill's manual step: what the operator would have been asked.
+    pub fn manual<A: Serialize>(action: A, instructions: &[String]) -> Self {
+        Self {
+            action: serde_name(&action),
+            manual: true,
+            would_ask: instructions.to_vec(),
+            ..Self::default()
+        }
+    }
 }
 
 /// `operator_input`: an approval, a decline, a confirmation, an abort or a paste.
@@ -437,7 +523,8 @@ pub struct OperatorInput {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    /// `approve`, `decline`, `confirmed`, `retry`, `skip` or `abort`.
+    /// `approve`, `decline`, `confirmed`, `retry`, `skip` or `abort` (none for a paste).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
@@ -458,13 +545,25 @@ impl OperatorInput {
 }
 
 /// `request_sent`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RequestSent {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub action: Option<String>,
     pub method: Option<String>,
     pub url: Option<String>,
+}
+
+impl RequestSent {
+    pub fn of<A: Serialize>(action: A, plan: &crate::plan::RequestPlan) -> Self {
+        Self {
+            key: None,
+            action: serde_name(&action),
+            method: Some(plan.method.clone()),
+            url: Some(plan.url.clone()),
+        }
+    }
 }
 
 /// `response`: what came back, summarized (never a secret value).

@@ -220,6 +220,9 @@ fn typed_payloads_write_back_exactly_what_the_previous_release_recorded() {
                 Event::StepFailed(x) => x.data(),
                 Event::OperatorInput(x) => x.data(),
                 Event::ActionDone(x) => x.data(),
+                Event::Plan(x) => x.data(),
+                Event::NotSent(x) => x.data(),
+                Event::RequestSent(x) => x.data(),
                 Event::Unknown { kind, .. } => panic!("{kind} at line {} did not read", e.seq),
                 _ => continue,
             };
@@ -233,6 +236,9 @@ fn typed_payloads_write_back_exactly_what_the_previous_release_recorded() {
         "step_started",
         "step_finished",
         "action_done",
+        "plan",
+        "not_sent",
+        "request_sent",
     ] {
         assert!(
             checked.get(kind).copied().unwrap_or(0) > 0,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{Op, OpOutput, ProviderError, manual_reason};
-use crate::record::event::Payload;
+use crate::record::event::{NotSent, OperatorInput, Payload, Planned, RequestSent};
 use crate::record::{Entry, RecordError};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
@@ -143,16 +143,10 @@ impl Ctx {
         sink: &mut S,
     ) -> Result<bool, Failure> {
         let key = run.key.id.clone();
-        self.log(
-            sink,
-            "plan",
-            Some(step),
-            &key,
-            json!({ "action": action, "plan": plan, "rendered": plan.render() }),
-        )?;
+        self.record(sink, Some(step), &key, &Planned::request(action, plan))?;
         if plan.access == Access::Write {
             if self.params.dry_run {
-                self.log(sink, "not_sent", Some(step), &key, json!({ "action": action, "summary": plan.summary, "would_send": plan.render() }))?;
+                self.record(sink, Some(step), &key, &NotSent::request(action, plan))?;
                 return Ok(false);
             }
             let confirm = plan.destructive.then_some(key.as_str());
@@ -167,22 +161,12 @@ impl Ctx {
             let decision = gate.approve(&req).await;
             match decision {
                 Decision::Approve { via } => {
-                    self.log(
-                        sink,
-                        "operator_input",
-                        Some(step),
-                        &key,
-                        json!({ "action": action, "decision": "approve", "via": via }),
-                    )?;
+                    let approved = OperatorInput::decision(Some(action), "approve").via(via);
+                    self.record(sink, Some(step), &key, &approved)?;
                 }
                 Decision::Decline { via } => {
-                    self.log(
-                        sink,
-                        "operator_input",
-                        Some(step),
-                        &key,
-                        json!({ "action": action, "decision": "decline", "via": via }),
-                    )?;
+                    let declined = OperatorInput::decision(Some(action), "decline").via(via);
+                    self.record(sink, Some(step), &key, &declined)?;
                     return Err(Failure::Aborted(format!(
                         "operator declined: {}",
                         plan.summary
@@ -197,13 +181,7 @@ impl Ctx {
             Action::StoreWrite => run.facts.store_write_sent = true,
             _ => {}
         }
-        self.log(
-            sink,
-            "request_sent",
-            Some(step),
-            &key,
-            json!({ "action": action, "method": plan.method, "url": plan.url }),
-        )?;
+        self.record(sink, Some(step), &key, &RequestSent::of(action, plan))?;
         Ok(true)
     }
 
@@ -458,17 +436,17 @@ impl Ctx {
         };
         match gate.confirm_manual(&req).await {
             Decision::Approve { via } => {
-                self.log(sink, "operator_input", Some(step), &key, json!({ "action": action, "manual": true, "decision": "confirmed", "via": via }))?;
+                let confirmed = OperatorInput::decision(Some(action), "confirmed")
+                    .manual()
+                    .via(via);
+                self.record(sink, Some(step), &key, &confirmed)?;
                 Ok(ActionOutcome::Done)
             }
             Decision::Decline { via } => {
-                self.log(
-                    sink,
-                    "operator_input",
-                    Some(step),
-                    &key,
-                    json!({ "action": action, "manual": true, "decision": "decline", "via": via }),
-                )?;
+                let declined = OperatorInput::decision(Some(action), "decline")
+                    .manual()
+                    .via(via);
+                self.record(sink, Some(step), &key, &declined)?;
                 Err(Failure::Aborted(
                     "operator did not confirm the manual step".into(),
                 ))
@@ -488,21 +466,19 @@ impl Ctx {
     ) -> Result<bool, Failure> {
         let key = &run.key.id;
         if self.params.dry_run {
-            self.log(
+            self.record(
                 sink,
-                "not_sent",
                 Some(step),
                 key,
-                json!({ "action": action, "manual": true, "would_ask": instructions }),
+                &NotSent::manual(action, instructions),
             )?;
             return Ok(false);
         }
-        self.log(
+        self.record(
             sink,
-            "plan",
             Some(step),
             key,
-            json!({ "action": action, "manual": true, "instructions": instructions }),
+            &Planned::manual(action, instructions),
         )?;
         Ok(true)
     }

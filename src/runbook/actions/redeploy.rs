@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::SecretRef;
 use crate::provider::{Op, OpOutput, Probe, Which};
+use crate::record::event::OperatorInput;
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
 use crate::runbook::facts::CreateIntent;
@@ -161,13 +162,8 @@ impl Ctx {
         self.http.redactor().learn(&secret);
         run.facts.new_key_hint = Some(secret.hint());
         run.bag.new_key = Some(secret);
-        self.log(
-            sink,
-            "operator_input",
-            Some(step),
-            &key,
-            json!({ "action": Action::Create, "pasted": true, "hint": run.facts.new_key_hint }),
-        )?;
+        let pasted = OperatorInput::pasted(Action::Create, run.facts.new_key_hint.clone());
+        self.record(sink, Some(step), &key, &pasted)?;
         Ok(ActionOutcome::Done)
     }
 
