@@ -67,7 +67,10 @@ pub(crate) fn describe(e: &Entry) -> String {
         Event::Response(r) if r.ok => format!("{action}: ok {}", compact(&e.data)),
         Event::Response(r) => format!(
             "{action}: FAILED{} {}",
-            r.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default(),
+            r.status
+                .flatten()
+                .map(|s| format!(" (HTTP {s})"))
+                .unwrap_or_default(),
             or_empty(&r.error)
         ),
         Event::Evidence(ev) => match ev.text.as_deref() {

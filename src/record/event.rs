@@ -176,6 +176,7 @@ payloads! {
     Planned => "plan",
     NotSent => "not_sent",
     RequestSent => "request_sent",
+    Response => "response",
     ActionDone => "action_done",
 }
 
@@ -567,14 +568,171 @@ impl RequestSent {
 }
 
 /// `response`: what came back, summarized (never a secret value).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Response {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     pub action: Option<String>,
     pub ok: bool,
-    pub status: Option<u64>,
+    /// A failed answer's HTTP status (`null` when the failure had none).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub status: Option<Option<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A located key's id (`null`: the provider does not know it).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub found: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<Value>,
+    /// How many keys matched a name or hint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambiguous: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already: Option<bool>,
+    /// A created replacement's id and hint (never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Counts only: the usage and audit events themselves are evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u64>,
+    /// Store answers: the version read, written or promoted; a read value is never kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noop: Option<bool>,
+    /// A local file written (the inventory, a report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+fn count(n: usize) -> Option<u64> {
+    Some(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+impl Response {
+    fn answered<A: Serialize>(action: A, ok: bool) -> Self {
+        Self {
+            action: serde_name(&action),
+            ok,
+            ..Self::default()
+        }
+    }
+
+    /// A failed answer: its HTTP status, if any, and the (already scrubbed) error.
+    pub fn failed<A: Serialize>(action: A, status: Option<u64>, error: String) -> Self {
+        Self {
+            status: Some(status),
+            error: Some(error),
+            ..Self::answered(action, false)
+        }
+    }
+
+    /// A provider's answer, summarized: ids, states, counts and hints, never a value.
+    pub fn of_provider<A: Serialize>(action: A, out: &crate::provider::OpOutput) -> Self {
+        use crate::provider::OpOutput;
+        let r = Self::answered(action, true);
+        match out {
+            OpOutput::Located(Some(k)) => Self {
+                found: Some(Some(k.id.clone())),
+                state: serde_json::to_value(k.state).ok(),
+                ..r
+            },
+            OpOutput::Located(None) => Self {
+                found: Some(None),
+                ..r
+            },
+            OpOutput::Ambiguous(c) => Self {
+                found: Some(None),
+                ambiguous: count(c.len()),
+                ..r
+            },
+            OpOutput::Verified(p) => Self {
+                authenticated: Some(p.alive()),
+                probe: serde_json::to_value(p).ok(),
+                ..r
+            },
+            OpOutput::Disabled => Self {
+                disabled: Some(true),
+                ..r
+            },
+            OpOutput::Revoked { already } => Self {
+                revoked: Some(true),
+                already: Some(*already),
+                ..r
+            },
+            OpOutput::Created { id, value } => Self {
+                created: Some(id.clone()),
+                hint: Some(value.hint()),
+                ..r
+            },
+            OpOutput::Usage(u) => Self {
+                buckets: count(u.buckets.len()),
+                pages: Some(u64::from(u.pages)),
+                ..r
+            },
+            OpOutput::AuditEvents { events, pages } => Self {
+                events: count(events.len()),
+                pages: Some(u64::from(*pages)),
+                ..r
+            },
+        }
+    }
+
+    /// A store's answer, summarized: a value read is noted, never recorded.
+    pub fn of_store<A: Serialize>(action: A, out: &crate::store::StoreOutput) -> Self {
+        use crate::store::StoreOutput;
+        let r = Self::answered(action, true);
+        let version = |v| serde_json::to_value(v).ok();
+        match out {
+            StoreOutput::Value { version: v, .. } => Self {
+                version: version(v),
+                value: Some("[read, held in memory]".into()),
+                ..r
+            },
+            StoreOutput::Missing => Self {
+                missing: Some(true),
+                ..r
+            },
+            StoreOutput::Written { version: v } => Self {
+                version: version(v),
+                ..r
+            },
+            StoreOutput::Promoted { version: v, noop } => Self {
+                promoted: version(v),
+                noop: Some(*noop),
+                ..r
+            },
+        }
+    }
+
+    /// A local file written.
+    pub fn wrote<A: Serialize>(action: A, path: String) -> Self {
+        Self {
+            path: Some(path),
+            ..Self::answered(action, true)
+        }
+    }
 }
 
 /// `action_done`.
@@ -858,6 +1016,55 @@ mod tests {
         assert_eq!(o.current_version, None);
         assert_eq!(Event::of(&nothing).key(), Some("k"));
         assert_eq!(Event::of(&nothing).action(), Some("read_store"));
+    }
+
+    /// The answers the fixture records do not hold are written as the engine wrote them
+    /// before it had types (the `json!` literals are the old code's).
+    #[test]
+    fn rarer_answers_keep_their_recorded_shape() {
+        use crate::provider::OpOutput;
+        use crate::store::{StoreOutput, StoreVersion};
+        let v = StoreVersion::Number(7);
+        let cases = [
+            (
+                Response::of_store("read_store", &StoreOutput::Missing).data(),
+                json!({ "action": "read_store", "ok": true, "missing": true }),
+            ),
+            (
+                Response::of_store(
+                    "promote",
+                    &StoreOutput::Promoted {
+                        version: v.clone(),
+                        noop: false,
+                    },
+                )
+                .data(),
+                json!({ "action": "promote", "ok": true, "promoted": v, "noop": false }),
+            ),
+            (
+                Response::of_provider("locate", &OpOutput::Ambiguous(Vec::new())).data(),
+                json!({ "action": "locate", "ok": true, "found": null, "ambiguous": 0 }),
+            ),
+            (
+                Response::of_provider("disable", &OpOutput::Disabled).data(),
+                json!({ "action": "disable", "ok": true, "disabled": true }),
+            ),
+            (
+                Response::failed("revoke", None, "boom".into()).data(),
+                json!({ "action": "revoke", "ok": false, "status": null, "error": "boom" }),
+            ),
+            (
+                Response::wrote("update_inventory", "inv.toml".into()).data(),
+                json!({ "action": "update_inventory", "ok": true, "path": "inv.toml" }),
+            ),
+            (
+                OperatorInput::pasted("create", Some("sk-...abcd".into())).data(),
+                json!({ "action": "create", "pasted": true, "hint": "sk-...abcd" }),
+            ),
+        ];
+        for (typed, recorded) in cases {
+            assert_eq!(typed, recorded);
+        }
     }
 
     #[test]

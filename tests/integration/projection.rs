@@ -223,6 +223,7 @@ fn typed_payloads_write_back_exactly_what_the_previous_release_recorded() {
                 Event::Plan(x) => x.data(),
                 Event::NotSent(x) => x.data(),
                 Event::RequestSent(x) => x.data(),
+                Event::Response(x) => x.data(),
                 Event::Unknown { kind, .. } => panic!("{kind} at line {} did not read", e.seq),
                 _ => continue,
             };
@@ -239,6 +240,7 @@ fn typed_payloads_write_back_exactly_what_the_previous_release_recorded() {
         "plan",
         "not_sent",
         "request_sent",
+        "response",
     ] {
         assert!(
             checked.get(kind).copied().unwrap_or(0) > 0,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{Op, OpOutput, ProviderError, manual_reason};
-use crate::record::event::{NotSent, OperatorInput, Payload, Planned, RequestSent};
+use crate::record::event::{NotSent, OperatorInput, Payload, Planned, RequestSent, Response};
 use crate::record::{Entry, RecordError};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
@@ -185,22 +185,6 @@ impl Ctx {
         Ok(true)
     }
 
-    pub(super) fn response<S: Sink>(
-        &self,
-        sink: &mut S,
-        step: StepId,
-        key: &str,
-        action: Action,
-        ok: bool,
-        data: Value,
-    ) -> Result<(), Failure> {
-        let mut data = data;
-        if let Value::Object(m) = &mut data {
-            m.insert("ok".into(), json!(ok));
-        }
-        self.log_action(sink, "response", step, key, action, data)
-    }
-
     /// Plan, gate, send a provider operation. `Ok(None)`: drilled, not sent.
     pub(super) async fn provider_call<G: Gate, S: Sink>(
         &self,
@@ -235,19 +219,12 @@ impl Ctx {
     ) -> Result<OpOutput, Failure> {
         match result {
             Ok(out) => {
-                let summary = describe_output(&out);
-                self.response(sink, step, key, action, true, summary)?;
+                self.record(sink, Some(step), key, &Response::of_provider(action, &out))?;
                 Ok(out)
             }
             Err(e) => {
-                self.response(
-                    sink,
-                    step,
-                    key,
-                    action,
-                    false,
-                    json!({ "status": e.status(), "error": e.to_string() }),
-                )?;
+                let failed = Response::failed(action, e.status().map(u64::from), e.to_string());
+                self.record(sink, Some(step), key, &failed)?;
                 Err(provider_failure(step, &e))
             }
         }
@@ -264,17 +241,7 @@ impl Ctx {
     ) -> Result<StoreOutput, Failure> {
         match result {
             Ok(out) => {
-                let data = match &out {
-                    StoreOutput::Value { version, .. } => {
-                        json!({ "version": version, "value": "[read, held in memory]" })
-                    }
-                    StoreOutput::Missing => json!({ "missing": true }),
-                    StoreOutput::Written { version } => json!({ "version": version }),
-                    StoreOutput::Promoted { version, noop } => {
-                        json!({ "promoted": version, "noop": noop })
-                    }
-                };
-                self.response(sink, step, key, action, true, data)?;
+                self.record(sink, Some(step), key, &Response::of_store(action, &out))?;
                 Ok(out)
             }
             Err(e) => {
@@ -282,14 +249,8 @@ impl Ctx {
                     StoreError::Http(h) => h.status(),
                     _ => None,
                 };
-                self.response(
-                    sink,
-                    step,
-                    key,
-                    action,
-                    false,
-                    json!({ "status": status, "error": e.to_string() }),
-                )?;
+                let failed = Response::failed(action, status.map(u64::from), e.to_string());
+                self.record(sink, Some(step), key, &failed)?;
                 Err(store_failure(step, &e))
             }
         }
@@ -486,21 +447,5 @@ impl Ctx {
     pub(super) fn manual_intro(&self, run: &KeyRun) -> String {
         manual_reason(run.provider_def.kind)
             .map_or_else(String::new, |r| format!("Manual step: {r}."))
-    }
-}
-
-fn describe_output(out: &OpOutput) -> Value {
-    match out {
-        OpOutput::Located(Some(k)) => json!({ "found": k.id, "state": k.state }),
-        OpOutput::Located(None) => json!({ "found": null }),
-        OpOutput::Ambiguous(c) => json!({ "found": null, "ambiguous": c.len() }),
-        OpOutput::Verified(p) => json!({ "authenticated": p.alive(), "probe": p }),
-        OpOutput::Disabled => json!({ "disabled": true }),
-        OpOutput::Revoked { already } => json!({ "revoked": true, "already": already }),
-        OpOutput::Created { id, value } => json!({ "created": id, "hint": value.hint() }),
-        OpOutput::Usage(r) => json!({ "buckets": r.buckets.len(), "pages": r.pages }),
-        OpOutput::AuditEvents { events, pages } => {
-            json!({ "events": events.len(), "pages": pages })
-        }
     }
 }

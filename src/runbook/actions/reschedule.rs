@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::RequestPlan;
+use crate::record::event::Response;
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun, Purpose};
 use crate::runbook::gate::{Gate, Sink};
@@ -64,14 +65,8 @@ impl Ctx {
         let written = apply_locked(&file.path, &r)
             .map_err(|e| Failure::failed(format!("{step}: {e}"), true))?;
         crate::failpoint::failpoint("update_inventory:written");
-        self.response(
-            sink,
-            step,
-            &key,
-            Action::UpdateInventory,
-            true,
-            json!({ "path": file.path.display().to_string() }),
-        )?;
+        let wrote = Response::wrote(Action::UpdateInventory, file.path.display().to_string());
+        self.record(sink, Some(step), &key, &wrote)?;
         if written.before != edit.before {
             self.evidence(sink, step, &key, Action::UpdateInventory, json!({
                 "changed_since_approval": true,
