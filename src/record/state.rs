@@ -267,9 +267,6 @@ pub struct IncidentState {
     pub entries: usize,
     /// The hash of the last `incident_closed` entry (printed so it lives outside the file).
     pub closing_hash: Option<String>,
-    pub last_hash: Option<String>,
-    /// The key the last key-scoped entry was about.
-    pub current_key: Option<String>,
 }
 
 impl IncidentState {
@@ -301,7 +298,6 @@ impl IncidentState {
     /// Take in the next entry, already typed.
     pub fn apply_event(&mut self, e: &Entry, event: &Event) {
         self.entries += 1;
-        self.last_hash = Some(e.hash.clone());
         match event {
             Event::IncidentOpened(o) => self.open(e, o),
             Event::IncidentClosed(c) => self.close(e, c),
@@ -311,7 +307,6 @@ impl IncidentState {
         let Some(key) = event.key() else {
             return;
         };
-        self.current_key = Some(key.to_string());
         let dry_run = self.dry_run;
         let ts = DateTime::parse_from_rfc3339(&e.ts)
             .ok()
