@@ -22,6 +22,7 @@ mod demo;
 mod discover;
 mod engine;
 mod keyring;
+mod layering;
 mod leaks;
 mod notify;
 mod openai;
