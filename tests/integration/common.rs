@@ -65,6 +65,16 @@ impl Drop for TestEnv {
     }
 }
 
+/// Removes a folder when dropped: the training environment writes one under the system's
+/// temporary directory and, on purpose, leaves it for the person who ran `keyfire demo`.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub const OLD_PATH: &str = "agents/support-bot/llm";
 pub const OTHER_PATH: &str = "agents/research/llm";
 
@@ -190,6 +200,9 @@ created_at = 2026-11-01
             .env("KEYFIRE_DATA_DIR", self.data_dir())
             .env("KEYFIRE_SIGNING_KEY_FILE", self.signing_key_path())
             .env("KEYFIRE_INVENTORY", self.inventory_path())
+            // What keyfire leaves in the temporary directory (the training environment's
+            // folder) goes with the test's own folder.
+            .env("TMPDIR", self.dir.path())
             .env_remove("KEYFIRE_CONFIG")
             .env_remove("KEYFIRE_FAILPOINT")
             .stdin(std::process::Stdio::null());

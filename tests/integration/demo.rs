@@ -12,6 +12,7 @@ async fn drill_over_every_demo_key_sends_no_write_and_finds_the_planted_problems
         .await
         .unwrap()
         .unwrap();
+    let _folder = crate::common::RemoveOnDrop(t.dir.clone());
     let keys: Vec<String> = t
         .setup
         .inventory
@@ -129,8 +130,10 @@ async fn drill_over_every_demo_key_sends_no_write_and_finds_the_planted_problems
 #[test]
 fn demo_no_tui_completes_a_live_incident_and_the_audit_finds_the_planted_abuse() {
     crate::common::hermetic_signing_key();
+    let tmp = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyfire"))
         .args(["demo", "--no-tui"])
+        .env("TMPDIR", tmp.path())
         .env_remove("KEYFIRE_INVENTORY")
         .env_remove("KEYFIRE_DATA_DIR")
         .stdin(std::process::Stdio::null())
@@ -175,6 +178,7 @@ async fn discover_finds_the_shadow_key_planted_at_the_training_litellm_proxy() {
         .await
         .unwrap()
         .unwrap();
+    let _folder = crate::common::RemoveOnDrop(t.dir.clone());
     let inv = &t.setup.inventory;
     let (chosen, skipped) =
         keyfire::discover::select(inv, &["litellm-training".to_string()]).unwrap();

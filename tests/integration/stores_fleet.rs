@@ -322,6 +322,7 @@ async fn the_training_environment_replaces_a_key_held_in_infisical() {
         .await
         .unwrap()
         .unwrap();
+    let _folder = crate::common::RemoveOnDrop(t.dir.clone());
     const PATH: &str = "/agents/research/GATEWAY_KEY";
     assert_eq!(t.infisical.version(PATH), 1);
     let params = IncidentParams {
