@@ -28,10 +28,10 @@ fn ms(v: Option<i64>) -> String {
     v.map_or_else(|| "null".to_string(), |n| n.to_string())
 }
 
-pub(crate) fn describe(e: &Entry) -> String {
-    let event = Event::of(e);
+/// The line for an entry the caller has already typed (`Event::of`), so it is parsed once.
+pub(crate) fn describe_event(e: &Entry, event: &Event) -> String {
     let action = event.action().unwrap_or("");
-    match &event {
+    match event {
         Event::IncidentOpened(o) => format!(
             "incident {} opened ({}, {}) for {}",
             or_empty(&o.incident),

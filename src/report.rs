@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::describe::describe;
+use crate::describe::describe_event;
 use crate::record::{Entry, Event, IncidentKind, IncidentState, Proof};
 
 pub const SCHEMA: &str = "keyfire.report/1";
@@ -299,13 +299,16 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
         keys: key_parts,
         timeline: entries
             .iter()
-            .map(|e| TimelineItem {
-                seq: e.seq,
-                ts: e.ts.clone(),
-                step: e.step.clone(),
-                kind: e.kind.clone(),
-                key: Event::of(e).key().map(str::to_string),
-                text: describe(e),
+            .map(|e| {
+                let event = Event::of(e);
+                TimelineItem {
+                    seq: e.seq,
+                    ts: e.ts.clone(),
+                    step: e.step.clone(),
+                    kind: e.kind.clone(),
+                    key: event.key().map(str::to_string),
+                    text: describe_event(e, &event),
+                }
             })
             .collect(),
         record: RecordPart {

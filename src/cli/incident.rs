@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{
     CliError, Context, Exit, IncidentCommand, LineSink, TerminalGate, parse_time, runtime,
 };
-use crate::describe::describe;
+use crate::describe::describe_event;
 use crate::record::{IncidentState, Proof, read_entries};
 use crate::runbook::{Engine, EngineError, IncidentParams, Order, Outcome, Setup};
 
@@ -373,7 +373,13 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             for e in &entries {
                 let event = crate::record::Event::of(e);
                 let key = event.key().unwrap_or("");
-                let _ = writeln!(out, "{:>4} {}  {key:<24} {}", e.seq, e.ts, describe(e));
+                let _ = writeln!(
+                    out,
+                    "{:>4} {}  {key:<24} {}",
+                    e.seq,
+                    e.ts,
+                    describe_event(e, &event)
+                );
             }
             print!("{out}");
             Ok(0)

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use crate::describe::describe;
+use crate::describe::describe_event;
 use crate::record::Entry;
 use crate::runbook::Sink;
 
@@ -22,7 +22,11 @@ impl<W: Write + Send> Sink for LineSink<W> {
         let event = crate::record::Event::of(e);
         let key = event.key().unwrap_or("");
         let step = e.step.as_deref().unwrap_or("");
-        let _ = writeln!(self.out, "{time}  {key:<24} {step:<10} {}", describe(e));
+        let _ = writeln!(
+            self.out,
+            "{time}  {key:<24} {step:<10} {}",
+            describe_event(e, &event)
+        );
         let _ = self.out.flush();
     }
 }

@@ -279,7 +279,7 @@ impl Provider for AnthropicProvider {
         single_live_key: false,
         usage_destroyed_by_revoke: false,
     };
-    const LISTS_KEYS: bool = true;
+    super::listing::lists_keys!();
 
     fn from_def(def: &ProviderDef) -> Self {
         Self::new(def)
@@ -359,19 +359,6 @@ impl Provider for AnthropicProvider {
         secrets: &SecretBag,
     ) -> Result<OpOutput, ProviderError> {
         self.run(op, plan, http, secrets).await
-    }
-
-    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
-        ListKeys::list_plan(self)
-    }
-
-    async fn list_keys(
-        &self,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<KeyListing, ProviderError> {
-        ListKeys::list_keys(self, plan, http, secrets).await
     }
 }
 

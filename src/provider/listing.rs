@@ -170,6 +170,28 @@ where
     futures_util::future::join_all(reads).await
 }
 
+/// Inside `impl Provider for X` of a backend that implements [`ListKeys`]: declares that it
+/// lists keys and hands both listing calls to that trait, so the forwarding is written once.
+macro_rules! lists_keys {
+    () => {
+        const LISTS_KEYS: bool = true;
+
+        fn list_plan(&self) -> Result<$crate::plan::RequestPlan, $crate::provider::ProviderError> {
+            $crate::provider::ListKeys::list_plan(self)
+        }
+
+        async fn list_keys(
+            &self,
+            plan: &$crate::plan::RequestPlan,
+            http: &$crate::http::Http,
+            secrets: &$crate::plan::SecretBag,
+        ) -> Result<$crate::provider::KeyListing, $crate::provider::ProviderError> {
+            $crate::provider::ListKeys::list_keys(self, plan, http, secrets).await
+        }
+    };
+}
+pub(crate) use lists_keys;
+
 #[cfg(test)]
 mod tests {
     use super::*;

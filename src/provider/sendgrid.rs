@@ -179,7 +179,7 @@ impl Provider for SendGridProvider {
         create: true,
         ..Capabilities::NONE
     };
-    const LISTS_KEYS: bool = true;
+    super::listing::lists_keys!();
 
     fn from_def(def: &ProviderDef) -> Self {
         Self::new(def)
@@ -400,19 +400,6 @@ impl Provider for SendGridProvider {
                 })
             }
         }
-    }
-
-    fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
-        ListKeys::list_plan(self)
-    }
-
-    async fn list_keys(
-        &self,
-        plan: &RequestPlan,
-        http: &Http,
-        secrets: &SecretBag,
-    ) -> Result<KeyListing, ProviderError> {
-        ListKeys::list_keys(self, plan, http, secrets).await
     }
 }
 

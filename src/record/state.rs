@@ -197,14 +197,24 @@ pub struct KeyProgress {
     seen: Seen,
 }
 
+/// The last `store_write` evidence.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Stored {
+    version: Option<Value>,
+    previous: Option<Value>,
+    /// Written to a pending stage, not yet what agents read.
+    pending: bool,
+}
+
 /// The last word of the record on each piece of evidence (the report shows the last).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Seen {
     rules: Option<Box<Evidence>>,
     usage: Option<Box<Evidence>>,
     audit_log_text: Option<String>,
+    /// The last `create` evidence: the replacement's id and hint.
     created: Option<(Option<String>, Option<String>)>,
-    stored: Option<(Option<Value>, Option<Value>, bool)>,
+    stored: Option<Stored>,
     promoted: bool,
     new_key_works: bool,
     operator_verified: bool,
@@ -512,11 +522,11 @@ impl KeyProgress {
             }
             "create" => self.seen.created = Some((ev.new_key_id.clone(), ev.hint.clone())),
             "store_write" => {
-                self.seen.stored = Some((
-                    ev.version.clone(),
-                    ev.previous_version.clone(),
-                    ev.pending == Some(true),
-                ));
+                self.seen.stored = Some(Stored {
+                    version: ev.version.clone(),
+                    previous: ev.previous_version.clone(),
+                    pending: ev.pending == Some(true),
+                });
             }
             "promote" => self.seen.promoted = true,
             "verify_new" => self.seen.new_key_works = ev.new_key_works == Some(true),
@@ -558,9 +568,9 @@ impl KeyProgress {
             new_key_id,
             new_key_hint: created_hint.or_else(|| s.facts_hint.clone()),
             verified: s.new_key_works || s.operator_verified,
-            store_version: s.stored.as_ref().and_then(|x| x.0.clone()),
-            previous_store_version: s.stored.as_ref().and_then(|x| x.1.clone()),
-            promoted: s.promoted || s.stored.as_ref().is_some_and(|x| !x.2),
+            store_version: s.stored.as_ref().and_then(|x| x.version.clone()),
+            previous_store_version: s.stored.as_ref().and_then(|x| x.previous.clone()),
+            promoted: s.promoted || s.stored.as_ref().is_some_and(|x| !x.pending),
         }
     }
 }

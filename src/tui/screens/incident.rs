@@ -18,7 +18,7 @@ use super::super::strings;
 use super::super::theme::Theme;
 use super::super::widgets::{duration_text, fit};
 use super::audit::AuditView;
-use crate::describe::describe;
+use crate::describe::describe_event;
 use crate::record::{Event, IncidentState, KeyProgress};
 use crate::runbook::Order;
 
@@ -165,7 +165,7 @@ impl RunView {
             "{} {:<10} {}",
             e.ts.get(11..19).unwrap_or(""),
             step,
-            describe(e)
+            describe_event(e, &event)
         );
         self.log.push(line);
         if self.log.len() > LOG_LIMIT {
