@@ -36,10 +36,10 @@ fn scan_the_repository(t: &Training) -> Result<Found, CliError> {
         ..Default::default()
     };
     let outcome = crate::scan::scan(&req, &matcher).map_err(|e| CliError::failed(e.to_string()))?;
-    let keys = super::scan::summarize_keys(inv, &outcome.findings);
-    let totals = super::scan::totals(&outcome.findings, &keys);
+    let keys = crate::scan::summarize_keys(inv, &outcome.findings);
+    let totals = crate::scan::summary::totals(&outcome.findings, &keys);
     println!("{}", super::scan::render(&outcome, &keys, &totals, true));
-    let live: Vec<&super::scan::KeySummary> = keys
+    let live: Vec<&crate::scan::KeySummary> = keys
         .iter()
         .filter(|k| k.live && k.id == SCENARIO_KEY)
         .collect();
@@ -47,7 +47,7 @@ fn scan_the_repository(t: &Training) -> Result<Found, CliError> {
         return Ok(None);
     };
     Ok(Some((
-        super::scan::reason(&outcome.findings, &live),
+        crate::scan::summary::reason(&outcome.findings, &live),
         k.first_exposed,
     )))
 }

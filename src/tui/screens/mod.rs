@@ -6,6 +6,7 @@ pub mod incident;
 pub mod incidents;
 pub mod inventory;
 pub mod key;
+pub mod leaks;
 
 /// What a screen asks of the app after an action: the app owns the screen stack, the dialogs
 /// and the run.
