@@ -132,7 +132,9 @@ fn render_leak(leak: &LeakStart, what: &str, order: &str, theme: Theme, f: &mut 
             theme.key_hint(),
         )),
     ]);
-    let height = 14 + 2 * leak.left_out.len().min(4) as u16;
+    // Room for every line as the popup wraps it (76 wide, minus the border).
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(74)).sum();
+    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX);
     popup(f, area, strings::START_TITLE, lines, 76, height, theme);
 }
 

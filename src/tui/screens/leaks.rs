@@ -45,12 +45,11 @@ pub struct LeaksScreen {
     natural: [usize; COLUMNS],
 }
 
-const COLUMNS: usize = 8;
-const HEADER: [&str; COLUMNS] = [
-    "", "STATUS", "KEY", "WHERE", "FOUND", "HINT", "SINCE", "AGENTS",
-];
-/// Key, place, format, hint and agents may be cut; the mark, the status and the date never.
-const CUTTABLE: [bool; COLUMNS] = [false, false, true, true, true, true, false, true];
+/// The hint and the whole location are in the detail box under the table.
+const COLUMNS: usize = 7;
+const HEADER: [&str; COLUMNS] = ["", "STATUS", "KEY", "WHERE", "FOUND", "SINCE", "AGENTS"];
+/// Key, place, format and agents may be cut; the mark, the status and the date never.
+const CUTTABLE: [bool; COLUMNS] = [false, false, true, true, true, false, true];
 const DATE_WIDTH: usize = 10;
 
 /// Live inventory keys first, then what needs a person (unmanaged, ambiguous, withheld),
@@ -82,16 +81,15 @@ impl LeaksScreen {
         order.sort_by_key(|&i| (rank(&findings[i]), i));
         let mut natural = HEADER.map(|h| h.chars().count());
         natural[0] = 1;
-        natural[6] = natural[6].max(DATE_WIDTH);
+        natural[5] = natural[5].max(DATE_WIDTH);
         if let LastScan::Loaded(scan) = &self.last {
             for f in &scan.findings {
                 let cells = [
                     1,
                     label(f).len(),
                     key_text(f).chars().count(),
-                    f.location.display().chars().count(),
+                    place(f).chars().count(),
                     f.what.chars().count(),
-                    f.hint.chars().count(),
                     DATE_WIDTH,
                     agents_text(scan, f).chars().count(),
                 ];
@@ -226,16 +224,7 @@ impl LeaksScreen {
                         theme.ok()
                     },
                 ),
-                Span::raw(format!(
-                    " · {} unmanaged · {} ambiguous · {} withheld · {} rotated · read {} files, {} commits, {} report entries",
-                    t.unmanaged,
-                    t.ambiguous,
-                    t.withheld,
-                    t.rotated,
-                    c.files,
-                    c.commits,
-                    c.report_entries
-                )),
+                Span::raw(counts(t, c)),
             ]),
         ];
         f.render_widget(Paragraph::new(lines), summary);
@@ -315,11 +304,10 @@ impl LeaksScreen {
                 cell(0, if self.marked.contains(&i) { "✓" } else { " " }.into()),
                 cell(1, label(fd).into()),
                 cell(2, key_text(fd)),
-                cell(3, fd.location.display()),
+                cell(3, place(fd)),
                 cell(4, fd.what.clone()),
-                cell(5, fd.hint.clone()),
-                cell(6, since),
-                cell(7, agents_text(scan, fd)),
+                cell(5, since),
+                cell(6, agents_text(scan, fd)),
             ])
             .style(style)
         });
@@ -361,7 +349,7 @@ impl LeaksScreen {
                             })
                             .collect();
                         lines.push(Line::from(format!(
-                            "{} is {}; held by {}",
+                            "{}: {}; held by {}",
                             k.id,
                             k.status.as_str(),
                             if agents.is_empty() {
@@ -401,6 +389,19 @@ fn message(f: &mut Frame, area: Rect, text: &str, style: Style, theme: Theme) {
     );
 }
 
+/// `path:line`, and the commit's short id for a value found in history.
+fn place(f: &Finding) -> String {
+    let l = &f.location;
+    let mut s = l.path.clone();
+    if let Some(n) = l.line {
+        s.push_str(&format!(":{n}"));
+    }
+    if let Some(c) = &l.commit {
+        s.push_str(&format!(" @{}", c.get(..7).unwrap_or(c)));
+    }
+    s
+}
+
 /// The matched key, the candidates of an ambiguous hint, or `unmanaged`.
 fn key_text(f: &Finding) -> String {
     match (&f.verdict.key, f.verdict.status) {
@@ -427,6 +428,36 @@ fn agents_text(scan: &SavedScan, f: &Finding) -> String {
                 .collect::<Vec<_>>()
                 .join(",")
         })
+}
+
+/// The other verdicts that occurred, and what was read (zero counts left out).
+fn counts(t: &crate::scan::Totals, c: &crate::scan::Coverage) -> String {
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (t.unmanaged, "unmanaged"),
+        (t.ambiguous, "ambiguous"),
+        (t.withheld, "withheld"),
+        (t.rotated, "already rotated"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let mut read = vec![format!("{} files", c.files)];
+    if c.commits > 0 {
+        read.push(format!("{} commits", c.commits));
+    }
+    if c.report_entries > 0 {
+        read.push(format!("{} report entries", c.report_entries));
+    }
+    parts.push(format!("read {}", read.join(", ")));
+    if !c.unreadable.is_empty() {
+        parts.push(format!(
+            "{} UNREADABLE: the scan is incomplete",
+            c.unreadable.len()
+        ));
+    }
+    format!(" · {}", parts.join(" · "))
 }
 
 fn ago(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
