@@ -137,7 +137,17 @@ pub(super) fn run(ctx: &Context, args: ScanArgs) -> Exit {
     }
     let keys = summarize_keys(&inv, &outcome.findings);
     let totals = totals(&outcome.findings, &keys);
-    save_last(ctx, &args, &outcome, &keys, &totals);
+    save_last(
+        ctx,
+        &SavedScan::of(
+            ctx.clock.now(),
+            &req,
+            args.github.clone(),
+            &outcome,
+            &keys,
+            &totals,
+        ),
+    );
     let alarm =
         outcome.findings.iter().any(Finding::is_alarm) || !outcome.coverage.unreadable.is_empty();
     if args.json {
@@ -188,33 +198,8 @@ pub(super) fn run(ctx: &Context, args: ScanArgs) -> Exit {
 
 /// Keep this scan for the console's Leaks view. A data directory keyfire cannot write to
 /// costs the view, not the scan: the findings are on stdout either way.
-fn save_last(
-    ctx: &Context,
-    args: &ScanArgs,
-    outcome: &ScanOutcome,
-    keys: &[KeySummary],
-    totals: &Totals,
-) {
-    let shown = |p: &PathBuf| {
-        std::path::absolute(p)
-            .unwrap_or_else(|_| p.clone())
-            .display()
-            .to_string()
-    };
-    let saved = SavedScan {
-        version: crate::scan::saved::VERSION,
-        ran_at: ctx.clock.now(),
-        paths: args.paths.iter().map(shown).collect(),
-        git: args.git,
-        since: args.since.clone(),
-        reports: args.reports.iter().map(shown).collect(),
-        github: args.github.clone(),
-        findings: outcome.findings.clone(),
-        keys: keys.to_vec(),
-        totals: totals.clone(),
-        coverage: outcome.coverage.clone(),
-    };
-    if let Err(e) = crate::scan::saved::save(&ctx.data_dir, &saved) {
+fn save_last(ctx: &Context, saved: &SavedScan) {
+    if let Err(e) = crate::scan::saved::save(&ctx.data_dir, saved) {
         eprintln!("warning: {e} (the console's Leaks view will not show this scan)");
     }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::summary::{KeySummary, Totals};
-use super::{Coverage, Finding};
+use super::{Coverage, Finding, ScanOutcome, ScanRequest};
 
 /// The format this keyfire writes, and the newest it reads.
 pub const VERSION: u32 = 1;
@@ -40,6 +40,36 @@ pub struct SavedScan {
 }
 
 impl SavedScan {
+    /// The scan `req` (and `--github REPO`) ran at `ran_at`, as the Leaks view keeps it.
+    pub fn of(
+        ran_at: DateTime<Utc>,
+        req: &ScanRequest,
+        github: Option<String>,
+        outcome: &ScanOutcome,
+        keys: &[KeySummary],
+        totals: &Totals,
+    ) -> Self {
+        let shown = |p: &PathBuf| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        };
+        Self {
+            version: VERSION,
+            ran_at,
+            paths: req.paths.iter().map(shown).collect(),
+            git: req.git,
+            since: req.since.clone(),
+            reports: req.reports.iter().map(shown).collect(),
+            github,
+            findings: outcome.findings.clone(),
+            keys: keys.to_vec(),
+            totals: totals.clone(),
+            coverage: outcome.coverage.clone(),
+        }
+    }
+
     /// What was read, in one line: paths, history, reports.
     pub fn scope(&self) -> String {
         let mut parts = Vec::new();

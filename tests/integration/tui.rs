@@ -693,7 +693,12 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     let mut script = |app: &App| -> Vec<KeyEvent> {
         if app.prompt.is_some() && during.is_none() {
             during = Some((
-                app.inventory.row("support-llm").unwrap().status.as_str().to_string(),
+                app.inventory
+                    .row("support-llm")
+                    .unwrap()
+                    .status
+                    .as_str()
+                    .to_string(),
                 app.fleet
                     .open_incident_of("support-llm")
                     .map(|i| i.id.clone()),
@@ -762,7 +767,10 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     assert!(!env.api.accepts(&env.canaries.old_key));
     let id = run.id.clone().unwrap();
     // While it ran, the key's row and key screen knew about the open incident.
-    assert_eq!(during, Some(("incident-open".to_string(), Some(id.clone()))));
+    assert_eq!(
+        during,
+        Some(("incident-open".to_string(), Some(id.clone())))
+    );
     // Step 5 wrote the rotation to the inventory file; the console read it back.
     assert_eq!(before.status.as_str(), "overdue");
     let after = app.inventory.row("support-llm").unwrap();
@@ -773,7 +781,11 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     );
     assert_eq!(after.status.as_str(), "ok", "closed and no longer overdue");
     assert_eq!(
-        app.fleet.inventory.key("support-llm").unwrap().rotation_days,
+        app.fleet
+            .inventory
+            .key("support-llm")
+            .unwrap()
+            .rotation_days,
         Some(30)
     );
     let entries = env.entries(&id);
