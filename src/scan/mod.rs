@@ -27,9 +27,11 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use matcher::{KeyState, MatchedBy, Matcher, StoreKnowledge, Verdict};
+pub use matcher::{KeyState, Matcher, Verdict};
+#[cfg(feature = "testing")]
+pub use matcher::{MatchedBy, StoreKnowledge};
 pub use saved::SavedScan;
-pub use summary::{KeySummary, LeakIncident, Totals, incident_for, summarize_keys};
+pub use summary::{KeySummary, incident_for, summarize_keys};
 
 /// Where a scanner found a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,6 +71,7 @@ impl SavedScan {
     }
 
     /// What was read, in one line: paths, history, reports.
+    #[cfg(feature = "tui")]
     pub fn scope(&self) -> String {
         let mut parts = Vec::new();
         if !self.paths.is_empty() {
@@ -93,6 +94,8 @@ impl SavedScan {
 }
 
 #[derive(Debug, thiserror::Error)]
+// Only the console reads a saved scan.
+#[cfg_attr(not(feature = "tui"), allow(dead_code))]
 pub enum SavedScanError {
     #[error("{path}: cannot read the last scan: {reason}")]
     Read { path: PathBuf, reason: String },
@@ -129,6 +132,7 @@ pub fn save(data_dir: &Path, scan: &SavedScan) -> Result<PathBuf, SavedScanError
 }
 
 /// The last scan; `Ok(None)` when no scan has run yet.
+#[cfg(feature = "tui")]
 pub fn load(data_dir: &Path) -> Result<Option<SavedScan>, SavedScanError> {
     let file = path(data_dir);
     let bytes = match crate::fsutil::read(&file) {
@@ -162,6 +166,7 @@ pub fn load(data_dir: &Path) -> Result<Option<SavedScan>, SavedScanError> {
 
 /// Where and how the file is wrong, never what it holds there (serde's own messages quote
 /// the offending value).
+#[cfg(feature = "tui")]
 fn parse_error(e: &serde_json::Error) -> String {
     use serde_json::error::Category;
     let what = match e.classify() {
@@ -173,7 +178,7 @@ fn parse_error(e: &serde_json::Error) -> String {
     format!("line {}, column {}: {what}", e.line(), e.column())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tui"))]
 mod tests {
     use super::*;
 

@@ -134,7 +134,8 @@ pub fn incident_for(inv: &Inventory, findings: &[Finding]) -> Option<LeakInciden
     })
 }
 
-/// Why a finding cannot open an incident (`None`: it can).
+/// Why a finding cannot open an incident (`None`: it can), for the console's Leaks view.
+#[cfg(feature = "tui")]
 pub fn why_not_startable(f: &Finding) -> Option<String> {
     if f.verdict.is_live() {
         return None;

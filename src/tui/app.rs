@@ -23,7 +23,10 @@ use crate::inventory::Inventory;
 use crate::record::Event;
 use crate::runbook::{IncidentParams, Order};
 
-pub use super::screens::incident::{RunView, StepStatus, StepView};
+pub use super::screens::incident::RunView;
+#[cfg(feature = "testing")]
+pub use super::screens::incident::{StepStatus, StepView};
+#[cfg(feature = "testing")]
 pub use super::screens::inventory::SortKey;
 
 /// Which screen is on top. The key screen's state (the key it shows) lives here, so the
@@ -476,7 +479,6 @@ impl App {
                 // The run may have edited the inventory (step 5, a rotation).
                 return vec![Effect::RefreshIncidents, Effect::ReloadInventory];
             }
-            AppEvent::Resize => {}
         }
         Vec::new()
     }

@@ -24,7 +24,7 @@ pub struct StartDialog {
 /// `keyfire scan --start-incident` would give ([`crate::scan::incident_for`]).
 #[derive(Debug, Clone)]
 pub struct LeakStart {
-    pub incident: crate::scan::LeakIncident,
+    pub incident: crate::scan::summary::LeakIncident,
     /// Chosen findings left out of the campaign, each with why.
     pub left_out: Vec<String>,
 }

@@ -431,7 +431,7 @@ fn agents_text(scan: &SavedScan, f: &Finding) -> String {
 }
 
 /// The other verdicts that occurred, and what was read (zero counts left out).
-fn counts(t: &crate::scan::Totals, c: &crate::scan::Coverage) -> String {
+fn counts(t: &crate::scan::summary::Totals, c: &crate::scan::Coverage) -> String {
     let mut parts = Vec::new();
     for (n, what) in [
         (t.unmanaged, "unmanaged"),

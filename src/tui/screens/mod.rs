@@ -12,7 +12,7 @@ pub mod leaks;
 /// and the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// Show this key's screen.
+    /// Show this key's screen (a finding's matched key in the Leaks view).
     OpenKey(String),
     /// Show the incident on the incident screen if it is the run on show, else its first key.
     OpenIncident { id: String, key: Option<String> },
