@@ -221,7 +221,7 @@ impl App {
                             reason: Some(leak.incident.reason),
                             ..Default::default()
                         };
-                        return self.open_incident(super::action::Opening::Start(Box::new(params)));
+                        return self.open_incident(Opening::Start(Box::new(params)));
                     }
                     self.incident.start(vec![d.key.clone()], d.dry_run, d.order);
                     self.go(Screen::Incident);
