@@ -12,6 +12,11 @@
 #![cfg_attr(feature = "testing", warn(unreachable_pub))]
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+// Docs are required on what an embedding program sees. Without `testing` the modules are
+// closed, so the lint covers exactly the curated API below and what it reaches; with
+// `testing` every module is open and the lint would cover the whole crate, suite hooks
+// included, so it is tied to the feature being off.
+#![cfg_attr(not(feature = "testing"), warn(missing_docs))]
 
 /// Declares modules that are internal to the crate, except in builds with the `testing`
 /// feature: the integration tests and benches drive emulators, simulators, plans and the

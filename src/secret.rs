@@ -13,14 +13,20 @@ use zeroize::Zeroizing;
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
+    /// Wraps a value; the `Secret`'s string is zeroed when it drops (a copy the caller keeps
+    /// is not).
     pub fn new(value: impl Into<String>) -> Self {
         Self(Zeroizing::new(value.into()))
     }
 
+    /// The value itself, for the one place it goes on the wire or into a store; never log,
+    /// print or record it.
     pub fn expose(&self) -> &str {
         self.0.as_str()
     }
 
+    /// Whether the value is the empty string (a prompt answered with nothing), without exposing
+    /// it.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -274,6 +280,8 @@ fn encoded_forms(value: &str) -> Vec<Zeroizing<String>> {
 }
 
 impl Redactor {
+    /// A redactor that has learnt no value yet: until [`Redactor::learn`] it scrubs only the
+    /// credential formats it recognizes.
     pub fn new() -> Self {
         Self::default()
     }
