@@ -20,8 +20,8 @@ pub use canonical::canonical_json;
 pub use event::Event;
 pub use signing::{PublicKey, Signer, SigningError};
 pub use state::{
-    AuditSummary, IncidentKind, IncidentState, KeyProgress, Proof, Replacement, Status,
-    StepFailure, StepProgress, StepState, Unavailable,
+    AuditSummary, CustomerDataGiven, IncidentKind, IncidentState, KeyProgress, Proof, Replacement,
+    Status, StepFailure, StepProgress, StepState, Unavailable,
 };
 pub use verify::{
     BadLine, Head, HeadState, Rebuilt, Signature, VerifyOptions, VerifyReport, verify_bytes,

@@ -28,8 +28,8 @@ pub use engine::{Engine, RecordAppender, new_incident_id};
 pub use error::EngineError;
 pub use facts::Facts;
 pub use gate::{
-    ApprovalRequest, ApproveAll, CollectSink, Decision, FailureChoice, FailureView, Gate,
-    ManualRequest, PasteRequest, Sink,
+    ApprovalRequest, ApproveAll, CollectSink, CustomerDataReply, CustomerDataRequest, Decision,
+    FailureChoice, FailureView, Gate, ManualRequest, PasteRequest, Sink,
 };
 pub use session::{Order, Session, Status};
 pub use spec::{Runbook, RunbookError};

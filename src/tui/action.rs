@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::record::Entry;
-use crate::runbook::{Decision, FailureChoice, Order};
+use crate::runbook::{CustomerDataReply, Decision, FailureChoice, Order};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,9 @@ pub enum Action {
     Abort,
     /// Ctrl-C: ask whether to abort the running incident.
     Interrupt,
+    /// Tab / Shift-Tab: the next or previous field of a form (the start dialog).
+    NextField,
+    PrevField,
     /// A character typed into the active text field.
     Char(char),
     Backspace,
@@ -70,6 +73,15 @@ pub enum PromptKind {
         action: String,
         error: String,
         status: Option<u16>,
+    },
+    /// The report step's "could customer data have been reached?" (yes / no / unknown, and
+    /// an optional note).
+    CustomerData {
+        key: String,
+        /// The question, marked [DRILL] in drills.
+        question: String,
+        /// What the key's scopes say.
+        scopes_note: String,
     },
 }
 
@@ -118,6 +130,7 @@ pub enum Reply {
     Decision(Decision),
     Paste(Option<Secret>),
     Failure(FailureChoice),
+    CustomerData(CustomerDataReply),
 }
 
 impl PartialEq for Effect {

@@ -112,10 +112,15 @@ impl App {
 
     /// A text field has the keyboard: the inventory's filter or the question's answer.
     fn typing(&self) -> bool {
-        self.inventory.editing || self.prompt.as_ref().is_some_and(PromptDialog::typing)
+        self.inventory.editing
+            || self.prompt.as_ref().is_some_and(PromptDialog::typing)
+            || self.start.as_ref().is_some_and(StartDialog::typing)
     }
 
     pub fn mode(&self) -> Mode {
+        if self.start.as_ref().is_some_and(StartDialog::typing) {
+            return Mode::Form;
+        }
         if self.typing() {
             return Mode::Text;
         }
@@ -203,17 +208,12 @@ impl App {
                     self.start = None;
                     Vec::new()
                 }
-                StartOutcome::Start => {
-                    let Some(d) = self.start.take() else {
-                        return Vec::new();
-                    };
-                    self.incident.start(vec![d.key.clone()], d.dry_run, d.order);
+                StartOutcome::Start(params) => {
+                    self.start = None;
+                    self.incident
+                        .start(params.keys.clone(), params.dry_run, params.order);
                     self.go(Screen::Incident);
-                    vec![Effect::StartRun {
-                        keys: vec![d.key],
-                        dry_run: d.dry_run,
-                        order: d.order,
-                    }]
+                    vec![Effect::Open(params)]
                 }
             };
         }
@@ -323,7 +323,11 @@ impl App {
                     _ => self.inventory.selected_row().map(|r| r.id.clone()),
                 };
                 if let Some(key) = key {
-                    self.start = Some(StartDialog::new(key, action == Action::StartDrill));
+                    let issued = self.fleet.inventory.key(&key).and_then(|k| k.issued_on());
+                    self.start = Some(
+                        StartDialog::new(key, action == Action::StartDrill)
+                            .with_default_since(issued),
+                    );
                 }
                 Vec::new()
             }

@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod dialogs;
 pub mod fleet;
 pub mod keymap;
+pub mod plan_view;
 pub mod runner;
 pub mod screens;
 pub mod strings;

@@ -114,6 +114,9 @@ impl Runner {
                     (Some(Pending::Failure(tx)), Reply::Failure(f)) => {
                         let _ = tx.send(f);
                     }
+                    (Some(Pending::CustomerData(tx)), Reply::CustomerData(a)) => {
+                        let _ = tx.send(a);
+                    }
                     // A mismatched or stale answer: dropping the sender declines in the gate.
                     _ => {}
                 },

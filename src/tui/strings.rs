@@ -19,3 +19,8 @@ pub const ABORT_CONFIRM: &str =
     "Abort the incident after the current call? It stays resumable. y abort · n continue";
 pub const QUIT_CONFIRM: &str = "Quit? The incident stops after the current call and stays resumable (`keyfire incident resume`). y quit · n continue";
 pub const START_TITLE: &str = " Start ";
+pub const CUSTOMER_DATA_HINT: &str = "y yes · n no · u unknown (the report states the answer)";
+pub const CUSTOMER_DATA_NOTE: &str =
+    "Note for the report (optional, recorded), then Enter. Esc changes the answer:";
+pub const START_HINT: &str = "y start · Tab fields · z change order · n/Esc cancel";
+pub const START_FIELD_HINT: &str = "Enter start · Tab/Shift-Tab next/previous field · Esc back";
