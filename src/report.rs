@@ -11,6 +11,7 @@ use crate::describe::describe_event;
 use crate::record::{Entry, Event, IncidentKind, IncidentState, Proof};
 
 pub const SCHEMA: &str = "keyfire.report/1";
+#[cfg(feature = "testing")]
 pub const JSON_SCHEMA: &str = include_str!("../assets/report.schema.json");
 
 #[derive(Debug, Clone, Serialize)]

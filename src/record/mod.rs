@@ -19,14 +19,14 @@ mod writer;
 pub use canonical::canonical_json;
 pub use event::Event;
 pub use signing::{PublicKey, Signer, SigningError};
+pub use state::{IncidentKind, IncidentState, KeyProgress, Proof, Status, StepState};
+#[cfg(feature = "testing")]
 pub use state::{
-    AuditSummary, CustomerDataGiven, IncidentKind, IncidentState, KeyProgress, Proof, Replacement,
-    Status, StepFailure, StepProgress, StepState, Unavailable,
+    AuditSummary, CustomerDataGiven, Replacement, StepFailure, StepProgress, Unavailable,
 };
-pub use verify::{
-    BadLine, Head, HeadState, Rebuilt, Signature, VerifyOptions, VerifyReport, verify_bytes,
-    verify_file, verify_with,
-};
+pub use verify::{Head, Signature, VerifyOptions, VerifyReport, verify_bytes, verify_with};
+#[cfg(feature = "testing")]
+pub use verify::{BadLine, HeadState, Rebuilt, verify_file};
 pub use writer::{RecordWriter, read_entries};
 
 use serde::{Deserialize, Serialize};

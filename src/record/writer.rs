@@ -270,11 +270,13 @@ impl RecordWriter {
         self.dir.join(RECORD_FILE)
     }
 
+    #[cfg(feature = "testing")]
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
     }
 
     /// The public half of the key that signs this record's head.
+    #[cfg(feature = "testing")]
     pub fn public_key(&self) -> &PublicKey {
         self.signer.public()
     }
@@ -300,6 +302,7 @@ impl RecordWriter {
     }
 
     /// Why the writer stopped accepting entries, if it did.
+    #[cfg(feature = "testing")]
     pub fn poisoned(&self) -> Option<&str> {
         self.poisoned.as_deref()
     }

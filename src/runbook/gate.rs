@@ -188,8 +188,10 @@ impl Gate for ApproveAll {
 
 /// A sink that keeps every entry (tests).
 #[derive(Debug, Default)]
+#[cfg(feature = "testing")]
 pub struct CollectSink(pub Vec<Entry>);
 
+#[cfg(feature = "testing")]
 impl Sink for CollectSink {
     fn emit(&mut self, entry: &Entry) {
         self.0.push(entry.clone());

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::record::Entry;
-use crate::runbook::{CustomerDataReply, Decision, FailureChoice, Order};
+use crate::runbook::{CustomerDataReply, Decision, FailureChoice};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,22 +99,17 @@ pub enum AppEvent {
     Prompt(Prompt),
     RunFailed(String),
     RunFinished,
-    Resize,
 }
 
 /// What the app asks the loop to do; the loop performs it and reports back with events.
 #[derive(Debug)]
 pub enum Effect {
     Quit,
-    StartRun {
-        keys: Vec<String>,
-        dry_run: bool,
-        order: Order,
-    },
     ResumeRun {
         id: String,
     },
-    /// Open an incident with every parameter given on the command line.
+    /// Open an incident with every parameter given on the command line or in the start
+    /// dialog (the same parameters either way).
     Open(Box<crate::runbook::IncidentParams>),
     Reply {
         prompt: u64,

@@ -17,7 +17,7 @@ use super::bridge::{ChannelGate, ChannelSink, FromEngine, Pending};
 use super::keymap;
 use super::theme::Theme;
 use super::ui::{self, ViewState};
-use crate::runbook::{Engine, IncidentParams, Setup};
+use crate::runbook::{Engine, Setup};
 
 /// What reaches the loop from the terminal side.
 #[derive(Debug)]
@@ -83,21 +83,6 @@ impl Runner {
         for effect in effects {
             match effect {
                 Effect::Quit => app.quit = true,
-                Effect::StartRun {
-                    keys,
-                    dry_run,
-                    order,
-                } => {
-                    let params = IncidentParams {
-                        keys,
-                        dry_run,
-                        order,
-                        exposed_since: None,
-                        reason: Some("opened from the console".into()),
-                        ..Default::default()
-                    };
-                    self.spawn_engine(move |setup| Engine::open(setup, params));
-                }
                 Effect::Open(params) => {
                     self.spawn_engine(move |setup| Engine::open(setup, *params));
                 }

@@ -15,11 +15,13 @@ impl Theme {
         }
     }
 
+    #[cfg(feature = "testing")]
     pub fn plain() -> Self {
         Self { color: false }
     }
 
     /// Colours on, whatever the environment says (tests of the colours themselves).
+    #[cfg(feature = "testing")]
     pub fn colored() -> Self {
         Self { color: true }
     }
