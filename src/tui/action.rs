@@ -37,6 +37,8 @@ pub enum Action {
     Abort,
     /// Ctrl-C: ask whether to abort the running incident.
     Interrupt,
+    /// A mouse click on a row of the list on screen (its index among the visible rows).
+    SelectRow(usize),
     /// Tab / Shift-Tab: the next or previous field of a form (the start dialog).
     NextField,
     PrevField,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use ratatui::crossterm::event::KeyEvent;
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 use tokio::sync::mpsc;
 
 use super::action::{AppEvent, Effect, Reply};
@@ -23,6 +23,8 @@ use crate::runbook::{Engine, Setup};
 #[derive(Debug)]
 pub enum Input {
     Key(KeyEvent),
+    /// Where the terminal reports it: the wheel and clicks.
+    Mouse(MouseEvent),
     Resize,
     Tick,
     /// SIGTERM, SIGHUP: leave now (the record is durable; the incident stays resumable).
@@ -144,7 +146,7 @@ pub async fn run_loop<B: Backend>(
     loop {
         if let Some(script) = script.as_mut() {
             for key in script(app) {
-                handle_input(app, runner, Input::Key(key));
+                handle_input(app, runner, &view, Input::Key(key));
             }
             if app.quit {
                 break;
@@ -155,7 +157,7 @@ pub async fn run_loop<B: Backend>(
         tokio::select! {
             input = inputs.recv() => match input {
                 None | Some(Input::Quit) => break,
-                Some(i) => dirty |= handle_input(app, runner, i),
+                Some(i) => dirty |= handle_input(app, runner, &view, i),
             },
             ev = engine_rx.recv() => {
                 if let Some(ev) = ev {
@@ -170,7 +172,7 @@ pub async fn run_loop<B: Backend>(
                 app.quit = true;
                 break;
             }
-            dirty |= handle_input(app, runner, i);
+            dirty |= handle_input(app, runner, &view, i);
         }
         while let Ok(ev) = engine_rx.try_recv() {
             runner.engine_event(app, ev);
@@ -186,8 +188,16 @@ pub async fn run_loop<B: Backend>(
     Ok(())
 }
 
-fn handle_input(app: &mut App, runner: &mut Runner, input: Input) -> bool {
+fn handle_input(app: &mut App, runner: &mut Runner, view: &ViewState, input: Input) -> bool {
     match input {
+        Input::Mouse(m) => match ui::mouse_action(app, view, m) {
+            Some(action) => {
+                let effects = app.update(action);
+                runner.perform(app, effects);
+                true
+            }
+            None => false,
+        },
         Input::Key(key) => {
             if let Some(action) = keymap::map(app.mode(), key) {
                 let effects = app.update(action);

@@ -1213,3 +1213,102 @@ fn an_approval_of_an_inventory_edit_shows_the_diff() {
     assert!(shown.contains("+rotation_days = 30"), "{shown}");
     assert!(!shown.contains("\\n"), "{shown}");
 }
+
+// ---- the mouse ---------------------------------------------------------------------------
+
+fn mouse(
+    kind: ratatui::crossterm::event::MouseEventKind,
+    row: u16,
+) -> ratatui::crossterm::event::MouseEvent {
+    ratatui::crossterm::event::MouseEvent {
+        kind,
+        column: 10,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }
+}
+
+#[test]
+fn the_wheel_scrolls_the_list_and_a_click_selects_the_row_under_it() {
+    use keyfire::tui::ui::mouse_action;
+    use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+    let mut a = app();
+    let mut view = ViewState::default();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| render(&a, &mut view, Theme::plain(), f))
+        .unwrap();
+    let text = screen(&a, 100, 30);
+    let rows: Vec<&str> = text.lines().collect();
+    // The row on screen that shows sales-crm, and the index the click must select.
+    let y = rows.iter().position(|l| l.contains("sales-crm")).unwrap() as u16;
+    let want = a
+        .inventory
+        .visible
+        .iter()
+        .position(|&i| a.inventory.rows[i].id == "sales-crm")
+        .unwrap();
+    let click = mouse_action(&a, &view, mouse(MouseEventKind::Down(MouseButton::Left), y));
+    assert_eq!(click, Some(Action::SelectRow(want)));
+    a.update(click.unwrap());
+    assert_eq!(a.inventory.selected_row().unwrap().id, "sales-crm");
+    // Below the last row, or on the table's header: nothing.
+    assert_eq!(
+        mouse_action(
+            &a,
+            &view,
+            mouse(MouseEventKind::Down(MouseButton::Left), y + 5)
+        ),
+        None
+    );
+    assert_eq!(
+        mouse_action(&a, &view, mouse(MouseEventKind::Down(MouseButton::Left), 2)),
+        None
+    );
+    // The wheel moves the selection like the arrow keys.
+    let up = mouse_action(&a, &view, mouse(MouseEventKind::ScrollUp, 0)).unwrap();
+    assert_eq!(up, Action::Up);
+    a.update(up);
+    assert_ne!(a.inventory.selected_row().unwrap().id, "sales-crm");
+    assert_eq!(
+        mouse_action(&a, &view, mouse(MouseEventKind::ScrollDown, 0)),
+        Some(Action::Down)
+    );
+    // A dialog has the keyboard: the mouse does nothing under it.
+    a.update(Action::StartIncident);
+    assert_eq!(
+        mouse_action(&a, &view, mouse(MouseEventKind::ScrollDown, 0)),
+        None
+    );
+}
+
+#[test]
+fn a_click_selects_an_incident() {
+    use keyfire::tui::ui::mouse_action;
+    use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+    let mut a = app();
+    let mut open = a.fleet.incidents[0].clone();
+    open.id = "inc-20261120-100000-cd34".into();
+    a.set_incidents(vec![a.fleet.incidents[0].clone(), open]);
+    a.update(Action::ShowIncidents);
+    let mut view = ViewState::default();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| render(&a, &mut view, Theme::plain(), f))
+        .unwrap();
+    let text = screen(&a, 100, 30);
+    let y = text
+        .lines()
+        .position(|l| l.contains("inc-20261120-100000-cd34"))
+        .unwrap() as u16;
+    let click = mouse_action(&a, &view, mouse(MouseEventKind::Down(MouseButton::Left), y));
+    assert!(matches!(click, Some(Action::SelectRow(_))), "{click:?}");
+    a.update(click.unwrap());
+    assert_eq!(a.incidents.selected, {
+        a.fleet
+            .incidents
+            .iter()
+            .position(|i| i.id == "inc-20261120-100000-cd34")
+            .unwrap()
+    });
+}
