@@ -570,12 +570,16 @@ impl OperatorInput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomerDataAnswer {
+    /// Customer data could have been reached.
     Yes,
+    /// It could not.
     No,
+    /// The operator does not know, or nobody was asked.
     Unknown,
 }
 
 impl CustomerDataAnswer {
+    /// The answer as the record and the report write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Yes => "yes",

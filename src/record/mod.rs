@@ -40,12 +40,23 @@ pub const SCHEMA: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// Line number in the record, counted from 1 with no gaps.
     pub seq: u64,
+    /// When keyfire wrote the line: RFC 3339 in UTC with milliseconds
+    /// (`2026-11-27T19:04:26.025Z`).
     pub ts: String,
+    /// What happened (`incident_opened`, `plan`, `response`, ...); read it through
+    /// [`Event::of`] rather than by string.
     pub kind: String,
+    /// The runbook step the line belongs to (`open`, `revoke`, `redeploy`, `audit`, `report`,
+    /// `reschedule`); `None` for incident-level lines (opening, closing, notifications).
     pub step: Option<String>,
+    /// The payload of this kind, as JSON; [`Event::of`] gives it typed. Never holds a secret
+    /// value.
     pub data: serde_json::Value,
+    /// Hex SHA-256 of the line before; 64 zeros on the first line.
     pub prev: String,
+    /// Hex SHA-256 of this line's canonical JSON (keys sorted, no whitespace) without `hash`.
     pub hash: String,
 }
 

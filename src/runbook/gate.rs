@@ -12,10 +12,15 @@ use crate::secret::Secret;
 /// A write the engine wants to send.
 #[derive(Debug)]
 pub struct ApprovalRequest<'a> {
+    /// The incident (or drill, or rotation) id.
     pub incident: &'a str,
+    /// The inventory id of the key the write is for.
     pub key: &'a str,
+    /// The runbook step asking.
     pub step: StepId,
+    /// The action within the step.
     pub action: Action,
+    /// The exact request that will be sent once approved (no secret value in it).
     pub plan: &'a RequestPlan,
     /// For destructive plans: the text the operator must type to confirm (the key id).
     pub confirm_text: Option<&'a str>,
@@ -24,33 +29,48 @@ pub struct ApprovalRequest<'a> {
 /// Something only the operator can do (a provider without the API).
 #[derive(Debug)]
 pub struct ManualRequest<'a> {
+    /// The incident (or drill, or rotation) id.
     pub incident: &'a str,
+    /// The inventory id of the key.
     pub key: &'a str,
+    /// The runbook step asking.
     pub step: StepId,
+    /// The action the operator is asked to do by hand.
     pub action: Action,
+    /// What to do, line by line, in the provider's console.
     pub instructions: &'a [String],
 }
 
 /// A replacement key the operator created by hand and pastes into a masked prompt.
 #[derive(Debug)]
 pub struct PasteRequest<'a> {
+    /// The incident (or rotation) id.
     pub incident: &'a str,
+    /// The inventory id of the key being replaced.
     pub key: &'a str,
+    /// How to create the replacement in the provider's console.
     pub instructions: &'a [String],
 }
 
+/// An action that failed, shown to the operator who decides what happens next.
 #[derive(Debug)]
 pub struct FailureView<'a> {
+    /// The inventory id of the key.
     pub key: &'a str,
+    /// The step that failed.
     pub step: StepId,
+    /// The action that failed.
     pub action: Action,
+    /// Why, already scrubbed of secrets.
     pub error: &'a str,
+    /// The HTTP status the provider or store answered, when there was an answer.
     pub status: Option<u16>,
 }
 
 /// The report step's question: could customer data have been reached with this key?
 #[derive(Debug)]
 pub struct CustomerDataRequest<'a> {
+    /// The incident's id.
     pub incident: &'a str,
     /// The key, or a campaign's batch label.
     pub key: &'a str,
@@ -84,6 +104,7 @@ impl CustomerDataRequest<'_> {
 /// The operator's answer to [`CustomerDataRequest`], recorded as an `operator_input` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerDataReply {
+    /// Yes, no or unknown.
     pub answer: CustomerDataAnswer,
     /// Free text; scrubbed before it is recorded.
     pub note: Option<String>,
@@ -102,22 +123,29 @@ impl CustomerDataReply {
     }
 }
 
+/// The operator's answer to an approval or a manual step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// `via` names who or what approved (`terminal`, `--yes`, `console`), for the record.
+    /// Go ahead.
     Approve {
+        /// Who or what approved (`terminal`, `--yes`, `console`), for the record.
         via: String,
     },
+    /// Do not: the incident stops here and stays resumable.
     Decline {
+        /// Who or what declined, for the record.
         via: String,
     },
 }
 
+/// What to do after an action failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureChoice {
+    /// Send the action again.
     Retry,
     /// Skip the failed action; the reason is recorded.
     Skip {
+        /// Why it is safe to skip, in the operator's words.
         reason: String,
     },
     /// Stop this key (the incident stays open and resumable); other keys go on.
@@ -126,14 +154,24 @@ pub enum FailureChoice {
     Abort,
 }
 
+/// How the operator takes part in an incident: approving writes, confirming manual steps,
+/// pasting replacements and choosing what happens after a failure. The console and the
+/// headless CLI each implement it; every answer is recorded.
 pub trait Gate: Send {
+    /// Asks to send one write (never asked for reads, nor in a drill, where writes are not
+    /// sent). Approve sends it; decline aborts the incident, which stays resumable. For a
+    /// destructive plan the front-end should make the operator type `confirm_text`.
     fn approve(&mut self, req: &ApprovalRequest<'_>) -> impl Future<Output = Decision> + Send;
+    /// Asks the operator to do a step by hand (following `instructions`) and confirm it is
+    /// done. Approve records it done; decline aborts the incident, which stays resumable.
     fn confirm_manual(&mut self, req: &ManualRequest<'_>) -> impl Future<Output = Decision> + Send;
     /// `None` when the operator declines or no value could be read.
     fn paste_secret(
         &mut self,
         req: &PasteRequest<'_>,
     ) -> impl Future<Output = Option<Secret>> + Send;
+    /// Asks what to do after an action failed (the failure is already recorded): retry it,
+    /// skip it with a reason, leave this key failed while the others go on, or abort.
     fn on_failure(
         &mut self,
         failure: &FailureView<'_>,
@@ -155,6 +193,8 @@ pub trait Gate: Send {
 
 /// Receives every record entry as soon as it is durable.
 pub trait Sink: Send {
+    /// Called with each entry this process writes, in record order, once it is durable. The
+    /// runbook waits for it, so it should return quickly.
     fn emit(&mut self, entry: &Entry);
 }
 
