@@ -21,7 +21,7 @@ use super::screens::leaks::LeaksScreen;
 use crate::incidents::IncidentSummary;
 use crate::inventory::Inventory;
 use crate::record::Event;
-use crate::runbook::{IncidentParams, Order};
+use crate::runbook::Order;
 
 pub use super::screens::incident::RunView;
 #[cfg(feature = "testing")]
