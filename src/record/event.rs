@@ -21,8 +21,9 @@ use super::Entry;
 
 mod evidence;
 
+pub(crate) use evidence::UsageSeen;
 pub use evidence::{
-    AuditLog, CreateIntent, Events, Evidence, Resolved, Rotation, RuleVerdict, UsageSeen, Window,
+    AuditLog, CreateIntent, Events, Evidence, Resolved, Rotation, RuleVerdict, Window,
 };
 
 /// One record entry's kind and payload.
@@ -974,6 +975,62 @@ mod tests {
         ];
         for (typed, recorded) in cases {
             assert_eq!(typed, recorded);
+        }
+    }
+
+    /// The note a shared resume records, as the engine wrote it before it had a type (the
+    /// `json!` literals are the old code's).
+    #[test]
+    fn the_shared_copy_note_keeps_its_shape() {
+        let expires = DateTime::parse_from_rfc3339("2026-11-27T03:05:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let location = "s3://records/team";
+        let taken_over = SharedNote {
+            location: Some(location.into()),
+            fetched_entries: Some(42),
+            lease_taken_over: Some(LeaseSeen {
+                holder: "ana@a pid 7 x1".into(),
+                host: "a".into(),
+                expires: Some(expires),
+            }),
+            lease_holder: Some("bo@b pid 9 y2".into()),
+            ..SharedNote::default()
+        };
+        let mut old = serde_json::Map::new();
+        old.insert("location".into(), json!(location));
+        old.insert("fetched_entries".into(), json!(42u64));
+        old.insert(
+            "lease_taken_over".into(),
+            json!({ "holder": "ana@a pid 7 x1", "host": "a", "expires": expires }),
+        );
+        old.insert("lease_holder".into(), json!("bo@b pid 9 y2"));
+        let unreachable = SharedNote {
+            location: Some(location.into()),
+            caught_up: Some(CaughtUp { from: 10, to: 12 }),
+            lease: Some("the store was unreachable: no lease taken; uploads queue".into()),
+            ..SharedNote::default()
+        };
+        let mut old2 = serde_json::Map::new();
+        old2.insert("location".into(), json!(location));
+        old2.insert("caught_up".into(), json!({ "from": 10u64, "to": 12u64 }));
+        old2.insert(
+            "lease".into(),
+            json!("the store was unreachable: no lease taken; uploads queue"),
+        );
+        for (note, old) in [(taken_over, old), (unreachable, old2)] {
+            let resumed = Resumed {
+                pending_keys: vec!["k".into()],
+                dry_run: false,
+                shared: Some(note),
+            };
+            let recorded =
+                json!({ "pending_keys": ["k"], "dry_run": false, "shared": Value::Object(old) });
+            assert_eq!(resumed.data(), recorded);
+            assert_eq!(
+                Event::of(&entry("incident_resumed", recorded)),
+                Event::IncidentResumed(resumed)
+            );
         }
     }
 

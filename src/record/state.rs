@@ -524,7 +524,11 @@ impl KeyProgress {
             "store_write" => {
                 self.seen.stored = Some(Stored {
                     version: ev.version.as_ref().and_then(recorded),
-                    previous: ev.previous_version.as_ref().and_then(|v| v.as_ref()).and_then(recorded),
+                    previous: ev
+                        .previous_version
+                        .as_ref()
+                        .and_then(|v| v.as_ref())
+                        .and_then(recorded),
                     pending: ev.pending == Some(true),
                 });
             }

@@ -105,7 +105,13 @@ impl Ctx {
         };
         let reason = self.http.redactor().scrub(&error);
         let text = format!("evidence unavailable: {reason}");
-        self.evidence(sink, step, key, action, Evidence::unavailable(reason, status))?;
+        self.evidence(
+            sink,
+            step,
+            key,
+            action,
+            Evidence::unavailable(reason, status),
+        )?;
         skipped(text)
     }
 

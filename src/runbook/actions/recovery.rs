@@ -158,13 +158,7 @@ impl Ctx {
     ) -> Result<(), Failure> {
         let key = run.key.id.clone();
         run.facts.upsert_intent(intent.clone());
-        self.evidence(
-            sink,
-            step,
-            &key,
-            Action::Create,
-            Evidence::intent(intent),
-        )?;
+        self.evidence(sink, step, &key, Action::Create, Evidence::intent(intent))?;
         Ok(())
     }
 
@@ -440,7 +434,13 @@ impl Ctx {
         let text = format!(
             "the key in use before the rotation (version {old}) is written back as version {version}; agents read it again, not the replacement (version {new})"
         );
-        self.evidence(sink, step, &key, Action::StoreWrite, Evidence::restored(version, new, text))?;
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::StoreWrite,
+            Evidence::restored(version, new, text),
+        )?;
         Ok(None)
     }
 

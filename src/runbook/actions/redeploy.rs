@@ -439,10 +439,8 @@ impl Ctx {
                 // Restricted: the key authenticated, it may just not make this call.
                 OpOutput::Verified(p) if p.alive() => {
                     run.facts.restored_at = Some(self.now());
-                    let works = Evidence::new_key_works(
-                        p,
-                        "the replacement authenticates at the provider",
-                    );
+                    let works =
+                        Evidence::new_key_works(p, "the replacement authenticates at the provider");
                     self.evidence(sink, step, &key, Action::VerifyNew, works)?;
                     return Ok(ActionOutcome::Done);
                 }

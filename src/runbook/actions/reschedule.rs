@@ -63,7 +63,11 @@ impl Ctx {
         })
         .map_err(|e| Failure::failed(format!("{step}: {e}"), false))?;
         let plan = RequestPlan::write(
-            format!("Set last_rotated = {} and {interval} for {key} in {}", r.last_rotated, file.path.display()),
+            format!(
+                "Set last_rotated = {} and {interval} for {key} in {}",
+                r.last_rotated,
+                file.path.display()
+            ),
             "EDIT",
             file.path.display().to_string(),
         )
@@ -102,5 +106,30 @@ impl Ctx {
             Evidence::rescheduled(rotation),
         )?;
         Ok(ActionOutcome::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The body the approval shows is the one the old `json!` literal built.
+    #[test]
+    fn the_edit_body_keeps_its_shape() {
+        let last_rotated = NaiveDate::from_ymd_opt(2026, 11, 27).expect("date");
+        let diff = "- last_rotated = 2026-01-01\n+ last_rotated = 2026-11-27\n".to_string();
+        for rotation_days in [Some(30u32), None] {
+            let body = EditBody {
+                last_rotated,
+                rotation_days,
+                diff: diff.clone(),
+            };
+            assert_eq!(
+                serde_json::to_value(body).expect("body"),
+                json!({ "last_rotated": last_rotated, "rotation_days": rotation_days, "diff": diff })
+            );
+        }
     }
 }
