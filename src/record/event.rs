@@ -405,7 +405,7 @@ pub struct ClosedKey {
     pub time_to_contain_ms: Option<i64>,
     pub step_ms: BTreeMap<String, i64>,
     pub new_key_id: Option<String>,
-    pub new_version: Option<Value>,
+    pub new_version: Option<crate::store::StoreVersion>,
 }
 
 /// `incident_closed`.

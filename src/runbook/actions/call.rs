@@ -43,29 +43,8 @@ fn store_failure(step: StepId, e: &StoreError) -> Failure {
 }
 
 impl Ctx {
-    /// Append to the record (durably), then tell the front-end.
-    pub(in crate::runbook) fn log<S: Sink>(
-        &self,
-        sink: &mut S,
-        kind: &str,
-        step: Option<StepId>,
-        key: &str,
-        mut data: Value,
-    ) -> Result<Entry, RecordError> {
-        if let Value::Object(map) = &mut data {
-            map.insert("key".into(), Value::String(key.to_string()));
-        }
-        let entry = self.record.append(
-            self.setup.clock.as_ref(),
-            kind,
-            step.map(StepId::as_str),
-            data,
-        )?;
-        sink.emit(&entry);
-        Ok(entry)
-    }
-
-    /// Record one typed entry about a key.
+    /// Append one typed entry about a key to the record (durably), then tell the front-end.
+    /// Every entry the runbook writes goes through here: the engine adds the key.
     pub(in crate::runbook) fn record<S: Sink, P: Payload>(
         &self,
         sink: &mut S,
@@ -73,7 +52,18 @@ impl Ctx {
         key: &str,
         payload: &P,
     ) -> Result<Entry, RecordError> {
-        self.log(sink, P::KIND, step, key, payload.data())
+        let mut data = payload.data();
+        if let Value::Object(map) = &mut data {
+            map.insert("key".into(), Value::String(key.to_string()));
+        }
+        let entry = self.record.append(
+            self.setup.clock.as_ref(),
+            P::KIND,
+            step.map(StepId::as_str),
+            data,
+        )?;
+        sink.emit(&entry);
+        Ok(entry)
     }
 
     /// Record what an action learned.
