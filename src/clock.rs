@@ -17,8 +17,10 @@ impl Clock for SystemClock {
 
 /// A clock that always reads the same instant (tests, snapshots).
 #[derive(Debug, Clone, Copy)]
+#[cfg(feature = "testing")]
 pub struct FixedClock(pub DateTime<Utc>);
 
+#[cfg(feature = "testing")]
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
         self.0

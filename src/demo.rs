@@ -52,14 +52,18 @@ pub struct Training {
     pub setup: Setup,
     /// Values of the seeded keys by inventory id (to check, after a run, what still works).
     pub values: HashMap<String, Secret>,
-    /// The secrets manager the training agents read their keys from.
+    /// The secrets manager the training agents read their keys from (the test suite reads
+    /// it to check what the agents would get).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub vault: MemoryStore,
     /// Planted: a repository whose history holds a committed `.env` with the scenario key
     /// (removed by a later commit, as people do), for `keyfire scan --git`. `None` when `git`
     /// is not installed.
     pub repo: Option<PathBuf>,
     /// A loopback Infisical (self-hosted style) holding one agent's key: the research
-    /// agent's gateway key, at `/agents/research/GATEWAY_KEY`.
+    /// agent's gateway key, at `/agents/research/GATEWAY_KEY`. Held so the server lives as
+    /// long as the environment; the test suite also inspects it.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub infisical: InfisicalSim,
     /// The on-call channel's stand-in (a Slack incoming webhook on loopback).
     pub oncall: Receiver,

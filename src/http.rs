@@ -198,19 +198,6 @@ pub fn json_error(e: &serde_json::Error) -> String {
     format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
-/// Append to a zeroizing buffer without leaving a stale copy behind when it grows (a plain
-/// `Vec` would free its old allocation unzeroed).
-fn push_zeroizing(buf: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
-    if buf.len() + chunk.len() > buf.capacity() {
-        let mut grown = Zeroizing::new(Vec::with_capacity(
-            (buf.len() + chunk.len()).max(buf.capacity() * 2),
-        ));
-        grown.extend_from_slice(buf);
-        *buf = grown;
-    }
-    buf.extend_from_slice(chunk);
-}
-
 /// The process's HTTP client. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Http {
@@ -525,7 +512,7 @@ impl Http {
             if body.len() + chunk.len() > RESPONSE_LIMIT {
                 return Err(too_large());
             }
-            push_zeroizing(&mut body, &chunk);
+            crate::secret::extend_wiped(&mut body, &chunk);
         }
         Ok(body)
     }

@@ -34,6 +34,9 @@ pub struct KeyView<'a> {
     pub radius: BlastRadius,
     /// Incidents and drills that touched the key, in the order of the list given.
     pub history: Vec<&'a IncidentSummary>,
+    /// The last drill over the key; only the console shows it (`inventory show` prints the
+    /// same lines it always has).
+    #[cfg_attr(not(feature = "tui"), allow(dead_code))]
     pub drills: Option<DrillFacts>,
 }
 
@@ -74,6 +77,7 @@ impl<'a> KeyView<'a> {
         }
     }
 
+    #[cfg_attr(not(feature = "tui"), allow(dead_code))]
     pub fn with_drills(mut self, drills: DrillFacts) -> Self {
         self.drills = Some(drills);
         self

@@ -92,6 +92,7 @@ impl Keyring {
     }
 
     /// A fresh in-process store (tests).
+    #[cfg(feature = "testing")]
     pub fn mock() -> Self {
         match keyring_core::mock::Store::new() {
             Ok(s) => Self {

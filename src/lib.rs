@@ -4,46 +4,76 @@
 //! about terminals; the console (`tui`, behind the default `tui` feature) and the headless
 //! CLI are two front-ends over the same [`runbook::drive`] loop.
 
-#![warn(unreachable_pub)]
+// Inside the crate every item says who reaches it: `pub` for the curated API below, the
+// binary, and the test suite; `pub(crate)` for everything else. The lint holds that line in
+// builds with the `testing` feature (where the modules are open, so a `pub` that nothing
+// outside reaches is flagged); without it every module is closed and the lint would flag the
+// suite's hooks, so it is left to the testing build.
+#![cfg_attr(feature = "testing", warn(unreachable_pub))]
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
+// Docs are required on what an embedding program sees. Without `testing` the modules are
+// closed, so the lint covers exactly the curated API below and what it reaches; with
+// `testing` every module is open and the lint would cover the whole crate, suite hooks
+// included, so it is tied to the feature being off.
+#![cfg_attr(not(feature = "testing"), warn(missing_docs))]
 
-pub mod audit;
-pub mod aws;
-pub mod cli;
-pub mod clock;
+/// Declares modules that are internal to the crate, except in builds with the `testing`
+/// feature: the integration tests and benches drive emulators, simulators, plans and the
+/// record below the curated API, and that feature opens the modules to them (hidden from the
+/// documentation). A program embedding keyfire sees only the re-exports below.
+macro_rules! internal_modules {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$attr])*
+        #[cfg(feature = "testing")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "testing"))]
+        pub(crate) mod $name;
+    )*};
+}
+
+internal_modules!(
+    audit,
+    aws,
+    cli,
+    clock,
+    credential,
+    demo,
+    discover,
+    http,
+    incidents,
+    inventory,
+    key_view,
+    keyring,
+    notify,
+    plan,
+    provider,
+    record,
+    report,
+    runbook,
+    scan,
+    secret,
+    sim,
+    store,
+    #[cfg(feature = "tui")]
+    tui,
+);
 pub(crate) mod config;
-pub mod credential;
-pub mod demo;
 pub(crate) mod describe;
-pub mod discover;
 mod failpoint;
 pub(crate) mod fsutil;
-pub mod http;
-pub mod incidents;
-pub mod inventory;
-pub mod key_view;
-pub mod keyring;
-pub mod notify;
 pub(crate) mod paths;
-pub mod plan;
-pub mod provider;
-pub mod record;
-pub mod report;
-pub mod runbook;
-pub mod scan;
-pub mod secret;
-pub mod sim;
-pub mod store;
 mod textpos;
-#[cfg(feature = "tui")]
-pub mod tui;
 
 // The API a program embedding keyfire starts from: load an inventory, open or resume an
 // incident, drive it with a gate and a sink, and read its record back through the
-// projection. The modules stay public for the test suite's contract and emulator tests;
-// modules nothing outside the crate needs are `pub(crate)`.
+// projection. The command line is here too, for the `keyfire` binary.
+pub use cli::{Cli, CliError, Exit, run as run_cli};
 pub use inventory::{Inventory, InventoryError, Key, load as load_inventory};
 pub use record::{Entry, Event, IncidentKind, IncidentState, Proof, Status, read_entries};
 pub use report::Report;
 pub use runbook::{Engine, EngineError, Gate, IncidentParams, Order, Outcome, Setup, Sink, drive};
+pub use secret::scrub_formats;
 pub use secret::{Redactor, Secret};

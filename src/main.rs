@@ -3,16 +3,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = keyfire::cli::Cli::parse();
+    let cli = keyfire::Cli::parse();
     if cli.only_prints() {
         restore_default_sigpipe();
     }
-    match keyfire::cli::run(cli) {
+    match keyfire::run_cli(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             // Every error path avoids quoting a value that looks like a key; this is the net
             // under all of them.
-            eprintln!("keyfire: {}", keyfire::secret::scrub_formats(&e.message));
+            eprintln!("keyfire: {}", keyfire::scrub_formats(&e.message));
             ExitCode::from(e.code)
         }
     }

@@ -11,20 +11,33 @@ use crate::describe::describe_event;
 use crate::record::{Entry, Event, IncidentKind, IncidentState, Proof};
 
 pub const SCHEMA: &str = "keyfire.report/1";
+#[cfg(feature = "testing")]
 pub const JSON_SCHEMA: &str = include_str!("../assets/report.schema.json");
 
+/// The breach report of one incident, built from its record alone; serializes to the JSON
+/// of `assets/report.schema.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The report format's version, `keyfire.report/1`.
     pub schema: &'static str,
     /// Present only when the record failed verification and the report was forced: the
     /// first thing any reader of the JSON sees.
     #[serde(rename = "UNVERIFIED", skip_serializing_if = "Option::is_none")]
     pub unverified_banner: Option<String>,
+    /// Id, kind, status, opening and closing times, reason and total duration.
     pub incident: IncidentPart,
+    /// The notification deadline: the policy's hours after detection (72 when the record
+    /// names none) and the time they run out.
     pub notification: Notification,
+    /// One part per key, in the incident's order: exposure window, suspicious use, findings,
+    /// spend, revocation and replacement evidence, customer-data reach, timings.
     pub keys: Vec<KeyPart>,
+    /// Every record line, in order, with its one-line description.
     pub timeline: Vec<TimelineItem>,
+    /// How to check the report against its record: line count, last and closing hashes, and
+    /// how the signed head verified.
     pub record: RecordPart,
+    /// The operator's sign-off; empty as keyfire builds it, for the operator to fill in.
     pub sign_off: SignOff,
 }
 

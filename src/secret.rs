@@ -13,14 +13,20 @@ use zeroize::Zeroizing;
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
+    /// Wraps a value; the `Secret`'s string is zeroed when it drops (a copy the caller keeps
+    /// is not).
     pub fn new(value: impl Into<String>) -> Self {
         Self(Zeroizing::new(value.into()))
     }
 
+    /// The value itself, for the one place it goes on the wire or into a store; never log,
+    /// print or record it.
     pub fn expose(&self) -> &str {
         self.0.as_str()
     }
 
+    /// Whether the value is the empty string (a prompt answered with nothing), without exposing
+    /// it.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -83,6 +89,75 @@ fn zeroize_map(m: &mut serde_json::Map<String, serde_json::Value>) {
     for (mut name, mut value) in std::mem::take(m) {
         name.zeroize();
         zeroize_json(&mut value);
+    }
+}
+
+/// Append to a zeroizing buffer without leaving a stale copy behind when it grows: a plain
+/// `Vec` or `String` moves to a larger block and frees the old one as it is.
+pub fn extend_wiped(buf: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
+    if buf.len() + chunk.len() > buf.capacity() {
+        let mut grown = Zeroizing::new(Vec::with_capacity(
+            (buf.len() + chunk.len()).max(buf.capacity() * 2),
+        ));
+        grown.extend_from_slice(buf);
+        *buf = grown;
+    }
+    buf.extend_from_slice(chunk);
+}
+
+/// [`extend_wiped`] for text typed or pasted one piece at a time (the console's fields).
+#[cfg(feature = "tui")]
+pub fn push_str_wiped(buf: &mut Zeroizing<String>, piece: &str) {
+    if buf.len() + piece.len() > buf.capacity() {
+        let mut grown = Zeroizing::new(String::with_capacity(
+            (buf.len() + piece.len()).max(buf.capacity() * 2).max(64),
+        ));
+        grown.push_str(buf);
+        *buf = grown;
+    }
+    buf.push_str(piece);
+}
+
+/// One line (without its line break) read into wiped memory, `None` at the end of input. A
+/// pasted key read with `read_line` would leave a copy behind at every growth of the line.
+pub fn read_line_wiped(input: &mut impl std::io::BufRead) -> std::io::Result<Option<Secret>> {
+    let mut line = Zeroizing::new(Vec::with_capacity(256));
+    let mut seen = false;
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        seen = true;
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        extend_wiped(&mut line, &chunk[..take]);
+        input.consume(take);
+        if done {
+            break;
+        }
+    }
+    if !seen {
+        return Ok(None);
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    // The bytes move into the string without a copy; invalid UTF-8 is refused without
+    // quoting it.
+    let bytes = std::mem::take(&mut *line);
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(Secret(Zeroizing::new(text)))),
+        Err(e) => {
+            let mut bytes = e.into_bytes();
+            zeroize::Zeroize::zeroize(&mut bytes);
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the value is not valid UTF-8",
+            ))
+        }
     }
 }
 
@@ -152,31 +227,51 @@ impl fmt::Debug for Redactor {
 /// literal.
 fn encoded_forms(value: &str) -> Vec<Zeroizing<String>> {
     let mut forms: Vec<Zeroizing<String>> = vec![Zeroizing::new(value.to_string())];
-    let mut add = |form: String| {
-        let form = Zeroizing::new(form);
+    let mut add = |form: Zeroizing<String>| {
         if !forms.iter().any(|f| **f == *form) {
             forms.push(form);
         }
     };
-    if let Ok(json) = serde_json::to_string(value) {
+    // Each form is built in a buffer sized for its longest outcome (at most three bytes per
+    // byte), so no copy of the value is left behind by a buffer that grew.
+    let sized = || Zeroizing::new(String::with_capacity(value.len() * 6 + 2));
+    if let Ok(json) = serde_json::to_string(value).map(Zeroizing::new) {
         let inner = json
             .strip_prefix('"')
             .and_then(|j| j.strip_suffix('"'))
             .unwrap_or(&json);
-        add(inner.to_string());
+        let mut plain = sized();
+        plain.push_str(inner);
         // serde_json leaves `/` alone; other encoders write `\/`.
-        add(inner.replace('/', "\\/"));
+        let mut slashed = sized();
+        for c in inner.chars() {
+            match c {
+                '/' => slashed.push_str("\\/"),
+                c => slashed.push(c),
+            }
+        }
+        add(plain);
+        add(slashed);
     }
-    add(url::form_urlencoded::byte_serialize(value.as_bytes()).collect());
-    let mut upper = String::with_capacity(value.len() * 3);
-    let mut lower = String::with_capacity(value.len() * 3);
+    let mut form = sized();
+    for piece in url::form_urlencoded::byte_serialize(value.as_bytes()) {
+        form.push_str(piece);
+    }
+    add(form);
+    let mut upper = sized();
+    let mut lower = sized();
+    const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+    const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             upper.push(char::from(b));
             lower.push(char::from(b));
         } else {
-            upper.push_str(&format!("%{b:02X}"));
-            lower.push_str(&format!("%{b:02x}"));
+            for (out, hex) in [(&mut upper, HEX_UPPER), (&mut lower, HEX_LOWER)] {
+                out.push('%');
+                out.push(char::from(hex[usize::from(b >> 4)]));
+                out.push(char::from(hex[usize::from(b & 0xf)]));
+            }
         }
     }
     add(upper);
@@ -185,6 +280,8 @@ fn encoded_forms(value: &str) -> Vec<Zeroizing<String>> {
 }
 
 impl Redactor {
+    /// A redactor that has learnt no value yet: until [`Redactor::learn`] it scrubs only the
+    /// credential formats it recognizes.
     pub fn new() -> Self {
         Self::default()
     }
@@ -204,6 +301,7 @@ impl Redactor {
             // Leftmost-longest, so a value that contains another is redacted whole.
             known.finder = aho_corasick::AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .prefilter(false)
                 .build(known.forms.iter().map(|s| s.as_str()))
                 .ok();
         }
@@ -258,6 +356,19 @@ pub fn scrub_formats(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_read_across_buffer_refills_without_its_line_break() {
+        let text = "sk-proj-FAKElineAcrossRefills0123456789\r\nnext\n";
+        // A 4-byte buffer makes the reader refill ten times within the first line.
+        let mut input = std::io::BufReader::with_capacity(4, text.as_bytes());
+        let first = read_line_wiped(&mut input).unwrap().unwrap();
+        assert_eq!(first.expose(), "sk-proj-FAKElineAcrossRefills0123456789");
+        assert_eq!(read_line_wiped(&mut input).unwrap().unwrap().expose(), "next");
+        assert!(read_line_wiped(&mut input).unwrap().is_none(), "end of input");
+        let bad = read_line_wiped(&mut &b"\xff\xfe\n"[..]).unwrap_err();
+        assert_eq!(bad.to_string(), "the value is not valid UTF-8");
+    }
 
     #[test]
     fn debug_never_shows_the_value() {

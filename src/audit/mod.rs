@@ -9,7 +9,9 @@ pub mod logs;
 pub mod rules;
 
 pub use event::{Event, SourceInfo};
-pub use rules::{AuditSummary, Evaluator, Expectations, RuleResult, RuleStatus, Window};
+pub use rules::{AuditSummary, Evaluator, Expectations, RuleStatus, Window};
+#[cfg(feature = "testing")]
+pub use rules::RuleResult;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! referenced from the inventory as `keyring:NAME`. Values are read from a masked prompt (or
 //! one line of standard input when it is not a terminal) and are never printed.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
 use super::{AuthCommand, CliError, Context, Exit};
 use crate::keyring::{Keyring, KeyringError, valid_name};
@@ -18,18 +18,17 @@ fn keyring_error(e: KeyringError) -> CliError {
 fn read_value(name: &str) -> Result<Secret, CliError> {
     let stdin = std::io::stdin();
     // Zeroed on drop; the copy in stdin's own buffer cannot be reached.
-    let text = zeroize::Zeroizing::new(if stdin.is_terminal() {
-        rpassword::prompt_password(format!("Value for keyring:{name} (input hidden): "))
-            .map_err(|e| CliError::failed(format!("cannot read the value: {e}")))?
+    let value = if stdin.is_terminal() {
+        let text = zeroize::Zeroizing::new(
+            rpassword::prompt_password(format!("Value for keyring:{name} (input hidden): "))
+                .map_err(|e| CliError::failed(format!("cannot read the value: {e}")))?,
+        );
+        Secret::new(text.trim_end_matches(['\r', '\n']))
     } else {
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CliError::failed(format!("cannot read the value from stdin: {e}")))?;
-        line
-    });
-    let value = Secret::new(text.trim_end_matches(['\r', '\n']));
+        crate::secret::read_line_wiped(&mut stdin.lock())
+            .map_err(|e| CliError::failed(format!("cannot read the value from stdin: {e}")))?
+            .unwrap_or_else(|| Secret::new(""))
+    };
     if value.is_empty() {
         return Err(CliError::input(
             "no value given: type it at the prompt, or pipe one line on standard input",

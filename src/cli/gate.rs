@@ -126,14 +126,10 @@ impl Gate for TerminalGate {
                     .ok()
                     .map(Secret::new)
             } else {
-                // Zeroed on drop; the copy in stdin's own buffer cannot be reached.
-                let mut line = zeroize::Zeroizing::new(String::new());
-                match std::io::stdin().lock().read_line(&mut line) {
-                    Ok(n) if n > 0 => {
-                        Some(Secret::new(line.trim_end_matches(['\r', '\n']).to_string()))
-                    }
-                    _ => None,
-                }
+                // Wiped when dropped; the copy in stdin's own buffer cannot be reached.
+                crate::secret::read_line_wiped(&mut std::io::stdin().lock())
+                    .ok()
+                    .flatten()
             }
         })
         .await

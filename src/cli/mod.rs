@@ -62,6 +62,8 @@ pub struct Cli {
     /// `?endpoint=URL&region=NAME` for S3-compatible stores). Overrides `[records] location`.
     #[arg(long, global = true, env = "KEYFIRE_RECORDS", value_name = "URL")]
     pub records: Option<String>,
+    /// The subcommand to run; `None` opens the console (an input error without the `tui`
+    /// feature or without a terminal).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -379,13 +381,20 @@ impl Cli {
     }
 }
 
+/// Why a command did not run to the end: the process exit status and the line printed on
+/// standard error. Error paths avoid quoting a value that may be a key; the binary still
+/// passes the message through [`scrub_formats`](crate::scrub_formats) before printing it.
 #[derive(Debug)]
 pub struct CliError {
+    /// Exit status: 2 for bad input (arguments, inventory, configuration), 1 for a failure
+    /// while running.
     pub code: u8,
+    /// What went wrong, for the operator; printed as `keyfire: {message}`.
     pub message: String,
 }
 
 impl CliError {
+    /// Bad input from the operator (arguments, files, configuration): exit status 2.
     pub fn input(message: impl Into<String>) -> Self {
         Self {
             code: 2,
@@ -393,6 +402,7 @@ impl CliError {
         }
     }
 
+    /// A failure while running (network, file system, terminal): exit status 1.
     pub fn failed(message: impl Into<String>) -> Self {
         Self {
             code: 1,
@@ -484,6 +494,9 @@ impl Context {
     }
 }
 
+/// Runs the parsed command line as the `keyfire` binary does: resolves configuration,
+/// inventory and data directory, then the subcommand (or the console when there is none).
+/// Returns the exit status; output goes to the process's standard output and error.
 pub fn run(cli: Cli) -> Exit {
     // Generated documentation needs no inventory, data directory or configuration.
     match &cli.command {

@@ -136,6 +136,7 @@ impl Serialize for Message<'_> {
 }
 
 /// Every finding code `lint` can report, with what it means.
+#[cfg(feature = "testing")]
 pub const CODES: &[(&str, &str)] = &[
     ("shared-key", "the key is held by more than one agent"),
     (
@@ -317,6 +318,7 @@ pub fn lint<'a>(inv: &'a Inventory, today: NaiveDate) -> Vec<Finding<'a>> {
 /// A key with `needs` whose real scopes go beyond them is a finding even when the inventory's
 /// own `scopes` say otherwise; keys without `needs`, or the provider did not list, are left
 /// to the offline check.
+#[cfg(feature = "testing")]
 pub fn scope_beyond_needs_at_provider<'a>(
     inv: &'a Inventory,
     real: &'a std::collections::HashMap<String, Vec<String>>,

@@ -24,9 +24,14 @@ use crate::textpos::LineIndex;
 /// One thing wrong with an inventory, at a place in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The inventory file, as given on the command line or found in a directory.
     pub path: PathBuf,
+    /// Line in that file, counted from 1.
     pub line: usize,
+    /// Column in that line, in characters (not bytes), counted from 1.
     pub column: usize,
+    /// What is wrong and, where it helps, how to fix it. Never quotes a value that looks like
+    /// a key.
     pub message: String,
 }
 
@@ -43,17 +48,26 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Why an inventory could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
+    /// A file or directory could not be read (missing, permissions, not a file).
     #[error("cannot read inventory {path}: {source}")]
     Io {
+        /// The file or directory keyfire tried to read.
         path: PathBuf,
+        /// The operating system's reason.
         source: std::io::Error,
     },
+    /// A directory given as inventory holds no `*.toml` files.
     #[error("no inventory files found in {0} (expected *.toml files)")]
     EmptyDirectory(PathBuf),
+    /// No inventory was given (no `--inventory`, `KEYFIRE_INVENTORY` or configured paths) and
+    /// none is in the configuration directory; the path is where keyfire looked first.
     #[error("no inventory given: pass --inventory PATH, set KEYFIRE_INVENTORY, or create {0}")]
     NoneConfigured(PathBuf),
+    /// The files were read but are not a valid inventory: every problem found, in file order,
+    /// each with its file, line and column.
     #[error("{}", render_problems(.0))]
     Invalid(Vec<Problem>),
 }

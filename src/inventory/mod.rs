@@ -8,5 +8,7 @@ mod reader;
 mod spec;
 pub mod view;
 
-pub use load::{InventoryError, Problem, load, load_str};
+pub use load::{InventoryError, Problem, load};
+#[cfg(feature = "testing")]
+pub use load::load_str;
 pub use model::*;

@@ -318,25 +318,53 @@ pub struct Agent {
     pub origin: Origin,
 }
 
+/// One `[[keys]]` entry: what keyfire knows about an agent's key. Metadata only; the value
+/// lives at the provider and in the store, never here.
 #[derive(Debug, Clone, Serialize)]
 pub struct Key {
+    /// The inventory's id for the key (unique across all files); incidents and records name
+    /// keys by it.
     pub id: String,
+    /// Ids of the `[[agents]]` that hold the key; more than one means a shared key, whose
+    /// revocation affects them all.
     pub agents: Vec<String>,
+    /// Id of the `[[providers]]` entry that issued the key (validated to exist).
     pub provider: String,
+    /// The provider's own id for the key (AWS access key id, SendGrid `api_key_id`,
+    /// PostgreSQL role name, ...); `None` means keyfire locates it by `hint`.
     pub provider_key_id: Option<String>,
+    /// The key's prefix, `...` and its last four characters (`sk-proj-...Q2x7`), never more;
+    /// used to find the key at the provider when `provider_key_id` is not set.
     pub hint: Option<String>,
     /// `sha256:<64 lowercase hex>`: the SHA-256 of the key value, as gateways such as
     /// LiteLLM log it in place of the key. Safe to store: it cannot be turned back into the key.
     pub fingerprint: Option<String>,
+    /// Scopes the inventory says the key has (empty when not written): the report judges
+    /// customer-data reach from them, and a SendGrid replacement gets them when the leaked
+    /// key is already gone.
     pub scopes: Vec<String>,
+    /// Scopes the agents actually need; `lint` flags scopes beyond them. `None` when not
+    /// written, and then nothing is checked.
     pub needs: Option<Vec<String>>,
+    /// Id of the `[[stores]]` entry holding the key's value; `None` when keyfire cannot
+    /// deliver a replacement and the redeploy step is manual. Set together with `secret_path`.
     pub store: Option<String>,
+    /// Where the value lives in that store (a path, secret name or ARN, by store kind); set
+    /// exactly when `store` is.
     pub secret_path: Option<String>,
+    /// The field of the stored secret that holds the value; `value` when not written.
     pub secret_field: String,
+    /// The day the key was created, when known.
     pub created_at: Option<NaiveDate>,
+    /// The day the current value was issued by rotation, when known; the reschedule step sets
+    /// it to the day it runs.
     pub last_rotated: Option<NaiveDate>,
+    /// This key's rotation interval in days (1 to 3650), overriding the policy's; `None`
+    /// means the policy's `rotation_days` applies.
     pub rotation_days: Option<u32>,
+    /// Free text for the operator, shown by `inventory show`.
     pub description: Option<String>,
+    /// Which file and line the entry was written at, for errors and edits.
     #[serde(skip)]
     pub origin: Origin,
 }
@@ -348,14 +376,25 @@ impl Key {
     }
 }
 
+/// A loaded and validated inventory: every table of every file, with references between
+/// them checked (a key's provider, store and agents exist).
 #[derive(Debug, Clone)]
 pub struct Inventory {
+    /// The `[policy]` table (rotation intervals, report deadline, audit thresholds), with
+    /// defaults for what it leaves out.
     pub policy: Policy,
+    /// The `[[providers]]` entries, in file order.
     pub providers: Vec<ProviderDef>,
+    /// The `[[stores]]` entries, in file order.
     pub stores: Vec<StoreDef>,
+    /// The `[[agents]]` entries, in file order.
     pub agents: Vec<Agent>,
+    /// The `[[keys]]` entries, in file order.
     pub keys: Vec<Key>,
+    /// The `[[notifiers]]` entries, in file order.
     pub notifiers: Vec<NotifierDef>,
+    /// The files the inventory was loaded from, in load order, each with the SHA-256 of its
+    /// bytes; `Origin::file` indexes this list.
     pub files: Vec<SourceFile>,
     // foldhash rather than SipHash: ids come from the operator's own files (no flooding
     // concern) and every key is looked up several times while loading and linting.
@@ -366,22 +405,27 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// The key with this inventory id; `None` when there is none.
     pub fn key(&self, id: &str) -> Option<&Key> {
         self.key_index.get(id).map(|&i| &self.keys[i])
     }
 
+    /// The provider with this id; `None` when there is none.
     pub fn provider(&self, id: &str) -> Option<&ProviderDef> {
         self.provider_index.get(id).map(|&i| &self.providers[i])
     }
 
+    /// The store with this id; `None` when there is none.
     pub fn store(&self, id: &str) -> Option<&StoreDef> {
         self.store_index.get(id).map(|&i| &self.stores[i])
     }
 
+    /// The notifier with this id; `None` when there is none.
     pub fn notifier(&self, id: &str) -> Option<&NotifierDef> {
         self.notifiers.iter().find(|n| n.id == id)
     }
 
+    /// The agent with this id; `None` when there is none.
     pub fn agent(&self, id: &str) -> Option<&Agent> {
         self.agent_index.get(id).map(|&i| &self.agents[i])
     }

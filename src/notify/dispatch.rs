@@ -182,10 +182,6 @@ impl Notifier {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.shared.defs.is_empty()
-    }
-
     /// Queue an event for every notifier whose route and agents it matches. Never waits.
     pub fn notify(&self, event: Event) {
         let matching: Vec<usize> = self

@@ -22,7 +22,12 @@ mod watch;
 pub mod webhook;
 
 pub use dispatch::{Delivery, Notifier, Options, Recorder};
-pub use event::{Contact, Detail, Event, KeyBlast, ProofOutcome, RuleFindings, Severity, blast};
+pub use event::{Detail, Event, RuleFindings};
+#[cfg(feature = "testing")]
+pub use event::{Contact, KeyBlast, ProofOutcome, Severity, blast};
+#[cfg(feature = "testing")]
 pub use message::{Message, Outgoing};
 pub use run::{drive_with_notifiers, options};
-pub use watch::{NotifyGate, NotifySink, started_by};
+pub use watch::{NotifyGate, NotifySink};
+#[cfg(feature = "testing")]
+pub use watch::started_by;

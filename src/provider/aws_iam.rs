@@ -583,6 +583,7 @@ impl AwsIamProvider {
     }
 
     /// Pace CloudTrail with this pacer (tests: one on a manual clock).
+    #[cfg(feature = "testing")]
     pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
         self.pacer = pacer;
         self

@@ -36,8 +36,10 @@ impl PaceClock for SystemPaceClock {
 /// A clock that moves only when someone sleeps on it (tests): every wait returns at once
 /// and advances the time by its length.
 #[derive(Debug, Default)]
+#[cfg(feature = "testing")]
 pub struct ManualPaceClock(Mutex<Duration>);
 
+#[cfg(feature = "testing")]
 impl PaceClock for ManualPaceClock {
     fn now(&self) -> Duration {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
@@ -111,11 +113,13 @@ impl Pacer {
     }
 
     /// When each call was released, per key, in the order they asked.
+    #[cfg(feature = "testing")]
     pub fn decisions(&self) -> Vec<(String, Duration)> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.decisions.iter().cloned().collect()
     }
 
+    #[cfg(feature = "testing")]
     pub fn interval(&self) -> Duration {
         self.interval
     }

@@ -19,14 +19,12 @@ mod writer;
 pub use canonical::canonical_json;
 pub use event::Event;
 pub use signing::{PublicKey, Signer, SigningError};
-pub use state::{
-    AuditSummary, IncidentKind, IncidentState, KeyProgress, Proof, Replacement, Status,
-    StepFailure, StepProgress, StepState, Unavailable,
-};
-pub use verify::{
-    BadLine, Head, HeadState, Rebuilt, Signature, VerifyOptions, VerifyReport, verify_bytes,
-    verify_file, verify_with,
-};
+pub use state::{IncidentKind, IncidentState, KeyProgress, Proof, Status, StepState};
+#[cfg(feature = "testing")]
+pub use state::{AuditSummary, Replacement, StepFailure, StepProgress, Unavailable};
+pub use verify::{Head, Signature, VerifyOptions, VerifyReport, verify_bytes, verify_with};
+#[cfg(feature = "testing")]
+pub use verify::{BadLine, HeadState, Rebuilt, verify_file};
 pub use writer::{RecordWriter, read_entries};
 
 use serde::{Deserialize, Serialize};
@@ -40,12 +38,23 @@ pub const SCHEMA: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// Line number in the record, counted from 1 with no gaps.
     pub seq: u64,
+    /// When keyfire wrote the line: RFC 3339 in UTC with milliseconds
+    /// (`2026-11-27T19:04:26.025Z`).
     pub ts: String,
+    /// What happened (`incident_opened`, `plan`, `response`, ...); read it through
+    /// [`Event::of`] rather than by string.
     pub kind: String,
+    /// The runbook step the line belongs to (`open`, `revoke`, `redeploy`, `audit`, `report`,
+    /// `reschedule`); `None` for incident-level lines (opening, closing, notifications).
     pub step: Option<String>,
+    /// The payload of this kind, as JSON; [`Event::of`] gives it typed. Never holds a secret
+    /// value.
     pub data: serde_json::Value,
+    /// Hex SHA-256 of the line before; 64 zeros on the first line.
     pub prev: String,
+    /// Hex SHA-256 of this line's canonical JSON (keys sorted, no whitespace) without `hash`.
     pub hash: String,
 }
 

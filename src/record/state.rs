@@ -20,12 +20,18 @@ pub enum Status {
     /// Interrupted or in progress (also after a resume that has not closed yet).
     #[default]
     Open,
+    /// Closed with every step of every key finished; only this status is closed for good.
     Completed,
+    /// Closed with a failed step for at least one key (or an outcome this release does not
+    /// know); resumable.
     Failed,
+    /// Closed because the operator stopped it; resumable.
     Aborted,
 }
 
 impl Status {
+    /// The status as the record and `--json` output spell it: `open`, `completed`, `failed`,
+    /// `aborted`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Open => "open",
@@ -40,6 +46,7 @@ impl Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentKind {
+    /// A live response to a leaked key: writes are sent to providers and stores.
     Incident,
     /// A dry run: writes shown, never sent.
     Drill,
@@ -48,6 +55,8 @@ pub enum IncidentKind {
 }
 
 impl IncidentKind {
+    /// The kind as `incident list` and `--json` output spell it: `incident`, `drill`,
+    /// `rotation`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Incident => "incident",
@@ -70,13 +79,27 @@ pub enum Proof {
     /// The revoke step has not reached its proof.
     Pending,
     /// The provider answered the old value with its documented invalid-credential signal.
-    Proven { status: Option<u16> },
+    Proven {
+        /// The HTTP status of that answer (401 for most providers); `None` when the signal is
+        /// not an HTTP status (an SDK or database error code) or the record did not keep it.
+        status: Option<u16>,
+    },
     /// The probe ran (or could not run) without that signal: the key may be alive.
-    Inconclusive { reason: String },
+    Inconclusive {
+        /// Why the probe proves nothing (the answer it got, or why it could not run).
+        reason: String,
+    },
     /// The provider has no verify call in keyfire; the operator confirmed the revoke.
-    NotProvable { reason: String },
+    NotProvable {
+        /// Why the provider offers no proof, as the revoke step recorded it.
+        reason: String,
+    },
     /// A drill: nothing was revoked; the probe itself was exercised.
-    Drill { old_key_authenticates: Option<bool> },
+    Drill {
+        /// Whether the old value still authenticated when probed (it should: nothing was
+        /// revoked); `None` when the probe did not run or recorded no answer.
+        old_key_authenticates: Option<bool>,
+    },
 }
 
 impl Proof {
@@ -257,23 +280,34 @@ impl Default for KeyProgress {
 pub struct IncidentState {
     /// The incident id the opening recorded.
     pub id: Option<String>,
+    /// When the incident was opened: the `ts` of its first line (RFC 3339, UTC).
     pub opened: String,
+    /// A dry run (drill): writes were shown and recorded, never sent.
     pub dry_run: bool,
     /// `incident` or `rotation`.
     pub purpose: String,
+    /// Inventory ids of the incident's keys, in the order the opening named them.
     pub keys: Vec<String>,
+    /// Why the incident was opened (`--reason`, or what opened it: the console, `audit
+    /// --respond`); `None` when nothing said.
     pub reason: Option<String>,
     /// What the opening recorded: order, exposure, logs, key facts, deadline.
     #[serde(skip)]
     pub opening: Opened,
+    /// Where the incident stands after the last line read.
     pub status: Status,
+    /// When the incident was last closed (RFC 3339, UTC); `None` while it has never closed. A
+    /// resume sets `status` back to open but keeps this.
     pub closed: Option<String>,
     /// The last close's outcome as recorded (`completed`, `failed`, `aborted`).
     pub outcome: Option<String>,
+    /// Milliseconds from opening to the last close; `None` until it closes.
     pub total_ms: Option<i64>,
     /// Until the last key's containment settled; `None` while any key is not contained.
     pub fleet_time_to_contain_ms: Option<i64>,
+    /// Each key's progress, by inventory id.
     pub per_key: BTreeMap<String, KeyProgress>,
+    /// How many record lines were folded in.
     pub entries: usize,
     /// The hash of the last `incident_closed` entry (printed so it lives outside the file).
     pub closing_hash: Option<String>,
@@ -290,6 +324,8 @@ impl IncidentState {
         Some(state)
     }
 
+    /// What the record is about, from its opening: a rotation, else a drill when it was a dry
+    /// run, else an incident.
     pub fn kind(&self) -> IncidentKind {
         if self.purpose == "rotation" {
             IncidentKind::Rotation
@@ -439,6 +475,8 @@ impl IncidentState {
             .map(|(id, _)| id.as_str())
     }
 
+    /// Whether the incident still needs work: true unless it completed (a failed or aborted
+    /// incident is open and can be resumed).
     pub fn is_open(&self) -> bool {
         self.status != Status::Completed
     }

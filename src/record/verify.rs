@@ -112,6 +112,7 @@ impl VerifyOptions {
 }
 
 /// Verify with this machine's trusted keys.
+#[cfg(feature = "testing")]
 pub fn verify_file(path: &Path) -> VerifyReport {
     verify_with(path, &VerifyOptions::local())
 }

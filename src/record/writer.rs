@@ -127,6 +127,11 @@ impl RecordWriter {
         signer: Signer,
     ) -> Result<Self, RecordError> {
         files::private_dir(dir).map_err(io(dir))?;
+        // The incident folder's own entry must survive a power cut too, or the record
+        // would be durable inside a folder that is not.
+        if let Some(parent) = dir.parent() {
+            files::sync_dir(parent).map_err(io(parent))?;
+        }
         let lock = take_lock(dir)?;
         let path = dir.join(RECORD_FILE);
         let file = files::create_new(&path, true).map_err(io(&path))?;
@@ -270,11 +275,13 @@ impl RecordWriter {
         self.dir.join(RECORD_FILE)
     }
 
+    #[cfg(feature = "testing")]
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
     }
 
     /// The public half of the key that signs this record's head.
+    #[cfg(feature = "testing")]
     pub fn public_key(&self) -> &PublicKey {
         self.signer.public()
     }
@@ -300,6 +307,7 @@ impl RecordWriter {
     }
 
     /// Why the writer stopped accepting entries, if it did.
+    #[cfg(feature = "testing")]
     pub fn poisoned(&self) -> Option<&str> {
         self.poisoned.as_deref()
     }

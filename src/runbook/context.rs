@@ -25,9 +25,14 @@ use crate::store::{AnyStore, SecretLocation};
 /// What the engine needs from its surroundings.
 #[derive(Clone)]
 pub struct Setup {
+    /// The loaded inventory; an incident's keys, providers and stores are looked up in it.
     pub inventory: Arc<Inventory>,
+    /// The runbook to follow: the built-in key-compromise runbook or a `--runbook` file.
     pub runbook: Arc<Runbook>,
+    /// Where records live: each incident in `incidents/<id>/`, beside the lock that live
+    /// incidents take to claim their keys.
     pub data_dir: PathBuf,
+    /// The time source for record timestamps and timings (the system clock outside tests).
     pub clock: Arc<dyn Clock>,
     /// The team's shared record location, when one is configured: every record (drills
     /// too) is also written there, and `resume` can continue one from another machine.
@@ -45,15 +50,26 @@ pub enum Purpose {
     Rotation,
 }
 
+/// What to open an incident for and how to run it (the options of `incident start`, `drill`,
+/// `rotate`), recorded in the opening line so that a resume runs the same way.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct IncidentParams {
+    /// Inventory ids of the keys to respond to; at least one.
     pub keys: Vec<String>,
+    /// A drill: reads are sent, writes are shown and recorded but never sent, and the keys are
+    /// not claimed.
     pub dry_run: bool,
+    /// Whether each key is revoked before or after its replacement is in place.
     pub order: Order,
+    /// Start of the exposure window the audit step examines; `None` means the key's last
+    /// rotation (or creation), else 30 days before the revocation.
     pub exposed_since: Option<DateTime<Utc>>,
+    /// Why the incident is opened (leak report, ticket), kept in the record; `None` records
+    /// nothing.
     pub reason: Option<String>,
     /// Gateway logs the audit step reads besides the provider's usage API.
     pub logs: Vec<PathBuf>,
+    /// A response to a leak (a drill when `dry_run`) or a scheduled rotation.
     pub purpose: Purpose,
 }
 

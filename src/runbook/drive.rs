@@ -21,9 +21,11 @@ use crate::record::event::{
     StepStarted, serde_name,
 };
 
+/// How a pass of [`drive`] ended; the closing line records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// Every key went through every step; the incident is closed for good.
     Completed,
     /// At least one key has a failed step; the incident stays open and resumable.
     Failed,
@@ -32,6 +34,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome as the record spells it: `completed`, `failed`, `aborted`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Completed => "completed",

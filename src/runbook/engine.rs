@@ -102,6 +102,8 @@ fn resume_shared(
     Ok((record, entries, Some(note)))
 }
 
+/// One incident in progress: its record and each key's run through the runbook. Made by
+/// [`Engine::open`] or [`Engine::resume`], then run with [`drive`](crate::drive).
 pub struct Engine {
     pub(super) ctx: Ctx,
     pub(super) keys: Vec<KeyRun>,
@@ -354,6 +356,8 @@ impl Engine {
         })
     }
 
+    /// The incident id (`inc-20261126-031500-a1b2`; `drill-...` for drills, `rot-...` for
+    /// rotations), also the name of its folder under `incidents/`.
     pub fn id(&self) -> &str {
         &self.ctx.id
     }
@@ -363,6 +367,7 @@ impl Engine {
         self.keys.iter().map(|k| k.key.id.clone()).collect()
     }
 
+    /// Whether this is a drill: writes are shown and recorded, never sent.
     pub fn dry_run(&self) -> bool {
         self.ctx.params.dry_run
     }
@@ -381,14 +386,20 @@ impl Engine {
         self.ctx.record.finish_sharing(within)
     }
 
+    /// The incident's folder (`<data dir>/incidents/<id>`), holding `record.jsonl` and its
+    /// signed `head`.
     pub fn record_dir(&self) -> PathBuf {
         self.ctx.record.dir().to_path_buf()
     }
 
+    /// What the runbook has learnt so far about one key (its provider id, the replacement,
+    /// store versions, containment times); `None` for a key not in this incident.
     pub fn facts(&self, key: &str) -> Option<&Facts> {
         self.keys.iter().find(|k| k.key.id == key).map(|k| &k.facts)
     }
 
+    /// Where one key's run through the runbook stands (each step's actions done, skipped or
+    /// pending); `None` for a key not in this incident.
     pub fn session(&self, key: &str) -> Option<&Session> {
         self.keys
             .iter()

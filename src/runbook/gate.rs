@@ -71,14 +71,24 @@ pub enum FailureChoice {
     Abort,
 }
 
+/// How the operator takes part in an incident: approving writes, confirming manual steps,
+/// pasting replacements and choosing what happens after a failure. The console and the
+/// headless CLI each implement it; every answer is recorded.
 pub trait Gate: Send {
+    /// Asks to send one write (never asked for reads, nor in a drill, where writes are not
+    /// sent). Approve sends it; decline aborts the incident, which stays resumable. For a
+    /// destructive plan the front-end should make the operator type `confirm_text`.
     fn approve(&mut self, req: &ApprovalRequest<'_>) -> impl Future<Output = Decision> + Send;
+    /// Asks the operator to do a step by hand (following `instructions`) and confirm it is
+    /// done. Approve records it done; decline aborts the incident, which stays resumable.
     fn confirm_manual(&mut self, req: &ManualRequest<'_>) -> impl Future<Output = Decision> + Send;
     /// `None` when the operator declines or no value could be read.
     fn paste_secret(
         &mut self,
         req: &PasteRequest<'_>,
     ) -> impl Future<Output = Option<Secret>> + Send;
+    /// Asks what to do after an action failed (the failure is already recorded): retry it,
+    /// skip it with a reason, leave this key failed while the others go on, or abort.
     fn on_failure(
         &mut self,
         failure: &FailureView<'_>,
@@ -92,6 +102,8 @@ pub trait Gate: Send {
 
 /// Receives every record entry as soon as it is durable.
 pub trait Sink: Send {
+    /// Called with each entry this process writes, in record order, once it is durable. The
+    /// runbook waits for it, so it should return quickly.
     fn emit(&mut self, entry: &Entry);
 }
 
@@ -122,8 +134,10 @@ impl Gate for ApproveAll {
 
 /// A sink that keeps every entry (tests).
 #[derive(Debug, Default)]
+#[cfg(feature = "testing")]
 pub struct CollectSink(pub Vec<Entry>);
 
+#[cfg(feature = "testing")]
 impl Sink for CollectSink {
     fn emit(&mut self, entry: &Entry) {
         self.0.push(entry.clone());

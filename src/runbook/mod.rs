@@ -20,16 +20,25 @@ pub mod session;
 pub mod spec;
 
 // Backends mark their crash-test points through this path.
+#[cfg(feature = "testing")]
 pub use crate::paths::incidents_dir;
+#[cfg(feature = "testing")]
 pub use action::{Action, StepId};
 pub use context::{IncidentParams, Purpose, Setup};
 pub use drive::{Outcome, drive};
-pub use engine::{Engine, RecordAppender, new_incident_id};
+pub use engine::{Engine, RecordAppender};
+#[cfg(feature = "testing")]
+pub use engine::new_incident_id;
 pub use error::EngineError;
+#[cfg(feature = "testing")]
 pub use facts::Facts;
 pub use gate::{
-    ApprovalRequest, ApproveAll, CollectSink, Decision, FailureChoice, FailureView, Gate,
-    ManualRequest, PasteRequest, Sink,
+    ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest,
+    Sink,
 };
-pub use session::{Order, Session, Status};
+#[cfg(feature = "testing")]
+pub use gate::{ApproveAll, CollectSink};
+pub use session::Order;
+#[cfg(feature = "testing")]
+pub use session::{Session, Status};
 pub use spec::{Runbook, RunbookError};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::action::{Action, StepId};
 use super::spec::Runbook;
 
+/// In which order each key is revoked and replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Order {
@@ -17,6 +18,8 @@ pub enum Order {
 }
 
 impl Order {
+    /// The order as the record and `--json` output spell it: `contain-first`,
+    /// `zero-downtime`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ContainFirst => "contain-first",

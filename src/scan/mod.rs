@@ -25,7 +25,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use matcher::{KeyState, MatchedBy, Matcher, StoreKnowledge, Verdict};
+pub use matcher::{KeyState, Matcher, Verdict};
+#[cfg(feature = "testing")]
+pub use matcher::{MatchedBy, StoreKnowledge};
 
 /// Where a scanner found a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

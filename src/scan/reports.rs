@@ -9,7 +9,7 @@
 //! Whatever a report holds is read into zeroizing memory, judged, and dropped; a malformed
 //! report is an input error naming the file, line and column, never quoting the text.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -402,14 +402,6 @@ fn parse_date(s: &str) -> Option<DateTime<Utc>> {
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S %z"))
         .ok()
         .map(|d| d.with_timezone(&Utc))
-}
-
-/// Which report files were given and what they were.
-#[derive(Debug, Clone)]
-pub struct ReportRead {
-    pub path: PathBuf,
-    pub kind: ReportKind,
-    pub entries: u64,
 }
 
 #[cfg(test)]

@@ -391,6 +391,7 @@ static COMPILED: LazyLock<Option<Compiled>> = LazyLock::new(|| {
 });
 
 /// Every format keyfire recognizes, in match-precedence order.
+#[cfg(feature = "testing")]
 pub fn formats() -> impl Iterator<Item = &'static Format> {
     RULES.iter().map(|r| &r.format)
 }

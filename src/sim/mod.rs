@@ -1,9 +1,17 @@
 //! Loopback stand-ins for remote services, used by keyfire's tests, benchmarks and training
 //! environment: they follow the documented APIs (paths, status codes, error bodies,
 //! pagination), log every request they receive, and can be told to fail or stall.
+//!
+//! The training environment only serves them; inspecting them (request logs, stored keys,
+//! latency and reply knobs) is the test suite's side, unused in a build without `testing`.
+#![cfg_attr(not(feature = "testing"), allow(dead_code))]
 
+// The stand-ins the training environment (`keyfire demo`) serves are always built; those
+// only the test suite drives (CloudTrail, Doppler, STS, Vault) come with the `testing` feature.
 pub mod anthropic;
+#[cfg(feature = "testing")]
 pub mod cloudtrail;
+#[cfg(feature = "testing")]
 pub mod doppler;
 pub mod fake_api;
 #[cfg(feature = "testing")]
@@ -13,7 +21,9 @@ pub mod litellm;
 pub mod openai;
 pub mod receiver;
 pub mod sendgrid;
+#[cfg(feature = "testing")]
 pub mod sts;
+#[cfg(feature = "testing")]
 pub mod vault;
 
 use std::net::SocketAddr;
@@ -25,18 +35,25 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+#[cfg(feature = "testing")]
 pub use anthropic::AnthropicSim;
+#[cfg(feature = "testing")]
 pub use cloudtrail::{CloudTrailSim, TrailEvent};
+#[cfg(feature = "testing")]
 pub use doppler::DopplerSim;
 pub use fake_api::FakeApi;
 #[cfg(feature = "testing")]
 pub use fault::{Fault, FaultMode};
+#[cfg(feature = "testing")]
 pub use infisical::InfisicalSim;
 pub use litellm::LiteLlmSim;
+#[cfg(feature = "testing")]
 pub use openai::OpenAiSim;
 pub use receiver::{Receiver, Reply};
 pub use sendgrid::SendGridSim;
+#[cfg(feature = "testing")]
 pub use sts::{StsMode, StsStandIn};
+#[cfg(feature = "testing")]
 pub use vault::VaultSim;
 
 /// Headers whose values carry no credential and are kept in the request log; every other

@@ -106,6 +106,7 @@ impl MemoryStore {
     }
 
     /// Current version number at a path (0 when nothing is stored).
+    #[cfg(feature = "testing")]
     pub fn version(&self, path: &str) -> u64 {
         let paths = self.paths.lock().unwrap_or_else(|e| e.into_inner());
         paths.get(path).map_or(0, |v| v.len() as u64)

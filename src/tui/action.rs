@@ -87,7 +87,6 @@ pub enum AppEvent {
     Prompt(Prompt),
     RunFailed(String),
     RunFinished,
-    Resize,
 }
 
 /// What the app asks the loop to do; the loop performs it and reports back with events.

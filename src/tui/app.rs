@@ -22,7 +22,10 @@ use crate::incidents::IncidentSummary;
 use crate::inventory::Inventory;
 use crate::runbook::Order;
 
-pub use super::screens::incident::{RunView, StepStatus, StepView};
+pub use super::screens::incident::RunView;
+#[cfg(feature = "testing")]
+pub use super::screens::incident::{StepStatus, StepView};
+#[cfg(feature = "testing")]
 pub use super::screens::inventory::SortKey;
 
 /// Which screen is on top. The key screen's state (the key it shows) lives here, so the
@@ -348,10 +351,6 @@ impl App {
     /// Do what a screen asked for.
     fn request(&mut self, request: Request) -> Vec<Effect> {
         match request {
-            Request::OpenKey(id) => {
-                self.go(Screen::Key(KeyScreen::new(id)));
-                Vec::new()
-            }
             Request::OpenIncident { id, key } => {
                 if self.run().and_then(|r| r.id.as_deref()) == Some(id.as_str()) {
                     self.go(Screen::Incident);
@@ -405,7 +404,6 @@ impl App {
                 }
                 return vec![Effect::RefreshIncidents];
             }
-            AppEvent::Resize => {}
         }
         Vec::new()
     }

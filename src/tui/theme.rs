@@ -15,6 +15,7 @@ impl Theme {
         }
     }
 
+    #[cfg(feature = "testing")]
     pub fn plain() -> Self {
         Self { color: false }
     }

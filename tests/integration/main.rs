@@ -20,6 +20,7 @@ mod crash;
 mod crash_providers;
 mod demo;
 mod discover;
+mod durability;
 mod engine;
 mod keyring;
 mod layering;

@@ -9,7 +9,7 @@ use super::super::action::{Action, Prompt, PromptKind, Reply};
 use super::super::strings;
 use super::super::theme::Theme;
 use crate::runbook::{Decision, FailureChoice};
-use crate::secret::Secret;
+use crate::secret::{Secret, push_str_wiped};
 
 /// Which text field of the question has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +172,7 @@ impl PromptDialog {
                 self.input = Some(PromptInput::Paste);
                 self.paste = Zeroizing::new(String::new());
                 if let Action::Char(c) = action {
-                    self.paste.push(*c);
+                    push_str_wiped(&mut self.paste, c.encode_utf8(&mut [0; 4]));
                 }
                 PromptOutcome::Kept { notice: None }
             }
@@ -204,7 +204,7 @@ impl PromptDialog {
         match action {
             Action::Char(c) => {
                 if paste {
-                    self.paste.push(*c);
+                    push_str_wiped(&mut self.paste, c.encode_utf8(&mut [0; 4]));
                 } else {
                     self.text.push(*c);
                 }

@@ -11,8 +11,6 @@ pub mod key;
 /// and the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// Show this key's screen.
-    OpenKey(String),
     /// Show the incident on the incident screen if it is the run on show, else its first key.
     OpenIncident { id: String, key: Option<String> },
     /// Resume this interrupted incident.
