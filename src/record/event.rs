@@ -19,33 +19,47 @@ use serde_json::Value;
 
 use super::Entry;
 
-mod evidence;
+pub mod evidence;
 
 pub(crate) use evidence::UsageSeen;
-pub use evidence::{
-    AuditLog, CreateIntent, Events, Evidence, Resolved, Rotation, RuleVerdict, Window,
-};
+pub use evidence::{CreateIntent, Evidence, Resolved, Rotation, RuleVerdict};
 
 /// One record entry's kind and payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// `incident_opened`: the first line, what was asked for.
     IncidentOpened(Opened),
+    /// `incident_resumed`: a process took the incident up again.
     IncidentResumed(Resumed),
+    /// `incident_closed`: the outcome and the timings.
     IncidentClosed(Closed),
+    /// `step_started`: a key's runbook step began.
     StepStarted(StepStarted),
+    /// `step_finished`: a key's runbook step ended (done or skipped).
     StepFinished(StepFinished),
+    /// `step_failed`: an action of a step failed.
     StepFailed(StepFailed),
+    /// `plan`: a request, or a manual step, shown before it is approved.
     Plan(Planned),
+    /// `not_sent`: a drill's write, shown and never sent.
     NotSent(NotSent),
+    /// `operator_input`: an approval, a decline, a confirmation or a paste.
     OperatorInput(OperatorInput),
+    /// `request_sent`: a request left.
     RequestSent(RequestSent),
+    /// `response`: what came back, summarized.
     Response(Response),
+    /// `evidence`: what an action learned.
     Evidence(Box<Evidence>),
+    /// `action_done`: an action ended (done or skipped), with the facts so far.
     ActionDone(ActionDone),
+    /// `notification`: one notifier's delivery.
     Notification(Notification),
     /// A kind this release does not know, or a payload that does not fit its kind.
     Unknown {
+        /// The kind as recorded.
         kind: String,
+        /// The payload as recorded.
         data: Value,
     },
 }

@@ -700,7 +700,7 @@ pub(crate) struct UsageSeen {
 }
 
 impl RuleVerdict {
-    fn of(r: &crate::audit::RuleResult) -> Self {
+    fn of(r: &crate::audit::rules::RuleResult) -> Self {
         Self {
             rule: r.rule.to_string(),
             status: serde_name(&r.status).unwrap_or_default(),
@@ -767,7 +767,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::audit::{RuleResult, RuleStatus};
+    use crate::audit::RuleStatus;
+    use crate::audit::rules::RuleResult;
     use crate::record::event::Payload;
     use crate::runbook::action::Action;
 
