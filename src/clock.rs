@@ -2,10 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
+/// Where keyfire reads the time.
 pub trait Clock: Send + Sync {
+    /// The current time.
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// The machine's clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 

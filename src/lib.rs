@@ -71,9 +71,14 @@ mod textpos;
 // incident, drive it with a gate and a sink, and read its record back through the
 // projection. The command line is here too, for the `keyfire` binary.
 pub use cli::{Cli, CliError, Exit, run as run_cli};
+pub use clock::{Clock, SystemClock};
 pub use inventory::{Inventory, InventoryError, Key, load as load_inventory};
 pub use record::{Entry, Event, IncidentKind, IncidentState, Proof, Status, read_entries};
 pub use report::Report;
-pub use runbook::{Engine, EngineError, Gate, IncidentParams, Order, Outcome, Setup, Sink, drive};
+pub use runbook::{
+    ApprovalRequest, Decision, Engine, EngineError, FailureChoice, FailureView, Gate,
+    IncidentParams, ManualRequest, Order, Outcome, PasteRequest, Purpose, Runbook, Setup, Sink,
+    drive,
+};
 pub use secret::scrub_formats;
 pub use secret::{Redactor, Secret};

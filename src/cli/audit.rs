@@ -76,6 +76,17 @@ pub(super) fn run(ctx: &Context, args: Args) -> Exit {
         .map_err(|e| CliError::input(e.to_string()))?;
     let fired = audits.iter().any(|a| a.summary.fired() > 0);
     let problems = audits.iter().any(|a| !a.problems.is_empty());
+    // A key none of whose rules could be evaluated was not audited: that is never "clean".
+    let blind: Vec<&str> = audits
+        .iter()
+        .filter(|a| {
+            a.summary
+                .rules
+                .iter()
+                .all(|r| r.status == RuleStatus::NotEvaluable)
+        })
+        .map(|a| a.key.as_str())
+        .collect();
     if json {
         let text =
             serde_json::to_string_pretty(&audits).map_err(|e| CliError::failed(e.to_string()))?;
@@ -119,6 +130,14 @@ pub(super) fn run(ctx: &Context, args: Args) -> Exit {
             "{} keys audited, {n} rules with findings",
             audits.len()
         );
+        if !blind.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} not audited: no rule could be evaluated for {}",
+                blind.len(),
+                blind.join(", ")
+            );
+        }
         print!("{out}");
     }
     let mut responded = Vec::new();
@@ -146,7 +165,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Exit {
             print!("{out}");
         }
     }
-    Ok(if fired || problems || failed_responses > 0 {
+    Ok(if fired || problems || !blind.is_empty() || failed_responses > 0 {
         1
     } else {
         0

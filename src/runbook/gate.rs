@@ -11,10 +11,15 @@ use crate::secret::Secret;
 /// A write the engine wants to send.
 #[derive(Debug)]
 pub struct ApprovalRequest<'a> {
+    /// The incident (or drill, or rotation) id.
     pub incident: &'a str,
+    /// The inventory id of the key the write is for.
     pub key: &'a str,
+    /// The runbook step asking.
     pub step: StepId,
+    /// The action within the step.
     pub action: Action,
+    /// The exact request that will be sent once approved (no secret value in it).
     pub plan: &'a RequestPlan,
     /// For destructive plans: the text the operator must type to confirm (the key id).
     pub confirm_text: Option<&'a str>,
@@ -23,46 +28,67 @@ pub struct ApprovalRequest<'a> {
 /// Something only the operator can do (a provider without the API).
 #[derive(Debug)]
 pub struct ManualRequest<'a> {
+    /// The incident (or drill, or rotation) id.
     pub incident: &'a str,
+    /// The inventory id of the key.
     pub key: &'a str,
+    /// The runbook step asking.
     pub step: StepId,
+    /// The action the operator is asked to do by hand.
     pub action: Action,
+    /// What to do, line by line, in the provider's console.
     pub instructions: &'a [String],
 }
 
 /// A replacement key the operator created by hand and pastes into a masked prompt.
 #[derive(Debug)]
 pub struct PasteRequest<'a> {
+    /// The incident (or rotation) id.
     pub incident: &'a str,
+    /// The inventory id of the key being replaced.
     pub key: &'a str,
+    /// How to create the replacement in the provider's console.
     pub instructions: &'a [String],
 }
 
+/// An action that failed, shown to the operator who decides what happens next.
 #[derive(Debug)]
 pub struct FailureView<'a> {
+    /// The inventory id of the key.
     pub key: &'a str,
+    /// The step that failed.
     pub step: StepId,
+    /// The action that failed.
     pub action: Action,
+    /// Why, already scrubbed of secrets.
     pub error: &'a str,
+    /// The HTTP status the provider or store answered, when there was an answer.
     pub status: Option<u16>,
 }
 
+/// The operator's answer to an approval or a manual step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// `via` names who or what approved (`terminal`, `--yes`, `console`), for the record.
+    /// Go ahead.
     Approve {
+        /// Who or what approved (`terminal`, `--yes`, `console`), for the record.
         via: String,
     },
+    /// Do not: the incident stops here and stays resumable.
     Decline {
+        /// Who or what declined, for the record.
         via: String,
     },
 }
 
+/// What to do after an action failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureChoice {
+    /// Send the action again.
     Retry,
     /// Skip the failed action; the reason is recorded.
     Skip {
+        /// Why it is safe to skip, in the operator's words.
         reason: String,
     },
     /// Stop this key (the incident stays open and resumable); other keys go on.

@@ -37,20 +37,31 @@ struct StepSpec {
     checklist: Vec<String>,
 }
 
+/// One step of a runbook.
 #[derive(Debug, Clone)]
 pub struct StepDef {
+    /// Which of the fixed steps this is.
     pub id: StepId,
+    /// The step's title as the runbook words it.
     pub title: String,
+    /// The actions run in this step, in order.
     pub actions: Vec<Action>,
+    /// Things the operator checks by hand, shown with the step.
     pub checklist: Vec<String>,
 }
 
+/// The steps an incident follows: the built-in key-compromise runbook or a team's own file.
 #[derive(Debug, Clone)]
 pub struct Runbook {
+    /// Short name, recorded in every incident that follows it.
     pub name: String,
+    /// Title shown to the operator.
     pub title: String,
+    /// What the runbook is for, when it says.
     pub description: Option<String>,
+    /// Where it was read from (a path, or the built-in's name).
     pub source: String,
+    /// The steps, in the order they run.
     pub steps: Vec<StepDef>,
     notes: HashMap<(ProviderKind, StepId), String>,
 }
@@ -67,10 +78,12 @@ pub enum RunbookError {
 }
 
 impl Runbook {
+    /// The key-compromise runbook keyfire ships with.
     pub fn builtin() -> Result<Self, RunbookError> {
         parse(Path::new(DEFAULT_RUNBOOK_NAME), DEFAULT_RUNBOOK)
     }
 
+    /// Read and check a runbook file; every problem is reported with its line.
     pub fn load(path: &Path) -> Result<Self, RunbookError> {
         let text = std::fs::read_to_string(path).map_err(|source| RunbookError::Io {
             path: path.to_path_buf(),
@@ -79,10 +92,12 @@ impl Runbook {
         parse(path, &text)
     }
 
+    /// The step with this id, if the runbook has it.
     pub fn step(&self, id: StepId) -> Option<&StepDef> {
         self.steps.iter().find(|s| s.id == id)
     }
 
+    /// The runbook's note for this provider kind at this step, if it has one.
     pub fn note(&self, kind: ProviderKind, step: StepId) -> Option<&str> {
         self.notes.get(&(kind, step)).map(String::as_str)
     }

@@ -798,6 +798,12 @@ fn a_log_with_no_line_for_the_key_makes_every_rule_not_evaluable() {
     ]);
     let text = stdout(&out);
     assert!(!text.contains("clean"), "{text}");
+    // Nothing could be checked: the audit does not pass.
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("1 not audited: no rule could be evaluated for sales-crm"),
+        "{text}"
+    );
     for rule in [
         "volume",
         "network",
@@ -833,6 +839,7 @@ fn a_log_with_no_line_for_the_key_makes_every_rule_not_evaluable() {
         "--logs",
         other.to_str().unwrap(),
     ]);
+    assert_eq!(json.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     for r in v[0]["summary"]["rules"].as_array().unwrap() {
         assert_eq!(r["status"], "not_evaluable", "{r}");

@@ -323,3 +323,65 @@ fn rotation_whose_restore_fails_leaves_both_keys_live_loudly() {
         "{text}"
     );
 }
+
+/// The store did the write but its answer was lost (no kill: the connection answered with a
+/// proxy's page). Nothing may treat the replacement the store now serves as unstored: the
+/// resume reads the store back, adopts what it finds, and never writes or revokes it again.
+#[test]
+fn a_store_write_whose_answer_was_lost_is_adopted_not_revoked() {
+    let env = LlmEnv::openai();
+    env.vault
+        .observer()
+        .inject(Fault::lost_answer("POST", "/v1/secret/data/", 1));
+    let out = env.run(START);
+    let id = the_incident(&env);
+    if out.status.code() != Some(0) {
+        let served = env.vault.value(PATH, "value", None).expect("current");
+        assert_ne!(served, env.canaries.old_key, "the write did happen");
+        assert!(
+            env.accepts(&served),
+            "the value the store serves is never revoked while it is served"
+        );
+        resume_ok(&env, &["incident", "resume", &id, "--yes", "--no-tui"]);
+    }
+    exactly_one_replacement_live(&env);
+}
+
+/// SIGKILL while the store holds the restore's answer (a rotation whose replacement failed
+/// verification after it was stored): the old value is back in the store, the replacement is
+/// not yet revoked, and the record never learned the restore's version. The resume finishes
+/// the restore and then the rotation, leaving exactly one live key, the one the store serves.
+#[test]
+fn a_rotation_killed_during_its_restore_resumes_to_one_live_key() {
+    let env = LlmEnv::openai();
+    env.inject(Fault::fail("GET", "/v1/models", 401, 5));
+    // The replacement is the first write, the restore the second.
+    kill_after(
+        &env,
+        &["rotate", KEY, "--yes"],
+        "POST",
+        "/v1/secret/data/",
+        2,
+        true,
+    );
+    let id = the_incident(&env);
+    assert_eq!(env.vault.version(PATH), 3, "the restore reached the store");
+    assert_eq!(
+        env.vault.value(PATH, "value", None).as_deref(),
+        Some(env.canaries.old_key.as_str())
+    );
+    // One resume finishes the restore (the replacement nobody reads is revoked) and then
+    // the rotation, writing over the version that holds the old key again.
+    let out = env.run(&["rotate", "--resume", &id, "--yes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(!env.accepts(&env.canaries.old_key), "the old key is dead");
+    let live = live_replacements(&env);
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(env.vault.value(PATH, "value", None), Some(live[0].clone()));
+}

@@ -279,7 +279,7 @@ impl Ctx {
         let key = run.key.id.clone();
         match current {
             Some(StoreOutput::Value { value, version }) => {
-                let old_version = run
+                let mut old_version = run
                     .facts
                     .old_version
                     .get_or_insert_with(|| version.clone())
@@ -287,6 +287,7 @@ impl Ctx {
                 if version == old_version {
                     run.bag.old_key = Some(value);
                 } else {
+                    let served = value.clone();
                     // The store moved on since the incident opened. It is keyfire's replacement
                     // only if keyfire sent a write and the value is the one it created (same
                     // hint); someone else's write is never adopted.
@@ -324,6 +325,21 @@ impl Ctx {
                             self.evidence(sink, step, &key, Action::ReadStore, unavailable)?;
                         }
                         Err(other) => return Err(other),
+                    }
+                    // The leaked key's value served under a newer version: a restore reached
+                    // the store but its answer did not reach keyfire (killed while the store
+                    // held it), or someone put the key back by hand. That version is the one
+                    // a replacement goes over; checking against the older one would fail
+                    // every write.
+                    if run.facts.new_version.as_ref() != Some(&version)
+                        && run
+                            .bag
+                            .old_key
+                            .as_ref()
+                            .is_some_and(|old| old.expose() == served.expose())
+                    {
+                        run.facts.old_version = Some(version.clone());
+                        old_version = version.clone();
                     }
                 }
                 let text = format!(
