@@ -86,6 +86,8 @@ pub enum AppEvent {
     Entry(Box<Entry>),
     Prompt(Prompt),
     RunFailed(String),
+    /// The team's shared copy of the record after the run (records shared to a location).
+    Shared(crate::record::shared::ShareStatus),
     RunFinished,
 }
 

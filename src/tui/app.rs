@@ -394,6 +394,7 @@ impl App {
                 self.incident.failed(&msg);
                 self.notice = Some(msg);
             }
+            AppEvent::Shared(status) => self.incident.shared(status),
             AppEvent::RunFinished => {
                 self.incident.running = false;
                 self.prompt = None;

@@ -19,6 +19,10 @@ use super::theme::Theme;
 use super::ui::{self, ViewState};
 use crate::runbook::{Engine, IncidentParams, Setup};
 
+/// How long the console waits for the shared copy to catch up after a run (the headless
+/// summary waits as long).
+const SHARE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What reaches the loop from the terminal side.
 #[derive(Debug)]
 pub enum Input {
@@ -74,6 +78,15 @@ impl Runner {
             let run = crate::notify::drive_with_notifiers(&mut engine, &mut gate, sink, notify);
             if let Err(e) = run.await {
                 let _ = tx.send(FromEngine::Event(AppEvent::RunFailed(e.to_string())));
+            }
+            // As the headless summary does: give the shared copy a moment to catch up, then
+            // say how far it got (what is left stays queued in the incident folder).
+            let share = tokio::task::spawn_blocking(move || engine.finish_sharing(SHARE_WAIT))
+                .await
+                .ok()
+                .flatten();
+            if let Some(status) = share {
+                let _ = tx.send(FromEngine::Event(AppEvent::Shared(status)));
             }
             let _ = tx.send(FromEngine::Event(AppEvent::RunFinished));
         });

@@ -889,3 +889,32 @@ fn snapshot_audit_from_an_engine_record() {
     );
     both("engine_audit", &a);
 }
+
+/// After a run whose record is shared with the team, the incident screen says how far the
+/// shared copy got: quietly when every entry is there, loudly when some are still queued.
+#[test]
+fn the_incident_screen_says_how_many_entries_are_not_yet_shared() {
+    use keyfire::record::shared::ShareStatus;
+    let status = |shared, durable, last_error: Option<&str>| ShareStatus {
+        location: "s3://team-records/keyfire".into(),
+        shared,
+        durable,
+        last_error: last_error.map(str::to_string),
+        stopped: None,
+    };
+    let mut a = incident_app(false);
+    a.on_event(AppEvent::Shared(status(3, 7, Some("connection refused"))));
+    a.on_event(AppEvent::RunFinished);
+    let text = screen(&a, 160, 30);
+    assert!(
+        text.contains(
+            "NOT YET SHARED: 4 entries (connection refused; `keyfire records flush` sends them)"
+        ),
+        "{text}"
+    );
+    let mut a = incident_app(false);
+    a.on_event(AppEvent::Shared(status(7, 7, None)));
+    let text = screen(&a, 160, 30);
+    assert!(text.contains("shared: 7 entries"), "{text}");
+    assert!(!text.contains("NOT YET SHARED"), "{text}");
+}

@@ -19,6 +19,7 @@ use super::super::theme::Theme;
 use super::super::widgets::{duration_text, fit};
 use super::audit::AuditView;
 use crate::describe::describe_event;
+use crate::record::shared::ShareStatus;
 use crate::record::{Event, IncidentState, KeyProgress};
 use crate::runbook::Order;
 
@@ -62,6 +63,9 @@ pub struct RunView {
     pub outcome: Option<String>,
     pub error: Option<String>,
     pub show_audit: bool,
+    /// How far the team's shared copy of the record got, once the run is over (records
+    /// shared to a location only).
+    pub share: Option<ShareStatus>,
 }
 
 const LOG_LIMIT: usize = 400;
@@ -123,6 +127,7 @@ impl RunView {
             outcome: None,
             error: None,
             show_audit: false,
+            share: None,
         }
     }
 
@@ -277,6 +282,13 @@ impl IncidentScreen {
     }
 
     /// The engine stopped with an error.
+    /// The shared copy's state after the run: shown until the next run.
+    pub fn shared(&mut self, status: ShareStatus) {
+        if let Some(r) = self.run.as_mut() {
+            r.share = Some(status);
+        }
+    }
+
     pub fn failed(&mut self, msg: &str) {
         self.running = false;
         if let Some(r) = self.run.as_mut() {
@@ -353,6 +365,9 @@ impl IncidentScreen {
                 },
             ));
         }
+        if let Some(share) = &run.share {
+            status.push(share_span(share, theme));
+        }
         top.push(Line::from(status));
         let [head, body] =
             Layout::vertical([Constraint::Length(top.len() as u16), Constraint::Fill(1)])
@@ -371,6 +386,24 @@ impl IncidentScreen {
         } else {
             render_detail(run, prompt, theme, f, right);
         }
+    }
+}
+
+/// The shared copy in one span: quiet when every entry is there, loud when some are not.
+fn share_span(share: &ShareStatus, theme: Theme) -> Span<'static> {
+    match (&share.stopped, share.pending()) {
+        (Some(_), _) => Span::styled("  SHARED COPY STOPPED (see the log)", theme.danger()),
+        (None, 0) => Span::styled(
+            format!("  shared: {} entries", share.shared),
+            theme.muted(),
+        ),
+        (None, n) => Span::styled(
+            format!(
+                "  NOT YET SHARED: {n} entries ({}; `keyfire records flush` sends them)",
+                share.last_error.as_deref().unwrap_or("store unreachable")
+            ),
+            theme.danger(),
+        ),
     }
 }
 
