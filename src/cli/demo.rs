@@ -13,18 +13,23 @@ use crate::scan::{Matcher, ScanRequest};
 type Found = Option<(String, Option<chrono::DateTime<Utc>>)>;
 
 /// `keyfire scan --git --with-stores` over the training repository, as an operator would run
-/// it: the findings are printed, and the scenario key's places and first commit date become the
-/// incident's reason and exposure window. `None` when the repository could not be planted or
-/// the scan did not find the key live.
-fn scan_the_repository(t: &Training) -> Result<Found, CliError> {
+/// it: the findings are printed (with `print`) and kept for the console's Leaks view, and the
+/// scenario key's places and first commit date become the incident's reason and exposure
+/// window. `None` when the repository could not be planted or the scan did not find the key
+/// live.
+fn scan_the_repository(t: &Training, print: bool) -> Result<Found, CliError> {
     let Some(repo) = &t.repo else {
-        println!("(git is not installed: the planted repository is skipped)\n");
+        if print {
+            println!("(git is not installed: the planted repository is skipped)\n");
+        }
         return Ok(None);
     };
-    println!(
-        "A scanner's job first: `keyfire scan {} --git --with-stores`\n",
-        repo.display()
-    );
+    if print {
+        println!(
+            "A scanner's job first: `keyfire scan {} --git --with-stores`\n",
+            repo.display()
+        );
+    }
     let inv = &t.setup.inventory;
     let http = crate::http::Http::new(true, crate::secret::Redactor::new())
         .map_err(|e| CliError::failed(e.to_string()))?;
@@ -36,10 +41,17 @@ fn scan_the_repository(t: &Training) -> Result<Found, CliError> {
         ..Default::default()
     };
     let outcome = crate::scan::scan(&req, &matcher).map_err(|e| CliError::failed(e.to_string()))?;
-    let keys = super::scan::summarize_keys(inv, &outcome.findings);
-    let totals = super::scan::totals(&outcome.findings, &keys);
-    println!("{}", super::scan::render(&outcome, &keys, &totals, true));
-    let live: Vec<&super::scan::KeySummary> = keys
+    let keys = crate::scan::summarize_keys(inv, &outcome.findings);
+    let totals = crate::scan::summary::totals(&outcome.findings, &keys);
+    let saved =
+        crate::scan::SavedScan::of(t.setup.clock.now(), &req, None, &outcome, &keys, &totals);
+    if let Err(e) = crate::scan::saved::save(&t.setup.data_dir, &saved) {
+        eprintln!("warning: {e}");
+    }
+    if print {
+        println!("{}", super::scan::render(&outcome, &keys, &totals, true));
+    }
+    let live: Vec<&crate::scan::KeySummary> = keys
         .iter()
         .filter(|k| k.live && k.id == SCENARIO_KEY)
         .collect();
@@ -47,7 +59,7 @@ fn scan_the_repository(t: &Training) -> Result<Found, CliError> {
         return Ok(None);
     };
     Ok(Some((
-        super::scan::reason(&outcome.findings, &live),
+        crate::scan::summary::reason(&outcome.findings, &live),
         k.first_exposed,
     )))
 }
@@ -58,6 +70,10 @@ pub(super) fn run(_ctx: &Context, no_tui: bool) -> Exit {
     {
         use std::io::IsTerminal;
         if !no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+            // The planted leak waits in the console's Leaks view (`L`).
+            if let Err(e) = scan_the_repository(&t, false) {
+                eprintln!("warning: the training repository could not be scanned: {e}");
+            }
             crate::tui::run(
                 t.setup.clone(),
                 crate::tui::ConsoleOptions { training: true },
@@ -76,7 +92,7 @@ pub(super) fn run(_ctx: &Context, no_tui: bool) -> Exit {
 
 fn headless(t: &Training) -> Exit {
     println!("{BANNER}\n");
-    let found = scan_the_repository(t)?;
+    let found = scan_the_repository(t, true)?;
     println!(
         "Scenario: the support bot's OpenAI key ({SCENARIO_KEY}) was committed in a .env three days ago{}.\nRunning the runbook headless, every write auto-approved.\n",
         if found.is_some() {

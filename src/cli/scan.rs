@@ -6,18 +6,17 @@
 //! clean); 2 bad input, nothing scanned. With `--start-incident`, the incident's own failure
 //! also exits 1.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{CliError, Context, Exit, TerminalGate, parse_time, runtime};
 use std::sync::Mutex;
 
-use crate::inventory::view::{BlastRadius, blast_radius};
 use crate::inventory::{CredentialRef, Inventory};
+use crate::scan::saved::SavedScan;
+use crate::scan::summary::{KeySummary, Totals, summarize_keys, totals};
 use crate::scan::{Finding, Found, KeyState, Matcher, ScanError, ScanOutcome, ScanRequest};
 
 #[derive(Debug, clap::Args)]
@@ -73,28 +72,6 @@ pub struct ScanArgs {
     /// that contained a found key, else the key's last rotation.
     #[arg(long, value_name = "TIME", requires = "start_incident")]
     pub exposed_since: Option<String>,
-}
-
-/// One matched key across every place it was found.
-#[derive(Debug, Clone, Serialize)]
-pub(super) struct KeySummary {
-    pub(super) id: String,
-    status: KeyState,
-    pub(super) live: bool,
-    places: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) first_exposed: Option<DateTime<Utc>>,
-    blast_radius: BlastRadius,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub(super) struct Totals {
-    findings: usize,
-    live_keys: usize,
-    unmanaged: usize,
-    ambiguous: usize,
-    withheld: usize,
-    rotated: usize,
 }
 
 #[derive(Serialize)]
@@ -160,6 +137,17 @@ pub(super) fn run(ctx: &Context, args: ScanArgs) -> Exit {
     }
     let keys = summarize_keys(&inv, &outcome.findings);
     let totals = totals(&outcome.findings, &keys);
+    save_last(
+        ctx,
+        &SavedScan::of(
+            ctx.clock.now(),
+            &req,
+            args.github.clone(),
+            &outcome,
+            &keys,
+            &totals,
+        ),
+    );
     let alarm =
         outcome.findings.iter().any(Finding::is_alarm) || !outcome.coverage.unreadable.is_empty();
     if args.json {
@@ -183,18 +171,16 @@ pub(super) fn run(ctx: &Context, args: ScanArgs) -> Exit {
     if !args.start_incident {
         return Ok(scan_exit);
     }
-    let live: Vec<&KeySummary> = keys.iter().filter(|k| k.live).collect();
-    if live.is_empty() {
+    // The same campaign the console's Leaks view opens from these findings.
+    let Some(leak) = crate::scan::incident_for(&inv, &outcome.findings) else {
         println!("no live inventory key was found: no incident opened");
         return Ok(scan_exit);
-    }
-    let exposed_since =
-        exposed_override.or_else(|| live.iter().filter_map(|k| k.first_exposed).min());
+    };
     let params = crate::runbook::IncidentParams {
-        keys: live.iter().map(|k| k.id.clone()).collect(),
+        keys: leak.keys,
         dry_run: args.dry_run,
-        exposed_since,
-        reason: Some(reason(&outcome.findings, &live)),
+        exposed_since: exposed_override.or(leak.exposed_since),
+        reason: Some(leak.reason),
         ..Default::default()
     };
     let setup = super::incident::setup(ctx)?;
@@ -208,6 +194,14 @@ pub(super) fn run(ctx: &Context, args: ScanArgs) -> Exit {
     })?;
     let incident_exit = super::incident::drive_headless(&mut engine, &mut gate)?;
     Ok(scan_exit.max(incident_exit))
+}
+
+/// Keep this scan for the console's Leaks view. A data directory keyfire cannot write to
+/// costs the view, not the scan: the findings are on stdout either way.
+fn save_last(ctx: &Context, saved: &SavedScan) {
+    if let Err(e) = crate::scan::saved::save(&ctx.data_dir, saved) {
+        eprintln!("warning: {e} (the console's Leaks view will not show this scan)");
+    }
 }
 
 /// `--github`: resolve the token reference, fetch the alerts, judge each one.
@@ -241,87 +235,6 @@ fn fetch_github(
         .into_inner()
         .map_err(|_| CliError::failed("a scanner thread failed"))?;
     Ok((findings, alerts))
-}
-
-pub(super) fn summarize_keys(inv: &Inventory, findings: &[Finding]) -> Vec<KeySummary> {
-    let mut by_key: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    for f in findings {
-        if let Some(k) = &f.verdict.key {
-            by_key.entry(k.as_str()).or_default().push(f);
-        }
-    }
-    let mut out = Vec::new();
-    for (id, fs) in by_key {
-        let Some(key) = inv.key(id) else { continue };
-        let states: Vec<KeyState> = fs.iter().map(|f| f.verdict.status).collect();
-        let status = if states.contains(&KeyState::Current) {
-            KeyState::Current
-        } else if states.contains(&KeyState::Unverified) {
-            KeyState::Unverified
-        } else {
-            KeyState::Rotated
-        };
-        out.push(KeySummary {
-            id: id.to_string(),
-            status,
-            live: fs.iter().any(|f| f.verdict.is_live()),
-            places: fs.len(),
-            first_exposed: fs
-                .iter()
-                .filter(|f| f.verdict.is_live())
-                .filter_map(|f| f.location.earliest())
-                .min(),
-            blast_radius: blast_radius(inv, key),
-        });
-    }
-    out
-}
-
-pub(super) fn totals(findings: &[Finding], keys: &[KeySummary]) -> Totals {
-    let count = |s: KeyState| findings.iter().filter(|f| f.verdict.status == s).count();
-    Totals {
-        findings: findings.len(),
-        live_keys: keys.iter().filter(|k| k.live).count(),
-        unmanaged: count(KeyState::Unmanaged),
-        ambiguous: count(KeyState::Ambiguous),
-        withheld: count(KeyState::Withheld),
-        rotated: count(KeyState::Rotated),
-    }
-}
-
-/// The incident's `reason`: where each key was found, never what.
-pub(super) fn reason(findings: &[Finding], live: &[&KeySummary]) -> String {
-    let mut parts = Vec::new();
-    for k in live {
-        let places: Vec<String> = findings
-            .iter()
-            .filter(|f| f.verdict.key.as_deref() == Some(k.id.as_str()) && f.verdict.is_live())
-            .map(|f| f.location.display())
-            .collect();
-        let shown = places
-            .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("; ");
-        let more = places.len().saturating_sub(3);
-        parts.push(if more > 0 {
-            format!("{} found in {shown}; and {more} more", k.id)
-        } else {
-            format!("{} found in {shown}", k.id)
-        });
-    }
-    format!("keyfire scan: {}", parts.join(" | "))
-}
-
-fn label(f: &Finding) -> &'static str {
-    match f.verdict.status {
-        KeyState::Current | KeyState::Unverified => "LIVE",
-        KeyState::Rotated => "ROTATED",
-        KeyState::Unmanaged => "UNMANAGED",
-        KeyState::Ambiguous => "AMBIGUOUS",
-        KeyState::Withheld => "WITHHELD",
-    }
 }
 
 pub(super) fn render(
@@ -365,7 +278,7 @@ pub(super) fn render(
         let _ = writeln!(
             out,
             "{:<9} {}  {} {}  -> {who}",
-            label(f),
+            crate::scan::summary::label(f),
             f.location.display(),
             f.what,
             f.hint

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{Inventory, Key, ProviderKind};
 
@@ -81,7 +81,7 @@ pub fn key_row(
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentSummary {
     pub id: String,
     pub owner: Option<String>,
@@ -89,7 +89,7 @@ pub struct AgentSummary {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OtherKey {
     pub id: String,
     pub provider: String,
@@ -97,7 +97,7 @@ pub struct OtherKey {
 }
 
 /// Everything exposed if this key's holders are compromised, and who to call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlastRadius {
     pub agents: Vec<AgentSummary>,
     /// Other keys held by the same agents (the rest of what one leaked agent config exposes).

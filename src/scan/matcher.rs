@@ -15,7 +15,7 @@
 //! when the store holds another value (the found one was replaced), **unverified** when the
 //! store was not read (the key counts as live: unknown is never clean).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::fingerprint;
 use crate::inventory::{CredentialRef, Inventory};
@@ -36,7 +36,7 @@ pub enum StoreKnowledge {
     Failed(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
     /// The store's current value is the one found: the leaked key is what agents use now.
@@ -66,7 +66,7 @@ impl KeyState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
     /// The inventory's `fingerprint` field.
@@ -89,18 +89,18 @@ impl MatchedBy {
 }
 
 /// What a found value is, as far as the inventory can tell.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Verdict {
     pub status: KeyState,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_by: Option<MatchedBy>,
     /// Ambiguous: the keys whose hints match.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
     /// Why the state is what it is (a store read that failed).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 

@@ -19,18 +19,22 @@ pub mod github;
 pub mod history;
 pub mod matcher;
 pub mod reports;
+pub mod saved;
+pub mod summary;
 
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use matcher::{KeyState, Matcher, Verdict};
 #[cfg(feature = "testing")]
 pub use matcher::{MatchedBy, StoreKnowledge};
+pub use saved::SavedScan;
+pub use summary::{KeySummary, incident_for, summarize_keys};
 
 /// Where a scanner found a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// A file in a working tree or directory.
@@ -55,21 +59,21 @@ impl Source {
 }
 
 /// Where one value was found.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Location {
     pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_date: Option<DateTime<Utc>>,
     /// The committer date (git): with the author date, the earliest time the value was in
     /// the repository.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_date: Option<DateTime<Utc>>,
     /// The report file the finding came from (scanner reports).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
 }
 
@@ -108,7 +112,7 @@ impl Location {
 /// What kind of file a value sat in. Rule 1 of the key-handling guide names `.env` files and
 /// configuration files (and so Dockerfiles and notebooks, which carry configuration) as
 /// places a key must never be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileKind {
     Env,
@@ -216,7 +220,7 @@ const GENERIC_FORMATS: &[&str] = &[
 ];
 
 /// One finding: where, which format, and what keyfire knows about it. Never the value.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     pub source: Source,
     pub location: Location,
@@ -399,7 +403,7 @@ pub fn sort_findings(findings: &mut [Finding]) {
 }
 
 /// Counts of what a scan read, so an operator can tell "clean" from "read nothing".
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Coverage {
     pub files: u64,
     pub bytes: u64,

@@ -22,6 +22,12 @@ pub enum Action {
     FilterStart,
     CycleSort,
     ShowIncidents,
+    /// The last scan's findings.
+    ShowLeaks,
+    /// Mark or unmark the finding under the cursor.
+    ToggleMark,
+    /// Mark every finding of a live inventory key (or clear the marks).
+    MarkLive,
     StartIncident,
     StartDrill,
     ToggleOrder,
@@ -112,6 +118,10 @@ pub enum Effect {
     /// Stop the running incident at the next action boundary (never in the middle of a call).
     RequestAbort,
     RefreshIncidents,
+    /// Read the last scan for the Leaks view.
+    LoadLeaks,
+    /// Read the inventory files again (a runbook step edited them).
+    ReloadInventory,
 }
 
 #[derive(Debug)]

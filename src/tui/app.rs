@@ -3,24 +3,25 @@
 //! what that component asks for (a screen change, a dialog, a notice) and returns effects;
 //! the loop performs them. Rendering only reads this state.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::action::{Action, AppEvent, Effect, Opening, Prompt, PromptKind};
 use super::dialogs::prompt::{PromptDialog, PromptOutcome};
-use super::dialogs::start::{StartDialog, StartOutcome};
-use super::fleet::Fleet;
+use super::dialogs::start::{LeakStart, StartDialog, StartOutcome};
+use super::fleet::{Fleet, open_keys};
 use super::keymap::Mode;
 use super::screens::Request;
 use super::screens::incident::IncidentScreen;
 use super::screens::incidents::IncidentsScreen;
 use super::screens::inventory::InventoryScreen;
 use super::screens::key::KeyScreen;
+use super::screens::leaks::LeaksScreen;
 use crate::incidents::IncidentSummary;
 use crate::inventory::Inventory;
-use crate::runbook::Order;
+use crate::record::Event;
+use crate::runbook::{IncidentParams, Order};
 
 pub use super::screens::incident::RunView;
 #[cfg(feature = "testing")]
@@ -36,6 +37,7 @@ pub enum Screen {
     Key(KeyScreen),
     Incident,
     Incidents,
+    Leaks,
 }
 
 const ALREADY_RUNNING: &str = "an incident is already running";
@@ -46,6 +48,7 @@ pub struct App {
     pub inventory: InventoryScreen,
     pub incidents: IncidentsScreen,
     pub incident: IncidentScreen,
+    pub leaks: LeaksScreen,
     pub screen: Screen,
     back: Vec<Screen>,
     pub help: bool,
@@ -78,16 +81,13 @@ impl App {
         now: DateTime<Utc>,
     ) -> Self {
         let today = now.date_naive();
-        let open: HashSet<String> = incidents
-            .iter()
-            .filter(|i| i.kind == crate::record::IncidentKind::Incident && i.is_open())
-            .flat_map(|i| i.keys.clone())
-            .collect();
+        let open = open_keys(&incidents);
         Self {
             inventory: InventoryScreen::new(&inventory, today, &open),
             fleet: Fleet::new(inventory, incidents, today),
             incidents: IncidentsScreen::default(),
             incident: IncidentScreen::default(),
+            leaks: LeaksScreen::default(),
             screen: Screen::Inventory,
             back: Vec::new(),
             help: false,
@@ -142,6 +142,7 @@ impl App {
             Screen::Key(_) => Mode::Key,
             Screen::Incident => Mode::Incident,
             Screen::Incidents => Mode::Incidents,
+            Screen::Leaks => Mode::Leaks,
         }
     }
 
@@ -210,6 +211,18 @@ impl App {
                     let Some(d) = self.start.take() else {
                         return Vec::new();
                     };
+                    if let Some(leak) = d.leak {
+                        // Exactly the parameters `keyfire scan --start-incident` opens with.
+                        let params = IncidentParams {
+                            keys: leak.incident.keys,
+                            dry_run: d.dry_run,
+                            order: d.order,
+                            exposed_since: leak.incident.exposed_since,
+                            reason: Some(leak.incident.reason),
+                            ..Default::default()
+                        };
+                        return self.open_incident(Opening::Start(Box::new(params)));
+                    }
                     self.incident.start(vec![d.key.clone()], d.dry_run, d.order);
                     self.go(Screen::Incident);
                     vec![Effect::StartRun {
@@ -316,6 +329,18 @@ impl App {
                 self.go(Screen::Incidents);
                 vec![Effect::RefreshIncidents]
             }
+            (Screen::Inventory, Action::ShowLeaks) => {
+                self.go(Screen::Leaks);
+                vec![Effect::LoadLeaks]
+            }
+            (Screen::Leaks, Action::StartIncident | Action::StartDrill) => {
+                self.start_from_leaks(action == Action::StartDrill);
+                Vec::new()
+            }
+            (Screen::Leaks, _) => match self.leaks.update(&action) {
+                Some(request) => self.request(request),
+                None => Vec::new(),
+            },
             (Screen::Inventory | Screen::Key(_), Action::StartIncident | Action::StartDrill) => {
                 if self.running() {
                     self.notice = Some(ALREADY_RUNNING.into());
@@ -348,9 +373,55 @@ impl App {
         }
     }
 
+    /// The start dialog for the chosen findings, filled in as `keyfire scan --start-incident`
+    /// fills it; or a notice saying why they cannot start one.
+    fn start_from_leaks(&mut self, drill: bool) {
+        if self.running() {
+            self.notice = Some(ALREADY_RUNNING.into());
+            return;
+        }
+        let chosen = self.leaks.chosen();
+        if chosen.is_empty() {
+            self.notice = Some(match self.leaks.scan() {
+                None => "no scan to start from: run `keyfire scan` first".into(),
+                Some(_) => "the last scan has no findings".into(),
+            });
+            return;
+        }
+        let left_out: Vec<String> = chosen
+            .iter()
+            .filter_map(|f| {
+                crate::scan::summary::why_not_startable(f)
+                    .map(|why| format!("{}: {why}", f.location.display()))
+            })
+            .collect();
+        match crate::scan::incident_for(&self.fleet.inventory, &chosen) {
+            Some(incident) => {
+                self.start = Some(StartDialog::for_leak(
+                    LeakStart { incident, left_out },
+                    drill,
+                ));
+            }
+            None => {
+                self.notice = Some(match left_out.first() {
+                    Some(why) if left_out.len() == 1 => format!("cannot start an incident: {why}"),
+                    Some(why) => format!(
+                        "no marked finding is a live inventory key ({} left out); first: {why}",
+                        left_out.len()
+                    ),
+                    None => "the chosen findings' keys are no longer in the inventory".into(),
+                });
+            }
+        }
+    }
+
     /// Do what a screen asked for.
     fn request(&mut self, request: Request) -> Vec<Effect> {
         match request {
+            Request::OpenKey(id) => {
+                self.go(Screen::Key(KeyScreen::new(id)));
+                Vec::new()
+            }
             Request::OpenIncident { id, key } => {
                 if self.run().and_then(|r| r.id.as_deref()) == Some(id.as_str()) {
                     self.go(Screen::Incident);
@@ -382,7 +453,10 @@ impl App {
                 self.now = now;
                 self.today = now.date_naive();
             }
-            AppEvent::Entry(entry) => self.incident.on_entry(&entry),
+            AppEvent::Entry(entry) => {
+                self.incident.on_entry(&entry);
+                return after_entry(&entry);
+            }
             AppEvent::Prompt(p) => self.ask(p),
             AppEvent::RunFailed(msg) => {
                 self.incident.running = false;
@@ -403,7 +477,8 @@ impl App {
                     self.quit = true;
                     return vec![Effect::Quit];
                 }
-                return vec![Effect::RefreshIncidents];
+                // The run may have edited the inventory (step 5, a rotation).
+                return vec![Effect::RefreshIncidents, Effect::ReloadInventory];
             }
         }
         Vec::new()
@@ -416,9 +491,36 @@ impl App {
         }
     }
 
-    /// The loop's refreshed incident list.
+    /// The loop's refreshed incident list: the key table follows which keys have an open
+    /// incident.
     pub fn set_incidents(&mut self, incidents: Vec<IncidentSummary>) {
         self.fleet.set_incidents(incidents, self.today);
         self.incidents.clamp(self.fleet.incidents.len());
+        self.inventory
+            .rebuild(&self.fleet.inventory, self.today, &self.fleet.open_keys());
+    }
+
+    /// The inventory as the loop reloaded it after an edit: ages, due dates and statuses
+    /// are computed again; the filter, sort and selected key stay.
+    pub fn set_inventory(&mut self, inventory: Arc<Inventory>) {
+        self.fleet.set_inventory(inventory, self.today);
+        self.inventory
+            .rebuild(&self.fleet.inventory, self.today, &self.fleet.open_keys());
+    }
+}
+
+/// What an engine entry asks of the loop: an incident that opened is listed (its keys show
+/// it at once); a written inventory is read again.
+fn after_entry(entry: &crate::record::Entry) -> Vec<Effect> {
+    match Event::of(entry) {
+        Event::IncidentOpened(_) => vec![Effect::RefreshIncidents],
+        Event::Response(r)
+            if r.ok
+                && r.action.as_deref().and_then(crate::runbook::Action::parse)
+                    == Some(crate::runbook::Action::UpdateInventory) =>
+        {
+            vec![Effect::ReloadInventory]
+        }
+        _ => Vec::new(),
     }
 }

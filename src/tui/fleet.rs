@@ -1,7 +1,7 @@
 //! What every screen reads and none owns: the inventory, the incident list the loop refreshes,
 //! and the drill facts derived from it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate};
@@ -60,6 +60,25 @@ impl Fleet {
         self.incidents = incidents;
     }
 
+    /// The inventory as reloaded after an edit.
+    pub fn set_inventory(&mut self, inventory: Arc<Inventory>, today: NaiveDate) {
+        self.inventory = inventory;
+        self.compute_drill_due(today);
+    }
+
+    /// Keys with an open (live) incident.
+    pub fn open_keys(&self) -> HashSet<String> {
+        open_keys(&self.incidents)
+    }
+
+    /// The open (live) incident on this key, if any.
+    pub fn open_incident_of(&self, key_id: &str) -> Option<&IncidentSummary> {
+        self.incidents
+            .iter()
+            .filter(|i| i.kind == crate::record::IncidentKind::Incident && i.is_open())
+            .find(|i| i.keys.iter().any(|k| k == key_id))
+    }
+
     fn compute_drill_due(&mut self, today: NaiveDate) {
         let mut last: HashMap<&str, NaiveDate> = HashMap::new();
         let mut used: Vec<&str> = Vec::new();
@@ -104,4 +123,13 @@ impl Fleet {
             provider_due: self.drill_due_providers.iter().any(|p| p == provider),
         }
     }
+}
+
+/// Keys with an open (live) incident in `incidents`.
+pub fn open_keys(incidents: &[IncidentSummary]) -> HashSet<String> {
+    incidents
+        .iter()
+        .filter(|i| i.kind == crate::record::IncidentKind::Incident && i.is_open())
+        .flat_map(|i| i.keys.clone())
+        .collect()
 }

@@ -12,6 +12,7 @@ pub enum Mode {
     Key,
     Incident,
     Incidents,
+    Leaks,
     /// A text field has focus (filter, typed confirmation, paste, skip reason).
     Text,
     /// A yes/no question (start dialog, approval, abort confirmation).
@@ -37,6 +38,7 @@ pub fn bindings(mode: Mode) -> &'static [(&'static str, &'static str, Action)] {
             ("i", "start an incident on the selected key", StartIncident),
             ("d", "start a drill on the selected key", StartDrill),
             ("I", "incidents and drills", ShowIncidents),
+            ("L", "leaks: the last scan's findings", ShowLeaks),
             ("?", "this help", Help),
             ("Esc", "clear the filter", Back),
             ("q", "quit (asks first while an incident runs)", Quit),
@@ -64,6 +66,30 @@ pub fn bindings(mode: Mode) -> &'static [(&'static str, &'static str, Action)] {
             ("↑/k ↓/j", "move", Down),
             ("Enter", "open", Open),
             ("r", "resume an interrupted incident", Resume),
+            ("?", "this help", Help),
+            ("Esc", "back", Back),
+            ("q", "quit", Quit),
+        ],
+        Mode::Leaks => &[
+            ("↑/k ↓/j", "move", Down),
+            ("space", "mark the finding", ToggleMark),
+            (
+                "a",
+                "mark every live inventory key (again: clear)",
+                MarkLive,
+            ),
+            (
+                "i",
+                "start an incident on the marked (or this) finding",
+                StartIncident,
+            ),
+            (
+                "d",
+                "start a drill on the marked (or this) finding",
+                StartDrill,
+            ),
+            ("Enter", "open the matched key", Open),
+            ("I", "incidents and drills", ShowIncidents),
             ("?", "this help", Help),
             ("Esc", "back", Back),
             ("q", "quit", Quit),
@@ -145,8 +171,13 @@ pub fn map(mode: Mode, key: KeyEvent) -> Option<Action> {
             match (mode, key.code) {
                 (Mode::Inventory, KeyCode::Char('/')) => Some(FilterStart),
                 (Mode::Inventory, KeyCode::Char('s')) => Some(CycleSort),
-                (Mode::Inventory | Mode::Key, KeyCode::Char('i')) => Some(StartIncident),
-                (Mode::Inventory | Mode::Key, KeyCode::Char('d')) => Some(StartDrill),
+                (Mode::Inventory, KeyCode::Char('L')) => Some(ShowLeaks),
+                (Mode::Inventory | Mode::Key | Mode::Leaks, KeyCode::Char('i')) => {
+                    Some(StartIncident)
+                }
+                (Mode::Inventory | Mode::Key | Mode::Leaks, KeyCode::Char('d')) => Some(StartDrill),
+                (Mode::Leaks, KeyCode::Char(' ')) => Some(ToggleMark),
+                (Mode::Leaks, KeyCode::Char('a')) => Some(MarkLive),
                 (Mode::Incident, KeyCode::Char('a')) => Some(ToggleAudit),
                 (Mode::Incidents, KeyCode::Char('r')) => Some(Resume),
                 _ => None,

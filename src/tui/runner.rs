@@ -134,6 +134,36 @@ impl Runner {
                 Effect::RefreshIncidents => {
                     app.set_incidents(crate::incidents::list(&self.data_dir))
                 }
+                Effect::LoadLeaks => app.leaks.set(crate::scan::saved::load(&self.data_dir)),
+                Effect::ReloadInventory => self.reload_inventory(app),
+            }
+        }
+    }
+
+    /// Read the inventory files again, so the key table shows what a step just wrote and the
+    /// next incident starts from it. A file that no longer loads (a person is editing it)
+    /// keeps the inventory the console had, and says so.
+    fn reload_inventory(&mut self, app: &mut App) {
+        let files: Vec<PathBuf> = self
+            .setup
+            .inventory
+            .files
+            .iter()
+            .map(|f| f.path.clone())
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        match crate::inventory::load(&files) {
+            Ok(inv) => {
+                let inv = Arc::new(inv);
+                self.setup.inventory = inv.clone();
+                app.set_inventory(inv);
+            }
+            Err(e) => {
+                app.notice = Some(format!(
+                    "the inventory changed on disk and does not load; showing the version read before: {e}"
+                ));
             }
         }
     }

@@ -19,3 +19,6 @@ pub const ABORT_CONFIRM: &str =
     "Abort the incident after the current call? It stays resumable. y abort · n continue";
 pub const QUIT_CONFIRM: &str = "Quit? The incident stops after the current call and stays resumable (`keyfire incident resume`). y quit · n continue";
 pub const START_TITLE: &str = " Start ";
+pub const NO_SCAN: &str = " No scan yet. Run `keyfire scan PATH... --git` (or `--report FILE` for a gitleaks, TruffleHog or GitHub secret-scanning report): its findings show here, and you can start the incident from them.";
+pub const LEAKS_HINT: &str = "space mark · a mark every live key · i incident · d drill on the marked (or this) finding · Enter key";
+pub const LEAKS_NONE_LIVE: &str = "the last scan found no live inventory key";

@@ -19,6 +19,7 @@ use super::widgets::popup;
 pub struct ViewState {
     pub table_offset: usize,
     pub incidents_offset: usize,
+    pub leaks_offset: usize,
 }
 
 pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
@@ -56,6 +57,9 @@ pub fn render(app: &App, view: &mut ViewState, theme: Theme, f: &mut Frame) {
             f,
             body,
         ),
+        Screen::Leaks => app
+            .leaks
+            .render(app.now, &mut view.leaks_offset, theme, f, body),
     }
     render_footer(app, theme, f, footer);
     if let Some(d) = &app.start {
@@ -141,7 +145,7 @@ fn render_help(app: &App, theme: Theme, f: &mut Frame, area: Rect) {
         .collect();
     if matches!(
         mode,
-        Mode::Inventory | Mode::Key | Mode::Incident | Mode::Incidents
+        Mode::Inventory | Mode::Key | Mode::Incident | Mode::Incidents | Mode::Leaks
     ) {
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled(

@@ -342,5 +342,16 @@ fn scan_output_holds_no_corpus_credential() {
         if let Some(which) = corpus::survivor(&all) {
             panic!("{which} survived in the output of {args:?}");
         }
+        // The copy kept for the console's Leaks view holds every finding and no value.
+        let last = env.data_dir().join("scans").join("last.json");
+        let saved = std::fs::read_to_string(&last).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&saved).unwrap();
+        assert!(
+            v["findings"].as_array().unwrap().len() >= 2 * corpus::samples().len(),
+            "{args:?}: the saved scan has the findings"
+        );
+        if let Some(which) = corpus::survivor(&saved) {
+            panic!("{which} survived in {} after {args:?}", last.display());
+        }
     }
 }

@@ -543,6 +543,42 @@ fn start_incident_opens_one_campaign_naming_places_not_values() {
     }
     let files = files_under(env.dir.path());
     assert!(files.iter().any(|f| f.ends_with("record.jsonl")));
+    // The scan is kept for the console's Leaks view (the grep below covers it), private.
+    let last = env.data_dir().join("scans").join("last.json");
+    assert!(files.contains(&last), "{files:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&last).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // The console, started from that saved scan on its live findings, opens the same campaign.
+    let saved = keyfire::scan::saved::load(&env.data_dir())
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.findings.len(), 5);
+    assert!(saved.git);
+    assert_eq!(saved.paths, [p.repo.display().to_string()]);
+    let setup = env.setup();
+    let mut app =
+        keyfire::tui::app::App::new(setup.inventory.clone(), Vec::new(), chrono::Utc::now());
+    use keyfire::tui::action::{Action, Effect};
+    app.update(Action::ShowLeaks);
+    app.leaks.set(Ok(Some(saved)));
+    app.update(Action::MarkLive);
+    app.update(Action::StartIncident);
+    let effects = app.update(Action::Yes);
+    let [Effect::Open(params)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(params.keys, keys);
+    assert_eq!(params.reason.as_deref(), Some(reason));
+    assert_eq!(
+        params
+            .exposed_since
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        Some(FIRST_DATE.to_string())
+    );
     for f in &files {
         let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
         assert_no_value(&p.values(&env), &f.display().to_string(), &text);

@@ -687,7 +687,23 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let mut stage = 0;
     let mut typed_confirmations = 0;
+    let before = app.inventory.row("support-llm").unwrap().clone();
+    // What the key table said about the key at the first question (the incident is open).
+    let mut during: Option<(String, Option<String>)> = None;
     let mut script = |app: &App| -> Vec<KeyEvent> {
+        if app.prompt.is_some() && during.is_none() {
+            during = Some((
+                app.inventory
+                    .row("support-llm")
+                    .unwrap()
+                    .status
+                    .as_str()
+                    .to_string(),
+                app.fleet
+                    .open_incident_of("support-llm")
+                    .map(|i| i.id.clone()),
+            ));
+        }
         let chars = |s: &str| s.chars().map(key).collect::<Vec<_>>();
         let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
         if stage == 0 {
@@ -750,6 +766,28 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     assert!(app.quit);
     assert!(!env.api.accepts(&env.canaries.old_key));
     let id = run.id.clone().unwrap();
+    // While it ran, the key's row and key screen knew about the open incident.
+    assert_eq!(
+        during,
+        Some(("incident-open".to_string(), Some(id.clone())))
+    );
+    // Step 5 wrote the rotation to the inventory file; the console read it back.
+    assert_eq!(before.status.as_str(), "overdue");
+    let after = app.inventory.row("support-llm").unwrap();
+    assert_eq!(
+        (after.age_days, after.due_in_days),
+        (Some(0), Some(30)),
+        "rotated today, due again after policy.after_incident_rotation_days"
+    );
+    assert_eq!(after.status.as_str(), "ok", "closed and no longer overdue");
+    assert_eq!(
+        app.fleet
+            .inventory
+            .key("support-llm")
+            .unwrap()
+            .rotation_days,
+        Some(30)
+    );
     let entries = env.entries(&id);
     let approvals: Vec<&str> = entries
         .iter()
@@ -917,4 +955,379 @@ fn the_incident_screen_says_how_many_entries_are_not_yet_shared() {
     let text = screen(&a, 160, 30);
     assert!(text.contains("shared: 7 entries"), "{text}");
     assert!(!text.contains("NOT YET SHARED"), "{text}");
+}
+
+// ---- the Leaks view ----------------------------------------------------------------------
+
+use keyfire::scan::saved::SavedScan;
+use keyfire::scan::{FileKind, Finding, KeyState, Location, MatchedBy, Source, Verdict};
+
+const LEAK_COMMIT_DATE: &str = "2026-11-20T09:30:00Z";
+
+fn finding(
+    source: Source,
+    path: &str,
+    line: u64,
+    dated: bool,
+    key: Option<&str>,
+    status: KeyState,
+    what: (&str, &str),
+) -> Finding {
+    let date = dated.then(|| LEAK_COMMIT_DATE.parse().unwrap());
+    Finding {
+        source,
+        location: Location {
+            path: path.into(),
+            line: Some(line),
+            commit: dated.then(|| "3f2a9c1e0b7d4a5f6e8c9b0a1d2e3f4a5b6c7d8e".into()),
+            author_date: date,
+            commit_date: date,
+            report: None,
+        },
+        file_kind: FileKind::of_path(path),
+        format: what.0.into(),
+        what: what.1.into(),
+        hint: match key {
+            Some("support-llm") => "fk-...Q7d2".into(),
+            Some(_) => "fk-...Zz91".into(),
+            None => "sk-proj-...w0Rk".into(),
+        },
+        verdict: Verdict {
+            status,
+            key: key.map(str::to_string),
+            matched_by: key.map(|_| MatchedBy::Fingerprint),
+            candidates: Vec::new(),
+            note: None,
+        },
+    }
+}
+
+/// A scan of an agents repository: support-llm committed in a .env, research-llm in the
+/// working tree's settings, an OpenAI key nobody manages, and sales-crm's old value.
+fn saved_scan(a: &App) -> SavedScan {
+    let fake = ("keyfire-training-key", "keyfire training key");
+    let openai = ("openai-project-key", "OpenAI project key");
+    let findings = vec![
+        finding(
+            Source::File,
+            "deploy/config.py",
+            3,
+            false,
+            None,
+            KeyState::Unmanaged,
+            openai,
+        ),
+        finding(
+            Source::File,
+            "settings.toml",
+            2,
+            false,
+            Some("research-llm"),
+            KeyState::Unverified,
+            fake,
+        ),
+        finding(
+            Source::Git,
+            "old/crm.env",
+            1,
+            true,
+            Some("sales-crm"),
+            KeyState::Rotated,
+            fake,
+        ),
+        finding(
+            Source::Git,
+            ".env",
+            1,
+            true,
+            Some("support-llm"),
+            KeyState::Unverified,
+            fake,
+        ),
+    ];
+    let inv = &a.fleet.inventory;
+    let keys = keyfire::scan::summarize_keys(inv, &findings);
+    let totals = keyfire::scan::summary::totals(&findings, &keys);
+    SavedScan {
+        version: keyfire::scan::saved::VERSION,
+        ran_at: now() - chrono::Duration::hours(2),
+        paths: vec!["/srv/agents".into()],
+        git: true,
+        since: None,
+        reports: Vec::new(),
+        github: None,
+        findings,
+        keys,
+        totals,
+        coverage: keyfire::scan::Coverage {
+            files: 41,
+            commits: 118,
+            ..Default::default()
+        },
+    }
+}
+
+fn leaks_app() -> App {
+    let mut a = app();
+    let effects = a.update(Action::ShowLeaks);
+    assert!(
+        matches!(effects.as_slice(), [Effect::LoadLeaks]),
+        "{effects:?}"
+    );
+    let scan = saved_scan(&a);
+    a.leaks.set(Ok(Some(scan)));
+    a
+}
+
+#[test]
+fn snapshot_leaks_view() {
+    let mut a = leaks_app();
+    assert_eq!(a.screen, Screen::Leaks);
+    // Live inventory keys first, then the unmanaged one, then the rotated value.
+    let order: Vec<String> = (0..4)
+        .map(|_| {
+            let f = a.leaks.current().unwrap().location.path.clone();
+            a.update(Action::Down);
+            f
+        })
+        .collect();
+    assert_eq!(
+        order,
+        ["settings.toml", ".env", "deploy/config.py", "old/crm.env"]
+    );
+    a.update(Action::Top);
+    a.update(Action::ToggleMark);
+    both("leaks", &a);
+}
+
+#[test]
+fn snapshot_leaks_start_dialog() {
+    let mut a = leaks_app();
+    a.update(Action::MarkLive);
+    a.update(Action::StartIncident);
+    assert!(a.start.is_some());
+    both("leaks_start", &a);
+}
+
+#[test]
+fn leaks_start_the_campaign_scan_start_incident_would_open() {
+    let mut a = leaks_app();
+    // Both live keys and the unmanaged key marked: the unmanaged one is left out, and said so.
+    a.update(Action::ToggleMark);
+    a.update(Action::ToggleMark);
+    a.update(Action::ToggleMark);
+    assert_eq!(a.leaks.marked.len(), 3);
+    assert!(a.update(Action::StartIncident).is_empty(), "a dialog first");
+    let leak = a.start.as_ref().unwrap().leak.clone().unwrap();
+    assert_eq!(leak.left_out.len(), 1);
+    assert!(
+        leak.left_out[0].starts_with("deploy/config.py:3: unmanaged"),
+        "{:?}",
+        leak.left_out
+    );
+    let chosen = a.leaks.chosen();
+    let expected = keyfire::scan::incident_for(&a.fleet.inventory, &chosen).unwrap();
+    a.update(Action::ToggleOrder);
+    let effects = a.update(Action::Yes);
+    let [Effect::Open(params)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(params.keys, ["research-llm", "support-llm"]);
+    assert_eq!(params.keys, expected.keys);
+    assert_eq!(
+        params.reason.as_deref(),
+        Some(
+            "keyfire scan: research-llm found in settings.toml:2 | support-llm found in .env:1 (commit 3f2a9c1e0b7d, 2026-11-20)"
+        )
+    );
+    assert_eq!(params.reason.as_deref(), Some(expected.reason.as_str()));
+    assert_eq!(
+        params.exposed_since,
+        Some(LEAK_COMMIT_DATE.parse().unwrap()),
+        "the earliest commit date of a live finding"
+    );
+    assert!(!params.dry_run);
+    assert_eq!(params.order, keyfire::runbook::Order::ZeroDowntime);
+    assert_eq!(a.screen, Screen::Incident);
+    assert!(a.running());
+}
+
+#[test]
+fn a_drill_from_the_leaks_view_is_a_dry_run_of_the_same_campaign() {
+    let mut a = leaks_app();
+    a.update(Action::Down); // the .env finding under the cursor, nothing marked
+    a.update(Action::StartDrill);
+    let effects = a.update(Action::Yes);
+    let [Effect::Open(params)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert!(params.dry_run);
+    assert_eq!(params.keys, ["support-llm"]);
+}
+
+#[test]
+fn unmanaged_and_rotated_findings_cannot_start_an_incident_and_say_why() {
+    let mut a = leaks_app();
+    a.update(Action::Bottom);
+    a.update(Action::Up); // the unmanaged OpenAI key
+    assert!(a.update(Action::StartIncident).is_empty());
+    assert!(a.start.is_none(), "no dialog");
+    let notice = a.notice.clone().unwrap();
+    assert!(notice.contains("cannot start an incident"), "{notice}");
+    assert!(notice.contains("no inventory key matches it"), "{notice}");
+    a.update(Action::Bottom); // sales-crm's value, already rotated
+    assert!(a.update(Action::StartIncident).is_empty());
+    assert!(a.notice.as_deref().unwrap().contains("already rotated"));
+    // Enter on a matched finding opens its key.
+    a.update(Action::Top);
+    a.update(Action::Open);
+    assert_eq!(
+        a.screen,
+        Screen::Key(keyfire::tui::screens::key::KeyScreen::new(
+            "research-llm".into()
+        ))
+    );
+}
+
+#[test]
+fn leaks_view_without_a_scan_says_how_to_run_one_and_shows_a_bad_file_as_an_error() {
+    let mut a = app();
+    a.update(Action::ShowLeaks);
+    a.leaks.set(Ok(None));
+    let text = screen(&a, 100, 30);
+    assert!(
+        text.contains("No scan yet. Run `keyfire scan PATH... --git`"),
+        "{text}"
+    );
+    assert!(a.update(Action::StartIncident).is_empty());
+    assert!(
+        a.notice
+            .as_deref()
+            .unwrap()
+            .contains("run `keyfire scan` first")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let scan = saved_scan(&a);
+    let file = keyfire::scan::saved::save(dir.path(), &scan).unwrap();
+    let newer = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 2");
+    std::fs::write(&file, newer).unwrap();
+    a.leaks.set(keyfire::scan::saved::load(dir.path()));
+    let text = screen(&a, 200, 30);
+    assert!(text.contains("The last scan cannot be shown"), "{text}");
+    assert!(
+        text.contains("written by a newer keyfire (format 2"),
+        "{text}"
+    );
+    assert!(
+        a.update(Action::Down).is_empty(),
+        "nothing to move over, no crash"
+    );
+}
+
+// ---- the inventory after an edit, and its columns -------------------------------------------
+
+/// Agents and scopes a column each, beside a key id much longer than either.
+const LONG_FLEET: &str = r##"schema = 1
+[[providers]]
+id = "openai"
+kind = "manual"
+[[agents]]
+id = "support-bot"
+[[agents]]
+id = "billing-bot"
+[[keys]]
+id = "payments-reconciliation-nightly-batch-worker-openai"
+agents = ["support-bot", "billing-bot"]
+provider = "openai"
+scopes = ["model.request"]
+created_at = 2026-11-01
+[[keys]]
+id = "support-llm"
+agents = ["support-bot"]
+provider = "openai"
+scopes = ["files.read"]
+created_at = 2026-10-01
+"##;
+
+#[test]
+fn snapshot_inventory_columns_fit_the_terminal_width() {
+    let a = app_with(LONG_FLEET);
+    let narrow = screen(&a, 100, 12);
+    // The key column is the widest: it is cut, with an ellipsis; agents and scopes are whole.
+    assert!(narrow.contains("support-bot,billing-bot"), "{narrow}");
+    assert!(narrow.contains("model.request"), "{narrow}");
+    assert!(narrow.contains("payments-reconciliation-…"), "{narrow}");
+    insta::assert_snapshot!("inventory_columns_100x12", narrow);
+    let wide = screen(&a, 160, 12);
+    assert!(
+        wide.contains("payments-reconciliation-nightly-batch-worker-openai"),
+        "{wide}"
+    );
+    insta::assert_snapshot!("inventory_columns_160x12", wide);
+}
+
+#[test]
+fn a_reloaded_inventory_shows_the_new_age_and_keeps_filter_and_selection() {
+    let mut a = app();
+    a.update(Action::FilterStart);
+    for c in "llm".chars() {
+        a.update(Action::Char(c));
+    }
+    a.update(Action::Submit);
+    a.update(Action::Down);
+    let selected = a.inventory.selected_row().unwrap().id.clone();
+    assert_eq!(
+        a.inventory.row("support-llm").unwrap().status.as_str(),
+        "overdue"
+    );
+    // Step 5 wrote last_rotated = today and rotation_days = 30 for support-llm.
+    let edited = FLEET.replacen(
+        "last_rotated = 2026-07-01",
+        "last_rotated = 2026-11-26\nrotation_days = 30",
+        1,
+    );
+    let inv = keyfire::inventory::load_str(std::path::Path::new("fleet.toml"), &edited).unwrap();
+    a.set_inventory(Arc::new(inv));
+    let row = a.inventory.row("support-llm").unwrap();
+    assert_eq!((row.age_days, row.due_in_days), (Some(0), Some(30)));
+    assert_eq!(row.status.as_str(), "ok");
+    assert_eq!(a.inventory.filter, "llm");
+    assert_eq!(
+        a.inventory.selected_row().unwrap().id,
+        selected,
+        "the same key stays selected"
+    );
+}
+
+#[test]
+fn an_open_incident_shows_on_the_keys_row_and_key_screen() {
+    let mut a = app();
+    let mut open = a.fleet.incidents[0].clone();
+    open.id = "inc-20261126-020000-cd34".into();
+    open.kind = keyfire::record::IncidentKind::Incident;
+    open.drill = false;
+    open.status = "open".into();
+    open.keys = vec!["research-llm".into()];
+    open.opened = "2026-11-26T02:00:00.000Z".into();
+    let mut all = a.fleet.incidents.clone();
+    all.push(open);
+    a.set_incidents(all);
+    assert_eq!(
+        a.inventory.row("research-llm").unwrap().status.as_str(),
+        "incident-open"
+    );
+    let table = screen(&a, 100, 30);
+    assert!(table.contains("incident-open"), "{table}");
+    while a.inventory.selected_row().map(|r| r.id.as_str()) != Some("research-llm") {
+        a.update(Action::Down);
+    }
+    a.update(Action::Open);
+    let key = screen(&a, 200, 30);
+    assert!(
+        key.contains("incident     inc-20261126-020000-cd34 open since 2026-11-26 02:00"),
+        "{key}"
+    );
 }

@@ -13,6 +13,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use super::super::action::Action;
 use super::super::strings;
 use super::super::theme::Theme;
+use super::super::widgets::{column_widths, fit};
 use super::move_selection;
 use crate::inventory::Inventory;
 use crate::inventory::view::{KeyRow, KeyStatus, key_row};
@@ -61,17 +62,57 @@ pub struct InventoryScreen {
     pub selected: usize,
     /// Rows PgUp/PgDn move.
     pub page: usize,
+    /// Each column's widest cell over every row (header included), so the columns keep
+    /// their widths while the operator scrolls or filters.
+    natural: [usize; COLUMNS],
 }
+
+const COLUMNS: usize = 8;
+const HEADER: [&str; COLUMNS] = [
+    "KEY",
+    "AGENTS",
+    "PROVIDER",
+    "SCOPES",
+    "AGE",
+    "DUE",
+    "STATUS",
+    "LAST DRILL",
+];
+/// The text columns (key, agents, provider, scopes) may be cut down to their header; the
+/// numbers, the status and the date never are.
+const CUTTABLE: [bool; COLUMNS] = [true, true, true, true, false, false, false, false];
+/// A date, or `never`.
+const DRILL_WIDTH: usize = 10;
 
 impl InventoryScreen {
     /// The table of `inv`'s keys; `open` holds the keys with an open incident.
     pub fn new(inv: &Inventory, today: NaiveDate, open: &HashSet<String>) -> Self {
-        let rows: Vec<KeyRow> = inv
+        let mut screen = Self {
+            rows: Vec::new(),
+            haystacks: Vec::new(),
+            order: Vec::new(),
+            visible: Vec::new(),
+            filter: String::new(),
+            editing: false,
+            sort: SortKey::Due,
+            selected: 0,
+            page: 20,
+            natural: [0; COLUMNS],
+        };
+        screen.rebuild(inv, today, open);
+        screen
+    }
+
+    /// Rebuild the rows from `inv` (reloaded after an edit) and the keys with an open
+    /// incident; the filter, the sort and the selected key stay.
+    pub fn rebuild(&mut self, inv: &Inventory, today: NaiveDate, open: &HashSet<String>) {
+        let keep = self.selected_row().map(|r| r.id.clone());
+        self.rows = inv
             .keys
             .iter()
             .map(|k| key_row(inv, k, today, open))
             .collect();
-        let haystacks = inv
+        self.haystacks = inv
             .keys
             .iter()
             .map(|k| {
@@ -92,19 +133,30 @@ impl InventoryScreen {
                 .to_lowercase()
             })
             .collect();
-        let mut screen = Self {
-            rows,
-            haystacks,
-            order: Vec::new(),
-            visible: Vec::new(),
-            filter: String::new(),
-            editing: false,
-            sort: SortKey::Due,
-            selected: 0,
-            page: 20,
-        };
-        screen.resort();
-        screen
+        let mut natural = HEADER.map(|h| h.chars().count());
+        natural[7] = natural[7].max(DRILL_WIDTH);
+        for r in &self.rows {
+            let cells = [
+                r.id.chars().count(),
+                r.agents.join(",").chars().count(),
+                r.provider.chars().count(),
+                r.scopes.join(",").chars().count(),
+                num(r.age_days).len(),
+                num(r.due_in_days).len(),
+                r.status.as_str().len(),
+            ];
+            for (n, c) in natural.iter_mut().zip(cells) {
+                *n = (*n).max(c);
+            }
+        }
+        self.natural = natural;
+        self.resort();
+        if let Some(id) = keep
+            && let Some(at) = self.visible.iter().position(|&i| self.rows[i].id == id)
+        {
+            self.selected = at;
+        }
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
     }
 
     pub fn selected_row(&self) -> Option<&KeyRow> {
@@ -211,7 +263,11 @@ impl InventoryScreen {
 
     fn refilter(&mut self) {
         let needle = self.filter.to_lowercase();
-        let keep_id = self.selected_row().map(|r| r.id.clone());
+        let keep_id = self
+            .visible
+            .get(self.selected)
+            .and_then(|&i| self.rows.get(i))
+            .map(|r| r.id.clone());
         self.visible = if needle.is_empty() {
             self.order.clone()
         } else {
@@ -256,7 +312,7 @@ impl InventoryScreen {
         } else {
             Line::from(Span::styled(
                 format!(
-                    " sort: {} (s) · filter: / · {} keys",
+                    " sort: {} (s) · filter: / · leaks: L · {} keys",
                     self.sort.label(),
                     self.rows.len()
                 ),
@@ -292,16 +348,15 @@ impl InventoryScreen {
         }
         *offset = (*offset).min(self.visible.len().saturating_sub(height));
         let end = (*offset + height).min(self.visible.len());
-        let widths = [
-            Constraint::Fill(3),
-            Constraint::Fill(2),
-            Constraint::Fill(2),
-            Constraint::Fill(2),
-            Constraint::Length(5),
-            Constraint::Length(6),
-            Constraint::Length(13),
-            Constraint::Length(10),
-        ];
+        let min = std::array::from_fn::<usize, COLUMNS, _>(|i| {
+            if CUTTABLE[i] {
+                HEADER[i].chars().count()
+            } else {
+                self.natural[i]
+            }
+        });
+        let widths = column_widths(&self.natural, &min, usize::from(inner.width), 1);
+        let cell = |i: usize, text: String| Cell::from(fit(&text, usize::from(widths[i])));
         let first = *offset;
         let rows = self.visible[first..end].iter().enumerate().map(|(i, &ri)| {
             let r = &self.rows[ri];
@@ -316,34 +371,29 @@ impl InventoryScreen {
             } else {
                 style
             };
-            let num = |v: Option<i64>| v.map_or("-".to_string(), |d| d.to_string());
             let drill = last_drill
                 .get(&r.id)
                 .map_or("never".to_string(), |d| d.to_string());
             Row::new(vec![
-                Cell::from(r.id.clone()),
-                Cell::from(r.agents.join(",")),
-                Cell::from(r.provider.clone()),
-                Cell::from(r.scopes.join(",")),
-                Cell::from(num(r.age_days)),
-                Cell::from(num(r.due_in_days)),
-                Cell::from(r.status.as_str()),
-                Cell::from(drill),
+                cell(0, r.id.clone()),
+                cell(1, r.agents.join(",")),
+                cell(2, r.provider.clone()),
+                cell(3, r.scopes.join(",")),
+                cell(4, num(r.age_days)),
+                cell(5, num(r.due_in_days)),
+                cell(6, r.status.as_str().to_string()),
+                cell(7, drill),
             ])
             .style(style)
         });
-        let header = Row::new([
-            "KEY",
-            "AGENTS",
-            "PROVIDER",
-            "SCOPES",
-            "AGE",
-            "DUE",
-            "STATUS",
-            "LAST DRILL",
-        ])
-        .style(theme.header());
+        let header = Row::new(HEADER).style(theme.header());
+        let widths = widths.iter().copied().map(Constraint::Length);
         let table = Table::new(rows, widths).header(header).column_spacing(1);
         f.render_widget(table, inner);
     }
+}
+
+/// A day count, or `-` when unknown.
+fn num(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |d| d.to_string())
 }

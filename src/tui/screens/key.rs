@@ -41,13 +41,19 @@ impl KeyScreen {
         area: Rect,
     ) {
         match self.view(fleet, table) {
-            Some(view) => render_view(&view, theme, f, area),
+            Some(view) => render_view(&view, fleet.open_incident_of(&self.id), theme, f, area),
             None => f.render_widget(Paragraph::new(format!(" unknown key {}", self.id)), area),
         }
     }
 }
 
-fn render_view(view: &KeyView, theme: Theme, f: &mut Frame, area: Rect) {
+fn render_view(
+    view: &KeyView,
+    open_incident: Option<&crate::incidents::IncidentSummary>,
+    theme: Theme,
+    f: &mut Frame,
+    area: Rect,
+) {
     let (key, row) = (view.key, &view.row);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
@@ -92,6 +98,23 @@ fn render_view(view: &KeyView, theme: Theme, f: &mut Frame, area: Rect) {
         label("status"),
         Span::styled(row.status.as_str(), style),
     ]));
+    if let Some(open) = open_incident {
+        meta.push(Line::from(vec![
+            label("incident"),
+            Span::styled(
+                format!(
+                    "{} {} since {}",
+                    open.id,
+                    open.status,
+                    open.opened
+                        .get(..16)
+                        .unwrap_or(&open.opened)
+                        .replace('T', " ")
+                ),
+                theme.danger(),
+            ),
+        ]));
+    }
     if let Some(by_api) = view.by_api() {
         let text = if by_api.is_empty() {
             "nothing: every step is a manual checklist".to_string()

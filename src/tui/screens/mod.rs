@@ -6,11 +6,14 @@ pub mod incident;
 pub mod incidents;
 pub mod inventory;
 pub mod key;
+pub mod leaks;
 
 /// What a screen asks of the app after an action: the app owns the screen stack, the dialogs
 /// and the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
+    /// Show this key's screen (a finding's matched key in the Leaks view).
+    OpenKey(String),
     /// Show the incident on the incident screen if it is the run on show, else its first key.
     OpenIncident { id: String, key: Option<String> },
     /// Resume this interrupted incident.
