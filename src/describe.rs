@@ -77,6 +77,19 @@ pub(crate) fn describe_event(e: &Entry, event: &Event) -> String {
             Some(text) if !text.is_empty() => format!("{action}: {text}"),
             _ => format!("{action}: {}", compact(&e.data)),
         },
+        Event::OperatorInput(i) if i.customer_data.is_some() => {
+            let mut line = format!(
+                "{action}: could customer data have been reached? operator: {}",
+                i.customer_data.map_or("", |a| a.as_str())
+            );
+            if let Some(via) = i.via.as_deref().filter(|v| !v.is_empty()) {
+                line.push_str(&format!(" (via {via})"));
+            }
+            if let Some(note) = i.note.as_deref().filter(|n| !n.is_empty()) {
+                line.push_str(&format!(": {note}"));
+            }
+            line
+        }
         Event::OperatorInput(i) => {
             let mut line = format!("{action}: operator {}", or_empty(&i.decision));
             if let Some(via) = i.via.as_deref().filter(|v| !v.is_empty()) {

@@ -73,12 +73,13 @@ mod textpos;
 pub use cli::{Cli, CliError, Exit, run as run_cli};
 pub use clock::{Clock, SystemClock};
 pub use inventory::{Inventory, InventoryError, Key, load as load_inventory};
+pub use record::event::CustomerDataAnswer;
 pub use record::{Entry, Event, IncidentKind, IncidentState, Proof, Status, read_entries};
 pub use report::Report;
 pub use runbook::{
-    ApprovalRequest, Decision, Engine, EngineError, FailureChoice, FailureView, Gate,
-    IncidentParams, ManualRequest, Order, Outcome, PasteRequest, Purpose, Runbook, Setup, Sink,
-    drive,
+    ApprovalRequest, CustomerDataReply, CustomerDataRequest, Decision, Engine, EngineError,
+    FailureChoice, FailureView, Gate, IncidentParams, ManualRequest, Order, Outcome, PasteRequest,
+    Purpose, Runbook, Setup, Sink, drive,
 };
 pub use secret::scrub_formats;
 pub use secret::{Redactor, Secret};

@@ -129,7 +129,12 @@ pub struct CustomerData {
     /// Whether the key's scopes could reach customer data.
     pub possible: bool,
     pub reaching_scopes: Vec<String>,
+    /// The operator's answer in the report step: `yes`, `no` or `unknown`; `None` in
+    /// records written before the question was asked.
     pub operator_answer: Option<String>,
+    /// The note the operator gave with the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_note: Option<String>,
     pub note: String,
 }
 
@@ -176,7 +181,7 @@ const DATA_WORDS: &[&str] = &[
     "message", "admin", "user", "*", "all", "full",
 ];
 
-fn reaching_scopes(scopes: &[String]) -> Vec<String> {
+pub(crate) fn reaching_scopes(scopes: &[String]) -> Vec<String> {
     scopes
         .iter()
         .filter(|s| {
@@ -283,7 +288,14 @@ pub fn build(id: &str, entries: &[Entry]) -> Option<Report> {
                         format!("scopes {} can reach customer data", reaching.join(", "))
                     },
                     reaching_scopes: reaching,
-                    operator_answer: None,
+                    operator_answer: progress
+                        .customer_data
+                        .as_ref()
+                        .map(|c| c.answer.as_str().to_string()),
+                    operator_note: progress
+                        .customer_data
+                        .as_ref()
+                        .and_then(|c| c.note.clone()),
                 },
                 timings,
             }
@@ -549,6 +561,9 @@ pub fn render_markdown(r: &Report) -> String {
                 .as_deref()
                 .unwrap_or("not given")
         ));
+        if let Some(n) = &k.customer_data.operator_note {
+            out.push_str(&format!("\nOperator's note: {n}\n"));
+        }
         out.push_str(&format!(
             "\nTime to contain: {} · time to revoke: {} · time to restore: {}\n\n",
             k.timings

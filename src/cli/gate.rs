@@ -4,14 +4,18 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use crate::record::event::CustomerDataAnswer;
 use crate::runbook::{
-    ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest,
+    ApprovalRequest, CustomerDataReply, CustomerDataRequest, Decision, FailureChoice, FailureView,
+    Gate, ManualRequest, PasteRequest,
 };
 use crate::secret::Secret;
 
 pub struct TerminalGate {
     yes: bool,
     interactive: bool,
+    /// `--customer-data`: the answer to the report step's question, given up front.
+    customer_data: Option<CustomerDataAnswer>,
 }
 
 impl TerminalGate {
@@ -19,7 +23,14 @@ impl TerminalGate {
         Self {
             yes,
             interactive: std::io::stdin().is_terminal(),
+            customer_data: None,
         }
+    }
+
+    /// Answer the customer-data question with this instead of asking.
+    pub fn with_customer_data(mut self, answer: Option<CustomerDataAnswer>) -> Self {
+        self.customer_data = answer;
+        self
     }
 
     /// Whether this gate can approve anything at all.
@@ -139,5 +150,43 @@ impl Gate for TerminalGate {
 
     async fn on_failure(&mut self, _failure: &FailureView<'_>) -> FailureChoice {
         FailureChoice::LeaveFailed
+    }
+
+    async fn customer_data(&mut self, req: &CustomerDataRequest<'_>) -> CustomerDataReply {
+        if let Some(answer) = self.customer_data {
+            eprintln!("\n{} {answer} (--customer-data)", req.question());
+            return CustomerDataReply {
+                answer,
+                note: None,
+                via: "--customer-data".into(),
+            };
+        }
+        // Nobody to ask: unknown, never "no".
+        if self.yes || !self.interactive {
+            let via = if self.yes { "--yes" } else { "no terminal" };
+            eprintln!(
+                "\n{} unknown ({via}; pass --customer-data yes|no|unknown to answer)",
+                req.question()
+            );
+            return CustomerDataReply::unknown(via);
+        }
+        eprintln!("\n{}\n  {}", req.question(), req.scopes_note());
+        let answer = loop {
+            match ask("Answer yes, no or unknown: ".into()).await {
+                None => break CustomerDataAnswer::Unknown,
+                Some(a) => match a.parse::<CustomerDataAnswer>() {
+                    Ok(answer) => break answer,
+                    Err(e) => eprintln!("  {e}"),
+                },
+            }
+        };
+        let note = ask("Note for the report (optional, Enter to skip): ".into())
+            .await
+            .filter(|n| !n.is_empty());
+        CustomerDataReply {
+            answer,
+            note,
+            via: "terminal".into(),
+        }
     }
 }

@@ -7,6 +7,7 @@ use super::{
     CliError, Context, Exit, IncidentCommand, LineSink, TerminalGate, parse_time, runtime,
 };
 use crate::describe::describe_event;
+use crate::record::event::CustomerDataAnswer;
 use crate::record::{IncidentState, Proof, read_entries};
 use crate::runbook::{Engine, EngineError, IncidentParams, Order, Outcome, Setup};
 
@@ -184,6 +185,15 @@ pub(super) fn drive_headless_notifying(
     )
 }
 
+/// `--customer-data` (clap has already limited it to yes, no or unknown).
+fn parse_customer_data(text: Option<&str>) -> Result<Option<CustomerDataAnswer>, CliError> {
+    text.map(|t| {
+        t.parse()
+            .map_err(|e| CliError::input(format!("--customer-data: {e}")))
+    })
+    .transpose()
+}
+
 pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
     match cmd {
         IncidentCommand::Start {
@@ -196,7 +206,9 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             logs,
             yes,
             no_tui,
+            customer_data,
         } => {
+            let customer_data = parse_customer_data(customer_data.as_deref())?;
             for l in &logs {
                 if !l.is_file() {
                     return Err(CliError::input(format!(
@@ -222,7 +234,7 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                     return Err(CliError::input(format!("agent `{agent}` holds no key")));
                 }
             }
-            let mut gate = TerminalGate::new(yes);
+            let mut gate = TerminalGate::new(yes).with_customer_data(customer_data);
             if !dry_run && !gate.can_approve() {
                 return Err(CliError::input(
                     "a live incident needs approval for every write, but stdin is not a terminal: pass --yes to approve them, or --dry-run to drill",
@@ -256,7 +268,9 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             yes,
             no_tui,
             take_over,
+            customer_data,
         } => {
+            let customer_data = parse_customer_data(customer_data.as_deref())?;
             let mut setup = setup(ctx)?;
             if take_over {
                 let Some(s) = setup.records.as_deref() else {
@@ -268,7 +282,7 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                 s.take_over = true;
                 setup.records = Some(Arc::new(s));
             }
-            let mut gate = TerminalGate::new(yes);
+            let mut gate = TerminalGate::new(yes).with_customer_data(customer_data);
             let mut engine = Engine::resume(setup.clone(), &id).map_err(engine_error)?;
             #[cfg(feature = "tui")]
             if !no_tui && console_available() {

@@ -275,6 +275,10 @@ pub enum IncidentCommand {
         /// Run headless: status lines on stdout, approvals on the terminal or by --yes.
         #[arg(long)]
         no_tui: bool,
+        /// The report step's answer to "could customer data have been reached?" (headless;
+        /// asked on a terminal otherwise; with --yes and no answer: unknown).
+        #[arg(long, value_name = "ANSWER", value_parser = ["yes", "no", "unknown"])]
+        customer_data: Option<String>,
     },
     /// Continue an interrupted incident from its record (from the shared location when one
     /// is configured: on any machine).
@@ -287,6 +291,10 @@ pub enum IncidentCommand {
         /// Take the incident's lease even though another process holds it (recorded).
         #[arg(long)]
         take_over: bool,
+        /// The report step's answer to "could customer data have been reached?", if the
+        /// record has none yet (see `incident start`).
+        #[arg(long, value_name = "ANSWER", value_parser = ["yes", "no", "unknown"])]
+        customer_data: Option<String>,
     },
     /// Open and past incidents and drills.
     List {
@@ -594,13 +602,5 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// `--exposed-since`: RFC 3339, or a date meaning its midnight UTC.
 pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    Err(CliError::input(format!(
-        "invalid time {text:?}: expected RFC 3339 (2026-11-26T03:00:00Z) or a date (2026-11-26)"
-    )))
+    crate::clock::parse_time(text).map_err(CliError::input)
 }

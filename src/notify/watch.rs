@@ -285,4 +285,11 @@ impl<G: Gate> Gate for NotifyGate<'_, G> {
     async fn on_failure(&mut self, failure: &FailureView<'_>) -> FailureChoice {
         self.inner.on_failure(failure).await
     }
+
+    async fn customer_data(
+        &mut self,
+        req: &crate::runbook::CustomerDataRequest<'_>,
+    ) -> crate::runbook::CustomerDataReply {
+        self.inner.customer_data(req).await
+    }
 }

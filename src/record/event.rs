@@ -598,11 +598,74 @@ pub struct OperatorInput {
     pub pasted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The answer to "could customer data have been reached?" (the report step asks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_data: Option<CustomerDataAnswer>,
+    /// The operator's free-text note with that answer (scrubbed like every entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl OperatorInput {
     pub fn is_confirmed(&self) -> bool {
         self.decision.as_deref() == Some("confirmed")
+    }
+
+    /// The operator's answer to the customer-data question, with an optional note.
+    pub fn customer_data<A: Serialize>(
+        action: A,
+        answer: CustomerDataAnswer,
+        note: Option<String>,
+    ) -> Self {
+        Self {
+            action: serde_name(&action),
+            customer_data: Some(answer),
+            note,
+            ..Self::default()
+        }
+    }
+}
+
+/// "Could customer data have been reached?", as the operator answered it. Never assumed
+/// `no`: without an answer (`--yes`, no terminal) it is `unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerDataAnswer {
+    /// Customer data could have been reached.
+    Yes,
+    /// It could not.
+    No,
+    /// The operator does not know, or nobody was asked.
+    Unknown,
+}
+
+impl CustomerDataAnswer {
+    /// The answer as the record and the report write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Yes => "yes",
+            Self::No => "no",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for CustomerDataAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for CustomerDataAnswer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "y" => Ok(Self::Yes),
+            "no" | "n" => Ok(Self::No),
+            "unknown" | "u" => Ok(Self::Unknown),
+            _ => Err("expected yes, no or unknown".into()),
+        }
     }
 }
 
@@ -985,6 +1048,16 @@ mod tests {
             (
                 OperatorInput::pasted("create", Some("sk-...abcd".into())).data(),
                 json!({ "action": "create", "pasted": true, "hint": "sk-...abcd" }),
+            ),
+            (
+                OperatorInput::customer_data(
+                    "write_report",
+                    CustomerDataAnswer::Unknown,
+                    Some("prompts held CRM notes".into()),
+                )
+                .via("console")
+                .data(),
+                json!({ "action": "write_report", "via": "console", "customer_data": "unknown", "note": "prompts held CRM notes" }),
             ),
         ];
         for (typed, recorded) in cases {

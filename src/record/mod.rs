@@ -21,7 +21,9 @@ pub use event::Event;
 pub use signing::{PublicKey, Signer, SigningError};
 pub use state::{IncidentKind, IncidentState, KeyProgress, Proof, Status, StepState};
 #[cfg(feature = "testing")]
-pub use state::{AuditSummary, Replacement, StepFailure, StepProgress, Unavailable};
+pub use state::{
+    AuditSummary, CustomerDataGiven, Replacement, StepFailure, StepProgress, Unavailable,
+};
 pub use verify::{Head, Signature, VerifyOptions, VerifyReport, verify_bytes, verify_with};
 #[cfg(feature = "testing")]
 pub use verify::{BadLine, HeadState, Rebuilt, verify_file};

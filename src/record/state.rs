@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Entry;
-use super::event::{Closed, Event, Evidence, Opened};
+use super::event::{Closed, CustomerDataAnswer, Event, Evidence, Opened};
 use crate::provider::{Identity, UsageBucket};
 
 /// Where an incident stands.
@@ -182,6 +182,15 @@ pub struct Replacement {
     pub promoted: bool,
 }
 
+/// The operator's answer to the customer-data question, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerDataGiven {
+    pub answer: CustomerDataAnswer,
+    pub note: Option<String>,
+    /// Who or what answered (`console`, `terminal`, `--customer-data`, `--yes`).
+    pub via: Option<String>,
+}
+
 /// One key's progress through the incident.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeyProgress {
@@ -215,6 +224,10 @@ pub struct KeyProgress {
     /// The revocation proof would use a stored value that is not the located key; what
     /// the two were compared by.
     pub identity_differs: Option<String>,
+    /// The operator's last answer to "could customer data have been reached?" (records
+    /// written before the report step asked it have none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_data: Option<CustomerDataGiven>,
     /// The latest evidence of each kind the audit and replacement summaries read.
     #[serde(skip)]
     seen: Seen,
@@ -269,6 +282,7 @@ impl Default for KeyProgress {
             failure_log: Vec::new(),
             would_send: Vec::new(),
             identity_differs: None,
+            customer_data: None,
             seen: Seen::default(),
         }
     }
@@ -428,6 +442,13 @@ impl IncidentState {
             ),
             Event::OperatorInput(i) if action == "verify_new" && i.is_confirmed() => {
                 k.seen.operator_verified = true;
+            }
+            Event::OperatorInput(i) if i.customer_data.is_some() => {
+                k.customer_data = i.customer_data.map(|answer| CustomerDataGiven {
+                    answer,
+                    note: i.note.clone(),
+                    via: i.via.clone(),
+                });
             }
             _ => {}
         }

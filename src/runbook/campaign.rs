@@ -8,7 +8,8 @@ use tokio::sync::Mutex;
 
 use super::action::{Action, StepId};
 use super::gate::{
-    ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest, Sink,
+    ApprovalRequest, CustomerDataReply, CustomerDataRequest, Decision, FailureChoice, FailureView,
+    Gate, ManualRequest, PasteRequest, Sink,
 };
 use crate::record::Entry;
 use crate::secret::Secret;
@@ -21,6 +22,8 @@ pub(super) struct SharedGate<'a, G: Gate> {
     /// Keyed by what is approved, not only where: an orphan's deletion during `create` is
     /// a different question from the create itself.
     decisions: Mutex<HashMap<(StepId, Action, bool, String), Decision>>,
+    /// A campaign's answer to the customer-data question, asked once for every key.
+    customer_data: Mutex<Option<CustomerDataReply>>,
     abort: AtomicBool,
 }
 
@@ -30,6 +33,7 @@ impl<'a, G: Gate> SharedGate<'a, G> {
             inner: Mutex::new(inner),
             batch: (keys.len() > 1).then(|| keys.to_vec()),
             decisions: Mutex::new(HashMap::new()),
+            customer_data: Mutex::new(None),
             abort: AtomicBool::new(false),
         }
     }
@@ -111,6 +115,27 @@ impl<G: Gate> Gate for GateHandle<'_, '_, G> {
             self.shared.abort_all();
         }
         choice
+    }
+
+    async fn customer_data(&mut self, req: &CustomerDataRequest<'_>) -> CustomerDataReply {
+        let Some(keys) = &self.shared.batch else {
+            return self.shared.inner.lock().await.customer_data(req).await;
+        };
+        // Like an approval: asked once for the batch, the same answer recorded for each key.
+        let mut answer = self.shared.customer_data.lock().await;
+        if let Some(a) = answer.as_ref() {
+            return a.clone();
+        }
+        let label = batch_label(keys);
+        let batch = CustomerDataRequest {
+            incident: req.incident,
+            key: &label,
+            drill: req.drill,
+            reaching_scopes: None,
+        };
+        let a = self.shared.inner.lock().await.customer_data(&batch).await;
+        *answer = Some(a.clone());
+        a
     }
 
     fn abort_requested(&self) -> bool {

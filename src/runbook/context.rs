@@ -85,6 +85,9 @@ pub(super) struct KeyRun {
     pub step_started: HashMap<StepId, DateTime<Utc>>,
     /// The usage fetched by this process's audit step (read back from the record on resume).
     pub usage: Option<crate::provider::UsageReport>,
+    /// The operator's answer to the customer-data question (read back from the record on
+    /// resume, so it is never asked twice).
+    pub customer_data: Option<crate::record::event::CustomerDataAnswer>,
 }
 
 /// The incident record, shared by the keys of a campaign that run at the same time. Each

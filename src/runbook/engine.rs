@@ -175,6 +175,7 @@ fn key_run(
         session,
         step_started: HashMap::new(),
         usage: None,
+        customer_data: None,
     })
 }
 
@@ -523,6 +524,9 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
                 _ => {}
             },
             (Event::StepFinished(_), Some(step), _) => run.session.replay_step_finished(step),
+            (Event::OperatorInput(i), _, _) if i.customer_data.is_some() => {
+                run.customer_data = i.customer_data;
+            }
             _ => {}
         }
     }

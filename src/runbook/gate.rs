@@ -6,6 +6,7 @@ use std::future::Future;
 use super::action::{Action, StepId};
 use crate::plan::RequestPlan;
 use crate::record::Entry;
+use crate::record::event::CustomerDataAnswer;
 use crate::secret::Secret;
 
 /// A write the engine wants to send.
@@ -66,6 +67,62 @@ pub struct FailureView<'a> {
     pub status: Option<u16>,
 }
 
+/// The report step's question: could customer data have been reached with this key?
+#[derive(Debug)]
+pub struct CustomerDataRequest<'a> {
+    /// The incident's id.
+    pub incident: &'a str,
+    /// The key, or a campaign's batch label.
+    pub key: &'a str,
+    /// Asked in a drill too, marked as such.
+    pub drill: bool,
+    /// The key's scopes that can reach customer data, as the report judges them (`None`
+    /// for a campaign's batch: each key's are in the report).
+    pub reaching_scopes: Option<&'a [String]>,
+}
+
+impl CustomerDataRequest<'_> {
+    /// The question as every front-end words it.
+    pub fn question(&self) -> String {
+        format!(
+            "{}Could customer data have been reached with {}?",
+            if self.drill { "[DRILL] " } else { "" },
+            self.key
+        )
+    }
+
+    /// What the inventory says, beside the question.
+    pub fn scopes_note(&self) -> String {
+        match self.reaching_scopes {
+            None => "One answer for every key of this incident; the report lists each key's scopes.".into(),
+            Some([]) => "Its scopes do not reach customer data directly; prompts sent with it may still hold some.".into(),
+            Some(scopes) => format!("Its scopes {} can reach customer data.", scopes.join(", ")),
+        }
+    }
+}
+
+/// The operator's answer to [`CustomerDataRequest`], recorded as an `operator_input` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerDataReply {
+    /// Yes, no or unknown.
+    pub answer: CustomerDataAnswer,
+    /// Free text; scrubbed before it is recorded.
+    pub note: Option<String>,
+    /// Who or what answered, for the record (`console`, `terminal`, `--customer-data`).
+    pub via: String,
+}
+
+impl CustomerDataReply {
+    /// No one answered: unknown, never "no".
+    pub fn unknown(via: impl Into<String>) -> Self {
+        Self {
+            answer: CustomerDataAnswer::Unknown,
+            note: None,
+            via: via.into(),
+        }
+    }
+}
+
 /// The operator's answer to an approval or a manual step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -119,6 +176,14 @@ pub trait Gate: Send {
         &mut self,
         failure: &FailureView<'_>,
     ) -> impl Future<Output = FailureChoice> + Send;
+    /// The report step's customer-data question. A gate that cannot ask answers
+    /// `unknown` (never `no`).
+    fn customer_data(
+        &mut self,
+        _req: &CustomerDataRequest<'_>,
+    ) -> impl Future<Output = CustomerDataReply> + Send {
+        std::future::ready(CustomerDataReply::unknown("not asked"))
+    }
     /// Checked between actions: the operator asked to stop (Ctrl-C in the console). A call in
     /// flight is never cut off; the incident stops at the next boundary and stays resumable.
     fn abort_requested(&self) -> bool {
@@ -155,6 +220,9 @@ impl Gate for ApproveAll {
     }
     async fn on_failure(&mut self, _failure: &FailureView<'_>) -> FailureChoice {
         FailureChoice::LeaveFailed
+    }
+    async fn customer_data(&mut self, _req: &CustomerDataRequest<'_>) -> CustomerDataReply {
+        CustomerDataReply::unknown("--yes")
     }
 }
 

@@ -33,8 +33,8 @@ pub use error::EngineError;
 #[cfg(feature = "testing")]
 pub use facts::Facts;
 pub use gate::{
-    ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest,
-    Sink,
+    ApprovalRequest, CustomerDataReply, CustomerDataRequest, Decision, FailureChoice,
+    FailureView, Gate, ManualRequest, PasteRequest, Sink,
 };
 #[cfg(feature = "testing")]
 pub use gate::{ApproveAll, CollectSink};

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::record::Entry;
-use crate::runbook::{Decision, FailureChoice, Order};
+use crate::runbook::{CustomerDataReply, Decision, FailureChoice};
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,11 @@ pub enum Action {
     Abort,
     /// Ctrl-C: ask whether to abort the running incident.
     Interrupt,
+    /// A mouse click on a row of the list on screen (its index among the visible rows).
+    SelectRow(usize),
+    /// Tab / Shift-Tab: the next or previous field of a form (the start dialog).
+    NextField,
+    PrevField,
     /// A character typed into the active text field.
     Char(char),
     Backspace,
@@ -77,6 +82,15 @@ pub enum PromptKind {
         error: String,
         status: Option<u16>,
     },
+    /// The report step's "could customer data have been reached?" (yes / no / unknown, and
+    /// an optional note).
+    CustomerData {
+        key: String,
+        /// The question, marked [DRILL] in drills.
+        question: String,
+        /// What the key's scopes say.
+        scopes_note: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -101,15 +115,11 @@ pub enum AppEvent {
 #[derive(Debug)]
 pub enum Effect {
     Quit,
-    StartRun {
-        keys: Vec<String>,
-        dry_run: bool,
-        order: Order,
-    },
     ResumeRun {
         id: String,
     },
-    /// Open an incident with every parameter given on the command line.
+    /// Open an incident with every parameter given on the command line or in the start
+    /// dialog (the same parameters either way).
     Open(Box<crate::runbook::IncidentParams>),
     Reply {
         prompt: u64,
@@ -129,6 +139,7 @@ pub enum Reply {
     Decision(Decision),
     Paste(Option<Secret>),
     Failure(FailureChoice),
+    CustomerData(CustomerDataReply),
 }
 
 impl PartialEq for Effect {

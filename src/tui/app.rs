@@ -21,7 +21,7 @@ use super::screens::leaks::LeaksScreen;
 use crate::incidents::IncidentSummary;
 use crate::inventory::Inventory;
 use crate::record::Event;
-use crate::runbook::{IncidentParams, Order};
+use crate::runbook::Order;
 
 pub use super::screens::incident::RunView;
 #[cfg(feature = "testing")]
@@ -115,10 +115,15 @@ impl App {
 
     /// A text field has the keyboard: the inventory's filter or the question's answer.
     fn typing(&self) -> bool {
-        self.inventory.editing || self.prompt.as_ref().is_some_and(PromptDialog::typing)
+        self.inventory.editing
+            || self.prompt.as_ref().is_some_and(PromptDialog::typing)
+            || self.start.as_ref().is_some_and(StartDialog::typing)
     }
 
     pub fn mode(&self) -> Mode {
+        if self.start.as_ref().is_some_and(StartDialog::typing) {
+            return Mode::Form;
+        }
         if self.typing() {
             return Mode::Text;
         }
@@ -207,29 +212,9 @@ impl App {
                     self.start = None;
                     Vec::new()
                 }
-                StartOutcome::Start => {
-                    let Some(d) = self.start.take() else {
-                        return Vec::new();
-                    };
-                    if let Some(leak) = d.leak {
-                        // Exactly the parameters `keyfire scan --start-incident` opens with.
-                        let params = IncidentParams {
-                            keys: leak.incident.keys,
-                            dry_run: d.dry_run,
-                            order: d.order,
-                            exposed_since: leak.incident.exposed_since,
-                            reason: Some(leak.incident.reason),
-                            ..Default::default()
-                        };
-                        return self.open_incident(Opening::Start(Box::new(params)));
-                    }
-                    self.incident.start(vec![d.key.clone()], d.dry_run, d.order);
-                    self.go(Screen::Incident);
-                    vec![Effect::StartRun {
-                        keys: vec![d.key],
-                        dry_run: d.dry_run,
-                        order: d.order,
-                    }]
+                StartOutcome::Start(params) => {
+                    self.start = None;
+                    self.open_incident(Opening::Start(params))
                 }
             };
         }
@@ -351,7 +336,11 @@ impl App {
                     _ => self.inventory.selected_row().map(|r| r.id.clone()),
                 };
                 if let Some(key) = key {
-                    self.start = Some(StartDialog::new(key, action == Action::StartDrill));
+                    let issued = self.fleet.inventory.key(&key).and_then(|k| k.issued_on());
+                    self.start = Some(
+                        StartDialog::new(key, action == Action::StartDrill)
+                            .with_default_since(issued),
+                    );
                 }
                 Vec::new()
             }

@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::action::{AppEvent, Prompt, PromptKind};
 use crate::record::Entry;
 use crate::runbook::{
-    ApprovalRequest, Decision, FailureChoice, FailureView, Gate, ManualRequest, PasteRequest, Sink,
+    ApprovalRequest, CustomerDataReply, CustomerDataRequest, Decision, FailureChoice, FailureView,
+    Gate, ManualRequest, PasteRequest, Sink,
 };
 use crate::secret::Secret;
 
@@ -20,6 +21,7 @@ pub enum Pending {
     Decision(oneshot::Sender<Decision>),
     Paste(oneshot::Sender<Option<Secret>>),
     Failure(oneshot::Sender<FailureChoice>),
+    CustomerData(oneshot::Sender<CustomerDataReply>),
 }
 
 /// What the engine side sends to the loop.
@@ -120,6 +122,20 @@ impl Gate for ChannelGate {
             Pending::Failure(tx),
         );
         rx.await.unwrap_or(FailureChoice::Abort)
+    }
+
+    async fn customer_data(&mut self, req: &CustomerDataRequest<'_>) -> CustomerDataReply {
+        let (tx, rx) = oneshot::channel();
+        self.ask(
+            PromptKind::CustomerData {
+                key: req.key.to_string(),
+                question: req.question(),
+                scopes_note: req.scopes_note(),
+            },
+            Pending::CustomerData(tx),
+        );
+        rx.await
+            .unwrap_or_else(|_| CustomerDataReply::unknown("console closed"))
     }
 
     fn abort_requested(&self) -> bool {

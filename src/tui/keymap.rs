@@ -15,6 +15,8 @@ pub enum Mode {
     Leaks,
     /// A text field has focus (filter, typed confirmation, paste, skip reason).
     Text,
+    /// A text field of the start dialog (exposure start, gateway logs, reason).
+    Form,
     /// A yes/no question (start dialog, approval, abort confirmation).
     Dialog,
     /// A failed step waits for retry, skip, leave or abort.
@@ -99,6 +101,12 @@ pub fn bindings(mode: Mode) -> &'static [(&'static str, &'static str, Action)] {
             ("Backspace", "delete", Backspace),
             ("Esc", "cancel (declines a question)", Back),
         ],
+        Mode::Form => &[
+            ("Enter", "start", Submit),
+            ("Tab S-Tab", "next / previous field", NextField),
+            ("Backspace", "delete", Backspace),
+            ("Esc", "back to the choices", Back),
+        ],
         Mode::Dialog => &[
             ("y", "yes", Yes),
             ("n/Esc", "no", No),
@@ -106,6 +114,11 @@ pub fn bindings(mode: Mode) -> &'static [(&'static str, &'static str, Action)] {
                 "z",
                 "toggle contain-first / zero-downtime (start dialog)",
                 ToggleOrder,
+            ),
+            (
+                "Tab",
+                "exposure start, gateway logs, reason (start dialog)",
+                NextField,
             ),
         ],
         Mode::Failure => &[
@@ -126,7 +139,10 @@ pub fn map(mode: Mode, key: KeyEvent) -> Option<Action> {
         };
     }
     match mode {
-        Mode::Text => match key.code {
+        Mode::Text | Mode::Form => match key.code {
+            KeyCode::Tab | KeyCode::BackTab if mode == Mode::Text => None,
+            KeyCode::Tab => Some(NextField),
+            KeyCode::BackTab => Some(PrevField),
             KeyCode::Enter => Some(Submit),
             KeyCode::Backspace => Some(Backspace),
             KeyCode::Esc => Some(Back),
@@ -139,6 +155,9 @@ pub fn map(mode: Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('y') | KeyCode::Char('Y') => Some(Yes),
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => Some(No),
             KeyCode::Char('z') => Some(ToggleOrder),
+            KeyCode::Tab => Some(NextField),
+            KeyCode::BackTab => Some(PrevField),
+            KeyCode::Enter => Some(Submit),
             _ => None,
         },
         Mode::Failure => match key.code {

@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod dialogs;
 pub mod fleet;
 pub mod keymap;
+pub mod plan_view;
 pub mod runner;
 pub mod screens;
 pub mod strings;
@@ -95,6 +96,7 @@ fn spawn_input_thread(
             let input = match event::read() {
                 Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => Input::Key(k),
                 Ok(Event::Resize(..)) => Input::Resize,
+                Ok(Event::Mouse(m)) => Input::Mouse(m),
                 Ok(Event::Paste(text)) => {
                     // Bracketed paste arrives as one event: feed it as typed characters.
                     for c in text.chars() {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ratatui::Terminal;
 use ratatui::backend::Backend;
-use ratatui::crossterm::event::KeyEvent;
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 use tokio::sync::mpsc;
 
 use super::action::{AppEvent, Effect, Reply};
@@ -17,7 +17,7 @@ use super::bridge::{ChannelGate, ChannelSink, FromEngine, Pending};
 use super::keymap;
 use super::theme::Theme;
 use super::ui::{self, ViewState};
-use crate::runbook::{Engine, IncidentParams, Setup};
+use crate::runbook::{Engine, Setup};
 
 /// How long the console waits for the shared copy to catch up after a run (the headless
 /// summary waits as long).
@@ -27,6 +27,8 @@ const SHARE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 #[derive(Debug)]
 pub enum Input {
     Key(KeyEvent),
+    /// Where the terminal reports it: the wheel and clicks.
+    Mouse(MouseEvent),
     Resize,
     Tick,
     /// SIGTERM, SIGHUP: leave now (the record is durable; the incident stays resumable).
@@ -96,21 +98,6 @@ impl Runner {
         for effect in effects {
             match effect {
                 Effect::Quit => app.quit = true,
-                Effect::StartRun {
-                    keys,
-                    dry_run,
-                    order,
-                } => {
-                    let params = IncidentParams {
-                        keys,
-                        dry_run,
-                        order,
-                        exposed_since: None,
-                        reason: Some("opened from the console".into()),
-                        ..Default::default()
-                    };
-                    self.spawn_engine(move |setup| Engine::open(setup, params));
-                }
                 Effect::Open(params) => {
                     self.spawn_engine(move |setup| Engine::open(setup, *params));
                 }
@@ -126,6 +113,9 @@ impl Runner {
                     }
                     (Some(Pending::Failure(tx)), Reply::Failure(f)) => {
                         let _ = tx.send(f);
+                    }
+                    (Some(Pending::CustomerData(tx)), Reply::CustomerData(a)) => {
+                        let _ = tx.send(a);
                     }
                     // A mismatched or stale answer: dropping the sender declines in the gate.
                     _ => {}
@@ -199,7 +189,7 @@ pub async fn run_loop<B: Backend>(
     loop {
         if let Some(script) = script.as_mut() {
             for key in script(app) {
-                handle_input(app, runner, Input::Key(key));
+                handle_input(app, runner, &view, Input::Key(key));
             }
             if app.quit {
                 break;
@@ -210,7 +200,7 @@ pub async fn run_loop<B: Backend>(
         tokio::select! {
             input = inputs.recv() => match input {
                 None | Some(Input::Quit) => break,
-                Some(i) => dirty |= handle_input(app, runner, i),
+                Some(i) => dirty |= handle_input(app, runner, &view, i),
             },
             ev = engine_rx.recv() => {
                 if let Some(ev) = ev {
@@ -225,7 +215,7 @@ pub async fn run_loop<B: Backend>(
                 app.quit = true;
                 break;
             }
-            dirty |= handle_input(app, runner, i);
+            dirty |= handle_input(app, runner, &view, i);
         }
         while let Ok(ev) = engine_rx.try_recv() {
             runner.engine_event(app, ev);
@@ -241,8 +231,16 @@ pub async fn run_loop<B: Backend>(
     Ok(())
 }
 
-fn handle_input(app: &mut App, runner: &mut Runner, input: Input) -> bool {
+fn handle_input(app: &mut App, runner: &mut Runner, view: &ViewState, input: Input) -> bool {
     match input {
+        Input::Mouse(m) => match ui::mouse_action(app, view, m) {
+            Some(action) => {
+                let effects = app.update(action);
+                runner.perform(app, effects);
+                true
+            }
+            None => false,
+        },
         Input::Key(key) => {
             if let Some(action) = keymap::map(app.mode(), key) {
                 let effects = app.update(action);

@@ -22,3 +22,8 @@ pub const START_TITLE: &str = " Start ";
 pub const NO_SCAN: &str = " No scan yet. Run `keyfire scan PATH... --git` (or `--report FILE` for a gitleaks, TruffleHog or GitHub secret-scanning report): its findings show here, and you can start the incident from them.";
 pub const LEAKS_HINT: &str = "space mark · a mark every live key · i incident · d drill on the marked (or this) finding · Enter key";
 pub const LEAKS_NONE_LIVE: &str = "the last scan found no live inventory key";
+pub const CUSTOMER_DATA_HINT: &str = "y yes · n no · u unknown (the report states the answer)";
+pub const CUSTOMER_DATA_NOTE: &str =
+    "Note for the report (optional, recorded), then Enter. Esc changes the answer:";
+pub const START_HINT: &str = "y start · Tab fields · z change order · n/Esc cancel";
+pub const START_FIELD_HINT: &str = "Enter start · Tab/Shift-Tab next/previous field · Esc back";

@@ -8,6 +8,7 @@ use std::sync::Once;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::{Hide, Show};
+use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -18,7 +19,7 @@ pub struct TerminalGuard;
 /// Put the terminal back the way the shell expects it. Safe to call more than once.
 pub fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+    let _ = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
 }
 
 fn install_panic_hook() {
@@ -37,7 +38,8 @@ impl TerminalGuard {
         install_panic_hook();
         enable_raw_mode()?;
         let guard = Self;
-        execute!(stdout(), EnterAlternateScreen, Hide)?;
+        // Mouse reports: the wheel scrolls the list on screen and a click selects a row.
+        execute!(stdout(), EnterAlternateScreen, EnableMouseCapture, Hide)?;
         let terminal = Terminal::new(CrosstermBackend::new(stdout()))?;
         Ok((guard, terminal))
     }

@@ -20,6 +20,12 @@ impl Theme {
         Self { color: false }
     }
 
+    /// Colours on, whatever the environment says (tests of the colours themselves).
+    #[cfg(feature = "testing")]
+    pub fn colored() -> Self {
+        Self { color: true }
+    }
+
     fn fg(&self, c: Color) -> Style {
         if self.color {
             Style::new().fg(c)
@@ -64,5 +70,17 @@ impl Theme {
     }
     pub fn key_hint(&self) -> Style {
         self.fg(Color::Cyan)
+    }
+    /// A diff's added lines.
+    pub fn diff_added(&self) -> Style {
+        self.fg(Color::Green)
+    }
+    /// A diff's removed lines.
+    pub fn diff_removed(&self) -> Style {
+        self.fg(Color::Red)
+    }
+    /// A diff's hunk headers (`@@ -3,1 +3,2 @@`).
+    pub fn diff_hunk(&self) -> Style {
+        self.fg(Color::DarkGray).add_modifier(Modifier::DIM)
     }
 }

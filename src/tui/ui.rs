@@ -8,11 +8,41 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+
+use super::action::Action;
 use super::app::{App, Screen};
 use super::keymap::{Mode, bindings};
 use super::strings;
 use super::theme::Theme;
 use super::widgets::popup;
+
+/// What a mouse report does where the terminal sends one: the wheel moves the selection of
+/// the list on screen (inventory, incidents), a left click selects the row under it. Reads
+/// the layout `render` draws and the scroll offsets it left in `view`.
+pub fn mouse_action(app: &App, view: &ViewState, m: MouseEvent) -> Option<Action> {
+    let list = match app.mode() {
+        Mode::Inventory => Some((
+            // The header line, the filter line, the table's border and its header row.
+            2 + 2,
+            view.table_offset,
+            app.inventory.visible.len(),
+        )),
+        Mode::Incidents => Some((1 + 2, view.incidents_offset, app.fleet.incidents.len())),
+        _ => None,
+    }?;
+    let (rows_start, offset, len) = list;
+    match m.kind {
+        MouseEventKind::ScrollDown => Some(Action::Down),
+        MouseEventKind::ScrollUp => Some(Action::Up),
+        MouseEventKind::Down(MouseButton::Left) => {
+            let first = u16::from(app.training) + rows_start;
+            let at = offset + usize::from(m.row.checked_sub(first)?);
+            (at < len).then_some(Action::SelectRow(at))
+        }
+        _ => None,
+    }
+}
 
 /// Scroll positions that only rendering needs.
 #[derive(Debug, Default)]

@@ -179,3 +179,57 @@ fn a_rejected_admin_credential_fails_the_open_step_with_the_status() {
     assert!(text.contains("locate: STEP FAILED (HTTP 401)"), "{text}");
     assert!(text.contains("Invalid admin key"), "{text}");
 }
+
+#[test]
+fn the_customer_data_answer_is_given_by_flag_headless_and_is_unknown_with_yes_alone() {
+    let env = TestEnv::new();
+    let bad = env.run(&[
+        "incident",
+        "start",
+        "support-llm",
+        "--yes",
+        "--customer-data",
+        "maybe",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(env.incident_ids().is_empty());
+
+    let out = env.run(&[
+        "incident",
+        "start",
+        "support-llm",
+        "--yes",
+        "--no-tui",
+        "--customer-data",
+        "yes",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Could customer data have been reached with support-llm? yes"),
+        "{}",
+        stderr(&out)
+    );
+    let id = env.incident_ids().pop().unwrap();
+    let report = env.run(&["report", &id, "--format", "md"]);
+    assert!(
+        stdout(&report).contains("Operator's answer: yes"),
+        "{}",
+        stdout(&report)
+    );
+    let show = env.run(&["incident", "show", &id]);
+    assert!(
+        stdout(&show)
+            .contains("could customer data have been reached? operator: yes (via --customer-data)"),
+        "{}",
+        stdout(&show)
+    );
+
+    // --yes alone never answers "no".
+    let env = TestEnv::new();
+    let out = env.run(&["incident", "start", "support-llm", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = env.incident_ids().pop().unwrap();
+    let report = env.run(&["report", &id, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(v["keys"][0]["customer_data"]["operator_answer"], "unknown");
+}

@@ -572,3 +572,223 @@ fn a_torn_last_line_is_set_aside_and_the_incident_resumes() {
     assert!(path.with_extension("jsonl.torn.1").exists());
     assert!(verify_file(&path).ok());
 }
+
+// ---- the report step's customer-data question ------------------------------------------
+
+/// Approves every write except `decline`, and answers the customer-data question from a
+/// script, counting how often it is asked.
+struct Scripted {
+    answer: keyfire::runbook::CustomerDataReply,
+    decline: Option<keyfire::runbook::Action>,
+    asked: Vec<String>,
+}
+
+impl Scripted {
+    fn answering(answer: keyfire::record::event::CustomerDataAnswer, note: Option<&str>) -> Self {
+        Self {
+            answer: keyfire::runbook::CustomerDataReply {
+                answer,
+                note: note.map(str::to_string),
+                via: "script".into(),
+            },
+            decline: None,
+            asked: Vec::new(),
+        }
+    }
+}
+
+impl Gate for Scripted {
+    async fn approve(&mut self, req: &ApprovalRequest<'_>) -> Decision {
+        if Some(req.action) == self.decline {
+            Decision::Decline { via: "test".into() }
+        } else {
+            Decision::Approve { via: "test".into() }
+        }
+    }
+    async fn confirm_manual(&mut self, _req: &ManualRequest<'_>) -> Decision {
+        Decision::Approve { via: "test".into() }
+    }
+    async fn paste_secret(&mut self, _req: &PasteRequest<'_>) -> Option<Secret> {
+        None
+    }
+    async fn on_failure(&mut self, _f: &FailureView<'_>) -> FailureChoice {
+        FailureChoice::Abort
+    }
+    async fn customer_data(
+        &mut self,
+        req: &keyfire::runbook::CustomerDataRequest<'_>,
+    ) -> keyfire::runbook::CustomerDataReply {
+        self.asked.push(req.question());
+        self.answer.clone()
+    }
+}
+
+fn customer_data_inputs(entries: &[keyfire::record::Entry]) -> Vec<&keyfire::record::Entry> {
+    entries
+        .iter()
+        .filter(|e| e.kind == "operator_input" && e.data.get("customer_data").is_some())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_step_asks_about_customer_data_and_the_report_says_the_answer() {
+    use keyfire::record::event::CustomerDataAnswer;
+    let env = TestEnv::new();
+    let mut engine = Engine::open(
+        env.setup(),
+        params(&["support-llm"], false, Order::ContainFirst),
+    )
+    .unwrap();
+    // The note quotes the leaked key: it is scrubbed before it is recorded.
+    let note = format!("prompts held CRM notes; key {}", env.canaries.old_key);
+    let mut gate = Scripted::answering(CustomerDataAnswer::Yes, Some(&note));
+    let mut sink = CollectSink::default();
+    assert_eq!(
+        drive(&mut engine, &mut gate, &mut sink).await.unwrap(),
+        Outcome::Completed
+    );
+    assert_eq!(
+        gate.asked,
+        ["Could customer data have been reached with support-llm?"]
+    );
+    let id = engine.id().to_string();
+    let entries = env.entries(&id);
+    let answers = customer_data_inputs(&entries);
+    assert_eq!(answers.len(), 1, "asked and recorded once");
+    let a = answers[0];
+    assert_eq!(a.step.as_deref(), Some("report"));
+    assert_eq!(a.data["action"], "write_report");
+    assert_eq!(a.data["customer_data"], "yes");
+    assert_eq!(a.data["via"], "script");
+    let recorded_note = a.data["note"].as_str().unwrap();
+    assert!(recorded_note.starts_with("prompts held CRM notes"));
+    assert!(!recorded_note.contains("CANARY"), "{recorded_note}");
+    // Recorded before the report was rendered, so the report the step wrote says it.
+    let write = entries
+        .iter()
+        .position(|e| e.kind == "evidence" && e.data["action"] == "write_report")
+        .unwrap();
+    assert!(entries.iter().position(|e| std::ptr::eq(e, a)).unwrap() < write);
+    let dir = env.record_path(&id).parent().unwrap().to_path_buf();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("Operator's answer: yes"), "{md}");
+    assert!(
+        md.contains("Operator's note: prompts held CRM notes"),
+        "{md}"
+    );
+    assert!(!md.contains("CANARY"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let cd = &json["keys"][0]["customer_data"];
+    assert_eq!(cd["operator_answer"], "yes");
+    assert!(
+        cd["operator_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("prompts held")
+    );
+    assert!(verify_file(&env.record_path(&id)).ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_yes_and_no_answer_customer_data_is_unknown_never_no() {
+    let env = TestEnv::new();
+    let mut engine = Engine::open(
+        env.setup(),
+        params(&["support-llm"], false, Order::ContainFirst),
+    )
+    .unwrap();
+    let mut sink = CollectSink::default();
+    drive(&mut engine, &mut ApproveAll::default(), &mut sink)
+        .await
+        .unwrap();
+    let entries = env.entries(engine.id());
+    let answers = customer_data_inputs(&entries);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].data["customer_data"], "unknown");
+    assert_eq!(answers[0].data["via"], "--yes");
+    let report = keyfire::report::build(engine.id(), &entries).unwrap();
+    assert_eq!(
+        report.keys[0].customer_data.operator_answer.as_deref(),
+        Some("unknown")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_incident_replays_the_recorded_answer_instead_of_asking_again() {
+    use keyfire::record::event::CustomerDataAnswer;
+    let env = TestEnv::new();
+    let setup = env.setup();
+    let mut engine = Engine::open(
+        setup.clone(),
+        params(&["support-llm"], false, Order::ContainFirst),
+    )
+    .unwrap();
+    // Answered in the report step, then the reschedule's write is declined: the incident
+    // stops after the answer and stays open.
+    let mut first = Scripted::answering(CustomerDataAnswer::No, Some("only model calls"));
+    first.decline = Some(keyfire::runbook::Action::UpdateInventory);
+    let mut sink = CollectSink::default();
+    assert_eq!(
+        drive(&mut engine, &mut first, &mut sink).await.unwrap(),
+        Outcome::Aborted
+    );
+    assert_eq!(first.asked.len(), 1);
+    let id = engine.id().to_string();
+    drop(engine);
+
+    let mut engine = Engine::resume(setup, &id).unwrap();
+    let mut second = Scripted::answering(CustomerDataAnswer::Yes, None);
+    let mut sink = CollectSink::default();
+    assert_eq!(
+        drive(&mut engine, &mut second, &mut sink).await.unwrap(),
+        Outcome::Completed
+    );
+    assert!(second.asked.is_empty(), "asked again: {:?}", second.asked);
+    let entries = env.entries(&id);
+    assert_eq!(customer_data_inputs(&entries).len(), 1);
+    let report = keyfire::report::build(&id, &entries).unwrap();
+    let cd = &report.keys[0].customer_data;
+    assert_eq!(cd.operator_answer.as_deref(), Some("no"));
+    assert_eq!(cd.operator_note.as_deref(), Some("only model calls"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_asks_too_and_says_drill() {
+    use keyfire::record::event::CustomerDataAnswer;
+    let env = TestEnv::new();
+    let mut engine = Engine::open(
+        env.setup(),
+        params(&["support-llm"], true, Order::ContainFirst),
+    )
+    .unwrap();
+    let mut gate = Scripted::answering(CustomerDataAnswer::Unknown, None);
+    let mut sink = CollectSink::default();
+    drive(&mut engine, &mut gate, &mut sink).await.unwrap();
+    assert_eq!(
+        gate.asked,
+        ["[DRILL] Could customer data have been reached with support-llm?"]
+    );
+    assert_eq!(customer_data_inputs(&sink.0).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_asks_once_and_records_the_answer_for_every_key() {
+    use keyfire::record::event::CustomerDataAnswer;
+    let env = TestEnv::new();
+    let mut engine = Engine::open(
+        env.setup(),
+        params(&["support-llm", "research-llm"], true, Order::ContainFirst),
+    )
+    .unwrap();
+    let mut gate = Scripted::answering(CustomerDataAnswer::Yes, None);
+    let mut sink = CollectSink::default();
+    drive(&mut engine, &mut gate, &mut sink).await.unwrap();
+    assert_eq!(gate.asked.len(), 1, "{:?}", gate.asked);
+    assert!(gate.asked[0].contains("2 keys"), "{:?}", gate.asked);
+    let answered: Vec<&str> = customer_data_inputs(&sink.0)
+        .iter()
+        .map(|e| e.data["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(answered.len(), 2, "{answered:?}");
+}

@@ -309,6 +309,14 @@ fn keys_map_to_named_actions_per_mode() {
         Some(Action::Interrupt)
     );
     assert_eq!(map(Mode::Failure, key('r')), Some(Action::Retry));
+    // The start dialog's fields: Tab and Shift-Tab move, letters are text.
+    let tab = KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE);
+    let back_tab = KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT);
+    assert_eq!(map(Mode::Form, tab), Some(Action::NextField));
+    assert_eq!(map(Mode::Form, back_tab), Some(Action::PrevField));
+    assert_eq!(map(Mode::Form, key('y')), Some(Action::Char('y')));
+    assert_eq!(map(Mode::Dialog, tab), Some(Action::NextField));
+    assert_eq!(map(Mode::Text, tab), None, "the filter has no fields");
 }
 
 #[test]
@@ -374,13 +382,15 @@ fn start_dialog_chooses_drill_or_incident_and_order() {
     a.update(Action::ToggleOrder);
     let effects = a.update(Action::Yes);
     match effects.as_slice() {
-        [
-            Effect::StartRun {
-                keys,
-                dry_run: true,
-                order: keyfire::runbook::Order::ZeroDowntime,
-            },
-        ] => assert_eq!(keys.len(), 1),
+        [Effect::Open(p)] => {
+            assert_eq!(p.keys.len(), 1);
+            assert!(p.dry_run);
+            assert_eq!(p.order, keyfire::runbook::Order::ZeroDowntime);
+            // Nothing typed: the command line's defaults.
+            assert_eq!(p.exposed_since, None);
+            assert!(p.logs.is_empty());
+            assert_eq!(p.reason.as_deref(), Some("opened from the console"));
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(a.screen, Screen::Incident);
@@ -732,6 +742,12 @@ async fn a_whole_incident_runs_through_the_console_loop() {
                 }
                 PromptKind::Paste { .. } => vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)],
                 PromptKind::Failure { .. } => vec![key('a')],
+                PromptKind::CustomerData { .. } => {
+                    let mut keys = vec![key('y')];
+                    keys.extend(chars("prompts held CRM notes"));
+                    keys.push(enter);
+                    keys
+                }
             };
         }
         if !app.running() && app.run().is_some_and(|r| r.outcome.is_some()) {
@@ -799,6 +815,19 @@ async fn a_whole_incident_runs_through_the_console_loop() {
         "{approvals:?}"
     );
     assert!(keyfire::record::verify_file(&env.record_path(&id)).ok());
+    // The customer-data answer typed in the console is in the record and the report.
+    let answer = entries
+        .iter()
+        .find(|e| e.kind == "operator_input" && e.data.get("customer_data").is_some())
+        .expect("the report step asked about customer data");
+    assert_eq!(answer.data["customer_data"], "yes");
+    assert_eq!(answer.data["note"], "prompts held CRM notes");
+    assert_eq!(answer.data["via"], "console");
+    let report = keyfire::report::build(&id, &entries).unwrap();
+    assert_eq!(
+        report.keys[0].customer_data.operator_answer.as_deref(),
+        Some("yes")
+    );
     let buf = terminal.backend().buffer();
     let text: String = buf.content().iter().map(|c| c.symbol()).collect();
     assert!(text.contains("keyfire"), "the last frame was drawn");
@@ -926,6 +955,400 @@ fn snapshot_audit_from_an_engine_record() {
         k.rules
     );
     both("engine_audit", &a);
+}
+
+// ---- the start dialog: exposure start, gateway logs, reason -----------------------------
+
+fn type_text(a: &mut App, text: &str) {
+    for c in text.chars() {
+        a.update(Action::Char(c));
+    }
+}
+
+#[test]
+fn start_dialog_carries_exposure_logs_and_reason_like_the_flags() {
+    use keyfire::tui::keymap::Mode;
+    let dir = tempfile::tempdir().unwrap();
+    let gw1 = dir.path().join("gateway-1.jsonl");
+    let gw2 = dir.path().join("gateway-2.csv");
+    std::fs::write(&gw1, "").unwrap();
+    std::fs::write(&gw2, "").unwrap();
+    let mut a = app();
+    a.update(Action::StartIncident);
+    assert_eq!(
+        a.mode(),
+        Mode::Dialog,
+        "the choices have the keyboard first"
+    );
+    a.update(Action::NextField);
+    assert_eq!(a.mode(), Mode::Form, "a field takes typed keys");
+    type_text(&mut a, "2026-11-20T08:30:00Z");
+    a.update(Action::NextField);
+    type_text(&mut a, &format!("{}, {}", gw1.display(), gw2.display()));
+    a.update(Action::NextField);
+    // y, n and z are text here, not the dialog's keys.
+    type_text(&mut a, "key in a public gist, yes");
+    // Shift-Tab goes back a field, Tab forward again, then Enter starts.
+    a.update(Action::PrevField);
+    a.update(Action::NextField);
+    let effects = a.update(Action::Submit);
+    let [Effect::Open(p)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(p.keys, ["support-llm"]);
+    assert!(!p.dry_run);
+    assert_eq!(
+        p.exposed_since,
+        Some(Utc.with_ymd_and_hms(2026, 11, 20, 8, 30, 0).unwrap())
+    );
+    assert_eq!(p.logs, [gw1, gw2]);
+    assert_eq!(p.reason.as_deref(), Some("key in a public gist, yes"));
+    assert_eq!(p.purpose, keyfire::runbook::Purpose::Incident);
+    assert!(a.start.is_none());
+    assert_eq!(a.screen, Screen::Incident);
+}
+
+#[test]
+fn start_dialog_takes_a_date_as_midnight_utc_like_the_flag() {
+    let mut a = app();
+    a.update(Action::StartDrill);
+    a.update(Action::NextField);
+    type_text(&mut a, "2026-11-01");
+    let effects = a.update(Action::Submit);
+    let [Effect::Open(p)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert!(p.dry_run);
+    assert_eq!(
+        p.exposed_since,
+        Some(Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap())
+    );
+}
+
+#[test]
+fn an_invalid_date_or_a_missing_log_keeps_the_dialog_open_with_the_error() {
+    use keyfire::tui::dialogs::start::StartField;
+    let mut a = app();
+    a.update(Action::StartIncident);
+    a.update(Action::NextField);
+    type_text(&mut a, "2026-13-45");
+    a.update(Action::NextField);
+    a.update(Action::NextField);
+    assert!(a.update(Action::Submit).is_empty(), "nothing starts");
+    let d = a.start.as_ref().expect("the dialog stays open");
+    assert_eq!(d.focus, StartField::ExposedSince, "the bad field has focus");
+    let (field, error) = d.error.clone().unwrap();
+    assert_eq!(field, StartField::ExposedSince);
+    assert!(error.contains("invalid time \"2026-13-45\""), "{error}");
+    both("start_dialog_error", &a);
+
+    // Fixed, but a gateway log that does not exist is refused like `--logs`.
+    for _ in 0.."2026-13-45".len() {
+        a.update(Action::Backspace);
+    }
+    assert!(a.start.as_ref().unwrap().error.is_none(), "edited: cleared");
+    type_text(&mut a, "2026-11-01");
+    a.update(Action::NextField);
+    type_text(&mut a, "/nonexistent/gateway.jsonl");
+    assert!(a.update(Action::Submit).is_empty());
+    let d = a.start.as_ref().unwrap();
+    assert_eq!(d.focus, StartField::Logs);
+    assert_eq!(
+        d.error.as_ref().unwrap().1,
+        "/nonexistent/gateway.jsonl: no such file"
+    );
+}
+
+#[test]
+fn esc_in_a_start_field_backs_out_to_the_choices_then_cancels() {
+    use keyfire::tui::keymap::Mode;
+    let mut a = app();
+    a.update(Action::StartIncident);
+    a.update(Action::PrevField);
+    type_text(&mut a, "x");
+    assert_eq!(a.mode(), Mode::Form);
+    assert!(a.update(Action::Back).is_empty());
+    assert_eq!(a.mode(), Mode::Dialog, "back on the choices");
+    assert_eq!(a.start.as_ref().unwrap().reason, "x", "the text stays");
+    a.update(Action::No);
+    assert!(a.start.is_none());
+    assert!(!a.quit);
+}
+
+#[test]
+fn snapshot_start_dialog_with_defaults_and_typed_fields() {
+    let mut a = app();
+    a.update(Action::StartIncident);
+    both("start_dialog", &a);
+    a.update(Action::NextField);
+    type_text(&mut a, "2026-11-20");
+    a.update(Action::NextField);
+    a.update(Action::NextField);
+    // A key pasted into the reason is never drawn.
+    type_text(
+        &mut a,
+        "leaked in #general: sk-proj-CANARYq8Zr2Lm5Xw9Tt4Hb7Nc1Vd3Yp6Ka0Jf",
+    );
+    let shown = screen(&a, 100, 30);
+    assert!(!shown.contains("CANARY"), "{shown}");
+    both("start_dialog_typed", &a);
+}
+
+// ---- the report step's customer-data question -------------------------------------------
+
+fn customer_data_prompt(id: u64) -> AppEvent {
+    AppEvent::Prompt(Prompt {
+        id,
+        kind: PromptKind::CustomerData {
+            key: "support-llm".into(),
+            question: "Could customer data have been reached with support-llm?".into(),
+            scopes_note: "Its scopes do not reach customer data directly; prompts sent with it may still hold some.".into(),
+        },
+    })
+}
+
+#[test]
+fn the_customer_data_question_takes_an_answer_and_a_note() {
+    use keyfire::record::event::CustomerDataAnswer;
+    use keyfire::tui::action::Reply;
+    use keyfire::tui::keymap::Mode;
+    let mut a = incident_app(false);
+    a.on_event(customer_data_prompt(11));
+    assert_eq!(a.mode(), Mode::Text, "the question takes the keyboard");
+    both("customer_data_question", &a);
+    assert!(a.update(Action::Char('x')).is_empty());
+    assert!(a.notice.as_deref().unwrap().contains("u (unknown)"));
+    assert!(a.update(Action::Back).is_empty(), "Esc does not dismiss it");
+    assert!(a.prompt.is_some());
+    a.update(Action::Char('n'));
+    // Esc in the note goes back to the choices: the answer can change.
+    a.update(Action::Back);
+    assert!(a.prompt.as_ref().unwrap().answer.is_none());
+    a.update(Action::Char('y'));
+    type_text(&mut a, "CRM notes in prompts");
+    both("customer_data_note", &a);
+    let effects = a.update(Action::Submit);
+    match effects.as_slice() {
+        [
+            Effect::Reply {
+                prompt: 11,
+                reply: Reply::CustomerData(r),
+            },
+        ] => {
+            assert_eq!(r.answer, CustomerDataAnswer::Yes);
+            assert_eq!(r.note.as_deref(), Some("CRM notes in prompts"));
+            assert_eq!(r.via, "console");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(a.prompt.is_none());
+}
+
+#[test]
+fn an_abort_answers_the_customer_data_question_unknown() {
+    use keyfire::record::event::CustomerDataAnswer;
+    use keyfire::tui::action::Reply;
+    let mut a = incident_app(false);
+    a.on_event(customer_data_prompt(12));
+    a.update(Action::Interrupt);
+    let effects = a.update(Action::Yes);
+    match effects.as_slice() {
+        [
+            Effect::RequestAbort,
+            Effect::Reply {
+                prompt: 12,
+                reply: Reply::CustomerData(r),
+            },
+        ] => assert_eq!(r.answer, CustomerDataAnswer::Unknown, "never no"),
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- an inventory edit's diff ------------------------------------------------------------
+
+const EDIT_PLAN: &str = "EDIT /srv/keyfire/fleet.toml\n  {\"diff\":\"--- /srv/keyfire/fleet.toml\\n+++ /srv/keyfire/fleet.toml\\n@@ -46,1 +46,2 @@\\n-last_rotated = 2026-07-01\\n+last_rotated = 2026-11-26\\n+rotation_days = 30\\n\",\"last_rotated\":\"2026-11-26\",\"rotation_days\":30}";
+
+fn reschedule_app(dry_run: bool) -> App {
+    let mut a = incident_app(dry_run);
+    a.on_event(AppEvent::Entry(Box::new(entry(
+        20,
+        "step_started",
+        Some("reschedule"),
+        json!({"key": "support-llm", "title": "Reschedule the next rotation", "checklist": []}),
+    ))));
+    a.on_event(AppEvent::Entry(Box::new(entry(
+        21,
+        "plan",
+        Some("reschedule"),
+        json!({"key": "support-llm", "action": "update_inventory", "rendered": EDIT_PLAN, "plan": {"summary": "Set last_rotated", "access": "write"}}),
+    ))));
+    a
+}
+
+#[test]
+fn snapshot_reschedule_diff_is_a_unified_diff_not_escaped_json() {
+    let a = reschedule_app(false);
+    let shown = screen(&a, 100, 30);
+    assert!(!shown.contains("\\n"), "no escaped newlines: {shown}");
+    assert!(!shown.contains("{\"diff\""), "no JSON string: {shown}");
+    for line in [
+        "--- /srv/keyfire/fleet.toml",
+        "@@ -46,1 +46,2 @@",
+        "-last_rotated = 2026-07-01",
+        "+last_rotated = 2026-11-26",
+        "+rotation_days = 30",
+        "last_rotated: 2026-11-26 · rotation_days: 30",
+    ] {
+        assert!(shown.contains(line), "{line:?} in {shown}");
+    }
+    both("reschedule_diff", &a);
+}
+
+#[test]
+fn the_diff_is_coloured_added_green_removed_red_hunks_dim() {
+    use ratatui::style::{Color, Modifier};
+    let a = reschedule_app(false);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| render(&a, &mut ViewState::default(), Theme::colored(), f))
+        .unwrap();
+    let buf = terminal.backend().buffer();
+    // The style of the first cell of the line that starts with `text`.
+    let style_of = |text: &str| {
+        for y in 0..buf.area.height {
+            let row: String = (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            if let Some(at) = row.find(text) {
+                let x = row[..at].chars().count() as u16;
+                return buf[(x, y)].style();
+            }
+        }
+        panic!("{text:?} not on screen");
+    };
+    assert_eq!(style_of("+last_rotated").fg, Some(Color::Green));
+    assert_eq!(style_of("+rotation_days").fg, Some(Color::Green));
+    assert_eq!(style_of("-last_rotated").fg, Some(Color::Red));
+    let hunk = style_of("@@ -46,1");
+    assert!(hunk.add_modifier.contains(Modifier::DIM), "{hunk:?}");
+}
+
+#[test]
+fn an_approval_of_an_inventory_edit_shows_the_diff() {
+    let mut a = reschedule_app(false);
+    a.on_event(AppEvent::Prompt(Prompt {
+        id: 30,
+        kind: PromptKind::Approve {
+            key: "support-llm".into(),
+            step: "reschedule".into(),
+            action: "update_inventory".into(),
+            summary: "Set last_rotated = 2026-11-26 and rotation_days = 30".into(),
+            rendered: EDIT_PLAN.into(),
+            confirm_text: None,
+        },
+    }));
+    let shown = screen(&a, 100, 30);
+    assert!(shown.contains("+rotation_days = 30"), "{shown}");
+    assert!(!shown.contains("\\n"), "{shown}");
+}
+
+// ---- the mouse ---------------------------------------------------------------------------
+
+fn mouse(
+    kind: ratatui::crossterm::event::MouseEventKind,
+    row: u16,
+) -> ratatui::crossterm::event::MouseEvent {
+    ratatui::crossterm::event::MouseEvent {
+        kind,
+        column: 10,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }
+}
+
+#[test]
+fn the_wheel_scrolls_the_list_and_a_click_selects_the_row_under_it() {
+    use keyfire::tui::ui::mouse_action;
+    use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+    let mut a = app();
+    let mut view = ViewState::default();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| render(&a, &mut view, Theme::plain(), f))
+        .unwrap();
+    let text = screen(&a, 100, 30);
+    let rows: Vec<&str> = text.lines().collect();
+    // The row on screen that shows sales-crm, and the index the click must select.
+    let y = rows.iter().position(|l| l.contains("sales-crm")).unwrap() as u16;
+    let want = a
+        .inventory
+        .visible
+        .iter()
+        .position(|&i| a.inventory.rows[i].id == "sales-crm")
+        .unwrap();
+    let click = mouse_action(&a, &view, mouse(MouseEventKind::Down(MouseButton::Left), y));
+    assert_eq!(click, Some(Action::SelectRow(want)));
+    a.update(click.unwrap());
+    assert_eq!(a.inventory.selected_row().unwrap().id, "sales-crm");
+    // Below the last row, or on the table's header: nothing.
+    assert_eq!(
+        mouse_action(
+            &a,
+            &view,
+            mouse(MouseEventKind::Down(MouseButton::Left), y + 5)
+        ),
+        None
+    );
+    assert_eq!(
+        mouse_action(&a, &view, mouse(MouseEventKind::Down(MouseButton::Left), 2)),
+        None
+    );
+    // The wheel moves the selection like the arrow keys.
+    let up = mouse_action(&a, &view, mouse(MouseEventKind::ScrollUp, 0)).unwrap();
+    assert_eq!(up, Action::Up);
+    a.update(up);
+    assert_ne!(a.inventory.selected_row().unwrap().id, "sales-crm");
+    assert_eq!(
+        mouse_action(&a, &view, mouse(MouseEventKind::ScrollDown, 0)),
+        Some(Action::Down)
+    );
+    // A dialog has the keyboard: the mouse does nothing under it.
+    a.update(Action::StartIncident);
+    assert_eq!(
+        mouse_action(&a, &view, mouse(MouseEventKind::ScrollDown, 0)),
+        None
+    );
+}
+
+#[test]
+fn a_click_selects_an_incident() {
+    use keyfire::tui::ui::mouse_action;
+    use ratatui::crossterm::event::{MouseButton, MouseEventKind};
+    let mut a = app();
+    let mut open = a.fleet.incidents[0].clone();
+    open.id = "inc-20261120-100000-cd34".into();
+    a.set_incidents(vec![a.fleet.incidents[0].clone(), open]);
+    a.update(Action::ShowIncidents);
+    let mut view = ViewState::default();
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| render(&a, &mut view, Theme::plain(), f))
+        .unwrap();
+    let text = screen(&a, 100, 30);
+    let y = text
+        .lines()
+        .position(|l| l.contains("inc-20261120-100000-cd34"))
+        .unwrap() as u16;
+    let click = mouse_action(&a, &view, mouse(MouseEventKind::Down(MouseButton::Left), y));
+    assert!(matches!(click, Some(Action::SelectRow(_))), "{click:?}");
+    a.update(click.unwrap());
+    assert_eq!(a.incidents.selected, {
+        a.fleet
+            .incidents
+            .iter()
+            .position(|i| i.id == "inc-20261120-100000-cd34")
+            .unwrap()
+    });
 }
 
 /// After a run whose record is shared with the team, the incident screen says how far the

@@ -146,6 +146,10 @@ fn console_drill_from_filter_to_quit_restores_the_terminal() {
     t.keys(&["d"]);
     t.wait_for("Start a drill");
     t.keys(&["y"]);
+    // Drills ask the report step's question too, marked as a drill.
+    let asked = t.wait_for("CUSTOMER DATA");
+    assert!(asked.contains("[DRILL] Could customer data"), "{asked}");
+    t.keys(&["u", "Enter"]);
     let done = t.wait_for("COMPLETED");
     assert!(done.contains("DRY RUN"), "{done}");
     assert!(
@@ -211,7 +215,14 @@ fn console_live_incident_with_a_pasted_replacement_never_shows_it() {
     t.wait_for("verify_new");
     t.literal("done");
     t.keys(&["Enter"]);
-    t.wait_for("update_inventory");
+    t.wait_for("CUSTOMER DATA");
+    t.keys(&["y"]);
+    t.literal("contacts were readable");
+    t.keys(&["Enter"]);
+    // The inventory edit is shown as a diff, not as an escaped JSON string.
+    let edit = t.wait_for("update_inventory");
+    assert!(!edit.contains("{\"diff\""), "{edit}");
+    assert!(edit.contains("+rotation_days = 30"), "{edit}");
     t.keys(&["y"]);
     t.wait_for("COMPLETED");
     assert_eq!(

@@ -93,7 +93,7 @@ impl Ctx {
             Action::Promote => self.promote(run, step, gate, sink).await,
             Action::FetchUsage => self.fetch_usage(run, step, sink).await,
             Action::EvaluateRules => self.evaluate_rules(run, step, sink),
-            Action::WriteReport => self.write_report(run, step, sink),
+            Action::WriteReport => self.write_report(run, step, gate, sink).await,
             Action::UpdateInventory => self.update_inventory(run, step, gate, sink).await,
         }
     }

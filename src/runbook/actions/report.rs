@@ -1,18 +1,21 @@
-//! Step 4, report: report.md and report.json beside the record, rendered from the record.
+//! Step 4, report: the operator's answer to "could customer data have been reached?", then
+//! report.md and report.json beside the record, rendered from the record.
 
 use super::{ActionOutcome, Failure, Res};
-use crate::record::event::Evidence;
+use crate::record::event::{Evidence, OperatorInput};
 use crate::runbook::action::{Action, StepId};
-use crate::runbook::context::{Ctx, KeyRun};
-use crate::runbook::gate::Sink;
+use crate::runbook::context::{Ctx, KeyRun, Purpose};
+use crate::runbook::gate::{CustomerDataRequest, Gate, Sink};
 
 impl Ctx {
-    pub(super) fn write_report<S: Sink>(
+    pub(super) async fn write_report<G: Gate, S: Sink>(
         &self,
         run: &mut KeyRun,
         step: StepId,
+        gate: &mut G,
         sink: &mut S,
     ) -> Res {
+        self.ask_customer_data(run, step, gate, sink).await?;
         let key = run.key.id.clone();
         let dir = self.record.dir().to_path_buf();
         if self.params.keys.len() > 1 {
@@ -44,6 +47,44 @@ impl Ctx {
             ),
         )?;
         Ok(ActionOutcome::Done)
+    }
+}
+
+impl Ctx {
+    /// Ask the operator whether customer data could have been reached (drills too), and
+    /// record the answer before the report is rendered, so the report states it. An answer
+    /// already in the record (a resumed incident) is not asked again.
+    async fn ask_customer_data<G: Gate, S: Sink>(
+        &self,
+        run: &mut KeyRun,
+        step: StepId,
+        gate: &mut G,
+        sink: &mut S,
+    ) -> Result<(), Failure> {
+        if self.params.purpose != Purpose::Incident || run.customer_data.is_some() {
+            return Ok(());
+        }
+        let reaching = crate::report::reaching_scopes(&run.key.scopes);
+        let req = CustomerDataRequest {
+            incident: &self.id,
+            key: &run.key.id,
+            drill: self.params.dry_run,
+            reaching_scopes: Some(&reaching),
+        };
+        let reply = gate.customer_data(&req).await;
+        // Free text can hold anything, a pasted key included: scrubbed before it is kept
+        // (the record writer scrubs again).
+        let note = reply
+            .note
+            .as_deref()
+            .map(|n| self.http.redactor().scrub(n.trim()))
+            .filter(|n| !n.is_empty());
+        let input =
+            OperatorInput::customer_data(Action::WriteReport, reply.answer, note).via(reply.via);
+        let key = run.key.id.clone();
+        self.record(sink, Some(step), &key, &input)?;
+        run.customer_data = Some(reply.answer);
+        Ok(())
     }
 }
 

@@ -6,9 +6,11 @@ use ratatui::text::{Line, Span};
 use zeroize::Zeroizing;
 
 use super::super::action::{Action, Prompt, PromptKind, Reply};
+use super::super::plan_view::plan_lines;
 use super::super::strings;
 use super::super::theme::Theme;
-use crate::runbook::{Decision, FailureChoice};
+use crate::record::event::CustomerDataAnswer;
+use crate::runbook::{CustomerDataReply, Decision, FailureChoice};
 use crate::secret::{Secret, push_str_wiped};
 
 /// Which text field of the question has the keyboard.
@@ -22,6 +24,8 @@ pub enum PromptInput {
     Paste,
     /// Why a failed action is skipped (recorded).
     SkipReason,
+    /// The optional note with the customer-data answer (recorded, scrubbed).
+    Note,
 }
 
 /// What the dialog did with an action.
@@ -39,6 +43,8 @@ pub enum PromptOutcome {
 }
 
 const DECLINED: &str = "declined: the incident stops here and stays resumable";
+const CUSTOMER_DATA_KEYS: &str =
+    "answer y (yes), n (no) or u (unknown): the report states it, and nothing is assumed";
 
 pub struct PromptDialog {
     pub prompt: Prompt,
@@ -46,6 +52,8 @@ pub struct PromptDialog {
     pub input: Option<PromptInput>,
     pub text: String,
     paste: Zeroizing<String>,
+    /// The customer-data answer chosen, while its note is typed.
+    pub answer: Option<CustomerDataAnswer>,
 }
 
 impl std::fmt::Debug for PromptDialog {
@@ -56,6 +64,7 @@ impl std::fmt::Debug for PromptDialog {
             .field("input", &self.input)
             .field("text", &self.text)
             .field("paste_len", &self.paste_len())
+            .field("answer", &self.answer)
             .finish()
     }
 }
@@ -67,6 +76,7 @@ impl PromptDialog {
             input: None,
             text: String::new(),
             paste: Zeroizing::new(String::new()),
+            answer: None,
         }
     }
 
@@ -87,6 +97,7 @@ impl PromptDialog {
                 ..
             } | PromptKind::Manual { .. }
                 | PromptKind::Paste { .. }
+                | PromptKind::CustomerData { .. }
         )
     }
 
@@ -98,6 +109,7 @@ impl PromptDialog {
     /// Leave the text field and forget what was typed (the question stays).
     pub fn cancel_input(&mut self) {
         self.input = None;
+        self.answer = None;
         self.text.clear();
         self.paste = Zeroizing::new(String::new());
     }
@@ -112,6 +124,10 @@ impl PromptDialog {
         match self.prompt.kind {
             PromptKind::Paste { .. } => Reply::Paste(None),
             PromptKind::Failure { .. } => Reply::Failure(FailureChoice::Abort),
+            // Nobody answered: unknown, never "no".
+            PromptKind::CustomerData { .. } => {
+                Reply::CustomerData(CustomerDataReply::unknown("console (not answered)"))
+            }
             _ => Reply::Decision(Decision::Decline {
                 via: "console".into(),
             }),
@@ -190,6 +206,25 @@ impl PromptDialog {
             (PromptKind::Failure { .. }, Action::Abort) => {
                 answered(Reply::Failure(FailureChoice::Abort))
             }
+            (PromptKind::CustomerData { .. }, Action::Char(c)) => {
+                match c.to_string().parse::<CustomerDataAnswer>() {
+                    Ok(answer) => {
+                        self.answer = Some(answer);
+                        self.input = Some(PromptInput::Note);
+                        self.text.clear();
+                        PromptOutcome::Kept { notice: None }
+                    }
+                    Err(_) => PromptOutcome::Kept {
+                        notice: Some(CUSTOMER_DATA_KEYS.into()),
+                    },
+                }
+            }
+            // The question does not go away with Esc: `u` is the answer for "I do not know".
+            (PromptKind::CustomerData { .. }, Action::Back | Action::Submit) => {
+                PromptOutcome::Kept {
+                    notice: Some(CUSTOMER_DATA_KEYS.into()),
+                }
+            }
             // Esc on a question that takes the keyboard declines it.
             (_, Action::Back) if self.needs_typing() => PromptOutcome::Answered {
                 reply: self.decline(),
@@ -230,6 +265,8 @@ impl PromptDialog {
                         }
                     }
                     PromptInput::SkipReason => PromptOutcome::Kept { notice: None },
+                    // Back to the answer's choices.
+                    PromptInput::Note => PromptOutcome::Kept { notice: None },
                 }
             }
             Action::Submit => self.submit(input),
@@ -286,6 +323,22 @@ impl PromptDialog {
                     (!value.trim().is_empty()).then(|| Secret::new(value.trim().to_string()));
                 PromptOutcome::Answered {
                     reply: Reply::Paste(secret),
+                    notice: None,
+                }
+            }
+            PromptInput::Note => {
+                let Some(answer) = self.answer else {
+                    self.cancel_input();
+                    return kept(CUSTOMER_DATA_KEYS.into());
+                };
+                let note = std::mem::take(&mut self.text);
+                self.cancel_input();
+                PromptOutcome::Answered {
+                    reply: Reply::CustomerData(CustomerDataReply {
+                        answer,
+                        note: Some(note.trim().to_string()).filter(|n| !n.is_empty()),
+                        via: "console".into(),
+                    }),
                     notice: None,
                 }
             }
@@ -349,9 +402,7 @@ impl PromptDialog {
                         theme.key_hint(),
                     ))),
                 }
-                for l in rendered.lines() {
-                    out.push(Line::from(Span::styled(format!("  {l}"), theme.muted())));
-                }
+                out.extend(plan_lines(rendered, theme));
             }
             PromptKind::Manual {
                 key,
@@ -399,6 +450,22 @@ impl PromptDialog {
                     out.push(Line::from(format!("• {i}")));
                 }
             }
+            PromptKind::CustomerData {
+                key,
+                question,
+                scopes_note,
+            } => {
+                let note = typing(PromptInput::Note).then_some(self.text.as_str());
+                customer_data_lines(
+                    &mut out,
+                    theme,
+                    key,
+                    question,
+                    scopes_note,
+                    self.answer,
+                    note,
+                );
+            }
             PromptKind::Failure {
                 key,
                 step,
@@ -431,4 +498,45 @@ impl PromptDialog {
         }
         out
     }
+}
+
+/// The customer-data question: the choices, then (once one is chosen) the note field.
+fn customer_data_lines(
+    out: &mut Vec<Line<'static>>,
+    theme: Theme,
+    key: &str,
+    question: &str,
+    scopes_note: &str,
+    answer: Option<CustomerDataAnswer>,
+    note: Option<&str>,
+) {
+    out.push(Line::from(Span::styled(
+        format!("CUSTOMER DATA · {key} · report"),
+        theme.header(),
+    )));
+    out.push(Line::from(question.to_string()));
+    match (answer, note) {
+        (Some(answer), Some(note)) => {
+            out.push(Line::from(vec![
+                Span::raw("  answer: "),
+                Span::styled(answer.as_str(), theme.header()),
+            ]));
+            out.push(Line::from(Span::styled(
+                strings::CUSTOMER_DATA_NOTE,
+                theme.key_hint(),
+            )));
+            out.push(Line::from(Span::styled(
+                format!("  > {note}▏"),
+                theme.key_hint(),
+            )));
+        }
+        _ => out.push(Line::from(Span::styled(
+            strings::CUSTOMER_DATA_HINT,
+            theme.key_hint(),
+        ))),
+    }
+    out.push(Line::from(Span::styled(
+        scopes_note.to_string(),
+        theme.muted(),
+    )));
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::super::action::Action;
 use super::super::dialogs::prompt::PromptDialog;
+use super::super::plan_view::{has_diff, plan_lines};
 use super::super::strings;
 use super::super::theme::Theme;
 use super::super::widgets::{duration_text, fit};
@@ -488,9 +489,9 @@ fn render_detail(
         && let Some(plan) = &run.plan
     {
         guide.push(Line::from(Span::styled("request plan", theme.header())));
-        for l in plan.lines().take(6) {
-            guide.push(Line::from(Span::styled(format!("  {l}"), theme.muted())));
-        }
+        // An inventory edit shows its whole diff; other plans their first lines.
+        let room = if has_diff(plan) { 16 } else { 6 };
+        guide.extend(plan_lines(plan, theme).into_iter().take(room));
     }
     // The question gets the room it needs first; the checklist the rest; the log what is left.
     let width = area.width.saturating_sub(2).max(1) as usize;

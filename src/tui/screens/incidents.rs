@@ -46,6 +46,10 @@ impl IncidentsScreen {
                 };
                 None
             }
+            Action::SelectRow(i) if *i < list.len() => {
+                self.selected = *i;
+                None
+            }
             Action::Resume => {
                 let i = list.get(self.selected)?;
                 if !i.is_open() {

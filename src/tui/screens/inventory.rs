@@ -211,6 +211,7 @@ impl InventoryScreen {
                 };
             }
             Action::Open => return self.selected_row().map(|r| r.id.clone()),
+            Action::SelectRow(i) if *i < self.visible.len() => self.selected = *i,
             _ => {}
         }
         None
