@@ -161,7 +161,7 @@ pub enum KeyState {
     Revoked,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LocatedKey {
     pub id: String,
     pub name: Option<String>,
@@ -352,7 +352,7 @@ impl Probe {
 
 /// Whether a key value is the located key, judged from what the provider shows of it (the
 /// redacted value or hint) or from the inventory's SHA-256 fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "identity", rename_all = "snake_case")]
 pub enum Identity {
     Matches {

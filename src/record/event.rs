@@ -18,28 +18,48 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Entry;
-use crate::provider::UsageBucket;
+
+pub mod evidence;
+
+pub(crate) use evidence::UsageSeen;
+pub use evidence::{CreateIntent, Evidence, Resolved, Rotation, RuleVerdict};
 
 /// One record entry's kind and payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// `incident_opened`: the first line, what was asked for.
     IncidentOpened(Opened),
+    /// `incident_resumed`: a process took the incident up again.
     IncidentResumed(Resumed),
+    /// `incident_closed`: the outcome and the timings.
     IncidentClosed(Closed),
+    /// `step_started`: a key's runbook step began.
     StepStarted(StepStarted),
+    /// `step_finished`: a key's runbook step ended (done or skipped).
     StepFinished(StepFinished),
+    /// `step_failed`: an action of a step failed.
     StepFailed(StepFailed),
+    /// `plan`: a request, or a manual step, shown before it is approved.
     Plan(Planned),
+    /// `not_sent`: a drill's write, shown and never sent.
     NotSent(NotSent),
+    /// `operator_input`: an approval, a decline, a confirmation or a paste.
     OperatorInput(OperatorInput),
+    /// `request_sent`: a request left.
     RequestSent(RequestSent),
+    /// `response`: what came back, summarized.
     Response(Response),
+    /// `evidence`: what an action learned.
     Evidence(Box<Evidence>),
+    /// `action_done`: an action ended (done or skipped), with the facts so far.
     ActionDone(ActionDone),
+    /// `notification`: one notifier's delivery.
     Notification(Notification),
     /// A kind this release does not know, or a payload that does not fit its kind.
     Unknown {
+        /// The kind as recorded.
         kind: String,
+        /// The payload as recorded.
         data: Value,
     },
 }
@@ -144,9 +164,9 @@ impl Event {
     }
 }
 
-/// A payload the engine records typed: its kind, and its `data` object by serde. Payloads
-/// written by the actions themselves (plans, requests, responses, evidence) are read typed
-/// but written by the action that knows their shape.
+/// A payload recorded typed: its kind, and its `data` object by serde. The engine and the
+/// runbook actions write every entry through this (never a hand-built object), and readers
+/// read the same types back through [`Event::of`].
 pub trait Payload: Serialize {
     const KIND: &'static str;
 
@@ -177,6 +197,7 @@ payloads! {
     NotSent => "not_sent",
     RequestSent => "request_sent",
     Response => "response",
+    Evidence => "evidence",
     ActionDone => "action_done",
 }
 
@@ -345,7 +366,47 @@ pub struct Resumed {
     pub dry_run: bool,
     /// Where the shared copy stood when this machine took the incident over.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shared: Option<Value>,
+    pub shared: Option<SharedNote>,
+}
+
+/// Where a shared record stood when a resume took it over: what was fetched or caught up
+/// from the shared copy, and the lease (its holder, a live lease taken over, or none when
+/// the store could not be reached).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SharedNote {
+    /// The shared location, as shown to people (no credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The whole record came from the shared copy: its number of lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetched_entries: Option<u64>,
+    /// The local record was behind the shared copy: the lines taken from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caught_up: Option<CaughtUp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_taken_over: Option<LeaseSeen>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<String>,
+    /// No lease was taken, and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CaughtUp {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// A live lease `--take-over` displaced.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LeaseSeen {
+    pub holder: String,
+    pub host: String,
+    pub expires: Option<DateTime<Utc>>,
 }
 
 /// Per-key timings the close records.
@@ -358,7 +419,7 @@ pub struct ClosedKey {
     pub time_to_contain_ms: Option<i64>,
     pub step_ms: BTreeMap<String, i64>,
     pub new_key_id: Option<String>,
-    pub new_version: Option<Value>,
+    pub new_version: Option<crate::store::StoreVersion>,
 }
 
 /// `incident_closed`.
@@ -878,35 +939,6 @@ pub struct FactTimes {
     pub new_key_hint: Option<String>,
 }
 
-/// The identity check of a revocation proof: is the value used the key that was located.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct IdentityCheck {
-    /// `same`, `differs` or `unknown`.
-    pub identity: Option<String>,
-    /// What the values were compared by (the provider's hint, its key id).
-    pub by: Option<String>,
-}
-
-/// The exposure window an audit looked at.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Window {
-    pub start: Option<String>,
-    pub end: Option<String>,
-}
-
-/// One anomaly rule's verdict as the audit recorded it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct RuleVerdict {
-    pub rule: String,
-    /// `findings`, `clean` or `not_evaluable`.
-    pub status: String,
-    pub source: String,
-    pub findings: Vec<String>,
-}
-
 /// A field that may be recorded as `null` on purpose: absent is `None`, `null` is
 /// `Some(None)`.
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -915,113 +947,6 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
-}
-
-/// `evidence`: what an action learned. One shape per action; every field is optional and
-/// the action says which apply.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Evidence {
-    pub key: Option<String>,
-    pub action: Option<String>,
-    /// The human sentence, when the action wrote one.
-    pub text: Option<String>,
-    /// A best-effort read that failed: why, and its HTTP status.
-    pub unavailable: Option<String>,
-    pub status: Option<u64>,
-
-    // read_store
-    #[serde(deserialize_with = "present")]
-    pub current_version: Option<Option<Value>>,
-
-    // prove_revoked
-    pub drill: bool,
-    pub old_key_rejected: Option<bool>,
-    pub old_key_authenticates: Option<bool>,
-    /// `inconclusive` when the probe could not prove anything.
-    pub proof: Option<String>,
-    pub reason: Option<String>,
-    pub identity: Option<IdentityCheck>,
-
-    // fetch_usage (usage)
-    pub buckets: Option<Vec<UsageBucket>>,
-    pub window: Option<Window>,
-    pub cost_usd: Option<f64>,
-    pub requests: Option<u64>,
-    pub notes: Vec<String>,
-    pub pages: Option<u64>,
-    /// The usage's individual events (a count in other actions' evidence: see
-    /// [`Evidence::usage_report`]).
-    pub events: Option<Value>,
-    pub events_source: Option<crate::audit::SourceInfo>,
-    // fetch_usage (the provider's audit log)
-    pub audit_log: Option<Value>,
-
-    // evaluate_rules
-    pub rules: Option<Vec<RuleVerdict>>,
-    pub first_suspicious: Option<String>,
-    pub last_suspicious: Option<String>,
-    pub spend_in_window_usd: Option<f64>,
-    pub requests_in_window: Option<u64>,
-
-    // create
-    pub new_key_id: Option<String>,
-    pub hint: Option<String>,
-    pub create_intent: Option<Value>,
-
-    // store_write, promote, restore
-    pub version: Option<Value>,
-    pub previous_version: Option<Value>,
-    pub pending: Option<bool>,
-    pub restore_intent: Option<Value>,
-    pub restored: bool,
-
-    // verify_new
-    pub new_key_works: Option<bool>,
-}
-
-impl Evidence {
-    /// The usage the audit step fetched (not the audit-log evidence recorded beside it).
-    pub fn is_usage(&self) -> bool {
-        self.action.as_deref() == Some("fetch_usage") && self.window.is_some()
-    }
-
-    /// The usage a `fetch_usage` evidence entry recorded, for an audit resumed after the
-    /// process that fetched it is gone. Events beyond the recorded cap are not in the record.
-    pub fn usage_report(&self) -> Option<crate::provider::UsageReport> {
-        let buckets = self.buckets.clone()?;
-        Some(crate::provider::UsageReport {
-            buckets,
-            pages: self
-                .pages
-                .map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX)),
-            events: self
-                .events
-                .as_ref()
-                .and_then(|e| Vec::deserialize(e).ok())
-                .unwrap_or_default(),
-            events_source: self.events_source.clone().filter(|s| !s.name.is_empty()),
-            notes: Vec::new(),
-        })
-    }
-
-    /// The id of a replacement this entry recorded (made, or asked for).
-    pub fn replacement_id(&self) -> Option<&str> {
-        self.new_key_id.as_deref().or_else(|| {
-            self.create_intent
-                .as_ref()
-                .and_then(|i| i.get("key_id"))
-                .and_then(Value::as_str)
-        })
-    }
-
-    /// The exposure window's start, parsed.
-    pub fn window_start(&self) -> Option<DateTime<Utc>> {
-        let start = self.window.as_ref()?.start.as_deref()?;
-        DateTime::parse_from_rfc3339(start)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    }
 }
 
 #[cfg(test)]
@@ -1137,6 +1062,62 @@ mod tests {
         ];
         for (typed, recorded) in cases {
             assert_eq!(typed, recorded);
+        }
+    }
+
+    /// The note a shared resume records, as the engine wrote it before it had a type (the
+    /// `json!` literals are the old code's).
+    #[test]
+    fn the_shared_copy_note_keeps_its_shape() {
+        let expires = DateTime::parse_from_rfc3339("2026-11-27T03:05:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let location = "s3://records/team";
+        let taken_over = SharedNote {
+            location: Some(location.into()),
+            fetched_entries: Some(42),
+            lease_taken_over: Some(LeaseSeen {
+                holder: "ana@a pid 7 x1".into(),
+                host: "a".into(),
+                expires: Some(expires),
+            }),
+            lease_holder: Some("bo@b pid 9 y2".into()),
+            ..SharedNote::default()
+        };
+        let mut old = serde_json::Map::new();
+        old.insert("location".into(), json!(location));
+        old.insert("fetched_entries".into(), json!(42u64));
+        old.insert(
+            "lease_taken_over".into(),
+            json!({ "holder": "ana@a pid 7 x1", "host": "a", "expires": expires }),
+        );
+        old.insert("lease_holder".into(), json!("bo@b pid 9 y2"));
+        let unreachable = SharedNote {
+            location: Some(location.into()),
+            caught_up: Some(CaughtUp { from: 10, to: 12 }),
+            lease: Some("the store was unreachable: no lease taken; uploads queue".into()),
+            ..SharedNote::default()
+        };
+        let mut old2 = serde_json::Map::new();
+        old2.insert("location".into(), json!(location));
+        old2.insert("caught_up".into(), json!({ "from": 10u64, "to": 12u64 }));
+        old2.insert(
+            "lease".into(),
+            json!("the store was unreachable: no lease taken; uploads queue"),
+        );
+        for (note, old) in [(taken_over, old), (unreachable, old2)] {
+            let resumed = Resumed {
+                pending_keys: vec!["k".into()],
+                dry_run: false,
+                shared: Some(note),
+            };
+            let recorded =
+                json!({ "pending_keys": ["k"], "dry_run": false, "shared": Value::Object(old) });
+            assert_eq!(resumed.data(), recorded);
+            assert_eq!(
+                Event::of(&entry("incident_resumed", recorded)),
+                Event::IncidentResumed(resumed)
+            );
         }
     }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::Entry;
 use super::event::{Closed, CustomerDataAnswer, Event, Evidence, Opened};
-use crate::provider::UsageBucket;
+use crate::provider::{Identity, UsageBucket};
 
 /// Where an incident stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -546,7 +546,7 @@ impl KeyProgress {
                 step: step.to_string(),
                 action: action.to_string(),
                 reason: reason.clone(),
-                status: ev.status,
+                status: ev.status.flatten(),
             });
             return;
         }
@@ -558,11 +558,9 @@ impl KeyProgress {
             "prove_revoked" => {
                 self.proof = proof_of(ev, dry_run);
                 self.seen.old_key_rejected = ev.old_key_rejected;
-                self.seen.old_key_status = ev.status;
-                if let Some(id) = &ev.identity
-                    && id.identity.as_deref() == Some("differs")
-                {
-                    self.identity_differs = Some(id.by.clone().unwrap_or_default());
+                self.seen.old_key_status = ev.status.flatten();
+                if let Some(Identity::Differs { by }) = &ev.identity {
+                    self.identity_differs = Some(by.clone());
                 }
             }
             "fetch_usage" => {
@@ -579,11 +577,17 @@ impl KeyProgress {
                 self.rules = ev.rules.clone().unwrap_or_default();
                 self.seen.rules = Some(Box::new(ev.clone()));
             }
-            "create" => self.seen.created = Some((ev.new_key_id.clone(), ev.hint.clone())),
+            "create" => {
+                self.seen.created = Some((ev.new_key_id.clone(), ev.hint.clone().flatten()));
+            }
             "store_write" => {
                 self.seen.stored = Some(Stored {
-                    version: ev.version.clone(),
-                    previous: ev.previous_version.clone(),
+                    version: ev.version.as_ref().and_then(recorded),
+                    previous: ev
+                        .previous_version
+                        .as_ref()
+                        .and_then(|v| v.as_ref())
+                        .and_then(recorded),
                     pending: ev.pending == Some(true),
                 });
             }
@@ -603,15 +607,15 @@ impl KeyProgress {
         };
         AuditSummary {
             window,
-            first_suspicious: rules.and_then(|r| r.first_suspicious.clone()),
-            last_suspicious: rules.and_then(|r| r.last_suspicious.clone()),
+            first_suspicious: rules.and_then(|r| r.first_suspicious.clone().flatten()),
+            last_suspicious: rules.and_then(|r| r.last_suspicious.clone().flatten()),
             spend_usd: rules
-                .and_then(|r| r.spend_in_window_usd)
+                .and_then(|r| r.spend_in_window_usd.flatten())
                 .or(usage.and_then(|u| u.cost_usd)),
             requests: rules
-                .and_then(|r| r.requests_in_window)
+                .and_then(|r| r.requests_in_window.flatten())
                 .or(usage.and_then(|u| u.requests)),
-            usage_notes: usage.map(|u| u.notes.clone()).unwrap_or_default(),
+            usage_notes: usage.and_then(|u| u.notes.clone()).unwrap_or_default(),
             provider_audit_log: self.seen.audit_log_text.clone(),
         }
     }
@@ -634,6 +638,11 @@ impl KeyProgress {
     }
 }
 
+/// A store version as the projection hands it on (the report reads it back typed).
+fn recorded(v: &crate::store::StoreVersion) -> Option<Value> {
+    serde_json::to_value(v).ok()
+}
+
 fn window_of(ev: &Evidence) -> Option<(String, String)> {
     let w = ev.window.as_ref()?;
     Some((w.start.clone()?, w.end.clone()?))
@@ -645,7 +654,7 @@ fn proof_of(ev: &Evidence, dry_run: bool) -> Proof {
             old_key_authenticates: ev.old_key_authenticates,
         };
     }
-    let status = ev.status.and_then(|s| u16::try_from(s).ok());
+    let status = ev.status.flatten().and_then(|s| u16::try_from(s).ok());
     if ev.proof.as_deref() == Some("inconclusive") {
         return Proof::Inconclusive {
             reason: ev

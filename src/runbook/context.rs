@@ -158,7 +158,7 @@ pub(super) struct Ctx {
     pub http: Http,
     pub record: SharedRecord,
     /// What `incident_resumed` says about the shared copy (fetched, lease taken over).
-    pub share_note: Option<Value>,
+    pub share_note: Option<crate::record::event::SharedNote>,
 }
 
 impl Ctx {

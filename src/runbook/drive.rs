@@ -404,11 +404,7 @@ fn close<S: Sink>(
                 time_to_contain_ms: ms(run.facts.contained_at),
                 step_ms: run.facts.step_ms.clone(),
                 new_key_id: run.facts.new_key_id.clone(),
-                new_version: run
-                    .facts
-                    .new_version
-                    .as_ref()
-                    .and_then(|v| serde_json::to_value(v).ok()),
+                new_version: run.facts.new_version.clone(),
             },
         );
     }

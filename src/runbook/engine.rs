@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::action::{Action, StepId};
 use super::context::{Ctx, IncidentParams, KeyRun, Purpose, Setup, SharedRecord};
@@ -21,10 +21,10 @@ use crate::inventory::Inventory;
 use crate::paths::incidents_dir;
 use crate::plan::SecretBag;
 use crate::provider::AnyProvider;
-use crate::record::event::{KeyFacts, Opened, serde_name};
+use crate::record::event::{CaughtUp, KeyFacts, LeaseSeen, Opened, SharedNote, serde_name};
 use crate::record::{Entry, Event, RecordError, RecordWriter};
 use crate::secret::Redactor;
-use crate::store::{AnyStore, SecretLocation, StoreVersion};
+use crate::store::{AnyStore, SecretLocation};
 
 /// Resume with a shared location: take the lease (waiting for an expired one, or taking a
 /// live one with `--take-over`), bring the shared copy into the data directory when it is
@@ -35,7 +35,7 @@ fn resume_shared(
     id: &str,
     dir: &std::path::Path,
     redactor: Redactor,
-) -> Result<(RecordWriter, Vec<Entry>, Option<Value>), EngineError> {
+) -> Result<(RecordWriter, Vec<Entry>, Option<SharedNote>), EngineError> {
     use crate::record::shared::{self, adopt::Adopted};
     if !shared::valid_id(id) {
         return Err(EngineError::UnknownIncident(id.to_string()));
@@ -68,33 +68,27 @@ fn resume_shared(
     }
     let team = sharing.team_keys().unwrap_or_default();
     let (mut record, entries) = RecordWriter::reopen_trusting(dir, redactor, &team)?;
-    let mut note = serde_json::Map::new();
-    note.insert("location".into(), json!(store.display()));
+    let mut note = SharedNote {
+        location: Some(store.display().to_string()),
+        ..SharedNote::default()
+    };
     match adopted {
-        Adopted::Fetched { entries } => {
-            note.insert("fetched_entries".into(), json!(entries));
-        }
-        Adopted::CaughtUp { from, to } => {
-            note.insert("caught_up".into(), json!({ "from": from, "to": to }));
-        }
+        Adopted::Fetched { entries } => note.fetched_entries = Some(entries),
+        Adopted::CaughtUp { from, to } => note.caught_up = Some(CaughtUp { from, to }),
         Adopted::LocalCurrent | Adopted::NotShared => {}
     }
     let start = match lease {
         Some(l) => {
-            if let Some(d) = &l.displaced {
-                note.insert(
-                    "lease_taken_over".into(),
-                    json!({ "holder": d.holder, "host": d.host, "expires": d.expires }),
-                );
-            }
-            note.insert("lease_holder".into(), json!(l.body.holder));
+            note.lease_taken_over = l.displaced.as_ref().map(|d| LeaseSeen {
+                holder: d.holder.clone(),
+                host: d.host.clone(),
+                expires: Some(d.expires),
+            });
+            note.lease_holder = Some(l.body.holder.clone());
             shared::upload::LeaseStart::Held(Box::new(l))
         }
         None => {
-            note.insert(
-                "lease".into(),
-                json!("the store was unreachable: no lease taken; uploads queue"),
-            );
+            note.lease = Some("the store was unreachable: no lease taken; uploads queue".into());
             shared::upload::LeaseStart::Acquire(sharing.lease_ttl)
         }
     };
@@ -105,7 +99,7 @@ fn resume_shared(
         entries.len() as u64,
         start,
     ));
-    Ok((record, entries, Some(Value::Object(note))))
+    Ok((record, entries, Some(note)))
 }
 
 /// One incident in progress: its record and each key's run through the runbook. Made by
@@ -507,11 +501,7 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
             // Create intents are recorded on their own (a crash can come before the next
             // facts snapshot): the latest word on each attempt wins.
             (Event::Evidence(ev), _, Some(Action::Create)) => {
-                if let Some(i) = ev
-                    .create_intent
-                    .as_ref()
-                    .and_then(|i| super::facts::CreateIntent::deserialize(i).ok())
-                {
+                if let Some(Some(i)) = ev.create_intent.clone() {
                     run.facts.create_attempt = run.facts.create_attempt.max(i.attempt);
                     run.facts.upsert_intent(i);
                 }
@@ -519,15 +509,10 @@ fn replay(run: &mut KeyRun, entries: &[Entry]) {
             // A restore after a failed rotation, begun or done: the replacement is no longer
             // what the agents read.
             (Event::Evidence(ev), _, Some(Action::StoreWrite))
-                if ev.restore_intent.is_some() || ev.restored =>
+                if ev.restore_intent || ev.restored =>
             {
                 Ctx::forget_replacement(run);
-                if let Some(v) = ev
-                    .version
-                    .as_ref()
-                    .and_then(|v| StoreVersion::deserialize(v).ok())
-                    .filter(|_| ev.restored)
-                {
+                if let Some(v) = ev.version.clone().filter(|_| ev.restored) {
                     run.facts.old_version = Some(v);
                 }
             }

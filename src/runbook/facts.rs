@@ -46,24 +46,9 @@ pub struct Facts {
     pub step_ms: BTreeMap<String, i64>,
 }
 
-/// One create request as the record knows it: what keyfire asked for and when. Recorded
-/// before the request is sent and again whenever it learns more.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CreateIntent {
-    pub attempt: u32,
-    /// The name the replacement was given.
-    pub name: String,
-    /// Wall-clock time the request left (the provider stamps creation with its own clock,
-    /// so this is not the incident clock).
-    pub sent_at: Option<DateTime<Utc>>,
-    /// When a failed answer came back (the window the provider can have made the key in).
-    pub answered_at: Option<DateTime<Utc>>,
-    /// The replacement's id, when its answer was recorded.
-    pub key_id: Option<String>,
-    /// Revoked, found gone, or it is the replacement the store serves: nothing left to clean.
-    pub settled: bool,
-}
+/// One create request as the record knows it (the record module owns the type: the
+/// evidence entries write it and resume reads it back).
+pub use crate::record::event::CreateIntent;
 
 impl Facts {
     /// Insert or update the record of one create attempt.

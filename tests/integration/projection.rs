@@ -224,12 +224,39 @@ fn typed_payloads_write_back_exactly_what_the_previous_release_recorded() {
                 Event::NotSent(x) => x.data(),
                 Event::RequestSent(x) => x.data(),
                 Event::Response(x) => x.data(),
+                Event::Evidence(x) => x.data(),
                 Event::Unknown { kind, .. } => panic!("{kind} at line {} did not read", e.seq),
                 _ => continue,
             };
             assert_eq!(again, e.data, "{} at line {}", e.kind, e.seq);
             *checked.entry(e.kind.clone()).or_default() += 1;
+            if let Some(action) = e.data.get("action").and_then(|a| a.as_str()) {
+                *checked.entry(format!("{}:{action}", e.kind)).or_default() += 1;
+            }
         }
+    }
+    // Every shape of evidence the fixtures hold (the others are checked against the old
+    // literals in the record module's unit tests).
+    for action in [
+        "resolve_credentials",
+        "locate",
+        "read_store",
+        "snapshot_usage",
+        "prove_revoked",
+        "create",
+        "store_write",
+        "promote",
+        "store_read_back",
+        "verify_new",
+        "fetch_usage",
+        "evaluate_rules",
+        "write_report",
+        "update_inventory",
+    ] {
+        assert!(
+            checked.contains_key(&format!("evidence:{action}")),
+            "no {action} evidence in the fixtures"
+        );
     }
     for kind in [
         "incident_opened",
@@ -241,6 +268,7 @@ fn typed_payloads_write_back_exactly_what_the_previous_release_recorded() {
         "not_sent",
         "request_sent",
         "response",
+        "evidence",
     ] {
         assert!(
             checked.get(kind).copied().unwrap_or(0) > 0,

@@ -2,10 +2,10 @@
 //! baseline before it), then every rule over them and the gateway logs in one pass.
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use serde_json::{Value, json};
 
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::provider::{Op, OpOutput, UsageReport};
+use crate::record::event::{Evidence, UsageSeen};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
 use crate::runbook::gate::Sink;
@@ -92,6 +92,19 @@ impl Ctx {
             .iter()
             .fold(0u64, |a, b| a.saturating_add(b.requests));
         let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
+        let seen = UsageSeen {
+            start,
+            end,
+            baseline_start,
+            requests,
+            tokens: in_window
+                .iter()
+                .fold(0u64, |a, b| a.saturating_add(b.tokens())),
+            cost_usd: cost,
+            events_in_window: in_window_events,
+            // Baseline events too: the rules compare the window with them.
+            events_kept: EVIDENCE_EVENTS,
+        };
         let mut text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
             start.format("%Y-%m-%d %H:%M"),
@@ -115,22 +128,7 @@ impl Ctx {
             step,
             &key,
             Action::FetchUsage,
-            json!({
-                "text": text,
-                "window": { "start": start, "end": end },
-                "baseline_start": baseline_start,
-                "pages": report.pages,
-                "requests": requests,
-                "tokens": in_window.iter().fold(0u64, |a, b| a.saturating_add(b.tokens())),
-                "cost_usd": cost,
-                "buckets": report.buckets,
-                "events_source": report.events_source,
-                "events_in_window": in_window_events,
-                "events_total": report.events.len(),
-                // Baseline events too: the rules compare the window with them.
-                "events": report.events.iter().take(EVIDENCE_EVENTS).collect::<Vec<_>>(),
-                "notes": report.notes,
-            }),
+            Evidence::usage(&report, seen, text),
         )?;
         run.usage = Some(report);
         if run.caps.audit {
@@ -181,7 +179,7 @@ impl Ctx {
                     step,
                     &key,
                     Action::FetchUsage,
-                    json!({ "audit_log": { "events": events, "pages": pages }, "text": text }),
+                    Evidence::audit_log(events, pages, text),
                 )?;
                 Ok(())
             }
@@ -190,12 +188,8 @@ impl Ctx {
             // it); the usage already fetched still feeds the rules.
             Err(Failure::Failed { error, status, .. }) => {
                 let error = self.http.redactor().scrub(&error);
-                self.evidence(sink, step, &key, Action::FetchUsage, json!({
-                    "audit_log": { "unavailable": error, "status": status },
-                    "unavailable": format!("the provider's audit log: {error}"),
-                    "status": status,
-                    "text": format!("evidence unavailable: the provider's audit log could not be read (is it enabled for the organization?): {error}; usage findings stand"),
-                }))?;
+                let unavailable = Evidence::audit_log_unavailable(error, status);
+                self.evidence(sink, step, &key, Action::FetchUsage, unavailable)?;
                 Ok(())
             }
             Err(other) => Err(other),
@@ -296,12 +290,8 @@ impl Ctx {
             .collect::<Vec<_>>()
             .join("; ");
         let key = run.key.id.clone();
-        let mut data = serde_json::to_value(&summary).unwrap_or_default();
-        if let Value::Object(m) = &mut data {
-            m.insert("text".into(), json!(text));
-            m.insert("rules_with_findings".into(), json!(summary.fired()));
-        }
-        self.evidence(sink, step, &key, Action::EvaluateRules, data)?;
+        let verdicts = Evidence::rules(&summary, text);
+        self.evidence(sink, step, &key, Action::EvaluateRules, verdicts)?;
         Ok(ActionOutcome::Done)
     }
 }

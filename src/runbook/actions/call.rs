@@ -8,12 +8,14 @@
 //! Reads (`provider_read`, `store_read`) are sent in drills too and need no approval: they go
 //! through an approve-everything gate and refuse a plan that would write.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::{Access, RequestPlan};
 use crate::provider::{Op, OpOutput, ProviderError, manual_reason};
-use crate::record::event::{NotSent, OperatorInput, Payload, Planned, RequestSent, Response};
+use crate::record::event::{
+    Evidence, NotSent, OperatorInput, Payload, Planned, RequestSent, Response,
+};
 use crate::record::{Entry, RecordError};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
@@ -41,30 +43,8 @@ fn store_failure(step: StepId, e: &StoreError) -> Failure {
 }
 
 impl Ctx {
-    /// Append to the record (durably), then tell the front-end.
-    pub(in crate::runbook) fn log<S: Sink>(
-        &self,
-        sink: &mut S,
-        kind: &str,
-        step: Option<StepId>,
-        key: &str,
-        mut data: Value,
-    ) -> Result<Entry, RecordError> {
-        if let Value::Object(map) = &mut data {
-            map.insert("key".into(), Value::String(key.to_string()));
-        }
-        let entry = self.record.append(
-            self.setup.clock.as_ref(),
-            kind,
-            step.map(StepId::as_str),
-            data,
-        )?;
-        sink.emit(&entry);
-        Ok(entry)
-    }
-
-    /// Record an entry about one action of one key.
-    /// Record one of the engine's typed entries about a key.
+    /// Append one typed entry about a key to the record (durably), then tell the front-end.
+    /// Every entry the runbook writes goes through here: the engine adds the key.
     pub(in crate::runbook) fn record<S: Sink, P: Payload>(
         &self,
         sink: &mut S,
@@ -72,34 +52,31 @@ impl Ctx {
         key: &str,
         payload: &P,
     ) -> Result<Entry, RecordError> {
-        self.log(sink, P::KIND, step, key, payload.data())
-    }
-
-    fn log_action<S: Sink>(
-        &self,
-        sink: &mut S,
-        kind: &str,
-        step: StepId,
-        key: &str,
-        action: Action,
-        mut data: Value,
-    ) -> Result<(), Failure> {
-        if let Value::Object(m) = &mut data {
-            m.insert("action".into(), json!(action));
+        let mut data = payload.data();
+        if let Value::Object(map) = &mut data {
+            map.insert("key".into(), Value::String(key.to_string()));
         }
-        self.log(sink, kind, Some(step), key, data)?;
-        Ok(())
+        let entry = self.record.append(
+            self.setup.clock.as_ref(),
+            P::KIND,
+            step.map(StepId::as_str),
+            data,
+        )?;
+        sink.emit(&entry);
+        Ok(entry)
     }
 
+    /// Record what an action learned.
     pub(super) fn evidence<S: Sink>(
         &self,
         sink: &mut S,
         step: StepId,
         key: &str,
         action: Action,
-        data: Value,
+        evidence: Evidence,
     ) -> Result<(), Failure> {
-        self.log_action(sink, "evidence", step, key, action, data)
+        self.record(sink, Some(step), key, &evidence.about(action))?;
+        Ok(())
     }
 
     /// A best-effort read failed: record "evidence unavailable: reason" and go on. Evidence
@@ -117,18 +94,15 @@ impl Ctx {
             return Err(failure);
         };
         let reason = self.http.redactor().scrub(&error);
+        let text = format!("evidence unavailable: {reason}");
         self.evidence(
             sink,
             step,
             key,
             action,
-            json!({
-                "unavailable": reason,
-                "status": status,
-                "text": format!("evidence unavailable: {reason}"),
-            }),
+            Evidence::unavailable(reason, status),
         )?;
-        skipped(format!("evidence unavailable: {reason}"))
+        skipped(text)
     }
 
     /// Record the plan, then decide: `Ok(true)` send it, `Ok(false)` drill (recorded as not

@@ -3,15 +3,18 @@
 //! On resume the same reads run again before anything else (`refresh`).
 
 use chrono::Duration;
-use serde_json::json;
 
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::Access;
 use crate::provider::{KeyState, Op, OpOutput};
+use crate::record::event::{Evidence, Resolved};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
 use crate::runbook::gate::{ApproveAll, Sink};
 use crate::store::{StoreOp, StoreOutput, StoreVersion};
+
+/// The days of usage read before anything changes (a revoke can make it unreadable).
+const SNAPSHOT_DAYS: u32 = 7;
 
 /// How the key is looked up: the id the incident found, the inventory's id, or its hint.
 fn locate_op(run: &KeyRun) -> Op {
@@ -34,7 +37,7 @@ impl Ctx {
         run: &mut KeyRun,
         sink: &mut S,
     ) -> Result<(), Failure> {
-        self.log(sink, "evidence", Some(StepId::Open), &run.key.id, json!({ "action": "refresh", "text": "resuming: reading provider and store state again" }))?;
+        self.record(sink, Some(StepId::Open), &run.key.id, &Evidence::refresh())?;
         self.resolve_credentials(run, StepId::Open, sink).await?;
         if run.caps.locate {
             self.locate(run, StepId::Open, sink).await?;
@@ -67,22 +70,26 @@ impl Ctx {
                     )
                 })?;
             run.bag.admin = Some(secret);
-            resolved.push(json!({ "for": format!("provider {}", run.provider_def.id), "reference": cref.to_string() }));
+            resolved.push(Resolved {
+                used_for: format!("provider {}", run.provider_def.id),
+                reference: cref.to_string(),
+            });
         }
         // The store is not needed for the revoke: a credential that cannot be resolved is
         // recorded and tried again by the first store call that needs it.
         match self.store_credential(run, step).await {
-            Ok(Some(reference)) => resolved.push(json!({
-                "for": format!("store {}", run.key.store.clone().unwrap_or_default()),
-                "reference": reference,
-            })),
+            Ok(Some(reference)) => resolved.push(Resolved {
+                used_for: format!("store {}", run.key.store.clone().unwrap_or_default()),
+                reference,
+            }),
             Ok(None) => {}
             Err(Failure::Failed { error, .. }) => {
                 let error = self.http.redactor().scrub(&error);
-                self.evidence(sink, step, &key, Action::ResolveCredentials, json!({
-                    "unavailable": error,
-                    "text": format!("store credential unavailable: {error}; the revoke goes on, store calls try again"),
-                }))?;
+                let text = format!(
+                    "store credential unavailable: {error}; the revoke goes on, store calls try again"
+                );
+                let unavailable = Evidence::unavailable_saying(error, text);
+                self.evidence(sink, step, &key, Action::ResolveCredentials, unavailable)?;
             }
             Err(other) => return Err(other),
         }
@@ -91,7 +98,7 @@ impl Ctx {
             step,
             &key,
             Action::ResolveCredentials,
-            json!({ "resolved": resolved }),
+            Evidence::resolved(resolved),
         )?;
         Ok(ActionOutcome::Done)
     }
@@ -183,14 +190,15 @@ impl Ctx {
                 run.facts.provider_key_id = Some(found.id.clone());
                 run.facts.provider_key_hint = found.hint.clone();
                 run.facts.old_state = Some(found.state);
-                self.evidence(sink, step, &key, Action::Locate, json!({ "found": found }))?;
+                self.evidence(sink, step, &key, Action::Locate, Evidence::located(found))?;
                 Ok(ActionOutcome::Done)
             }
             OpOutput::Located(None)
                 if run.facts.revoke_sent || run.facts.old_state == Some(KeyState::Revoked) =>
             {
                 run.facts.old_state = Some(KeyState::Revoked);
-                self.evidence(sink, step, &key, Action::Locate, json!({ "found": null, "text": "the key is gone at the provider: it was revoked" }))?;
+                let gone = Evidence::gone("the key is gone at the provider: it was revoked");
+                self.evidence(sink, step, &key, Action::Locate, gone)?;
                 Ok(ActionOutcome::Done)
             }
             OpOutput::Located(None) => Err(Failure::Failed {
@@ -227,7 +235,7 @@ impl Ctx {
                     step,
                     &key,
                     Action::Locate,
-                    json!({ "ambiguous": candidates, "text": text }),
+                    Evidence::ambiguous(candidates, text.clone()),
                 )?;
                 Err(Failure::failed(format!("{step}: {text}"), false))
             }
@@ -310,10 +318,11 @@ impl Ctx {
                         Ok(_) => {}
                         Err(Failure::Failed { error, .. }) => {
                             let error = self.http.redactor().scrub(&error);
-                            self.evidence(sink, step, &key, Action::ReadStore, json!({
-                                "unavailable": error,
-                                "text": format!("evidence unavailable: the leaked version {old_version} could not be read back: {error}"),
-                            }))?;
+                            let text = format!(
+                                "evidence unavailable: the leaked version {old_version} could not be read back: {error}"
+                            );
+                            let unavailable = Evidence::unavailable_saying(error, text);
+                            self.evidence(sink, step, &key, Action::ReadStore, unavailable)?;
                         }
                         Err(other) => return Err(other),
                     }
@@ -341,13 +350,14 @@ impl Ctx {
                     step,
                     &key,
                     Action::ReadStore,
-                    json!({ "current_version": version, "old_version": old_version, "text": text }),
+                    Evidence::store_holds(version, old_version, text),
                 )?;
                 self.recover_pending(run, step, sink).await?;
             }
             _ => {
                 run.facts.old_version.get_or_insert(StoreVersion::Number(0));
-                self.evidence(sink, step, &key, Action::ReadStore, json!({ "current_version": null, "text": "nothing stored at the secret path yet" }))?;
+                let nothing = Evidence::nothing_stored("nothing stored at the secret path yet");
+                self.evidence(sink, step, &key, Action::ReadStore, nothing)?;
             }
         }
         Ok(ActionOutcome::Done)
@@ -375,7 +385,7 @@ impl Ctx {
                 run,
                 step,
                 Action::SnapshotUsage,
-                end - Duration::days(7),
+                end - Duration::days(i64::from(SNAPSHOT_DAYS)),
                 end,
                 sink,
             )
@@ -395,16 +405,7 @@ impl Ctx {
             step,
             &key,
             Action::SnapshotUsage,
-            json!({
-                "text": text,
-                "window_days": 7,
-                "requests": report.requests(),
-                "tokens": report.tokens(),
-                "cost_usd": report.cost_usd(),
-                "pages": report.pages,
-                "events": report.events.len(),
-                "notes": report.notes,
-            }),
+            Evidence::usage_snapshot(&report, SNAPSHOT_DAYS, text),
         )?;
         Ok(ActionOutcome::Done)
     }

@@ -3,11 +3,10 @@
 //! (taken back), replacements nobody can use (orphans, revoked), and a rotation that failed
 //! after storing (the previous version restored, so exactly the old key is in use).
 
-use serde_json::json;
-
 use super::Failure;
 use crate::plan::SecretRef;
 use crate::provider::{KeyState, Op, OpOutput};
+use crate::record::event::Evidence;
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun, Purpose};
 use crate::runbook::error::EngineError;
@@ -35,7 +34,10 @@ impl Ctx {
         let unstored = run.facts.new_version.is_none()
             && (run.facts.create_sent || run.facts.create_intents.iter().any(|i| !i.settled));
         if self.params.purpose == Purpose::Rotation && unstored && !self.params.dry_run {
-            self.log(sink, "evidence", Some(step), &key, json!({ "action": Action::Create, "text": "the rotation failed before its replacement was stored: revoking the replacement, the old key stays in use" }))?;
+            let revoking = Evidence::said(
+                "the rotation failed before its replacement was stored: revoking the replacement, the old key stays in use",
+            );
+            self.record(sink, Some(step), &key, &revoking.about(Action::Create))?;
             match self.revoke_orphan(run, step, gate, sink).await {
                 Ok(()) | Err(Failure::Failed { .. }) | Err(Failure::Aborted(_)) => {}
                 Err(Failure::Fatal(e)) => return Err(e),
@@ -71,12 +73,12 @@ impl Ctx {
                 },
                 Some(why) => {
                     let why = self.http.redactor().scrub(&why);
-                    self.log(sink, "evidence", Some(step), &key, json!({
-                        "action": Action::StoreWrite,
-                        "both_keys_live": true,
-                        "version": v,
-                        "text": format!("the rotation failed after storing and the previous version was not restored ({why}): the store serves the replacement (version {v}) and the old key was NOT revoked; both keys stay until `keyfire rotate --resume {}` finishes the rotation", self.id),
-                    }))?;
+                    let text = format!(
+                        "the rotation failed after storing and the previous version was not restored ({why}): the store serves the replacement (version {v}) and the old key was NOT revoked; both keys stay until `keyfire rotate --resume {}` finishes the rotation",
+                        self.id
+                    );
+                    let both = Evidence::both_keys_live(v, text);
+                    self.record(sink, Some(step), &key, &both.about(Action::StoreWrite))?;
                 }
             }
         }
@@ -102,10 +104,11 @@ impl Ctx {
         // A pasted replacement is simply asked for again.
         run.facts.create_sent = run.caps.create;
         let key = run.key.id.clone();
-        self.evidence(sink, StepId::Redeploy, &key, Action::Create, json!({
-            "lost_replacement": run.facts.new_key_id,
-            "text": "the replacement made before the interruption never reached the store and its value is gone: the create runs again",
-        }))?;
+        let lost = Evidence::lost_replacement(
+            run.facts.new_key_id.clone(),
+            "the replacement made before the interruption never reached the store and its value is gone: the create runs again",
+        );
+        self.evidence(sink, StepId::Redeploy, &key, Action::Create, lost)?;
         Ok(())
     }
 
@@ -136,7 +139,11 @@ impl Ctx {
             run.facts.new_version = Some(version.clone());
             run.bag.new_key = Some(value);
             let key = run.key.id.clone();
-            self.evidence(sink, step, &key, Action::ReadStore, json!({ "pending_version": version, "text": "the replacement written before the interruption is in the store: it is used, not recreated" }))?;
+            let pending = Evidence::pending_found(
+                version,
+                "the replacement written before the interruption is in the store: it is used, not recreated",
+            );
+            self.evidence(sink, step, &key, Action::ReadStore, pending)?;
         }
         Ok(())
     }
@@ -151,13 +158,7 @@ impl Ctx {
     ) -> Result<(), Failure> {
         let key = run.key.id.clone();
         run.facts.upsert_intent(intent.clone());
-        self.evidence(
-            sink,
-            step,
-            &key,
-            Action::Create,
-            json!({ "create_intent": intent }),
-        )?;
+        self.evidence(sink, step, &key, Action::Create, Evidence::intent(intent))?;
         Ok(())
     }
 
@@ -198,7 +199,7 @@ impl Ctx {
                 step,
                 &key,
                 Action::Create,
-                json!({ "text": "the store serves the replacement: it is kept, not revoked" }),
+                Evidence::said("the store serves the replacement: it is kept, not revoked"),
             )?;
         }
         let mut pending: Vec<CreateIntent> = run
@@ -234,7 +235,12 @@ impl Ctx {
                     && run.facts.old_state != Some(KeyState::Revoked)
             };
             if let Some(id) = orphan.filter(|id| !leaked_live(id) && served.as_ref() != Some(id)) {
-                self.evidence(sink, step, &key, Action::Create, json!({ "orphan": id, "attempt": intent.attempt, "text": "a replacement whose value was lost (its create answer, or the process, did not survive) is revoked" }))?;
+                let orphan = Evidence::orphan(
+                    id.clone(),
+                    intent.attempt,
+                    "a replacement whose value was lost (its create answer, or the process, did not survive) is revoked",
+                );
+                self.evidence(sink, step, &key, Action::Create, orphan)?;
                 self.provider_call(run, step, Action::Create, Op::Revoke { id }, gate, sink)
                     .await?;
             }
@@ -356,10 +362,7 @@ impl Ctx {
             step,
             &key,
             Action::StoreWrite,
-            json!({
-                "restore_intent": true,
-                "text": format!("putting version {old} back as the one agents read"),
-            }),
+            Evidence::restore_begun(format!("putting version {old} back as the one agents read")),
         )?;
         if store.has_stages() {
             if run.facts.promoted {
@@ -381,12 +384,11 @@ impl Ctx {
                 }
             }
             Self::forget_replacement(run);
-            self.evidence(sink, step, &key, Action::StoreWrite, json!({
-                "restored": true,
-                "version": old,
-                "previous_version": new,
-                "text": format!("version {old} (the key in use before the rotation) is again the one agents read; the replacement, version {new}, is not"),
-            }))?;
+            let text = format!(
+                "version {old} (the key in use before the rotation) is again the one agents read; the replacement, version {new}, is not"
+            );
+            let restored = Evidence::restored(old, new, text);
+            self.evidence(sink, step, &key, Action::StoreWrite, restored)?;
             return Ok(None);
         }
         if run.bag.old_key.is_none() {
@@ -429,12 +431,16 @@ impl Ctx {
         };
         run.facts.old_version = Some(version.clone());
         Self::forget_replacement(run);
-        self.evidence(sink, step, &key, Action::StoreWrite, json!({
-            "restored": true,
-            "version": version,
-            "previous_version": new,
-            "text": format!("the key in use before the rotation (version {old}) is written back as version {version}; agents read it again, not the replacement (version {new})"),
-        }))?;
+        let text = format!(
+            "the key in use before the rotation (version {old}) is written back as version {version}; agents read it again, not the replacement (version {new})"
+        );
+        self.evidence(
+            sink,
+            step,
+            &key,
+            Action::StoreWrite,
+            Evidence::restored(version, new, text),
+        )?;
         Ok(None)
     }
 

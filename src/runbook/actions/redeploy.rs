@@ -3,12 +3,11 @@
 //! authenticates.
 
 use chrono::Utc;
-use serde_json::json;
 
 use super::{ActionOutcome, Failure, Res, skipped};
 use crate::plan::SecretRef;
 use crate::provider::{Op, OpOutput, Probe, Which};
-use crate::record::event::OperatorInput;
+use crate::record::event::{Evidence, OperatorInput};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun};
 use crate::runbook::facts::CreateIntent;
@@ -104,7 +103,11 @@ impl Ctx {
                 step,
                 &key,
                 Action::Create,
-                json!({ "new_key_id": id, "hint": run.facts.new_key_hint, "create_intent": run.facts.intent_mut(attempt).cloned() }),
+                Evidence::created(
+                    id,
+                    run.facts.new_key_hint.clone(),
+                    run.facts.intent_mut(attempt).cloned(),
+                ),
             )?;
         }
         Ok(ActionOutcome::Done)
@@ -233,7 +236,7 @@ impl Ctx {
                 step,
                 &key,
                 Action::StoreWrite,
-                json!({ "version": version, "previous_version": cas, "pending": pending }),
+                Evidence::stored(version, cas, pending),
             )?;
         }
         Ok(ActionOutcome::Done)
@@ -276,7 +279,12 @@ impl Ctx {
         if !self.stages_replacement(run) {
             if let Some(v) = run.facts.new_version.clone() {
                 run.facts.promoted = true;
-                self.evidence(sink, step, &key, Action::Promote, json!({ "version": v, "noop": true, "text": format!("{} has no stages: version {v} became current when it was written", store.kind()) }))?;
+                let text = format!(
+                    "{} has no stages: version {v} became current when it was written",
+                    store.kind()
+                );
+                let noop = Evidence::promotion_noop(v, text);
+                self.evidence(sink, step, &key, Action::Promote, noop)?;
                 return Ok(ActionOutcome::Done);
             }
             return skipped(format!(
@@ -320,7 +328,9 @@ impl Ctx {
             .await?
         {
             run.facts.promoted = true;
-            self.evidence(sink, step, &key, Action::Promote, json!({ "version": version, "previous_version": from, "noop": false, "text": format!("version {version} is now the one agents read") }))?;
+            let text = format!("version {version} is now the one agents read");
+            let promoted = Evidence::promoted(version, from, text);
+            self.evidence(sink, step, &key, Action::Promote, promoted)?;
         }
         Ok(ActionOutcome::Done)
     }
@@ -367,7 +377,7 @@ impl Ctx {
                     step,
                     &key,
                     Action::StoreReadBack,
-                    json!({ "version": version, "matches": true }),
+                    Evidence::read_back(version),
                 )?;
                 Ok(ActionOutcome::Done)
             }
@@ -429,7 +439,9 @@ impl Ctx {
                 // Restricted: the key authenticated, it may just not make this call.
                 OpOutput::Verified(p) if p.alive() => {
                     run.facts.restored_at = Some(self.now());
-                    self.evidence(sink, step, &key, Action::VerifyNew, json!({ "new_key_works": true, "answer": p, "text": "the replacement authenticates at the provider" }))?;
+                    let works =
+                        Evidence::new_key_works(p, "the replacement authenticates at the provider");
+                    self.evidence(sink, step, &key, Action::VerifyNew, works)?;
                     return Ok(ActionOutcome::Done);
                 }
                 OpOutput::Verified(p) => last = Some(p),

@@ -1,10 +1,8 @@
 //! Step 4, report: the operator's answer to "could customer data have been reached?", then
 //! report.md and report.json beside the record, rendered from the record.
 
-use serde_json::json;
-
 use super::{ActionOutcome, Failure, Res};
-use crate::record::event::OperatorInput;
+use crate::record::event::{Evidence, OperatorInput};
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun, Purpose};
 use crate::runbook::gate::{CustomerDataRequest, Gate, Sink};
@@ -27,10 +25,10 @@ impl Ctx {
                 step,
                 &key,
                 Action::WriteReport,
-                json!({
-                    "path": dir.join("report.md").display().to_string(),
-                    "text": "the campaign's report is rendered once, when the incident closes",
-                }),
+                Evidence::report_later(
+                    dir.join("report.md").display().to_string(),
+                    "the campaign's report is rendered once, when the incident closes",
+                ),
             )?;
             return Ok(ActionOutcome::Done);
         }
@@ -42,11 +40,11 @@ impl Ctx {
             step,
             &key,
             Action::WriteReport,
-            json!({
-                "path": dir.join("report.md").display().to_string(),
-                "json": dir.join("report.json").display().to_string(),
-                "deadline": report.notification.deadline,
-            }),
+            Evidence::report(
+                dir.join("report.md").display().to_string(),
+                dir.join("report.json").display().to_string(),
+                report.notification.deadline,
+            ),
         )?;
         Ok(ActionOutcome::Done)
     }

@@ -2,10 +2,9 @@
 //! console), then prove it: the old value must get the provider's documented
 //! invalid-credential answer.
 
-use serde_json::json;
-
 use super::{ActionOutcome, Failure, Res, injected_failure, skipped};
 use crate::provider::{Identity, KeyState, Op, OpOutput, Probe, Which};
+use crate::record::event::Evidence;
 use crate::runbook::action::{Action, StepId};
 use crate::runbook::context::{Ctx, KeyRun, Purpose};
 use crate::runbook::gate::{Gate, Sink};
@@ -119,7 +118,7 @@ impl Ctx {
                     step,
                     &key,
                     Action::Revoke,
-                    json!({ "text": "the provider no longer knows the key: already revoked" }),
+                    Evidence::said("the provider no longer knows the key: already revoked"),
                 )?;
             }
         }
@@ -166,23 +165,17 @@ impl Ctx {
                 )
                 .await?;
             let accepted = matches!(&out, OpOutput::Verified(p) if p.alive());
-            self.evidence(sink, step, &key, Action::ProveRevoked, json!({
-                "drill": true,
-                "old_key_authenticates": accepted,
-                "identity": identity,
-                "text": if accepted { "drill: the old key still authenticates (revoke was not sent); the proof call works" } else { "drill: the provider already rejects the old key" },
-            }))?;
+            let text = if accepted {
+                "drill: the old key still authenticates (revoke was not sent); the proof call works"
+            } else {
+                "drill: the provider already rejects the old key"
+            };
+            let drilled = Evidence::proof_drill(accepted, identity, text);
+            self.evidence(sink, step, &key, Action::ProveRevoked, drilled)?;
             return Ok(ActionOutcome::Done);
         }
         let inconclusive = |reason: String, probe: Option<&Probe>| {
-            json!({
-                "proof": "inconclusive",
-                "reason": reason,
-                "answer": probe,
-                "status": probe.and_then(Probe::status),
-                "identity": identity,
-                "text": format!("revocation NOT proven: {reason}"),
-            })
+            Evidence::inconclusive(reason, probe, identity.clone())
         };
         if let Identity::Differs { by } | Identity::Unknown { why: by } = &identity {
             let reason = match &identity {
@@ -223,22 +216,20 @@ impl Ctx {
             };
             if let Probe::Rejected { status, signal } = &probe {
                 run.facts.revoked_at = Some(self.now());
+                let text = match status {
+                    Some(st) => format!(
+                        "the provider rejects the old key with HTTP {st} ({signal}, its documented invalid-credential answer)"
+                    ),
+                    None => format!(
+                        "the provider rejects the old key ({signal}, its documented invalid-credential answer)"
+                    ),
+                };
                 self.evidence(
                     sink,
                     step,
                     &key,
                     Action::ProveRevoked,
-                    json!({
-                        "proof": "proven",
-                        "old_key_rejected": true,
-                        "status": status,
-                        "signal": signal,
-                        "identity": identity,
-                        "text": match status {
-                            Some(st) => format!("the provider rejects the old key with HTTP {st} ({signal}, its documented invalid-credential answer)"),
-                            None => format!("the provider rejects the old key ({signal}, its documented invalid-credential answer)"),
-                        },
-                    }),
+                    Evidence::proven(*status, signal.clone(), identity.clone(), text),
                 )?;
                 return Ok(ActionOutcome::Done);
             }
