@@ -139,18 +139,6 @@ fn temp_name(path: &Path) -> PathBuf {
 /// Replace `path` with `bytes`: temp file (created exclusively, 0600), `fsync`, `rename`,
 /// `fsync` of the directory. A symlink at `path` is refused, not replaced or followed.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    replace(path, bytes, true)
-}
-
-/// [`write_atomic`] without the two `fsync`s, for a file that may lag or vanish after a power
-/// cut because it can be rebuilt (a cache of what another copy holds): readers never see it
-/// half-written, and it costs the disk no journal commit that a durable write would then wait
-/// behind.
-pub(crate) fn write_replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    replace(path, bytes, false)
-}
-
-fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(symlink_refused(path));
     }
@@ -158,16 +146,14 @@ fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let result = (|| {
         let mut f = create_new(&tmp, false)?;
         f.write_all(bytes)?;
-        if durable {
-            f.sync_all()?;
-        }
+        f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result?;
-    if durable && let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }
     Ok(())

@@ -47,13 +47,10 @@ impl QueueFile {
             })
     }
 
-    /// Not fsynced: the count may lag after a power cut, and then the next round creates
-    /// lines the store already has, which it answers as the same bytes. Syncing it after
-    /// every line cost the incident's own durable appends a journal commit each.
     fn write(&self, dir: &Path) -> std::io::Result<()> {
         let mut body = serde_json::to_vec(self).map_err(std::io::Error::other)?;
         body.push(b'\n');
-        files::write_replace(&dir.join(QUEUE_FILE), &body)
+        files::write_atomic(&dir.join(QUEUE_FILE), &body)
     }
 }
 
