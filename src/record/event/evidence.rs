@@ -699,6 +699,35 @@ pub(crate) struct UsageSeen {
     pub(crate) events_kept: usize,
 }
 
+impl UsageSeen {
+    /// Count what `report` holds inside the window `start..end` (buckets that end after the
+    /// start, events from it on).
+    pub(crate) fn of(
+        report: &UsageReport,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        baseline_start: DateTime<Utc>,
+        events_kept: usize,
+    ) -> Self {
+        let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
+        Self {
+            start,
+            end,
+            baseline_start,
+            requests: in_window
+                .iter()
+                .fold(0u64, |a, b| a.saturating_add(b.requests)),
+            tokens: in_window
+                .iter()
+                .fold(0u64, |a, b| a.saturating_add(b.tokens())),
+            // `+ 0.0` turns the empty sum's -0.0 into 0.0.
+            cost_usd: in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0,
+            events_in_window: report.events.iter().filter(|e| e.time >= start).count(),
+            events_kept,
+        }
+    }
+}
+
 impl RuleVerdict {
     fn of(r: &crate::audit::rules::RuleResult) -> Self {
         Self {
@@ -1177,24 +1206,7 @@ mod tests {
         let report = report();
         let (start, end) = (t("2026-11-27T00:00:00Z"), t("2026-11-27T03:15:30.5Z"));
         let baseline_start = t("2026-11-13T00:00:00Z");
-        let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
-        let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
-        let requests = in_window
-            .iter()
-            .fold(0u64, |a, b| a.saturating_add(b.requests));
-        let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
-        let seen = UsageSeen {
-            start,
-            end,
-            baseline_start,
-            requests,
-            tokens: in_window
-                .iter()
-                .fold(0u64, |a, b| a.saturating_add(b.tokens())),
-            cost_usd: cost,
-            events_in_window: in_window_events,
-            events_kept: EVIDENCE_EVENTS,
-        };
+        let seen = UsageSeen::of(&report, start, end, baseline_start, EVIDENCE_EVENTS);
         let text = "3 requests costing $0.00".to_string();
         check(
             Evidence::usage(&report, seen, text.clone()),
@@ -1203,12 +1215,13 @@ mod tests {
                 "window": { "start": start, "end": end },
                 "baseline_start": baseline_start,
                 "pages": report.pages,
-                "requests": requests,
-                "tokens": in_window.iter().fold(0u64, |a, b| a.saturating_add(b.tokens())),
-                "cost_usd": cost,
+                // Only the second bucket ends after the window's start; both events are in it.
+                "requests": 3,
+                "tokens": 0,
+                "cost_usd": 0.0,
                 "buckets": report.buckets,
                 "events_source": report.events_source,
-                "events_in_window": in_window_events,
+                "events_in_window": 2,
                 "events_total": report.events.len(),
                 "events": report.events.iter().take(EVIDENCE_EVENTS).collect::<Vec<_>>(),
                 "notes": report.notes,

@@ -86,25 +86,10 @@ impl Ctx {
             Ok(None) => return skipped("no usage returned"),
             Err(f) => return self.unavailable(sink, step, &key, Action::FetchUsage, f),
         };
-        let in_window: Vec<_> = report.buckets.iter().filter(|b| b.end > start).collect();
-        let in_window_events = report.events.iter().filter(|e| e.time >= start).count();
-        let requests = in_window
-            .iter()
-            .fold(0u64, |a, b| a.saturating_add(b.requests));
-        let cost: f64 = in_window.iter().map(|b| b.cost_usd).sum::<f64>() + 0.0;
-        let seen = UsageSeen {
-            start,
-            end,
-            baseline_start,
-            requests,
-            tokens: in_window
-                .iter()
-                .fold(0u64, |a, b| a.saturating_add(b.tokens())),
-            cost_usd: cost,
-            events_in_window: in_window_events,
-            // Baseline events too: the rules compare the window with them.
-            events_kept: EVIDENCE_EVENTS,
-        };
+        // Baseline events are kept too: the rules compare the window with them.
+        let seen = UsageSeen::of(&report, start, end, baseline_start, EVIDENCE_EVENTS);
+        let (requests, cost, in_window_events) =
+            (seen.requests, seen.cost_usd, seen.events_in_window);
         let mut text = format!(
             "{requests} requests costing ${cost:.2} from {} to {} ({} buckets incl. {} baseline days, {} pages)",
             start.format("%Y-%m-%d %H:%M"),
