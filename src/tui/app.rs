@@ -505,8 +505,8 @@ fn after_entry(entry: &crate::record::Entry) -> Vec<Effect> {
         Event::IncidentOpened(_) => vec![Effect::RefreshIncidents],
         Event::Response(r)
             if r.ok
-                && r.action.as_deref().and_then(crate::runbook::Action::parse)
-                    == Some(crate::runbook::Action::UpdateInventory) =>
+                && r.action.as_deref().and_then(crate::runbook::action::Action::parse)
+                    == Some(crate::runbook::action::Action::UpdateInventory) =>
         {
             vec![Effect::ReloadInventory]
         }
