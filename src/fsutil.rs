@@ -85,11 +85,22 @@ pub(crate) fn open_or_create(path: &Path) -> std::io::Result<File> {
     Ok(f)
 }
 
-/// Create `path` (and parents) with mode 0700; refuse when `path` itself is a symlink.
+/// Create `path` (and parents) with mode 0700; refuse when `path` itself is a symlink. Each
+/// folder it creates is made durable in its parent (`fsync` of the parent), so what is later
+/// synced inside it cannot vanish with it in a power cut.
 pub(crate) fn private_dir(path: &Path) -> std::io::Result<()> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(symlink_refused(path));
     }
+    // The folders about to be created, outermost first.
+    let created: Vec<&Path> = {
+        let mut missing: Vec<&Path> = path
+            .ancestors()
+            .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
+            .collect();
+        missing.reverse();
+        missing
+    };
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -103,6 +114,11 @@ pub(crate) fn private_dir(path: &Path) -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     std::fs::create_dir_all(path)?;
+    for dir in created {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
     Ok(())
 }
 

@@ -126,12 +126,9 @@ impl RecordWriter {
         redactor: Redactor,
         signer: Signer,
     ) -> Result<Self, RecordError> {
+        // Also makes the incident folder durable in `incidents/`, or the record would be
+        // durable inside a folder that is not.
         files::private_dir(dir).map_err(io(dir))?;
-        // The incident folder's own entry must survive a power cut too, or the record
-        // would be durable inside a folder that is not.
-        if let Some(parent) = dir.parent() {
-            files::sync_dir(parent).map_err(io(parent))?;
-        }
         let lock = take_lock(dir)?;
         let path = dir.join(RECORD_FILE);
         let file = files::create_new(&path, true).map_err(io(&path))?;
