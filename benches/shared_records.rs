@@ -166,7 +166,10 @@ fn main() {
     println!("{ENTRIES} durable entries, one at a time");
     run("local only", None, Pace::Settled);
     let share = tempfile::tempdir().expect("tempdir");
-    for (pace, name) in [(Pace::BackToBack, "back to back"), (Pace::Settled, "settled")] {
+    for (pace, name) in [
+        (Pace::BackToBack, "back to back"),
+        (Pace::Settled, "settled"),
+    ] {
         let dir = share.path().join(name.replace(' ', "-"));
         run(
             &format!("file:// (same disk), {name}"),
@@ -176,7 +179,10 @@ fn main() {
     }
     match moto() {
         Some(m) => {
-            for (pace, name) in [(Pace::BackToBack, "back to back"), (Pace::Settled, "settled")] {
+            for (pace, name) in [
+                (Pace::BackToBack, "back to back"),
+                (Pace::Settled, "settled"),
+            ] {
                 run(
                     &format!("S3 (moto, lock), {name}"),
                     Some(format!(

@@ -255,7 +255,10 @@ impl Azurite {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("azurite-blob exited during start-up: {status}");
             }
-            assert!(Instant::now() < deadline, "azurite-blob did not start in 120 s");
+            assert!(
+                Instant::now() < deadline,
+                "azurite-blob did not start in 120 s"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         Some(Self {

@@ -118,7 +118,11 @@ impl Store {
                 let (status, body) = azurite.request(
                     "GET",
                     container,
-                    &[("restype", "container"), ("comp", "list"), ("prefix", &prefix)],
+                    &[
+                        ("restype", "container"),
+                        ("comp", "list"),
+                        ("prefix", &prefix),
+                    ],
                 );
                 assert_eq!(status, 200, "list blobs: {body}");
                 let mut names: Vec<String> = body
@@ -754,8 +758,7 @@ fn azure_unreachable_then_back() {
     // The container disappears (ContainerNotFound on every put), then comes back.
     unreachable_then_back(&store, &env, |blocked| {
         if blocked {
-            let (status, body) =
-                azurite.request("DELETE", container, &[("restype", "container")]);
+            let (status, body) = azurite.request("DELETE", container, &[("restype", "container")]);
             assert_eq!(status, 202, "delete container: {body}");
         } else {
             azurite.create_container(container);
