@@ -21,6 +21,7 @@ mod crash_providers;
 mod demo;
 mod discover;
 mod durability;
+mod json_schemas;
 mod engine;
 mod keyring;
 mod layering;

@@ -12,13 +12,13 @@ use crate::common::{TestEnv, stderr, stdout};
 use crate::emulators::{Moto, http};
 
 /// A shared location for one test: a folder, or a bucket in moto.
-enum Store {
+pub(crate) enum Store {
     File(PathBuf),
     S3 { moto: Moto, bucket: String },
 }
 
 impl Store {
-    fn file(env: &TestEnv) -> Self {
+    pub(crate) fn file(env: &TestEnv) -> Self {
         Self::File(env.dir.path().join("team-share"))
     }
 
@@ -47,7 +47,7 @@ impl Store {
         Some(Self::S3 { moto, bucket })
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             Self::File(p) => format!("file://{}", p.display()),
             Self::S3 { moto, bucket } => format!(
@@ -96,9 +96,9 @@ impl Store {
 }
 
 /// A machine: its own data directory and signing key, the shared location in its config.
-struct Machine<'a> {
-    env: &'a TestEnv,
-    name: &'static str,
+pub(crate) struct Machine<'a> {
+    pub(crate) env: &'a TestEnv,
+    pub(crate) name: &'static str,
 }
 
 impl<'a> Machine<'a> {
@@ -114,7 +114,7 @@ impl<'a> Machine<'a> {
         self.root().join("config.toml")
     }
 
-    fn setup(&self, store: &Store) {
+    pub(crate) fn setup(&self, store: &Store) {
         std::fs::create_dir_all(self.root()).unwrap();
         let team = self.env.dir.path().join("team.pub");
         std::fs::write(
@@ -152,11 +152,11 @@ impl<'a> Machine<'a> {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run keyfire")
     }
 
-    fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.data_dir().join("incidents"))
             .map(|r| {
                 r.filter_map(Result::ok)
@@ -168,7 +168,7 @@ impl<'a> Machine<'a> {
         ids
     }
 
-    fn record(&self, id: &str) -> PathBuf {
+    pub(crate) fn record(&self, id: &str) -> PathBuf {
         self.data_dir()
             .join("incidents")
             .join(id)
