@@ -190,7 +190,12 @@ fn inventory_and_incident_outputs_match_their_schemas() {
         .iter()
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    for c in ["shared-key", "scope-beyond-needs", "unknown-age", "no-store"] {
+    for c in [
+        "shared-key",
+        "scope-beyond-needs",
+        "unknown-age",
+        "no-store",
+    ] {
         assert!(codes.contains(&c), "{c} not exercised: {codes:?}");
     }
 
@@ -258,7 +263,10 @@ fn the_previous_releases_incident_outputs_conform() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyfire"))
         .args(["incident", "show", id, "--json"])
         .env("KEYFIRE_DATA_DIR", tmp.path().join("data"))
-        .env("KEYFIRE_SIGNING_KEY_FILE", tmp.path().join("record-signing.key"))
+        .env(
+            "KEYFIRE_SIGNING_KEY_FILE",
+            tmp.path().join("record-signing.key"),
+        )
         .env_remove("KEYFIRE_INVENTORY")
         .env_remove("KEYFIRE_CONFIG")
         .env_remove("KEYFIRE_RECORDS")
@@ -317,7 +325,13 @@ fn audit_output_matches_its_schema_with_findings_and_rules_that_cannot_be_evalua
         "other.jsonl",
         &[line(now - Duration::hours(1), "10.0.0.1", "m").replace("sales-crm", "other-key")],
     );
-    let out = env.run(&["audit", "sales-crm", "--json", "--logs", other.to_str().unwrap()]);
+    let out = env.run(&[
+        "audit",
+        "sales-crm",
+        "--json",
+        "--logs",
+        other.to_str().unwrap(),
+    ]);
     let v = conforms("audit", &out, "audit with a log of other keys");
     assert!(v[0]["summary"]["notes"].is_array(), "{v:#}");
     assert!(v[0]["summary"]["requests_in_window"].is_null(), "{v:#}");
@@ -442,10 +456,18 @@ fn discover_and_online_lint_outputs_match_their_schemas() {
     // A provider that cannot be listed.
     f.anthropic.revoke_admin_keys();
     let out = f.run(&["inventory", "discover", "--provider", "anthropic", "--json"]);
-    let v = conforms("inventory-discover", &out, "discover of an unlistable provider");
+    let v = conforms(
+        "inventory-discover",
+        &out,
+        "discover of an unlistable provider",
+    );
     assert_eq!(v["providers"][0]["status"], "failed");
     let lint = f.run(&["inventory", "lint", "--online", "--json"]);
-    let v = conforms("inventory-lint", &lint, "lint --online, one provider unlistable");
+    let v = conforms(
+        "inventory-lint",
+        &lint,
+        "lint --online, one provider unlistable",
+    );
     assert!(
         v["findings"]
             .as_array()
@@ -501,7 +523,11 @@ fn record_verify_and_records_check_outputs_match_their_schemas() {
     std::fs::write(&record, &text).unwrap();
 
     let check = a.run(&["records", "check", "--json"]);
-    assert_eq!(check.status.code(), Some(1), "a plain folder enforces nothing");
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "a plain folder enforces nothing"
+    );
     let v = conforms("records-check", &check, "records check");
     assert_eq!(v["enforced"], false);
 }
