@@ -583,8 +583,22 @@ fn mutated_outputs_are_rejected() {
         &env.run(&["audit", "sales-crm", "--json"]),
         "audit",
     );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "OPENAI_API_KEY={}\n",
+            crate::scan::generated("sk-proj-", 60)
+        ),
+    )
+    .unwrap();
+    let scan = conforms(
+        "scan",
+        &env.run(&["scan", dir.path().to_str().unwrap(), "--json"]),
+        "scan",
+    );
     type Mutation = fn(&mut Value);
-    let cases: [(&str, &Value, &str, Mutation); 7] = [
+    let cases: [(&str, &Value, &str, Mutation); 9] = [
         ("inventory-list", &list, "an unknown status", |v| {
             v[0]["status"] = json!("fine")
         }),
@@ -606,6 +620,12 @@ fn mutated_outputs_are_rejected() {
         ("audit", &audit, "a window end that is not a time", |v| {
             v[0]["summary"]["window"]["end"] = json!("2026-13-45T99:00:00Z")
         }),
+        ("scan", &scan, "a finding that carries a value", |v| {
+            v["findings"][0]["value"] = json!("sk-proj-...")
+        }),
+        ("scan", &scan, "an unknown verdict", |v| {
+            v["findings"][0]["status"] = json!("probably fine")
+        }),
     ];
     for (name, original, what, mutate) in cases {
         let mut v = original.clone();
@@ -615,4 +635,84 @@ fn mutated_outputs_are_rejected() {
             "{name}: {what} was accepted"
         );
     }
+}
+
+/// The `enum` at `pointer` in `name`'s schema, as strings.
+fn schema_enum(name: &str, pointer: &str) -> Vec<String> {
+    let s = schema(name);
+    let mut values: Vec<String> = s
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("{name}: no enum at {pointer}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    values.sort();
+    values
+}
+
+/// The closed vocabularies the schemas list are the code's: a new lint code or provider kind
+/// fails here until its schema says it.
+#[test]
+fn closed_vocabularies_in_the_schemas_are_the_codes() {
+    let mut codes: Vec<String> = keyfire::inventory::lint::CODES
+        .iter()
+        .map(|(c, _)| c.to_string())
+        .collect();
+    codes.sort();
+    assert_eq!(
+        schema_enum(
+            "inventory-lint",
+            "/properties/findings/items/properties/code/enum"
+        ),
+        codes
+    );
+
+    use keyfire::inventory::ProviderKind;
+    let mut spelled: Vec<String> = ProviderKind::ALL
+        .iter()
+        .map(|k| k.as_str().to_string())
+        .collect();
+    spelled.sort();
+    assert_eq!(
+        schema_enum(
+            "inventory-discover",
+            "/properties/shadow/items/properties/kind/enum"
+        ),
+        spelled
+    );
+    // Rows and the provider entry serialize the Rust variant name (as the report does).
+    let mut variants: Vec<String> = ProviderKind::ALL
+        .iter()
+        .map(|k| {
+            serde_json::to_value(k)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    variants.sort();
+    assert_eq!(
+        schema_enum(
+            "inventory-list",
+            "/$defs/key_row/properties/provider_kind/enum"
+        ),
+        variants
+    );
+    assert_eq!(
+        schema_enum("inventory-show", "/$defs/provider/properties/kind/enum"),
+        variants
+    );
+    // The audit's rules are the report's.
+    assert_eq!(
+        schema_enum(
+            "audit",
+            "/items/properties/summary/properties/rules/items/properties/rule/enum"
+        ),
+        schema_enum(
+            "report",
+            "/properties/keys/items/properties/findings/items/properties/rule/enum"
+        )
+    );
 }
