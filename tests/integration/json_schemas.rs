@@ -478,6 +478,79 @@ fn discover_and_online_lint_outputs_match_their_schemas() {
     );
 }
 
+/// A hint that matches two keys at the provider: the inventory key is unmatched (never
+/// guessed), and `lint --online` says ambiguous-at-provider.
+#[test]
+fn discover_output_with_an_ambiguous_hint_matches_its_schema() {
+    const ADMIN: &str = "sk-admin-FAKEschemaAdmin7Q2x9LmZ4bV8nR1tY6wK3";
+    let sim = keyfire::sim::OpenAiSim::start().unwrap();
+    sim.add_admin_key(ADMIN);
+    let ids = [
+        sim.add_user_key(
+            "proj_keyfire",
+            "one",
+            "sk-proj-FAKEschemaOne3Fg6Hj9Kl2Mn5Pq8Rs1Tzzzz",
+        ),
+        sim.add_user_key(
+            "proj_keyfire",
+            "two",
+            "sk-proj-FAKEschemaTwo6Hj9Kl2Mn5Pq8Rs1T3zzzz",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inventory.toml");
+    std::fs::write(
+        &inv,
+        format!(
+            "schema = 1\n[[providers]]\nid = \"openai\"\nkind = \"openai\"\nadmin_credential = \"env:KF_SCHEMA_OPENAI\"\nbase_url = \"{}\"\nsettings = {{ project_id = \"proj_keyfire\" }}\n\n[[keys]]\nid = \"bot-openai\"\nagents = []\nprovider = \"openai\"\nhint = \"sk-proj-FA...zzzz\"\n",
+            sim.base_url()
+        ),
+    )
+    .unwrap();
+    crate::common::hermetic_signing_key();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_keyfire"))
+            .args(args)
+            .env("KF_SCHEMA_OPENAI", ADMIN)
+            .env("KEYFIRE_INVENTORY", &inv)
+            .env("KEYFIRE_DATA_DIR", dir.path().join("data"))
+            .env_remove("KEYFIRE_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["inventory", "discover", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = conforms(
+        "inventory-discover",
+        &out,
+        "discover with an ambiguous hint",
+    );
+    let mut candidates: Vec<&str> = v["unmatched"][0]["candidates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no unmatched key: {v:#}"))
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    candidates.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(candidates, want);
+    let lint = conforms(
+        "inventory-lint",
+        &run(&["inventory", "lint", "--online", "--json"]),
+        "lint --online with an ambiguous hint",
+    );
+    assert!(
+        lint["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "ambiguous-at-provider"),
+        "{lint:#}"
+    );
+}
+
 #[test]
 fn record_verify_and_records_check_outputs_match_their_schemas() {
     let env = TestEnv::new();
