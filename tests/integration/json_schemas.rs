@@ -109,12 +109,48 @@ fn every_schema_is_a_valid_draft_2020_12_schema_with_a_versioned_id() {
             "{name}: says what it describes"
         );
         validator(name);
+        if *name != "report" {
+            let mut undescribed = Vec::new();
+            undescribed_fields(&s, "", &mut undescribed);
+            assert!(
+                undescribed.is_empty(),
+                "{name}: fields without a description: {undescribed:?}"
+            );
+        }
     }
     // The report's schema is the one the binary embeds.
     assert_eq!(
         schema("report"),
         serde_json::from_str::<Value>(keyfire::report::JSON_SCHEMA).unwrap()
     );
+}
+
+/// Fields (under any `properties`) that say nothing to a reader: no description, and not a
+/// reference or a constant that explains itself.
+fn undescribed_fields(node: &Value, at: &str, out: &mut Vec<String>) {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get("properties") {
+                for (field, def) in props {
+                    let explained = ["description", "$ref", "const"]
+                        .iter()
+                        .any(|k| def.get(k).is_some());
+                    if !explained && !at.ends_with("/if") {
+                        out.push(format!("{at}/{field}"));
+                    }
+                }
+            }
+            for (k, v) in map {
+                undescribed_fields(v, &format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                undescribed_fields(v, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A shared key with no dates (unknown age) and scopes beyond its needs, and an overdue one.
