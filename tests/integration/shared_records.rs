@@ -13,14 +13,14 @@ use crate::common::{TestEnv, stderr, stdout};
 use crate::emulators::{Azurite, Moto, http};
 
 /// A shared location for one test: a folder, or a bucket in moto.
-enum Store {
+pub(crate) enum Store {
     File(PathBuf),
     S3 { moto: Moto, bucket: String },
     Azure { azurite: Azurite, container: String },
 }
 
 impl Store {
-    fn file(env: &TestEnv) -> Self {
+    pub(crate) fn file(env: &TestEnv) -> Self {
         Self::File(env.dir.path().join("team-share"))
     }
 
@@ -68,7 +68,7 @@ impl Store {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             Self::Azure { container, .. } => format!("az://{container}/keyfire"),
             Self::File(p) => format!("file://{}", p.display()),
@@ -140,7 +140,7 @@ impl Store {
 }
 
 /// A machine: its own data directory and signing key, the shared location in its config.
-struct Machine<'a> {
+pub(crate) struct Machine<'a> {
     env: &'a TestEnv,
     name: &'static str,
     /// What the store's client needs in the environment (set up by [`Machine::setup`]).
@@ -148,7 +148,7 @@ struct Machine<'a> {
 }
 
 impl<'a> Machine<'a> {
-    fn new(env: &'a TestEnv, name: &'static str) -> Self {
+    pub(crate) fn new(env: &'a TestEnv, name: &'static str) -> Self {
         Self {
             env,
             name,
@@ -168,7 +168,7 @@ impl<'a> Machine<'a> {
         self.root().join("config.toml")
     }
 
-    fn setup(&self, store: &Store) {
+    pub(crate) fn setup(&self, store: &Store) {
         *self.vars.borrow_mut() = store.env();
         std::fs::create_dir_all(self.root()).unwrap();
         let team = self.env.dir.path().join("team.pub");
@@ -208,11 +208,11 @@ impl<'a> Machine<'a> {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run keyfire")
     }
 
-    fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.data_dir().join("incidents"))
             .map(|r| {
                 r.filter_map(Result::ok)
@@ -224,7 +224,7 @@ impl<'a> Machine<'a> {
         ids
     }
 
-    fn record(&self, id: &str) -> PathBuf {
+    pub(crate) fn record(&self, id: &str) -> PathBuf {
         self.data_dir()
             .join("incidents")
             .join(id)
