@@ -79,6 +79,9 @@ pub struct PostgresProvider {
     database: Option<String>,
     /// The inventory key's role (`provider_key_id`): verify and create act on it.
     role: Option<String>,
+    /// `settings.sslmode` and `settings.sslrootcert`: the TLS settings when the admin URL
+    /// names none, as libpq's `PGSSLMODE` and `PGSSLROOTCERT` are.
+    tls_defaults: tls::Defaults,
 }
 
 /// `"name"` with embedded quotes doubled: role names go into DDL, which takes no parameters.
@@ -246,7 +249,7 @@ impl PostgresProvider {
                 .ok_or_else(|| {
                     ProviderError::Malformed("the password to verify is not in memory".into())
                 })?;
-                let mut target = match Self::admin_target(secrets, r) {
+                let mut target = match self.admin_target(secrets, r) {
                     Ok(target) => target,
                     // The proof connects as the application would; when that connection
                     // cannot even be set up (a TLS setting, its CA file), nothing is known
@@ -283,7 +286,7 @@ impl PostgresProvider {
                 }))
             }
             Op::Locate { id: Some(role), .. } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 Ok(OpOutput::Located(
                     Self::role_state(&client, role, r)
                         .await?
@@ -304,7 +307,7 @@ impl PostgresProvider {
             // Passwords have no names: a replacement lost in a crash is simply replaced.
             Op::Locate { .. } => Ok(OpOutput::Located(None)),
             Op::Disable { id } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 client
                     .batch_execute(&format!("ALTER ROLE {} NOLOGIN", ident(id)))
                     .await
@@ -317,7 +320,7 @@ impl PostgresProvider {
                 }
             }
             Op::Revoke { id } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 if Self::role_state(&client, id, r).await?.is_none() {
                     return Ok(OpOutput::Revoked { already: true });
                 }
@@ -352,7 +355,7 @@ impl PostgresProvider {
             }
             Op::Create { .. } => {
                 let role = self.role()?;
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 if Self::role_state(&client, &role, r).await?.is_none() {
                     return Err(ProviderError::Refused(format!(
                         "role {role} does not exist; keyfire replaces passwords of existing roles only"
@@ -381,7 +384,7 @@ impl PostgresProvider {
                 op: "audit_log",
             }),
             Op::Usage { id, .. } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 let rows = client
                     .query(
                         "SELECT client_addr::text, application_name, extract(epoch FROM backend_start)::float8 \
@@ -436,6 +439,10 @@ impl PostgresProvider {
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
             role: None,
+            tls_defaults: tls::Defaults {
+                sslmode: super::setting(def, "sslmode"),
+                sslrootcert: super::setting(def, "sslrootcert"),
+            },
         }
     }
 
@@ -450,7 +457,7 @@ impl PostgresProvider {
 
     /// The admin URL as a connection: its settings and its TLS. Every connection starts here,
     /// the proof's too, so all of them use the same TLS settings.
-    fn admin_target(secrets: &SecretBag, r: &Redactor) -> Result<Target, PgError> {
+    fn admin_target(&self, secrets: &SecretBag, r: &Redactor) -> Result<Target, PgError> {
         let url = secrets
             .admin
             .as_ref()
@@ -469,7 +476,7 @@ impl PostgresProvider {
         }
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("keyfire");
-        let tls = split.settings(config.get_hosts())?;
+        let tls = split.settings(config.get_hosts(), &self.tls_defaults)?;
         let connector = tls.apply(&mut config)?;
         Ok(Target {
             config,
@@ -478,8 +485,8 @@ impl PostgresProvider {
         })
     }
 
-    async fn admin_client(secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
-        let target = Self::admin_target(secrets, r)?;
+    async fn admin_client(&self, secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
+        let target = self.admin_target(secrets, r)?;
         let user = target.config.get_user().unwrap_or("?").to_string();
         target
             .connect()
@@ -598,6 +605,7 @@ mod tests {
         let p = crate::provider::AnyProvider::Postgres(PostgresProvider {
             database: None,
             role: Some("agent".into()),
+            tls_defaults: tls::Defaults::default(),
         });
         let http = Http::new(true, Redactor::new()).unwrap();
         let bag = SecretBag {
@@ -618,6 +626,54 @@ mod tests {
             assert!(!plan.render().contains("pw@"));
             let err = p.execute(&op, &plan, &http, &bag).await.unwrap_err();
             assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
+        }
+    }
+
+    /// The proof connects with the admin URL's TLS settings; when TLS cannot be set up or
+    /// the server will not speak it, the old password is not proven dead.
+    #[tokio::test]
+    async fn a_tls_failure_in_the_proof_is_inconclusive_never_dead() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A server that answers PostgreSQL's SSLRequest with "N" (no TLS); a plain login
+        // would follow, which `require` must never send.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut request = [0u8; 8];
+                if sock.read_exact(&mut request).await.is_ok() {
+                    let _ = sock.write_all(b"N").await;
+                }
+            }
+        });
+        let p = PostgresProvider {
+            database: None,
+            role: Some("agent".into()),
+            tls_defaults: tls::Defaults::default(),
+        };
+        let http = Http::new(false, Redactor::new()).unwrap();
+        let url = format!("postgresql://admin:pw@127.0.0.1:{port}/postgres");
+        for (query, says) in [
+            ("sslmode=require", "server does not support TLS"),
+            (
+                "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+                "/nonexistent/ca.pem",
+            ),
+        ] {
+            let bag = SecretBag {
+                admin: Some(Secret::new(format!("{url}?{query}"))),
+                old_key: Some(Secret::new("old-password")),
+                ..SecretBag::default()
+            };
+            let op = Op::Verify { which: Which::Old };
+            let plan = p.plan(&op).unwrap();
+            match p.execute(&op, &plan, &http, &bag).await.unwrap() {
+                OpOutput::Verified(Probe::Inconclusive { reason, .. }) => {
+                    assert!(reason.contains(says), "{reason}");
+                    assert!(!reason.contains("old-password"), "{reason}");
+                }
+                other => panic!("{query}: {other:?}"),
+            }
         }
     }
 

@@ -152,6 +152,17 @@ created_at = 2026-10-01
         })
     }
 
+    /// Give the provider a `settings` table (inline TOML).
+    fn provider_settings(&self, table: &str) {
+        let path = self.dir.path().join("inventory.toml");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "admin_credential = \"env:KF_PG_ADMIN\"\n",
+            &format!("admin_credential = \"env:KF_PG_ADMIN\"\nsettings = {table}\n"),
+            1,
+        );
+        std::fs::write(path, text).unwrap();
+    }
+
     /// The admin URL with libpq parameters added (`sslmode=...&sslrootcert=...`).
     fn admin_with(&self, params: &str) -> String {
         format!("{}?{params}", self.pg.admin_url())
@@ -653,7 +664,16 @@ fn tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca() {
     assert_untouched(&db, &before);
 
     // verify-ca checks the chain only: the same server is accepted (a drill: reads only).
-    db.admin = url("verify-ca");
+    // Given in the inventory this time: the provider's settings apply when the URL names
+    // no sslmode or sslrootcert.
+    db.admin = format!(
+        "postgresql://postgres:{}@db.wrong.test:{}/postgres?hostaddr=127.0.0.1",
+        db.pg.super_password, db.pg.port
+    );
+    db.provider_settings(&format!(
+        "{{ sslmode = \"verify-ca\", sslrootcert = \"{}\" }}",
+        db.pki.as_ref().unwrap().ca_path()
+    ));
     let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
     assert_eq!(out.status.code(), Some(0), "{}", output(&out));
     let logins = keyfire_logins(&db);
@@ -709,10 +729,30 @@ fn tls_a_bad_sslmode_is_named_and_changes_nothing() {
     };
     db.admin = db.admin_with("sslmode=verify_full");
     let before = db.listing();
+    // In the admin URL, known once the credential is resolved: the first step fails, before
+    // any change, naming the parameter but not the value (the URL holds the password).
     let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
-    assert_ne!(out.status.code(), Some(0), "{}", output(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
     let text = output(&out);
-    assert!(text.contains("sslmode must be one of"), "{text}");
+    assert!(
+        text.contains("the admin URL's sslmode must be one of"),
+        "{text}"
+    );
     assert!(!text.contains("verify_full") && !text.contains(&db.pg.super_password));
+    assert_untouched(&db, &before);
+
+    // In the inventory: refused when it loads, with file, line and field; nothing opens.
+    db.admin = db.pg.admin_url();
+    db.provider_settings("{ sslmode = \"verify_full\" }");
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("inventory.toml:7:24:")
+            && text.contains(
+                "setting `sslmode` must be one of disable, prefer, require, verify-ca, verify-full"
+            ),
+        "{text}"
+    );
     assert_untouched(&db, &before);
 }

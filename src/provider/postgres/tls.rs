@@ -124,8 +124,8 @@ enum Roots {
 
 /// The TLS settings of one admin URL, after the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsSettings {
-    pub mode: SslMode,
+pub(super) struct TlsSettings {
+    pub(super) mode: SslMode,
     roots: Roots,
     /// Whether the chain is checked but not the host name (`verify-ca`, or a CA file under
     /// `prefer`/`require`).
@@ -134,9 +134,9 @@ pub struct TlsSettings {
 
 /// An admin URL split in two: what tokio-postgres parses, and the TLS parameters it does not
 /// know (it takes `sslmode` but only up to `require`, and refuses `sslrootcert`).
-pub struct Split {
+pub(super) struct Split {
     /// The connection string without `sslmode` and `sslrootcert`. It holds the password.
-    pub rest: Secret,
+    pub(super) rest: Secret,
     sslmode: Option<String>,
     sslrootcert: Option<String>,
 }
@@ -309,16 +309,29 @@ fn is_local(host: &Host) -> bool {
     }
 }
 
+/// The provider's `settings.sslmode` and `settings.sslrootcert` (checked when the inventory
+/// loads): what applies when the admin URL names neither.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Defaults {
+    pub(super) sslmode: Option<String>,
+    pub(super) sslrootcert: Option<String>,
+}
+
 impl Split {
-    /// The settings for connecting to `hosts` (the parsed URL's): the URL's, else the default
-    /// (see the module's documentation).
-    pub(super) fn settings(&self, hosts: &[Host]) -> Result<TlsSettings, TlsError> {
-        let mode = match self.sslmode.as_deref() {
+    /// The settings for connecting to `hosts` (the parsed URL's): the URL's, else the
+    /// provider's settings, else the default (see the module's documentation).
+    pub(super) fn settings(
+        &self,
+        hosts: &[Host],
+        defaults: &Defaults,
+    ) -> Result<TlsSettings, TlsError> {
+        let mode = match self.sslmode.as_deref().or(defaults.sslmode.as_deref()) {
             Some(v) => SslMode::parse(v).ok_or(TlsError::BadMode)?,
             None if hosts.iter().all(is_local) => SslMode::Prefer,
             None => SslMode::VerifyFull,
         };
-        let file = match self.sslrootcert.as_deref() {
+        let rootcert = self.sslrootcert.as_deref().or(defaults.sslrootcert.as_deref());
+        let file = match rootcert {
             None | Some("") => None,
             Some("system") => {
                 if mode != SslMode::VerifyFull {
@@ -566,7 +579,7 @@ mod tests {
     }
 
     fn settings(conn: &str, host: &str) -> Result<TlsSettings, TlsError> {
-        split(conn)?.settings(&tcp(host))
+        split(conn)?.settings(&tcp(host), &Defaults::default())
     }
 
     #[test]
@@ -616,7 +629,10 @@ mod tests {
         // One remote host among several is enough.
         let s = split("postgresql://u:p@x/db").unwrap();
         let hosts = vec![Host::Tcp("127.0.0.1".into()), Host::Tcp("db".into())];
-        assert_eq!(s.settings(&hosts).unwrap().mode, SslMode::VerifyFull);
+        assert_eq!(
+            s.settings(&hosts, &Defaults::default()).unwrap().mode,
+            SslMode::VerifyFull
+        );
     }
 
     #[test]
@@ -650,6 +666,26 @@ mod tests {
         let s = settings("postgresql://u:p@x/db?sslmode=disable&sslrootcert=/ca.pem", "db")
             .unwrap();
         assert_eq!(s.roots, Roots::None);
+    }
+
+    #[test]
+    fn the_provider_settings_apply_when_the_url_names_nothing() {
+        let defaults = Defaults {
+            sslmode: Some("verify-ca".into()),
+            sslrootcert: Some("/etc/pg/ca.pem".into()),
+        };
+        let s = split("postgresql://u:p@x/db")
+            .unwrap()
+            .settings(&tcp("127.0.0.1"), &defaults)
+            .unwrap();
+        assert_eq!(s.mode, SslMode::VerifyCa);
+        assert_eq!(s.roots, Roots::File("/etc/pg/ca.pem".into()));
+        // The URL's own parameters win, as libpq's win over PGSSLMODE.
+        let s = split("postgresql://u:p@x/db?sslmode=verify-full&sslrootcert=/ca.pem")
+            .unwrap()
+            .settings(&tcp("127.0.0.1"), &defaults)
+            .unwrap();
+        assert_eq!((s.mode, s.roots), (SslMode::VerifyFull, Roots::File("/ca.pem".into())));
     }
 
     #[test]
