@@ -551,8 +551,10 @@ fn tls_verify_full_with_the_ca_runs_the_whole_incident_over_tls() {
     else {
         return;
     };
+    // channel_binding=require: tokio-postgres refuses to log in unless SCRAM is bound to
+    // the TLS session (SCRAM-SHA-256-PLUS), which the connector must support.
     db.admin = db.admin_with(&format!(
-        "sslmode=verify-full&sslrootcert={}",
+        "sslmode=verify-full&sslrootcert={}&channel_binding=require",
         db.pki.as_ref().unwrap().ca_path()
     ));
     let session = db.connect(&db.pg.url_for(ROLE, OLD_PASSWORD)).unwrap();
@@ -639,15 +641,12 @@ fn tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca() {
     };
     // The certificate names localhost and 127.0.0.1; the URL names another host, reached at
     // 127.0.0.1 through libpq's `hostaddr`.
-    let url = |mode: &str| {
-        format!(
-            "postgresql://postgres:{}@db.wrong.test:{}/postgres?hostaddr=127.0.0.1&sslmode={mode}&sslrootcert={}",
-            db.pg.super_password,
-            db.pg.port,
-            db.pki.as_ref().unwrap().ca_path()
-        )
-    };
-    db.admin = url("verify-full");
+    db.admin = format!(
+        "postgresql://postgres:{}@db.wrong.test:{}/postgres?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={}",
+        db.pg.super_password,
+        db.pg.port,
+        db.pki.as_ref().unwrap().ca_path()
+    );
     let before = db.listing();
     let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
     assert_eq!(out.status.code(), Some(1), "{}", output(&out));
