@@ -630,6 +630,19 @@ fn tls_verify_full_without_the_ca_fails_and_revokes_nothing() {
     assert!(!text.contains(&db.pg.super_password));
     assert!(keyfire_logins(&db).is_empty());
     assert_untouched(&db, &before);
+
+    // No sslmode at all, to 127.0.0.1: the loopback default, `prefer`, takes the TLS the
+    // server offers (a drill: reads only).
+    db.admin = db.pg.admin_url();
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let logins = keyfire_logins(&db);
+    assert!(!logins.is_empty());
+    assert!(
+        logins.iter().all(|l| l.contains("SSL enabled")),
+        "{logins:#?}"
+    );
+    assert_untouched(&db, &before);
 }
 
 #[test]
