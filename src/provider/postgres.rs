@@ -15,9 +15,10 @@
 //! this kind.
 //!
 //! Every connection (the admin's for locate, disable, revoke and the session check, create
-//! and usage; the role's for the proof) is made with the TLS settings of the admin URL's
-//! `sslmode` and `sslrootcert`, libpq's parameters: see [`tls`]. The proof logs in the way
-//! the application does, so a TLS failure there is inconclusive, never proof.
+//! and usage; the role's for the proof) is made with one set of TLS settings: the admin URL's
+//! `sslmode` and `sslrootcert` (libpq's parameters), else the provider's settings of those
+//! names, else the default; see [`tls`]. The proof logs in as the role to the same host over
+//! the same TLS, and a TLS failure there is inconclusive, never proof: only 28P01 is.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -570,17 +571,19 @@ impl Target {
     /// causes too: tokio-postgres's own text is only "error performing TLS handshake"), and
     /// what to change when it is a TLS problem. Scrubbed: a server's message may quote input.
     fn connect_error(&self, role: &str, e: &tokio_postgres::Error, r: &Redactor) -> PgError {
-        let mut message = e
-            .as_db_error()
-            .map_or_else(|| e.to_string(), |d| d.message().to_string());
-        let mut cause = std::error::Error::source(e);
-        while let Some(c) = cause {
-            if e.as_db_error().is_none() {
-                message.push_str(": ");
-                message.push_str(&c.to_string());
+        let mut message = match e.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => {
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    text.push_str(": ");
+                    text.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                text
             }
-            cause = c.source();
-        }
+        };
         if let Some(hint) = tls::hint(e, &self.tls) {
             message.push_str(" (");
             message.push_str(&hint);
