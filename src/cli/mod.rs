@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+#[cfg(feature = "demo")]
 mod demo;
 mod discover;
 mod docs;
@@ -564,7 +565,12 @@ pub fn run(cli: Cli) -> Exit {
             Some(id) => rotate::resume(&ctx, &id, dry_run, yes),
             None => rotate::run(&ctx, keys, due, dry_run, yes),
         },
+        #[cfg(feature = "demo")]
         Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
+        #[cfg(not(feature = "demo"))]
+        Some(Command::Demo { .. }) => Err(CliError::input(
+            "this build of keyfire has no training environment: build it with the `demo` feature (on by default)",
+        )),
         Some(Command::Scan(args)) => scan::run(&ctx, args),
         Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }
