@@ -538,6 +538,25 @@ mod tests {
     }
 
     #[test]
+    fn keyfire_keyring_takes_two_store_names_and_refuses_the_rest() {
+        assert_eq!(Choice::parse("").unwrap(), Choice::Auto);
+        assert_eq!(
+            Choice::parse("secret-service").unwrap(),
+            Choice::SecretService
+        );
+        assert_eq!(Choice::parse("keyutils").unwrap(), Choice::Keyutils);
+        // Test builds (this one) also take the in-process mock.
+        assert_eq!(Choice::parse("mock").unwrap(), Choice::Mock);
+        for bad in ["Keyutils", "kwallet", "secret_service", " keyutils"] {
+            assert!(matches!(Choice::parse(bad), Err(KeyringError::BadChoice)));
+        }
+        // The message names the variable and the accepted values, not what was typed.
+        let message = Choice::parse("kwallet").unwrap_err().to_string();
+        assert!(message.starts_with("KEYFIRE_KEYRING must be"), "{message}");
+        assert!(!message.contains("kwallet"), "{message}");
+    }
+
+    #[test]
     fn names_that_could_collide_with_the_index_are_refused() {
         assert!(valid_name("openai-admin"));
         assert!(!valid_name(".keyfire-index"));
