@@ -74,7 +74,9 @@ pub enum KeyringError {
 /// The kind of store entries live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    #[cfg(target_os = "linux")]
     SecretService,
+    #[cfg(target_os = "linux")]
     Keyutils,
     #[cfg(target_os = "macos")]
     MacosKeychain,
@@ -90,7 +92,9 @@ impl Backend {
     /// The short name: `KEYFIRE_KEYRING` values and `auth list --json`.
     pub fn id(self) -> &'static str {
         match self {
+            #[cfg(target_os = "linux")]
             Self::SecretService => "secret-service",
+            #[cfg(target_os = "linux")]
             Self::Keyutils => "keyutils",
             #[cfg(target_os = "macos")]
             Self::MacosKeychain => "macos-keychain",
@@ -104,7 +108,9 @@ impl Backend {
     /// What users read in messages ("stored ... in the {description}").
     pub fn description(self) -> &'static str {
         match self {
+            #[cfg(target_os = "linux")]
             Self::SecretService => "Secret Service keyring (D-Bus session: GNOME Keyring, KWallet)",
+            #[cfg(target_os = "linux")]
             Self::Keyutils => "kernel keyring (keyutils; entries are lost at reboot)",
             #[cfg(target_os = "macos")]
             Self::MacosKeychain => "macOS keychain",
@@ -117,14 +123,18 @@ impl Backend {
 
     fn advice(self) -> &'static str {
         match self {
+            #[cfg(target_os = "linux")]
             Self::Keyutils => KEYUTILS_ADVICE,
+            #[cfg(target_os = "linux")]
             Self::SecretService => SECRET_SERVICE_ADVICE,
             _ => "Reference the credential as env:VAR instead",
         }
     }
 }
 
+#[cfg(target_os = "linux")]
 const KEYUTILS_ADVICE: &str = "On a headless Linux host run keyfire under a session keyring (`keyctl session - keyfire ...`, package keyutils), or reference the credential as env:VAR instead";
+#[cfg(target_os = "linux")]
 const SECRET_SERVICE_ADVICE: &str = "Unlock the keyring (log in to the desktop session, or `gnome-keyring-daemon --unlock` with the password on stdin), or set KEYFIRE_KEYRING=keyutils for the kernel keyring, or reference the credential as env:VAR instead";
 
 /// What `KEYFIRE_KEYRING` asks for.
@@ -393,9 +403,11 @@ impl Keyring {
                 name: name.into(),
                 backend: self.backend(),
             },
+            #[cfg(target_os = "linux")]
             (keyring_core::Error::NoStorageAccess(inner), Backend::Keyutils) => self.unusable(format!(
                 "access denied ({inner}); this process has no session keyring of its own, as in cron, CI, containers and sudo"
             )),
+            #[cfg(target_os = "linux")]
             (keyring_core::Error::PlatformFailure(inner), Backend::Keyutils) => self.unusable(format!(
                 "the platform refused the call ({inner}); container runtimes often block the keyctl system calls"
             )),
