@@ -1,5 +1,5 @@
-//! Real servers for the tests that need them: moto (AWS), OpenBao (Vault API) and
-//! PostgreSQL, each on a free loopback port and stopped when dropped. A missing program
+//! Real servers for the tests that need them: moto (AWS), Azurite (Azure Blob Storage),
+//! OpenBao (Vault API) and PostgreSQL, each on a free loopback port and stopped when dropped. A missing program
 //! skips the test with a loud message, or fails it when `KEYFIRE_REQUIRE_EMULATORS=1` (CI).
 
 #![allow(dead_code)]
@@ -212,6 +212,120 @@ impl Moto {
     }
 }
 
+// ---- Azurite (Azure Blob Storage) ----------------------------------------------------------
+
+/// The emulator's account and key, published by Microsoft for every Azurite install.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/// The Blob REST API version the test's own requests name.
+const AZURE_VERSION: &str = "2021-08-06";
+
+/// Microsoft's Azure Storage emulator (`npm install -g azurite`), Blob service only, kept in
+/// memory, on a free port.
+pub struct Azurite {
+    _proc: Proc,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Azurite {
+    /// `None` (after a loud skip) when `azurite-blob` is not installed.
+    pub fn start(test: &str) -> Option<Self> {
+        let Some(bin) = which("azurite-blob") else {
+            skip(test, "azurite-blob is not on PATH (npm install -g azurite)");
+            return None;
+        };
+        let port = free_port();
+        // Azurite keeps its debug log and metadata in the working directory.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args(["--inMemoryPersistence", "--disableTelemetry", "--silent"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn azurite-blob");
+        // Node takes a while to start on a loaded machine; any HTTP answer means it is up
+        // (an unsigned request gets 403).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while http(port, "GET", "/", &[], "").is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("azurite-blob exited during start-up: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "azurite-blob did not start in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Some(Self {
+            _proc: Proc(child),
+            port,
+            _dir: dir,
+        })
+    }
+
+    /// What object_store's emulator mode reads (`AZURITE_BLOB_STORAGE_URL`).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A request to the Blob service signed with the account's Shared Key, as the REST API
+    /// requires ("Authorize with Shared Key": the string to sign is the verb, eleven standard
+    /// headers, the `x-ms-` headers and the canonical resource). `path` starts with the
+    /// container; `query` pairs are sent as given (no characters that need encoding).
+    pub fn request(&self, method: &str, path: &str, query: &[(&str, &str)]) -> (u16, String) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let mut sorted: Vec<(String, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), *v))
+            .collect();
+        sorted.sort();
+        let mut resource = format!("/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{path}");
+        for (k, v) in &sorted {
+            resource.push_str(&format!("\n{k}:{v}"));
+        }
+        // VERB, then Content-Encoding ... Range (empty: no body, and Content-Length 0 is
+        // signed as empty since version 2015-02-21).
+        let to_sign = format!(
+            "{method}\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{AZURE_VERSION}\n{resource}"
+        );
+        let key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &b64.decode(AZURITE_KEY).expect("emulator key"),
+        );
+        let signature = b64.encode(ring::hmac::sign(&key, to_sign.as_bytes()).as_ref());
+        let auth = format!("SharedKey {AZURITE_ACCOUNT}:{signature}");
+        let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let target = format!("/{AZURITE_ACCOUNT}/{path}?{}", query.join("&"));
+        http(
+            self.port,
+            method,
+            &target,
+            &[
+                ("x-ms-date", &date),
+                ("x-ms-version", AZURE_VERSION),
+                ("Authorization", &auth),
+            ],
+            "",
+        )
+        .expect("azurite request")
+    }
+
+    /// Create a container (201), as an operator does before pointing keyfire at it.
+    pub fn create_container(&self, name: &str) {
+        let (status, body) = self.request("PUT", name, &[("restype", "container")]);
+        assert_eq!(status, 201, "create container: {body}");
+    }
+}
+
 // ---- OpenBao ---------------------------------------------------------------------------
 
 pub struct Bao {
@@ -398,8 +512,24 @@ fn run_as(as_postgres: bool, program: &Path, args: &[&str]) -> std::process::Out
         .expect("run a PostgreSQL program")
 }
 
+/// A server certificate and its key (PEM) for a PostgreSQL started with `ssl = on`.
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
 impl Postgres {
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, None)
+    }
+
+    /// A PostgreSQL that takes TCP connections over TLS only (`hostssl` in pg_hba.conf, no
+    /// `host` line) and logs every connection, with whether it used SSL.
+    pub fn start_tls(test: &str, tls: &ServerTls) -> Option<Self> {
+        Self::start_with(test, Some(tls))
+    }
+
+    fn start_with(test: &str, tls: Option<&ServerTls>) -> Option<Self> {
         let (Some(initdb), Some(pg_ctl)) = (pg_bin("initdb"), pg_bin("pg_ctl")) else {
             skip(
                 test,
@@ -408,6 +538,7 @@ impl Postgres {
             return None;
         };
         let as_postgres = unsafe { libc::geteuid() } == 0;
+        let mut owner = None;
         let dir = tempfile::tempdir().expect("tempdir");
         let super_password = format!("pg-super-{}", std::process::id());
         let pwfile = dir.path().join("pwfile");
@@ -437,6 +568,7 @@ impl Postgres {
             for p in [dir.path(), pwfile.as_path()] {
                 std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
             }
+            owner = Some((uid, gid));
         }
         let data = dir.path().join("data");
         let out = run_as(
@@ -460,6 +592,27 @@ impl Postgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut options = String::new();
+        if let Some(tls) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            // PostgreSQL refuses a key file others can read; the server's user must own it.
+            for (name, pem) in [("server.crt", &tls.cert_pem), ("server.key", &tls.key_pem)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+                }
+            }
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all ::1/128 scram-sha-256\n",
+            )
+            .unwrap();
+            options.push_str(
+                " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c log_connections=on",
+            );
+        }
         let mut port = 0;
         for _ in 0..5 {
             port = free_port();
@@ -471,7 +624,7 @@ impl Postgres {
                     data.to_str().unwrap(),
                     "-o",
                     &format!(
-                        "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                        "-p {port} -k {} -c listen_addresses=127.0.0.1{options}",
                         dir.path().display()
                     ),
                     "-l",
@@ -502,6 +655,11 @@ impl Postgres {
         )
     }
 
+    /// The server's log (connections are logged on a TLS server).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     pub fn url_for(&self, role: &str, password: &str) -> String {
         format!(
             "postgresql://{role}:{password}@127.0.0.1:{}/postgres",
@@ -524,6 +682,33 @@ impl Drop for Postgres {
 /// Connect with tokio-postgres and keep the connection driven.
 pub async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// Connect over TLS, trusting the CA certificate `ca_pem` and checking the host name.
+pub async fn pg_connect_tls(
+    url: &str,
+    ca_pem: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.ssl_mode(tokio_postgres::config::SslMode::Require);
+    let (client, conn) = config.connect(tls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -22,6 +22,7 @@ mod demo;
 mod discover;
 mod durability;
 mod engine;
+mod json_schemas;
 mod keyring;
 mod layering;
 mod leaks;
