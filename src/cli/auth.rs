@@ -66,11 +66,13 @@ pub(super) fn run(_ctx: &Context, cmd: AuthCommand) -> Exit {
             if json {
                 let out = serde_json::json!({
                     "backend": keyring.backend(),
+                    "store": keyring.kind().id(),
+                    "chosen": keyring.why(),
                     "credentials": rows.iter().map(|(n, p)| serde_json::json!({ "name": n, "reference": format!("keyring:{n}"), "present": p })).collect::<Vec<_>>(),
                 });
                 println!("{out:#}");
             } else {
-                println!("backend: {}", keyring.backend());
+                println!("backend: {} ({})", keyring.backend(), keyring.why());
                 if rows.is_empty() {
                     println!("no credentials stored by `keyfire auth set`");
                 }

@@ -523,6 +523,8 @@ pub fn run(cli: Cli) -> Exit {
         Some(Command::Man { dir }) => return docs::man(dir.as_deref()),
         _ => {}
     }
+    // A misspelt keyring choice is an input error before anything runs, not a failed step.
+    crate::keyring::Choice::from_env().map_err(|e| CliError::input(e.to_string()))?;
     let ctx = Context::from_cli(&cli)?;
     match cli.command {
         None => console(&ctx),
