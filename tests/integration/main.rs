@@ -14,6 +14,7 @@ mod claims;
 mod cli_docs;
 mod cli_incident;
 mod cli_inventory;
+mod debug_log;
 mod contain_first;
 mod contract;
 mod crash;
