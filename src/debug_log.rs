@@ -93,9 +93,7 @@ impl DebugLog {
             .with_writer(writer)
             .with_ansi(false)
             .with_timer(UtcTime);
-        let subscriber = tracing_subscriber::registry()
-            .with(layer)
-            .with(filter);
+        let subscriber = tracing_subscriber::registry().with(layer).with(filter);
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| LogError::AlreadyStarted)?;
         Ok(Self { path })
@@ -202,11 +200,25 @@ pub(crate) fn shown_url(url: &str) -> String {
     }
 }
 
+/// Query parameters that carry a credential: `api_key`, `token`, `access_token`, AWS's
+/// presigned `X-Amz-Signature` and `X-Amz-Credential`, an OAuth `code`, ... but not a
+/// `secretPath` or `key_id`, which name where a secret is and are worth seeing.
 fn sensitive_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    ["key", "token", "secret", "password", "auth", "sig", "credential", "code"]
-        .iter()
-        .any(|w| n.contains(w))
+    let n = name.to_ascii_lowercase().replace('-', "_");
+    const EXACT: &[&str] = &[
+        "key", "apikey", "token", "secret", "password", "pass", "pwd", "sig", "code", "auth",
+    ];
+    const ENDS: &[&str] = &[
+        "_key",
+        "token",
+        "_secret",
+        "password",
+        "signature",
+        "credential",
+        "_sig",
+        "authorization",
+    ];
+    EXACT.contains(&n.as_str()) || ENDS.iter().any(|e| n.ends_with(e))
 }
 
 #[cfg(test)]
@@ -236,16 +248,19 @@ mod tests {
     #[test]
     fn urls_lose_credentials_in_the_query_and_authority() {
         let shown = shown_url(
-            "https://user:pw-FAKE@api.example.com:8443/v1/usage?start_time=17&api_key=FAKEabc&limit=5#frag",
+            "https://user:pw-FAKE@api.example.com:8443/v1/usage?start_time=17&api_key=FAKEabc&limit=5&secretPath=/agents&X-Amz-Signature=FAKEsig&token=FAKEt#frag",
         );
         assert_eq!(
             shown,
-            "https://api.example.com:8443/v1/usage?start_time=17&api_key=[REDACTED]&limit=5"
+            "https://api.example.com:8443/v1/usage?start_time=17&api_key=[REDACTED]&limit=5&secretPath=/agents&X-Amz-Signature=[REDACTED]&token=[REDACTED]"
         );
         assert_eq!(
             shown_url("http://127.0.0.1:9/v1/keys/key_1"),
             "http://127.0.0.1:9/v1/keys/key_1"
         );
-        assert_eq!(shown_url("postgres admin on db-1"), "postgres admin on db-1");
+        assert_eq!(
+            shown_url("postgres admin on db-1"),
+            "postgres admin on db-1"
+        );
     }
 }

@@ -12,6 +12,7 @@ mod gate;
 mod incident;
 mod inventory;
 mod notify;
+mod progress;
 mod record;
 mod records;
 mod report;
@@ -525,6 +526,7 @@ pub fn run(cli: Cli) -> Exit {
         _ => {}
     }
     let ctx = Context::from_cli(&cli)?;
+    progress::set_verbose(cli.verbose);
     let log = start_debug_log(&cli, &ctx)?;
     let result = dispatch(cli, &ctx);
     if let Some(log) = log {
@@ -579,7 +581,7 @@ fn dispatch(cli: Cli, ctx: &Context) -> Exit {
             respond,
             yes,
         }) => audit::run(
-            &ctx,
+            ctx,
             audit::Args {
                 key,
                 all,

@@ -400,24 +400,24 @@ fn log_action_end(
     match result {
         Ok(ActionOutcome::Done) => tracing::debug!(
             target: "keyfire::runbook",
-            key, %step, %action, ms, outcome = "done", "action finished"
+            %key, %step, %action, ms, outcome = "done", "action finished"
         ),
         Ok(ActionOutcome::Skipped(reason)) => tracing::debug!(
             target: "keyfire::runbook",
-            key, %step, %action, ms, outcome = "skipped", %reason, "action finished"
+            %key, %step, %action, ms, outcome = "skipped", %reason, "action finished"
         ),
         Err(Failure::Failed { error, status, retryable }) => tracing::debug!(
             target: "keyfire::runbook",
-            key, %step, %action, ms, outcome = "failed", status, retryable, %error,
+            %key, %step, %action, ms, outcome = "failed", status, retryable, %error,
             "action finished"
         ),
         Err(Failure::Aborted(reason)) => tracing::debug!(
             target: "keyfire::runbook",
-            key, %step, %action, ms, outcome = "aborted", %reason, "action finished"
+            %key, %step, %action, ms, outcome = "aborted", %reason, "action finished"
         ),
         Err(Failure::Fatal(e)) => tracing::warn!(
             target: "keyfire::runbook",
-            key, %step, %action, ms, outcome = "fatal", error = %e, "action finished"
+            %key, %step, %action, ms, outcome = "fatal", error = %e, "action finished"
         ),
     }
 }

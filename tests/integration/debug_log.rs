@@ -46,7 +46,13 @@ fn a_live_campaign_with_vv_writes_a_private_scrubbed_log_of_requests_actions_and
         "--reason",
         &reason,
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let path = log_path(&out);
     assert_eq!(path.parent(), Some(env.data_dir().join("logs").as_path()));
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -61,7 +67,10 @@ fn a_live_campaign_with_vv_writes_a_private_scrubbed_log_of_requests_actions_and
     // What a bug report opens with.
     assert!(log.contains("keyfire started"), "{log}");
     assert!(log.contains(env!("CARGO_PKG_VERSION")), "{log}");
-    assert!(log.contains("incident start support-llm research-llm"), "{log}");
+    assert!(
+        log.contains("incident start support-llm research-llm"),
+        "{log}"
+    );
     assert!(
         log.contains(&env.inventory_path().display().to_string()),
         "the inventory path: {log}"
@@ -88,7 +97,7 @@ fn a_live_campaign_with_vv_writes_a_private_scrubbed_log_of_requests_actions_and
         "the revoke call to the fake provider: {log}"
     );
     assert!(
-        requests.iter().any(|l| l.contains(&env.vault.base_url())),
+        requests.iter().any(|l| l.contains(&env.vault.address())),
         "the store's calls: {log}"
     );
     // Each action's start and end with its outcome, for both keys; each record append.
@@ -132,7 +141,10 @@ fn a_live_campaign_with_vv_writes_a_private_scrubbed_log_of_requests_actions_and
     assert_eq!(made.len(), 2, "both keys were replaced");
     secrets.extend(made);
     assert_no_secret(&log, &secrets, "the debug log");
-    assert!(log.contains("[REDACTED]"), "the pasted key was scrubbed: {log}");
+    assert!(
+        log.contains("[REDACTED]"),
+        "the pasted key was scrubbed: {log}"
+    );
 }
 
 #[test]
@@ -180,12 +192,19 @@ fn keyfire_log_turns_the_log_on_and_a_bad_value_is_refused_unquoted() {
 fn the_log_of_a_live_incident_on_openai_and_anthropic_holds_no_secret() {
     use crate::llm::{KEY, Kind, LlmEnv, Sim};
     for env in [LlmEnv::openai(), LlmEnv::anthropic()] {
-        let paste = (env.kind == Kind::Anthropic).then(|| format!("{}\n", env.canaries.replacement));
+        let paste =
+            (env.kind == Kind::Anthropic).then(|| format!("{}\n", env.canaries.replacement));
         let out = env.run_with(
             &["-vv", "incident", "start", KEY, "--yes", "--no-tui"],
             paste.as_deref(),
         );
-        assert_eq!(out.status.code(), Some(0), "{:?}: {}", env.kind, stdout(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{:?}: {}",
+            env.kind,
+            stdout(&out)
+        );
         let log = std::fs::read_to_string(log_path(&out)).unwrap();
         assert!(
             log.lines()
