@@ -214,18 +214,21 @@ impl Tally {
         }
     }
 
-    /// The display's text after the bar.
+    /// The first line's text after the bar: where the keys stand.
     pub(crate) fn message(&self) -> String {
+        let c = self.counts();
+        format!("{} done, {} failed, {} running", c.done, c.failed, c.running)
+    }
+
+    /// The second line: containment, the number an incident is judged by.
+    pub(crate) fn containment(&self) -> String {
         let c = self.counts();
         let fleet = match self.fleet_contain_ms {
             Some(ms) if c.contained == c.total => format!("fleet time to contain {}", secs(ms)),
             Some(ms) => format!("fleet time to contain so far {}", secs(ms)),
             None => "fleet time to contain: none contained yet".to_string(),
         };
-        format!(
-            "{} done, {} failed, {} running · contained {}/{} · {fleet}",
-            c.done, c.failed, c.running, c.contained, c.total
-        )
+        format!("contained {}/{}, {fleet}", c.contained, c.total)
     }
 }
 
@@ -258,7 +261,9 @@ impl Display {
             Some(total as u64),
             ProgressDrawTarget::stderr(),
         );
-        let template = format!("{{elapsed:>4}} [{{bar:24}}] {{pos}}/{{len}} {unit}: {{msg}}");
+        // Two short lines rather than one long one: both fit an 80-column terminal.
+        let template =
+            format!("{{elapsed:>4}} [{{bar:20}}] {{pos}}/{{len}} {unit}: {{msg}}\n     {{prefix}}");
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -275,7 +280,7 @@ impl Display {
     }
 
     /// New counts (and, with `-v`, a line for standard output). Never waits for the gate.
-    pub(crate) fn update(&self, position: usize, message: String, line: Option<String>) {
+    pub(crate) fn update(&self, position: usize, (message, second): (String, String), line: Option<String>) {
         let Ok(_free) = self.asking.try_lock() else {
             if let (Some(line), Ok(mut held)) = (line, self.held.lock()) {
                 held.push(line);
@@ -296,11 +301,12 @@ impl Display {
             });
         }
         self.bar.set_position(position as u64);
+        self.bar.set_prefix(second);
         self.bar.set_message(message);
     }
 
     /// Leave the final counts on the screen, above the summary that follows.
-    pub(crate) fn finish(&self, position: usize, message: String) {
+    pub(crate) fn finish(&self, position: usize, (message, second): (String, String)) {
         let lines: Vec<String> = self
             .held
             .lock()
@@ -310,6 +316,7 @@ impl Display {
             self.bar.suspend(|| lines.iter().for_each(|l| println!("{l}")));
         }
         self.bar.set_position(position as u64);
+        self.bar.set_prefix(second);
         self.bar.finish_with_message(message);
         if let Ok(mut active) = ACTIVE.lock() {
             *active = None;
@@ -342,7 +349,7 @@ impl ProgressSink {
     pub(crate) fn start(engine: &Engine, lines: bool) -> Self {
         let tally = Tally::of(engine);
         let display = Display::start("keys", tally.total);
-        display.update(position(&tally), tally.message(), None);
+        display.update(position(&tally), texts(&tally), None);
         Self {
             tally,
             display,
@@ -352,8 +359,12 @@ impl ProgressSink {
 
     pub(crate) fn finish(&self) {
         self.display
-            .finish(position(&self.tally), self.tally.message());
+            .finish(position(&self.tally), texts(&self.tally));
     }
+}
+
+fn texts(t: &Tally) -> (String, String) {
+    (t.message(), t.containment())
 }
 
 fn position(t: &Tally) -> usize {
@@ -366,7 +377,7 @@ impl Sink for ProgressSink {
         self.tally.observe(e);
         let line = self.lines.then(|| super::sink::status_line(e));
         self.display
-            .update(position(&self.tally), self.tally.message(), line);
+            .update(position(&self.tally), texts(&self.tally), line);
     }
 }
 
@@ -421,7 +432,11 @@ mod tests {
             "2026-11-26T10:00:00.100Z",
         ));
         assert_eq!(t.counts().running, 2);
-        assert!(t.message().contains("none contained yet"), "{}", t.message());
+        assert!(
+            t.containment().contains("none contained yet"),
+            "{}",
+            t.containment()
+        );
         t.observe(&entry(
             "action_done",
             Some("revoke"),
@@ -430,10 +445,9 @@ mod tests {
             "2026-11-26T10:00:02.500Z",
         ));
         assert_eq!(t.counts().contained, 1);
-        assert!(
-            t.message().contains("contained 1/2 · fleet time to contain so far 2.5 s"),
-            "{}",
-            t.message()
+        assert_eq!(
+            t.containment(),
+            "contained 1/2, fleet time to contain so far 2.5 s"
         );
         t.observe(&entry(
             "step_failed",
@@ -457,7 +471,7 @@ mod tests {
                 contained: 1
             }
         );
-        assert!(t.message().starts_with("1 done, 1 failed, 0 running"), "{}", t.message());
+        assert_eq!(t.message(), "1 done, 1 failed, 0 running");
     }
 
     #[test]
