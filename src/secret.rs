@@ -450,6 +450,19 @@ mod tests {
     }
 
     #[test]
+    fn the_process_wide_redactor_learns_what_any_redactor_learns_after_it_exists() {
+        let before = Redactor::new();
+        before.learn(&Secret::new("learned-FAKE-before-0123"));
+        let every = Redactor::process_wide();
+        let engine = Redactor::new();
+        engine.learn(&Secret::new("learned-FAKE-engine-4567"));
+        let out = every.scrub("a learned-FAKE-engine-4567 b");
+        assert_eq!(out, "a [REDACTED] b");
+        // The engine's own redactor does not learn what others learn.
+        assert_eq!(engine.scrub("learned-FAKE-before-0123"), "learned-FAKE-before-0123");
+    }
+
+    #[test]
     fn a_poisoned_redactor_withholds_everything() {
         let r = Redactor::new();
         r.learn(&Secret::new("learned-FAKE-value-0123"));

@@ -256,14 +256,14 @@ static ACTIVE: Mutex<Option<Arc<Display>>> = Mutex::new(None);
 
 impl Display {
     /// Start drawing (on standard error) and make the display the one the gate interrupts.
-    pub(crate) fn start(unit: &str, total: usize) -> Arc<Self> {
+    pub(crate) fn start(unit: &str, total: usize, second_line: bool) -> Arc<Self> {
         let bar = ProgressBar::with_draw_target(
             Some(total as u64),
             ProgressDrawTarget::stderr(),
         );
         // Two short lines rather than one long one: both fit an 80-column terminal.
-        let template =
-            format!("{{elapsed:>4}} [{{bar:20}}] {{pos}}/{{len}} {unit}: {{msg}}\n     {{prefix}}");
+        let second = if second_line { "\n     {prefix}" } else { "" };
+        let template = format!("{{elapsed:>4}} [{{bar:20}}] {{pos}}/{{len}} {unit}: {{msg}}{second}");
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -324,6 +324,29 @@ impl Display {
     }
 }
 
+/// A long read over many keys (an audit), counted key by key on a terminal; `None` (no
+/// display) for one key or when the output is not a terminal.
+pub(crate) struct Counter {
+    display: Arc<Display>,
+}
+
+impl Counter {
+    pub(crate) fn start(unit: &str, total: usize) -> Option<Self> {
+        (total > 1 && on_terminal()).then(|| Self {
+            display: Display::start(unit, total, false),
+        })
+    }
+
+    /// `done` keys finished; `now` says what is in flight.
+    pub(crate) fn at(&self, done: usize, now: String) {
+        self.display.update(done, (now, String::new()), None);
+    }
+
+    pub(crate) fn finish(&self, done: usize, last: String) {
+        self.display.finish(done, (last, String::new()));
+    }
+}
+
 /// Run `f` (a question or a message of the gate on the terminal) with the bar off the
 /// screen; without a display, just run it.
 pub(crate) fn interrupt<R>(f: impl FnOnce() -> R) -> R {
@@ -348,7 +371,7 @@ pub(crate) struct ProgressSink {
 impl ProgressSink {
     pub(crate) fn start(engine: &Engine, lines: bool) -> Self {
         let tally = Tally::of(engine);
-        let display = Display::start("keys", tally.total);
+        let display = Display::start("keys", tally.total, true);
         display.update(position(&tally), texts(&tally), None);
         Self {
             tally,

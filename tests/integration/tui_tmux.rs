@@ -324,3 +324,28 @@ fn headless_campaign_on_a_terminal_shows_progress_and_the_summary_not_the_lines(
         t.scrollback()
     );
 }
+
+/// `audit --all` on a terminal counts the keys as their usage is read, then prints the same
+/// report as anywhere else.
+#[test]
+fn audit_of_every_key_on_a_terminal_counts_the_keys_then_reports() {
+    if !tmux_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let total = env.run(&["inventory", "list", "--json"]);
+    let keys = serde_json::from_slice::<serde_json::Value>(&total.stdout)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len))
+        .expect("inventory list --json is an array");
+    assert!(keys > 1, "the test fleet has several keys");
+    let mut t = Tmux::start_args(&env, "audit", &["audit", "--all"]);
+    let end = t.wait_for("EXITED rc=");
+    assert!(end.contains(&format!("{keys} keys audited, ")), "{end}");
+    // The report scrolls the counter off the screen; it is above it.
+    let all = t.scrollback();
+    assert!(
+        all.contains(&format!("{keys}/{keys} keys audited: usage read")),
+        "{all}"
+    );
+}
