@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+#[cfg(feature = "demo")]
 mod demo;
 mod discover;
 mod docs;
@@ -541,13 +542,18 @@ pub fn run(cli: Cli) -> Exit {
 
 /// The debug log, when `-v` or `KEYFIRE_LOG` asks for one, with what a bug report opens
 /// with: version, command line (scrubbed), data directory and inventory.
-fn start_debug_log(cli: &Cli, ctx: &Context) -> Result<Option<crate::debug_log::DebugLog>, CliError> {
+fn start_debug_log(
+    cli: &Cli,
+    ctx: &Context,
+) -> Result<Option<crate::debug_log::DebugLog>, CliError> {
     use crate::debug_log::{DebugLog, ENV, level};
     let env = std::env::var(ENV).ok();
-    let Some(level) = level(cli.verbose, env.as_deref()).map_err(|e| CliError::input(e.to_string()))? else {
+    let wanted = level(cli.verbose, env.as_deref()).map_err(|e| CliError::input(e.to_string()))?;
+    let Some(level) = wanted else {
         return Ok(None);
     };
-    let log = DebugLog::start(&ctx.data_dir, level).map_err(|e| CliError::failed(e.to_string()))?;
+    let log =
+        DebugLog::start(&ctx.data_dir, level).map_err(|e| CliError::failed(e.to_string()))?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         command = %crate::debug_log::command_line(),
@@ -613,7 +619,12 @@ fn dispatch(cli: Cli, ctx: &Context) -> Exit {
             Some(id) => rotate::resume(ctx, &id, dry_run, yes),
             None => rotate::run(ctx, keys, due, dry_run, yes),
         },
+        #[cfg(feature = "demo")]
         Some(Command::Demo { no_tui }) => demo::run(ctx, no_tui),
+        #[cfg(not(feature = "demo"))]
+        Some(Command::Demo { .. }) => Err(CliError::input(
+            "this build of keyfire has no training environment: build it with the `demo` feature (on by default)",
+        )),
         Some(Command::Scan(args)) => scan::run(ctx, args),
         Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }

@@ -822,6 +822,9 @@ impl FileSink<'_, '_, '_> {
             );
             ProviderKind::Manual
         });
+        if let Some(feature) = kind.feature().filter(|_| !kind.is_built()) {
+            self.at(p.kind.at, not_built("provider", kind.as_str(), feature));
+        }
         let needs_credential = !matches!(kind, ProviderKind::Manual | ProviderKind::AwsIam);
         if needs_credential && p.admin_credential.is_none() {
             self.at(
@@ -887,6 +890,9 @@ impl FileSink<'_, '_, '_> {
             );
             StoreKind::Memory
         });
+        if let Some(feature) = kind.feature().filter(|_| !kind.is_built()) {
+            self.at(s.kind.at, not_built("store", kind.as_str(), feature));
+        }
         if kind == StoreKind::VaultKv2 {
             if s.address.is_none() {
                 self.at(
@@ -1679,6 +1685,13 @@ fn check_fingerprint(out: &mut Problems, v: &Str<'_>) {
             "fingerprint must be `sha256:` followed by the 64 lowercase hex digits of the key value's SHA-256 (like \"sha256:9f86d0...\"); the value given is not shown".into(),
         ));
     }
+}
+
+/// The error for a kind this build left out (see `ProviderKind::feature`).
+fn not_built(what: &str, kind: &str, feature: &str) -> String {
+    format!(
+        "{what} kind {kind:?} is not in this build of keyfire: build it with the `{feature}` feature (`cargo build --release --features {feature}`, or the default features, which include every kind)"
+    )
 }
 
 #[cfg(test)]

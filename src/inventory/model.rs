@@ -128,6 +128,50 @@ kinds!(
     }
 );
 
+/// Whether this build has a kind's back-end: each family is a cargo feature (all on by
+/// default), so a narrow build refuses an inventory that needs what it left out, naming the
+/// feature to build with, instead of failing later in the runbook.
+macro_rules! built_with {
+    ($name:ident { $($variant:ident => $feature:literal),* $(,)? }) => {
+        impl $name {
+            /// The cargo feature a kind needs, if any.
+            pub fn feature(self) -> Option<&'static str> {
+                match self {
+                    $($name::$variant => Some($feature),)*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+
+            /// Whether this build includes the kind's back-end.
+            pub fn is_built(self) -> bool {
+                match self {
+                    $($name::$variant => cfg!(feature = $feature),)*
+                    #[allow(unreachable_patterns)]
+                    _ => true,
+                }
+            }
+        }
+    };
+}
+
+built_with!(ProviderKind {
+    OpenAi => "openai",
+    Anthropic => "anthropic",
+    AwsIam => "aws",
+    SendGrid => "sendgrid",
+    LiteLlm => "litellm",
+    Postgres => "postgres",
+});
+
+built_with!(StoreKind {
+    VaultKv2 => "vault",
+    AwsSecretsManager => "aws",
+    Keyring => "keyring-store",
+    Doppler => "doppler",
+    Infisical => "infisical",
+});
+
 kinds!(
     /// Where a notifier delivers: a Slack incoming webhook, PagerDuty's Events API v2, or a
     /// signed JSON webhook of the operator's own.
@@ -463,5 +507,45 @@ impl Inventory {
         self.keys
             .iter()
             .filter(move |k| k.agents.iter().any(|a| a == agent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every feature a kind names is declared in Cargo.toml (a misspelt name would make the
+    /// kind unbuildable in every configuration), and a build with the default features has
+    /// every kind.
+    #[test]
+    fn kinds_name_declared_features_and_the_default_build_has_them_all() {
+        let manifest = include_str!("../../Cargo.toml");
+        let table: toml::Table = toml::from_str(manifest).expect("Cargo.toml parses");
+        let features = table["features"].as_table().expect("a [features] table");
+        let default: Vec<&str> = features["default"]
+            .as_array()
+            .expect("default features")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let named = ProviderKind::ALL
+            .iter()
+            .filter_map(|k| k.feature().map(|f| (k.as_str(), f)))
+            .chain(
+                StoreKind::ALL
+                    .iter()
+                    .filter_map(|k| k.feature().map(|f| (k.as_str(), f))),
+            );
+        let mut count = 0;
+        for (kind, feature) in named {
+            count += 1;
+            assert!(features.contains_key(feature), "{kind}: feature {feature} undeclared");
+            assert!(default.contains(&feature), "{kind}: {feature} not on by default");
+        }
+        assert_eq!(count, 11, "every API-backed kind names its feature");
+        assert!(ProviderKind::ALL.iter().all(|k| k.is_built()));
+        assert!(StoreKind::ALL.iter().all(|k| k.is_built()));
+        assert_eq!(ProviderKind::Fake.feature(), None);
+        assert_eq!(StoreKind::Memory.feature(), None);
     }
 }

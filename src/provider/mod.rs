@@ -23,15 +23,21 @@
 //! its settings (`inventory::load`); a kind that cannot revoke by API is listed in
 //! `inventory::lint::REVOKED_BY_HAND` (a test checks the two agree).
 
+#[cfg(feature = "anthropic")]
 mod anthropic;
+#[cfg(feature = "aws")]
 mod aws_iam;
 mod fake;
 pub mod listing;
+#[cfg(feature = "litellm")]
 mod litellm;
 mod manual;
+#[cfg(feature = "openai")]
 mod openai;
 pub mod pace;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sendgrid")]
 mod sendgrid;
 mod traits;
 
@@ -43,14 +49,20 @@ use crate::inventory::{Key, ProviderDef, ProviderKind};
 use crate::plan::{RequestPlan, SecretBag};
 use crate::secret::Secret;
 
+#[cfg(feature = "anthropic")]
 pub use anthropic::AnthropicProvider;
+#[cfg(feature = "aws")]
 pub use aws_iam::AwsIamProvider;
 pub use fake::FakeProvider;
 pub use listing::{KeyListing, ListKeys, ListedKey};
+#[cfg(feature = "litellm")]
 pub use litellm::LiteLlmProvider;
 pub use manual::ManualProvider;
+#[cfg(feature = "openai")]
 pub use openai::OpenAiProvider;
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresProvider;
+#[cfg(feature = "sendgrid")]
 pub use sendgrid::SendGridProvider;
 pub use traits::{Capabilities, Provider};
 
@@ -457,8 +469,10 @@ pub enum ProviderError {
     Malformed(String),
     #[error("provider settings: {0}")]
     Misconfigured(String),
+    #[cfg(feature = "aws")]
     #[error(transparent)]
     Aws(#[from] crate::aws::AwsError),
+    #[cfg(feature = "postgres")]
     #[error(transparent)]
     Postgres(#[from] postgres::PgError),
     /// The provider's state forbids the operation; retrying will not help until it changes.
@@ -472,6 +486,7 @@ impl ProviderError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Http(e) => e.status(),
+            #[cfg(feature = "aws")]
             Self::Aws(e) => e.status(),
             _ => None,
         }
@@ -495,7 +510,9 @@ impl ProviderError {
             ),
             // AWS: throttling, 5xx and network, or an authentication failure once the
             // credential is fixed.
+            #[cfg(feature = "aws")]
             Self::Aws(e) => e.transient() || matches!(e.status(), Some(401 | 403)),
+            #[cfg(feature = "postgres")]
             Self::Postgres(e) => e.transient(),
             Self::Unsupported { .. }
             | Self::Malformed(_)
@@ -551,17 +568,17 @@ pub(crate) fn hint_matches(hint: &str, redacted: &str) -> bool {
 /// backend, static dispatch: each method is one `match` here) and the look-ups by kind.
 /// `Manual` must be listed: kinds with no line fall back to it.
 macro_rules! registry {
-    ($($variant:ident($backend:ty)),+ $(,)?) => {
+    ($($(#[$attr:meta])* $variant:ident($backend:ty)),+ $(,)?) => {
         /// A provider of a known kind, configured from the inventory.
         #[derive(Debug, Clone)]
         pub enum AnyProvider {
-            $($variant($backend)),+
+            $($(#[$attr])* $variant($backend)),+
         }
 
         /// What a kind can do by API in this build of keyfire, as its backend declares it.
         /// Kinds without a backend run entirely as guided manual steps, and say so.
         pub fn capabilities_of(kind: ProviderKind) -> Capabilities {
-            $(if kind == <$backend as Provider>::KIND {
+            $($(#[$attr])* if kind == <$backend as Provider>::KIND {
                 return <$backend as Provider>::CAPABILITIES;
             })+
             Capabilities::NONE
@@ -569,7 +586,7 @@ macro_rules! registry {
 
         /// Why a kind runs manually, for the operator's checklist.
         pub fn manual_reason(kind: ProviderKind) -> Option<&'static str> {
-            $(if kind == <$backend as Provider>::KIND {
+            $($(#[$attr])* if kind == <$backend as Provider>::KIND {
                 return <$backend as Provider>::MANUAL_REASON;
             })+
             Some(NO_INTEGRATION)
@@ -578,7 +595,7 @@ macro_rules! registry {
         /// Whether a kind can list every key it holds by API (`inventory discover`,
         /// `lint --online`): its backend implements [`ListKeys`] and says `LISTS_KEYS`.
         pub fn can_list_keys(kind: ProviderKind) -> bool {
-            $(if kind == <$backend as Provider>::KIND {
+            $($(#[$attr])* if kind == <$backend as Provider>::KIND {
                 return <$backend as Provider>::LISTS_KEYS;
             })+
             false
@@ -590,7 +607,7 @@ macro_rules! registry {
             value: &Secret,
             key_id: Option<&str>,
         ) -> Option<Identity> {
-            $(if kind == <$backend as Provider>::KIND {
+            $($(#[$attr])* if kind == <$backend as Provider>::KIND {
                 return <$backend as Provider>::identity(value, key_id);
             })+
             None
@@ -598,7 +615,7 @@ macro_rules! registry {
 
         impl AnyProvider {
             pub fn from_def(def: &ProviderDef) -> Self {
-                $(if def.kind == <$backend as Provider>::KIND {
+                $($(#[$attr])* if def.kind == <$backend as Provider>::KIND {
                     return Self::$variant(<$backend as Provider>::from_def(def));
                 })+
                 Self::Manual(ManualProvider::from_def(def))
@@ -609,19 +626,19 @@ macro_rules! registry {
             /// tells a replacement from it; a PostgreSQL password belongs to the key's role).
             pub fn for_key(self, key: &Key) -> Self {
                 match self {
-                    $(Self::$variant(p) => Self::$variant(p.for_key(key))),+
+                    $($(#[$attr])* Self::$variant(p) => Self::$variant(p.for_key(key))),+
                 }
             }
 
             pub fn kind(&self) -> ProviderKind {
                 match self {
-                    $(Self::$variant(p) => p.kind()),+
+                    $($(#[$attr])* Self::$variant(p) => p.kind()),+
                 }
             }
 
             pub fn capabilities(&self) -> Capabilities {
                 match self {
-                    $(Self::$variant(_) => <$backend as Provider>::CAPABILITIES),+
+                    $($(#[$attr])* Self::$variant(_) => <$backend as Provider>::CAPABILITIES),+
                 }
             }
 
@@ -630,14 +647,14 @@ macro_rules! registry {
             /// "changes ... are eventually consistent").
             pub fn eventually_consistent(&self) -> bool {
                 match self {
-                    $(Self::$variant(p) => p.eventually_consistent()),+
+                    $($(#[$attr])* Self::$variant(p) => p.eventually_consistent()),+
                 }
             }
 
             /// The waits between probes while the provider may still reflect the old state.
             pub fn proof_waits(&self) -> Vec<std::time::Duration> {
                 match self {
-                    $(Self::$variant(p) => p.proof_waits()),+
+                    $($(#[$attr])* Self::$variant(p) => p.proof_waits()),+
                 }
             }
 
@@ -650,14 +667,14 @@ macro_rules! registry {
                     });
                 }
                 match self {
-                    $(Self::$variant(p) => p.plan(op)),+
+                    $($(#[$attr])* Self::$variant(p) => p.plan(op)),+
                 }
             }
 
             /// The first call of a key listing, as a read plan.
             pub fn list_plan(&self) -> Result<RequestPlan, ProviderError> {
                 let plan = match self {
-                    $(Self::$variant(p) => Provider::list_plan(p)),+
+                    $($(#[$attr])* Self::$variant(p) => Provider::list_plan(p)),+
                 }?;
                 Self::read_only(&plan)?;
                 Ok(plan)
@@ -674,7 +691,7 @@ macro_rules! registry {
             ) -> Result<KeyListing, ProviderError> {
                 Self::read_only(plan)?;
                 match self {
-                    $(Self::$variant(p) => Provider::list_keys(p, plan, http, secrets).await),+
+                    $($(#[$attr])* Self::$variant(p) => Provider::list_keys(p, plan, http, secrets).await),+
                 }
             }
 
@@ -691,7 +708,7 @@ macro_rules! registry {
                 crate::plan::drill_guard(http.dry_run(), op.is_write(), plan)
                     .map_err(ProviderError::DryRunBlocked)?;
                 match self {
-                    $(Self::$variant(p) => p.execute(op, plan, http, secrets).await),+
+                    $($(#[$attr])* Self::$variant(p) => p.execute(op, plan, http, secrets).await),+
                 }
             }
         }
@@ -700,11 +717,17 @@ macro_rules! registry {
 
 registry! {
     Fake(FakeProvider),
+    #[cfg(feature = "openai")]
     OpenAi(OpenAiProvider),
+    #[cfg(feature = "anthropic")]
     Anthropic(AnthropicProvider),
+    #[cfg(feature = "aws")]
     AwsIam(AwsIamProvider),
+    #[cfg(feature = "postgres")]
     Postgres(PostgresProvider),
+    #[cfg(feature = "sendgrid")]
     SendGrid(SendGridProvider),
+    #[cfg(feature = "litellm")]
     LiteLlm(LiteLlmProvider),
     Manual(ManualProvider),
 }

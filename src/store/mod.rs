@@ -20,12 +20,17 @@
 //! Outside this module the kind also needs its name (`inventory::model`, `StoreKind`) and its
 //! settings (`inventory::load`).
 
+#[cfg(feature = "aws")]
 mod aws_sm;
+#[cfg(feature = "doppler")]
 mod doppler;
+#[cfg(feature = "infisical")]
 mod infisical;
+#[cfg(feature = "keyring-store")]
 mod keyring;
 mod memory;
 mod traits;
+#[cfg(feature = "vault")]
 mod vault;
 mod wire;
 
@@ -36,12 +41,17 @@ use crate::inventory::{StoreDef, StoreKind};
 use crate::plan::{RequestPlan, SecretBag, SecretRef};
 use crate::secret::Secret;
 
+#[cfg(feature = "aws")]
 pub use aws_sm::AwsSecretsManager;
+#[cfg(feature = "doppler")]
 pub use doppler::Doppler;
+#[cfg(feature = "infisical")]
 pub use infisical::Infisical;
+#[cfg(feature = "keyring-store")]
 pub use keyring::KeyringStore;
 pub use memory::MemoryStore;
 pub use traits::Store;
+#[cfg(feature = "vault")]
 pub use vault::VaultKv2;
 
 /// A store's name for one version of a secret: a number in Vault and the memory store, an
@@ -177,8 +187,11 @@ pub enum StoreError {
         path: String,
         expected: StoreVersion,
     },
+    #[cfg(feature = "aws")]
     #[error("{0}")]
     Aws(#[from] crate::aws::AwsError),
+    #[error("{0}")]
+    NotBuilt(String),
     #[error("keyring: {0}")]
     Keyring(String),
     #[error("refused to send a write in a drill: {0}")]
@@ -209,42 +222,59 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    fn unbuilt(kind: StoreKind) -> Self {
+        Self::NotBuilt(format!(
+            "store kind {kind} is not in this build of keyfire (cargo feature `{}`)",
+            kind.feature().unwrap_or("default")
+        ))
+    }
+}
+
 /// The registry: one line per backend. It generates [`AnyStore`] (one variant per backend,
-/// static dispatch: each method is one `match` here). Every `StoreKind` has a backend.
+/// static dispatch: each method is one `match` here). Every `StoreKind` has a backend; one
+/// whose cargo feature is off in this build is `Unbuilt`, which inventory loading refuses
+/// before a store is ever made from it, and which fails every operation if it is.
 macro_rules! registry {
-    ($($variant:ident($backend:ty)),+ $(,)?) => {
+    ($($(#[$attr:meta])* $variant:ident($backend:ty)),+ $(,)?) => {
         /// A store of a known kind, configured from the inventory.
         #[derive(Debug, Clone)]
         pub enum AnyStore {
-            $($variant($backend)),+
+            $($(#[$attr])* $variant($backend),)+
+            /// A kind this build left out (see `StoreKind::feature`).
+            Unbuilt(StoreKind),
         }
 
         impl AnyStore {
             /// Build a store from its definition.
             pub fn from_def(def: &StoreDef) -> Self {
-                // Exhaustive over the kinds: a kind without a line here does not compile.
                 match def.kind {
-                    $(<$backend as Store>::KIND => Self::$variant(<$backend as Store>::from_def(def))),+
+                    $($(#[$attr])* <$backend as Store>::KIND => Self::$variant(<$backend as Store>::from_def(def)),)+
+                    #[allow(unreachable_patterns)]
+                    kind => Self::Unbuilt(kind),
                 }
             }
 
             pub fn kind(&self) -> StoreKind {
                 match self {
-                    $(Self::$variant(_) => <$backend as Store>::KIND),+
+                    $($(#[$attr])* Self::$variant(_) => <$backend as Store>::KIND,)+
+                    Self::Unbuilt(kind) => *kind,
                 }
             }
 
             /// Whether the store authenticates with `credential` (so the engine resolves it).
             pub fn needs_credential(&self) -> bool {
                 match self {
-                    $(Self::$variant(_) => <$backend as Store>::NEEDS_CREDENTIAL),+
+                    $($(#[$attr])* Self::$variant(_) => <$backend as Store>::NEEDS_CREDENTIAL,)+
+                    Self::Unbuilt(_) => false,
                 }
             }
 
             /// Whether a written version can wait in a pending stage until it is promoted.
             pub fn has_stages(&self) -> bool {
                 match self {
-                    $(Self::$variant(_) => <$backend as Store>::HAS_STAGES),+
+                    $($(#[$attr])* Self::$variant(_) => <$backend as Store>::HAS_STAGES,)+
+                    Self::Unbuilt(_) => false,
                 }
             }
 
@@ -252,7 +282,8 @@ macro_rules! registry {
             /// ids from the write's name (so an interrupted write can be found again).
             pub fn version_for_token(&self, token: &str) -> Option<StoreVersion> {
                 match self {
-                    $(Self::$variant(s) => s.version_for_token(token)),+
+                    $($(#[$attr])* Self::$variant(s) => s.version_for_token(token),)+
+                    Self::Unbuilt(_) => None,
                 }
             }
 
@@ -262,7 +293,8 @@ macro_rules! registry {
                 loc: &SecretLocation,
             ) -> Result<RequestPlan, StoreError> {
                 match self {
-                    $(Self::$variant(s) => s.plan(op, loc)),+
+                    $($(#[$attr])* Self::$variant(s) => s.plan(op, loc),)+
+                    Self::Unbuilt(kind) => Err(StoreError::unbuilt(*kind)),
                 }
             }
 
@@ -280,7 +312,8 @@ macro_rules! registry {
                 crate::plan::drill_guard(http.dry_run(), op.is_write(), plan)
                     .map_err(StoreError::DryRunBlocked)?;
                 match self {
-                    $(Self::$variant(s) => s.execute(op, loc, plan, http, secrets).await),+
+                    $($(#[$attr])* Self::$variant(s) => s.execute(op, loc, plan, http, secrets).await,)+
+                    Self::Unbuilt(kind) => Err(StoreError::unbuilt(*kind)),
                 }
             }
         }
@@ -289,10 +322,15 @@ macro_rules! registry {
 
 registry! {
     Memory(MemoryStore),
+    #[cfg(feature = "vault")]
     VaultKv2(VaultKv2),
+    #[cfg(feature = "aws")]
     AwsSecretsManager(AwsSecretsManager),
+    #[cfg(feature = "keyring-store")]
     Keyring(KeyringStore),
+    #[cfg(feature = "doppler")]
     Doppler(Doppler),
+    #[cfg(feature = "infisical")]
     Infisical(Infisical),
 }
 

@@ -174,21 +174,44 @@ impl Location {
                 region,
                 profile,
             } => {
-                let target = crate::aws::Target {
-                    region: region.clone(),
-                    profile: profile.clone(),
-                    endpoint: None,
+                // With the AWS SDK built, S3 credentials come from its full chain (profiles,
+                // SSO, web identity, container and instance metadata), the one the aws-iam
+                // provider uses; without it, from object_store's own (environment, web
+                // identity, metadata).
+                #[cfg(feature = "aws")]
+                let (region, creds) = {
+                    let target = crate::aws::Target {
+                        region: region.clone(),
+                        profile: profile.clone(),
+                        endpoint: None,
+                    };
+                    let sdk = target.config(None).await;
+                    let region = sdk
+                        .region()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| target.region_name().to_string());
+                    (region, super::awscred::SdkCredentials::new(&sdk))
                 };
-                let sdk = target.config(None).await;
-                let creds = super::awscred::SdkCredentials::new(&sdk);
-                let mut b = object_store::aws::AmazonS3Builder::new()
+                #[cfg(not(feature = "aws"))]
+                let builder = {
+                    if profile.is_some() {
+                        return Err(invalid(
+                            &self.display,
+                            "a named AWS profile needs keyfire built with the `aws` feature",
+                        ));
+                    }
+                    let b = object_store::aws::AmazonS3Builder::from_env();
+                    match region {
+                        Some(r) => b.with_region(r),
+                        None => b,
+                    }
+                };
+                #[cfg(feature = "aws")]
+                let builder = object_store::aws::AmazonS3Builder::new()
+                    .with_region(region)
+                    .with_credentials(Arc::new(creds));
+                let mut b = builder
                     .with_bucket_name(bucket)
-                    .with_region(
-                        sdk.region()
-                            .map(|r| r.to_string())
-                            .unwrap_or_else(|| target.region_name().to_string()),
-                    )
-                    .with_credentials(Arc::new(creds))
                     // S3 refuses an upload to a bucket with Object Lock retention unless it
                     // carries a checksum (Content-MD5 or x-amz-checksum-*).
                     .with_checksum_algorithm(object_store::aws::Checksum::SHA256)

@@ -17,6 +17,7 @@
 //! object already there means another writer, and keyfire stops instead of replacing it.
 
 pub mod adopt;
+#[cfg(feature = "aws")]
 mod awscred;
 pub mod lease;
 pub mod location;
