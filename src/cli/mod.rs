@@ -140,6 +140,7 @@ pub enum Command {
         /// Gateway logs to read (JSON Lines or CSV; see the README for the fields).
         #[arg(long = "logs", value_name = "FILE")]
         logs: Vec<PathBuf>,
+        /// One JSON document on stdout, as described by assets/audit.schema.json.
         #[arg(long)]
         json: bool,
         /// Send the findings (and overdue drills) to the notifiers routed "finding"/"drill".
@@ -217,17 +218,20 @@ pub enum ReportFormat {
 pub enum InventoryCommand {
     /// Every key with agents, provider, scopes, age, days until due and status.
     List {
+        /// One JSON document on stdout, as described by assets/inventory-list.schema.json.
         #[arg(long)]
         json: bool,
     },
     /// One key with its blast radius: agents, their other keys, store, owner and on-call.
     Show {
         key: String,
+        /// One JSON document on stdout, as described by assets/inventory-show.schema.json.
         #[arg(long)]
         json: bool,
     },
     /// Hygiene findings (exit 1 when there are any).
     Lint {
+        /// One JSON document on stdout, as described by assets/inventory-lint.schema.json.
         #[arg(long)]
         json: bool,
         /// Also list every key at the providers that can (read-only, as `discover`):
@@ -242,6 +246,7 @@ pub enum InventoryCommand {
         /// Only this provider (repeatable; default: every provider that can list keys).
         #[arg(long = "provider", value_name = "ID")]
         providers: Vec<String>,
+        /// One JSON document on stdout, as described by assets/inventory-discover.schema.json.
         #[arg(long)]
         json: bool,
         /// Write the shadow keys as [[keys]] entries to this new file (never a value).
@@ -305,12 +310,14 @@ pub enum IncidentCommand {
     },
     /// Open and past incidents and drills.
     List {
+        /// One JSON document on stdout, as described by assets/incident-list.schema.json.
         #[arg(long)]
         json: bool,
     },
     /// One incident: summary and timeline.
     Show {
         id: String,
+        /// One JSON document on stdout, as described by assets/incident-show.schema.json.
         #[arg(long)]
         json: bool,
     },
@@ -332,6 +339,7 @@ pub enum AuthCommand {
     Set { name: String },
     /// Names stored by `auth set` and the keyring back-end (never values).
     List {
+        /// One JSON document on stdout, as described by assets/auth-list.schema.json.
         #[arg(long)]
         json: bool,
     },
@@ -346,6 +354,7 @@ pub enum RecordCommand {
     Verify {
         #[arg(value_name = "ID|PATH")]
         target: Option<String>,
+        /// One JSON document on stdout, as described by assets/record-verify.schema.json.
         #[arg(long)]
         json: bool,
         /// Trust only the public keys in FILE (`ed25519:<hex>`, one a line; see `record
@@ -368,6 +377,7 @@ pub enum RecordsCommand {
     /// create it again and to delete it, and says what the store allowed (exit 1 when a
     /// record could be deleted or overwritten).
     Check {
+        /// One JSON document on stdout, as described by assets/records-check.schema.json.
         #[arg(long)]
         json: bool,
     },

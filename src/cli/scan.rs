@@ -49,7 +49,7 @@ pub struct ScanArgs {
     /// The REST API root for --github (GitHub Enterprise Server: https://HOST/api/v3).
     #[arg(long, value_name = "URL", default_value = crate::scan::github::DEFAULT_API, requires = "github")]
     pub github_api: String,
-    /// Machine-readable findings (never values).
+    /// Machine-readable findings (never values), as described by assets/scan.schema.json.
     #[arg(long, conflicts_with = "start_incident")]
     pub json: bool,
     /// Open one incident (a campaign) for every live inventory key found.

@@ -348,7 +348,7 @@ fn gateway_logs_read_jsonl_csv_and_litellm_spend_logs() {
     );
 }
 
-fn write_log(env: &TestEnv, name: &str, lines: &[String]) -> std::path::PathBuf {
+pub(crate) fn write_log(env: &TestEnv, name: &str, lines: &[String]) -> std::path::PathBuf {
     let path = env.dir.path().join(name);
     let mut f = std::fs::File::create(&path).unwrap();
     for l in lines {

@@ -31,12 +31,12 @@ const VALUES: &[&str] = &[
     "sk-ant-api03-CANARYdiscArchived3BlbkFJiiii",
 ];
 
-struct Fleet {
-    dir: tempfile::TempDir,
-    openai: OpenAiSim,
-    anthropic: AnthropicSim,
+pub(crate) struct Fleet {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) openai: OpenAiSim,
+    pub(crate) anthropic: AnthropicSim,
     /// Provider ids of the planted keys.
-    ids: std::collections::HashMap<&'static str, String>,
+    pub(crate) ids: std::collections::HashMap<&'static str, String>,
 }
 
 fn tail(v: &str) -> &str {
@@ -45,7 +45,7 @@ fn tail(v: &str) -> &str {
 
 impl Fleet {
     /// Both simulators with keys: some in the inventory, some planted behind its back.
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let openai = OpenAiSim::start().unwrap();
         openai.add_admin_key(OPENAI_ADMIN);
         let anthropic = AnthropicSim::start().unwrap();
@@ -83,13 +83,13 @@ impl Fleet {
         f
     }
 
-    fn inventory(&self) -> PathBuf {
+    pub(crate) fn inventory(&self) -> PathBuf {
         self.dir.path().join("inventory.toml")
     }
 
     /// The inventory: the known keys, the removed one, the disabled ones; with `drifted`
     /// false, only the keys that match the providers exactly (and no shadow at anthropic).
-    fn inventory_text(&self, drifted: bool) -> String {
+    pub(crate) fn inventory_text(&self, drifted: bool) -> String {
         let mut text = format!(
             r#"schema = 1
 
@@ -169,7 +169,7 @@ scopes = ["messages"]
         text
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         crate::common::hermetic_signing_key();
         let mut c = Command::new(env!("CARGO_BIN_EXE_keyfire"));
         c.env(OPENAI_VAR, OPENAI_ADMIN)
@@ -181,7 +181,7 @@ scopes = ["messages"]
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
 

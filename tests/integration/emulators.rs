@@ -1,5 +1,5 @@
-//! Real servers for the tests that need them: moto (AWS), OpenBao (Vault API) and
-//! PostgreSQL, each on a free loopback port and stopped when dropped. A missing program
+//! Real servers for the tests that need them: moto (AWS), Azurite (Azure Blob Storage),
+//! OpenBao (Vault API) and PostgreSQL, each on a free loopback port and stopped when dropped. A missing program
 //! skips the test with a loud message, or fails it when `KEYFIRE_REQUIRE_EMULATORS=1` (CI).
 
 #![allow(dead_code)]
@@ -209,6 +209,120 @@ impl Moto {
     pub fn enforce_signatures(&self) {
         let (status, body) = http(self.port, "POST", "/moto-api/reset-auth", &[], "0").unwrap();
         assert_eq!(status, 200, "reset-auth: {body}");
+    }
+}
+
+// ---- Azurite (Azure Blob Storage) ----------------------------------------------------------
+
+/// The emulator's account and key, published by Microsoft for every Azurite install.
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+/// The Blob REST API version the test's own requests name.
+const AZURE_VERSION: &str = "2021-08-06";
+
+/// Microsoft's Azure Storage emulator (`npm install -g azurite`), Blob service only, kept in
+/// memory, on a free port.
+pub struct Azurite {
+    _proc: Proc,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Azurite {
+    /// `None` (after a loud skip) when `azurite-blob` is not installed.
+    pub fn start(test: &str) -> Option<Self> {
+        let Some(bin) = which("azurite-blob") else {
+            skip(test, "azurite-blob is not on PATH (npm install -g azurite)");
+            return None;
+        };
+        let port = free_port();
+        // Azurite keeps its debug log and metadata in the working directory.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(bin)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .args(["--inMemoryPersistence", "--disableTelemetry", "--silent"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn azurite-blob");
+        // Node takes a while to start on a loaded machine; any HTTP answer means it is up
+        // (an unsigned request gets 403).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while http(port, "GET", "/", &[], "").is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("azurite-blob exited during start-up: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "azurite-blob did not start in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Some(Self {
+            _proc: Proc(child),
+            port,
+            _dir: dir,
+        })
+    }
+
+    /// What object_store's emulator mode reads (`AZURITE_BLOB_STORAGE_URL`).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A request to the Blob service signed with the account's Shared Key, as the REST API
+    /// requires ("Authorize with Shared Key": the string to sign is the verb, eleven standard
+    /// headers, the `x-ms-` headers and the canonical resource). `path` starts with the
+    /// container; `query` pairs are sent as given (no characters that need encoding).
+    pub fn request(&self, method: &str, path: &str, query: &[(&str, &str)]) -> (u16, String) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let mut sorted: Vec<(String, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), *v))
+            .collect();
+        sorted.sort();
+        let mut resource = format!("/{AZURITE_ACCOUNT}/{AZURITE_ACCOUNT}/{path}");
+        for (k, v) in &sorted {
+            resource.push_str(&format!("\n{k}:{v}"));
+        }
+        // VERB, then Content-Encoding ... Range (empty: no body, and Content-Length 0 is
+        // signed as empty since version 2015-02-21).
+        let to_sign = format!(
+            "{method}\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{AZURE_VERSION}\n{resource}"
+        );
+        let key = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &b64.decode(AZURITE_KEY).expect("emulator key"),
+        );
+        let signature = b64.encode(ring::hmac::sign(&key, to_sign.as_bytes()).as_ref());
+        let auth = format!("SharedKey {AZURITE_ACCOUNT}:{signature}");
+        let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let target = format!("/{AZURITE_ACCOUNT}/{path}?{}", query.join("&"));
+        http(
+            self.port,
+            method,
+            &target,
+            &[
+                ("x-ms-date", &date),
+                ("x-ms-version", AZURE_VERSION),
+                ("Authorization", &auth),
+            ],
+            "",
+        )
+        .expect("azurite request")
+    }
+
+    /// Create a container (201), as an operator does before pointing keyfire at it.
+    pub fn create_container(&self, name: &str) {
+        let (status, body) = self.request("PUT", name, &[("restype", "container")]);
+        assert_eq!(status, 201, "create container: {body}");
     }
 }
 

@@ -23,6 +23,7 @@ mod demo;
 mod discover;
 mod durability;
 mod engine;
+mod json_schemas;
 mod keyring;
 mod layering;
 mod leaks;

@@ -16,7 +16,7 @@ const SIDE_DATE: &str = "2026-03-07T10:00:00Z";
 
 /// A fake value in a published format, generated per run: `prefix` + `len` characters drawn
 /// from `[A-Za-z0-9]`, always spelling FAKE first so nobody mistakes it for a real key.
-fn generated(prefix: &str, len: usize) -> String {
+pub(crate) fn generated(prefix: &str, len: usize) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write(prefix.as_bytes());
@@ -32,8 +32,8 @@ fn generated(prefix: &str, len: usize) -> String {
     s
 }
 
-struct Planted {
-    repo: PathBuf,
+pub(crate) struct Planted {
+    pub(crate) repo: PathBuf,
     _dir: tempfile::TempDir,
     /// Unmanaged values: OpenAI project key in config.py, GitHub token on a side branch,
     /// one in an ignored file.
@@ -85,7 +85,7 @@ fn git(repo: &Path, date: &str, args: &[&str]) -> String {
 /// The repository: commit 1 adds `.env` (support-llm's value) and `config.py` (an unmanaged
 /// OpenAI key); commit 2 removes `.env`; a side branch adds a Dockerfile with a GitHub token;
 /// the working tree adds `settings.toml` (research-llm's value) and an ignored `local.log`.
-fn planted(env: &TestEnv) -> Planted {
+pub(crate) fn planted(env: &TestEnv) -> Planted {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("fleet");
     std::fs::create_dir(&repo).unwrap();
@@ -142,7 +142,7 @@ fn planted(env: &TestEnv) -> Planted {
 }
 
 /// The test fleet with support-llm's fingerprint in the inventory.
-fn env_with_fingerprint() -> TestEnv {
+pub(crate) fn env_with_fingerprint() -> TestEnv {
     let env = TestEnv::new();
     let fp = keyfire::audit::fingerprint::of_value(&env.canaries.old_key);
     let text = std::fs::read_to_string(env.inventory_path())
@@ -374,7 +374,7 @@ fn with_stores_tells_a_current_key_from_one_already_rotated() {
     );
 }
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/scan")
         .join(name)

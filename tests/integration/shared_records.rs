@@ -1,6 +1,7 @@
 //! Incident records on a shared location (`[records]`, `--records`): write-once objects,
 //! a lease per incident, resume from another data directory. Each scenario runs on
-//! `file://` and against moto's S3 (conditional puts and Object Lock).
+//! `file://`, against moto's S3 (conditional puts and Object Lock), and against Azurite's
+//! Blob service (`az://`, conditional puts with `If-None-Match: *`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -9,16 +10,17 @@ use std::time::{Duration, Instant};
 use keyfire::sim::Fault;
 
 use crate::common::{TestEnv, stderr, stdout};
-use crate::emulators::{Moto, http};
+use crate::emulators::{Azurite, Moto, http};
 
 /// A shared location for one test: a folder, or a bucket in moto.
-enum Store {
+pub(crate) enum Store {
     File(PathBuf),
     S3 { moto: Moto, bucket: String },
+    Azure { azurite: Azurite, container: String },
 }
 
 impl Store {
-    fn file(env: &TestEnv) -> Self {
+    pub(crate) fn file(env: &TestEnv) -> Self {
         Self::File(env.dir.path().join("team-share"))
     }
 
@@ -47,8 +49,28 @@ impl Store {
         Some(Self::S3 { moto, bucket })
     }
 
-    fn url(&self) -> String {
+    /// A container in Azurite (no immutability policy: Azurite does not enforce one).
+    fn azure(test: &str) -> Option<Self> {
+        let azurite = Azurite::start(test)?;
+        let container = "team-records".to_string();
+        azurite.create_container(&container);
+        Some(Self::Azure { azurite, container })
+    }
+
+    /// What keyfire's object_store client needs to find the emulator.
+    fn env(&self) -> Vec<(&'static str, String)> {
         match self {
+            Self::Azure { azurite, .. } => vec![
+                ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
+                ("AZURITE_BLOB_STORAGE_URL", azurite.url()),
+            ],
+            _ => vec![],
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        match self {
+            Self::Azure { container, .. } => format!("az://{container}/keyfire"),
             Self::File(p) => format!("file://{}", p.display()),
             Self::S3 { moto, bucket } => format!(
                 "s3://{bucket}/keyfire?endpoint={}&region=us-east-1",
@@ -91,17 +113,49 @@ impl Store {
                 names.sort();
                 names
             }
+            Self::Azure { azurite, container } => {
+                let prefix = format!("keyfire/incidents/{id}/entries/");
+                let (status, body) = azurite.request(
+                    "GET",
+                    container,
+                    &[
+                        ("restype", "container"),
+                        ("comp", "list"),
+                        ("prefix", &prefix),
+                    ],
+                );
+                assert_eq!(status, 200, "list blobs: {body}");
+                let mut names: Vec<String> = body
+                    .split("<Name>")
+                    .skip(1)
+                    .filter_map(|k| k.split("</Name>").next())
+                    .filter_map(|k| k.rsplit('/').next())
+                    .map(str::to_string)
+                    .collect();
+                names.sort();
+                names
+            }
         }
     }
 }
 
 /// A machine: its own data directory and signing key, the shared location in its config.
-struct Machine<'a> {
+pub(crate) struct Machine<'a> {
     env: &'a TestEnv,
     name: &'static str,
+    /// What the store's client needs in the environment (set up by [`Machine::setup`]).
+    vars: std::cell::RefCell<Vec<(&'static str, String)>>,
 }
 
 impl<'a> Machine<'a> {
+    pub(crate) fn new(env: &'a TestEnv, name: &'static str) -> Self {
+        Self {
+            env,
+            name,
+            vars: Default::default(),
+        }
+    }
+
     fn root(&self) -> PathBuf {
         self.env.dir.path().join(format!("machine-{}", self.name))
     }
@@ -114,7 +168,8 @@ impl<'a> Machine<'a> {
         self.root().join("config.toml")
     }
 
-    fn setup(&self, store: &Store) {
+    pub(crate) fn setup(&self, store: &Store) {
+        *self.vars.borrow_mut() = store.env();
         std::fs::create_dir_all(self.root()).unwrap();
         let team = self.env.dir.path().join("team.pub");
         std::fs::write(
@@ -148,15 +203,16 @@ impl<'a> Machine<'a> {
             .env("AWS_SECRET_ACCESS_KEY", "moto-accepts-anything")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN");
+            .env_remove("AWS_SESSION_TOKEN")
+            .envs(self.vars.borrow().iter().map(|(k, v)| (*k, v.as_str())));
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("run keyfire")
     }
 
-    fn ids(&self) -> Vec<String> {
+    pub(crate) fn ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.data_dir().join("incidents"))
             .map(|r| {
                 r.filter_map(Result::ok)
@@ -168,7 +224,7 @@ impl<'a> Machine<'a> {
         ids
     }
 
-    fn record(&self, id: &str) -> PathBuf {
+    pub(crate) fn record(&self, id: &str) -> PathBuf {
         self.data_dir()
             .join("incidents")
             .join(id)
@@ -207,8 +263,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 /// A drill in machine A's data directory is shared, marked as a drill, and listed,
 /// verified and reported from machine B.
 fn drill_is_shared_and_read_elsewhere(store: &Store, env: &TestEnv) {
-    let a = Machine { env, name: "a" };
-    let b = Machine { env, name: "b" };
+    let a = Machine::new(env, "a");
+    let b = Machine::new(env, "b");
     a.setup(store);
     b.setup(store);
     let out = a.run(&["incident", "start", "support-llm", "--dry-run", "--no-tui"]);
@@ -248,8 +304,8 @@ fn drill_is_shared_and_read_elsewhere(store: &Store, env: &TestEnv) {
 /// directory, another signing key) waits out A's lease, fetches and verifies the shared copy,
 /// and finishes the incident.
 fn killed_on_a_resumed_on_b(store: &Store, env: &TestEnv) {
-    let a = Machine { env, name: "a" };
-    let b = Machine { env, name: "b" };
+    let a = Machine::new(env, "a");
+    let b = Machine::new(env, "b");
     a.setup(store);
     b.setup(store);
     let observer = env.api.observer();
@@ -298,7 +354,7 @@ fn killed_on_a_resumed_on_b(store: &Store, env: &TestEnv) {
     );
     assert_eq!(entries.last().unwrap().kind, "incident_closed");
     // The whole record, A's lines and B's, is in the store and verifies from a third machine.
-    let c = Machine { env, name: "c" };
+    let c = Machine::new(env, "c");
     c.setup(store);
     assert_eq!(store.entry_names(&id).len(), entries.len());
     let verify = c.run(&["record", "verify", &id]);
@@ -314,8 +370,8 @@ fn killed_on_a_resumed_on_b(store: &Store, env: &TestEnv) {
 
 /// A second writer of the same incident stops before writing: the lease is held.
 fn a_second_writer_stops_cleanly(store: &Store, env: &TestEnv) {
-    let a = Machine { env, name: "a" };
-    let b = Machine { env, name: "b" };
+    let a = Machine::new(env, "a");
+    let b = Machine::new(env, "b");
     a.setup(store);
     b.setup(store);
     let observer = env.api.observer();
@@ -352,7 +408,7 @@ fn a_second_writer_stops_cleanly(store: &Store, env: &TestEnv) {
 /// The store is unreachable while the drill runs: it completes, says how many entries are
 /// not shared, keeps them queued, and `records flush` shares them in order once it is back.
 fn unreachable_then_back(store: &Store, env: &TestEnv, block: impl Fn(bool)) {
-    let a = Machine { env, name: "a" };
+    let a = Machine::new(env, "a");
     a.setup(store);
     block(true);
     let out = a.run(&["incident", "start", "support-llm", "--dry-run", "--no-tui"]);
@@ -382,7 +438,7 @@ fn unreachable_then_back(store: &Store, env: &TestEnv, block: impl Fn(bool)) {
 
 /// `record verify --against` names the first line where an edited local record differs.
 fn against_catches_a_local_edit(store: &Store, env: &TestEnv) {
-    let a = Machine { env, name: "a" };
+    let a = Machine::new(env, "a");
     a.setup(store);
     let out = a.run(&["incident", "start", "support-llm", "--dry-run", "--no-tui"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -458,10 +514,7 @@ fn file_against_catches_a_local_edit() {
 fn file_records_check_says_a_plain_folder_does_not_enforce_retention() {
     let env = TestEnv::new();
     let store = Store::file(&env);
-    let a = Machine {
-        env: &env,
-        name: "a",
-    };
+    let a = Machine::new(&env, "a");
     a.setup(&store);
     let out = a.run(&["records", "check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
@@ -539,10 +592,7 @@ fn s3_object_lock_refuses_deleting_or_overwriting_a_shared_entry() {
     ) else {
         return;
     };
-    let a = Machine {
-        env: &env,
-        name: "a",
-    };
+    let a = Machine::new(&env, "a");
     a.setup(&store);
     let check = a.run(&["records", "check"]);
     let t = stdout(&check);
@@ -665,4 +715,84 @@ fn racing_writers_one_wins(store: &Store) {
 fn file_racing_writers_one_wins() {
     let env = TestEnv::new();
     racing_writers_one_wins(&Store::file(&env));
+}
+
+// ---- Azurite (Azure Blob Storage) ---------------------------------------------------------
+
+#[test]
+fn azure_drill_is_shared_and_read_elsewhere() {
+    let env = TestEnv::new();
+    let Some(store) = Store::azure("azure_drill_is_shared_and_read_elsewhere") else {
+        return;
+    };
+    drill_is_shared_and_read_elsewhere(&store, &env);
+}
+
+#[test]
+fn azure_killed_on_a_resumed_on_b() {
+    let env = TestEnv::new();
+    let Some(store) = Store::azure("azure_killed_on_a_resumed_on_b") else {
+        return;
+    };
+    killed_on_a_resumed_on_b(&store, &env);
+}
+
+#[test]
+fn azure_a_second_writer_stops_cleanly() {
+    let env = TestEnv::new();
+    let Some(store) = Store::azure("azure_a_second_writer_stops_cleanly") else {
+        return;
+    };
+    a_second_writer_stops_cleanly(&store, &env);
+}
+
+#[test]
+fn azure_unreachable_then_back() {
+    let env = TestEnv::new();
+    let Some(store) = Store::azure("azure_unreachable_then_back") else {
+        return;
+    };
+    let Store::Azure { azurite, container } = &store else {
+        unreachable!()
+    };
+    // The container disappears (ContainerNotFound on every put), then comes back.
+    unreachable_then_back(&store, &env, |blocked| {
+        if blocked {
+            let (status, body) = azurite.request("DELETE", container, &[("restype", "container")]);
+            assert_eq!(status, 202, "delete container: {body}");
+        } else {
+            azurite.create_container(container);
+        }
+    });
+}
+
+#[test]
+fn azure_against_catches_a_local_edit() {
+    let env = TestEnv::new();
+    let Some(store) = Store::azure("azure_against_catches_a_local_edit") else {
+        return;
+    };
+    against_catches_a_local_edit(&store, &env);
+}
+
+/// A container without an immutability policy: the create-only put holds (a second create of
+/// the probe is refused), and the check says retention is not enforced, exit 1.
+#[test]
+fn azure_records_check_says_a_container_without_a_policy_does_not_enforce_retention() {
+    let env = TestEnv::new();
+    let Some(store) = Store::azure(
+        "azure_records_check_says_a_container_without_a_policy_does_not_enforce_retention",
+    ) else {
+        return;
+    };
+    let a = Machine::new(&env, "a");
+    a.setup(&store);
+    let out = a.run(&["records", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("create-only"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("retention NOT enforced"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -1362,6 +1362,7 @@ fn the_incident_screen_says_how_many_entries_are_not_yet_shared() {
         durable,
         last_error: last_error.map(str::to_string),
         stopped: None,
+        settled: shared,
     };
     let mut a = incident_app(false);
     a.on_event(AppEvent::Shared(status(3, 7, Some("connection refused"))));

@@ -66,6 +66,11 @@ pub struct ShareStatus {
     pub last_error: Option<String>,
     /// Why sharing stopped for good (another writer).
     pub stopped: Option<String>,
+    /// Lines whose whole round is over: the line, the signed head after it and the queue
+    /// file. Until then the upload thread may still be using the disk and a core, which is
+    /// what a benchmark of the critical path waits out.
+    #[serde(skip)]
+    pub settled: u64,
 }
 
 impl ShareStatus {
@@ -88,6 +93,7 @@ pub enum LeaseStart {
 struct State {
     durable: u64,
     shared: u64,
+    settled: u64,
     last_error: Option<String>,
     stopped: Option<String>,
     finish: bool,
@@ -128,6 +134,7 @@ impl Uploader {
             Mutex::new(State {
                 durable,
                 shared: queue.shared,
+                settled: queue.shared,
                 last_error: None,
                 stopped: None,
                 finish: false,
@@ -180,6 +187,7 @@ impl Uploader {
             durable: st.durable,
             last_error: st.last_error.clone(),
             stopped: st.stopped.clone(),
+            settled: st.settled,
         }
     }
 
@@ -441,6 +449,7 @@ impl Worker {
         if let Err(e) = self.queue.write(&self.dir) {
             return Round::Failed(format!("cannot write the upload queue: {e}"));
         }
+        lock(&self.state).settled = self.queue.shared;
         Round::Clean
     }
 }
