@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
@@ -58,9 +58,16 @@ pub(crate) fn level(verbose: u8, env: Option<&str>) -> Result<Option<LevelFilter
     Ok(from_flags.max(from_env))
 }
 
-/// A debug log being written; [`DebugLog::path`] is printed at the end of the run.
+/// One formatted event on its way to the writer thread, in wiped memory.
+type Line = Zeroizing<Vec<u8>>;
+
+/// A debug log being written; [`DebugLog::path`] is printed at the end of the run, after
+/// [`DebugLog::finish`] has written every line.
 pub(crate) struct DebugLog {
     path: PathBuf,
+    /// Closed by `finish`: the writer thread then drains what is queued and ends.
+    to_writer: Arc<Mutex<Option<mpsc::Sender<Line>>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DebugLog {
@@ -76,9 +83,17 @@ impl DebugLog {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         let path = dir.join(format!("keyfire-{stamp}-{}.log", std::process::id()));
         let file = crate::fsutil::create_new(&path, true).map_err(create)?;
+        // Scrubbing runs every recognizer over the line: a thread of its own does it, so a
+        // runbook action never waits for its log line to be checked and written.
+        let (tx, rx) = mpsc::channel::<Line>();
+        let redactor = Redactor::process_wide();
+        let thread = std::thread::Builder::new()
+            .name("keyfire-debug-log".into())
+            .spawn(move || write_lines(rx, file, &redactor))
+            .map_err(create)?;
+        let to_writer = Arc::new(Mutex::new(Some(tx)));
         let writer = ScrubbedFile {
-            file: Arc::new(Mutex::new(file)),
-            redactor: Redactor::process_wide(),
+            to: to_writer.clone(),
         };
         // Other crates stay at warnings unless the most detailed level is asked for.
         let others = if level >= LevelFilter::TRACE {
@@ -96,11 +111,36 @@ impl DebugLog {
         let subscriber = tracing_subscriber::registry().with(layer).with(filter);
         tracing::subscriber::set_global_default(subscriber)
             .map_err(|_| LogError::AlreadyStarted)?;
-        Ok(Self { path })
+        Ok(Self {
+            path,
+            to_writer,
+            writer: Some(thread),
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Stop taking lines and wait until every queued one is in the file.
+    pub(crate) fn finish(&mut self) {
+        if let Ok(mut to) = self.to_writer.lock() {
+            to.take();
+        }
+        if let Some(thread) = self.writer.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: each line scrubbed whole, then appended. A line that cannot be written
+/// is dropped; the log must never stop the run.
+fn write_lines(rx: mpsc::Receiver<Line>, mut file: std::fs::File, redactor: &Redactor) {
+    for line in rx {
+        let text = Zeroizing::new(String::from_utf8_lossy(&line).into_owned());
+        drop(line);
+        let clean = redactor.scrub(&text);
+        let _ = file.write_all(clean.as_bytes());
     }
 }
 
@@ -113,12 +153,11 @@ impl FormatTime for UtcTime {
     }
 }
 
-/// The log file behind the scrubber. The formatter writes each event into one [`ScrubbedLine`]
-/// and drops it; the whole event is scrubbed at once, so a value split across the
-/// formatter's writes is still found.
+/// The formatter's writer: it writes each event into one [`ScrubbedLine`] and drops it, and
+/// the whole event goes to the writer thread, which scrubs it at once (a value split across
+/// the formatter's writes is still found).
 struct ScrubbedFile {
-    file: Arc<Mutex<std::fs::File>>,
-    redactor: Redactor,
+    to: Arc<Mutex<Option<mpsc::Sender<Line>>>>,
 }
 
 impl<'a> MakeWriter<'a> for ScrubbedFile {
@@ -132,10 +171,10 @@ impl<'a> MakeWriter<'a> for ScrubbedFile {
     }
 }
 
-/// One event's text, held in wiped memory until it has been scrubbed and written.
+/// One event's text, held in wiped memory until the writer thread has scrubbed it.
 struct ScrubbedLine<'a> {
     to: &'a ScrubbedFile,
-    buf: Zeroizing<Vec<u8>>,
+    buf: Line,
 }
 
 impl Write for ScrubbedLine<'_> {
@@ -154,11 +193,12 @@ impl Drop for ScrubbedLine<'_> {
         if self.buf.is_empty() {
             return;
         }
-        let text = Zeroizing::new(String::from_utf8_lossy(&self.buf).into_owned());
-        let clean = self.to.redactor.scrub(&text);
-        // A log line that cannot be written is dropped: the log must never stop the run.
-        if let Ok(mut file) = self.to.file.lock() {
-            let _ = file.write_all(clean.as_bytes());
+        let line = std::mem::replace(&mut self.buf, Zeroizing::new(Vec::new()));
+        // After `finish` (or if the thread is gone) the line is dropped, wiped.
+        if let Ok(to) = self.to.to.lock()
+            && let Some(tx) = to.as_ref()
+        {
+            let _ = tx.send(line);
         }
     }
 }

@@ -540,11 +540,12 @@ pub fn run(cli: Cli) -> Exit {
     progress::set_verbose(cli.verbose);
     let log = start_debug_log(&cli, &ctx)?;
     let result = dispatch(cli, &ctx);
-    if let Some(log) = log {
+    if let Some(mut log) = log {
         match &result {
             Ok(code) => tracing::debug!(code, "command finished"),
             Err(e) => tracing::debug!(code = e.code, error = %e.message, "command failed"),
         }
+        log.finish();
         eprintln!("keyfire: debug log written to {}", log.path().display());
     }
     result
