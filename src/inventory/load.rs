@@ -663,6 +663,18 @@ impl FileSink<'_, '_, '_> {
                 self.check_regions(item);
                 continue;
             }
+            if kind == ProviderKind::Postgres && key.name == "sslmode" {
+                // libpq's values that the postgres provider's TLS takes (its `tls` module).
+                const SSLMODES: &[&str] =
+                    &["disable", "prefer", "require", "verify-ca", "verify-full"];
+                if !matches!(&item.value, Value::String(s) if SSLMODES.contains(&s.as_ref())) {
+                    self.at(
+                        item.span.start,
+                        format!("setting `sslmode` must be one of {}", SSLMODES.join(", ")),
+                    );
+                }
+                continue;
+            }
             if key.name == "max_concurrency" {
                 if !matches!(&item.value, Value::Integer(n) if (1..=64).contains(n)) {
                     self.at(
@@ -1558,6 +1570,16 @@ fn provider_settings(kind: ProviderKind) -> Option<&'static [(&'static str, bool
                 "where the role logs in to verify (default: the admin URL's)",
             ),
             (
+                "sslmode",
+                false,
+                "TLS when the admin URL names no sslmode: disable, prefer, require, verify-ca or verify-full (default: verify-full, prefer for loopback hosts)",
+            ),
+            (
+                "sslrootcert",
+                false,
+                "a PEM file of the CAs that sign the server's certificate, or `system`, when the admin URL names none (default: the system's trust store)",
+            ),
+            (
                 "max_concurrency",
                 false,
                 "how many keys of a campaign run at once (default 16)",
@@ -1871,6 +1893,32 @@ kind = "keyring"
 settings = { service = "agents" }
 "#;
         assert!(load_str(Path::new("inv.toml"), ok).is_ok());
+    }
+
+    #[test]
+    fn postgres_sslmode_is_one_of_libpqs_values() {
+        let text = r#"schema = 1
+[[providers]]
+id = "a"
+kind = "postgres"
+admin_credential = "env:A"
+settings = { sslmode = "verify_full" }
+
+[[providers]]
+id = "b"
+kind = "postgres"
+admin_credential = "env:B"
+settings = { sslmode = "verify-ca", sslrootcert = "/etc/pg/ca.pem" }
+"#;
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(
+            p[0].starts_with("6:")
+                && p[0].contains(
+                    "setting `sslmode` must be one of disable, prefer, require, verify-ca, verify-full"
+                ),
+            "{p:#?}"
+        );
     }
 
     #[test]

@@ -12,15 +12,21 @@
 //! | usage | a snapshot of the role's sessions in `pg_stat_activity` (client address, application, start time) | [`pg_stat_activity`](https://www.postgresql.org/docs/15/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW) |
 //!
 //! A role has one password, so there is no overlap: zero-downtime rotation is refused for
-//! this kind. Connections use no TLS: reach remote servers through a private network or a
-//! tunnel.
+//! this kind.
+//!
+//! Every connection (the admin's for locate, disable, revoke and the session check, create
+//! and usage; the role's for the proof) is made with one set of TLS settings: the admin URL's
+//! `sslmode` and `sslrootcert` (libpq's parameters), else the provider's settings of those
+//! names, else the default; see [`tls`]. The proof logs in as the role to the same host over
+//! the same TLS, and a TLS failure there is inconclusive, never proof: only 28P01 is.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::Identity;
 use super::traits::{Capabilities, Provider};
@@ -33,6 +39,8 @@ use crate::inventory::ProviderKind;
 use crate::plan::{Access, RequestPlan, SecretBag, SecretRef};
 use crate::secret::{Redactor, Secret};
 
+mod tls;
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long terminated sessions get to disappear from `pg_stat_activity`.
 const TERMINATE_WAIT: Duration = Duration::from_secs(3);
@@ -41,8 +49,17 @@ const TERMINATE_WAIT: Duration = Duration::from_secs(3);
 pub enum PgError {
     #[error("the admin credential is not a PostgreSQL connection URL: {0}")]
     Url(String),
-    #[error("PostgreSQL: cannot connect as {role}: {message}")]
-    Connect { role: String, message: String },
+    #[error("PostgreSQL: cannot connect to {host} as {role} (sslmode={sslmode}): {message}")]
+    Connect {
+        role: String,
+        host: String,
+        sslmode: tls::SslMode,
+        message: String,
+    },
+    /// The admin URL's TLS parameters: wrong, or their CA file unusable. Retrying cannot help
+    /// until the URL or the file is fixed.
+    #[error("PostgreSQL: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("PostgreSQL: {what} failed{}: {message}", code.as_ref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
     Query {
         what: String,
@@ -63,6 +80,9 @@ pub struct PostgresProvider {
     database: Option<String>,
     /// The inventory key's role (`provider_key_id`): verify and create act on it.
     role: Option<String>,
+    /// `settings.sslmode` and `settings.sslrootcert`: the TLS settings when the admin URL
+    /// names none, as libpq's `PGSSLMODE` and `PGSSLROOTCERT` are.
+    tls_defaults: tls::Defaults,
 }
 
 /// `"name"` with embedded quotes doubled: role names go into DDL, which takes no parameters.
@@ -230,13 +250,24 @@ impl PostgresProvider {
                 .ok_or_else(|| {
                     ProviderError::Malformed("the password to verify is not in memory".into())
                 })?;
-                let mut config = Self::admin_config(secrets, r)?;
+                let mut target = match self.admin_target(secrets, r) {
+                    Ok(target) => target,
+                    // The proof connects as the application would; when that connection
+                    // cannot even be set up (a TLS setting, its CA file), nothing is known
+                    // about the password.
+                    Err(e) => {
+                        return Ok(OpOutput::Verified(Probe::Inconclusive {
+                            status: None,
+                            reason: e.to_string(),
+                        }));
+                    }
+                };
                 let role = self.role()?;
-                config.user(&role).password(secret.expose());
+                target.config.user(&role).password(secret.expose());
                 if let Some(db) = &self.database {
-                    config.dbname(db);
+                    target.config.dbname(db);
                 }
-                Ok(OpOutput::Verified(match Self::connect(&config).await {
+                Ok(OpOutput::Verified(match target.connect().await {
                     Ok(client) => {
                         client
                             .simple_query("SELECT 1")
@@ -248,18 +279,15 @@ impl PostgresProvider {
                         status: None,
                         signal: "SQLSTATE 28P01 invalid_password".into(),
                     },
+                    // A TLS failure lands here too: it says nothing about the password.
                     Err(e) => Probe::Inconclusive {
                         status: None,
-                        reason: PgError::Connect {
-                            role,
-                            message: crate::http::truncate(&r.scrub(&e.to_string()), 300),
-                        }
-                        .to_string(),
+                        reason: target.connect_error(&role, &e, r).to_string(),
                     },
                 }))
             }
             Op::Locate { id: Some(role), .. } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 Ok(OpOutput::Located(
                     Self::role_state(&client, role, r)
                         .await?
@@ -280,7 +308,7 @@ impl PostgresProvider {
             // Passwords have no names: a replacement lost in a crash is simply replaced.
             Op::Locate { .. } => Ok(OpOutput::Located(None)),
             Op::Disable { id } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 client
                     .batch_execute(&format!("ALTER ROLE {} NOLOGIN", ident(id)))
                     .await
@@ -293,7 +321,7 @@ impl PostgresProvider {
                 }
             }
             Op::Revoke { id } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 if Self::role_state(&client, id, r).await?.is_none() {
                     return Ok(OpOutput::Revoked { already: true });
                 }
@@ -328,7 +356,7 @@ impl PostgresProvider {
             }
             Op::Create { .. } => {
                 let role = self.role()?;
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 if Self::role_state(&client, &role, r).await?.is_none() {
                     return Err(ProviderError::Refused(format!(
                         "role {role} does not exist; keyfire replaces passwords of existing roles only"
@@ -357,7 +385,7 @@ impl PostgresProvider {
                 op: "audit_log",
             }),
             Op::Usage { id, .. } => {
-                let client = Self::admin_client(secrets, r).await?;
+                let client = self.admin_client(secrets, r).await?;
                 let rows = client
                     .query(
                         "SELECT client_addr::text, application_name, extract(epoch FROM backend_start)::float8 \
@@ -412,6 +440,10 @@ impl PostgresProvider {
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
             role: None,
+            tls_defaults: tls::Defaults {
+                sslmode: super::setting(def, "sslmode"),
+                sslrootcert: super::setting(def, "sslrootcert"),
+            },
         }
     }
 
@@ -424,12 +456,17 @@ impl PostgresProvider {
         plan.secret_header("Connection", "", SecretRef::AdminCredential)
     }
 
-    fn admin_config(secrets: &SecretBag, r: &Redactor) -> Result<Config, PgError> {
+    /// The admin URL as a connection: its settings and its TLS. Every connection starts here,
+    /// the proof's too, so all of them use the same TLS settings.
+    fn admin_target(&self, secrets: &SecretBag, r: &Redactor) -> Result<Target, PgError> {
         let url = secrets
             .admin
             .as_ref()
             .ok_or_else(|| PgError::Url("no admin credential was resolved".into()))?;
-        let mut config = Config::from_str(url.expose())
+        // tokio-postgres knows neither `sslrootcert` nor the `verify-*` modes: keyfire takes
+        // them out and handles TLS itself.
+        let split = tls::split(url.expose())?;
+        let mut config = Config::from_str(split.rest.expose())
             // The parser's message may quote the URL; never show it.
             .map_err(|_| {
                 PgError::Url("expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE".into())
@@ -440,25 +477,22 @@ impl PostgresProvider {
         }
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("keyfire");
-        Ok(config)
-    }
-
-    async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(async move {
-            // Ends when the client is dropped; errors then are of no interest.
-            let _ = connection.await;
-        });
-        Ok(client)
-    }
-
-    async fn admin_client(secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
-        let config = Self::admin_config(secrets, r)?;
-        let user = config.get_user().unwrap_or("?").to_string();
-        Self::connect(&config).await.map_err(|e| PgError::Connect {
-            role: user,
-            message: r.scrub(&e.to_string()),
+        let tls = split.settings(config.get_hosts(), &self.tls_defaults)?;
+        let connector = tls.apply(&mut config)?;
+        Ok(Target {
+            config,
+            tls,
+            connector,
         })
+    }
+
+    async fn admin_client(&self, secrets: &SecretBag, r: &Redactor) -> Result<Client, PgError> {
+        let target = self.admin_target(secrets, r)?;
+        let user = target.config.get_user().unwrap_or("?").to_string();
+        target
+            .connect()
+            .await
+            .map_err(|e| target.connect_error(&user, &e, r))
     }
 
     async fn role_state(
@@ -495,6 +529,75 @@ impl PostgresProvider {
     }
 }
 
+/// Where and how to connect: the admin URL's settings, its TLS and the connector for it.
+struct Target {
+    config: Config,
+    tls: tls::TlsSettings,
+    connector: MakeRustlsConnect,
+}
+
+impl Target {
+    async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(self.connector.clone()).await?;
+        tokio::spawn(async move {
+            // Ends when the client is dropped; errors then are of no interest.
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// `host:port` for each host of the URL, for messages (host names are not secret).
+    fn hosts(&self) -> String {
+        let ports = self.config.get_ports();
+        self.config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                match h {
+                    tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                    #[cfg(unix)]
+                    tokio_postgres::config::Host::Unix(dir) => {
+                        format!("{}/.s.PGSQL.{port}", dir.display())
+                    }
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A failed connection as the operator reads it: the host, the sslmode, what failed (the
+    /// causes too: tokio-postgres's own text is only "error performing TLS handshake"), and
+    /// what to change when it is a TLS problem. Scrubbed: a server's message may quote input.
+    fn connect_error(&self, role: &str, e: &tokio_postgres::Error, r: &Redactor) -> PgError {
+        let mut message = match e.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => {
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    text.push_str(": ");
+                    text.push_str(&c.to_string());
+                    cause = c.source();
+                }
+                text
+            }
+        };
+        if let Some(hint) = tls::hint(e, &self.tls) {
+            message.push_str(" (");
+            message.push_str(&hint);
+            message.push(')');
+        }
+        PgError::Connect {
+            role: role.to_string(),
+            host: self.hosts(),
+            sslmode: self.tls.mode,
+            message: crate::http::truncate(&r.scrub(&message), 400),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,6 +608,7 @@ mod tests {
         let p = crate::provider::AnyProvider::Postgres(PostgresProvider {
             database: None,
             role: Some("agent".into()),
+            tls_defaults: tls::Defaults::default(),
         });
         let http = Http::new(true, Redactor::new()).unwrap();
         let bag = SecretBag {
@@ -525,6 +629,54 @@ mod tests {
             assert!(!plan.render().contains("pw@"));
             let err = p.execute(&op, &plan, &http, &bag).await.unwrap_err();
             assert!(matches!(err, ProviderError::DryRunBlocked(_)), "{err}");
+        }
+    }
+
+    /// The proof connects with the admin URL's TLS settings; when TLS cannot be set up or
+    /// the server will not speak it, the old password is not proven dead.
+    #[tokio::test]
+    async fn a_tls_failure_in_the_proof_is_inconclusive_never_dead() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A server that answers PostgreSQL's SSLRequest with "N" (no TLS); a plain login
+        // would follow, which `require` must never send.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let mut request = [0u8; 8];
+                if sock.read_exact(&mut request).await.is_ok() {
+                    let _ = sock.write_all(b"N").await;
+                }
+            }
+        });
+        let p = PostgresProvider {
+            database: None,
+            role: Some("agent".into()),
+            tls_defaults: tls::Defaults::default(),
+        };
+        let http = Http::new(false, Redactor::new()).unwrap();
+        let url = format!("postgresql://admin:pw@127.0.0.1:{port}/postgres");
+        for (query, says) in [
+            ("sslmode=require", "server does not support TLS"),
+            (
+                "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+                "/nonexistent/ca.pem",
+            ),
+        ] {
+            let bag = SecretBag {
+                admin: Some(Secret::new(format!("{url}?{query}"))),
+                old_key: Some(Secret::new("old-password")),
+                ..SecretBag::default()
+            };
+            let op = Op::Verify { which: Which::Old };
+            let plan = p.plan(&op).unwrap();
+            match p.execute(&op, &plan, &http, &bag).await.unwrap() {
+                OpOutput::Verified(Probe::Inconclusive { reason, .. }) => {
+                    assert!(reason.contains(says), "{reason}");
+                    assert!(!reason.contains("old-password"), "{reason}");
+                }
+                other => panic!("{query}: {other:?}"),
+            }
         }
     }
 

@@ -512,8 +512,24 @@ fn run_as(as_postgres: bool, program: &Path, args: &[&str]) -> std::process::Out
         .expect("run a PostgreSQL program")
 }
 
+/// A server certificate and its key (PEM) for a PostgreSQL started with `ssl = on`.
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
 impl Postgres {
     pub fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, None)
+    }
+
+    /// A PostgreSQL that takes TCP connections over TLS only (`hostssl` in pg_hba.conf, no
+    /// `host` line) and logs every connection, with whether it used SSL.
+    pub fn start_tls(test: &str, tls: &ServerTls) -> Option<Self> {
+        Self::start_with(test, Some(tls))
+    }
+
+    fn start_with(test: &str, tls: Option<&ServerTls>) -> Option<Self> {
         let (Some(initdb), Some(pg_ctl)) = (pg_bin("initdb"), pg_bin("pg_ctl")) else {
             skip(
                 test,
@@ -522,6 +538,7 @@ impl Postgres {
             return None;
         };
         let as_postgres = unsafe { libc::geteuid() } == 0;
+        let mut owner = None;
         let dir = tempfile::tempdir().expect("tempdir");
         let super_password = format!("pg-super-{}", std::process::id());
         let pwfile = dir.path().join("pwfile");
@@ -551,6 +568,7 @@ impl Postgres {
             for p in [dir.path(), pwfile.as_path()] {
                 std::os::unix::fs::chown(p, Some(uid), Some(gid)).unwrap();
             }
+            owner = Some((uid, gid));
         }
         let data = dir.path().join("data");
         let out = run_as(
@@ -574,6 +592,27 @@ impl Postgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut options = String::new();
+        if let Some(tls) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            // PostgreSQL refuses a key file others can read; the server's user must own it.
+            for (name, pem) in [("server.crt", &tls.cert_pem), ("server.key", &tls.key_pem)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+                }
+            }
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all ::1/128 scram-sha-256\n",
+            )
+            .unwrap();
+            options.push_str(
+                " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c log_connections=on",
+            );
+        }
         let mut port = 0;
         for _ in 0..5 {
             port = free_port();
@@ -585,7 +624,7 @@ impl Postgres {
                     data.to_str().unwrap(),
                     "-o",
                     &format!(
-                        "-p {port} -k {} -c listen_addresses=127.0.0.1",
+                        "-p {port} -k {} -c listen_addresses=127.0.0.1{options}",
                         dir.path().display()
                     ),
                     "-l",
@@ -616,6 +655,11 @@ impl Postgres {
         )
     }
 
+    /// The server's log (connections are logged on a TLS server).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     pub fn url_for(&self, role: &str, password: &str) -> String {
         format!(
             "postgresql://{role}:{password}@127.0.0.1:{}/postgres",
@@ -638,6 +682,33 @@ impl Drop for Postgres {
 /// Connect with tokio-postgres and keep the connection driven.
 pub async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// Connect over TLS, trusting the CA certificate `ca_pem` and checking the host name.
+pub async fn pg_connect_tls(
+    url: &str,
+    ca_pem: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(config);
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.ssl_mode(tokio_postgres::config::SslMode::Require);
+    let (client, conn) = config.connect(tls).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use keyfire::sim::VaultSim;
 
 use crate::common::{files_under, stderr, stdout};
-use crate::emulators::{Postgres, pg_connect};
+use crate::emulators::{Postgres, ServerTls, pg_connect, pg_connect_tls};
 
 const ROLE: &str = "agent_support";
 const OLD_PASSWORD: &str = "old-Passw0rd-CANARY-9f8e7d";
@@ -18,14 +18,89 @@ struct Db {
     pg: Postgres,
     vault: VaultSim,
     rt: tokio::runtime::Runtime,
+    /// The admin URL keyfire is given (`KF_PG_ADMIN`).
+    admin: String,
+    /// The CA of a server started with TLS.
+    pki: Option<Pki>,
+}
+
+/// A CA and a server certificate it signed for `localhost` and `127.0.0.1`, made for the test.
+struct Pki {
+    dir: tempfile::TempDir,
+    ca_pem: String,
+    server: ServerTls,
+}
+
+impl Pki {
+    fn new() -> Self {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "keyfire test CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &ca_pem).unwrap();
+        Self {
+            dir,
+            ca_pem,
+            server: ServerTls {
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+            },
+        }
+    }
+
+    fn ca_path(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
+    }
+}
+
+async fn connect(
+    pki: Option<&Pki>,
+    url: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    match pki {
+        Some(pki) => pg_connect_tls(url, &pki.ca_pem).await,
+        None => pg_connect(url).await,
+    }
 }
 
 impl Db {
     fn start(test: &str) -> Option<Self> {
-        let pg = Postgres::start(test)?;
+        Self::start_with(test, None)
+    }
+
+    /// A PostgreSQL that takes TCP connections over TLS only, with a certificate from a CA
+    /// made for the test; keyfire is given the plain admin URL until a test adds `sslmode`.
+    fn start_tls(test: &str) -> Option<Self> {
+        Self::start_with(test, Some(Pki::new()))
+    }
+
+    fn start_with(test: &str, pki: Option<Pki>) -> Option<Self> {
+        let pg = match &pki {
+            Some(pki) => Postgres::start_tls(test, &pki.server)?,
+            None => Postgres::start(test)?,
+        };
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
-            let admin = pg_connect(&pg.admin_url()).await.unwrap();
+            let admin = connect(pki.as_ref(), &pg.admin_url()).await.unwrap();
             admin
                 .batch_execute(&format!(
                     "CREATE ROLE {ROLE} LOGIN PASSWORD '{OLD_PASSWORD}'"
@@ -66,7 +141,36 @@ created_at = 2026-10-01
             vault.address()
         );
         std::fs::write(dir.path().join("inventory.toml"), inv).unwrap();
-        Some(Self { dir, pg, vault, rt })
+        let admin = pg.admin_url();
+        Some(Self {
+            dir,
+            pg,
+            vault,
+            rt,
+            admin,
+            pki,
+        })
+    }
+
+    /// Give the provider a `settings` table (inline TOML).
+    fn provider_settings(&self, table: &str) {
+        let path = self.dir.path().join("inventory.toml");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "admin_credential = \"env:KF_PG_ADMIN\"\n",
+            &format!("admin_credential = \"env:KF_PG_ADMIN\"\nsettings = {table}\n"),
+            1,
+        );
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// The admin URL with libpq parameters added (`sslmode=...&sslrootcert=...`).
+    fn admin_with(&self, params: &str) -> String {
+        format!("{}?{params}", self.pg.admin_url())
+    }
+
+    /// A connection from the test itself, over TLS to a TLS server.
+    fn connect(&self, url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        self.rt.block_on(connect(self.pki.as_ref(), url))
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -76,7 +180,7 @@ created_at = 2026-10-01
     fn cmd(&self) -> Command {
         crate::common::hermetic_signing_key();
         let mut c = Command::new(env!("CARGO_BIN_EXE_keyfire"));
-        c.env("KF_PG_ADMIN", self.pg.admin_url())
+        c.env("KF_PG_ADMIN", &self.admin)
             .env("KF_PG_VAULT", VAULT_TOKEN)
             .env("KEYFIRE_DATA_DIR", self.dir.path().join("data"))
             .env("KEYFIRE_INVENTORY", self.dir.path().join("inventory.toml"))
@@ -92,7 +196,7 @@ created_at = 2026-10-01
                 e.as_db_error()
                     .map_or_else(|| e.to_string(), |d| d.message().to_string())
             };
-            match pg_connect(&self.pg.url_for(ROLE, password)).await {
+            match connect(self.pki.as_ref(), &self.pg.url_for(ROLE, password)).await {
                 Ok(c) => c.simple_query("SELECT 1").await.map(|_| ()).map_err(text),
                 Err(e) => Err(text(e)),
             }
@@ -103,7 +207,9 @@ created_at = 2026-10-01
     /// drill must leave alone.
     fn listing(&self) -> Vec<String> {
         self.rt.block_on(async {
-            let admin = pg_connect(&self.pg.admin_url()).await.unwrap();
+            let admin = connect(self.pki.as_ref(), &self.pg.admin_url())
+                .await
+                .unwrap();
             let mut out: Vec<String> = admin
                 .query(
                     "SELECT rolname, rolcanlogin, coalesce(rolpassword, ''), coalesce(rolvaliduntil::text, '') FROM pg_authid ORDER BY rolname",
@@ -412,4 +518,253 @@ fn kill_9_during_reschedule_then_resume() {
         "postgres::kill_9_during_reschedule_then_resume",
         Kill::Failpoint("update_inventory:written"),
     );
+}
+
+// ---- TLS ---------------------------------------------------------------------------------
+
+/// The lines of the server's log for connections keyfire made (it names itself
+/// `application_name=keyfire`) that got past authentication.
+fn keyfire_logins(db: &Db) -> Vec<String> {
+    db.pg
+        .log()
+        .lines()
+        .filter(|l| l.contains("connection authorized") && l.contains("application_name=keyfire"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Nothing at the server or in the store changed, and the leaked password still logs in.
+fn assert_untouched(db: &Db, before: &[String]) {
+    assert_eq!(db.listing(), before);
+    assert_eq!(db.vault.version(PATH), 1);
+    db.login(OLD_PASSWORD).unwrap();
+}
+
+fn output(out: &Output) -> String {
+    format!("{}\n{}", stdout(out), stderr(out))
+}
+
+#[test]
+fn tls_verify_full_with_the_ca_runs_the_whole_incident_over_tls() {
+    let Some(mut db) =
+        Db::start_tls("postgres::tls_verify_full_with_the_ca_runs_the_whole_incident_over_tls")
+    else {
+        return;
+    };
+    // channel_binding=require: tokio-postgres refuses to log in unless SCRAM is bound to
+    // the TLS session (SCRAM-SHA-256-PLUS), which the connector must support.
+    db.admin = db.admin_with(&format!(
+        "sslmode=verify-full&sslrootcert={}&channel_binding=require",
+        db.pki.as_ref().unwrap().ca_path()
+    ));
+    let session = db.connect(&db.pg.url_for(ROLE, OLD_PASSWORD)).unwrap();
+    db.rt.block_on(session.simple_query("SELECT 1")).unwrap();
+
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+
+    db.rt
+        .block_on(session.simple_query("SELECT 1"))
+        .expect_err("the old session must be gone");
+    assert!(
+        db.login(OLD_PASSWORD)
+            .unwrap_err()
+            .contains("password authentication failed")
+    );
+    let new = db.vault.value(PATH, "value", None).unwrap();
+    db.login(&new).expect("the new password logs in");
+    let entries = db.entries();
+    let proof = entries
+        .iter()
+        .find(|e| e.kind == "evidence" && e.data["action"] == "prove_revoked")
+        .unwrap();
+    assert_eq!(proof.data["old_key_rejected"], true, "{}", proof.data);
+
+    // The server's side: it takes TCP connections over TLS only (hostssl), and logs each.
+    let logins = keyfire_logins(&db);
+    assert!(
+        logins.iter().any(|l| l.contains("user=postgres ")),
+        "the admin connected: {logins:#?}"
+    );
+    for l in &logins {
+        assert!(l.contains("SSL enabled"), "{l}");
+    }
+    // The proof logged in as the role, over TLS too (the only TCP line in pg_hba.conf is
+    // hostssl), and was refused for the password, the one answer that proves it dead.
+    let log = db.pg.log();
+    assert!(
+        log.contains(&format!(
+            "password authentication failed for user \"{ROLE}\""
+        )),
+        "{log}"
+    );
+    for s in [OLD_PASSWORD, new.as_str(), db.pg.super_password.as_str()] {
+        assert!(!output(&out).contains(s));
+    }
+}
+
+#[test]
+fn tls_verify_full_without_the_ca_fails_and_revokes_nothing() {
+    let Some(mut db) =
+        Db::start_tls("postgres::tls_verify_full_without_the_ca_fails_and_revokes_nothing")
+    else {
+        return;
+    };
+    // The system's trust store does not hold the test's CA.
+    db.admin = db.admin_with("sslmode=verify-full");
+    let before = db.listing();
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
+    let text = output(&out);
+    assert!(
+        text.contains(&format!(
+            "cannot connect to 127.0.0.1:{} as postgres (sslmode=verify-full)",
+            db.pg.port
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("not signed by a CA in the system's trust store"),
+        "{text}"
+    );
+    assert!(!text.contains(&db.pg.super_password));
+    assert!(keyfire_logins(&db).is_empty());
+    assert_untouched(&db, &before);
+
+    // No sslmode at all, to 127.0.0.1: the loopback default, `prefer`, takes the TLS the
+    // server offers (a drill: reads only).
+    db.admin = db.pg.admin_url();
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let logins = keyfire_logins(&db);
+    assert!(!logins.is_empty());
+    assert!(
+        logins.iter().all(|l| l.contains("SSL enabled")),
+        "{logins:#?}"
+    );
+    assert_untouched(&db, &before);
+}
+
+#[test]
+fn tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca() {
+    let Some(mut db) =
+        Db::start_tls("postgres::tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca")
+    else {
+        return;
+    };
+    // The certificate names localhost and 127.0.0.1; the URL names another host, reached at
+    // 127.0.0.1 through libpq's `hostaddr`.
+    db.admin = format!(
+        "postgresql://postgres:{}@db.wrong.test:{}/postgres?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={}",
+        db.pg.super_password,
+        db.pg.port,
+        db.pki.as_ref().unwrap().ca_path()
+    );
+    let before = db.listing();
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
+    let text = output(&out);
+    assert!(
+        text.contains("db.wrong.test") && text.contains("sslmode=verify-full"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the server's certificate does not name this host"),
+        "{text}"
+    );
+    assert!(keyfire_logins(&db).is_empty());
+    assert_untouched(&db, &before);
+
+    // verify-ca checks the chain only: the same server is accepted (a drill: reads only).
+    // Given in the inventory this time: the provider's settings apply when the URL names
+    // no sslmode or sslrootcert.
+    db.admin = format!(
+        "postgresql://postgres:{}@db.wrong.test:{}/postgres?hostaddr=127.0.0.1",
+        db.pg.super_password, db.pg.port
+    );
+    db.provider_settings(&format!(
+        "{{ sslmode = \"verify-ca\", sslrootcert = \"{}\" }}",
+        db.pki.as_ref().unwrap().ca_path()
+    ));
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let logins = keyfire_logins(&db);
+    assert!(!logins.is_empty());
+    assert!(
+        logins.iter().all(|l| l.contains("SSL enabled")),
+        "{logins:#?}"
+    );
+    assert_untouched(&db, &before);
+}
+
+#[test]
+fn tls_require_against_a_server_without_tls_fails() {
+    let Some(mut db) = Db::start("postgres::tls_require_against_a_server_without_tls_fails") else {
+        return;
+    };
+    db.admin = db.admin_with("sslmode=require");
+    let before = db.listing();
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
+    let text = output(&out);
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", db.pg.port))
+            && text.contains("sslmode=require")
+            && text.contains("server does not support TLS"),
+        "{text}"
+    );
+    assert!(!text.contains(&db.pg.super_password));
+    assert_untouched(&db, &before);
+}
+
+#[test]
+fn tls_disable_still_works_against_a_plain_server() {
+    let Some(mut db) = Db::start("postgres::tls_disable_still_works_against_a_plain_server") else {
+        return;
+    };
+    db.admin = db.admin_with("sslmode=disable");
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    assert!(
+        db.login(OLD_PASSWORD)
+            .unwrap_err()
+            .contains("password authentication failed")
+    );
+    db.login(&db.vault.value(PATH, "value", None).unwrap())
+        .unwrap();
+}
+
+#[test]
+fn tls_a_bad_sslmode_is_named_and_changes_nothing() {
+    let Some(mut db) = Db::start("postgres::tls_a_bad_sslmode_is_named_and_changes_nothing") else {
+        return;
+    };
+    db.admin = db.admin_with("sslmode=verify_full");
+    let before = db.listing();
+    // In the admin URL, known once the credential is resolved: the first step fails, before
+    // any change, naming the parameter but not the value (the URL holds the password).
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
+    let text = output(&out);
+    assert!(
+        text.contains("the admin URL's sslmode must be one of"),
+        "{text}"
+    );
+    assert!(!text.contains("verify_full") && !text.contains(&db.pg.super_password));
+    assert_untouched(&db, &before);
+
+    // In the inventory: refused when it loads, with file, line and field; nothing opens.
+    db.admin = db.pg.admin_url();
+    db.provider_settings("{ sslmode = \"verify_full\" }");
+    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(2), "{}", output(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("inventory.toml:7:24:")
+            && text.contains(
+                "setting `sslmode` must be one of disable, prefer, require, verify-ca, verify-full"
+            ),
+        "{text}"
+    );
+    assert_untouched(&db, &before);
 }
