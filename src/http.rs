@@ -198,6 +198,37 @@ pub fn json_error(e: &serde_json::Error) -> String {
     format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
+/// One attempt in the debug log: method, URL without credentials, status (or the kind of
+/// failure) and latency. Never a header or a body; the log's writer scrubs the line again.
+fn log_request(
+    plan: &RequestPlan,
+    attempt: u32,
+    took: Duration,
+    result: &Result<HttpResponse, HttpError>,
+) {
+    if !tracing::enabled!(target: "keyfire::http", tracing::Level::DEBUG) {
+        return;
+    }
+    let url = crate::debug_log::shown_url(&plan.url);
+    let ms = took.as_millis();
+    match result {
+        Ok(r) => tracing::debug!(
+            target: "keyfire::http",
+            method = %plan.method, %url, status = r.status, ms, attempt, "request"
+        ),
+        Err(e) => tracing::debug!(
+            target: "keyfire::http",
+            method = %plan.method,
+            %url,
+            status = e.status(),
+            failure = ?e.kind(),
+            ms,
+            attempt,
+            "request failed"
+        ),
+    }
+}
+
 /// The process's HTTP client. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Http {
@@ -293,6 +324,12 @@ impl Http {
         // Second line of defence: the provider and store dispatchers refuse first (the same
         // rule, with the operation); this catches a call a backend sends on its own.
         if let Err(refused) = crate::plan::drill_guard(self.dry_run, false, plan) {
+            tracing::debug!(
+                target: "keyfire::http",
+                method = %plan.method,
+                url = %crate::debug_log::shown_url(&plan.url),
+                "write refused in a drill"
+            );
             return Err(HttpError::DryRunBlocked(refused));
         }
         let attempts = if plan.idempotent {
@@ -303,7 +340,10 @@ impl Http {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.send_once(plan, secrets, body).await {
+            let started = std::time::Instant::now();
+            let result = self.send_once(plan, secrets, body).await;
+            log_request(plan, attempt, started.elapsed(), &result);
+            match result {
                 Err(e) if e.transient() && attempt < attempts => {
                     let wait = match &e {
                         HttpError::Status {
@@ -312,6 +352,12 @@ impl Http {
                         } => (*d).min(self.retry.max_delay),
                         _ => self.backoff(attempt),
                     };
+                    tracing::debug!(
+                        target: "keyfire::http",
+                        wait_ms = wait.as_millis(),
+                        attempt,
+                        "retrying after a transient failure"
+                    );
                     if let Ok(mut waits) = self.waits.lock() {
                         if waits.len() == WAITS_KEPT {
                             waits.remove(0);

@@ -84,6 +84,7 @@ internal_modules!(
     tui,
 );
 pub(crate) mod config;
+pub(crate) mod debug_log;
 pub(crate) mod describe;
 mod failpoint;
 pub(crate) mod fsutil;

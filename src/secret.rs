@@ -198,6 +198,9 @@ const REDACTED: &str = "[REDACTED]";
 /// panic, or the recognizers are unavailable): nothing of it is let through.
 pub const WITHHELD: &str = "[REDACTED: text withheld, it could not be checked for secrets]";
 
+/// See [`Redactor::process_wide`].
+static EVERY_VALUE: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+
 /// Every secret value this process has seen, so that any text about to leave the process
 /// (record line, status line, error message) can be scrubbed of them.
 #[derive(Clone, Default)]
@@ -286,12 +289,31 @@ impl Redactor {
         Self::default()
     }
 
-    /// Remember a value so that it is scrubbed from everything written from now on.
+    /// Remember a value so that it is scrubbed from everything written from now on (by this
+    /// redactor and its clones, and by the debug log when one is being written).
     pub fn learn(&self, secret: &Secret) {
         // Very short values would scrub ordinary words; they are not credible secrets anyway.
         if secret.expose().len() < 6 {
             return;
         }
+        self.learn_here(secret);
+        // Each command makes its own redactors (the engine's, the scanner's, ...); the debug
+        // log sees text from all of them, so it learns what any of them learns.
+        if let Some(every) = EVERY_VALUE.get()
+            && !Arc::ptr_eq(&every.known, &self.known)
+        {
+            every.learn_here(secret);
+        }
+    }
+
+    /// The redactor that learns every value any redactor of this process learns from now on:
+    /// the debug log's scrubber. Nothing is gathered until this is first called, so a run
+    /// without a debug log keeps no extra copy of any value.
+    pub fn process_wide() -> Redactor {
+        EVERY_VALUE.get_or_init(Redactor::new).clone()
+    }
+
+    fn learn_here(&self, secret: &Secret) {
         // A poisoned lock is not recovered: `scrub` withholds every text from then on.
         if let Ok(mut known) = self.known.lock()
             && !known.secrets.iter().any(|k| k.expose() == secret.expose())
@@ -425,6 +447,19 @@ mod tests {
             assert!(!out.contains("FAKE-0123456789"), "{out}");
             assert!(out.contains("[REDACTED]"), "{out}");
         }
+    }
+
+    #[test]
+    fn the_process_wide_redactor_learns_what_any_redactor_learns_after_it_exists() {
+        let before = Redactor::new();
+        before.learn(&Secret::new("learned-FAKE-before-0123"));
+        let every = Redactor::process_wide();
+        let engine = Redactor::new();
+        engine.learn(&Secret::new("learned-FAKE-engine-4567"));
+        let out = every.scrub("a learned-FAKE-engine-4567 b");
+        assert_eq!(out, "a [REDACTED] b");
+        // The engine's own redactor does not learn what others learn.
+        assert_eq!(engine.scrub("learned-FAKE-before-0123"), "learned-FAKE-before-0123");
     }
 
     #[test]

@@ -71,9 +71,25 @@ pub(super) fn run(ctx: &Context, args: Args) -> Exit {
     // Drill mode on the client: the audit can only ever read.
     let http = Http::new(true, Redactor::new()).map_err(|e| CliError::failed(e.to_string()))?;
     let rt = runtime()?;
-    let audits = rt
-        .block_on(audit_keys(&inv, &keys, since, now, &logs, &http))
-        .map_err(|e| CliError::input(e.to_string()))?;
+    // On a terminal, an audit of many keys counts them as their usage is read.
+    let progress = if json {
+        None
+    } else {
+        super::progress::Counter::start("keys audited", keys.len())
+    };
+    let audited = rt.block_on(audit_keys(
+        &inv,
+        &keys,
+        since,
+        now,
+        &logs,
+        &http,
+        progress.as_ref(),
+    ));
+    if let Some(p) = &progress {
+        p.finish(keys.len(), "usage read".into());
+    }
+    let audits = audited.map_err(|e| CliError::input(e.to_string()))?;
     let fired = audits.iter().any(|a| a.summary.fired() > 0);
     let problems = audits.iter().any(|a| !a.problems.is_empty());
     // A key none of whose rules could be evaluated was not audited: that is never "clean".

@@ -39,20 +39,36 @@ impl TerminalGate {
     }
 }
 
-async fn ask(prompt: String) -> Option<String> {
+/// Print `before` (if any) and `prompt`, then read one answer. A progress display is taken
+/// off the terminal meanwhile, so the question is not drawn over.
+async fn ask_after(before: Option<String>, prompt: String) -> Option<String> {
     tokio::task::spawn_blocking(move || {
-        let mut err = std::io::stderr();
-        let _ = write!(err, "{prompt}");
-        let _ = err.flush();
-        let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line.trim().to_string()),
-        }
+        super::progress::interrupt(|| {
+            let mut err = std::io::stderr();
+            if let Some(text) = before {
+                let _ = writeln!(err, "{text}");
+            }
+            let _ = write!(err, "{prompt}");
+            let _ = err.flush();
+            let mut line = String::new();
+            match std::io::stdin().lock().read_line(&mut line) {
+                Ok(0) | Err(_) => None,
+                Ok(_) => Some(line.trim().to_string()),
+            }
+        })
     })
     .await
     .ok()
     .flatten()
+}
+
+async fn ask(prompt: String) -> Option<String> {
+    ask_after(None, prompt).await
+}
+
+/// A message for the operator on standard error, around any progress display.
+fn say(text: &str) {
+    super::progress::interrupt(|| eprintln!("{text}"));
 }
 
 impl Gate for TerminalGate {
@@ -67,7 +83,7 @@ impl Gate for TerminalGate {
                 via: "no terminal (pass --yes)".into(),
             };
         }
-        eprintln!(
+        let shown = format!(
             "\n{} / {} / {}: {}\n{}",
             req.key,
             req.step,
@@ -76,12 +92,13 @@ impl Gate for TerminalGate {
             req.plan.render()
         );
         let answer = match req.confirm_text {
-            Some(expected) => ask(format!(
-                "This cannot be undone. Type `{expected}` to confirm: "
-            ))
+            Some(expected) => ask_after(
+                Some(shown),
+                format!("This cannot be undone. Type `{expected}` to confirm: "),
+            )
             .await
             .map(|a| a == expected),
-            None => ask("Send this request? [y/N] ".into())
+            None => ask_after(Some(shown), "Send this request? [y/N] ".into())
                 .await
                 .map(|a| a.eq_ignore_ascii_case("y") || a.eq_ignore_ascii_case("yes")),
         };
@@ -97,23 +114,27 @@ impl Gate for TerminalGate {
     }
 
     async fn confirm_manual(&mut self, req: &ManualRequest<'_>) -> Decision {
-        eprintln!("\n{} / {} / {}: manual step", req.key, req.step, req.action);
+        let mut shown = format!("\n{} / {} / {}: manual step", req.key, req.step, req.action);
         for line in req.instructions.iter().filter(|l| !l.is_empty()) {
-            eprintln!("  - {line}");
+            shown.push_str(&format!("\n  - {line}"));
         }
         if self.yes {
-            eprintln!("  (confirmed by --yes)");
+            say(&format!("{shown}\n  (confirmed by --yes)"));
             return Decision::Approve {
                 via: "--yes".into(),
             };
         }
         if !self.interactive {
+            say(&shown);
             return Decision::Decline {
                 via: "no terminal (pass --yes)".into(),
             };
         }
-        match ask("Type `done` when finished (anything else stops the incident): ".into())
-            .await
+        match ask_after(
+            Some(shown),
+            "Type `done` when finished (anything else stops the incident): ".into(),
+        )
+        .await
             .as_deref()
         {
             Some("done") => Decision::Approve {
@@ -126,12 +147,13 @@ impl Gate for TerminalGate {
     }
 
     async fn paste_secret(&mut self, req: &PasteRequest<'_>) -> Option<Secret> {
-        eprintln!("\n{}: paste the replacement key", req.key);
+        let mut shown = format!("\n{}: paste the replacement key", req.key);
         for line in req.instructions.iter().filter(|l| !l.is_empty()) {
-            eprintln!("  - {line}");
+            shown.push_str(&format!("\n  - {line}"));
         }
         let interactive = self.interactive;
-        tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || super::progress::interrupt(|| {
+            eprintln!("{shown}");
             if interactive {
                 rpassword::prompt_password("Replacement key (input hidden): ")
                     .ok()
@@ -142,7 +164,7 @@ impl Gate for TerminalGate {
                     .ok()
                     .flatten()
             }
-        })
+        }))
         .await
         .ok()
         .flatten()
@@ -154,7 +176,7 @@ impl Gate for TerminalGate {
 
     async fn customer_data(&mut self, req: &CustomerDataRequest<'_>) -> CustomerDataReply {
         if let Some(answer) = self.customer_data {
-            eprintln!("\n{} {answer} (--customer-data)", req.question());
+            say(&format!("\n{} {answer} (--customer-data)", req.question()));
             return CustomerDataReply {
                 answer,
                 note: None,
@@ -164,19 +186,19 @@ impl Gate for TerminalGate {
         // Nobody to ask: unknown, never "no".
         if self.yes || !self.interactive {
             let via = if self.yes { "--yes" } else { "no terminal" };
-            eprintln!(
+            say(&format!(
                 "\n{} unknown ({via}; pass --customer-data yes|no|unknown to answer)",
                 req.question()
-            );
+            ));
             return CustomerDataReply::unknown(via);
         }
-        eprintln!("\n{}\n  {}", req.question(), req.scopes_note());
+        let mut before = Some(format!("\n{}\n  {}", req.question(), req.scopes_note()));
         let answer = loop {
-            match ask("Answer yes, no or unknown: ".into()).await {
+            match ask_after(before.take(), "Answer yes, no or unknown: ".into()).await {
                 None => break CustomerDataAnswer::Unknown,
                 Some(a) => match a.parse::<CustomerDataAnswer>() {
                     Ok(answer) => break answer,
-                    Err(e) => eprintln!("  {e}"),
+                    Err(e) => before = Some(format!("  {e}")),
                 },
             }
         };

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{
-    CliError, Context, Exit, IncidentCommand, LineSink, TerminalGate, parse_time, runtime,
+    CliError, Context, Exit, IncidentCommand, TerminalGate, parse_time, runtime,
 };
 use crate::describe::describe_event;
 use crate::record::event::CustomerDataAnswer;
@@ -50,12 +50,13 @@ pub(super) fn drive_headless_notifying(
     notify: bool,
 ) -> Exit {
     let rt = runtime()?;
-    let sink = LineSink::new(std::io::stdout());
-    let (outcome, deliveries) = rt
-        .block_on(super::notify::drive_with_notifiers(
-            engine, gate, sink, notify,
-        ))
-        .map_err(engine_error)?;
+    // Status lines, or on a terminal the progress display of a run of many keys.
+    let mut sink = super::progress::headless_sink(engine);
+    let driven = rt.block_on(super::notify::drive_with_notifiers(
+        engine, gate, &mut sink, notify,
+    ));
+    sink.finish();
+    let (outcome, deliveries) = driven.map_err(engine_error)?;
     let id = engine.id().to_string();
     // Give the shared copy a moment to catch up, so the summary says where it stands.
     let share = engine.finish_sharing(std::time::Duration::from_secs(20));

@@ -13,6 +13,7 @@ mod gate;
 mod incident;
 mod inventory;
 mod notify;
+mod progress;
 mod record;
 mod records;
 mod report;
@@ -63,6 +64,11 @@ pub struct Cli {
     /// `?endpoint=URL&region=NAME` for S3-compatible stores). Overrides `[records] location`.
     #[arg(long, global = true, env = "KEYFIRE_RECORDS", value_name = "URL")]
     pub records: Option<String>,
+    /// Write a debug log (scrubbed of secrets) to logs/ in the data directory, for a bug
+    /// report: -v for requests, actions and record appends, -vv for more. `KEYFIRE_LOG=debug`
+    /// does the same. On a terminal, -v also shows a campaign's per-action lines.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// The subcommand to run; `None` opens the console (an input error without the `tui`
     /// feature or without a terminal).
     #[command(subcommand)]
@@ -497,7 +503,14 @@ impl Context {
                 .to_string(),
             )
         })?;
-        crate::inventory::load(&paths).map_err(|e| CliError::input(e.to_string()))
+        let inventory =
+            crate::inventory::load(&paths).map_err(|e| CliError::input(e.to_string()))?;
+        tracing::debug!(
+            keys = inventory.keys.len(),
+            agents = inventory.agents.len(),
+            "inventory loaded"
+        );
+        Ok(inventory)
     }
 
     pub fn runbook(&self) -> Result<Runbook, CliError> {
@@ -526,13 +539,57 @@ pub fn run(cli: Cli) -> Exit {
     // A misspelt keyring choice is an input error before anything runs, not a failed step.
     crate::keyring::Choice::from_env().map_err(|e| CliError::input(e.to_string()))?;
     let ctx = Context::from_cli(&cli)?;
+    progress::set_verbose(cli.verbose);
+    let log = start_debug_log(&cli, &ctx)?;
+    let result = dispatch(cli, &ctx);
+    if let Some(mut log) = log {
+        match &result {
+            Ok(code) => tracing::debug!(code, "command finished"),
+            Err(e) => tracing::debug!(code = e.code, error = %e.message, "command failed"),
+        }
+        log.finish();
+        eprintln!("keyfire: debug log written to {}", log.path().display());
+    }
+    result
+}
+
+/// The debug log, when `-v` or `KEYFIRE_LOG` asks for one, with what a bug report opens
+/// with: version, command line (scrubbed), data directory and inventory.
+fn start_debug_log(
+    cli: &Cli,
+    ctx: &Context,
+) -> Result<Option<crate::debug_log::DebugLog>, CliError> {
+    use crate::debug_log::{DebugLog, ENV, level};
+    let env = std::env::var(ENV).ok();
+    let wanted = level(cli.verbose, env.as_deref()).map_err(|e| CliError::input(e.to_string()))?;
+    let Some(level) = wanted else {
+        return Ok(None);
+    };
+    let log =
+        DebugLog::start(&ctx.data_dir, level).map_err(|e| CliError::failed(e.to_string()))?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        command = %crate::debug_log::command_line(),
+        "keyfire started"
+    );
+    tracing::info!(
+        data_dir = %ctx.data_dir.display(),
+        inventory = ?ctx.inventory_paths,
+        config = ?cli.config,
+        records = ctx.records.as_ref().map(|(l, _)| crate::debug_log::shown_url(l)),
+        "configuration"
+    );
+    Ok(Some(log))
+}
+
+fn dispatch(cli: Cli, ctx: &Context) -> Exit {
     match cli.command {
-        None => console(&ctx),
-        Some(Command::Inventory { command }) => inventory::run(&ctx, command),
-        Some(Command::Incident { command }) => incident::run(&ctx, command),
-        Some(Command::Record { command }) => record::run(&ctx, command),
-        Some(Command::Records { command }) => records::run(&ctx, command),
-        Some(Command::Auth { command }) => auth::run(&ctx, command),
+        None => console(ctx),
+        Some(Command::Inventory { command }) => inventory::run(ctx, command),
+        Some(Command::Incident { command }) => incident::run(ctx, command),
+        Some(Command::Record { command }) => record::run(ctx, command),
+        Some(Command::Records { command }) => records::run(ctx, command),
+        Some(Command::Auth { command }) => auth::run(ctx, command),
         Some(Command::Audit {
             key,
             all,
@@ -543,7 +600,7 @@ pub fn run(cli: Cli) -> Exit {
             respond,
             yes,
         }) => audit::run(
-            &ctx,
+            ctx,
             audit::Args {
                 key,
                 all,
@@ -557,14 +614,14 @@ pub fn run(cli: Cli) -> Exit {
         ),
         Some(Command::Notify {
             command: NotifyCommand::Test { id },
-        }) => notify::test(&ctx, id),
-        Some(Command::Report { id, format, force }) => report::run(&ctx, &id, format, force),
+        }) => notify::test(ctx, id),
+        Some(Command::Report { id, format, force }) => report::run(ctx, &id, format, force),
         Some(Command::Drill {
             keys,
             agent,
             all,
             notify,
-        }) => drill::run(&ctx, keys, agent, all, notify),
+        }) => drill::run(ctx, keys, agent, all, notify),
         Some(Command::Rotate {
             keys,
             due,
@@ -572,16 +629,16 @@ pub fn run(cli: Cli) -> Exit {
             dry_run,
             yes,
         }) => match resume {
-            Some(id) => rotate::resume(&ctx, &id, dry_run, yes),
-            None => rotate::run(&ctx, keys, due, dry_run, yes),
+            Some(id) => rotate::resume(ctx, &id, dry_run, yes),
+            None => rotate::run(ctx, keys, due, dry_run, yes),
         },
         #[cfg(feature = "demo")]
-        Some(Command::Demo { no_tui }) => demo::run(&ctx, no_tui),
+        Some(Command::Demo { no_tui }) => demo::run(ctx, no_tui),
         #[cfg(not(feature = "demo"))]
         Some(Command::Demo { .. }) => Err(CliError::input(
             "this build of keyfire has no training environment: build it with the `demo` feature (on by default)",
         )),
-        Some(Command::Scan(args)) => scan::run(&ctx, args),
+        Some(Command::Scan(args)) => scan::run(ctx, args),
         Some(Command::Completions { .. } | Command::Man { .. }) => Ok(0),
     }
 }

@@ -378,6 +378,14 @@ impl RecordWriter {
         if declares {
             self.declared = Some(self.signer.public().clone());
         }
+        tracing::debug!(
+            target: "keyfire::record",
+            seq,
+            kind,
+            step,
+            durable,
+            "record append"
+        );
         if durable && let Err(e) = self.write_head(seq, &entry.hash) {
             // The line is complete and synced; only its head is missing. Stop here all the
             // same: resume rebuilds the head from the verified chain.
@@ -408,6 +416,7 @@ impl RecordWriter {
                 );
             }
         }
+        tracing::warn!(target: "keyfire::record", path = %path.display(), %reason, "record writer stopped");
         self.poisoned = Some(reason.clone());
         RecordError::Poisoned { path, reason }
     }

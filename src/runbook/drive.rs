@@ -279,11 +279,21 @@ async fn run_key<G: Gate, S: Sink>(
                 run.session.steps[c.step].actions.get(c.action + 1),
                 Some((Action::ReadStore, Status::Pending | Status::Failed))
             );
+        tracing::debug!(
+            target: "keyfire::runbook",
+            key = %run.key.id,
+            %step,
+            %action,
+            store_read_alongside = concurrent_store_read,
+            "action started"
+        );
+        let action_started = std::time::Instant::now();
         let (result, store_read) = if concurrent_store_read {
             ctx.locate_and_read_store(run, step, sink).await
         } else {
             (ctx.run_action(run, step, action, gate, sink).await, None)
         };
+        log_action_end(&run.key.id, step, action, action_started.elapsed(), &result);
         match result {
             Ok(ActionOutcome::Done) => {
                 run.session.settle(c, Status::Done);
@@ -375,6 +385,41 @@ async fn run_key<G: Gate, S: Sink>(
         }
     }
     Ok(KeyOutcome::Done)
+}
+
+/// An action's end in the debug log, with its outcome and how long it took (the error is
+/// the one the record gets, scrubbed again by the log's writer).
+fn log_action_end(
+    key: &str,
+    step: StepId,
+    action: Action,
+    took: std::time::Duration,
+    result: &Result<ActionOutcome, Failure>,
+) {
+    let ms = took.as_millis();
+    match result {
+        Ok(ActionOutcome::Done) => tracing::debug!(
+            target: "keyfire::runbook",
+            %key, %step, %action, ms, outcome = "done", "action finished"
+        ),
+        Ok(ActionOutcome::Skipped(reason)) => tracing::debug!(
+            target: "keyfire::runbook",
+            %key, %step, %action, ms, outcome = "skipped", %reason, "action finished"
+        ),
+        Err(Failure::Failed { error, status, retryable }) => tracing::debug!(
+            target: "keyfire::runbook",
+            %key, %step, %action, ms, outcome = "failed", status, retryable, %error,
+            "action finished"
+        ),
+        Err(Failure::Aborted(reason)) => tracing::debug!(
+            target: "keyfire::runbook",
+            %key, %step, %action, ms, outcome = "aborted", %reason, "action finished"
+        ),
+        Err(Failure::Fatal(e)) => tracing::warn!(
+            target: "keyfire::runbook",
+            %key, %step, %action, ms, outcome = "fatal", error = %e, "action finished"
+        ),
+    }
 }
 
 /// The moment the key's revoke and its proof settled: the end of its containment, whatever

@@ -18,6 +18,7 @@ mod contain_first;
 mod contract;
 mod crash;
 mod crash_providers;
+mod debug_log;
 mod demo;
 mod discover;
 mod durability;

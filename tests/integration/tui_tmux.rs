@@ -30,11 +30,17 @@ struct Tmux {
 
 impl Tmux {
     fn start(env: &TestEnv, name: &str) -> Self {
+        Self::start_args(env, name, &[])
+    }
+
+    /// The binary with `args` (each single-quoted by the script) instead of the console.
+    fn start_args(env: &TestEnv, name: &str, args: &[&str]) -> Self {
+        let args: String = args.iter().map(|a| format!(" '{a}'")).collect();
         let socket = format!("keyfire-test-{}-{name}", std::process::id());
         let script = env.dir.path().join(format!("{name}.sh"));
         let bin = env!("CARGO_BIN_EXE_keyfire");
         let text = format!(
-            "#!/bin/sh\nexport {ADMIN_VAR}='{}' {VAULT_VAR}='{}' KEYFIRE_DATA_DIR='{}' KEYFIRE_INVENTORY='{}' KEYFIRE_SIGNING_KEY_FILE='{}' NO_COLOR=1\nunset KEYFIRE_CONFIG\n'{bin}'\necho EXITED rc=$?\nstty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{{0,1\\}}icanon'\nsleep 60\n",
+            "#!/bin/sh\nexport {ADMIN_VAR}='{}' {VAULT_VAR}='{}' KEYFIRE_DATA_DIR='{}' KEYFIRE_INVENTORY='{}' KEYFIRE_SIGNING_KEY_FILE='{}' NO_COLOR=1\nunset KEYFIRE_CONFIG KEYFIRE_LOG\n'{bin}'{args}\necho EXITED rc=$?\nstty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{{0,1\\}}icanon'\nsleep 60\n",
             env.canaries.admin,
             env.canaries.vault_token,
             env.data_dir().display(),
@@ -95,6 +101,24 @@ impl Tmux {
             .unwrap();
         assert!(status.success());
         std::thread::sleep(Duration::from_millis(80));
+    }
+
+    /// The whole pane, scrolled-off lines included.
+    fn scrollback(&self) -> String {
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "capture-pane",
+                "-p",
+                "-S",
+                "-",
+                "-t",
+                "main",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn wait_for(&mut self, text: &str) -> String {
@@ -240,4 +264,88 @@ fn console_live_incident_with_a_pasted_replacement_never_shows_it() {
     }
     t.keys(&["q"]);
     t.wait_for("EXITED rc=0");
+}
+
+/// A headless campaign in a real terminal: the progress display (keys done / failed /
+/// running, containment and the fleet's time to contain) and the closing summary, without a
+/// status line per record entry; `-v` brings those lines back.
+#[test]
+fn headless_campaign_on_a_terminal_shows_progress_and_the_summary_not_the_lines() {
+    if !tmux_ready() {
+        return;
+    }
+    // A status line starts with the entry's time: `10:00:00  support-llm ...`.
+    let status_line = |l: &str| {
+        let b = l.as_bytes();
+        b.len() > 10
+            && b[2] == b':'
+            && b[5] == b':'
+            && l[..8].bytes().all(|c| c.is_ascii_digit() || c == b':')
+    };
+    let campaign = [
+        "incident",
+        "start",
+        "support-llm",
+        "research-llm",
+        "--yes",
+        "--no-tui",
+    ];
+    let env = TestEnv::new();
+    let mut t = Tmux::start_args(&env, "campaign", &campaign);
+    let end = t.wait_for("EXITED rc=0");
+    assert!(
+        end.contains("2/2 keys: 2 done, 0 failed, 0 running"),
+        "the final counts stay on the screen:\n{end}"
+    );
+    assert!(
+        end.contains("contained 2/2, fleet time to contain "),
+        "{end}"
+    );
+    assert!(end.contains(": completed"), "the summary follows:\n{end}");
+    assert!(end.contains("fleet time to contain: "), "{end}");
+    assert!(
+        !end.lines().any(status_line),
+        "no per-entry status line without -v:\n{end}"
+    );
+    drop(t);
+
+    let env = TestEnv::new();
+    let mut verbose = vec!["-v"];
+    verbose.extend(campaign);
+    let mut t = Tmux::start_args(&env, "campaign-v", &verbose);
+    let end = t.wait_for("EXITED rc=0");
+    assert!(end.contains("2/2 keys: 2 done"), "{end}");
+    assert!(end.contains(": completed"), "{end}");
+    // The debug log's path is the last thing keyfire says.
+    assert!(end.contains("debug log written to"), "{end}");
+    assert!(
+        t.scrollback().lines().any(status_line),
+        "-v shows the status lines on a terminal:\n{}",
+        t.scrollback()
+    );
+}
+
+/// `audit --all` on a terminal counts the keys as their usage is read, then prints the same
+/// report as anywhere else.
+#[test]
+fn audit_of_every_key_on_a_terminal_counts_the_keys_then_reports() {
+    if !tmux_ready() {
+        return;
+    }
+    let env = TestEnv::new();
+    let total = env.run(&["inventory", "list", "--json"]);
+    let keys = serde_json::from_slice::<serde_json::Value>(&total.stdout)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len))
+        .expect("inventory list --json is an array");
+    assert!(keys > 1, "the test fleet has several keys");
+    let mut t = Tmux::start_args(&env, "audit", &["audit", "--all"]);
+    let end = t.wait_for("EXITED rc=");
+    assert!(end.contains(&format!("{keys} keys audited, ")), "{end}");
+    // The report scrolls the counter off the screen; it is above it.
+    let all = t.scrollback();
+    assert!(
+        all.contains(&format!("{keys}/{keys} keys audited: usage read")),
+        "{all}"
+    );
 }

@@ -111,10 +111,14 @@ pub(super) async fn audit_keys(
     now: DateTime<Utc>,
     log_files: &[PathBuf],
     http: &Http,
+    progress: Option<&crate::cli::progress::Counter>,
 ) -> Result<Vec<KeyAudit>, LogError> {
     let mut evals: Vec<Evaluator> = Vec::with_capacity(keys.len());
     let mut problems: Vec<Vec<String>> = vec![Vec::new(); keys.len()];
     for (i, key) in keys.iter().enumerate() {
+        if let Some(p) = progress {
+            p.at(i, format!("reading the usage of {}", key.id));
+        }
         let window = window_for(inv, key, since, now);
         let mut eval = Evaluator::new(window, expectations(inv, key));
         match provider_usage(inv, key, &window, http).await {
