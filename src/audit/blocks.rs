@@ -8,7 +8,7 @@
 //! numbers, same first error). Memory stays flat: at most `2 x workers` blocks are in flight.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -83,7 +83,7 @@ pub(super) type ParseLine = fn(&[u8]) -> Result<(KeyText, Result<Event, String>)
 /// `each(line_number, outcome, block)` for every non-blank line in file order. `each` may stop
 /// the read by returning an error.
 pub(super) fn for_each_line<E>(
-    input: &mut impl BufRead,
+    input: &mut impl Read,
     workers: usize,
     parse: ParseLine,
     mut each: impl FnMut(u64, Outcome, &Block) -> Result<(), E>,
@@ -132,7 +132,7 @@ pub(super) fn for_each_line<E>(
 /// The reading and ordering side: keeps up to `depth` blocks in flight (never more than either
 /// channel holds, so no send can block forever) and delivers them in sequence.
 fn in_order<E>(
-    input: &mut impl BufRead,
+    input: &mut impl Read,
     reader: &mut Reader,
     depth: usize,
     work_tx: SyncSender<(u64, Block)>,
@@ -261,21 +261,16 @@ impl Reader {
         }
     }
 
-    fn next(&mut self, input: &mut impl BufRead) -> std::io::Result<Option<Block>> {
+    /// The next block: what was carried over, then as much of `input` as fits, read straight
+    /// into the block's own buffer (a `BufReader` in between would copy every byte once more).
+    fn next(&mut self, input: &mut impl Read) -> std::io::Result<Option<Block>> {
         let mut bytes = self.spare.pop().unwrap_or_default();
         bytes.clear();
         bytes.append(&mut self.carry);
-        let mut eof = false;
-        while bytes.len() < BLOCK {
-            let avail = input.fill_buf()?;
-            if avail.is_empty() {
-                eof = true;
-                break;
-            }
-            let take = avail.len().min(BLOCK - bytes.len());
-            bytes.extend_from_slice(&avail[..take]);
-            input.consume(take);
-        }
+        let want = BLOCK - bytes.len();
+        bytes.reserve_exact(want);
+        let got = read_up_to(input, &mut bytes, want)?;
+        let eof = got < want;
         if bytes.is_empty() {
             return Ok(None);
         }
@@ -300,8 +295,8 @@ impl Reader {
             }
             None => {
                 // A whole block without a line break: skip the rest of that line unread.
-                input.skip_until(b'\n')?;
                 bytes.clear();
+                self.skip_line(input, &mut bytes)?;
                 self.spare.push(bytes);
                 Ok(Some(Block {
                     lines: 1,
@@ -311,6 +306,30 @@ impl Reader {
             }
         }
     }
+
+    /// Read and drop `input` up to and including the next line break, carrying what follows
+    /// it into the next block (`scratch` is an empty buffer to read through).
+    fn skip_line(&mut self, input: &mut impl Read, scratch: &mut Vec<u8>) -> std::io::Result<()> {
+        loop {
+            scratch.clear();
+            if read_up_to(input, scratch, 1 << 16)? == 0 {
+                return Ok(());
+            }
+            if let Some(at) = memchr::memchr(b'\n', scratch) {
+                self.carry.extend_from_slice(&scratch[at + 1..]);
+                scratch.clear();
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Append up to `limit` bytes of `input` to `buf`, fewer only at the end of the input; how
+/// many were read. `read_to_end` fills the vector's spare capacity without zeroing it first.
+fn read_up_to(input: &mut impl Read, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<usize> {
+    let before = buf.len();
+    input.by_ref().take(limit as u64).read_to_end(buf)?;
+    Ok(buf.len() - before)
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {

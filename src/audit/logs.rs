@@ -727,9 +727,10 @@ pub fn read_stream(
         }
         return Ok(stats);
     }
-    let mut reader = BufReader::with_capacity(1 << 20, input);
+    // Blocks are read straight from the input, without a buffer in between.
+    let mut input = input;
     blocks::for_each_line(
-        &mut reader,
+        &mut input,
         blocks::workers(),
         parse_json_line,
         |n, outcome, block| {
