@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::Serialize;
 
 /// How much one source can tell, which decides the rules it can evaluate.
@@ -41,7 +42,8 @@ pub struct Event {
     pub until: Option<DateTime<Utc>>,
     pub source_ip: Option<IpAddr>,
     pub status: Option<u16>,
-    pub model: Option<String>,
+    /// Model or API name; inline, without a heap allocation, up to 24 bytes.
+    pub model: Option<CompactString>,
     pub requests: u64,
     pub tokens: u64,
     /// `None` when the source does not report money (CloudTrail, database sessions, a log

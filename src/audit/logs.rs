@@ -42,10 +42,11 @@ use std::sync::LazyLock;
 
 use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::{self, KeyText, Outcome};
+use super::blocks;
 use super::event::{Event, SourceInfo};
 use crate::secret::fingerprint;
 
@@ -491,8 +492,18 @@ fn count(v: f64) -> u64 {
 }
 
 impl Line<'_> {
-    fn key(&self) -> Option<&str> {
-        self.key_id.as_ref().map(|t| t.0.as_ref())
+    /// The key this line belongs to (by `route`) and, only then, its event: a line of a key
+    /// not being audited is never made into one.
+    fn routed(&self, route: &impl Fn(Option<&str>) -> Option<usize>) -> Routed {
+        let key = self
+            .key_id
+            .as_ref()
+            .map(|t| t.0.as_ref())
+            .filter(|k| !k.is_empty());
+        Routed {
+            hashed: key.is_some_and(fingerprint::looks_hashed),
+            to: route(key).map(|i| (i, self.event())),
+        }
     }
 
     fn event(&self) -> Result<Event, String> {
@@ -540,7 +551,7 @@ impl Line<'_> {
                 .as_ref()
                 .map(|m| m.0.as_ref())
                 .filter(|m| !m.is_empty())
-                .map(str::to_string),
+                .map(CompactString::from),
             requests: self.requests.map_or(1, count),
             tokens,
             cost_usd: self.cost,
@@ -608,7 +619,7 @@ fn without_values(message: &str) -> String {
 pub fn read_routed(
     path: &Path,
     on_bad: OnBadLine,
-    route: impl FnMut(Option<&str>) -> Option<usize>,
+    route: impl Fn(Option<&str>) -> Option<usize> + Sync,
     sink: impl FnMut(usize, &Event),
 ) -> Result<LogStats, LogError> {
     let file = File::open(path).map_err(|source| LogError::Io {
@@ -627,7 +638,7 @@ pub fn read_stream(
     path: &Path,
     csv: bool,
     on_bad: OnBadLine,
-    mut route: impl FnMut(Option<&str>) -> Option<usize>,
+    route: impl Fn(Option<&str>) -> Option<usize> + Sync,
     mut sink: impl FnMut(usize, &Event),
 ) -> Result<LogStats, LogError> {
     let io = |source| LogError::Io {
@@ -638,22 +649,12 @@ pub fn read_stream(
         file: file_name(path),
         ..LogStats::default()
     };
-    // One line: route it, turn it into an event, or say why not.
-    // The event is made for every line (on a worker thread for JSON); its error counts only
-    // for a line of a key being audited.
-    let mut take = |stats: &mut LogStats,
-                    key: Option<&str>,
-                    event: Result<Event, String>|
-     -> Result<(), String> {
+    // One routed line: count it, and hand its event to the key it belongs to (or say why the
+    // line is no event; that counts only for a line of a key being audited).
+    let mut take = |stats: &mut LogStats, line: Routed| -> Result<(), String> {
         stats.lines = stats.lines.saturating_add(1);
-        let key = key.filter(|k| !k.is_empty());
-        if let Some(k) = key
-            && !stats.hashed_keys
-            && fingerprint::looks_hashed(k)
-        {
-            stats.hashed_keys = true;
-        }
-        let Some(i) = route(key) else {
+        stats.hashed_keys |= line.hashed;
+        let Some((i, event)) = line.to else {
             return Ok(());
         };
         let event = event?;
@@ -717,7 +718,7 @@ pub fn read_stream(
             }
             let n = record.position().map_or(0, |p| p.line());
             let r = match record.deserialize::<Line>(Some(&headers)) {
-                Ok(line) => take(&mut stats, line.key(), line.event()),
+                Ok(line) => take(&mut stats, line.routed(&route)),
                 Err(e) => {
                     stats.lines = stats.lines.saturating_add(1);
                     Err(without_values(&e.to_string()))
@@ -727,19 +728,20 @@ pub fn read_stream(
         }
         return Ok(stats);
     }
-    // Blocks are read straight from the input, without a buffer in between.
+    // Blocks are read straight from the input, without a buffer in between; each line is
+    // routed on the thread that parsed it.
     let mut input = input;
     blocks::for_each_line(
         &mut input,
         blocks::workers(),
-        parse_json_line,
-        |n, outcome, block| {
-            let r = match outcome {
-                Outcome::Bad(why) => {
+        &|text: &[u8]| json_line(text).map(|line| line.routed(&route)),
+        |n, line| {
+            let r = match line {
+                Err(why) => {
                     stats.lines = stats.lines.saturating_add(1);
                     Err(why)
                 }
-                Outcome::Line { key, event } => take(&mut stats, block.key(&key), event),
+                Ok(line) => take(&mut stats, line),
             };
             verdict(&mut stats, n, r)
         },
@@ -748,18 +750,12 @@ pub fn read_stream(
     Ok(stats)
 }
 
-/// One JSON line as a worker thread sees it: the key field and the event it makes.
-fn parse_json_line(text: &[u8]) -> Result<(KeyText, Result<Event, String>), String> {
-    let line = json_line(text)?;
-    let key = match line.key_id.as_ref().map(|t| &t.0) {
-        None => KeyText::Absent,
-        Some(Cow::Borrowed(s)) => {
-            let start = s.as_ptr() as usize - text.as_ptr() as usize;
-            KeyText::At(start, start + s.len())
-        }
-        Some(Cow::Owned(s)) => KeyText::Owned(s.clone()),
-    };
-    Ok((key, line.event()))
+/// One line as the reading thread needs it: whether its key field looks like a SHA-256 digest,
+/// and, when it belongs to a key being audited, that key's index and the line's event (or why
+/// the line is no event).
+struct Routed {
+    hashed: bool,
+    to: Option<(usize, Result<Event, String>)>,
 }
 
 fn json_line(text: &[u8]) -> Result<Line<'_>, String> {

@@ -237,9 +237,9 @@ impl Evaluator {
         if e.ts < w.start {
             self.baseline_events = self.baseline_events.saturating_add(1);
             if let Some(m) = &e.model
-                && !self.baseline_models.contains(m)
+                && !self.baseline_models.contains(m.as_str())
             {
-                self.baseline_models.insert(m.clone());
+                self.baseline_models.insert(m.to_string());
             }
             return;
         }
@@ -286,12 +286,12 @@ impl Evaluator {
             self.suspicious.add(e.ts, 1);
         }
         if let Some(m) = &e.model {
-            match self.window_models.get_mut(m) {
+            match self.window_models.get_mut(m.as_str()) {
                 Some(s) => s.add(e.ts, e.requests.max(1)),
                 None => {
                     let mut s = Seen::default();
                     s.add(e.ts, e.requests.max(1));
-                    self.window_models.insert(m.clone(), s);
+                    self.window_models.insert(m.to_string(), s);
                 }
             }
         }

@@ -683,7 +683,7 @@ fn usage_from_spend_logs(
         b.cost_usd += e.cost_usd.unwrap_or(0.0);
         report.events.push(UsageEvent {
             time: e.ts,
-            action: e.model.clone().unwrap_or_else(|| "request".into()),
+            action: e.model.as_deref().unwrap_or("request").to_string(),
             source_ip: e.source_ip.map(|ip| ip.to_string()),
             user_agent: None,
             error_code: match e.status {

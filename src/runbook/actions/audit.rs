@@ -235,7 +235,7 @@ impl Ctx {
                         until: None,
                         source_ip: ev.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
                         status: src.statuses.then(|| ev.status()),
-                        model: src.models.then(|| ev.action.clone()),
+                        model: src.models.then(|| ev.action.as_str().into()),
                         requests: 1,
                         tokens: 0,
                         cost_usd: None,
