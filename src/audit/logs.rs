@@ -39,6 +39,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, Utc};
@@ -159,10 +160,11 @@ impl KeyMatch {
         m
     }
 
-    /// Also match lines whose key field is this SHA-256 hex digest.
+    /// Also match lines whose key field is this SHA-256 hex digest (either case; anything
+    /// that is not 64 hex digits is no digest and is ignored).
     pub fn with_fingerprint(mut self, hex: &str) -> Self {
         let hex = hex.to_ascii_lowercase();
-        if !self.fingerprints.contains(&hex) {
+        if fingerprint::is_hash(&hex) && !self.fingerprints.contains(&hex) {
             self.fingerprints.push(hex);
         }
         self
@@ -176,13 +178,21 @@ impl KeyMatch {
         if self.names.iter().any(|n| n == v) {
             return true;
         }
-        if fingerprint::looks_hashed(v) {
-            // A digest never matches a hint: "...a1b2" would match one hash in 65,536.
-            let hex = v.strip_prefix("sha256:").unwrap_or(v);
-            return self
+        let hex = v.strip_prefix("sha256:").unwrap_or(v);
+        if hex.len() == 64 {
+            // The fingerprints are lowercase digests, so an equal value is one (compared
+            // exactly first: gateways write lowercase, and this runs for every log line).
+            if self
                 .fingerprints
                 .iter()
-                .any(|f| f.eq_ignore_ascii_case(hex));
+                .any(|f| f == hex || f.eq_ignore_ascii_case(hex))
+            {
+                return true;
+            }
+            if fingerprint::looks_hashed(hex) {
+                // A digest never matches a hint: "...a1b2" would match one hash in 65,536.
+                return false;
+            }
         }
         match &self.hint {
             Some((p, t)) if !t.is_empty() => {
@@ -402,13 +412,16 @@ fn parse_time(v: &Scalar<'_>) -> Option<DateTime<Utc>> {
         Scalar::N(_) => None,
         Scalar::S(s) => {
             let s = s.trim();
+            // ISO 8601 without an offset (LiteLLM's `startTime`) is RFC 3339 once `Z` is added,
+            // and chrono's RFC 3339 parser is several times faster than a format string. A
+            // text without an offset is never RFC 3339, so it skips that attempt.
+            if !ends_with_offset(s)
+                && let Some(t) = utc_without_offset(s)
+            {
+                return Some(t);
+            }
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
                 return Some(t.with_timezone(&Utc));
-            }
-            // ISO 8601 without an offset (LiteLLM's `startTime`) is RFC 3339 once `Z` is added,
-            // and chrono's RFC 3339 parser is several times faster than a format string.
-            if let Some(t) = utc_without_offset(s) {
-                return Some(t);
             }
             for (items, offset) in TIME_FORMATS.iter() {
                 let mut p = Parsed::new();
@@ -428,6 +441,15 @@ fn parse_time(v: &Scalar<'_>) -> Option<DateTime<Utc>> {
                 .ok()
                 .and_then(|n| DateTime::from_timestamp(n, 0))
         }
+    }
+}
+
+/// Whether a time's text ends with an RFC 3339 offset: `Z` or `+hh:mm`/`-hh:mm`.
+fn ends_with_offset(s: &str) -> bool {
+    let b = s.as_bytes();
+    match b.last() {
+        Some(b'Z' | b'z') => true,
+        _ => b.len() >= 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':',
     }
 }
 
@@ -464,8 +486,18 @@ fn parse_status(v: Option<&Scalar<'_>>, meta: Option<&Metadata>) -> Result<Optio
 }
 
 /// A client address. An `X-Forwarded-For` value lists the client first, then the proxies; an
-/// address may carry a port. `Ok(None)`: the proxy wrote `unknown` (RFC 7239 section 6.2).
+/// address may carry a port. `Ok(None)`: no address, or the proxy wrote `unknown` (RFC 7239
+/// section 6.2).
 fn parse_address(s: &str) -> Result<Option<IpAddr>, ()> {
+    // The usual line first: a plain address, then at most a comma and the proxies.
+    let first = memchr::memchr(b',', s.as_bytes()).map_or(s, |at| &s[..at]);
+    if let Ok(ip) = first.trim_ascii().parse::<IpAddr>() {
+        return Ok(Some(ip));
+    }
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
     let first = s.split(',').next().unwrap_or("").trim();
     if first.eq_ignore_ascii_case("unknown") {
         return Ok(None);
@@ -494,16 +526,20 @@ fn count(v: f64) -> u64 {
 impl Line<'_> {
     /// The key this line belongs to (by `route`) and, only then, its event: a line of a key
     /// not being audited is never made into one.
-    fn routed(&self, route: &impl Fn(Option<&str>) -> Option<usize>) -> Routed {
+    fn routed(
+        &self,
+        route: &impl Fn(Option<&str>) -> Option<usize>,
+        hashed: &HashedKeys,
+    ) -> Routed {
         let key = self
             .key_id
             .as_ref()
             .map(|t| t.0.as_ref())
             .filter(|k| !k.is_empty());
-        Routed {
-            hashed: key.is_some_and(fingerprint::looks_hashed),
-            to: route(key).map(|i| (i, self.event())),
+        if let Some(k) = key {
+            hashed.see(k);
         }
+        route(key).map(|i| (i, self.event()))
     }
 
     fn event(&self) -> Result<Event, String> {
@@ -513,10 +549,10 @@ impl Line<'_> {
             .ok_or("missing timestamp (timestamp, ts, time or startTime)")?;
         let ts = parse_time(ts)
             .ok_or("timestamp is not RFC 3339, `YYYY-MM-DD HH:MM:SS` or Unix seconds")?;
-        let source_ip = match self.source_ip.as_ref().map(|t| t.0.trim()) {
-            Some(s) if !s.is_empty() => parse_address(s)
+        let source_ip = match self.source_ip.as_ref() {
+            Some(t) => parse_address(&t.0)
                 .map_err(|()| "source_ip is not an IP address or X-Forwarded-For list")?,
-            _ => None,
+            None => None,
         };
         let status = parse_status(self.status.as_ref(), self.metadata.as_ref())?;
         let fields = [
@@ -649,12 +685,12 @@ pub fn read_stream(
         file: file_name(path),
         ..LogStats::default()
     };
+    let hashed = HashedKeys::default();
     // One routed line: count it, and hand its event to the key it belongs to (or say why the
     // line is no event; that counts only for a line of a key being audited).
     let mut take = |stats: &mut LogStats, line: Routed| -> Result<(), String> {
         stats.lines = stats.lines.saturating_add(1);
-        stats.hashed_keys |= line.hashed;
-        let Some((i, event)) = line.to else {
+        let Some((i, event)) = line else {
             return Ok(());
         };
         let event = event?;
@@ -718,7 +754,7 @@ pub fn read_stream(
             }
             let n = record.position().map_or(0, |p| p.line());
             let r = match record.deserialize::<Line>(Some(&headers)) {
-                Ok(line) => take(&mut stats, line.routed(&route)),
+                Ok(line) => take(&mut stats, line.routed(&route, &hashed)),
                 Err(e) => {
                     stats.lines = stats.lines.saturating_add(1);
                     Err(without_values(&e.to_string()))
@@ -726,6 +762,7 @@ pub fn read_stream(
             };
             verdict(&mut stats, n, r)?;
         }
+        stats.hashed_keys = hashed.seen();
         return Ok(stats);
     }
     // Blocks are read straight from the input, without a buffer in between; each line is
@@ -734,7 +771,7 @@ pub fn read_stream(
     blocks::for_each_line(
         &mut input,
         blocks::workers(),
-        &|text: &[u8]| json_line(text).map(|line| line.routed(&route)),
+        &|text: &[u8]| json_line(text).map(|line| line.routed(&route, &hashed)),
         |n, line| {
             let r = match line {
                 Err(why) => {
@@ -747,15 +784,29 @@ pub fn read_stream(
         },
         io,
     )?;
+    stats.hashed_keys = hashed.seen();
     Ok(stats)
 }
 
-/// One line as the reading thread needs it: whether its key field looks like a SHA-256 digest,
-/// and, when it belongs to a key being audited, that key's index and the line's event (or why
-/// the line is no event).
-struct Routed {
-    hashed: bool,
-    to: Option<(usize, Result<Event, String>)>,
+/// One line as the reading thread needs it: when it belongs to a key being audited, that key's
+/// index and the line's event (or why the line is no event).
+type Routed = Option<(usize, Result<Event, String>)>;
+
+/// Whether any line's key field looked like a SHA-256 digest, set by whichever thread saw one
+/// (checked only until one is seen: the answer is the same for every line after).
+#[derive(Default)]
+struct HashedKeys(AtomicBool);
+
+impl HashedKeys {
+    fn see(&self, key: &str) {
+        if !self.0.load(Ordering::Relaxed) && fingerprint::looks_hashed(key) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn seen(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 fn json_line(text: &[u8]) -> Result<Line<'_>, String> {
@@ -846,6 +897,11 @@ mod tests {
         assert_eq!(t("2026-11-05 10:00:00"), ten);
         assert_eq!(t("2026-11-05T11:00:00+01:00"), ten);
         assert_eq!(t("2026-11-05 10:00:00+00"), ten);
+        // With an offset (RFC 3339), read as such whatever the separator or the offset's form.
+        assert_eq!(t("2026-11-05T10:00:00Z"), ten);
+        assert_eq!(t("2026-11-05 10:00:00Z"), ten);
+        assert_eq!(t("2026-11-05T05:00:00-05:00"), ten);
+        assert_eq!(t("2026-11-05T10:00:00.000-00:00"), ten);
         assert_eq!(
             t("2026-11-05T10:00:00.250").as_deref(),
             Some("2026-11-05T10:00:00.250+00:00")
