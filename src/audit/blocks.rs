@@ -32,7 +32,7 @@ pub(super) type LineResult<T> = Result<T, String>;
 #[derive(Debug)]
 struct Block<T> {
     bytes: Vec<u8>,
-    /// Line breaks in the block (the lines it advances the count by).
+    /// Line breaks in the block (the lines it advances the count by), counted by the parse.
     lines: u64,
     /// The block is one line that was too long, skipped without being held.
     overlong: bool,
@@ -175,8 +175,15 @@ fn parse_block<T>(block: &mut Block<T>, parse: &impl Fn(&[u8]) -> LineResult<T>)
     let bytes = &block.bytes;
     let mut start = 0;
     let mut index = 0;
+    let mut breaks = 0;
     while start < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let end = match memchr::memchr(b'\n', &bytes[start..]) {
+            Some(i) => {
+                breaks += 1;
+                start + i
+            }
+            None => bytes.len(),
+        };
         let raw = &bytes[start..end];
         let text = raw.trim_ascii();
         if !text.is_empty() {
@@ -190,6 +197,8 @@ fn parse_block<T>(block: &mut Block<T>, parse: &impl Fn(&[u8]) -> LineResult<T>)
         index += 1;
         start = end + 1;
     }
+    // Counted here rather than on the reading thread, which has the rest of the work.
+    block.lines = breaks;
 }
 
 fn too_long() -> String {
@@ -238,14 +247,12 @@ impl<T> Reader<T> {
             return Ok(None);
         }
         if eof {
-            block.lines = count_lines(bytes);
             return Ok(Some(block));
         }
         match memchr::memrchr(b'\n', bytes) {
             Some(last) => {
                 self.carry.extend_from_slice(&bytes[last + 1..]);
                 bytes.truncate(last + 1);
-                block.lines = count_lines(bytes);
                 Ok(Some(block))
             }
             None => {
@@ -282,10 +289,6 @@ fn read_up_to(input: &mut impl Read, buf: &mut Vec<u8>, limit: usize) -> std::io
     let before = buf.len();
     input.by_ref().take(limit as u64).read_to_end(buf)?;
     Ok(buf.len() - before)
-}
-
-fn count_lines(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Threads for parsing: the machine's cores, at most eight (more only add contention for the

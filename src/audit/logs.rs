@@ -42,7 +42,7 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::format::{Item, Parsed, StrftimeItems};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use compact_str::CompactString;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -305,7 +305,7 @@ impl MetadataFields<'_> {
 fn http_code(v: &Scalar<'_>) -> Option<u16> {
     let n = match v {
         Scalar::N(n) => *n,
-        Scalar::S(s) => s.trim().parse::<f64>().ok()?,
+        Scalar::S(s) => trim(s).parse::<f64>().ok()?,
     };
     (100.0..600.0).contains(&n).then_some(n as u16)
 }
@@ -411,7 +411,10 @@ fn parse_time(v: &Scalar<'_>) -> Option<DateTime<Utc>> {
         Scalar::N(n) if n.is_finite() => DateTime::from_timestamp(*n as i64, 0),
         Scalar::N(_) => None,
         Scalar::S(s) => {
-            let s = s.trim();
+            if let Some(t) = plain_utc(s) {
+                return Some(t);
+            }
+            let s = trim(s);
             // ISO 8601 without an offset (LiteLLM's `startTime`) is RFC 3339 once `Z` is added,
             // and chrono's RFC 3339 parser is several times faster than a format string. A
             // text without an offset is never RFC 3339, so it skips that attempt.
@@ -441,6 +444,50 @@ fn parse_time(v: &Scalar<'_>) -> Option<DateTime<Utc>> {
                 .ok()
                 .and_then(|n| DateTime::from_timestamp(n, 0))
         }
+    }
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.f]` (one to nine fraction digits) read by position as UTC: the
+/// shape of LiteLLM's `startTime`, parsed once a line. `None` for any other text, which the
+/// general parsers then read (they give the same time for this shape).
+fn plain_utc(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let (head, fraction) = (b.get(..19)?, b.get(19..)?);
+    let digits = |d: &[u8]| -> Option<u32> {
+        d.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit()
+                .then(|| n.saturating_mul(10).saturating_add(u32::from(c - b'0')))
+        })
+    };
+    let field = |at: usize, len: usize| head.get(at..at + len).and_then(digits);
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| head.get(at) != Some(&c))
+        || !matches!(head.get(10), Some(b'T' | b' '))
+    {
+        return None;
+    }
+    let nanos = match fraction {
+        [] => 0,
+        [b'.', f @ ..] if (1..=9).contains(&f.len()) => {
+            digits(f)?.saturating_mul(10u32.pow(9 - f.len() as u32))
+        }
+        _ => return None,
+    };
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(field(0, 4)?).ok()?,
+        field(5, 2)?,
+        field(8, 2)?,
+    )?;
+    let time = NaiveTime::from_hms_nano_opt(field(11, 2)?, field(14, 2)?, field(17, 2)?, nanos)?;
+    Some(NaiveDateTime::new(date, time).and_utc())
+}
+
+/// `str::trim`, without its character-by-character walk when neither end is whitespace (the
+/// usual field).
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
     }
 }
 
@@ -474,7 +521,7 @@ fn parse_status(v: Option<&Scalar<'_>>, meta: Option<&Metadata>) -> Result<Optio
         None => Ok(from_meta),
         Some(Scalar::N(n)) if (100.0..600.0).contains(n) => Ok(Some(*n as u16)),
         Some(Scalar::N(_)) => Err("status is not an HTTP status (100 to 599)".into()),
-        Some(Scalar::S(s)) => match s.trim() {
+        Some(Scalar::S(s)) => match trim(s) {
             "success" => Ok(Some(200)),
             "failure" | "" => Ok(from_meta),
             s => match s.parse::<u16>() {
@@ -494,7 +541,7 @@ fn parse_address(s: &str) -> Result<Option<IpAddr>, ()> {
     if let Ok(ip) = first.trim_ascii().parse::<IpAddr>() {
         return Ok(Some(ip));
     }
-    let s = s.trim();
+    let s = trim(s);
     if s.is_empty() {
         return Ok(None);
     }
@@ -887,6 +934,52 @@ mod tests {
             without_values("expected `,` or `}` at line 1 column 5"),
             "expected `,` or `}` at line 1 column 5"
         );
+    }
+
+    #[test]
+    fn the_positional_time_reader_agrees_with_the_general_parsers_or_leaves_the_text_to_them() {
+        let general = |s: &str| utc_without_offset(s);
+        let dates = [
+            "2026-11-05", "2024-02-29", "2025-02-29", "0000-01-01", "9999-12-31", "2026-13-01",
+            "2026-00-10", "2026-1-05",
+        ];
+        let times = [
+            "10:00:00", "23:59:59", "24:00:00", "10:60:00", "10:00:60", "00:00:00", "1:00:00",
+            "10:0a:00",
+        ];
+        let fractions = [
+            "", ".5", ".250", ".123456789", ".1234567891", ".", ".12a", "Z", "+01:00", " ",
+        ];
+        let mut read = 0;
+        for date in dates {
+            for sep in ["T", " ", "t", "_"] {
+                for time in times {
+                    for frac in fractions {
+                        let s = format!("{date}{sep}{time}{frac}");
+                        // `None` leaves the text to the general parsers (a leap second, a
+                        // lowercase `t`, an offset, ten fraction digits, or no time at all).
+                        if let Some(t) = plain_utc(&s) {
+                            read += 1;
+                            assert_eq!(Some(t), general(&s), "{s:?}");
+                        }
+                    }
+                }
+            }
+        }
+        // Four real dates, two separators, three real times, four fractions.
+        assert_eq!(read, 4 * 2 * 3 * 4, "texts read by position");
+        let litellm = [
+            "2026-11-05T10:00:00.000",
+            "2026-11-05 10:00:00",
+            "2026-11-05T10:00:00.123456",
+        ];
+        for litellm in litellm {
+            assert!(plain_utc(litellm).is_some(), "{litellm:?}");
+        }
+        // The general path still reads what the positional one leaves.
+        let t = |s: &str| parse_time(&Scalar::S(Cow::Borrowed(s)));
+        assert!(t("2016-12-31T23:59:60").is_some(), "a leap second");
+        assert_eq!(t(" 2026-11-05T10:00:00 "), plain_utc("2026-11-05T10:00:00"));
     }
 
     #[test]
