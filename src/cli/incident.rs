@@ -256,8 +256,12 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             };
             #[cfg(feature = "tui")]
             if !no_tui && console_available() {
-                crate::tui::run_incident(setup, crate::tui::Opening::Start(Box::new(params)))
-                    .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
+                crate::tui::run_incident(
+                    setup,
+                    crate::tui::Opening::Start(Box::new(params)),
+                    customer_data,
+                )
+                .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
                 return Ok(0);
             }
             let _ = no_tui;
@@ -290,7 +294,11 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                 let keys = engine.keys();
                 let dry_run = engine.dry_run();
                 drop(engine);
-                crate::tui::run_incident(setup, crate::tui::Opening::Resume { id, keys, dry_run })
+                crate::tui::run_incident(
+                    setup,
+                    crate::tui::Opening::Resume { id, keys, dry_run },
+                    customer_data,
+                )
                     .map_err(|e| CliError::failed(format!("terminal error: {e}")))?;
                 return Ok(0);
             }

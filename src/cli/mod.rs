@@ -287,8 +287,8 @@ pub enum IncidentCommand {
         /// Run headless: status lines on stdout, approvals on the terminal or by --yes.
         #[arg(long)]
         no_tui: bool,
-        /// The report step's answer to "could customer data have been reached?" (headless;
-        /// asked on a terminal otherwise; with --yes and no answer: unknown).
+        /// The report step's answer to "could customer data have been reached?", in the
+        /// console or headless (without it: asked on a terminal; with --yes alone: unknown).
         #[arg(long, value_name = "ANSWER", value_parser = ["yes", "no", "unknown"])]
         customer_data: Option<String>,
     },

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::action::{AppEvent, Prompt, PromptKind};
 use crate::record::Entry;
+use crate::record::event::CustomerDataAnswer;
 use crate::runbook::{
     ApprovalRequest, CustomerDataReply, CustomerDataRequest, Decision, FailureChoice, FailureView,
     Gate, ManualRequest, PasteRequest, Sink,
@@ -36,11 +37,23 @@ static NEXT_PROMPT: AtomicU64 = AtomicU64::new(1);
 pub struct ChannelGate {
     tx: mpsc::UnboundedSender<FromEngine>,
     abort: Arc<AtomicBool>,
+    /// Given on the command line (`--customer-data`): the question is answered, not asked.
+    customer_data: Option<CustomerDataAnswer>,
 }
 
 impl ChannelGate {
     pub fn new(tx: mpsc::UnboundedSender<FromEngine>, abort: Arc<AtomicBool>) -> Self {
-        Self { tx, abort }
+        Self {
+            tx,
+            abort,
+            customer_data: None,
+        }
+    }
+
+    /// Answer the customer-data question with the command line's `--customer-data`.
+    pub fn with_customer_data(mut self, answer: Option<CustomerDataAnswer>) -> Self {
+        self.customer_data = answer;
+        self
     }
 
     fn ask(&self, kind: PromptKind, pending: Pending) {
@@ -125,6 +138,13 @@ impl Gate for ChannelGate {
     }
 
     async fn customer_data(&mut self, req: &CustomerDataRequest<'_>) -> CustomerDataReply {
+        if let Some(answer) = self.customer_data {
+            return CustomerDataReply {
+                answer,
+                note: None,
+                via: "--customer-data".into(),
+            };
+        }
         let (tx, rx) = oneshot::channel();
         self.ask(
             PromptKind::CustomerData {

@@ -34,8 +34,18 @@ pub struct ConsoleOptions {
 }
 
 /// The console, straight into an incident (`keyfire incident start|resume` on a terminal).
-pub fn run_incident(setup: Setup, opening: Opening) -> std::io::Result<()> {
-    run_with(setup, ConsoleOptions::default(), Some(opening))
+/// `customer_data` is the command line's `--customer-data` answer: that incident's question
+/// is then answered with it instead of asked.
+pub fn run_incident(
+    setup: Setup,
+    opening: Opening,
+    customer_data: Option<crate::record::event::CustomerDataAnswer>,
+) -> std::io::Result<()> {
+    run_with(
+        setup,
+        ConsoleOptions::default(),
+        Some((opening, customer_data)),
+    )
 }
 
 /// Open the console until the operator quits. The terminal is restored on every way out.
@@ -43,7 +53,11 @@ pub fn run(setup: Setup, opts: ConsoleOptions) -> std::io::Result<()> {
     run_with(setup, opts, None)
 }
 
-fn run_with(setup: Setup, opts: ConsoleOptions, opening: Option<Opening>) -> std::io::Result<()> {
+fn run_with(
+    setup: Setup,
+    opts: ConsoleOptions,
+    opening: Option<(Opening, Option<crate::record::event::CustomerDataAnswer>)>,
+) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -56,7 +70,8 @@ fn run_with(setup: Setup, opts: ConsoleOptions, opening: Option<Opening>) -> std
         let (input_tx, mut input_rx) = mpsc::unbounded_channel();
         let (engine_tx, mut engine_rx) = mpsc::unbounded_channel();
         let mut runner = Runner::new(setup, engine_tx);
-        if let Some(opening) = opening {
+        if let Some((opening, customer_data)) = opening {
+            runner.answer_customer_data(customer_data);
             let effects = app.open_incident(opening);
             runner.perform(&mut app, effects);
         }

@@ -17,6 +17,7 @@ use super::bridge::{ChannelGate, ChannelSink, FromEngine, Pending};
 use super::keymap;
 use super::theme::Theme;
 use super::ui::{self, ViewState};
+use crate::record::event::CustomerDataAnswer;
 use crate::runbook::{Engine, Setup};
 
 /// How long the console waits for the shared copy to catch up after a run (the headless
@@ -42,6 +43,9 @@ pub struct Runner {
     pending: HashMap<u64, Pending>,
     engine_tx: mpsc::UnboundedSender<FromEngine>,
     abort: Arc<AtomicBool>,
+    /// The command line's `--customer-data`, for the incident it opened (the next engine
+    /// spawned) only: an incident started later from the console asks.
+    customer_data: Option<CustomerDataAnswer>,
 }
 
 impl Runner {
@@ -53,14 +57,21 @@ impl Runner {
             pending: HashMap::new(),
             engine_tx,
             abort: Arc::new(AtomicBool::new(false)),
+            customer_data: None,
         }
     }
 
+    /// Answer the customer-data question of the next incident this runner opens or resumes.
+    pub fn answer_customer_data(&mut self, answer: Option<CustomerDataAnswer>) {
+        self.customer_data = answer;
+    }
+
     fn spawn_engine(
-        &self,
+        &mut self,
         open: impl FnOnce(Setup) -> Result<Engine, crate::runbook::EngineError> + Send + 'static,
     ) {
         self.abort.store(false, Ordering::SeqCst);
+        let customer_data = self.customer_data.take();
         let setup = self.setup.clone();
         let tx = self.engine_tx.clone();
         let abort = self.abort.clone();
@@ -72,7 +83,7 @@ impl Runner {
                     return;
                 }
             };
-            let mut gate = ChannelGate::new(tx.clone(), abort);
+            let mut gate = ChannelGate::new(tx.clone(), abort).with_customer_data(customer_data);
             let sink = ChannelSink::new(tx.clone());
             // A live incident tells the inventory's notifiers; a drill from the console does
             // not (the CLI's `drill --notify` does).

@@ -843,6 +843,89 @@ async fn a_whole_incident_runs_through_the_console_loop() {
     assert!(audit.contains("Usage per day"), "{audit}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_lines_customer_data_answer_is_used_by_the_console_instead_of_asking() {
+    use keyfire::record::event::CustomerDataAnswer;
+    use keyfire::tui::runner::{Runner, run_loop};
+    let env = crate::common::TestEnv::new();
+    let setup = env.setup();
+    let mut app = App::new(setup.inventory.clone(), Vec::new(), Utc::now());
+    let (_input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (engine_tx, mut engine_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut runner = Runner::new(setup, engine_tx);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    // As `keyfire incident start support-llm --customer-data no` on a terminal does.
+    runner.answer_customer_data(Some(CustomerDataAnswer::No));
+    let params = keyfire::runbook::IncidentParams {
+        keys: vec!["support-llm".into()],
+        ..Default::default()
+    };
+    let effects = app.open_incident(keyfire::tui::Opening::Start(Box::new(params)));
+    runner.perform(&mut app, effects);
+    let mut asked = false;
+    let mut script = |app: &App| -> Vec<KeyEvent> {
+        let chars = |s: &str| s.chars().map(key).collect::<Vec<_>>();
+        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+        if let Some(p) = &app.prompt {
+            return match p.kind() {
+                PromptKind::Approve {
+                    confirm_text: Some(t),
+                    ..
+                } => {
+                    let mut keys = chars(t);
+                    keys.push(enter);
+                    keys
+                }
+                PromptKind::Approve { .. } => vec![key('y')],
+                PromptKind::Manual { .. } => {
+                    let mut keys = chars("done");
+                    keys.push(enter);
+                    keys
+                }
+                PromptKind::Paste { .. } => vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)],
+                PromptKind::Failure { .. } => vec![key('a')],
+                PromptKind::CustomerData { .. } => {
+                    asked = true;
+                    vec![key('y'), enter]
+                }
+            };
+        }
+        if !app.running() && app.run().is_some_and(|r| r.outcome.is_some()) {
+            return vec![key('q'), key('q')];
+        }
+        Vec::new()
+    };
+    let run = run_loop(
+        &mut terminal,
+        &mut app,
+        &mut input_rx,
+        &mut engine_rx,
+        &mut runner,
+        Theme::plain(),
+        Some(&mut script),
+    );
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(20), run).await;
+    assert!(
+        finished.is_ok(),
+        "the incident did not finish: {:?}",
+        app.prompt
+    );
+    assert!(
+        !asked,
+        "the console asked a question the command line answered"
+    );
+    let run = app.run().unwrap();
+    assert_eq!(run.outcome.as_deref(), Some("completed"), "{:?}", run.log);
+    let id = run.id.clone().unwrap();
+    let entries = env.entries(&id);
+    let answer = entries
+        .iter()
+        .find(|e| e.kind == "operator_input" && e.data.get("customer_data").is_some())
+        .expect("the report step recorded the customer-data answer");
+    assert_eq!(answer.data["customer_data"], "no");
+    assert_eq!(answer.data["via"], "--customer-data");
+}
+
 // ---- screens from records the engine wrote ----------------------------------------------
 
 /// Make an engine-written entry reproducible: the sims' addresses, the temporary folder,
