@@ -32,10 +32,6 @@ pub enum EngineError {
     /// The incident completed; there is nothing left to resume.
     #[error("incident {0} is already closed")]
     AlreadyClosed(String),
-    /// Another keyfire process is running this incident. This release does not raise it: a
-    /// record held by another process arrives as [`EngineError::Record`].
-    #[error("incident {0} is being run by another keyfire process")]
-    Busy(String),
     /// The record cannot be resumed here: its opening is unreadable, a key it names is no
     /// longer in the inventory, or the shared location's `public_keys` are unusable.
     #[error("the record of incident {id} does not match this inventory: {reason}")]
@@ -87,7 +83,6 @@ impl EngineError {
             self,
             Self::Record(_)
                 | Self::Http(_)
-                | Self::Busy(_)
                 | Self::OpeningLock(_)
                 | Self::Shared(_)
         )
