@@ -683,21 +683,82 @@ fn key_screen_draws_the_view_model_inventory_show_prints() {
 
 // ---- the real loop, headless ------------------------------------------------------------
 
+/// The real console loop on a test terminal, its engine channel and runner, over `env`.
+struct Console {
+    app: App,
+    runner: keyfire::tui::runner::Runner,
+    terminal: Terminal<TestBackend>,
+    // Kept open: a closed input stream would end the loop.
+    _input_tx: tokio::sync::mpsc::UnboundedSender<keyfire::tui::runner::Input>,
+    inputs: tokio::sync::mpsc::UnboundedReceiver<keyfire::tui::runner::Input>,
+    engine_rx: tokio::sync::mpsc::UnboundedReceiver<keyfire::tui::bridge::FromEngine>,
+}
+
+impl Console {
+    fn new(env: &crate::common::TestEnv) -> Self {
+        let setup = env.setup();
+        let app = App::new(setup.inventory.clone(), Vec::new(), Utc::now());
+        let (_input_tx, inputs) = tokio::sync::mpsc::unbounded_channel();
+        let (engine_tx, engine_rx) = tokio::sync::mpsc::unbounded_channel();
+        Self {
+            app,
+            runner: keyfire::tui::runner::Runner::new(setup, engine_tx),
+            terminal: Terminal::new(TestBackend::new(100, 30)).unwrap(),
+            _input_tx,
+            inputs,
+            engine_rx,
+        }
+    }
+
+    /// Run the loop with `script` typing, for 20 s at most; whether it ended.
+    async fn drive(&mut self, script: &mut dyn FnMut(&App) -> Vec<KeyEvent>) -> bool {
+        let run = keyfire::tui::runner::run_loop(
+            &mut self.terminal,
+            &mut self.app,
+            &mut self.inputs,
+            &mut self.engine_rx,
+            &mut self.runner,
+            Theme::plain(),
+            Some(script),
+        );
+        tokio::time::timeout(std::time::Duration::from_secs(20), run)
+            .await
+            .is_ok()
+    }
+}
+
+/// What an operator types at a console prompt: the typed key id where one is asked, `done`
+/// for a manual step, no pasted value, abort on a failure, and `customer_data` (an answer
+/// key, then an optional note) at the customer-data question.
+fn operator_keys(kind: &PromptKind, customer_data: &str) -> Vec<KeyEvent> {
+    let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    let typed = |s: &str| {
+        let mut keys: Vec<KeyEvent> = s.chars().map(key).collect();
+        keys.push(enter);
+        keys
+    };
+    match kind {
+        PromptKind::Approve {
+            confirm_text: Some(t),
+            ..
+        } => typed(t),
+        PromptKind::Approve { .. } => vec![key('y')],
+        PromptKind::Manual { .. } => typed("done"),
+        PromptKind::Paste { .. } => vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)],
+        PromptKind::Failure { .. } => vec![key('a')],
+        PromptKind::CustomerData { .. } => typed(customer_data),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_incident_runs_through_the_console_loop() {
-    use keyfire::tui::runner::{Runner, run_loop};
     let env = crate::common::TestEnv::new();
     env.api
         .set_usage(&env.old_key_id, crate::llm::planted_usage());
-    let setup = env.setup();
-    let mut app = App::new(setup.inventory.clone(), Vec::new(), Utc::now());
-    let (_input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (engine_tx, mut engine_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut runner = Runner::new(setup, engine_tx);
-    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let mut console = Console::new(&env);
     let mut stage = 0;
     let mut typed_confirmations = 0;
-    let before = app.inventory.row("support-llm").unwrap().clone();
+    let before = console.app.inventory.row("support-llm").unwrap().clone();
     // What the key table said about the key at the first question (the incident is open).
     let mut during: Option<(String, Option<String>)> = None;
     let mut script = |app: &App| -> Vec<KeyEvent> {
@@ -724,49 +785,28 @@ async fn a_whole_incident_runs_through_the_console_loop() {
             return keys;
         }
         if let Some(p) = &app.prompt {
-            return match p.kind() {
+            if matches!(
+                p.kind(),
                 PromptKind::Approve {
-                    confirm_text: Some(t),
+                    confirm_text: Some(_),
                     ..
-                } => {
-                    typed_confirmations += 1;
-                    let mut keys = chars(t);
-                    keys.push(enter);
-                    keys
                 }
-                PromptKind::Approve { .. } => vec![key('y')],
-                PromptKind::Manual { .. } => {
-                    let mut keys = chars("done");
-                    keys.push(enter);
-                    keys
-                }
-                PromptKind::Paste { .. } => vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)],
-                PromptKind::Failure { .. } => vec![key('a')],
-                PromptKind::CustomerData { .. } => {
-                    let mut keys = vec![key('y')];
-                    keys.extend(chars("prompts held CRM notes"));
-                    keys.push(enter);
-                    keys
-                }
-            };
+            ) {
+                typed_confirmations += 1;
+            }
+            return operator_keys(p.kind(), "yprompts held CRM notes");
         }
         if !app.running() && app.run().is_some_and(|r| r.outcome.is_some()) {
             return vec![key('q'), key('q')];
         }
         Vec::new()
     };
-    let run = run_loop(
-        &mut terminal,
-        &mut app,
-        &mut input_rx,
-        &mut engine_rx,
-        &mut runner,
-        Theme::plain(),
-        Some(&mut script),
-    );
-    let finished = tokio::time::timeout(std::time::Duration::from_secs(20), run).await;
+    let finished = console.drive(&mut script).await;
+    let Console {
+        mut app, terminal, ..
+    } = console;
     assert!(
-        finished.is_ok(),
+        finished,
         "the incident did not finish: screen {:?}, prompt {:?}, log {:#?}",
         app.screen,
         app.prompt,
@@ -846,70 +886,34 @@ async fn a_whole_incident_runs_through_the_console_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_command_lines_customer_data_answer_is_used_by_the_console_instead_of_asking() {
     use keyfire::record::event::CustomerDataAnswer;
-    use keyfire::tui::runner::{Runner, run_loop};
     let env = crate::common::TestEnv::new();
-    let setup = env.setup();
-    let mut app = App::new(setup.inventory.clone(), Vec::new(), Utc::now());
-    let (_input_tx, mut input_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (engine_tx, mut engine_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut runner = Runner::new(setup, engine_tx);
-    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    let mut console = Console::new(&env);
     // As `keyfire incident start support-llm --customer-data no` on a terminal does.
-    runner.answer_customer_data(Some(CustomerDataAnswer::No));
+    console
+        .runner
+        .answer_customer_data(Some(CustomerDataAnswer::No));
     let params = keyfire::runbook::IncidentParams {
         keys: vec!["support-llm".into()],
         ..Default::default()
     };
-    let effects = app.open_incident(keyfire::tui::Opening::Start(Box::new(params)));
-    runner.perform(&mut app, effects);
+    let effects = console
+        .app
+        .open_incident(keyfire::tui::Opening::Start(Box::new(params)));
+    console.runner.perform(&mut console.app, effects);
     let mut asked = false;
     let mut script = |app: &App| -> Vec<KeyEvent> {
-        let chars = |s: &str| s.chars().map(key).collect::<Vec<_>>();
-        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
         if let Some(p) = &app.prompt {
-            return match p.kind() {
-                PromptKind::Approve {
-                    confirm_text: Some(t),
-                    ..
-                } => {
-                    let mut keys = chars(t);
-                    keys.push(enter);
-                    keys
-                }
-                PromptKind::Approve { .. } => vec![key('y')],
-                PromptKind::Manual { .. } => {
-                    let mut keys = chars("done");
-                    keys.push(enter);
-                    keys
-                }
-                PromptKind::Paste { .. } => vec![KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)],
-                PromptKind::Failure { .. } => vec![key('a')],
-                PromptKind::CustomerData { .. } => {
-                    asked = true;
-                    vec![key('y'), enter]
-                }
-            };
+            asked |= matches!(p.kind(), PromptKind::CustomerData { .. });
+            return operator_keys(p.kind(), "y");
         }
         if !app.running() && app.run().is_some_and(|r| r.outcome.is_some()) {
             return vec![key('q'), key('q')];
         }
         Vec::new()
     };
-    let run = run_loop(
-        &mut terminal,
-        &mut app,
-        &mut input_rx,
-        &mut engine_rx,
-        &mut runner,
-        Theme::plain(),
-        Some(&mut script),
-    );
-    let finished = tokio::time::timeout(std::time::Duration::from_secs(20), run).await;
-    assert!(
-        finished.is_ok(),
-        "the incident did not finish: {:?}",
-        app.prompt
-    );
+    let finished = console.drive(&mut script).await;
+    let app = console.app;
+    assert!(finished, "the incident did not finish: {:?}", app.prompt);
     assert!(
         !asked,
         "the console asked a question the command line answered"
