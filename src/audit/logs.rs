@@ -415,16 +415,14 @@ fn parse_time(v: &Scalar<'_>) -> Option<DateTime<Utc>> {
                 return Some(t);
             }
             let s = trim(s);
-            // ISO 8601 without an offset (LiteLLM's `startTime`) is RFC 3339 once `Z` is added,
-            // and chrono's RFC 3339 parser is several times faster than a format string. A
-            // text without an offset is never RFC 3339, so it skips that attempt.
-            if !ends_with_offset(s)
-                && let Some(t) = utc_without_offset(s)
-            {
-                return Some(t);
-            }
             if let Ok(t) = DateTime::parse_from_rfc3339(s) {
                 return Some(t.with_timezone(&Utc));
+            }
+            // Other ISO 8601 without an offset (a lowercase `t`, a leap second) is RFC 3339 once
+            // `Z` is added, and chrono's RFC 3339 parser is several times faster than a format
+            // string.
+            if let Some(t) = utc_without_offset(s) {
+                return Some(t);
             }
             for (items, offset) in TIME_FORMATS.iter() {
                 let mut p = Parsed::new();
@@ -488,15 +486,6 @@ fn trim(s: &str) -> &str {
     match (s.as_bytes().first(), s.as_bytes().last()) {
         (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
         _ => s.trim(),
-    }
-}
-
-/// Whether a time's text ends with an RFC 3339 offset: `Z` or `+hh:mm`/`-hh:mm`.
-fn ends_with_offset(s: &str) -> bool {
-    let b = s.as_bytes();
-    match b.last() {
-        Some(b'Z' | b'z') => true,
-        _ => b.len() >= 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':',
     }
 }
 
