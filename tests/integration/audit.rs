@@ -434,19 +434,7 @@ fn audit_command_exits_1_when_a_rule_fires_and_0_when_clean() {
 #[test]
 fn audit_all_reads_provider_usage_for_every_key() {
     let env = TestEnv::new();
-    let now = Utc::now();
-    let day = |d: i64| now - Duration::days(d);
-    let buckets = (0..20)
-        .map(|d| keyfire::provider::UsageBucket {
-            start: day(20 - d),
-            end: day(19 - d),
-            requests: if d >= 19 { 5000 } else { 100 },
-            input_tokens: 0,
-            output_tokens: 0,
-            cost_usd: 1.0,
-        })
-        .collect();
-    env.api.set_usage(&env.old_key_id, buckets);
+    env.plant_usage_spike();
     let out = env.run(&["audit", "--all", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -79,6 +79,24 @@ pub const OLD_PATH: &str = "agents/support-bot/llm";
 pub const OTHER_PATH: &str = "agents/research/llm";
 
 impl TestEnv {
+    /// Plant 20 days of provider usage on the leaked key whose last day is 50 times the
+    /// others, so an audit's volume rule fires and spend is known.
+    pub fn plant_usage_spike(&self) {
+        let now = chrono::Utc::now();
+        let day = |d: i64| now - chrono::Duration::days(d);
+        let buckets = (0..20)
+            .map(|d| keyfire::provider::UsageBucket {
+                start: day(20 - d),
+                end: day(19 - d),
+                requests: if d >= 19 { 5000 } else { 100 },
+                input_tokens: 0,
+                output_tokens: 0,
+                cost_usd: 1.0,
+            })
+            .collect();
+        self.api.set_usage(&self.old_key_id, buckets);
+    }
+
     /// Sims started and seeded; the inventory written with `extra` appended.
     pub fn new() -> Self {
         Self::with_inventory_extra("")

@@ -374,17 +374,7 @@ fn audit_output_matches_its_schema_with_findings_and_rules_that_cannot_be_evalua
 
     // Every key from the provider's usage (a spike: findings and a spend), one whose usage
     // read fails (a problem), and the manual keys nothing can see.
-    let buckets = (0..20)
-        .map(|d| keyfire::provider::UsageBucket {
-            start: now - Duration::days(20 - d),
-            end: now - Duration::days(19 - d),
-            requests: if d >= 19 { 5000 } else { 100 },
-            input_tokens: 10,
-            output_tokens: 5,
-            cost_usd: 1.0,
-        })
-        .collect();
-    env.api.set_usage(&env.old_key_id, buckets);
+    env.plant_usage_spike();
     let all = env.run(&["audit", "--all", "--json"]);
     assert_eq!(all.status.code(), Some(1), "{}", stderr(&all));
     let v = conforms("audit", &all, "audit --all");

@@ -522,28 +522,11 @@ fn notify_test_sends_to_each_notifier_and_reports_its_answer() {
     );
 }
 
-fn spike(env: &TestEnv) {
-    use chrono::{Duration, Utc};
-    let now = Utc::now();
-    let day = |d: i64| now - Duration::days(d);
-    let buckets = (0..20)
-        .map(|d| keyfire::provider::UsageBucket {
-            start: day(20 - d),
-            end: day(19 - d),
-            requests: if d >= 19 { 5000 } else { 100 },
-            input_tokens: 0,
-            output_tokens: 0,
-            cost_usd: 1.0,
-        })
-        .collect();
-    env.api.set_usage(&env.old_key_id, buckets);
-}
-
 #[test]
 fn audit_notify_sends_findings_and_respond_opens_an_incident() {
     let r = Receivers::start();
     let env = TestEnv::with_inventory_extra(&r.inventory(r#"["incident", "finding"]"#));
-    spike(&env);
+    env.plant_usage_spike();
     let out = r.run(&env, &["audit", "--all", "--notify"]);
     assert_eq!(
         out.status.code(),
