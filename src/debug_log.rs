@@ -206,7 +206,15 @@ impl Drop for ScrubbedLine<'_> {
 /// The command line as typed, scrubbed (a key pasted as an argument is not kept).
 pub(crate) fn command_line() -> String {
     let args: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| {
+            let a = a.to_string_lossy();
+            // A URL argument (`--against`, `--records`) loses its credentials as a URL would.
+            if a.contains("://") {
+                shown_url(&a)
+            } else {
+                a.into_owned()
+            }
+        })
         .collect();
     Redactor::process_wide().scrub(&args.join(" "))
 }
@@ -215,9 +223,13 @@ pub(crate) fn command_line() -> String {
 /// those whose name says they carry a credential (the line is scrubbed again on its way to
 /// the file). The user part of an authority is never shown.
 pub(crate) fn shown_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
+    // Learned secrets first, on the text as given: parsing rewrites a URL (a default port
+    // dropped, the host lowercased, spaces trimmed), and a secret URL such as a Slack
+    // webhook would no longer match what was learned.
+    let url = Redactor::process_wide().scrub(url);
+    let Ok(mut parsed) = url::Url::parse(&url) else {
         // Not a URL (a SQL target, a local lookup): the scrubber still sees it.
-        return url.to_string();
+        return url;
     };
     let _ = parsed.set_username("");
     let _ = parsed.set_password(None);
@@ -264,6 +276,16 @@ fn sensitive_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_learned_secret_url_is_hidden_even_where_parsing_would_rewrite_it() {
+        // A Slack webhook is a secret URL; with `:443` (or a trailing newline from an
+        // environment variable), parsing rewrites it so the learned text no longer matches.
+        let hook = "https://hooks.slack.com:443/services/TFAKE000/BFAKE000/fakeHookSecret0123\n";
+        crate::secret::Redactor::new().learn(&crate::secret::Secret::new(hook));
+        let shown = shown_url(hook);
+        assert!(!shown.contains("fakeHookSecret0123"), "{shown}");
+    }
 
     #[test]
     fn flags_and_variable_choose_the_more_detailed_level() {
