@@ -157,6 +157,99 @@ fn http_client() -> SharedHttpClient {
         .clone()
 }
 
+/// One debug-log line per AWS attempt (operation, endpoint, status or failure, latency, attempt
+/// number): the SDK's counterpart of `http::log_request`. Registered on every SDK client
+/// keyfire builds; it reads, never changes, and logs nothing of a header or a body.
+#[derive(Debug)]
+pub(crate) struct LogCalls;
+
+/// Where the current attempt went, when it left and which it is, kept in the operation's
+/// config bag (the request itself is gone once it has been sent).
+#[derive(Debug, Clone)]
+struct AttemptStarted {
+    at: std::time::Instant,
+    number: u32,
+    url: String,
+}
+
+impl aws_smithy_types::config_bag::Storable for AttemptStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// The target the lines are written under.
+const LOG_TARGET: &str = "keyfire::aws";
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for LogCalls {
+    fn name(&self) -> &'static str {
+        "keyfire-debug-log"
+    }
+
+    // Before transmit, not before attempt: only then is the endpoint resolved and the request
+    // signed, and the time measured is the call's, not the signing's.
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if !tracing::enabled!(target: LOG_TARGET, tracing::Level::DEBUG) {
+            return Ok(());
+        }
+        let number = cfg.load::<AttemptStarted>().map_or(1, |a| a.number + 1);
+        let url = crate::debug_log::shown_url(context.request().uri());
+        cfg.interceptor_state().store_put(AttemptStarted {
+            at: std::time::Instant::now(),
+            number,
+            url,
+        });
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if !tracing::enabled!(target: LOG_TARGET, tracing::Level::DEBUG) {
+            return Ok(());
+        }
+        // `IAM`, `Secrets Manager`: spelled as keyfire's errors spell them (`iam:`,
+        // `secretsmanager:`).
+        let api = match cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            Some(m) => format!(
+                "{}:{}",
+                m.service().replace(' ', "").to_ascii_lowercase(),
+                m.name()
+            ),
+            None => "unknown operation".to_string(),
+        };
+        let (ms, attempt, url) = match cfg.load::<AttemptStarted>() {
+            Some(a) => (
+                Some(a.at.elapsed().as_millis()),
+                Some(a.number),
+                a.url.as_str(),
+            ),
+            // Failed before it was sent (credentials, signing): nothing went out.
+            None => (None, None, ""),
+        };
+        match context.response() {
+            Some(response) => tracing::debug!(
+                target: LOG_TARGET,
+                %api, %url, status = response.status().as_u16(), ms, attempt, "request"
+            ),
+            // No answer: a timeout, a refused connection, a TLS failure. The error itself is
+            // in the runbook's message; its text may quote the endpoint's answer, so it is
+            // not repeated here.
+            None => tracing::debug!(
+                target: LOG_TARGET,
+                %api, %url, ms, attempt, "request failed without an answer"
+            ),
+        }
+        Ok(())
+    }
+}
+
 /// An access key pair as keyfire holds it: parsed from a stored value or an admin credential.
 pub struct KeyPair {
     pub access_key_id: String,

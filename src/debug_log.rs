@@ -1,6 +1,8 @@
 //! The debug log (`-v`, `-vv`, `KEYFIRE_LOG`): what a bug report needs (command line,
-//! version, inventory, every HTTP request with its status and latency, each runbook action
-//! and record append), in a private file under the data directory.
+//! version, inventory, every HTTP request with its status and latency (AWS SDK calls,
+//! PostgreSQL connections and statements, and shared-record calls included, each logged where
+//! it is made), each runbook action and record append), in a private file under the data
+//! directory.
 //!
 //! The file is `logs/keyfire-<UTC time>-<pid>.log`, created 0600 without following a link
 //! (as every private file keyfire writes, see `fsutil`), and every line goes through the
@@ -109,8 +111,16 @@ impl DebugLog {
             .with_ansi(false)
             .with_timer(UtcTime);
         let subscriber = tracing_subscriber::registry().with(layer).with(filter);
-        tracing::subscriber::set_global_default(subscriber)
-            .map_err(|_| LogError::AlreadyStarted)?;
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            // Nothing will ever be written: the writer thread ends with its channel, and the
+            // empty file it held goes too, so no log of nothing is left behind.
+            if let Ok(mut to) = to_writer.lock() {
+                to.take();
+            }
+            let _ = thread.join();
+            let _ = std::fs::remove_file(&path);
+            return Err(LogError::AlreadyStarted);
+        }
         Ok(Self {
             path,
             to_writer,
@@ -288,6 +298,19 @@ mod tests {
         crate::secret::Redactor::new().learn(&crate::secret::Secret::new(hook));
         let shown = shown_url(hook);
         assert!(!shown.contains("fakeHookSecret0123"), "{shown}");
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_installed_leaves_no_file() {
+        // Another subscriber already owns the process (as a second start would find).
+        let _ = tracing::subscriber::set_global_default(tracing::subscriber::NoSubscriber::new());
+        let dir = tempfile::tempdir().unwrap();
+        let refused = DebugLog::start(dir.path(), LevelFilter::DEBUG);
+        assert!(matches!(refused, Err(LogError::AlreadyStarted)));
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

@@ -320,7 +320,8 @@ impl Provider for AwsIamProvider {
                 })?;
                 let pair = KeyPair::parse_learned(secret, r)?;
                 let config = self.target.config(Some(&pair)).await;
-                let mut sts = aws_sdk_sts::config::Builder::from(&config);
+                let mut sts =
+                    aws_sdk_sts::config::Builder::from(&config).interceptor(crate::aws::LogCalls);
                 if let Some(u) = &self.sts_url {
                     sts = sts.endpoint_url(u);
                 }
@@ -505,7 +506,7 @@ impl Provider for AwsIamProvider {
             }),
             Op::Usage { id, start, end } => {
                 let config = self.admin_config(secrets, r).await?;
-                let iam = aws_sdk_iam::Client::new(&config);
+                let iam = iam_client(&config);
                 let mut report = UsageReport::default();
                 match iam
                     .get_access_key_last_used()
@@ -656,9 +657,7 @@ impl AwsIamProvider {
         secrets: &SecretBag,
         r: &Redactor,
     ) -> Result<aws_sdk_iam::Client, AwsError> {
-        Ok(aws_sdk_iam::Client::new(
-            &self.admin_config(secrets, r).await?,
-        ))
+        Ok(iam_client(&self.admin_config(secrets, r).await?))
     }
 
     /// The IAM user: settings, the cache, or asked of IAM from a key id.
@@ -763,6 +762,7 @@ impl AwsIamProvider {
         // Regions have separate rate limits: search them at once, each paced on its own.
         let searches = regions.iter().map(|region| {
             let mut ct = aws_sdk_cloudtrail::config::Builder::from(config)
+                .interceptor(crate::aws::LogCalls)
                 .region(aws_sdk_cloudtrail::config::Region::new(region.clone()));
             if let Some(u) = &self.cloudtrail_url {
                 ct = ct.endpoint_url(u);
@@ -1062,6 +1062,16 @@ fn tail(id: &str) -> &str {
     id.char_indices()
         .nth(n.saturating_sub(4))
         .map_or(id, |(at, _)| &id[at..])
+}
+
+
+/// An IAM client whose calls are written to the debug log.
+fn iam_client(config: &aws_config::SdkConfig) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(config)
+            .interceptor(crate::aws::LogCalls)
+            .build(),
+    )
 }
 
 #[cfg(test)]

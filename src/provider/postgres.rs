@@ -269,8 +269,7 @@ impl PostgresProvider {
                 }
                 Ok(OpOutput::Verified(match target.connect().await {
                     Ok(client) => {
-                        client
-                            .simple_query("SELECT 1")
+                        logged("SELECT 1 as the role", client.simple_query("SELECT 1"))
                             .await
                             .map_err(|e| db_error("SELECT 1 as the role", &e, r))?;
                         Probe::Accepted
@@ -309,8 +308,8 @@ impl PostgresProvider {
             Op::Locate { .. } => Ok(OpOutput::Located(None)),
             Op::Disable { id } => {
                 let client = self.admin_client(secrets, r).await?;
-                client
-                    .batch_execute(&format!("ALTER ROLE {} NOLOGIN", ident(id)))
+                let sql = format!("ALTER ROLE {} NOLOGIN", ident(id));
+                logged("ALTER ROLE NOLOGIN", client.batch_execute(&sql))
                     .await
                     .map_err(|e| db_error("ALTER ROLE NOLOGIN", &e, r))?;
                 match Self::role_state(&client, id, r).await? {
@@ -328,16 +327,18 @@ impl PostgresProvider {
                 let throwaway = generate_password()?;
                 let verifier =
                     postgres_protocol::password::scram_sha_256(throwaway.expose().as_bytes());
-                client
-                    .batch_execute(&format!("ALTER ROLE {} PASSWORD '{verifier}'", ident(id)))
+                let sql = format!("ALTER ROLE {} PASSWORD '{verifier}'", ident(id));
+                logged("ALTER ROLE PASSWORD", client.batch_execute(&sql))
                     .await
                     .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
-                client
-                    .query(
+                logged(
+                    "pg_terminate_backend",
+                    client.query(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
                         &[id],
-                    )
-                    .await
+                    ),
+                )
+                .await
                     .map_err(|e| db_error("pg_terminate_backend", &e, r))?;
                 let deadline = tokio::time::Instant::now() + TERMINATE_WAIT;
                 loop {
@@ -366,11 +367,11 @@ impl PostgresProvider {
                 r.learn(&password);
                 let verifier =
                     postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
-                client
-                    .batch_execute(&format!(
-                        "ALTER ROLE {} WITH LOGIN PASSWORD '{verifier}'",
-                        ident(&role)
-                    ))
+                let sql = format!(
+                    "ALTER ROLE {} WITH LOGIN PASSWORD '{verifier}'",
+                    ident(&role)
+                );
+                logged("ALTER ROLE PASSWORD", client.batch_execute(&sql))
                     .await
                     .map_err(|e| db_error("ALTER ROLE PASSWORD", &e, r))?;
                 // Crash tests: the password changed, the answer never reaches the record.
@@ -386,13 +387,15 @@ impl PostgresProvider {
             }),
             Op::Usage { id, .. } => {
                 let client = self.admin_client(secrets, r).await?;
-                let rows = client
-                    .query(
+                let rows = logged(
+                    "pg_stat_activity",
+                    client.query(
                         "SELECT client_addr::text, application_name, extract(epoch FROM backend_start)::float8 \
                          FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid() ORDER BY backend_start",
                         &[id],
-                    )
-                    .await
+                    ),
+                )
+                .await
                     .map_err(|e| db_error("pg_stat_activity", &e, r))?;
                 let mut report = UsageReport {
                     pages: 1,
@@ -500,23 +503,27 @@ impl PostgresProvider {
         role: &str,
         r: &Redactor,
     ) -> Result<Option<bool>, PgError> {
-        let rows = client
-            .query(
+        let rows = logged(
+            "role lookup",
+            client.query(
                 "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1",
                 &[&role],
-            )
-            .await
+            ),
+        )
+        .await
             .map_err(|e| db_error("role lookup", &e, r))?;
         Ok(rows.first().map(|row| row.get::<_, bool>(0)))
     }
 
     async fn sessions(client: &Client, role: &str, r: &Redactor) -> Result<i64, PgError> {
-        let row = client
-            .query_one(
+        let row = logged(
+            "session count",
+            client.query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
                 &[&role],
-            )
-            .await
+            ),
+        )
+        .await
             .map_err(|e| db_error("session count", &e, r))?;
         Ok(row.get(0))
     }
@@ -538,7 +545,25 @@ struct Target {
 
 impl Target {
     async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        let (client, connection) = self.config.connect(self.connector.clone()).await?;
+        let started = std::time::Instant::now();
+        let connected = self.config.connect(self.connector.clone()).await;
+        if tracing::enabled!(target: LOG_TARGET, tracing::Level::DEBUG) {
+            let user = self.config.get_user().unwrap_or("?");
+            let hosts = self.hosts();
+            let ms = started.elapsed().as_millis();
+            match &connected {
+                Ok(_) => tracing::debug!(target: LOG_TARGET, %hosts, user, ms, "connected"),
+                Err(e) => tracing::debug!(
+                    target: LOG_TARGET,
+                    %hosts,
+                    user,
+                    ms,
+                    sqlstate = e.code().map(|c| c.code()),
+                    "connection failed"
+                ),
+            }
+        }
+        let (client, connection) = connected?;
         tokio::spawn(async move {
             // Ends when the client is dropped; errors then are of no interest.
             let _ = connection.await;
@@ -596,6 +621,28 @@ impl Target {
             message: crate::http::truncate(&r.scrub(&message), 400),
         }
     }
+}
+
+
+/// The debug log's target for connections and statements.
+const LOG_TARGET: &str = "keyfire::postgres";
+
+/// Run one statement with a debug-log line: its label (never its text, which holds a password
+/// verifier in `ALTER ROLE ... PASSWORD`), its time and, when it failed, its SQLSTATE.
+async fn logged<T>(
+    what: &str,
+    statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    let started = std::time::Instant::now();
+    let result = statement.await;
+    tracing::debug!(
+        target: LOG_TARGET,
+        statement = what,
+        ms = started.elapsed().as_millis(),
+        sqlstate = result.as_ref().err().and_then(|e| e.code()).map(|c| c.code()),
+        "statement"
+    );
+    result
 }
 
 #[cfg(test)]

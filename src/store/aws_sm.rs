@@ -345,7 +345,11 @@ impl AwsSecretsManager {
                 .await
                 .clone(),
         };
-        Ok(Client::new(&config))
+        Ok(Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config)
+                .interceptor(crate::aws::LogCalls)
+                .build(),
+        ))
     }
 
     /// The `AWSCURRENT` version id and whole `SecretString`, or `None` when the secret does

@@ -419,7 +419,10 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
         "the old key works before the incident"
     );
     let (_, old_version, _) = f.secret();
+    // With the debug log on at its most detailed (the SDK's own events too): every AWS call
+    // must be in it, and no secret (checked with the other files below).
     let out = f.run(&[
+        "-vv",
         "incident",
         "start",
         "support-aws",
@@ -435,6 +438,29 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
         stdout(&out),
         stderr(&out)
     );
+    let log_path = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
+        .map(|p| p.trim().to_string())
+        .expect("the debug log's path is printed");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for api in [
+        "iam:ListAccessKeys",
+        "iam:CreateAccessKey",
+        "iam:DeleteAccessKey",
+        "sts:GetCallerIdentity",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+        "cloudtrail:LookupEvents",
+    ] {
+        assert!(
+            log.lines().any(|l| l.contains("keyfire::aws")
+                && l.contains(&format!("api={api} "))
+                && l.contains(" status=")),
+            "{api} is not in the debug log:\n{log}"
+        );
+    }
 
     // The old key is gone and AWS (moto, checking signatures) refuses it.
     assert_eq!(f.sts_with(&f.old), Err("InvalidClientTokenId".to_string()));

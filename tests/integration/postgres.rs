@@ -256,7 +256,15 @@ fn live_incident_terminates_sessions_and_rotates_the_password() {
         .unwrap();
     db.rt.block_on(session.simple_query("SELECT 1")).unwrap();
 
-    let out = db.run(&["incident", "start", "support-db", "--yes", "--no-tui"]);
+    // With the debug log at its most detailed (checked for secrets with the other files).
+    let out = db.run(&[
+        "-vv",
+        "incident",
+        "start",
+        "support-db",
+        "--yes",
+        "--no-tui",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -264,6 +272,38 @@ fn live_incident_terminates_sessions_and_rotates_the_password() {
         stdout(&out),
         stderr(&out)
     );
+    // Each connection and statement is in the log by its label, never by its text (a
+    // password verifier is in `ALTER ROLE ... PASSWORD`).
+    let log_path = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
+        .map(|p| p.trim().to_string())
+        .expect("the debug log's path is printed");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let pg: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("keyfire::postgres"))
+        .collect();
+    for wanted in [
+        "statement statement=\"ALTER ROLE PASSWORD\"",
+        "statement statement=\"pg_terminate_backend\"",
+        "statement statement=\"pg_stat_activity\"",
+        "connected",
+        // The proof: the old password refused.
+        "connection failed",
+    ] {
+        assert!(
+            pg.iter().any(|l| l.contains(wanted)),
+            "{wanted} is not in the debug log:\n{log}"
+        );
+    }
+    assert!(
+        pg.iter()
+            .any(|l| l.contains("connection failed") && l.contains("sqlstate=\"28P01\"")),
+        "{log}"
+    );
+    assert!(!log.contains("SCRAM-SHA-256$"), "{log}");
+    assert!(!log.to_ascii_uppercase().contains("PASSWORD '"), "{log}");
 
     // The live session was terminated by the server.
     let err = db

@@ -267,7 +267,14 @@ fn drill_is_shared_and_read_elsewhere(store: &Store, env: &TestEnv) {
     let b = Machine::new(env, "b");
     a.setup(store);
     b.setup(store);
-    let out = a.run(&["incident", "start", "support-llm", "--dry-run", "--no-tui"]);
+    let out = a.run(&[
+        "-v",
+        "incident",
+        "start",
+        "support-llm",
+        "--dry-run",
+        "--no-tui",
+    ]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     let id = a.ids().pop().expect("drill id");
@@ -278,6 +285,23 @@ fn drill_is_shared_and_read_elsewhere(store: &Store, env: &TestEnv) {
         "{text}"
     );
     assert_eq!(store.entry_names(&id).len() as u64, local_lines);
+    // The debug log has one line per call to the shared location: each entry's create.
+    let log_path = stderr(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
+        .map(|p| p.trim().to_string())
+        .expect("the debug log's path is printed");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let creates = log
+        .lines()
+        .filter(|l| {
+            l.contains("keyfire::shared")
+                && l.contains("op=\"create\"")
+                && l.contains(&format!("incidents/{id}/entries/"))
+                && l.contains("outcome=\"ok\"")
+        })
+        .count() as u64;
+    assert_eq!(creates, local_lines, "{log}");
     assert_eq!(store.entry_names(&id)[0], "00000001.json");
 
     let list = b.run(&["incident", "list", "--json"]);

@@ -196,11 +196,13 @@ impl SharedStore {
             ..Default::default()
         };
         let body = Bytes::from(bytes);
-        match self
+        let started = std::time::Instant::now();
+        let put = self
             .store
             .put_opts(object, PutPayload::from_bytes(body.clone()), opts)
-            .await
-        {
+            .await;
+        log_call("create", object, started, put.as_ref().err());
+        match put {
             Ok(_) => Ok(Created::New),
             Err(object_store::Error::AlreadyExists { .. }) => {
                 let there = self.get(object).await?;
@@ -216,7 +218,10 @@ impl SharedStore {
 
     /// An object's bytes, `None` when it is not there.
     pub async fn get(&self, object: &ObjectPath) -> Result<Option<Vec<u8>>, SharedError> {
-        match self.store.get(object).await {
+        let started = std::time::Instant::now();
+        let got = self.store.get(object).await;
+        log_call("read", object, started, got.as_ref().err());
+        match got {
             Ok(r) => match r.bytes().await {
                 Ok(b) => Ok(Some(b.to_vec())),
                 Err(e) => Err(self.err("read", object, e)),
@@ -229,13 +234,21 @@ impl SharedStore {
     /// The sequence numbers under `dir` (`entries`, `heads` or `lease`), ascending.
     pub async fn list_seqs(&self, dir: &ObjectPath) -> Result<Vec<u64>, SharedError> {
         let mut out = Vec::new();
+        let started = std::time::Instant::now();
         let mut stream = self.store.list(Some(dir));
         while let Some(item) = stream.next().await {
-            let meta = item.map_err(|e| self.err("list", dir, e))?;
+            let meta = match item {
+                Ok(meta) => meta,
+                Err(e) => {
+                    log_call("list", dir, started, Some(&e));
+                    return Err(self.err("list", dir, e));
+                }
+            };
             if let Some(seq) = meta.location.filename().and_then(parse_seq) {
                 out.push(seq);
             }
         }
+        log_call("list", dir, started, None);
         out.sort_unstable();
         Ok(out)
     }
@@ -255,11 +268,10 @@ impl SharedStore {
     /// The incidents in the store (their ids), sorted.
     pub async fn list_incidents(&self) -> Result<Vec<String>, SharedError> {
         let dir = self.path(&["incidents"]);
-        let listed = self
-            .store
-            .list_with_delimiter(Some(&dir))
-            .await
-            .map_err(|e| self.err("list", &dir, e))?;
+        let started = std::time::Instant::now();
+        let listed = self.store.list_with_delimiter(Some(&dir)).await;
+        log_call("list", &dir, started, listed.as_ref().err());
+        let listed = listed.map_err(|e| self.err("list", &dir, e))?;
         let mut ids: Vec<String> = listed
             .common_prefixes
             .iter()
@@ -443,4 +455,26 @@ impl Sharing {
         }
         Ok(opts)
     }
+}
+
+/// One debug-log line per call to the shared location: the operation, the object (paths hold
+/// incident ids and sequence numbers, nothing secret), the time, and how it ended. The error's
+/// text is in the runbook's message, scrubbed; here only its kind.
+fn log_call(
+    op: &str,
+    object: &ObjectPath,
+    started: std::time::Instant,
+    error: Option<&object_store::Error>,
+) {
+    let ms = started.elapsed().as_millis();
+    let outcome = match error {
+        None => "ok",
+        Some(object_store::Error::AlreadyExists { .. }) => "already exists",
+        Some(object_store::Error::NotFound { .. }) => "not found",
+        Some(object_store::Error::Precondition { .. }) => "precondition failed",
+        Some(object_store::Error::PermissionDenied { .. }) => "permission denied",
+        Some(object_store::Error::Unauthenticated { .. }) => "unauthenticated",
+        Some(_) => "failed",
+    };
+    tracing::debug!(target: "keyfire::shared", op, %object, ms, outcome, "call");
 }
