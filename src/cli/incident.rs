@@ -349,10 +349,7 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
             Ok(0)
         }
         IncidentCommand::Show { id, json } => {
-            let (path, shared_check) = match super::records::readable_record(ctx, &id)? {
-                Some(found) => found,
-                None => (crate::incidents::record_path(&ctx.data_dir, &id), None),
-            };
+            let (path, shared_check) = super::records::existing_record(ctx, &id)?;
             if let Some(r) = &shared_check
                 && !json
             {

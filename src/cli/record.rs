@@ -39,16 +39,10 @@ pub(super) fn run(ctx: &Context, cmd: RecordCommand) -> Exit {
     }
     let mut reports: Vec<VerifyReport> = Vec::new();
     match target {
-        Some(t) => {
-            let path = crate::incidents::record_path(&ctx.data_dir, &t);
-            if !path.is_file()
-                && let Some((_, Some(shared))) = super::records::readable_record(ctx, &t)?
-            {
-                reports.push(shared);
-            } else {
-                reports.push(verify_with(&path, &opts));
-            }
-        }
+        Some(t) => match super::records::existing_record(ctx, &t)? {
+            (_, Some(shared)) => reports.push(shared),
+            (path, None) => reports.push(verify_with(&path, &opts)),
+        },
         None => {
             for i in super::records::list_with_shared(ctx)? {
                 if i.path.is_file() {

@@ -66,6 +66,28 @@ pub(super) fn readable_record(
     Ok(Some((dir.join(RECORD_FILE), Some(report))))
 }
 
+/// [`readable_record`] for a command that needs the record: an incident found nowhere is an
+/// input error (exit 2) saying where keyfire looked, not a record that "fails verification".
+pub(super) fn existing_record(
+    ctx: &Context,
+    id: &str,
+) -> Result<(PathBuf, Option<VerifyReport>), CliError> {
+    readable_record(ctx, id)?.ok_or_else(|| {
+        let shared = match &ctx.records {
+            // Shown as the debug log shows a URL: no credential in a query or user part.
+            Some((location, _)) => format!(
+                ", nor at the shared location {}",
+                crate::debug_log::shown_url(location)
+            ),
+            None => String::new(),
+        };
+        CliError::input(format!(
+            "no incident `{id}` in {} (and no record file at that path){shared}: `keyfire incident list` shows them",
+            crate::paths::incidents_dir(&ctx.data_dir).display()
+        ))
+    })
+}
+
 pub(super) fn run(ctx: &Context, cmd: RecordsCommand) -> Exit {
     match cmd {
         RecordsCommand::Check { json } => check(ctx, json),

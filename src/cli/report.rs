@@ -9,10 +9,7 @@ use crate::record::{read_entries, verify_with};
 pub(super) fn run(ctx: &Context, id: &str, format: ReportFormat, force: bool) -> Exit {
     // With a shared location, an incident this machine does not have is read (and verified)
     // from the store.
-    let (path, shared_check) = match super::records::readable_record(ctx, id)? {
-        Some(found) => found,
-        None => (crate::incidents::record_path(&ctx.data_dir, id), None),
-    };
+    let (path, shared_check) = super::records::existing_record(ctx, id)?;
     let check = match shared_check {
         Some(c) => c,
         None => verify_with(&path, &super::records::verify_options(ctx)?),

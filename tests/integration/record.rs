@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use keyfire::record::{entry_hash, verify_file};
 use keyfire::runbook::{ApproveAll, CollectSink, Engine, Order, drive};
 
-use crate::common::{TestEnv, params, stdout};
+use crate::common::{TestEnv, params, stderr, stdout};
 
 /// A real record from a drill, and its directory.
 fn recorded() -> (TestEnv, PathBuf) {
@@ -184,4 +184,40 @@ fn records_are_private() {
         .mode()
         & 0o777;
     assert_eq!(dir_mode, 0o700);
+}
+
+/// An incident id that names nothing is the operator's typo, not a tampered record: `incident
+/// show`, `report` and `record verify` stop with exit 2, saying where keyfire looked, and a
+/// real incident still reads.
+#[test]
+fn an_unknown_incident_id_is_an_input_error_not_a_failed_verification() {
+    let (env, path) = recorded();
+    let real = path
+        .parent()
+        .and_then(|d| d.file_name())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for args in [
+        &["incident", "show", real.as_str()][..],
+        &["report", real.as_str()],
+        &["record", "verify", real.as_str()],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    for args in [
+        &["incident", "show", "inc-20260101-000000-dead"][..],
+        &["report", "inc-20260101-000000-dead"],
+        &["record", "verify", "inc-20260101-000000-dead"],
+    ] {
+        let out = env.run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("no incident `inc-20260101-000000-dead` in") && err.contains("incidents"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("TAMPERED") && !stdout(&out).contains("TAMPERED"));
+    }
 }
