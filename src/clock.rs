@@ -45,9 +45,38 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
+/// How far ahead of this machine's clock an operator's time may be: another machine's clock
+/// (where the leak was seen) can run a little fast.
+const SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// [`parse_time`] for a start (`--exposed-since`, `--since`): a time after `now` is refused,
+/// since an exposure or an audit window that starts in the future would look at nothing.
+pub fn parse_start(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = parse_time(text)?;
+    if t > now + SKEW {
+        return Err(format!(
+            "{} is in the future (now is {}): a start time must be in the past",
+            t.format("%Y-%m-%dT%H:%M:%SZ"),
+            now.format("%Y-%m-%dT%H:%M:%SZ")
+        ));
+    }
+    Ok(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_in_the_future_is_refused_with_a_little_skew_allowed() {
+        let now = parse_time("2026-11-28T08:00:00Z").unwrap();
+        assert!(parse_start("2026-11-28T08:04:00Z", now).is_ok());
+        assert!(parse_start("2026-11-28", now).is_ok());
+        let err = parse_start("2026-11-29", now).unwrap_err();
+        assert!(err.contains("2026-11-29T00:00:00Z is in the future"), "{err}");
+        assert!(parse_start("2026-11-28T08:06:00Z", now).is_err());
+        assert!(parse_start("soon", now).unwrap_err().contains("invalid time"));
+    }
 
     #[test]
     fn operator_times_take_rfc3339_or_a_date() {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 mod run;
 
 use super::incident::{drive_headless, setup};
-use super::{CliError, Context, Exit, TerminalGate, parse_time, runtime};
+use super::{CliError, Context, Exit, TerminalGate, parse_start, runtime};
 use crate::audit::RuleStatus;
 use crate::http::Http;
 use crate::inventory::Inventory;
@@ -55,7 +55,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Exit {
         }
     }
     let now = ctx.clock.now();
-    let since = match since.as_deref().map(parse_time).transpose()? {
+    let since = match since.as_deref().map(parse_start).transpose()? {
         Some(t) => Some(t),
         // A cron job looks at the last day by default.
         None if all => Some(now - chrono::Duration::days(1)),

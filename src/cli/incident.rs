@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::{
-    CliError, Context, Exit, IncidentCommand, TerminalGate, parse_time, runtime,
+    CliError, Context, Exit, IncidentCommand, TerminalGate, parse_start, runtime,
 };
 use crate::describe::describe_event;
 use crate::record::event::CustomerDataAnswer;
@@ -218,7 +218,7 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                     )));
                 }
             }
-            let exposed_since = exposed_since.as_deref().map(parse_time).transpose()?;
+            let exposed_since = exposed_since.as_deref().map(parse_start).transpose()?;
             let setup = setup(ctx)?;
             if let Some(agent) = agent {
                 if setup.inventory.agent(&agent).is_none() {

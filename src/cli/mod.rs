@@ -272,7 +272,8 @@ pub enum IncidentCommand {
         /// Create, store and verify the replacement before revoking (no outage).
         #[arg(long)]
         zero_downtime: bool,
-        /// Start of the exposure window (RFC 3339 time or YYYY-MM-DD); default: last rotation.
+        /// Start of the exposure window (RFC 3339 time or YYYY-MM-DD, not in the future);
+        /// default: last rotation.
         #[arg(long, value_name = "TIME")]
         exposed_since: Option<String>,
         /// Why the incident was opened (leak report, ticket), kept in the record.
@@ -675,7 +676,8 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
 }
 
-/// `--exposed-since`: RFC 3339, or a date meaning its midnight UTC.
-pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
-    crate::clock::parse_time(text).map_err(CliError::input)
+/// `--exposed-since` and `--since`: RFC 3339, or a date meaning its midnight UTC; not in the
+/// future.
+pub fn parse_start(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    crate::clock::parse_start(text, chrono::Utc::now()).map_err(CliError::input)
 }

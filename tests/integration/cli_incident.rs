@@ -233,3 +233,32 @@ fn the_customer_data_answer_is_given_by_flag_headless_and_is_unknown_with_yes_al
     let v: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     assert_eq!(v["keys"][0]["customer_data"]["operator_answer"], "unknown");
 }
+
+/// A start in the future (`--exposed-since`, `audit --since`) would look at an empty window
+/// and call it quiet: it is refused before anything opens, saying it is in the future.
+#[test]
+fn a_start_time_in_the_future_is_refused_before_anything_opens() {
+    let env = TestEnv::new();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    for args in [
+        &[
+            "incident",
+            "start",
+            "support-llm",
+            "--exposed-since",
+            tomorrow.as_str(),
+            "--dry-run",
+            "--no-tui",
+        ][..],
+        &["audit", "support-llm", "--since", tomorrow.as_str()],
+    ] {
+        let out = env.run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is in the future"), "{args:?}: {err}");
+    }
+    assert!(env.incident_ids().is_empty(), "nothing was opened");
+    assert!(env.api.requests().is_empty(), "nothing was sent");
+}

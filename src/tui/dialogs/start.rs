@@ -185,7 +185,10 @@ impl StartDialog {
         let exposed_since = match self.exposed_since.trim() {
             "" => None,
             text => {
-                Some(crate::clock::parse_time(text).map_err(|e| (StartField::ExposedSince, e))?)
+                Some(
+                    crate::clock::parse_start(text, chrono::Utc::now())
+                        .map_err(|e| (StartField::ExposedSince, e))?,
+                )
             }
         };
         let logs: Vec<PathBuf> = self
