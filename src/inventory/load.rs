@@ -430,8 +430,42 @@ struct FileSink<'b, 's, 't> {
     problems: Problems,
 }
 
+/// Report every string of an entry that holds a credential. An inventory holds ids and hints,
+/// never a key value; a key written into it has leaked into that file (and wherever the file
+/// was copied or committed), so it is refused with what to do, never quoted.
+fn secrets_in(item: &Item<'_>, field: &str, problems: &mut Problems) {
+    match &item.value {
+        Value::String(text) => {
+            // Unavailable recognizers are reported where text is scrubbed; they do not make
+            // every inventory unreadable.
+            if let Ok(Some(format)) = crate::secret::recognize::first_secret(text) {
+                problems.push((
+                    item.span.start,
+                    format!(
+                        "`{field}` holds what looks like {} {} (not shown): an inventory holds ids and hints like `sk-proj-...Q2x7`, never a key value. Remove it, and treat that key as leaked: it is in this file and in every copy or commit of it (`keyfire scan --git` finds them)",
+                        spec::article(format.what),
+                        format.what
+                    ),
+                ));
+            }
+        }
+        Value::Array(array) => {
+            for element in &array.items {
+                secrets_in(element, field, problems);
+            }
+        }
+        Value::Table(table) => {
+            for (key, value) in &table.entries {
+                secrets_in(value, &key.name, problems);
+            }
+        }
+        _ => {}
+    }
+}
+
 impl<'a> reader::Sink<'a> for FileSink<'_, '_, '_> {
     fn element(&mut self, name: &TomlKey<'a>, element: Item<'a>) {
+        secrets_in(&element, &name.name, &mut self.problems);
         match name.name.as_ref() {
             "providers" => self.provider(element),
             "stores" => self.store(element),
@@ -1760,6 +1794,25 @@ mod tests {
                 .collect(),
             other => panic!("expected problems, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_key_value_anywhere_in_an_entry_is_refused_unquoted() {
+        let key = "sk-proj-Zx9Qw2Er4Ty6Ui8Op0As1Df3Gh5Jk7Lz";
+        let p = problems(&format!(
+            "[[providers]]\nid = \"oa\"\nkind = \"openai\"\nadmin_credential = \"env:OA\"\nsettings = {{ project_id = \"proj_a\", extra = {{ deep = \"{key}\" }} }}\n\
+             [[keys]]\nid = \"k\"\nagents = [\"a\"]\nprovider = \"oa\"\nscopes = [\"model.request\", \"{key}\"]\ncreated_at = 2026-01-01\n\
+             provider_key_id = \"{key}\"\nhint = \"sk-proj-...Lz00\"\ndescription = \"was AKIAIOSFODNN7EXAMPLE before\"\n"
+        ));
+        let held: Vec<&String> = p
+            .iter()
+            .filter(|m| m.contains("holds what looks like"))
+            .collect();
+        assert_eq!(held.len(), 3, "{p:#?}");
+        assert!(held[0].starts_with("5:54: `deep` holds what looks like an OpenAI project key (not shown)"), "{p:#?}");
+        assert!(held[1].starts_with("10:28: `scopes` holds"), "{p:#?}");
+        assert!(held[2].starts_with("12:19: `provider_key_id` holds"), "{p:#?}");
+        assert!(p.iter().all(|m| !m.contains("Zx9Qw2Er4Ty6")), "{p:#?}");
     }
 
     #[test]

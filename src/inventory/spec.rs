@@ -210,7 +210,7 @@ pub(crate) fn found(item: &Item<'_>) -> String {
     }
 }
 
-fn article(what: &str) -> &'static str {
+pub(crate) fn article(what: &str) -> &'static str {
     if what.starts_with(['A', 'E', 'I', 'O', 'U']) {
         "an"
     } else {
