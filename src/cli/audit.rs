@@ -143,8 +143,9 @@ pub(super) fn run(ctx: &Context, args: Args) -> Exit {
         let n = audits.iter().map(|a| a.summary.fired()).sum::<usize>();
         let _ = writeln!(
             out,
-            "{} keys audited, {n} rules with findings",
-            audits.len()
+            "{} audited, {n} {} with findings",
+            super::count(audits.len(), "key"),
+            if n == 1 { "rule" } else { "rules" }
         );
         if !blind.is_empty() {
             let _ = writeln!(

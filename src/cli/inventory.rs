@@ -53,7 +53,7 @@ pub(super) fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
                 .iter()
                 .filter(|r| r.due_in_days.is_some_and(|d| d < 0))
                 .count();
-            let _ = writeln!(out, "{} keys, {overdue} overdue", rows.len());
+            let _ = writeln!(out, "{}, {overdue} overdue", super::count(rows.len(), "key"));
             print!("{out}");
             Ok(0)
         }
@@ -130,9 +130,9 @@ pub(super) fn run(ctx: &Context, cmd: InventoryCommand) -> Exit {
                         std::io::Write::write_fmt(
                             &mut out,
                             format_args!(
-                                "{} keys checked, {} findings\n",
-                                inv.keys.len(),
-                                findings.len()
+                                "{} checked, {}\n",
+                                super::count(inv.keys.len(), "key"),
+                                super::count(findings.len(), "finding")
                             ),
                         )
                     })

@@ -676,6 +676,15 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
 }
 
+/// `1 key`, `3 keys`: counts in summary lines.
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `--exposed-since` and `--since`: RFC 3339, or a date meaning its midnight UTC; not in the
 /// future.
 pub fn parse_start(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {

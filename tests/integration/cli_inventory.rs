@@ -274,7 +274,7 @@ fn lint_is_clean_with_exit_0_on_a_healthy_inventory() {
         stdout(&out),
         stderr(&out)
     );
-    assert!(stdout(&out).contains("1 keys checked, 0 findings"));
+    assert!(stdout(&out).contains("1 key checked, 0 findings"));
 }
 
 #[test]
