@@ -186,6 +186,7 @@ fn load_sources(sources: &[Source<'_>]) -> Result<Inventory, InventoryError> {
             text: &src.text,
             lines: LineCounter::default(),
             problems: Vec::new(),
+            joined: String::new(),
         };
         if let Err(e) = reader::read(&src.text, &mut sink) {
             sink.problems.push((e.at, e.message));
@@ -428,6 +429,8 @@ struct FileSink<'b, 's, 't> {
     text: &'s str,
     lines: LineCounter,
     problems: Problems,
+    /// An entry's strings, for one recognizer pass (see `join_strings`).
+    joined: String,
 }
 
 /// Report every string of an entry that holds a credential. An inventory holds ids and hints,
@@ -463,9 +466,35 @@ fn secrets_in(item: &Item<'_>, field: &str, problems: &mut Problems) {
     }
 }
 
+/// Every string of an entry, one per line: one recognizer pass over an entry's few hundred
+/// bytes costs less than one per string (each pass has a start-up cost), and a credential in
+/// any string is also in the joined text, so only an entry with a hit is checked string by
+/// string.
+fn join_strings(item: &Item<'_>, into: &mut String) {
+    match &item.value {
+        Value::String(text) => {
+            into.push_str(text);
+            into.push('\n');
+        }
+        Value::Array(array) => array.items.iter().for_each(|i| join_strings(i, into)),
+        Value::Table(table) => table
+            .entries
+            .iter()
+            .for_each(|(_, i)| join_strings(i, into)),
+        _ => {}
+    }
+}
+
 impl<'a> reader::Sink<'a> for FileSink<'_, '_, '_> {
     fn element(&mut self, name: &TomlKey<'a>, element: Item<'a>) {
-        secrets_in(&element, &name.name, &mut self.problems);
+        self.joined.clear();
+        join_strings(&element, &mut self.joined);
+        if !matches!(
+            crate::secret::recognize::first_secret(&self.joined),
+            Ok(None)
+        ) {
+            secrets_in(&element, &name.name, &mut self.problems);
+        }
         match name.name.as_ref() {
             "providers" => self.provider(element),
             "stores" => self.store(element),
