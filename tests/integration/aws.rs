@@ -438,12 +438,7 @@ fn live_incident_replaces_an_iam_key_through_secrets_manager() {
         stdout(&out),
         stderr(&out)
     );
-    let log_path = stderr(&out)
-        .lines()
-        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
-        .map(|p| p.trim().to_string())
-        .expect("the debug log's path is printed");
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = std::fs::read_to_string(crate::common::debug_log_path(&out)).unwrap();
     for api in [
         "iam:ListAccessKeys",
         "iam:CreateAccessKey",

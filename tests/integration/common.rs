@@ -265,6 +265,16 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The debug log keyfire said it wrote (its path is the last line of stderr with `-v`).
+pub fn debug_log_path(out: &Output) -> PathBuf {
+    let err = stderr(out);
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
+        .unwrap_or_else(|| panic!("no debug log path on stderr: {err}"));
+    PathBuf::from(line.trim())
+}
+
 /// Every file under a directory, recursively.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

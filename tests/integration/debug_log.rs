@@ -2,20 +2,9 @@
 //! the file it says it wrote is read back: private, holding the requests, actions and record
 //! appends a bug report needs, and none of the canary values.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
-use crate::common::{TestEnv, stderr, stdout};
-
-/// The path keyfire printed on stderr at the end of the run.
-fn log_path(out: &Output) -> PathBuf {
-    let err = stderr(out);
-    let line = err
-        .lines()
-        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
-        .unwrap_or_else(|| panic!("no debug log path on stderr: {err}"));
-    PathBuf::from(line.trim())
-}
+use crate::common::{TestEnv, debug_log_path, stderr, stdout};
 
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -53,7 +42,7 @@ fn a_live_campaign_with_vv_writes_a_private_scrubbed_log_of_requests_actions_and
         stdout(&out),
         stderr(&out)
     );
-    let path = log_path(&out);
+    let path = debug_log_path(&out);
     assert_eq!(path.parent(), Some(env.data_dir().join("logs").as_path()));
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
@@ -171,7 +160,7 @@ fn keyfire_log_turns_the_log_on_and_a_bad_value_is_refused_unquoted() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let log = std::fs::read_to_string(log_path(&out)).unwrap();
+    let log = std::fs::read_to_string(debug_log_path(&out)).unwrap();
     assert!(log.contains("inventory loaded"), "{log}");
 
     let bad = env
@@ -205,7 +194,7 @@ fn the_log_of_a_live_incident_on_openai_and_anthropic_holds_no_secret() {
             env.kind,
             stdout(&out)
         );
-        let log = std::fs::read_to_string(log_path(&out)).unwrap();
+        let log = std::fs::read_to_string(debug_log_path(&out)).unwrap();
         assert!(
             log.lines()
                 .any(|l| l.contains("keyfire::http") && l.contains(&env.base_url())),

@@ -274,12 +274,7 @@ fn live_incident_terminates_sessions_and_rotates_the_password() {
     );
     // Each connection and statement is in the log by its label, never by its text (a
     // password verifier is in `ALTER ROLE ... PASSWORD`).
-    let log_path = stderr(&out)
-        .lines()
-        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
-        .map(|p| p.trim().to_string())
-        .expect("the debug log's path is printed");
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = std::fs::read_to_string(crate::common::debug_log_path(&out)).unwrap();
     let pg: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("keyfire::postgres"))

@@ -286,12 +286,7 @@ fn drill_is_shared_and_read_elsewhere(store: &Store, env: &TestEnv) {
     );
     assert_eq!(store.entry_names(&id).len() as u64, local_lines);
     // The debug log has one line per call to the shared location: each entry's create.
-    let log_path = stderr(&out)
-        .lines()
-        .find_map(|l| l.strip_prefix("keyfire: debug log written to "))
-        .map(|p| p.trim().to_string())
-        .expect("the debug log's path is printed");
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = std::fs::read_to_string(crate::common::debug_log_path(&out)).unwrap();
     let creates = log
         .lines()
         .filter(|l| {
