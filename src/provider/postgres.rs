@@ -480,7 +480,7 @@ impl PostgresProvider {
         }
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("keyfire");
-        let tls = split.settings(config.get_hosts(), &self.tls_defaults)?;
+        let tls = split.settings(config.get_hosts(), config.get_hostaddrs(), &self.tls_defaults)?;
         let connector = tls.apply(&mut config)?;
         Ok(Target {
             config,

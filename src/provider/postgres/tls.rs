@@ -22,7 +22,8 @@
 //! The default when the URL names no `sslmode` is not libpq's `prefer`, which an attacker on
 //! the path defeats by answering "no TLS": keyfire sends an admin login and new password
 //! verifiers, so it is `verify-full` for any host that is not this machine, and `prefer` for
-//! loopback addresses and Unix sockets, where nothing crosses a network.
+//! loopback addresses and Unix sockets, where nothing crosses a network. "This machine" is
+//! judged by what is dialled: `hostaddr` where the URL gives it, else the host.
 //!
 //! Client certificates (`sslcert`, `sslkey`) are not supported and are refused by name.
 
@@ -111,6 +112,11 @@ pub enum TlsError {
     NoSystemRoots,
     #[error("TLS set-up failed: {0}")]
     Setup(String),
+    /// Its `sslmode` could not be read, so none is assumed: the string is refused.
+    #[error(
+        "the admin connection string does not follow libpq's `key = value` form (check its quotes and backslashes; the text is not shown)"
+    )]
+    KeyValueSyntax,
 }
 
 /// Where trusted CA certificates come from.
@@ -220,8 +226,9 @@ struct Pair {
 }
 
 /// libpq's key/value syntax: `key = value` separated by spaces, a value in single quotes when
-/// it holds spaces, `\'` and `\\` escaped. `None` when the string does not follow it; then it
-/// goes to tokio-postgres untouched, whose parser reports the mistake.
+/// it holds spaces, `\'` and `\\` escaped. `None` when the string does not follow it; it is
+/// then refused, since tokio-postgres's parser accepts some of what this one does not, and the
+/// `sslmode` written in it would be silently replaced by the default.
 fn pairs(conn: &str) -> Option<Vec<Pair>> {
     let b = conn.as_bytes();
     let mut i = 0;
@@ -271,9 +278,16 @@ fn pairs(conn: &str) -> Option<Vec<Pair>> {
                 }
             }
         }
+        let value = String::from_utf8(value).ok()?;
+        // tokio-postgres also splits on Unicode spaces: read here as one value, they would be
+        // two settings there.
+        if key.chars().any(char::is_whitespace) || (!quoted && value.chars().any(char::is_whitespace))
+        {
+            return None;
+        }
         out.push(Pair {
             key,
-            value: String::from_utf8(value).ok()?,
+            value,
             span: start..i,
         });
     }
@@ -281,7 +295,7 @@ fn pairs(conn: &str) -> Option<Vec<Pair>> {
 
 fn split_key_values(conn: &str) -> Result<Split, TlsError> {
     let Some(pairs) = pairs(conn) else {
-        return Ok(Found::default().into_split(conn.to_string()));
+        return Err(TlsError::KeyValueSyntax);
     };
     let mut found = Found::default();
     let mut kept = Vec::new();
@@ -291,6 +305,16 @@ fn split_key_values(conn: &str) -> Result<Split, TlsError> {
         }
     }
     Ok(found.into_split(kept.join(" ")))
+}
+
+/// Whether every connection goes to this machine. What is dialled is `hostaddr` where it is
+/// given (libpq: "the value for host is ignored unless needed for authentication or
+/// verification"), else the host; with neither, nothing is known to be local.
+fn stays_local(hosts: &[Host], hostaddrs: &[IpAddr]) -> bool {
+    if !hostaddrs.is_empty() {
+        return hostaddrs.iter().all(IpAddr::is_loopback);
+    }
+    !hosts.is_empty() && hosts.iter().all(is_local)
 }
 
 /// Whether connections to `host` stay on this machine.
@@ -318,16 +342,17 @@ pub(super) struct Defaults {
 }
 
 impl Split {
-    /// The settings for connecting to `hosts` (the parsed URL's): the URL's, else the
-    /// provider's settings, else the default (see the module's documentation).
+    /// The settings for connecting to `hosts` and `hostaddrs` (the parsed URL's): the URL's,
+    /// else the provider's settings, else the default (see the module's documentation).
     pub(super) fn settings(
         &self,
         hosts: &[Host],
+        hostaddrs: &[IpAddr],
         defaults: &Defaults,
     ) -> Result<TlsSettings, TlsError> {
         let mode = match self.sslmode.as_deref().or(defaults.sslmode.as_deref()) {
             Some(v) => SslMode::parse(v).ok_or(TlsError::BadMode)?,
-            None if hosts.iter().all(is_local) => SslMode::Prefer,
+            None if stays_local(hosts, hostaddrs) => SslMode::Prefer,
             None => SslMode::VerifyFull,
         };
         let rootcert = self.sslrootcert.as_deref().or(defaults.sslrootcert.as_deref());
@@ -579,7 +604,7 @@ mod tests {
     }
 
     fn settings(conn: &str, host: &str) -> Result<TlsSettings, TlsError> {
-        split(conn)?.settings(&tcp(host), &Defaults::default())
+        split(conn)?.settings(&tcp(host), &[], &Defaults::default())
     }
 
     #[test]
@@ -607,9 +632,17 @@ mod tests {
         assert_eq!(s.rest.expose(), r"host=db password='a \'b\' c' user=ir");
         assert_eq!(s.sslmode.as_deref(), Some("verify-ca"));
         assert_eq!(s.sslrootcert.as_deref(), Some("/my certs/ca.pem"));
-        // What the key/value parser cannot read goes to tokio-postgres as it is.
-        let s = split("host=db password='open").unwrap();
-        assert_eq!(s.rest.expose(), "host=db password='open");
+        // What the key/value parser cannot read is refused: the sslmode in it would be lost.
+        for unreadable in [
+            "host=db password='open",
+            "host=localhost sslmode=require password=x\\",
+            "host=localhost\u{2003}sslmode=require",
+        ] {
+            assert!(
+                matches!(split(unreadable), Err(TlsError::KeyValueSyntax)),
+                "{unreadable}"
+            );
+        }
     }
 
     #[test]
@@ -630,9 +663,21 @@ mod tests {
         let s = split("postgresql://u:p@x/db").unwrap();
         let hosts = vec![Host::Tcp("127.0.0.1".into()), Host::Tcp("db".into())];
         assert_eq!(
-            s.settings(&hosts, &Defaults::default()).unwrap().mode,
+            s.settings(&hosts, &[], &Defaults::default()).unwrap().mode,
             SslMode::VerifyFull
         );
+        // What is dialled decides: a hostaddr off this machine behind `localhost`, or a
+        // hostaddr alone, is remote; a loopback hostaddr is local whatever the host is called.
+        let remote: IpAddr = "10.0.0.5".parse().unwrap();
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        let mode = |hosts: &[Host], addrs: &[IpAddr]| {
+            s.settings(hosts, addrs, &Defaults::default()).unwrap().mode
+        };
+        assert_eq!(mode(&tcp("localhost"), &[remote]), SslMode::VerifyFull);
+        assert_eq!(mode(&[], &[remote]), SslMode::VerifyFull);
+        assert_eq!(mode(&[], &[]), SslMode::VerifyFull);
+        assert_eq!(mode(&tcp("db.internal"), &[loopback]), SslMode::Prefer);
+        assert_eq!(mode(&[], &[loopback]), SslMode::Prefer);
     }
 
     #[test]
@@ -676,14 +721,14 @@ mod tests {
         };
         let s = split("postgresql://u:p@x/db")
             .unwrap()
-            .settings(&tcp("127.0.0.1"), &defaults)
+            .settings(&tcp("127.0.0.1"), &[], &defaults)
             .unwrap();
         assert_eq!(s.mode, SslMode::VerifyCa);
         assert_eq!(s.roots, Roots::File("/etc/pg/ca.pem".into()));
         // The URL's own parameters win, as libpq's win over PGSSLMODE.
         let s = split("postgresql://u:p@x/db?sslmode=verify-full&sslrootcert=/ca.pem")
             .unwrap()
-            .settings(&tcp("127.0.0.1"), &defaults)
+            .settings(&tcp("127.0.0.1"), &[], &defaults)
             .unwrap();
         assert_eq!((s.mode, s.roots), (SslMode::VerifyFull, Roots::File("/ca.pem".into())));
     }
