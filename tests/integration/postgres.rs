@@ -679,6 +679,44 @@ fn tls_verify_full_without_the_ca_fails_and_revokes_nothing() {
     assert_untouched(&db, &before);
 }
 
+/// `verify-ca` checks the chain: a CA file from another authority is refused before any login.
+/// `require` without a CA file encrypts and checks nothing, as libpq does: the same server
+/// (whose CA keyfire does not know) is accepted.
+#[test]
+fn tls_verify_ca_refuses_another_authority_and_require_alone_checks_nothing() {
+    let Some(mut db) = Db::start_tls(
+        "postgres::tls_verify_ca_refuses_another_authority_and_require_alone_checks_nothing",
+    ) else {
+        return;
+    };
+    let other = Pki::new();
+    db.admin = db.admin_with(&format!(
+        "sslmode=verify-ca&sslrootcert={}",
+        other.ca_path()
+    ));
+    let before = db.listing();
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(1), "{}", output(&out));
+    let text = output(&out);
+    assert!(
+        text.contains("sslmode=verify-ca") && text.contains("not signed by"),
+        "{text}"
+    );
+    assert!(keyfire_logins(&db).is_empty());
+    assert_untouched(&db, &before);
+
+    db.admin = db.admin_with("sslmode=require");
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let logins = keyfire_logins(&db);
+    assert!(!logins.is_empty());
+    assert!(
+        logins.iter().all(|l| l.contains("SSL enabled")),
+        "{logins:#?}"
+    );
+    assert_untouched(&db, &before);
+}
+
 #[test]
 fn tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca() {
     let Some(mut db) =

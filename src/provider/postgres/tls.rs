@@ -350,12 +350,15 @@ impl Split {
         hostaddrs: &[IpAddr],
         defaults: &Defaults,
     ) -> Result<TlsSettings, TlsError> {
+        let rootcert = self.sslrootcert.as_deref().or(defaults.sslrootcert.as_deref());
         let mode = match self.sslmode.as_deref().or(defaults.sslmode.as_deref()) {
             Some(v) => SslMode::parse(v).ok_or(TlsError::BadMode)?,
+            // libpq: "When using sslrootcert=system, the default sslmode is changed to
+            // verify-full".
+            None if rootcert == Some("system") => SslMode::VerifyFull,
             None if stays_local(hosts, hostaddrs) => SslMode::Prefer,
             None => SslMode::VerifyFull,
         };
-        let rootcert = self.sslrootcert.as_deref().or(defaults.sslrootcert.as_deref());
         let file = match rootcert {
             None | Some("") => None,
             Some("system") => {
@@ -508,7 +511,9 @@ impl ServerCertVerifier for ChainOnly {
 
 /// `prefer` / `require` without a CA file: encryption without knowing who answers, libpq's
 /// meaning. The handshake's signatures are still checked, so the session is bound to the
-/// certificate shown, which SCRAM channel binding then ties the login to.
+/// certificate shown. SCRAM channel binding ties the login to it only when the server offers
+/// SCRAM-SHA-256-PLUS; with tokio-postgres's default (`channel_binding=prefer`) a server on the
+/// path can still ask for the password in the clear, as with libpq's `require`.
 #[derive(Debug)]
 struct AnyCertificate(Arc<CryptoProvider>);
 
@@ -708,6 +713,9 @@ mod tests {
             ),
             Err(TlsError::SystemNeedsVerifyFull)
         ));
+        // sslrootcert=system alone makes the default verify-full, even on loopback.
+        let s = settings("postgresql://u:p@x/db?sslrootcert=system", "127.0.0.1").unwrap();
+        assert_eq!((s.mode, s.roots), (SslMode::VerifyFull, Roots::System));
         let s = settings("postgresql://u:p@x/db?sslmode=disable&sslrootcert=/ca.pem", "db")
             .unwrap();
         assert_eq!(s.roots, Roots::None);
