@@ -655,6 +655,11 @@ impl Postgres {
         )
     }
 
+    /// The directory of the server's Unix domain socket.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
     /// The server's log (connections are logged on a TLS server).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

@@ -717,6 +717,33 @@ fn tls_verify_ca_refuses_another_authority_and_require_alone_checks_nothing() {
     assert_untouched(&db, &before);
 }
 
+/// Over a Unix domain socket libpq ignores `sslmode` (nothing crosses a network, and the server
+/// offers no TLS there): keyfire connects where `verify-full` would otherwise refuse.
+#[test]
+fn a_unix_socket_ignores_sslmode_as_libpq_does() {
+    let Some(mut db) = Db::start_tls("postgres::a_unix_socket_ignores_sslmode_as_libpq_does")
+    else {
+        return;
+    };
+    db.admin = format!(
+        "host={} port={} user=postgres password={} dbname=postgres sslmode=verify-full",
+        db.pg.socket_dir().display(),
+        db.pg.port,
+        db.pg.super_password
+    );
+    let before = db.listing();
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let logins = keyfire_logins(&db);
+    assert!(!logins.is_empty(), "{}", db.pg.log());
+    assert!(
+        logins.iter().all(|l| !l.contains("SSL enabled")),
+        "{logins:#?}"
+    );
+    assert!(!output(&out).contains(&db.pg.super_password));
+    assert_untouched(&db, &before);
+}
+
 #[test]
 fn tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca() {
     let Some(mut db) =

@@ -317,6 +317,21 @@ fn stays_local(hosts: &[Host], hostaddrs: &[IpAddr]) -> bool {
     !hosts.is_empty() && hosts.iter().all(is_local)
 }
 
+/// Whether every connection goes over a Unix domain socket.
+fn only_unix_sockets(hosts: &[Host], hostaddrs: &[IpAddr]) -> bool {
+    #[cfg(unix)]
+    {
+        hostaddrs.is_empty()
+            && !hosts.is_empty()
+            && hosts.iter().all(|h| matches!(h, Host::Unix(_)))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (hosts, hostaddrs);
+        false
+    }
+}
+
 /// Whether connections to `host` stay on this machine.
 fn is_local(host: &Host) -> bool {
     match host {
@@ -352,6 +367,12 @@ impl Split {
     ) -> Result<TlsSettings, TlsError> {
         let rootcert = self.sslrootcert.as_deref().or(defaults.sslrootcert.as_deref());
         let mode = match self.sslmode.as_deref().or(defaults.sslmode.as_deref()) {
+            // libpq: sslmode "is ignored for Unix domain socket communication" (a server never
+            // offers TLS there, so any mode that needs it would refuse every connection).
+            Some(v) if only_unix_sockets(hosts, hostaddrs) => {
+                SslMode::parse(v).ok_or(TlsError::BadMode)?;
+                SslMode::Disable
+            }
             Some(v) => SslMode::parse(v).ok_or(TlsError::BadMode)?,
             // libpq: "When using sslrootcert=system, the default sslmode is changed to
             // verify-full".
@@ -362,7 +383,7 @@ impl Split {
         let file = match rootcert {
             None | Some("") => None,
             Some("system") => {
-                if mode != SslMode::VerifyFull {
+                if mode != SslMode::VerifyFull && !only_unix_sockets(hosts, hostaddrs) {
                     return Err(TlsError::SystemNeedsVerifyFull);
                 }
                 None
@@ -713,6 +734,20 @@ mod tests {
             ),
             Err(TlsError::SystemNeedsVerifyFull)
         ));
+        // Over a Unix socket the mode is ignored, as libpq does; a misspelt one is still an
+        // error.
+        #[cfg(unix)]
+        {
+            let unix = vec![Host::Unix("/var/run/postgresql".into())];
+            let s = split("host=/var/run/postgresql sslmode=verify-full").unwrap();
+            let got = s.settings(&unix, &[], &Defaults::default()).unwrap();
+            assert_eq!(got.mode, SslMode::Disable);
+            let s = split("host=/var/run/postgresql sslmode=verify-everything").unwrap();
+            assert!(matches!(
+                s.settings(&unix, &[], &Defaults::default()),
+                Err(TlsError::BadMode)
+            ));
+        }
         // sslrootcert=system alone makes the default verify-full, even on loopback.
         let s = settings("postgresql://u:p@x/db?sslrootcert=system", "127.0.0.1").unwrap();
         assert_eq!((s.mode, s.roots), (SslMode::VerifyFull, Roots::System));
