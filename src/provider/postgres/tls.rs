@@ -407,6 +407,14 @@ impl Split {
     }
 }
 
+/// The connector for a client configuration, offering ALPN `postgresql` as libpq 17 does:
+/// PostgreSQL 17 requires it for `sslnegotiation=direct` (which the URL may ask for), and
+/// earlier servers ignore it.
+fn connector(mut config: ClientConfig) -> MakeRustlsConnect {
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
+    MakeRustlsConnect::new(config)
+}
+
 impl TlsSettings {
     /// Put the mode on the tokio-postgres configuration and build the TLS connector.
     pub(super) fn apply(
@@ -421,7 +429,7 @@ impl TlsSettings {
         let roots = match &self.roots {
             Roots::None => {
                 let verifier = AnyCertificate(provider);
-                return Ok(MakeRustlsConnect::new(
+                return Ok(connector(
                     builder
                         .dangerous()
                         .with_custom_certificate_verifier(Arc::new(verifier))
@@ -441,7 +449,7 @@ impl TlsSettings {
         } else {
             builder.with_webpki_verifier(webpki)
         };
-        Ok(MakeRustlsConnect::new(config.with_no_client_auth()))
+        Ok(connector(config.with_no_client_auth()))
     }
 }
 
