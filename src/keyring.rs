@@ -440,21 +440,59 @@ impl Keyring {
     }
 
     pub fn get(&self, service: &str, name: &str) -> Result<Secret, KeyringError> {
-        self.call(service, name, |e| e.get_password().map(Secret::new))
+        let started = std::time::Instant::now();
+        let got = self.call(service, name, |e| e.get_password().map(Secret::new));
+        self.log("read", service, name, started, got.as_ref().err());
+        got
     }
 
     pub fn set(&self, service: &str, name: &str, value: &Secret) -> Result<(), KeyringError> {
         let value = value.clone();
-        self.call(service, name, move |e| e.set_password(value.expose()))
+        let started = std::time::Instant::now();
+        let set = self.call(service, name, move |e| e.set_password(value.expose()));
+        self.log("write", service, name, started, set.as_ref().err());
+        set
     }
 
     /// `Ok(false)` when there was nothing to delete.
     pub fn delete(&self, service: &str, name: &str) -> Result<bool, KeyringError> {
-        self.call(service, name, |e| match e.delete_credential() {
+        let started = std::time::Instant::now();
+        let deleted = self.call(service, name, |e| match e.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
             Err(e) => Err(e),
-        })
+        });
+        self.log("delete", service, name, started, deleted.as_ref().err());
+        deleted
+    }
+
+    /// One debug-log line per keyring call: the store, the entry's service and name (never
+    /// its value), the time and how it ended (the error's kind; its text is in the message
+    /// the caller shows).
+    fn log(
+        &self,
+        op: &str,
+        service: &str,
+        name: &str,
+        started: std::time::Instant,
+        error: Option<&KeyringError>,
+    ) {
+        let outcome = match error {
+            None => "ok",
+            Some(KeyringError::NoEntry { .. }) => "no entry",
+            Some(KeyringError::Unusable { .. }) => "store unusable",
+            Some(_) => "failed",
+        };
+        tracing::debug!(
+            target: "keyfire::keyring",
+            op,
+            store = self.backend.id(),
+            service,
+            name,
+            ms = started.elapsed().as_millis(),
+            outcome,
+            "call"
+        );
     }
 
     // ---- admin credentials (`keyfire auth`) ---------------------------------------------

@@ -101,7 +101,14 @@ fn auth_set_then_a_provider_call_uses_the_kernel_keyring() {
     // provider accepts nothing else, so a located key proves the keyring value was used.
     let out = kernel_cmd(&env)
         .env_remove(ADMIN_VAR)
-        .args(["incident", "start", "support-llm", "--dry-run", "--no-tui"])
+        .args([
+            "-v",
+            "incident",
+            "start",
+            "support-llm",
+            "--dry-run",
+            "--no-tui",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -110,6 +117,20 @@ fn auth_set_then_a_provider_call_uses_the_kernel_keyring() {
         "{}\n{}",
         stdout(&out),
         stderr(&out)
+    );
+    // The debug log names the keyring read (store, entry, outcome), never the value.
+    let log = std::fs::read_to_string(crate::common::debug_log_path(&out)).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("keyfire::keyring")
+            && l.contains("op=\"read\"")
+            && l.contains("store=\"keyutils\"")
+            && l.contains(&format!("name=\"{name}\""))
+            && l.contains("outcome=\"ok\"")),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&env.canaries.admin),
+        "the value is not in the log"
     );
     let id = &env.incident_ids()[0];
     let entries = env.entries(id);
