@@ -1,8 +1,8 @@
 //! The debug log (`-v`, `-vv`, `KEYFIRE_LOG`): what a bug report needs (command line,
 //! version, inventory, every HTTP request with its status and latency (AWS SDK calls,
-//! PostgreSQL connections and statements, and shared-record calls included, each logged where
-//! it is made), each runbook action and record append), in a private file under the data
-//! directory.
+//! PostgreSQL connections and statements, shared-record calls and OS keyring calls included,
+//! each logged where it is made), each runbook action and record append), in a private file
+//! under the data directory.
 //!
 //! The file is `logs/keyfire-<UTC time>-<pid>.log`, created 0600 without following a link
 //! (as every private file keyfire writes, see `fsutil`), and every line goes through the
