@@ -481,6 +481,15 @@ impl PostgresProvider {
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("keyfire");
         let tls = split.settings(config.get_hosts(), config.get_hostaddrs(), &self.tls_defaults)?;
+        // With `hostaddr` alone, libpq still does TLS (verify-ca, require), but tokio-postgres
+        // refuses TLS without a host name: the addresses stand in as the names, so verify-full
+        // then needs them in the certificate (libpq refuses verify-full outright there).
+        if config.get_hosts().is_empty() {
+            let addrs: Vec<String> = config.get_hostaddrs().iter().map(|a| a.to_string()).collect();
+            for addr in addrs {
+                config.host(&addr);
+            }
+        }
         let connector = tls.apply(&mut config)?;
         Ok(Target {
             config,

@@ -744,6 +744,36 @@ fn a_unix_socket_ignores_sslmode_as_libpq_does() {
     assert_untouched(&db, &before);
 }
 
+/// `hostaddr` without a host name: libpq does TLS with `verify-ca` there (no name to check);
+/// keyfire does too, and `verify-full` checks the address against the certificate, which
+/// names 127.0.0.1.
+#[test]
+fn tls_with_only_a_hostaddr_verifies_the_chain_and_the_address() {
+    let Some(mut db) =
+        Db::start_tls("postgres::tls_with_only_a_hostaddr_verifies_the_chain_and_the_address")
+    else {
+        return;
+    };
+    let before = db.listing();
+    for mode in ["verify-ca", "verify-full"] {
+        db.admin = format!(
+            "hostaddr=127.0.0.1 port={} user=postgres password={} dbname=postgres sslmode={mode} sslrootcert={}",
+            db.pg.port,
+            db.pg.super_password,
+            db.pki.as_ref().unwrap().ca_path()
+        );
+        let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", output(&out));
+    }
+    let logins = keyfire_logins(&db);
+    assert!(!logins.is_empty());
+    assert!(
+        logins.iter().all(|l| l.contains("SSL enabled")),
+        "{logins:#?}"
+    );
+    assert_untouched(&db, &before);
+}
+
 #[test]
 fn tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca() {
     let Some(mut db) =
