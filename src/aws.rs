@@ -163,16 +163,24 @@ fn http_client() -> SharedHttpClient {
 #[derive(Debug)]
 pub(crate) struct LogCalls;
 
-/// Where the current attempt went, when it left and which it is, kept in the operation's
-/// config bag (the request itself is gone once it has been sent).
+/// Where the current attempt went and when it left, kept in the operation's config bag (the
+/// request itself is gone once it has been sent); cleared when the attempt is logged, so an
+/// attempt that fails before it is sent never borrows the previous one's.
 #[derive(Debug, Clone)]
-struct AttemptStarted {
+struct AttemptSent {
     at: std::time::Instant,
-    number: u32,
     url: String,
 }
 
-impl aws_smithy_types::config_bag::Storable for AttemptStarted {
+/// How many attempts of the operation were sent so far.
+#[derive(Debug, Clone, Copy)]
+struct AttemptsSent(u32);
+
+impl aws_smithy_types::config_bag::Storable for AttemptSent {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_smithy_types::config_bag::Storable for AttemptsSent {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
@@ -195,13 +203,14 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for LogCalls {
         if !tracing::enabled!(target: LOG_TARGET, tracing::Level::DEBUG) {
             return Ok(());
         }
-        let number = cfg.load::<AttemptStarted>().map_or(1, |a| a.number + 1);
+        let sent = cfg.load::<AttemptsSent>().map_or(1, |n| n.0 + 1);
         let url = crate::debug_log::shown_url(context.request().uri());
-        cfg.interceptor_state().store_put(AttemptStarted {
-            at: std::time::Instant::now(),
-            number,
-            url,
-        });
+        cfg.interceptor_state()
+            .store_put(AttemptsSent(sent))
+            .store_put(AttemptSent {
+                at: std::time::Instant::now(),
+                url,
+            });
         Ok(())
     }
 
@@ -224,10 +233,12 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for LogCalls {
             ),
             None => "unknown operation".to_string(),
         };
-        let (ms, attempt, url) = match cfg.load::<AttemptStarted>() {
+        let sent = cfg.load::<AttemptSent>().cloned();
+        cfg.interceptor_state().unset::<AttemptSent>();
+        let (ms, attempt, url) = match &sent {
             Some(a) => (
                 Some(a.at.elapsed().as_millis()),
-                Some(a.number),
+                cfg.load::<AttemptsSent>().map(|n| n.0),
                 a.url.as_str(),
             ),
             // Failed before it was sent (credentials, signing): nothing went out.

@@ -952,8 +952,29 @@ fn a_missing_audit_api_never_keeps_a_leaked_key_alive() {
         return;
     };
     f.without_cloudtrail();
-    let out = f.run(&["incident", "start", "support-aws", "--yes", "--no-tui"]);
+    let out = f.run(&[
+        "-v",
+        "incident",
+        "start",
+        "support-aws",
+        "--yes",
+        "--no-tui",
+    ]);
     let text = stdout(&out);
+    // The SDK's retries are in the debug log, one line per attempt sent.
+    let log = std::fs::read_to_string(crate::common::debug_log_path(&out)).unwrap();
+    let lookups: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("keyfire::aws") && l.contains("api=cloudtrail:LookupEvents "))
+        .collect();
+    for attempt in 1..=3 {
+        assert!(
+            lookups
+                .iter()
+                .any(|l| l.contains(" status=500 ") && l.contains(&format!("attempt={attempt}"))),
+            "attempt {attempt}: {lookups:#?}"
+        );
+    }
     // The leaked key is gone although every CloudTrail read failed.
     assert!(
         !f.agent_keys()
