@@ -568,6 +568,18 @@ fn keyfire_logins(db: &Db) -> Vec<String> {
         .collect()
 }
 
+/// A drill with the current admin URL succeeds, and every login keyfire made was over TLS.
+fn drill_logs_in_over_tls(db: &Db) {
+    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
+    let logins = keyfire_logins(db);
+    assert!(!logins.is_empty());
+    assert!(
+        logins.iter().all(|l| l.contains("SSL enabled")),
+        "{logins:#?}"
+    );
+}
+
 /// Nothing at the server or in the store changed, and the leaked password still logs in.
 fn assert_untouched(db: &Db, before: &[String]) {
     assert_eq!(db.listing(), before);
@@ -668,14 +680,7 @@ fn tls_verify_full_without_the_ca_fails_and_revokes_nothing() {
     // No sslmode at all, to 127.0.0.1: the loopback default, `prefer`, takes the TLS the
     // server offers (a drill: reads only).
     db.admin = db.pg.admin_url();
-    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
-    let logins = keyfire_logins(&db);
-    assert!(!logins.is_empty());
-    assert!(
-        logins.iter().all(|l| l.contains("SSL enabled")),
-        "{logins:#?}"
-    );
+    drill_logs_in_over_tls(&db);
     assert_untouched(&db, &before);
 }
 
@@ -706,14 +711,7 @@ fn tls_verify_ca_refuses_another_authority_and_require_alone_checks_nothing() {
     assert_untouched(&db, &before);
 
     db.admin = db.admin_with("sslmode=require");
-    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
-    let logins = keyfire_logins(&db);
-    assert!(!logins.is_empty());
-    assert!(
-        logins.iter().all(|l| l.contains("SSL enabled")),
-        "{logins:#?}"
-    );
+    drill_logs_in_over_tls(&db);
     assert_untouched(&db, &before);
 }
 
@@ -762,15 +760,8 @@ fn tls_with_only_a_hostaddr_verifies_the_chain_and_the_address() {
             db.pg.super_password,
             db.pki.as_ref().unwrap().ca_path()
         );
-        let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
-        assert_eq!(out.status.code(), Some(0), "{mode}: {}", output(&out));
+        drill_logs_in_over_tls(&db);
     }
-    let logins = keyfire_logins(&db);
-    assert!(!logins.is_empty());
-    assert!(
-        logins.iter().all(|l| l.contains("SSL enabled")),
-        "{logins:#?}"
-    );
     assert_untouched(&db, &before);
 }
 
@@ -815,14 +806,7 @@ fn tls_wrong_host_name_fails_under_verify_full_and_passes_verify_ca() {
         "{{ sslmode = \"verify-ca\", sslrootcert = \"{}\" }}",
         db.pki.as_ref().unwrap().ca_path()
     ));
-    let out = db.run(&["incident", "start", "support-db", "--dry-run", "--no-tui"]);
-    assert_eq!(out.status.code(), Some(0), "{}", output(&out));
-    let logins = keyfire_logins(&db);
-    assert!(!logins.is_empty());
-    assert!(
-        logins.iter().all(|l| l.contains("SSL enabled")),
-        "{logins:#?}"
-    );
+    drill_logs_in_over_tls(&db);
     assert_untouched(&db, &before);
 }
 
