@@ -55,7 +55,7 @@ pub(super) fn run(ctx: &Context, args: Args) -> Exit {
         }
     }
     let now = ctx.clock.now();
-    let since = match since.as_deref().map(parse_start).transpose()? {
+    let since = match since.as_deref().map(|t| parse_start(ctx, t)).transpose()? {
         Some(t) => Some(t),
         // A cron job looks at the last day by default.
         None if all => Some(now - chrono::Duration::days(1)),

@@ -218,7 +218,7 @@ pub(super) fn run(ctx: &Context, cmd: IncidentCommand) -> Exit {
                     )));
                 }
             }
-            let exposed_since = exposed_since.as_deref().map(parse_start).transpose()?;
+            let exposed_since = exposed_since.as_deref().map(|t| parse_start(ctx, t)).transpose()?;
             let setup = setup(ctx)?;
             if let Some(agent) = agent {
                 if setup.inventory.agent(&agent).is_none() {

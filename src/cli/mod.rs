@@ -685,8 +685,8 @@ pub(crate) fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// `--exposed-since` and `--since`: RFC 3339, or a date meaning its midnight UTC; not in the
-/// future.
-pub fn parse_start(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
-    crate::clock::parse_start(text, chrono::Utc::now()).map_err(CliError::input)
+/// `--exposed-since` and `--since`: RFC 3339, or a date meaning its midnight UTC; not later
+/// than the command's clock.
+pub fn parse_start(ctx: &Context, text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    crate::clock::parse_start(text, ctx.clock.now()).map_err(CliError::input)
 }

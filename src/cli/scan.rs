@@ -99,7 +99,7 @@ pub(super) fn run(ctx: &Context, args: ScanArgs) -> Exit {
             "--start-incident opens a live incident, which needs approval for every write, but stdin is not a terminal: pass --yes to approve them, or --dry-run to drill",
         ));
     }
-    let exposed_override = args.exposed_since.as_deref().map(parse_start).transpose()?;
+    let exposed_override = args.exposed_since.as_deref().map(|t| parse_start(ctx, t)).transpose()?;
     let stores = if args.with_stores {
         let rt = runtime()?;
         let http = crate::http::Http::new(true, crate::secret::Redactor::new())
